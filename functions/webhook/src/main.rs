@@ -1,0 +1,11 @@
+//! Lambda entry point for `webhook`: set up logging, build the app once, serve.
+
+use aftercart::webhook::WebhookApp;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    aftercart::telemetry::init();
+    let app: &'static _ = Box::leak(Box::new(WebhookApp::from_env().await?));
+    run(service_fn(move |req| async move { Ok::<_, Error>(app.handle(req).await) })).await
+}

@@ -1,0 +1,14 @@
+//! Aftercart: post-purchase automation for Shopify stores.
+//!
+//! All logic lives in this crate; each Lambda binary in `functions/` only wires it up.
+
+pub mod config;
+pub mod env;
+pub mod ingest;
+pub mod model;
+pub mod shopify;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod verify;
+pub mod webhook;

@@ -1,0 +1,380 @@
+//! What is stored, item by item. `docs/data-model.md` documents the same keys and
+//! access patterns; every item lives in the one table defined in [`crate::store::table`].
+//!
+//! Personal data is kept only where a playbook needs it: the customer's email, first
+//! name and locale, on the customer's profile item and nowhere else. Orders, shipments
+//! and refunds name the customer only by its key, so erasure touches one partition.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Partition and sort key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+pub mod keys {
+    //! Key layout. `{shop}` is the shop's myshopify domain.
+    use super::Key;
+
+    /// A delivery already processed: `X-Shopify-Webhook-Id`.
+    pub fn delivery(shop: &str, webhook_id: &str) -> Key {
+        Key {
+            pk: format!("DELIVERY#{shop}#{webhook_id}"),
+            sk: "DELIVERY".into(),
+        }
+    }
+
+    /// A resource state already processed: topic, resource id and its version.
+    pub fn event(shop: &str, topic: &str, resource_id: u64, version: &str) -> Key {
+        Key {
+            pk: format!("EVENT#{shop}#{topic}#{resource_id}#{version}"),
+            sk: "EVENT".into(),
+        }
+    }
+
+    pub fn order_pk(shop: &str, order_id: u64) -> String {
+        format!("SHOP#{shop}#ORDER#{order_id}")
+    }
+
+    pub fn order(shop: &str, order_id: u64) -> Key {
+        Key {
+            pk: order_pk(shop, order_id),
+            sk: "ORDER".into(),
+        }
+    }
+
+    pub fn fulfillment(shop: &str, order_id: u64, fulfillment_id: u64) -> Key {
+        Key {
+            pk: order_pk(shop, order_id),
+            sk: format!("FULFILLMENT#{fulfillment_id}"),
+        }
+    }
+
+    pub fn refund(shop: &str, order_id: u64, refund_id: u64) -> Key {
+        Key {
+            pk: order_pk(shop, order_id),
+            sk: format!("REFUND#{refund_id}"),
+        }
+    }
+
+    pub fn customer_pk(shop: &str, customer_key: &str) -> String {
+        format!("SHOP#{shop}#CUSTOMER#{customer_key}")
+    }
+
+    pub fn profile(shop: &str, customer_key: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: "PROFILE".into(),
+        }
+    }
+
+    /// One entry of the customer's order history, sorted by order time.
+    pub fn history(shop: &str, customer_key: &str, created_at: &str, order_id: u64) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("ORDER#{created_at}#{order_id}"),
+        }
+    }
+
+    pub fn privacy_request(shop: &str, received_at: &str, webhook_id: &str) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}#PRIVACY"),
+            sk: format!("{received_at}#{webhook_id}"),
+        }
+    }
+
+    pub fn shop(shop: &str) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}"),
+            sk: "SHOP".into(),
+        }
+    }
+}
+
+/// How a customer is identified within a shop: the Shopify customer id, or for a guest
+/// checkout a hash of the lower-cased email (so guests' orders still group together).
+pub fn customer_key(customer_id: Option<u64>, email: Option<&str>) -> Option<String> {
+    match (customer_id, email) {
+        (Some(id), _) => Some(id.to_string()),
+        (None, Some(e)) if !e.trim().is_empty() => Some(format!("guest-{}", email_hash(e))),
+        _ => None,
+    }
+}
+
+/// SHA-256 of the trimmed, lower-cased address, hex, first 32 characters: enough to
+/// match an address without storing it (suppression lists, guest keys, logs).
+pub fn email_hash(email: &str) -> String {
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Marker for item types so the adapter can tell what it writes.
+pub trait Record: Serialize {
+    const KIND: &'static str;
+}
+
+/// Receipt of one delivery (`DELIVERY#…`) or of one resource state (`EVENT#…`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Receipt {
+    pub topic: String,
+    pub webhook_id: String,
+    pub received_at: String,
+    /// Epoch seconds; DynamoDB TTL deletes the receipt some time after.
+    pub expires_at: i64,
+}
+impl Record for Receipt {
+    const KIND: &'static str = "receipt";
+}
+
+/// A line of an order, as the playbooks need it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderLine {
+    pub line_item_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_title: Option<String>,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Decimal>,
+}
+
+/// The order's current state (`SHOP#…#ORDER#id` / `ORDER`). Shipments and refunds may
+/// arrive before the order itself: then the item exists with only those fields set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OrderRecord {
+    /// Optimistic-concurrency version: every write expects the version it read.
+    pub v: u64,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Shopify's `updated_at` of the state stored here; older deliveries don't overwrite it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_discounts: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub financial_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfillment_status: Option<String>,
+    #[serde(default)]
+    pub test: bool,
+    #[serde(default)]
+    pub buyer_accepts_marketing: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discount_codes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<OrderLine>,
+    /// First time the order was seen paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<String>,
+    /// Earliest fulfillment (shipment) time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfilled_at: Option<String>,
+    /// Earliest carrier-reported delivery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    /// Latest refund time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<String>,
+    /// Whether this order has been added to the customer's profile and history.
+    #[serde(default)]
+    pub counted: bool,
+    /// Whether this order's total has been added to the customer's paid spend.
+    #[serde(default)]
+    pub spend_counted: bool,
+}
+impl Record for OrderRecord {
+    const KIND: &'static str = "order";
+}
+
+/// A shipment of (part of) an order (`SHOP#…#ORDER#id` / `FULFILLMENT#fid`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FulfillmentRecord {
+    pub v: u64,
+    pub fulfillment_id: u64,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfillment_updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub line_item_ids: Vec<u64>,
+}
+impl Record for FulfillmentRecord {
+    const KIND: &'static str = "fulfillment";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefundLine {
+    pub line_item_id: u64,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<u64>,
+}
+
+/// A refund (`SHOP#…#ORDER#id` / `REFUND#rid`); refunds never change once made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefundRecord {
+    pub refund_id: u64,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    pub restock: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<RefundLine>,
+}
+impl Record for RefundRecord {
+    const KIND: &'static str = "refund";
+}
+
+/// The customer's profile (`SHOP#…#CUSTOMER#key` / `PROFILE`): the only item holding
+/// personal data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProfileRecord {
+    pub v: u64,
+    pub customer_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Orders recorded (any state).
+    #[serde(default)]
+    pub orders_count: u32,
+    /// Orders seen paid.
+    #[serde(default)]
+    pub paid_orders_count: u32,
+    /// Sum of paid orders' totals, exact, in `currency`.
+    #[serde(default)]
+    pub total_spent: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_order_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_order_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_order_id: Option<u64>,
+    /// Product id → time of the latest order containing it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub products: BTreeMap<String, String>,
+    /// `buyer_accepts_marketing` of the latest order.
+    #[serde(default)]
+    pub accepts_marketing_at_checkout: bool,
+    /// Email-marketing consent state from `customers_email_marketing_consent/update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_updated_at: Option<String>,
+}
+impl Record for ProfileRecord {
+    const KIND: &'static str = "profile";
+}
+
+/// One entry of the customer's order history (`SHOP#…#CUSTOMER#key` / `ORDER#time#id`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryRecord {
+    pub order_id: u64,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_ids: Vec<u64>,
+}
+impl Record for HistoryRecord {
+    const KIND: &'static str = "history";
+}
+
+/// A compliance request waiting to be carried out (`SHOP#…#PRIVACY` / `time#webhook`).
+/// It holds the customer id and a hash of the address, never the address itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrivacyRequestRecord {
+    pub topic: String,
+    pub received_at: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_ids: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_request_id: Option<u64>,
+}
+impl Record for PrivacyRequestRecord {
+    const KIND: &'static str = "privacy_request";
+}
+
+/// The shop's installation state (`SHOP#…` / `SHOP`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShopRecord {
+    pub v: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstalled_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact_requested_at: Option<String>,
+}
+impl Record for ShopRecord {
+    const KIND: &'static str = "shop";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_key_prefers_id_then_hashes_guest_email() {
+        assert_eq!(customer_key(Some(42), Some("a@b.c")).as_deref(), Some("42"));
+        let g = customer_key(None, Some(" Bob@Example.com ")).unwrap();
+        assert_eq!(g, customer_key(None, Some("bob@example.com")).unwrap());
+        assert!(g.starts_with("guest-") && !g.contains("bob"));
+        assert_eq!(customer_key(None, Some("  ")), None);
+        assert_eq!(customer_key(None, None), None);
+    }
+
+    #[test]
+    fn email_hash_is_stable_and_opaque() {
+        // printf '%s' 'bob@example.com' | sha256sum | cut -c1-32
+        assert_eq!(email_hash("Bob@Example.com"), "5ff860bf1190596c7188ab851db691f0");
+    }
+}

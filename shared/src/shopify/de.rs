@@ -1,0 +1,109 @@
+//! Deserializers for Shopify's value conventions: ids beyond 2^53, money as decimal
+//! strings, and `null` where a list is expected.
+
+use rust_decimal::Decimal;
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// A Shopify id: a JSON integer (never read through a float) or a string of digits.
+pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_any(IdVisitor)
+}
+
+/// An optional id: `null`, missing, an integer or a string of digits.
+pub fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    d.deserialize_option(OptVisitor(IdVisitor))
+}
+
+/// A list of ids; `null` reads as empty.
+pub fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Id(#[serde(deserialize_with = "id")] u64);
+    let v: Option<Vec<Id>> = Option::deserialize(d)?;
+    Ok(v.unwrap_or_default().into_iter().map(|Id(i)| i).collect())
+}
+
+/// Money: `null`, missing, or a decimal string such as `"409.94"` (or an integer),
+/// kept exact. Floats are refused: they cannot carry money exactly.
+pub fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    d.deserialize_option(OptVisitor(MoneyVisitor))
+}
+
+/// Any defaultable value where Shopify may send `null` instead (lists, flags).
+pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(Clone, Copy)]
+struct IdVisitor;
+
+impl Visitor<'_> for IdVisitor {
+    type Value = u64;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a non-negative integer id")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+        // A float id has already lost precision somewhere upstream: refuse it.
+        Err(E::invalid_type(de::Unexpected::Float(v), &self))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+        v.parse()
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MoneyVisitor;
+
+impl Visitor<'_> for MoneyVisitor {
+    type Value = Decimal;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a decimal amount as a string, such as \"19.99\"")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+        Decimal::from_str_exact(v.trim())
+            .or_else(|_| Decimal::from_str(v.trim()))
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
+        Ok(Decimal::from(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Decimal, E> {
+        Ok(Decimal::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Decimal, E> {
+        // Binary floats cannot carry money exactly; Shopify sends strings.
+        Err(E::invalid_type(de::Unexpected::Float(v), &self))
+    }
+}
+
+struct OptVisitor<V>(V);
+
+impl<'de, V: Visitor<'de> + Copy> Visitor<'de> for OptVisitor<V> {
+    type Value = Option<V::Value>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.0.expecting(f)?;
+        f.write_str(" or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self.0).map(Some)
+    }
+}

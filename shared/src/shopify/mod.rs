@@ -1,0 +1,261 @@
+//! The Shopify delivery contract: headers, topics and typed payloads.
+
+mod de;
+pub mod payload;
+
+pub use payload::*;
+
+use lambda_http::http::HeaderMap;
+
+pub const HEADER_TOPIC: &str = "x-shopify-topic";
+pub const HEADER_HMAC: &str = "x-shopify-hmac-sha256";
+pub const HEADER_SHOP: &str = "x-shopify-shop-domain";
+pub const HEADER_WEBHOOK_ID: &str = "x-shopify-webhook-id";
+pub const HEADER_EVENT_ID: &str = "x-shopify-event-id";
+pub const HEADER_API_VERSION: &str = "x-shopify-api-version";
+pub const HEADER_TRIGGERED_AT: &str = "x-shopify-triggered-at";
+
+/// Longest webhook id, topic or shop domain accepted; they become parts of table keys.
+const MAX_HEADER_ID_LEN: usize = 255;
+
+/// The delivery metadata Shopify sends in headers. `http` header names are
+/// case-insensitive, so `X-Shopify-Topic` and `x-shopify-topic` are the same header.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub topic: &'a str,
+    pub shop: &'a str,
+    pub webhook_id: &'a str,
+    pub event_id: Option<&'a str>,
+    pub api_version: Option<&'a str>,
+    pub triggered_at: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("the {0} header is missing")]
+    Missing(&'static str),
+    #[error("the {0} header has an invalid value")]
+    Invalid(&'static str),
+}
+
+impl<'a> Delivery<'a> {
+    /// Reads the delivery headers (not the signature, which the verifier reads).
+    pub fn from_headers(headers: &'a HeaderMap) -> Result<Self, HeaderError> {
+        let topic = required(headers, HEADER_TOPIC, "X-Shopify-Topic", is_topic)?;
+        let shop = required(headers, HEADER_SHOP, "X-Shopify-Shop-Domain", is_shop_domain)?;
+        let webhook_id = required(headers, HEADER_WEBHOOK_ID, "X-Shopify-Webhook-Id", is_id)?;
+        Ok(Delivery {
+            topic,
+            shop,
+            webhook_id,
+            event_id: optional(headers, HEADER_EVENT_ID).filter(|v| is_id(v)),
+            api_version: optional(headers, HEADER_API_VERSION),
+            triggered_at: optional(headers, HEADER_TRIGGERED_AT),
+        })
+    }
+}
+
+/// The `X-Shopify-Hmac-Sha256` header, if present and readable.
+pub fn signature_header(headers: &HeaderMap) -> Option<&str> {
+    optional(headers, HEADER_HMAC)
+}
+
+fn optional<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+fn required<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+    display: &'static str,
+    valid: fn(&str) -> bool,
+) -> Result<&'a str, HeaderError> {
+    if !headers.contains_key(name) {
+        return Err(HeaderError::Missing(display));
+    }
+    match optional(headers, name) {
+        Some(v) if v.len() <= MAX_HEADER_ID_LEN && valid(v) => Ok(v),
+        _ => Err(HeaderError::Invalid(display)),
+    }
+}
+
+fn is_id(v: &str) -> bool {
+    v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+fn is_topic(v: &str) -> bool {
+    v.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'/' | b'_'))
+}
+
+fn is_shop_domain(v: &str) -> bool {
+    v.contains('.')
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+}
+
+/// The topics Aftercart acts on. Anything else is acknowledged and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    OrdersCreate,
+    OrdersPaid,
+    OrdersFulfilled,
+    OrdersCancelled,
+    FulfillmentsCreate,
+    FulfillmentsUpdate,
+    FulfillmentEventsCreate,
+    RefundsCreate,
+    EmailConsentUpdate,
+    CustomersDataRequest,
+    CustomersRedact,
+    ShopRedact,
+    AppUninstalled,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 13] = [
+        Topic::OrdersCreate,
+        Topic::OrdersPaid,
+        Topic::OrdersFulfilled,
+        Topic::OrdersCancelled,
+        Topic::FulfillmentsCreate,
+        Topic::FulfillmentsUpdate,
+        Topic::FulfillmentEventsCreate,
+        Topic::RefundsCreate,
+        Topic::EmailConsentUpdate,
+        Topic::CustomersDataRequest,
+        Topic::CustomersRedact,
+        Topic::ShopRedact,
+        Topic::AppUninstalled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::OrdersCreate => "orders/create",
+            Topic::OrdersPaid => "orders/paid",
+            Topic::OrdersFulfilled => "orders/fulfilled",
+            Topic::OrdersCancelled => "orders/cancelled",
+            Topic::FulfillmentsCreate => "fulfillments/create",
+            Topic::FulfillmentsUpdate => "fulfillments/update",
+            Topic::FulfillmentEventsCreate => "fulfillment_events/create",
+            Topic::RefundsCreate => "refunds/create",
+            Topic::EmailConsentUpdate => "customers_email_marketing_consent/update",
+            Topic::CustomersDataRequest => "customers/data_request",
+            Topic::CustomersRedact => "customers/redact",
+            Topic::ShopRedact => "shop/redact",
+            Topic::AppUninstalled => "app/uninstalled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// A parsed, typed webhook payload.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Order(Topic, Box<Order>),
+    Fulfillment(Topic, Fulfillment),
+    FulfillmentEvent(FulfillmentEvent),
+    Refund(Refund),
+    Consent(ConsentUpdate),
+    DataRequest(DataRequest),
+    CustomerRedact(CustomerRedact),
+    ShopRedact(ShopRedact),
+    AppUninstalled(AppUninstalled),
+}
+
+/// A body that is not valid JSON of the shape its topic requires. The message names
+/// the field and the problem (`line_items[2].quantity: invalid type: …`), never a value
+/// from the body beyond what serde quotes of the offending token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("body is not a valid {topic} payload: {message}")]
+pub struct ParseError {
+    pub topic: &'static str,
+    pub message: String,
+}
+
+/// Parses `body` as the payload of `topic`.
+pub fn parse_event(topic: Topic, body: &[u8]) -> Result<Event, ParseError> {
+    Ok(match topic {
+        Topic::OrdersCreate | Topic::OrdersPaid | Topic::OrdersFulfilled | Topic::OrdersCancelled => {
+            Event::Order(topic, Box::new(parse(topic, body)?))
+        }
+        Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate => {
+            Event::Fulfillment(topic, parse(topic, body)?)
+        }
+        Topic::FulfillmentEventsCreate => Event::FulfillmentEvent(parse(topic, body)?),
+        Topic::RefundsCreate => Event::Refund(parse(topic, body)?),
+        Topic::EmailConsentUpdate => Event::Consent(parse(topic, body)?),
+        Topic::CustomersDataRequest => Event::DataRequest(parse(topic, body)?),
+        Topic::CustomersRedact => Event::CustomerRedact(parse(topic, body)?),
+        Topic::ShopRedact => Event::ShopRedact(parse(topic, body)?),
+        Topic::AppUninstalled => Event::AppUninstalled(parse(topic, body)?),
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T, ParseError> {
+    // The fast path has no overhead; only a failing body is parsed a second time to
+    // find the path of the offending field for the error message.
+    serde_json::from_slice(body).map_err(|plain| {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let message = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) if e.path().iter().next().is_some() => format!("{}: {}", e.path(), e.inner()),
+            _ => plain.to_string(),
+        };
+        ParseError {
+            topic: topic.as_str(),
+            message,
+        }
+    })
+}
+
+impl Event {
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::Order(t, _) | Event::Fulfillment(t, _) => *t,
+            Event::FulfillmentEvent(_) => Topic::FulfillmentEventsCreate,
+            Event::Refund(_) => Topic::RefundsCreate,
+            Event::Consent(_) => Topic::EmailConsentUpdate,
+            Event::DataRequest(_) => Topic::CustomersDataRequest,
+            Event::CustomerRedact(_) => Topic::CustomersRedact,
+            Event::ShopRedact(_) => Topic::ShopRedact,
+            Event::AppUninstalled(_) => Topic::AppUninstalled,
+        }
+    }
+
+    /// The business identity of this state of the resource, `(resource id, version)`:
+    /// the same state delivered under a new webhook id has the same key. `None` where
+    /// the payload carries no version; the delivery id then deduplicates alone.
+    pub fn business_key(&self) -> Option<(u64, String)> {
+        fn ts(t: &Timestamp) -> String {
+            crate::time::utc_key(t)
+        }
+        match self {
+            Event::Order(_, o) => Some((o.id, ts(&o.version_time()))),
+            Event::Fulfillment(_, f) => f
+                .updated_at
+                .or(f.created_at)
+                .map(|t| (f.id, ts(&t))),
+            // Tracking events and refunds are immutable: the id is the version.
+            Event::FulfillmentEvent(e) => Some((e.id, String::new())),
+            Event::Refund(r) => Some((r.id, String::new())),
+            Event::Consent(c) => c
+                .email_marketing_consent
+                .as_ref()
+                .and_then(|m| m.consent_updated_at)
+                .map(|t| (c.customer_id, ts(&t))),
+            Event::DataRequest(d) => Some((d.data_request.id, String::new())),
+            Event::CustomerRedact(_) | Event::ShopRedact(_) | Event::AppUninstalled(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! Typed webhook payloads: only the fields the playbooks use. Unknown fields are
+//! ignored and optional ones may be missing or `null`; ids are `u64`, money is an exact
+//! [`Decimal`], timestamps keep their UTC offset.
+
+use super::de;
+use chrono::{DateTime, FixedOffset};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+/// A timestamp as Shopify sends it (RFC 3339 with the shop's offset).
+pub type Timestamp = DateTime<FixedOffset>;
+
+/// `orders/create`, `orders/paid`, `orders/fulfilled`, `orders/cancelled`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+    #[serde(default)]
+    pub admin_graphql_api_id: Option<String>,
+    /// The order's display name, e.g. `#1001`.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
+    #[serde(default)]
+    pub processed_at: Option<Timestamp>,
+    #[serde(default)]
+    pub cancelled_at: Option<Timestamp>,
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_money")]
+    pub total_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "de::opt_money")]
+    pub subtotal_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "de::opt_money")]
+    pub total_discounts: Option<Decimal>,
+    #[serde(default)]
+    pub financial_status: Option<String>,
+    #[serde(default)]
+    pub fulfillment_status: Option<String>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub test: bool,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub buyer_accepts_marketing: bool,
+    #[serde(default)]
+    pub customer_locale: Option<String>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub discount_codes: Vec<DiscountCode>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub line_items: Vec<LineItem>,
+    /// Absent for guest checkouts.
+    #[serde(default)]
+    pub customer: Option<Customer>,
+}
+
+impl Order {
+    /// The address to write to: the customer's, else the order's contact address.
+    pub fn recipient_email(&self) -> Option<&str> {
+        self.customer
+            .as_ref()
+            .and_then(|c| c.email.as_deref())
+            .or(self.email.as_deref())
+            .or(self.contact_email.as_deref())
+            .filter(|e| !e.trim().is_empty())
+    }
+
+    /// The version Shopify gives this state of the order.
+    pub fn version_time(&self) -> Timestamp {
+        self.updated_at.unwrap_or(self.created_at)
+    }
+
+    /// Whether the payment has been captured (fully or in part) by this state.
+    pub fn is_paid(&self) -> bool {
+        matches!(
+            self.financial_status.as_deref(),
+            Some("paid" | "partially_paid" | "partially_refunded" | "refunded")
+        )
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiscountCode {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default, deserialize_with = "de::opt_money")]
+    pub amount: Option<Decimal>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineItem {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+    /// `None` for custom line items that are not a catalogue product.
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub product_id: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub variant_id: Option<u64>,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub title: String,
+    #[serde(default)]
+    pub variant_title: Option<String>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub quantity: u32,
+    #[serde(default, deserialize_with = "de::opt_money")]
+    pub price: Option<Decimal>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub gift_card: bool,
+}
+
+/// The customer as embedded in an order. Only what the playbooks need is kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Customer {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub locale: Option<String>,
+}
+
+/// `fulfillments/create`, `fulfillments/update`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fulfillment {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+    #[serde(deserialize_with = "de::id")]
+    pub order_id: u64,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Carrier status (`delivered`, `in_transit`, …) where a carrier integration reports it.
+    #[serde(default)]
+    pub shipment_status: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub line_items: Vec<LineItemRef>,
+}
+
+/// A line item as referenced from a fulfillment or a refund.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineItemRef {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub product_id: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub variant_id: Option<u64>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub quantity: u32,
+}
+
+/// `fulfillment_events/create`: carrier tracking events; `status: "delivered"` marks delivery.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FulfillmentEvent {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+    #[serde(deserialize_with = "de::id")]
+    pub fulfillment_id: u64,
+    #[serde(deserialize_with = "de::id")]
+    pub order_id: u64,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub status: String,
+    #[serde(default)]
+    pub happened_at: Option<Timestamp>,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+}
+
+/// `refunds/create`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+    #[serde(deserialize_with = "de::id")]
+    pub order_id: u64,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub restock: bool,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub refund_line_items: Vec<RefundLineItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundLineItem {
+    #[serde(deserialize_with = "de::id")]
+    pub line_item_id: u64,
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub quantity: u32,
+    #[serde(default)]
+    pub line_item: Option<LineItemRef>,
+}
+
+/// `customers_email_marketing_consent/update`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsentUpdate {
+    #[serde(deserialize_with = "de::id")]
+    pub customer_id: u64,
+    #[serde(default)]
+    pub email_address: Option<String>,
+    pub email_marketing_consent: Option<EmailConsent>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailConsent {
+    /// `subscribed`, `not_subscribed`, `unsubscribed`, `pending`, `redacted`, `invalid`.
+    pub state: String,
+    #[serde(default)]
+    pub opt_in_level: Option<String>,
+    #[serde(default)]
+    pub consent_updated_at: Option<Timestamp>,
+}
+
+impl EmailConsent {
+    /// Whether this state allows marketing mail.
+    pub fn allows_marketing(&self) -> bool {
+        self.state == "subscribed"
+    }
+}
+
+/// The customer named by a compliance webhook.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomerRef {
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// `customers/data_request`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataRequest {
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub shop_id: Option<u64>,
+    #[serde(default)]
+    pub shop_domain: Option<String>,
+    pub customer: CustomerRef,
+    #[serde(default, deserialize_with = "de::ids")]
+    pub orders_requested: Vec<u64>,
+    pub data_request: DataRequestId,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataRequestId {
+    #[serde(deserialize_with = "de::id")]
+    pub id: u64,
+}
+
+/// `customers/redact`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomerRedact {
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub shop_id: Option<u64>,
+    #[serde(default)]
+    pub shop_domain: Option<String>,
+    pub customer: CustomerRef,
+    #[serde(default, deserialize_with = "de::ids")]
+    pub orders_to_redact: Vec<u64>,
+}
+
+/// `shop/redact`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShopRedact {
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub shop_id: Option<u64>,
+    #[serde(default)]
+    pub shop_domain: Option<String>,
+}
+
+/// `app/uninstalled`: the shop resource.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppUninstalled {
+    #[serde(default, deserialize_with = "de::opt_id")]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub myshopify_domain: Option<String>,
+}

@@ -1,0 +1,309 @@
+//! DynamoDB adapter: records webhooks exactly once, all of a delivery's writes in one
+//! transaction.
+
+pub mod table;
+
+use crate::ingest::{self, Context, Expect, Item, Loaded, Needs, Write};
+use crate::model::{keys, Key, Receipt, Record};
+use crate::shopify::Event;
+use crate::time::utc_key;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, TransactGetItem, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+pub type Attrs = HashMap<String, AttributeValue>;
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written: this many items (receipts included).
+    Recorded { items: usize },
+    /// Already recorded: the same delivery (`delivery`) or the same resource state
+    /// under another delivery id (`event`). Nothing was written.
+    Duplicate { of: DuplicateOf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateOf {
+    Delivery,
+    Event,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Recorded { .. } => "recorded",
+            Outcome::Duplicate { of: DuplicateOf::Delivery } => "duplicate_delivery",
+            Outcome::Duplicate { of: DuplicateOf::Event } => "duplicate_event",
+        }
+    }
+}
+
+/// Recording failed; the delivery must be retried. Messages carry no personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} failed: {message}")]
+    Unavailable { operation: &'static str, message: String },
+    #[error("stored item {key} cannot be read: {message}")]
+    Corrupt { key: String, message: String },
+    #[error("gave up after {attempts} attempts: concurrent deliveries kept changing the same items")]
+    Contention { attempts: u32 },
+}
+
+/// The port the webhook handler records through.
+pub trait Recorder: Send + Sync {
+    fn record(
+        &self,
+        ctx: &Context<'_>,
+        event: &Event,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+}
+
+/// Records into the DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    receipt_ttl: Duration,
+}
+
+/// Most optimistic-concurrency rounds one delivery tries before answering 503.
+const MAX_ATTEMPTS: u32 = 12;
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, receipt_ttl: Duration) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            receipt_ttl,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn read(&self, receipts: &[Key], needs: &Needs, shop: &str) -> Result<(Vec<bool>, Loaded), StoreError> {
+        let mut wanted: Vec<Key> = receipts.to_vec();
+        let order = needs.order.map(|id| keys::order(shop, id));
+        let fulfillment = needs.fulfillment.map(|(o, f)| keys::fulfillment(shop, o, f));
+        let profile = needs.profile.as_deref().map(|c| keys::profile(shop, c));
+        let shop_key = needs.shop.then(|| keys::shop(shop));
+        wanted.extend([&order, &fulfillment, &profile, &shop_key].into_iter().flatten().cloned());
+
+        let mut req = self.client.transact_get_items();
+        for k in &wanted {
+            req = req.transact_items(
+                TransactGetItem::builder()
+                    .get(
+                        Get::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key_attrs(k)))
+                            .build()
+                            .map_err(|e| unavailable("TransactGetItems", &e))?,
+                    )
+                    .build(),
+            );
+        }
+        let out = req.send().await.map_err(|e| unavailable("TransactGetItems", &e))?;
+        let mut found: HashMap<Key, Attrs> = HashMap::new();
+        for (k, resp) in wanted.iter().zip(out.responses()) {
+            if let Some(item) = resp.item() {
+                if !item.is_empty() {
+                    found.insert(k.clone(), item.clone());
+                }
+            }
+        }
+        let present = receipts.iter().map(|k| found.contains_key(k)).collect();
+        let loaded = Loaded {
+            order: decode(order.as_ref(), &mut found)?,
+            fulfillment: decode(fulfillment.as_ref(), &mut found)?,
+            profile: decode(profile.as_ref(), &mut found)?,
+            shop: decode(shop_key.as_ref(), &mut found)?,
+        };
+        Ok((present, loaded))
+    }
+
+    async fn write(&self, receipts: Vec<(Key, Receipt)>, writes: &[Write]) -> Result<WriteResult, StoreError> {
+        let n_receipts = receipts.len();
+        let mut req = self.client.transact_write_items();
+        for (key, receipt) in receipts {
+            req = req.transact_items(self.put(&key, Receipt::KIND, &receipt, Expect::Absent)?);
+        }
+        for w in writes {
+            let item = match &w.item {
+                Item::Order(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Fulfillment(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Refund(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Profile(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::History(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Privacy(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Shop(r) => self.put(&w.key, kind_of(r), r, w.expect),
+            }?;
+            req = req.transact_items(item);
+        }
+        match req.send().await {
+            Ok(_) => Ok(WriteResult::Written),
+            Err(SdkError::ServiceError(se)) => match se.err() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let codes: Vec<&str> = c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+                    if codes.iter().take(n_receipts).any(|c| *c == "ConditionalCheckFailed") {
+                        Ok(WriteResult::ReceiptExists)
+                    } else if codes.iter().any(|c| matches!(*c, "ConditionalCheckFailed" | "TransactionConflict")) {
+                        Ok(WriteResult::Conflict)
+                    } else {
+                        Err(StoreError::Unavailable {
+                            operation: "TransactWriteItems",
+                            message: format!("transaction cancelled: {codes:?}"),
+                        })
+                    }
+                }
+                other => Err(StoreError::Unavailable {
+                    operation: "TransactWriteItems",
+                    message: DisplayErrorContext(other).to_string(),
+                }),
+            },
+            Err(e) => Err(unavailable("TransactWriteItems", &e)),
+        }
+    }
+
+    fn put<T: Record>(&self, key: &Key, entity: &str, record: &T, expect: Expect) -> Result<TransactWriteItem, StoreError> {
+        let mut item: Attrs = serde_dynamo::to_item(record).map_err(|e| StoreError::Corrupt {
+            key: format!("{}/{}", key.pk, key.sk),
+            message: e.to_string(),
+        })?;
+        item.extend(key_attrs(key));
+        item.insert(table::ENTITY.into(), AttributeValue::S(entity.into()));
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        match expect {
+            Expect::Absent => put = put.condition_expression("attribute_not_exists(pk)"),
+            Expect::Version(v) => {
+                put = put
+                    .condition_expression("v = :expected")
+                    .expression_attribute_values(":expected", AttributeValue::N(v.to_string()))
+            }
+            Expect::Any => {}
+        }
+        let put = put.build().map_err(|e| unavailable("TransactWriteItems", &e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+enum WriteResult {
+    Written,
+    ReceiptExists,
+    Conflict,
+}
+
+impl Recorder for DynamoStore {
+    async fn record(&self, ctx: &Context<'_>, event: &Event) -> Result<Outcome, StoreError> {
+        let topic = event.topic().as_str();
+        let receipt = Receipt {
+            topic: topic.to_owned(),
+            webhook_id: ctx.webhook_id.to_owned(),
+            received_at: utc_key(&ctx.now),
+            expires_at: ctx.now.timestamp() + self.receipt_ttl.as_secs() as i64,
+        };
+        let mut receipt_keys = vec![keys::delivery(ctx.shop, ctx.webhook_id)];
+        if let Some((id, version)) = event.business_key() {
+            receipt_keys.push(keys::event(ctx.shop, topic, id, &version));
+        }
+        let needs = ingest::needs(event);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let (present, loaded) = self.read(&receipt_keys, &needs, ctx.shop).await?;
+            if present[0] {
+                return Ok(Outcome::Duplicate { of: DuplicateOf::Delivery });
+            }
+            if present.iter().skip(1).any(|p| *p) {
+                return Ok(Outcome::Duplicate { of: DuplicateOf::Event });
+            }
+            let writes = ingest::plan(ctx, event, &loaded);
+            let items = receipt_keys.len() + writes.len();
+            let receipts = receipt_keys.iter().map(|k| (k.clone(), receipt.clone())).collect();
+            match self.write(receipts, &writes).await? {
+                WriteResult::Written => return Ok(Outcome::Recorded { items }),
+                // Another delivery of the same webhook or state won the race.
+                WriteResult::ReceiptExists => {
+                    continue_after_backoff(0).await;
+                    let (present, _) = self.read(&receipt_keys, &Needs::default(), ctx.shop).await?;
+                    let of = if present[0] { DuplicateOf::Delivery } else { DuplicateOf::Event };
+                    return Ok(Outcome::Duplicate { of });
+                }
+                WriteResult::Conflict => continue_after_backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contention { attempts: MAX_ATTEMPTS })
+    }
+}
+
+async fn continue_after_backoff(attempt: u32) {
+    if attempt > 0 {
+        // Full jitter so that concurrent writers spread out instead of colliding again.
+        let cap = 5u64 << attempt.min(5);
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
+    }
+}
+
+fn kind_of<T: Record>(_: &T) -> &'static str {
+    T::KIND
+}
+
+pub fn key_attrs(k: &Key) -> Attrs {
+    HashMap::from([
+        (table::PK.to_owned(), AttributeValue::S(k.pk.clone())),
+        (table::SK.to_owned(), AttributeValue::S(k.sk.clone())),
+    ])
+}
+
+fn decode<T: DeserializeOwned>(key: Option<&Key>, found: &mut HashMap<Key, Attrs>) -> Result<Option<T>, StoreError> {
+    let Some(item) = key.and_then(|k| found.remove(k)) else {
+        return Ok(None);
+    };
+    serde_dynamo::from_item(item).map(Some).map_err(|e| StoreError::Corrupt {
+        key: key.map(|k| format!("{}/{}", k.pk, k.sk)).unwrap_or_default(),
+        message: e.to_string(),
+    })
+}
+
+fn unavailable(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
+    StoreError::Unavailable {
+        operation,
+        message: DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// Timeouts and retries sized so the webhook answers well inside Shopify's 5 s: each
+/// attempt may take 800 ms, the whole call 2 s, three attempts with short backoff.
+pub fn sdk_timeouts() -> (aws_config::timeout::TimeoutConfig, aws_config::retry::RetryConfig) {
+    (
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .operation_attempt_timeout(Duration::from_millis(800))
+            .operation_timeout(Duration::from_millis(2000))
+            .build(),
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(25))
+            .with_max_backoff(Duration::from_millis(250)),
+    )
+}
+
+/// A DynamoDB client for the Lambda environment (or `AWS_ENDPOINT_URL` locally).
+pub async fn dynamo_client() -> Client {
+    let (timeouts, retries) = sdk_timeouts();
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .load()
+        .await;
+    Client::new(&shared)
+}

@@ -1,0 +1,209 @@
+//! The `webhook` function: verify → deduplicate → record → answer, inside Shopify's 5 s.
+//!
+//! Every failure maps to a status here and nowhere else:
+//! body too large 413; delivery headers missing or malformed 400; shop not configured
+//! or signature missing/wrong 401 (nothing stored); body not valid for its topic 400;
+//! topic not handled 200 (ignored, so Shopify keeps the subscription); recording
+//! failed or too slow 503 (Shopify retries, nothing is lost).
+
+use crate::config::{Config, WebhookSecrets};
+use crate::ingest::Context;
+use crate::shopify::{self, Delivery, Topic};
+use crate::store::{Outcome, Recorder, StoreError};
+use crate::time::Clock;
+use crate::verify::{verify_webhook, VerifyError};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything the handler needs, built once per cold start.
+pub struct WebhookApp<R> {
+    pub config: Arc<Config>,
+    pub secrets: WebhookSecrets,
+    pub recorder: R,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Why a delivery was not recorded, with the status it gets.
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error(transparent)]
+    Header(#[from] shopify::HeaderError),
+    #[error("shop is not configured")]
+    UnknownShop,
+    #[error(transparent)]
+    Signature(#[from] VerifyError),
+    #[error(transparent)]
+    Parse(#[from] shopify::ParseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("recording did not finish within {0} ms")]
+    Timeout(u64),
+}
+
+impl Rejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Header(_) | Rejection::Parse(_) => StatusCode::BAD_REQUEST,
+            Rejection::UnknownShop | Rejection::Signature(_) => StatusCode::UNAUTHORIZED,
+            Rejection::Store(_) | Rejection::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// What the caller is told. Authentication failures say only that: which secret,
+    /// which shop or what digest was expected is never revealed.
+    fn public_message(&self) -> String {
+        match self {
+            Rejection::UnknownShop | Rejection::Signature(_) => "invalid webhook signature".into(),
+            Rejection::Store(_) | Rejection::Timeout(_) => "temporarily unavailable, retry later".into(),
+            other => other.to_string(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::Header(_) => "bad_headers",
+            Rejection::UnknownShop => "unknown_shop",
+            Rejection::Signature(_) => "bad_signature",
+            Rejection::Parse(_) => "bad_body",
+            Rejection::Store(_) => "store_error",
+            Rejection::Timeout(_) => "store_timeout",
+        }
+    }
+}
+
+/// The result of one delivery, as logged and answered.
+enum Answer {
+    Recorded(Outcome),
+    Ignored,
+}
+
+impl<R: Recorder> WebhookApp<R> {
+    /// Handles one HTTP delivery. Never fails: every outcome is a response.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
+        let headers = req.headers();
+        let body: &[u8] = req.body().as_ref();
+        let delivery = Delivery::from_headers(headers).ok();
+        let result = self.process(&req, body).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let (topic, shop, webhook_id) = delivery
+            .map(|d| (d.topic, d.shop, d.webhook_id))
+            .unwrap_or_default();
+        match result {
+            Ok(answer) => {
+                let outcome = match &answer {
+                    Answer::Recorded(o) => o.as_str(),
+                    Answer::Ignored => "ignored",
+                };
+                tracing::info!(
+                    request_id,
+                    topic,
+                    shop,
+                    webhook_id,
+                    outcome,
+                    status = 200,
+                    latency_ms,
+                    "webhook handled"
+                );
+                json(StatusCode::OK, serde_json::json!({ "status": outcome }))
+            }
+            Err(rejection) => {
+                let status = rejection.status();
+                let body_sha256 = hex_prefix(&Sha256::digest(body));
+                if status.is_server_error() {
+                    tracing::error!(
+                        request_id, topic, shop, webhook_id, outcome = rejection.kind(),
+                        status = status.as_u16(), latency_ms, error = %rejection,
+                        "webhook not recorded; Shopify will retry"
+                    );
+                } else {
+                    // The ids and a digest identify the delivery in Shopify's admin
+                    // (where it can be resent); the body itself is never logged.
+                    tracing::warn!(
+                        request_id, topic, shop, webhook_id, outcome = rejection.kind(),
+                        status = status.as_u16(), latency_ms, body_bytes = body.len(),
+                        body_sha256, error = %rejection,
+                        "webhook rejected"
+                    );
+                }
+                json(status, serde_json::json!({ "error": rejection.public_message() }))
+            }
+        }
+    }
+
+    async fn process(&self, req: &Request, body: &[u8]) -> Result<Answer, Rejection> {
+        let limit = self.config.webhook.max_body_bytes;
+        if body.len() > limit {
+            return Err(Rejection::TooLarge { size: body.len(), limit });
+        }
+        let delivery = Delivery::from_headers(req.headers())?;
+        let secrets = self
+            .secrets
+            .for_shop(delivery.shop)
+            .filter(|_| self.config.shop(delivery.shop).is_some())
+            .ok_or(Rejection::UnknownShop)?;
+        verify_webhook(body, shopify::signature_header(req.headers()), secrets)?;
+
+        let Some(topic) = Topic::parse(delivery.topic) else {
+            return Ok(Answer::Ignored);
+        };
+        let event = shopify::parse_event(topic, body)?;
+        let ctx = Context {
+            shop: delivery.shop,
+            webhook_id: delivery.webhook_id,
+            now: self.clock.now(),
+        };
+        let budget = self.config.webhook.store_budget_ms;
+        let outcome = tokio::time::timeout(Duration::from_millis(budget), self.recorder.record(&ctx, &event))
+            .await
+            .map_err(|_| Rejection::Timeout(budget))??;
+        Ok(Answer::Recorded(outcome))
+    }
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn hex_prefix(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;
+
+impl WebhookApp<crate::store::DynamoStore> {
+    /// Builds the app from the environment, once per cold start: the config file named
+    /// by `AFTERCART_CONFIG`, secrets from the variables it names, the table named by
+    /// `AFTERCART_TABLE`, and one DynamoDB client with the webhook's time budget.
+    pub async fn from_env() -> Result<Self, crate::env::StartupError> {
+        let config = Arc::new(crate::env::load_config()?);
+        let secrets = WebhookSecrets::load(&config, |var| std::env::var(var).ok())?;
+        let table = crate::env::table_name()?;
+        let receipt_ttl = Duration::from_secs(u64::from(config.webhook.receipt_days) * 86_400);
+        let client = crate::store::dynamo_client().await;
+        Ok(WebhookApp {
+            config,
+            secrets,
+            recorder: crate::store::DynamoStore::new(client, table, receipt_ttl),
+            clock: Arc::new(crate::time::SystemClock),
+        })
+    }
+}
