@@ -1,1 +1,135 @@
-fn main(){}
+//! Ingest hot path: HMAC verification and typed parsing of an `orders/paid` body.
+//!
+//! Two bodies: the 7 KB REST fixture `order.json`, and a generated order with 250
+//! realistic line items (~300 KB), the largest order Shopify sends in one webhook.
+//! For each: verify alone, parse alone, and verify followed by parse, with byte
+//! throughput so the report shows MiB/s.
+//!
+//! Run with `cargo bench -p aftercart --bench ingest` (about 30 s).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use aftercart::shopify::{parse_event, Event, Topic};
+use aftercart::verify::{sign_webhook, verify_webhook};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const ORDER_FIXTURE: &[u8] = include_bytes!("../fixtures/shopify/order.json");
+const LINE_ITEMS: u64 = 250;
+
+/// Shopify's `*_set` money object: the amount in shop and presentment currency.
+fn money_set(amount: &str) -> Value {
+    json!({
+        "shop_money": { "amount": amount, "currency_code": "USD" },
+        "presentment_money": { "amount": amount, "currency_code": "USD" }
+    })
+}
+
+/// A line item with the fields a current REST webhook line item carries.
+fn line_item(i: u64) -> Value {
+    let id = 13_000_000_000_000 + i;
+    let product_id = 7_000_000_000_000 + i / 3;
+    let variant_id = 42_000_000_000_000 + i;
+    let price = format!("{}.{:02}", 5 + i % 120, (i * 37) % 100);
+    let tax = format!("{}.{:02}", (i % 9) + 1, (i * 13) % 100);
+    json!({
+        "id": id,
+        "admin_graphql_api_id": format!("gid://shopify/LineItem/{id}"),
+        "attributed_staffs": [],
+        "current_quantity": 1 + i % 3,
+        "fulfillable_quantity": 1 + i % 3,
+        "fulfillment_service": "manual",
+        "fulfillment_status": null,
+        "gift_card": false,
+        "grams": 150 + (i % 40) * 10,
+        "name": format!("Organic Cotton Tee {i} - Forest Green / M"),
+        "price": price,
+        "price_set": money_set(&price),
+        "product_exists": true,
+        "product_id": product_id,
+        "properties": [],
+        "quantity": 1 + i % 3,
+        "requires_shipping": true,
+        "sku": format!("OCT-{i:04}-GRN-M"),
+        "taxable": true,
+        "title": format!("Organic Cotton Tee {i}"),
+        "total_discount": "0.00",
+        "total_discount_set": money_set("0.00"),
+        "variant_id": variant_id,
+        "variant_inventory_management": "shopify",
+        "variant_title": "Forest Green / M",
+        "vendor": "Aftercart Apparel Co.",
+        "tax_lines": [{
+            "channel_liable": false,
+            "price": tax,
+            "price_set": money_set(&tax),
+            "rate": 0.0825,
+            "title": "State Tax"
+        }],
+        "duties": [],
+        "discount_allocations": []
+    })
+}
+
+/// The fixture order with a current-API id and 250 generated line items.
+fn large_order() -> Vec<u8> {
+    let mut order: Value = serde_json::from_slice(ORDER_FIXTURE).expect("fixture is JSON");
+    order["id"] = json!(5_912_345_678_901_u64);
+    order["admin_graphql_api_id"] = json!("gid://shopify/Order/5912345678901");
+    order["financial_status"] = json!("paid");
+    order["line_items"] = Value::Array((0..LINE_ITEMS).map(line_item).collect());
+    serde_json::to_vec(&order).expect("serialisable")
+}
+
+fn bench_body(c: &mut Criterion, name: &str, body: &[u8]) {
+    let secrets = [SecretString::from(
+        "shpss_bench_0123456789abcdef0123456789abcdef".to_owned(),
+    )];
+    let sig = sign_webhook(body, &secrets[0]);
+
+    // Fail fast if the body would not take the happy path being measured.
+    verify_webhook(body, Some(&sig), &secrets).expect("signature verifies");
+    match parse_event(Topic::OrdersPaid, body).expect("body parses") {
+        Event::Order(_, o) if name != "order_250_items" || o.line_items.len() == 250 => {}
+        other => panic!("unexpected event {other:?}"),
+    }
+
+    let mut group = c.benchmark_group(format!("ingest/{name}"));
+    group
+        .throughput(Throughput::Bytes(body.len() as u64))
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    group.bench_function("verify", |b| {
+        b.iter(|| verify_webhook(black_box(body), Some(black_box(&sig)), &secrets))
+    });
+    group.bench_function("parse", |b| {
+        b.iter(|| parse_event(Topic::OrdersPaid, black_box(body)))
+    });
+    group.bench_function("verify+parse", |b| {
+        b.iter(|| {
+            // The handler parses only a verified body, exactly as here.
+            verify_webhook(black_box(body), Some(black_box(&sig)), &secrets).expect("verified");
+            parse_event(Topic::OrdersPaid, body)
+        })
+    });
+    group.finish();
+}
+
+fn ingest(c: &mut Criterion) {
+    bench_body(c, "order_fixture", ORDER_FIXTURE);
+    let large = large_order();
+    eprintln!(
+        "generated order: {} line items, {} bytes ({:.0} KiB)",
+        LINE_ITEMS,
+        large.len(),
+        large.len() as f64 / 1024.0
+    );
+    bench_body(c, "order_250_items", &large);
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);

@@ -147,7 +147,9 @@ impl Config {
             let field = format!("shop[{i}].domain");
             let d = &shop.domain;
             let valid = d.contains('.')
-                && d.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+                && d.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
             if !valid {
                 return Err(invalid(
                     field,
@@ -163,7 +165,11 @@ impl Config {
                 ));
             }
             if let Some(var) = &shop.webhook_secrets_env {
-                if var.is_empty() || !var.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+                if var.is_empty()
+                    || !var
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                {
                     return Err(invalid(
                         format!("shop[{i}].webhook_secrets_env"),
                         &format!("{var:?} is not an environment variable name"),
@@ -187,7 +193,11 @@ pub struct WebhookSecrets(HashMap<String, Arc<[SecretString]>>);
 impl std::fmt::Debug for WebhookSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, format!("{} secret(s)", v.len()))))
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k, format!("{} secret(s)", v.len()))),
+            )
             .finish()
     }
 }
@@ -196,10 +206,16 @@ impl WebhookSecrets {
     /// Reads each shop's secrets from its environment variable through `lookup`
     /// (`std::env::var` in production). A variable may hold several comma-separated
     /// secrets: during a rotation, list the new one first and keep the old one for an hour.
-    pub fn load(config: &Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn load(
+        config: &Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut map = HashMap::new();
         for (i, shop) in config.shops.iter().enumerate() {
-            let var = shop.webhook_secrets_env.as_deref().unwrap_or(DEFAULT_SECRETS_ENV);
+            let var = shop
+                .webhook_secrets_env
+                .as_deref()
+                .unwrap_or(DEFAULT_SECRETS_ENV);
             let secrets: Vec<SecretString> = lookup(var)
                 .unwrap_or_default()
                 .split(',')
@@ -211,7 +227,9 @@ impl WebhookSecrets {
                 return Err(ConfigError::Invalid {
                     field: format!("shop[{i}] ({})", shop.domain),
                     problem: format!("environment variable {var} holds no webhook secret"),
-                    fix: format!("set {var} to the app's client secret (comma-separated during a rotation)"),
+                    fix: format!(
+                        "set {var} to the app's client secret (comma-separated during a rotation)"
+                    ),
                 });
             }
             map.insert(shop.domain.clone(), Arc::from(secrets));
@@ -225,7 +243,10 @@ impl WebhookSecrets {
             pairs
                 .into_iter()
                 .map(|(shop, secrets)| {
-                    let v: Vec<SecretString> = secrets.iter().map(|s| SecretString::from((*s).to_owned())).collect();
+                    let v: Vec<SecretString> = secrets
+                        .iter()
+                        .map(|s| SecretString::from((*s).to_owned()))
+                        .collect();
                     (shop.to_owned(), Arc::from(v))
                 })
                 .collect(),
@@ -260,7 +281,10 @@ webhook_secrets_env = "BETA_SECRETS"
         assert_eq!(c.webhook.max_body_bytes, 2 * 1024 * 1024);
         assert_eq!(c.webhook.store_budget_ms, 2500);
         assert_eq!(c.shops.len(), 2);
-        assert_eq!(c.shop("acme.myshopify.com").unwrap().name.as_deref(), Some("Acme"));
+        assert_eq!(
+            c.shop("acme.myshopify.com").unwrap().name.as_deref(),
+            Some("Acme")
+        );
     }
 
     #[test]
@@ -271,14 +295,22 @@ webhook_secrets_env = "BETA_SECRETS"
 
     #[test]
     fn bad_domain_names_field_and_fix() {
-        let e = Config::parse("[[shop]]\ndomain = \"https://Acme.myshopify.com\"\n", "t").unwrap_err();
+        let e =
+            Config::parse("[[shop]]\ndomain = \"https://Acme.myshopify.com\"\n", "t").unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("shop[0].domain") && msg.contains("Fix:"), "{msg}");
+        assert!(
+            msg.contains("shop[0].domain") && msg.contains("Fix:"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn duplicate_shop_is_rejected() {
-        let e = Config::parse("[[shop]]\ndomain=\"a.b.com\"\n[[shop]]\ndomain=\"a.b.com\"\n", "t").unwrap_err();
+        let e = Config::parse(
+            "[[shop]]\ndomain=\"a.b.com\"\n[[shop]]\ndomain=\"a.b.com\"\n",
+            "t",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
     }
 
@@ -300,7 +332,10 @@ webhook_secrets_env = "BETA_SECRETS"
         assert_eq!(s.for_shop("acme.myshopify.com").unwrap().len(), 2);
         assert_eq!(s.for_shop("beta.myshopify.com").unwrap().len(), 1);
         let shown = format!("{s:?}");
-        assert!(!shown.contains("new-one") && !shown.contains("beta\""), "{shown}");
+        assert!(
+            !shown.contains("new-one") && !shown.contains("beta\""),
+            "{shown}"
+        );
     }
 
     #[test]

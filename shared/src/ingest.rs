@@ -103,6 +103,22 @@ pub fn needs(event: &Event) -> Needs {
     }
 }
 
+/// The items to read once the first read (`needs(event)`) is known: an order that was
+/// already counted for a customer stays with that customer's profile even if a later
+/// state of the order names another (a guest order that gained a customer account).
+/// When this differs from `needs`, the adapter reads again with it before planning.
+pub fn needs_after(event: &Event, needs: &Needs, loaded: &Loaded) -> Needs {
+    let mut refined = needs.clone();
+    if let (Event::Order(..), Some(stored)) = (event, loaded.order.as_ref()) {
+        if stored.counted {
+            if let Some(key) = &stored.customer_key {
+                refined.profile = Some(key.clone());
+            }
+        }
+    }
+    refined
+}
+
 /// The writes that record `event`, given the current state `loaded`.
 pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
     let mut out = Vec::new();
@@ -137,7 +153,11 @@ pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
                 changed = true;
             }
             if changed {
-                out.push(write(keys::profile(ctx.shop, &key), Item::Profile(p), expect));
+                out.push(write(
+                    keys::profile(ctx.shop, &key),
+                    Item::Profile(p),
+                    expect,
+                ));
             }
         }
         Event::DataRequest(d) => out.push(privacy(
@@ -157,10 +177,18 @@ pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
             None,
         )),
         Event::ShopRedact(s) => {
-            out.push(privacy(ctx, Topic::ShopRedact, None, None, Vec::new(), None));
+            out.push(privacy(
+                ctx,
+                Topic::ShopRedact,
+                None,
+                None,
+                Vec::new(),
+                None,
+            ));
             let (mut rec, expect) = versioned(loaded.shop.as_ref(), ShopRecord::default);
             rec.shop_id = rec.shop_id.or(s.shop_id);
-            rec.redact_requested_at.get_or_insert_with(|| utc_key(&ctx.now));
+            rec.redact_requested_at
+                .get_or_insert_with(|| utc_key(&ctx.now));
             // A redacted shop is uninstalled too: nothing more may be sent.
             rec.uninstalled_at.get_or_insert_with(|| utc_key(&ctx.now));
             out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
@@ -204,14 +232,18 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
         rec.lines = o.line_items.iter().map(order_line).collect();
     }
     // Facts that only ever move one way are merged whatever the delivery order.
-    let ckey = order_customer_key(o);
-    if rec.customer_key.is_none() {
-        rec.customer_key = ckey.clone();
+    // The customer an order was counted for stays its customer (see `needs_after`).
+    if !rec.counted || rec.customer_key.is_none() {
+        rec.customer_key = order_customer_key(o);
     }
+    let ckey = rec.customer_key.clone();
     if (topic == Topic::OrdersPaid || o.is_paid()) && rec.paid_at.is_none() {
         rec.paid_at = Some(version.clone());
     }
-    if let Some(c) = o.cancelled_at.filter(|_| topic == Topic::OrdersCancelled || rec.cancelled_at.is_none()) {
+    if let Some(c) = o
+        .cancelled_at
+        .filter(|_| topic == Topic::OrdersCancelled || rec.cancelled_at.is_none())
+    {
         rec.cancelled_at = Some(earliest(rec.cancelled_at.take(), utc_key(&c)));
     }
     if topic == Topic::OrdersFulfilled {
@@ -219,7 +251,8 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
     }
 
     if let Some(ckey) = ckey {
-        let (mut p, pexpect) = versioned(loaded.profile.as_ref(), || ProfileRecord {
+        let current = loaded.profile.as_ref().filter(|p| p.customer_key == ckey);
+        let (mut p, pexpect) = versioned(current, || ProfileRecord {
             customer_key: ckey.clone(),
             ..ProfileRecord::default()
         });
@@ -238,7 +271,10 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
                 Some(f) if f <= created => f,
                 _ => created.clone(),
             });
-            let latest = p.last_order_at.as_deref().is_none_or(|l| created.as_str() >= l);
+            let latest = p
+                .last_order_at
+                .as_deref()
+                .is_none_or(|l| created.as_str() >= l);
             if latest {
                 p.last_order_at = Some(created.clone());
                 p.last_order_id = Some(o.id);
@@ -270,9 +306,10 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
                 Expect::Any,
             ));
         }
-        let total = rec.total_price.unwrap_or_default();
         if rec.paid_at.is_some() && rec.cancelled_at.is_none() && !rec.spend_counted {
+            let total = rec.total_price.unwrap_or_default();
             rec.spend_counted = true;
+            rec.counted_spend = Some(total);
             changed = true;
             p.paid_orders_count += 1;
             p.total_spent += total;
@@ -284,10 +321,14 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
             rec.spend_counted = false;
             changed = true;
             p.paid_orders_count = p.paid_orders_count.saturating_sub(1);
-            p.total_spent -= total;
+            p.total_spent -= rec.counted_spend.take().unwrap_or_default();
         }
         if changed {
-            out.push(write(keys::profile(ctx.shop, &ckey), Item::Profile(p), pexpect));
+            out.push(write(
+                keys::profile(ctx.shop, &ckey),
+                Item::Profile(p),
+                pexpect,
+            ));
         }
     }
     out.push(write(keys::order(ctx.shop, o.id), Item::Order(rec), expect));
@@ -326,15 +367,32 @@ fn plan_fulfillment(ctx: &Context<'_>, f: &Fulfillment, loaded: &Loaded, out: &m
     if let Some(d) = delivered {
         order.delivered_at = Some(earliest(order.delivered_at.take(), d));
     }
-    out.push(write(keys::fulfillment(ctx.shop, f.order_id, f.id), Item::Fulfillment(rec), expect));
-    out.push(write(keys::order(ctx.shop, f.order_id), Item::Order(order), oexpect));
+    out.push(write(
+        keys::fulfillment(ctx.shop, f.order_id, f.id),
+        Item::Fulfillment(rec),
+        expect,
+    ));
+    out.push(write(
+        keys::order(ctx.shop, f.order_id),
+        Item::Order(order),
+        oexpect,
+    ));
 }
 
-fn plan_fulfillment_event(ctx: &Context<'_>, e: &FulfillmentEvent, loaded: &Loaded, out: &mut Vec<Write>) {
+fn plan_fulfillment_event(
+    ctx: &Context<'_>,
+    e: &FulfillmentEvent,
+    loaded: &Loaded,
+    out: &mut Vec<Write>,
+) {
     let (mut rec, expect) = versioned(loaded.fulfillment.as_ref(), FulfillmentRecord::default);
     rec.fulfillment_id = e.fulfillment_id;
     rec.order_id = e.order_id;
-    let at = e.happened_at.or(e.created_at).map(|t| utc_key(&t)).unwrap_or_else(|| utc_key(&ctx.now));
+    let at = e
+        .happened_at
+        .or(e.created_at)
+        .map(|t| utc_key(&t))
+        .unwrap_or_else(|| utc_key(&ctx.now));
     let delivered = e.status == "delivered";
     if rec.delivered_at.is_none() {
         // Carrier statuses only move forward until delivery.
@@ -354,12 +412,19 @@ fn plan_fulfillment_event(ctx: &Context<'_>, e: &FulfillmentEvent, loaded: &Load
         expect,
     ));
     if writes_order {
-        out.push(write(keys::order(ctx.shop, e.order_id), Item::Order(order), oexpect));
+        out.push(write(
+            keys::order(ctx.shop, e.order_id),
+            Item::Order(order),
+            oexpect,
+        ));
     }
 }
 
 fn plan_refund(ctx: &Context<'_>, r: &Refund, loaded: &Loaded, out: &mut Vec<Write>) {
-    let created = r.created_at.map(|t| utc_key(&t)).unwrap_or_else(|| utc_key(&ctx.now));
+    let created = r
+        .created_at
+        .map(|t| utc_key(&t))
+        .unwrap_or_else(|| utc_key(&ctx.now));
     out.push(write(
         keys::refund(ctx.shop, r.order_id, r.id),
         Item::Refund(RefundRecord {
@@ -386,7 +451,11 @@ fn plan_refund(ctx: &Context<'_>, r: &Refund, loaded: &Loaded, out: &mut Vec<Wri
         Some(prev) if prev >= created => prev,
         _ => created,
     });
-    out.push(write(keys::order(ctx.shop, r.order_id), Item::Order(order), expect));
+    out.push(write(
+        keys::order(ctx.shop, r.order_id),
+        Item::Order(order),
+        expect,
+    ));
 }
 
 fn privacy(

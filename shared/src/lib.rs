@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod env;
+pub mod fixtures;
 pub mod ingest;
 pub mod model;
 pub mod shopify;

@@ -205,6 +205,10 @@ pub struct OrderRecord {
     /// Whether this order's total has been added to the customer's paid spend.
     #[serde(default)]
     pub spend_counted: bool,
+    /// The amount that was added (totals change when an order is edited, so a
+    /// cancellation must take back exactly this, not the total it has by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_spend: Option<Decimal>,
 }
 impl Record for OrderRecord {
     const KIND: &'static str = "order";
@@ -375,6 +379,9 @@ mod tests {
     #[test]
     fn email_hash_is_stable_and_opaque() {
         // printf '%s' 'bob@example.com' | sha256sum | cut -c1-32
-        assert_eq!(email_hash("Bob@Example.com"), "5ff860bf1190596c7188ab851db691f0");
+        assert_eq!(
+            email_hash("Bob@Example.com"),
+            "5ff860bf1190596c7188ab851db691f0"
+        );
     }
 }

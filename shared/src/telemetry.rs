@@ -8,8 +8,9 @@ use tracing_subscriber::EnvFilter;
 /// Installs the JSON subscriber once. `RUST_LOG` overrides the level (default `info`);
 /// the AWS SDK's own chatter is kept at `warn`.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn,hyper=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,aws_smithy_runtime=warn,aws_config=warn,hyper=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

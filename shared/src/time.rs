@@ -65,7 +65,9 @@ mod tests {
 
     #[test]
     fn fixed_clock_can_be_moved() {
-        let t0 = DateTime::parse_from_rfc3339("2026-12-30T10:00:00Z").unwrap().to_utc();
+        let t0 = DateTime::parse_from_rfc3339("2026-12-30T10:00:00Z")
+            .unwrap()
+            .to_utc();
         let c = FixedClock::new(t0);
         assert_eq!(c.now(), t0);
         c.set(t0 + chrono::Duration::hours(1));

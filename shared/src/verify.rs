@@ -104,8 +104,14 @@ mod tests {
 
     #[test]
     fn known_answer_vectors_verify() {
-        assert_eq!(verify_webhook(BODY, Some(KAT_HUSH), &[secret("hush")]), Ok(()));
-        assert_eq!(verify_webhook(b"", Some(KAT_EMPTY_BODY), &[secret("key")]), Ok(()));
+        assert_eq!(
+            verify_webhook(BODY, Some(KAT_HUSH), &[secret("hush")]),
+            Ok(())
+        );
+        assert_eq!(
+            verify_webhook(b"", Some(KAT_EMPTY_BODY), &[secret("key")]),
+            Ok(())
+        );
         assert_eq!(
             verify_webhook(
                 b"The quick brown fox jumps over the lazy dog",
@@ -186,13 +192,19 @@ mod tests {
 
     #[test]
     fn no_configured_secret_is_reported() {
-        assert_eq!(verify_webhook(BODY, Some(KAT_HUSH), &[]), Err(VerifyError::NoSecrets));
+        assert_eq!(
+            verify_webhook(BODY, Some(KAT_HUSH), &[]),
+            Err(VerifyError::NoSecrets)
+        );
     }
 
     #[test]
     fn surrounding_whitespace_in_header_is_tolerated() {
         let padded = format!(" {KAT_HUSH} ");
-        assert_eq!(verify_webhook(BODY, Some(&padded), &[secret("hush")]), Ok(()));
+        assert_eq!(
+            verify_webhook(BODY, Some(&padded), &[secret("hush")]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -60,7 +60,9 @@ impl Rejection {
     fn public_message(&self) -> String {
         match self {
             Rejection::UnknownShop | Rejection::Signature(_) => "invalid webhook signature".into(),
-            Rejection::Store(_) | Rejection::Timeout(_) => "temporarily unavailable, retry later".into(),
+            Rejection::Store(_) | Rejection::Timeout(_) => {
+                "temporarily unavailable, retry later".into()
+            }
             other => other.to_string(),
         }
     }
@@ -137,7 +139,10 @@ impl<R: Recorder> WebhookApp<R> {
                         "webhook rejected"
                     );
                 }
-                json(status, serde_json::json!({ "error": rejection.public_message() }))
+                json(
+                    status,
+                    serde_json::json!({ "error": rejection.public_message() }),
+                )
             }
         }
     }
@@ -145,7 +150,10 @@ impl<R: Recorder> WebhookApp<R> {
     async fn process(&self, req: &Request, body: &[u8]) -> Result<Answer, Rejection> {
         let limit = self.config.webhook.max_body_bytes;
         if body.len() > limit {
-            return Err(Rejection::TooLarge { size: body.len(), limit });
+            return Err(Rejection::TooLarge {
+                size: body.len(),
+                limit,
+            });
         }
         let delivery = Delivery::from_headers(req.headers())?;
         let secrets = self
@@ -165,9 +173,12 @@ impl<R: Recorder> WebhookApp<R> {
             now: self.clock.now(),
         };
         let budget = self.config.webhook.store_budget_ms;
-        let outcome = tokio::time::timeout(Duration::from_millis(budget), self.recorder.record(&ctx, &event))
-            .await
-            .map_err(|_| Rejection::Timeout(budget))??;
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(budget),
+            self.recorder.record(&ctx, &event),
+        )
+        .await
+        .map_err(|_| Rejection::Timeout(budget))??;
         Ok(Answer::Recorded(outcome))
     }
 }

@@ -1,1 +1,5 @@
+//! Integration tests: one binary, a module per capability.
+//! Run with `make test-integration` (starts and stops the moto server).
 
+mod webhook;
+mod webhook_failures;

@@ -7,5 +7,8 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     aftercart::telemetry::init();
     let app: &'static _ = Box::leak(Box::new(WebhookApp::from_env().await?));
-    run(service_fn(move |req| async move { Ok::<_, Error>(app.handle(req).await) })).await
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(app.handle(req).await)
+    }))
+    .await
 }

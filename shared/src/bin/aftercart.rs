@@ -1,1 +1,264 @@
-fn main() {}
+//! `aftercart`: developer and operator commands.
+//!
+//!   aftercart setup-local            create the table (and an SES identity) on AWS_ENDPOINT_URL
+//!   aftercart sample --topic T       send a signed sample webhook, print the answer and what changed
+//!   aftercart table-def              print the table block for infra/template.yaml
+//!   aftercart check-config [PATH]    validate a merchant config file
+
+use aftercart::config::{Config, WebhookSecrets};
+use aftercart::shopify::Topic;
+use aftercart::store::{table, Attrs};
+use aftercart::verify::sign_webhook;
+use anyhow::{bail, Context as _, Result};
+use aws_sdk_dynamodb::Client;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "aftercart",
+    version,
+    about = "Aftercart developer and operator commands"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table and an SES sender identity on the endpoint in AWS_ENDPOINT_URL
+    /// (the local moto server). Safe to run again.
+    SetupLocal {
+        #[arg(long, env = "AFTERCART_TABLE")]
+        table: String,
+        /// Email address or domain to register as an SES identity.
+        #[arg(long, env = "AFTERCART_SES_IDENTITY")]
+        identity: Option<String>,
+    },
+    /// Send a correctly signed sample webhook to a running endpoint, exactly as a store
+    /// would, then print the answer and every table item the delivery added or changed.
+    Sample {
+        /// Webhook topic, e.g. orders/paid, fulfillment_events/create, refunds/create.
+        #[arg(long, default_value = "orders/paid")]
+        topic: String,
+        /// Endpoint URL (cargo lambda watch serves the function here).
+        #[arg(
+            long,
+            env = "AFTERCART_WEBHOOK_URL",
+            default_value = "http://127.0.0.1:9000/lambda-url/webhook/"
+        )]
+        url: String,
+        #[arg(
+            long,
+            env = "AFTERCART_SAMPLE_SHOP",
+            default_value = "aftercart-demo.myshopify.com"
+        )]
+        shop: String,
+        /// Reuse a webhook id to replay the same delivery (default: a new id each run).
+        #[arg(long)]
+        webhook_id: Option<String>,
+        /// Send this file as the body instead of the built-in sample for the topic.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Table to show changes from (skipped when unset).
+        #[arg(long, env = "AFTERCART_TABLE")]
+        table: Option<String>,
+    },
+    /// Print the table's keys, indexes and TTL as the YAML block infra/template.yaml carries.
+    TableDef,
+    /// Validate a merchant config file and the secrets it names.
+    CheckConfig {
+        /// Defaults to AFTERCART_CONFIG, then ./aftercart.toml.
+        path: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::SetupLocal { table, identity } => setup_local(&table, identity.as_deref()).await,
+        Command::Sample {
+            topic,
+            url,
+            shop,
+            webhook_id,
+            file,
+            table,
+        } => sample(&topic, &url, &shop, webhook_id, file, table).await,
+        Command::TableDef => {
+            print!("{}", table::cloudformation_block());
+            Ok(())
+        }
+        Command::CheckConfig { path } => check_config(path),
+    }
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+async fn setup_local(table_name: &str, identity: Option<&str>) -> Result<()> {
+    let shared = sdk().await;
+    let created = table::create_table(&Client::new(&shared), table_name)
+        .await
+        .with_context(|| format!("creating table {table_name}"))?;
+    println!(
+        "table {table_name}: {}",
+        if created { "created" } else { "already exists" }
+    );
+    if let Some(identity) = identity {
+        let ses = aws_sdk_sesv2::Client::new(&shared);
+        match ses
+            .create_email_identity()
+            .email_identity(identity)
+            .send()
+            .await
+        {
+            Ok(_) => println!("SES identity {identity}: created"),
+            Err(e) if format!("{e:?}").contains("AlreadyExists") => {
+                println!("SES identity {identity}: already exists")
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e))
+                    .with_context(|| format!("creating SES identity {identity}"))
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn sample(
+    topic: &str,
+    url: &str,
+    shop: &str,
+    webhook_id: Option<String>,
+    file: Option<PathBuf>,
+    table_name: Option<String>,
+) -> Result<()> {
+    let body: Vec<u8> = match (&file, Topic::parse(topic)) {
+        (Some(path), _) => {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, Some(t)) => aftercart::fixtures::sample(t).to_vec(),
+        (None, None) => bail!("no built-in sample for topic {topic:?}; pass --file PATH"),
+    };
+    let secrets = std::env::var(aftercart::config::DEFAULT_SECRETS_ENV).unwrap_or_default();
+    let Some(secret) = secrets.split(',').map(str::trim).find(|s| !s.is_empty()) else {
+        bail!(
+            "{} is not set: it must hold the secret the endpoint verifies with (see .env)",
+            aftercart::config::DEFAULT_SECRETS_ENV
+        );
+    };
+    let signature = sign_webhook(&body, &SecretString::from(secret.to_owned()));
+    let webhook_id = webhook_id.unwrap_or_else(uuid_v4);
+
+    let dynamo = match &table_name {
+        Some(_) => Some(Client::new(&sdk().await)),
+        None => None,
+    };
+    let before = match (&dynamo, &table_name) {
+        (Some(c), Some(t)) => scan(c, t).await?,
+        _ => BTreeMap::new(),
+    };
+
+    println!("POST {url}\n  X-Shopify-Topic: {topic}\n  X-Shopify-Shop-Domain: {shop}\n  X-Shopify-Webhook-Id: {webhook_id}\n  ({} bytes, signed)", body.len());
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", topic)
+        .header("x-shopify-shop-domain", shop)
+        .header("x-shopify-hmac-sha256", signature)
+        .header("x-shopify-webhook-id", &webhook_id)
+        .header("x-shopify-event-id", uuid_v4())
+        .header("x-shopify-api-version", "2025-10")
+        .header("x-shopify-triggered-at", chrono::Utc::now().to_rfc3339())
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("sending to {url} (is `make dev` running?)"))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    println!("=> {status} {text}");
+
+    if let (Some(c), Some(t)) = (&dynamo, &table_name) {
+        let after = scan(c, t).await?;
+        let changed: Vec<_> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(*v))
+            .collect();
+        println!(
+            "table {t}: {} items (was {}); {} added or changed by this delivery",
+            after.len(),
+            before.len(),
+            changed.len()
+        );
+        for (_, item) in changed {
+            let json: serde_json::Value = serde_dynamo::from_item(item.clone())?;
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+    }
+    if !status.is_success() {
+        bail!("the endpoint answered {status}");
+    }
+    Ok(())
+}
+
+async fn scan(client: &Client, table_name: &str) -> Result<BTreeMap<(String, String), Attrs>> {
+    let mut out = BTreeMap::new();
+    let mut pages = client
+        .scan()
+        .table_name(table_name)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item.with_context(|| format!("scanning {table_name}"))?;
+        let key = |a: &str| {
+            item.get(a)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        out.insert((key(table::PK), key(table::SK)), item);
+    }
+    Ok(out)
+}
+
+fn check_config(path: Option<PathBuf>) -> Result<()> {
+    let path = path.unwrap_or_else(aftercart::env::config_path);
+    let config = Config::load(&path)?;
+    match WebhookSecrets::load(&config, |v| std::env::var(v).ok()) {
+        Ok(_) => println!(
+            "{}: OK ({} shop(s); webhook secrets present)",
+            path.display(),
+            config.shops.len()
+        ),
+        Err(e) => println!(
+            "{}: OK ({} shop(s)); note: {e}",
+            path.display(),
+            config.shops.len()
+        ),
+    }
+    Ok(())
+}
+
+/// A random RFC 4122 version-4 id, the form Shopify's webhook ids take.
+fn uuid_v4() -> String {
+    let a = fastrand::u128(..);
+    let b = (a & !(0xF << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    let h = format!("{b:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

@@ -5,7 +5,6 @@ use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
-use std::str::FromStr;
 
 /// A Shopify id: a JSON integer (never read through a float) or a string of digits.
 pub fn id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
@@ -73,8 +72,8 @@ impl Visitor<'_> for MoneyVisitor {
         f.write_str("a decimal amount as a string, such as \"19.99\"")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
+        // Exact or refused: an amount rust_decimal would have to round is an error.
         Decimal::from_str_exact(v.trim())
-            .or_else(|_| Decimal::from_str(v.trim()))
             .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {

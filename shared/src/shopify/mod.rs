@@ -42,7 +42,12 @@ impl<'a> Delivery<'a> {
     /// Reads the delivery headers (not the signature, which the verifier reads).
     pub fn from_headers(headers: &'a HeaderMap) -> Result<Self, HeaderError> {
         let topic = required(headers, HEADER_TOPIC, "X-Shopify-Topic", is_topic)?;
-        let shop = required(headers, HEADER_SHOP, "X-Shopify-Shop-Domain", is_shop_domain)?;
+        let shop = required(
+            headers,
+            HEADER_SHOP,
+            "X-Shopify-Shop-Domain",
+            is_shop_domain,
+        )?;
         let webhook_id = required(headers, HEADER_WEBHOOK_ID, "X-Shopify-Webhook-Id", is_id)?;
         Ok(Delivery {
             topic,
@@ -184,9 +189,10 @@ pub struct ParseError {
 /// Parses `body` as the payload of `topic`.
 pub fn parse_event(topic: Topic, body: &[u8]) -> Result<Event, ParseError> {
     Ok(match topic {
-        Topic::OrdersCreate | Topic::OrdersPaid | Topic::OrdersFulfilled | Topic::OrdersCancelled => {
-            Event::Order(topic, Box::new(parse(topic, body)?))
-        }
+        Topic::OrdersCreate
+        | Topic::OrdersPaid
+        | Topic::OrdersFulfilled
+        | Topic::OrdersCancelled => Event::Order(topic, Box::new(parse(topic, body)?)),
         Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate => {
             Event::Fulfillment(topic, parse(topic, body)?)
         }
@@ -211,9 +217,29 @@ fn parse<T: serde::de::DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T,
         };
         ParseError {
             topic: topic.as_str(),
-            message,
+            message: elide_quoted(&message),
         }
     })
+}
+
+/// serde quotes the offending value in its messages (`invalid type: string "…"`); that
+/// value may be personal data, so it is elided before the message is logged or answered.
+fn elide_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for c in message.chars() {
+        if c == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Event {
@@ -239,10 +265,7 @@ impl Event {
         }
         match self {
             Event::Order(_, o) => Some((o.id, ts(&o.version_time()))),
-            Event::Fulfillment(_, f) => f
-                .updated_at
-                .or(f.created_at)
-                .map(|t| (f.id, ts(&t))),
+            Event::Fulfillment(_, f) => f.updated_at.or(f.created_at).map(|t| (f.id, ts(&t))),
             // Tracking events and refunds are immutable: the id is the version.
             Event::FulfillmentEvent(e) => Some((e.id, String::new())),
             Event::Refund(r) => Some((r.id, String::new())),

@@ -63,12 +63,14 @@ pub struct Order {
 impl Order {
     /// The address to write to: the customer's, else the order's contact address.
     pub fn recipient_email(&self) -> Option<&str> {
-        self.customer
-            .as_ref()
-            .and_then(|c| c.email.as_deref())
-            .or(self.email.as_deref())
-            .or(self.contact_email.as_deref())
-            .filter(|e| !e.trim().is_empty())
+        [
+            self.customer.as_ref().and_then(|c| c.email.as_deref()),
+            self.email.as_deref(),
+            self.contact_email.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|e| !e.trim().is_empty())
     }
 
     /// The version Shopify gives this state of the order.

@@ -38,8 +38,12 @@ impl Outcome {
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Recorded { .. } => "recorded",
-            Outcome::Duplicate { of: DuplicateOf::Delivery } => "duplicate_delivery",
-            Outcome::Duplicate { of: DuplicateOf::Event } => "duplicate_event",
+            Outcome::Duplicate {
+                of: DuplicateOf::Delivery,
+            } => "duplicate_delivery",
+            Outcome::Duplicate {
+                of: DuplicateOf::Event,
+            } => "duplicate_event",
         }
     }
 }
@@ -48,10 +52,15 @@ impl Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("DynamoDB {operation} failed: {message}")]
-    Unavailable { operation: &'static str, message: String },
+    Unavailable {
+        operation: &'static str,
+        message: String,
+    },
     #[error("stored item {key} cannot be read: {message}")]
     Corrupt { key: String, message: String },
-    #[error("gave up after {attempts} attempts: concurrent deliveries kept changing the same items")]
+    #[error(
+        "gave up after {attempts} attempts: concurrent deliveries kept changing the same items"
+    )]
     Contention { attempts: u32 },
 }
 
@@ -72,8 +81,10 @@ pub struct DynamoStore {
     receipt_ttl: Duration,
 }
 
-/// Most optimistic-concurrency rounds one delivery tries before answering 503.
-const MAX_ATTEMPTS: u32 = 12;
+/// Most optimistic-concurrency rounds one delivery tries. In practice the webhook's
+/// time budget (`webhook.store_budget_ms`) ends a contended delivery first; this bound
+/// only keeps a caller without a deadline from looping for ever.
+const MAX_ATTEMPTS: u32 = 64;
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, receipt_ttl: Duration) -> Self {
@@ -92,13 +103,25 @@ impl DynamoStore {
         &self.table
     }
 
-    async fn read(&self, receipts: &[Key], needs: &Needs, shop: &str) -> Result<(Vec<bool>, Loaded), StoreError> {
+    async fn read(
+        &self,
+        receipts: &[Key],
+        needs: &Needs,
+        shop: &str,
+    ) -> Result<(Vec<bool>, Loaded), StoreError> {
         let mut wanted: Vec<Key> = receipts.to_vec();
         let order = needs.order.map(|id| keys::order(shop, id));
-        let fulfillment = needs.fulfillment.map(|(o, f)| keys::fulfillment(shop, o, f));
+        let fulfillment = needs
+            .fulfillment
+            .map(|(o, f)| keys::fulfillment(shop, o, f));
         let profile = needs.profile.as_deref().map(|c| keys::profile(shop, c));
         let shop_key = needs.shop.then(|| keys::shop(shop));
-        wanted.extend([&order, &fulfillment, &profile, &shop_key].into_iter().flatten().cloned());
+        wanted.extend(
+            [&order, &fulfillment, &profile, &shop_key]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
 
         let mut req = self.client.transact_get_items();
         for k in &wanted {
@@ -114,7 +137,10 @@ impl DynamoStore {
                     .build(),
             );
         }
-        let out = req.send().await.map_err(|e| unavailable("TransactGetItems", &e))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| unavailable("TransactGetItems", &e))?;
         let mut found: HashMap<Key, Attrs> = HashMap::new();
         for (k, resp) in wanted.iter().zip(out.responses()) {
             if let Some(item) = resp.item() {
@@ -133,7 +159,11 @@ impl DynamoStore {
         Ok((present, loaded))
     }
 
-    async fn write(&self, receipts: Vec<(Key, Receipt)>, writes: &[Write]) -> Result<WriteResult, StoreError> {
+    async fn write(
+        &self,
+        receipts: Vec<(Key, Receipt)>,
+        writes: &[Write],
+    ) -> Result<WriteResult, StoreError> {
         let n_receipts = receipts.len();
         let mut req = self.client.transact_write_items();
         for (key, receipt) in receipts {
@@ -155,10 +185,21 @@ impl DynamoStore {
             Ok(_) => Ok(WriteResult::Written),
             Err(SdkError::ServiceError(se)) => match se.err() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let codes: Vec<&str> = c.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
-                    if codes.iter().take(n_receipts).any(|c| *c == "ConditionalCheckFailed") {
+                    let codes: Vec<&str> = c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None"))
+                        .collect();
+                    if codes
+                        .iter()
+                        .take(n_receipts)
+                        .any(|c| *c == "ConditionalCheckFailed")
+                    {
                         Ok(WriteResult::ReceiptExists)
-                    } else if codes.iter().any(|c| matches!(*c, "ConditionalCheckFailed" | "TransactionConflict")) {
+                    } else if codes
+                        .iter()
+                        .any(|c| matches!(*c, "ConditionalCheckFailed" | "TransactionConflict"))
+                    {
                         Ok(WriteResult::Conflict)
                     } else {
                         Err(StoreError::Unavailable {
@@ -176,7 +217,13 @@ impl DynamoStore {
         }
     }
 
-    fn put<T: Record>(&self, key: &Key, entity: &str, record: &T, expect: Expect) -> Result<TransactWriteItem, StoreError> {
+    fn put<T: Record>(
+        &self,
+        key: &Key,
+        entity: &str,
+        record: &T,
+        expect: Expect,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut item: Attrs = serde_dynamo::to_item(record).map_err(|e| StoreError::Corrupt {
             key: format!("{}/{}", key.pk, key.sk),
             message: e.to_string(),
@@ -193,7 +240,9 @@ impl DynamoStore {
             }
             Expect::Any => {}
         }
-        let put = put.build().map_err(|e| unavailable("TransactWriteItems", &e))?;
+        let put = put
+            .build()
+            .map_err(|e| unavailable("TransactWriteItems", &e))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 }
@@ -217,38 +266,57 @@ impl Recorder for DynamoStore {
         if let Some((id, version)) = event.business_key() {
             receipt_keys.push(keys::event(ctx.shop, topic, id, &version));
         }
-        let needs = ingest::needs(event);
+        let first = ingest::needs(event);
         for attempt in 1..=MAX_ATTEMPTS {
-            let (present, loaded) = self.read(&receipt_keys, &needs, ctx.shop).await?;
+            let (mut present, mut loaded) = self.read(&receipt_keys, &first, ctx.shop).await?;
+            let refined = ingest::needs_after(event, &first, &loaded);
+            if refined != first {
+                (present, loaded) = self.read(&receipt_keys, &refined, ctx.shop).await?;
+            }
             if present[0] {
-                return Ok(Outcome::Duplicate { of: DuplicateOf::Delivery });
+                return Ok(Outcome::Duplicate {
+                    of: DuplicateOf::Delivery,
+                });
             }
             if present.iter().skip(1).any(|p| *p) {
-                return Ok(Outcome::Duplicate { of: DuplicateOf::Event });
+                return Ok(Outcome::Duplicate {
+                    of: DuplicateOf::Event,
+                });
             }
             let writes = ingest::plan(ctx, event, &loaded);
             let items = receipt_keys.len() + writes.len();
-            let receipts = receipt_keys.iter().map(|k| (k.clone(), receipt.clone())).collect();
+            let receipts = receipt_keys
+                .iter()
+                .map(|k| (k.clone(), receipt.clone()))
+                .collect();
             match self.write(receipts, &writes).await? {
                 WriteResult::Written => return Ok(Outcome::Recorded { items }),
                 // Another delivery of the same webhook or state won the race.
                 WriteResult::ReceiptExists => {
                     continue_after_backoff(0).await;
-                    let (present, _) = self.read(&receipt_keys, &Needs::default(), ctx.shop).await?;
-                    let of = if present[0] { DuplicateOf::Delivery } else { DuplicateOf::Event };
+                    let (present, _) = self
+                        .read(&receipt_keys, &Needs::default(), ctx.shop)
+                        .await?;
+                    let of = if present[0] {
+                        DuplicateOf::Delivery
+                    } else {
+                        DuplicateOf::Event
+                    };
                     return Ok(Outcome::Duplicate { of });
                 }
                 WriteResult::Conflict => continue_after_backoff(attempt).await,
             }
         }
-        Err(StoreError::Contention { attempts: MAX_ATTEMPTS })
+        Err(StoreError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
     }
 }
 
 async fn continue_after_backoff(attempt: u32) {
     if attempt > 0 {
         // Full jitter so that concurrent writers spread out instead of colliding again.
-        let cap = 5u64 << attempt.min(5);
+        let cap = 4u64 << attempt.min(4);
         tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
     }
 }
@@ -264,14 +332,21 @@ pub fn key_attrs(k: &Key) -> Attrs {
     ])
 }
 
-fn decode<T: DeserializeOwned>(key: Option<&Key>, found: &mut HashMap<Key, Attrs>) -> Result<Option<T>, StoreError> {
+fn decode<T: DeserializeOwned>(
+    key: Option<&Key>,
+    found: &mut HashMap<Key, Attrs>,
+) -> Result<Option<T>, StoreError> {
     let Some(item) = key.and_then(|k| found.remove(k)) else {
         return Ok(None);
     };
-    serde_dynamo::from_item(item).map(Some).map_err(|e| StoreError::Corrupt {
-        key: key.map(|k| format!("{}/{}", k.pk, k.sk)).unwrap_or_default(),
-        message: e.to_string(),
-    })
+    serde_dynamo::from_item(item)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt {
+            key: key
+                .map(|k| format!("{}/{}", k.pk, k.sk))
+                .unwrap_or_default(),
+            message: e.to_string(),
+        })
 }
 
 fn unavailable(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
@@ -283,7 +358,10 @@ fn unavailable(operation: &'static str, e: &(dyn std::error::Error + 'static)) -
 
 /// Timeouts and retries sized so the webhook answers well inside Shopify's 5 s: each
 /// attempt may take 800 ms, the whole call 2 s, three attempts with short backoff.
-pub fn sdk_timeouts() -> (aws_config::timeout::TimeoutConfig, aws_config::retry::RetryConfig) {
+pub fn sdk_timeouts() -> (
+    aws_config::timeout::TimeoutConfig,
+    aws_config::retry::RetryConfig,
+) {
     (
         aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_millis(500))

@@ -52,7 +52,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, aws_sdk_d
                 .index_name(index.name)
                 .key_schema(key(index.pk, KeyType::Hash))
                 .key_schema(key(index.sk, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()?,
         );
     }
@@ -103,28 +107,43 @@ pub fn cloudformation_block() -> String {
     let mut out = String::new();
     out.push_str("      BillingMode: PAY_PER_REQUEST\n");
     out.push_str("      KeySchema:\n");
-    out.push_str(&format!("        - AttributeName: {PK}\n          KeyType: HASH\n"));
-    out.push_str(&format!("        - AttributeName: {SK}\n          KeyType: RANGE\n"));
+    out.push_str(&format!(
+        "        - AttributeName: {PK}\n          KeyType: HASH\n"
+    ));
+    out.push_str(&format!(
+        "        - AttributeName: {SK}\n          KeyType: RANGE\n"
+    ));
     out.push_str("      GlobalSecondaryIndexes:\n");
     for index in INDEXES {
         attrs.extend([index.pk, index.sk]);
         out.push_str(&format!("        - IndexName: {}\n", index.name));
         out.push_str("          KeySchema:\n");
-        out.push_str(&format!("            - AttributeName: {}\n              KeyType: HASH\n", index.pk));
-        out.push_str(&format!("            - AttributeName: {}\n              KeyType: RANGE\n", index.sk));
+        out.push_str(&format!(
+            "            - AttributeName: {}\n              KeyType: HASH\n",
+            index.pk
+        ));
+        out.push_str(&format!(
+            "            - AttributeName: {}\n              KeyType: RANGE\n",
+            index.sk
+        ));
         out.push_str("          Projection:\n            ProjectionType: ALL\n");
     }
     out.push_str("      AttributeDefinitions:\n");
     for a in attrs {
-        out.push_str(&format!("        - AttributeName: {a}\n          AttributeType: S\n"));
+        out.push_str(&format!(
+            "        - AttributeName: {a}\n          AttributeType: S\n"
+        ));
     }
     out.push_str("      TimeToLiveSpecification:\n");
-    out.push_str(&format!("        AttributeName: {TTL_ATTRIBUTE}\n        Enabled: true\n"));
+    out.push_str(&format!(
+        "        AttributeName: {TTL_ATTRIBUTE}\n        Enabled: true\n"
+    ));
     out
 }
 
 /// Markers around the generated block in `infra/template.yaml`.
-pub const BLOCK_BEGIN: &str = "      # BEGIN table definition (generated: cargo run -p aftercart -- table-def)\n";
+pub const BLOCK_BEGIN: &str =
+    "      # BEGIN table definition (generated: cargo run -p aftercart -- table-def)\n";
 pub const BLOCK_END: &str = "      # END table definition\n";
 
 #[cfg(test)]

@@ -1,0 +1,379 @@
+//! Recording webhooks in DynamoDB (moto) through the real handler.
+
+use aftercart::fixtures;
+use aftercart_integration::*;
+use futures::future::join_all;
+use std::collections::HashSet;
+
+const ORDER_PK: &str = "SHOP#aftercart-demo.myshopify.com#ORDER#450789469";
+const CUSTOMER_PK: &str = "SHOP#aftercart-demo.myshopify.com#CUSTOMER#207119551";
+
+#[tokio::test]
+async fn signed_order_is_stored_as_documented() {
+    let t = TestApp::spawn().await;
+    let (status, body) = t.post(signed("orders/paid", fixtures::ORDER, "wh-1")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+
+    let items = t.scan().await;
+    let keys: Vec<(String, String)> = items.iter().map(|i| (s(i, "pk"), s(i, "sk"))).collect();
+    assert_eq!(
+        keys,
+        vec![
+            (
+                "DELIVERY#aftercart-demo.myshopify.com#wh-1".into(),
+                "DELIVERY".into()
+            ),
+            (
+                "EVENT#aftercart-demo.myshopify.com#orders/paid#450789469#2008-01-10T16:00:00.000Z"
+                    .into(),
+                "EVENT".into()
+            ),
+            (
+                CUSTOMER_PK.into(),
+                "ORDER#2008-01-10T16:00:00.000Z#450789469".into()
+            ),
+            (CUSTOMER_PK.into(), "PROFILE".into()),
+            (ORDER_PK.into(), "ORDER".into()),
+        ]
+    );
+
+    let order = t.get(ORDER_PK, "ORDER").await.expect("order item");
+    assert_eq!(s(&order, "entity"), "order");
+    assert_eq!(n(&order, "order_id"), "450789469");
+    assert_eq!(n(&order, "v"), "1");
+    assert_eq!(s(&order, "name"), "#1001");
+    assert_eq!(s(&order, "customer_key"), "207119551");
+    assert_eq!(
+        s(&order, "total_price"),
+        "409.94",
+        "money stays an exact decimal"
+    );
+    assert_eq!(s(&order, "currency"), "USD");
+    assert_eq!(
+        s(&order, "created_at"),
+        "2008-01-10T16:00:00.000Z",
+        "-05:00 converted to UTC"
+    );
+    assert_eq!(s(&order, "paid_at"), "2008-01-10T16:00:00.000Z");
+    let lines = order["lines"].as_l().expect("lines list");
+    assert_eq!(lines.len(), 3);
+    let first = lines[0].as_m().expect("line map");
+    assert_eq!(first["product_id"].as_n().unwrap(), "632910392");
+    assert_eq!(first["variant_id"].as_n().unwrap(), "39072856");
+    assert_eq!(first["sku"].as_s().unwrap(), "IPOD2008GREEN");
+    for personal in ["email", "first_name", "shipping_address", "billing_address"] {
+        assert!(
+            !order.contains_key(personal),
+            "order item must not hold {personal}"
+        );
+    }
+
+    let profile = t.get(CUSTOMER_PK, "PROFILE").await.expect("profile item");
+    assert_eq!(s(&profile, "email"), "bob.norman@hostmail.com");
+    assert_eq!(s(&profile, "first_name"), "Bob");
+    assert_eq!(n(&profile, "orders_count"), "1");
+    assert_eq!(n(&profile, "paid_orders_count"), "1");
+    assert_eq!(s(&profile, "total_spent"), "409.94");
+    assert_eq!(n(&profile, "last_order_id"), "450789469");
+    assert!(profile["products"]
+        .as_m()
+        .unwrap()
+        .contains_key("632910392"));
+    assert!(
+        !profile.contains_key("last_name"),
+        "only what the playbooks need"
+    );
+
+    let receipt = &items[0];
+    let ttl: i64 = n(receipt, "expires_at").parse().unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .timestamp();
+    assert_eq!(ttl - now, 7 * 86_400, "receipts expire after a week");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_deliveries_of_one_webhook_record_it_once() {
+    let _heavy = HEAVY.lock().await;
+    let t = TestApp::spawn().await;
+    let results =
+        join_all((0..50).map(|_| t.post(signed("orders/paid", fixtures::ORDER, "wh-same")))).await;
+    let statuses: HashSet<u16> = results.iter().map(|(st, _)| *st).collect();
+    assert_eq!(
+        statuses,
+        HashSet::from([200]),
+        "every duplicate is acknowledged: {results:?}"
+    );
+    let recorded = results
+        .iter()
+        .filter(|(_, b)| b["status"] == "recorded")
+        .count();
+    assert_eq!(recorded, 1, "{results:?}");
+
+    let items = t.scan().await;
+    assert_eq!(items.len(), 5);
+    let profile = t.get(CUSTOMER_PK, "PROFILE").await.unwrap();
+    assert_eq!(n(&profile, "orders_count"), "1");
+    assert_eq!(s(&profile, "total_spent"), "409.94");
+}
+
+#[tokio::test]
+async fn same_order_under_a_new_webhook_id_records_nothing_new() {
+    let t = TestApp::spawn().await;
+    t.post(signed("orders/paid", fixtures::ORDER, "wh-a")).await;
+    let before = t.scan().await;
+    let (status, body) = t.post(signed("orders/paid", fixtures::ORDER, "wh-b")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate_event"))
+    );
+    assert_eq!(t.scan().await, before, "nothing added or changed");
+
+    let (status, body) = t.post(signed("orders/paid", fixtures::ORDER, "wh-a")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate_delivery"))
+    );
+    assert_eq!(t.scan().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_orders_of_one_customer_keep_the_profile_consistent() {
+    let _heavy = HEAVY.lock().await;
+    let t = TestApp::spawn().await;
+    let bodies: Vec<Vec<u8>> = (0..20u64)
+        .map(|i| {
+            order_with(|o| {
+                o["id"] = (9_007_199_254_740_993u64 + i).into(); // beyond 2^53
+                o["name"] = format!("#{}", 2000 + i).into();
+                o["created_at"] = format!("2026-11-{:02}T10:00:00+01:00", i + 1).into();
+                o["updated_at"] = o["created_at"].clone();
+                o["financial_status"] = "paid".into();
+            })
+        })
+        .collect();
+    // All 20 at once. A delivery that cannot get its turn within the time budget is
+    // answered 503 and redelivered, as Shopify does; none may be lost or counted twice.
+    let mut pending: Vec<usize> = (0..bodies.len()).collect();
+    let mut rounds = 0;
+    while !pending.is_empty() {
+        rounds += 1;
+        assert!(
+            rounds <= 5,
+            "deliveries still failing after 5 rounds: {pending:?}"
+        );
+        let results = join_all(
+            pending
+                .iter()
+                .map(|&i| t.post(signed("orders/paid", &bodies[i], &format!("wh-{i}")))),
+        )
+        .await;
+        for (status, body) in &results {
+            // A 503 at the deadline may come after the write committed; the redelivery
+            // is then answered as a duplicate of that delivery, never counted again.
+            let ok = match (*status, body["status"].as_str()) {
+                (200, Some("recorded")) | (503, _) => true,
+                (200, Some("duplicate_delivery")) => rounds > 1,
+                _ => false,
+            };
+            assert!(ok, "round {rounds}: {status} {body}");
+        }
+        pending = pending
+            .iter()
+            .zip(&results)
+            .filter(|(_, (status, _))| *status == 503)
+            .map(|(i, _)| *i)
+            .collect();
+    }
+
+    let profile = t.get(CUSTOMER_PK, "PROFILE").await.unwrap();
+    assert_eq!(n(&profile, "orders_count"), "20");
+    assert_eq!(n(&profile, "paid_orders_count"), "20");
+    assert_eq!(
+        s(&profile, "total_spent"),
+        "8198.80",
+        "20 × 409.94, exactly"
+    );
+    assert_eq!(
+        n(&profile, "last_order_id"),
+        "9007199254741012",
+        "the latest created, as an exact u64"
+    );
+    assert_eq!(s(&profile, "first_order_at"), "2026-11-01T09:00:00.000Z");
+    let history = t
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "pk") == CUSTOMER_PK && s(i, "sk").starts_with("ORDER#"))
+        .count();
+    assert_eq!(history, 20);
+}
+
+#[tokio::test]
+async fn order_lifecycle_arriving_out_of_order_ends_in_the_right_state() {
+    let t = TestApp::spawn().await;
+    // Delivered before shipped before paid: deliveries can come in any order.
+    let steps: [(&str, &[u8]); 5] = [
+        ("fulfillment_events/create", fixtures::FULFILLMENT_DELIVERED),
+        ("fulfillments/create", fixtures::FULFILLMENT),
+        ("refunds/create", fixtures::REFUND),
+        ("orders/paid", fixtures::ORDER),
+        ("orders/create", fixtures::ORDER),
+    ];
+    for (i, (topic, body)) in steps.iter().enumerate() {
+        let (status, resp) = t.post(signed(topic, body, &format!("wh-{i}"))).await;
+        assert_eq!(status, 200, "{topic}: {resp}");
+    }
+    let order = t.get(ORDER_PK, "ORDER").await.unwrap();
+    assert_eq!(s(&order, "fulfilled_at"), "2013-11-01T20:06:08.000Z");
+    assert_eq!(s(&order, "delivered_at"), "2026-11-21T19:02:00.000Z");
+    assert_eq!(s(&order, "refunded_at"), "2016-06-20T17:35:06.000Z");
+    assert_eq!(
+        s(&order, "name"),
+        "#1001",
+        "order fields filled in when the order arrives"
+    );
+    assert_eq!(
+        n(&order, "v"),
+        "5",
+        "one version per delivery that changed it"
+    );
+    let refund = t
+        .get(ORDER_PK, "REFUND#509562969")
+        .await
+        .expect("refund item");
+    assert_eq!(refund["lines"].as_l().unwrap().len(), 2);
+    let fulfillment = t
+        .get(ORDER_PK, "FULFILLMENT#255858046")
+        .await
+        .expect("fulfillment item");
+    assert_eq!(s(&fulfillment, "delivered_at"), "2026-11-21T19:02:00.000Z");
+    let profile = t.get(CUSTOMER_PK, "PROFILE").await.unwrap();
+    assert_eq!(
+        n(&profile, "orders_count"),
+        "1",
+        "orders/create after orders/paid counts nothing twice"
+    );
+}
+
+#[tokio::test]
+async fn guest_checkout_is_recorded_under_a_hashed_key() {
+    let t = TestApp::spawn().await;
+    let body = order_with(|o| {
+        o.as_object_mut().unwrap().remove("customer");
+        o["email"] = "Guest.Shopper@Example.com".into();
+    });
+    let (status, _) = t.post(signed("orders/paid", &body, "wh-guest")).await;
+    assert_eq!(status, 200);
+    let key = aftercart::model::customer_key(None, Some("guest.shopper@example.com")).unwrap();
+    let profile = t
+        .get(
+            &format!("SHOP#aftercart-demo.myshopify.com#CUSTOMER#{key}"),
+            "PROFILE",
+        )
+        .await
+        .expect("guest profile");
+    assert_eq!(s(&profile, "email"), "Guest.Shopper@Example.com");
+    let order = t.get(ORDER_PK, "ORDER").await.unwrap();
+    assert_eq!(s(&order, "customer_key"), key);
+}
+
+#[tokio::test]
+async fn consent_and_compliance_topics_are_recorded_without_plain_personal_data() {
+    let t = TestApp::spawn().await;
+    for (i, topic) in [
+        "customers_email_marketing_consent/update",
+        "customers/data_request",
+        "customers/redact",
+        "shop/redact",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let topic_enum = aftercart::shopify::Topic::parse(topic).unwrap();
+        let (status, body) = t
+            .post(signed(
+                topic,
+                fixtures::sample(topic_enum),
+                &format!("wh-{i}"),
+            ))
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("recorded")),
+            "{topic}"
+        );
+    }
+    let profile = t.get(CUSTOMER_PK, "PROFILE").await.unwrap();
+    assert_eq!(s(&profile, "consent_state"), "subscribed");
+    assert_eq!(
+        s(&profile, "consent_updated_at"),
+        "2026-11-20T14:15:00.000Z"
+    );
+
+    let items = t.scan().await;
+    let privacy: Vec<_> = items
+        .iter()
+        .filter(|i| s(i, "entity") == "privacy_request")
+        .collect();
+    assert_eq!(privacy.len(), 3);
+    let shop = t
+        .get("SHOP#aftercart-demo.myshopify.com", "SHOP")
+        .await
+        .expect("shop item");
+    assert!(
+        !s(&shop, "uninstalled_at").is_empty(),
+        "shop/redact stops sends"
+    );
+    for item in items.iter().filter(|i| s(i, "entity") != "profile") {
+        let text = format!("{item:?}");
+        assert!(
+            !text.contains("bob.norman") && !text.contains("555-625"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forged_signature_leaves_the_table_untouched() {
+    let t = TestApp::spawn().await;
+    let (status, _) = t
+        .post(signed_with(
+            "orders/paid",
+            fixtures::ORDER,
+            "wh-x",
+            "wrong-secret",
+        ))
+        .await;
+    assert_eq!(status, 401);
+    assert!(t.scan().await.is_empty());
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    let big = order_with(|o| o["note"] = "x".repeat(1024 * 1024).into());
+    let (status, _) = t.post(signed("orders/paid", &big, "wh-big")).await;
+    assert_eq!(status, 413);
+    assert!(t.scan().await.is_empty());
+}
+
+#[tokio::test]
+async fn malformed_body_is_400_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    let body = order_with(|o| o["line_items"][1]["quantity"] = "two".into());
+    let (status, resp) = t.post(signed("orders/paid", &body, "wh-bad")).await;
+    assert_eq!(status, 400);
+    assert!(
+        resp["error"]
+            .as_str()
+            .unwrap()
+            .contains("line_items[1].quantity"),
+        "{resp}"
+    );
+    assert!(t.scan().await.is_empty());
+}
