@@ -73,7 +73,10 @@ test-integration: venv ## Integration tests against a moto server started for th
 	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo test -p aftercart-integration; \
 	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
 
-test: lint test-unit test-integration ## Everything CI runs: lint, unit and integration tests
+smoke: venv ## Smoke test: signed samples over HTTP through `cargo lambda watch` + moto
+	tools/smoke.sh
+
+test: lint test-unit test-integration smoke ## Everything CI runs: lint, unit, integration and smoke tests
 
 bench: ## Criterion benchmarks (release build); prints times and MB/s
 	cargo bench -p aftercart --bench ingest

@@ -19,6 +19,7 @@ async fn assert_503_within_budget(endpoint: &str) -> Duration {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "temporarily unavailable, retry later");
     assert!(took < BUDGET, "answered after {took:?}");
+    eprintln!("{endpoint}: 503 after {} ms", took.as_millis());
     took
 }
 
