@@ -65,7 +65,7 @@ lint: ## Format check and clippy with warnings as errors
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 test-unit: ## Unit tests (no services needed)
-	cargo test --workspace --lib --bins
+	cargo test -p aftercart -p webhook
 
 # Integration tests get their own moto on TEST_PORT, stopped whatever the result.
 test-integration: venv ## Integration tests against a moto server started for the run

@@ -146,11 +146,7 @@ impl Config {
         for (i, shop) in self.shops.iter().enumerate() {
             let field = format!("shop[{i}].domain");
             let d = &shop.domain;
-            let valid = d.contains('.')
-                && d.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-                });
-            if !valid {
+            if !crate::shopify::is_shop_domain(d) {
                 return Err(invalid(
                     field,
                     &format!("{d:?} is not a shop domain"),

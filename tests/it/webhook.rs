@@ -98,8 +98,7 @@ async fn signed_order_is_stored_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_deliveries_of_one_webhook_record_it_once() {
-    let _heavy = HEAVY.lock().await;
-    let t = TestApp::spawn().await;
+    let t = TestApp::spawn_alone().await;
     let results =
         join_all((0..50).map(|_| t.post(signed("orders/paid", fixtures::ORDER, "wh-same")))).await;
     let statuses: HashSet<u16> = results.iter().map(|(st, _)| *st).collect();
@@ -143,8 +142,7 @@ async fn same_order_under_a_new_webhook_id_records_nothing_new() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_orders_of_one_customer_keep_the_profile_consistent() {
-    let _heavy = HEAVY.lock().await;
-    let t = TestApp::spawn().await;
+    let t = TestApp::spawn_alone().await;
     let bodies: Vec<Vec<u8>> = (0..20u64)
         .map(|i| {
             order_with(|o| {

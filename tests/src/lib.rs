@@ -18,9 +18,15 @@ pub const SHOP: &str = "aftercart-demo.myshopify.com";
 pub const SECRET: &str = "integration-secret";
 pub const NOW: &str = "2026-11-22T08:00:00Z";
 
-/// Held by tests that load the (single-threaded) moto server heavily, so two of them
-/// never run at once and a timing budget measures the handler, not the emulator's queue.
-pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// moto serves one request at a time. Load tests hold this lock exclusively and every
+/// other test holds it shared, so a load test never runs beside anything else and each
+/// test's time budget measures the handler, not a queue in the emulator.
+static MOTO: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+enum MotoGuard {
+    Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'static, ()>),
+}
 
 /// The moto endpoint under test.
 pub fn endpoint() -> String {
@@ -51,6 +57,7 @@ pub struct TestApp {
     pub app: WebhookApp<DynamoStore>,
     pub client: Client,
     pub table: String,
+    _moto: Option<MotoGuard>,
 }
 
 /// Config for the one test shop, with the default limits.
@@ -62,6 +69,15 @@ pub fn config() -> Config {
 impl TestApp {
     /// A webhook app on a new, empty table on the moto server.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(MotoGuard::Shared(MOTO.read().await)).await
+    }
+
+    /// As [`TestApp::spawn`], for a test that loads moto heavily: it runs alone.
+    pub async fn spawn_alone() -> TestApp {
+        Self::spawn_with(MotoGuard::Exclusive(MOTO.write().await)).await
+    }
+
+    async fn spawn_with(guard: MotoGuard) -> TestApp {
         let client = client_for(&endpoint()).await;
         let table = format!("it-{:016x}", fastrand::u64(..));
         table::create_table(&client, &table).await.unwrap_or_else(|e| {
@@ -71,7 +87,9 @@ impl TestApp {
                 endpoint()
             )
         });
-        Self::with_client(client, table)
+        let mut app = Self::with_client(client, table);
+        app._moto = Some(guard);
+        app
     }
 
     /// A webhook app whose DynamoDB client talks to `endpoint` (e.g. a dead port).
@@ -90,7 +108,12 @@ impl TestApp {
             ),
             clock: Arc::new(FixedClock::new(NOW.parse().expect("valid time"))),
         };
-        TestApp { app, client, table }
+        TestApp {
+            app,
+            client,
+            table,
+            _moto: None,
+        }
     }
 
     /// Sends `req` through the real handler; returns the status and JSON answer.

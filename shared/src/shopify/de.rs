@@ -58,8 +58,15 @@ impl Visitor<'_> for IdVisitor {
         Err(E::invalid_type(de::Unexpected::Float(v), &self))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        v.parse()
-            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        // Digits only: no sign, no spaces, no leading zeros (another spelling of an id
+        // would be another string in a table key).
+        let canonical = !v.is_empty()
+            && v.bytes().all(|b| b.is_ascii_digit())
+            && (v == "0" || !v.starts_with('0'));
+        canonical
+            .then(|| v.parse().ok())
+            .flatten()
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
     }
 }
 
@@ -72,9 +79,19 @@ impl Visitor<'_> for MoneyVisitor {
         f.write_str("a decimal amount as a string, such as \"19.99\"")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
-        // Exact or refused: an amount rust_decimal would have to round is an error.
-        Decimal::from_str_exact(v.trim())
-            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        // Plain decimal notation only (`-12.50`), exact or refused: no exponents, digit
+        // separators or plus signs, and nothing rust_decimal would have to round.
+        let t = v.trim();
+        let unsigned = t.strip_prefix('-').unwrap_or(t);
+        let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+        let plain = !int.is_empty()
+            && !frac.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit());
+        plain
+            .then(|| Decimal::from_str_exact(t).ok())
+            .flatten()
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Decimal, E> {
         Ok(Decimal::from(v))

@@ -98,10 +98,17 @@ fn is_topic(v: &str) -> bool {
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'/' | b'_'))
 }
 
-fn is_shop_domain(v: &str) -> bool {
-    v.contains('.')
-        && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+/// A lowercase host name with at least two non-empty labels.
+pub fn is_shop_domain(v: &str) -> bool {
+    let mut labels = 0;
+    let valid = v.split('.').all(|l| {
+        labels += 1;
+        !l.is_empty()
+            && !l.starts_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    });
+    valid && labels >= 2
 }
 
 /// The topics Aftercart acts on. Anything else is acknowledged and ignored.

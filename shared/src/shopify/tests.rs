@@ -1576,3 +1576,50 @@ fn signature_header_is_read_trimmed_and_absent_when_blank() {
     assert_eq!(signature_header(&h), None);
     assert_eq!(signature_header(&HeaderMap::new()), None);
 }
+
+#[test]
+fn money_in_other_notations_is_rejected() {
+    for bad in ["1e3", "1_000.00", "+5", "5.", ".5", "", "1.2.3"] {
+        let mut v = minimal_order();
+        v["total_price"] = json!(bad);
+        let e = parse_order_err(&v);
+        assert!(
+            e.message.starts_with("total_price: "),
+            "{bad:?}: {}",
+            e.message
+        );
+    }
+    let mut v = minimal_order();
+    v["total_price"] = json!("-12.50");
+    assert_eq!(
+        parse_order(&v).unwrap().total_price.unwrap().to_string(),
+        "-12.50"
+    );
+}
+
+#[test]
+fn id_strings_must_be_canonical_digits() {
+    for bad in ["+5", "05", "", " 5", "5 "] {
+        let mut v = minimal_order();
+        v["id"] = json!(bad);
+        assert!(parse_order_err(&v).message.starts_with("id: "), "{bad:?}");
+    }
+    let mut v = minimal_order();
+    v["id"] = json!("0");
+    assert_eq!(parse_order(&v).unwrap().id, 0);
+}
+
+#[test]
+fn shop_domains_need_non_empty_labels() {
+    assert!(is_shop_domain("acme.myshopify.com"));
+    for bad in [
+        "a..b",
+        ".acme.com",
+        "acme.",
+        "acme",
+        "-acme.com",
+        "Acme.com",
+    ] {
+        assert!(!is_shop_domain(bad), "{bad}");
+    }
+}
