@@ -8,7 +8,19 @@ run=.run
 pidfile="$run/moto-$port.pid"
 url="http://127.0.0.1:$port"
 
-up() { .venv/bin/python -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$url/moto-api/data.json" 2>/dev/null; }
+# Healthy = answers a DynamoDB ListTables (cheap, unlike /moto-api/data.json, which
+# dumps every table).
+up() {
+  .venv/bin/python - "$url" 2>/dev/null <<'PY'
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/", data=b'{"Limit": 1}', headers={
+    "X-Amz-Target": "DynamoDB_20120810.ListTables",
+    "Content-Type": "application/x-amz-json-1.0",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+})
+urllib.request.urlopen(req, timeout=2)
+PY
+}
 
 case "${1:-}" in
 start)

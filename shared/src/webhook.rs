@@ -12,7 +12,7 @@ use crate::shopify::{self, Delivery, Topic};
 use crate::store::{Outcome, Recorder, StoreError};
 use crate::time::Clock;
 use crate::verify::{verify_webhook, VerifyError};
-use lambda_http::http::StatusCode;
+use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -96,8 +96,8 @@ impl<R: Recorder> WebhookApp<R> {
             .unwrap_or_default();
         let headers = req.headers();
         let body: &[u8] = req.body().as_ref();
-        let delivery = Delivery::from_headers(headers).ok();
-        let result = self.process(&req, body).await;
+        let delivery = Delivery::from_headers(headers);
+        let result = self.process(headers, delivery.clone(), body).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         let (topic, shop, webhook_id) = delivery
             .map(|d| (d.topic, d.shop, d.webhook_id))
@@ -147,7 +147,12 @@ impl<R: Recorder> WebhookApp<R> {
         }
     }
 
-    async fn process(&self, req: &Request, body: &[u8]) -> Result<Answer, Rejection> {
+    async fn process(
+        &self,
+        headers: &HeaderMap,
+        delivery: Result<Delivery<'_>, shopify::HeaderError>,
+        body: &[u8],
+    ) -> Result<Answer, Rejection> {
         let limit = self.config.webhook.max_body_bytes;
         if body.len() > limit {
             return Err(Rejection::TooLarge {
@@ -155,13 +160,13 @@ impl<R: Recorder> WebhookApp<R> {
                 limit,
             });
         }
-        let delivery = Delivery::from_headers(req.headers())?;
+        let delivery = delivery?;
         let secrets = self
             .secrets
             .for_shop(delivery.shop)
             .filter(|_| self.config.shop(delivery.shop).is_some())
             .ok_or(Rejection::UnknownShop)?;
-        verify_webhook(body, shopify::signature_header(req.headers()), secrets)?;
+        verify_webhook(body, shopify::signature_header(headers), secrets)?;
 
         let Some(topic) = Topic::parse(delivery.topic) else {
             return Ok(Answer::Ignored);

@@ -293,7 +293,6 @@ impl Recorder for DynamoStore {
                 WriteResult::Written => return Ok(Outcome::Recorded { items }),
                 // Another delivery of the same webhook or state won the race.
                 WriteResult::ReceiptExists => {
-                    continue_after_backoff(0).await;
                     let (present, _) = self
                         .read(&receipt_keys, &Needs::default(), ctx.shop)
                         .await?;
@@ -314,11 +313,9 @@ impl Recorder for DynamoStore {
 }
 
 async fn continue_after_backoff(attempt: u32) {
-    if attempt > 0 {
-        // Full jitter so that concurrent writers spread out instead of colliding again.
-        let cap = 4u64 << attempt.min(4);
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
-    }
+    // Full jitter so that concurrent writers spread out instead of colliding again.
+    let cap = 4u64 << attempt.min(4);
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
 }
 
 fn kind_of<T: Record>(_: &T) -> &'static str {
