@@ -3,10 +3,13 @@
 //! All logic lives in this crate; each Lambda binary in `functions/` only wires it up.
 
 pub mod config;
+pub mod email;
 pub mod env;
 pub mod fixtures;
 pub mod ingest;
+pub mod links;
 pub mod model;
+pub mod outbox;
 pub mod shopify;
 pub mod store;
 pub mod telemetry;

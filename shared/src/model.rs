@@ -113,6 +113,52 @@ pub fn email_hash(email: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The follow-up emails Aftercart sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Playbook {
+    /// Thanks after payment, with care and how-to links per product.
+    ThankYou,
+    /// Rating request some days after delivery (or after fulfillment as a fallback).
+    Satisfaction,
+    /// Reorder reminder when a product is about to run out.
+    Replenishment,
+    /// Reward code on the Nth paid order or past a lifetime-spend threshold.
+    Loyalty,
+    /// A note after a refund, asking what went wrong.
+    Returns,
+}
+
+impl Playbook {
+    pub const ALL: [Playbook; 5] = [
+        Playbook::ThankYou,
+        Playbook::Satisfaction,
+        Playbook::Replenishment,
+        Playbook::Loyalty,
+        Playbook::Returns,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Playbook::ThankYou => "thank_you",
+            Playbook::Satisfaction => "satisfaction",
+            Playbook::Replenishment => "replenishment",
+            Playbook::Loyalty => "loyalty",
+            Playbook::Returns => "returns",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Playbook> {
+        Playbook::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Marketing mail needs the customer's marketing consent; the others relate to a
+    /// purchase the customer made (they still honour unsubscribes and suppressions).
+    pub fn is_marketing(self) -> bool {
+        matches!(self, Playbook::Replenishment | Playbook::Loyalty)
+    }
+}
+
 /// Marker for item types so the adapter can tell what it writes.
 pub trait Record: Serialize {
     const KIND: &'static str;

@@ -1,0 +1,1 @@
+//! Signed customer links (in progress).

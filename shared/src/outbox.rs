@@ -1,0 +1,1 @@
+//! Outbox: sent mail from the local moto server, as files (in progress).
