@@ -13,7 +13,7 @@ TOPIC       ?= orders/paid
 WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
-        test-integration lint fmt bench table-def check-config smoke clean
+        test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -49,6 +49,15 @@ sample: .env ## Send a signed sample webhook (TOPIC=orders/paid) to `make dev`, 
 	$(WITH_ENV) cargo run --quiet -p aftercart -- sample --topic $(TOPIC) \
 	  --url http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/
 
+dispatch: .env ## Run the dispatcher once against `make dev`, as of AT (default now), e.g. AT=2026-12-30T10:00:00Z
+	$(WITH_ENV) cargo run --quiet -p aftercart -- dispatch $(if $(AT),--at $(AT))
+
+outbox: .env ## Write the emails moto has received to outbox/ (.eml and .html)
+	$(WITH_ENV) cargo run --quiet -p aftercart -- outbox --dir outbox
+
+preview: .env ## Render PLAYBOOK (default thank_you) for the sample order to outbox/, nothing sent
+	$(WITH_ENV) cargo run --quiet -p aftercart -- preview --playbook $(or $(PLAYBOOK),thank_you) $(if $(LOCALE),--locale $(LOCALE))
+
 stop: moto-stop ## Stop local services
 
 check-config: ## Validate the merchant config (CONFIG=infra/aftercart.toml)
@@ -79,7 +88,7 @@ smoke: venv ## Smoke test: signed samples over HTTP through `cargo lambda watch`
 test: lint test-unit test-integration smoke ## Everything CI runs: lint, unit, integration and smoke tests
 
 bench: ## Criterion benchmarks (release build); prints times and MB/s
-	cargo bench -p aftercart --bench ingest
+	cargo bench -p aftercart --bench ingest --bench email
 
 clean: stop ## Remove build output and local state
 	cargo clean

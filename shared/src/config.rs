@@ -22,6 +22,12 @@ pub const DEFAULT_SECRETS_ENV: &str = "AFTERCART_WEBHOOK_SECRETS";
 pub struct Config {
     #[serde(default)]
     pub webhook: WebhookSettings,
+    #[serde(default)]
+    pub email: EmailSettings,
+    #[serde(default)]
+    pub dispatch: DispatchSettings,
+    #[serde(default)]
+    pub links: LinkSettings,
     /// One `[[shop]]` table per store.
     #[serde(rename = "shop", default)]
     pub shops: Vec<ShopConfig>,
@@ -75,6 +81,345 @@ pub struct ShopConfig {
     /// secret per store). Defaults to `AFTERCART_WEBHOOK_SECRETS`.
     #[serde(default)]
     pub webhook_secrets_env: Option<String>,
+    /// Address the follow-ups come from; must be a verified SES identity.
+    #[serde(default)]
+    pub sender_email: Option<String>,
+    /// Display name of the sender (default: `name`).
+    #[serde(default)]
+    pub sender_name: Option<String>,
+    /// Where customers' replies and questions go (also the Reply-To).
+    #[serde(default)]
+    pub support_email: Option<String>,
+    /// IANA time zone for quiet hours, e.g. `Europe/Paris`.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Local hours in which nothing is sent; sends due then wait until `end`.
+    #[serde(default)]
+    pub quiet_hours: QuietHours,
+    /// At most one follow-up per customer in this many hours (later ones wait).
+    #[serde(default = "default_frequency_cap_hours")]
+    pub frequency_cap_hours: u32,
+    /// Where a happy customer can leave a review.
+    #[serde(default)]
+    pub review_url: Option<String>,
+    /// Directory of template overrides for this shop (`thank_you.html`, …).
+    #[serde(default)]
+    pub templates_dir: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub playbooks: Playbooks,
+    /// Per-product rules, matched by `product_id` or `sku`.
+    #[serde(rename = "product", default)]
+    pub products: Vec<ProductRule>,
+}
+
+fn default_time_zone() -> String {
+    "UTC".into()
+}
+fn default_frequency_cap_hours() -> u32 {
+    16
+}
+
+/// Quiet hours as local `HH:MM` times; `start` after `end` spans midnight.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    pub start: String,
+    pub end: String,
+}
+
+impl Default for QuietHours {
+    fn default() -> Self {
+        QuietHours {
+            start: "21:00".into(),
+            end: "08:00".into(),
+        }
+    }
+}
+
+impl QuietHours {
+    /// (start, end) as `NaiveTime`; `None` if malformed (validation reports it).
+    pub fn times(&self) -> Option<(chrono::NaiveTime, chrono::NaiveTime)> {
+        let p = |s: &str| chrono::NaiveTime::parse_from_str(s, "%H:%M").ok();
+        Some((p(&self.start)?, p(&self.end)?))
+    }
+}
+
+/// Per-playbook switches and timing. Every playbook is on by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbooks {
+    #[serde(default)]
+    pub thank_you: ThankYouRule,
+    #[serde(default)]
+    pub satisfaction: SatisfactionRule,
+    #[serde(default)]
+    pub replenishment: ReplenishmentRule,
+    #[serde(default)]
+    pub loyalty: LoyaltyRule,
+    #[serde(default)]
+    pub returns: ReturnsRule,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThankYouRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Hours after payment.
+    #[serde(default = "default_thank_you_delay")]
+    pub delay_hours: u32,
+}
+fn default_thank_you_delay() -> u32 {
+    1
+}
+impl Default for ThankYouRule {
+    fn default() -> Self {
+        ThankYouRule {
+            enabled: true,
+            delay_hours: default_thank_you_delay(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SatisfactionRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Days after the carrier reports delivery.
+    #[serde(default = "default_days_after_delivery")]
+    pub days_after_delivery: u32,
+    /// Days after fulfillment, when no delivery is ever reported.
+    #[serde(default = "default_days_after_fulfillment")]
+    pub days_after_fulfillment: u32,
+}
+fn default_days_after_delivery() -> u32 {
+    5
+}
+fn default_days_after_fulfillment() -> u32 {
+    12
+}
+impl Default for SatisfactionRule {
+    fn default() -> Self {
+        SatisfactionRule {
+            enabled: true,
+            days_after_delivery: default_days_after_delivery(),
+            days_after_fulfillment: default_days_after_fulfillment(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplenishmentRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+impl Default for ReplenishmentRule {
+    fn default() -> Self {
+        ReplenishmentRule { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoyaltyRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Reward the customer's Nth paid order (and every Nth after it).
+    #[serde(default = "default_nth_order")]
+    pub nth_order: u32,
+    /// Reward once when lifetime paid spend first reaches this amount.
+    #[serde(default)]
+    pub spend_threshold: Option<rust_decimal::Decimal>,
+    /// Hours after the qualifying payment.
+    #[serde(default = "default_loyalty_delay")]
+    pub delay_hours: u32,
+}
+fn default_nth_order() -> u32 {
+    3
+}
+fn default_loyalty_delay() -> u32 {
+    24
+}
+impl Default for LoyaltyRule {
+    fn default() -> Self {
+        LoyaltyRule {
+            enabled: true,
+            nth_order: default_nth_order(),
+            spend_threshold: None,
+            delay_hours: default_loyalty_delay(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnsRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Hours after the refund.
+    #[serde(default = "default_returns_delay")]
+    pub delay_hours: u32,
+}
+fn default_returns_delay() -> u32 {
+    24
+}
+impl Default for ReturnsRule {
+    fn default() -> Self {
+        ReturnsRule {
+            enabled: true,
+            delay_hours: default_returns_delay(),
+        }
+    }
+}
+
+/// What the playbooks know about one product.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductRule {
+    #[serde(default)]
+    pub product_id: Option<u64>,
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Days one unit lasts; enables the replenishment reminder.
+    #[serde(default)]
+    pub consumption_days: Option<u32>,
+    /// Days before running out to send the reminder (shipping time).
+    #[serde(default)]
+    pub lead_days: u32,
+    #[serde(default)]
+    pub care_url: Option<String>,
+    #[serde(default)]
+    pub how_to_url: Option<String>,
+    /// Products to suggest beside this one.
+    #[serde(default)]
+    pub complementary: Vec<Complementary>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Complementary {
+    pub title: String,
+    pub url: String,
+}
+
+impl ShopConfig {
+    /// The rule for a line item: by product id first, else by SKU.
+    pub fn product(&self, product_id: Option<u64>, sku: Option<&str>) -> Option<&ProductRule> {
+        self.products
+            .iter()
+            .find(|p| p.product_id.is_some() && p.product_id == product_id)
+            .or_else(|| {
+                self.products
+                    .iter()
+                    .find(|p| p.sku.is_some() && p.sku.as_deref() == sku)
+            })
+    }
+
+    /// The brand name shown to customers.
+    pub fn brand(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.domain)
+    }
+
+    /// The shop's time zone (validated at load, so this never falls back in practice).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// SES configuration set whose event destination feeds `mail-events`.
+    #[serde(default)]
+    pub configuration_set: Option<String>,
+    /// Emails per second when SES `GetAccount` cannot tell (e.g. locally).
+    #[serde(default = "default_max_send_rate")]
+    pub max_send_rate: f64,
+    /// Send follow-ups for test orders (dev stores). Off in production.
+    #[serde(default)]
+    pub dev_mode: bool,
+}
+fn default_max_send_rate() -> f64 {
+    1.0
+}
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            configuration_set: None,
+            max_send_rate: default_max_send_rate(),
+            dev_mode: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchSettings {
+    /// Partitions of the due index; more spread the load, each costs a query a run.
+    #[serde(default = "default_shards")]
+    pub shards: u32,
+    /// Seconds a claimed follow-up stays with its dispatcher before others may retry it.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u32,
+    /// Sending attempts before a follow-up is marked failed.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Stop claiming when fewer than this many milliseconds of the invocation remain.
+    #[serde(default = "default_deadline_margin_ms")]
+    pub deadline_margin_ms: u64,
+}
+fn default_shards() -> u32 {
+    4
+}
+fn default_lease_seconds() -> u32 {
+    120
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_deadline_margin_ms() -> u64 {
+    5_000
+}
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            shards: default_shards(),
+            lease_seconds: default_lease_seconds(),
+            max_attempts: default_max_attempts(),
+            deadline_margin_ms: default_deadline_margin_ms(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSettings {
+    /// Public base URL of the `links` function.
+    #[serde(default = "default_links_base")]
+    pub base_url: String,
+    /// Days customer links stay valid.
+    #[serde(default = "default_link_ttl_days")]
+    pub ttl_days: u32,
+}
+fn default_links_base() -> String {
+    "http://127.0.0.1:9000/lambda-url/links".into()
+}
+fn default_link_ttl_days() -> u32 {
+    60
+}
+impl Default for LinkSettings {
+    fn default() -> Self {
+        LinkSettings {
+            base_url: default_links_base(),
+            ttl_days: default_link_ttl_days(),
+        }
+    }
 }
 
 /// A configuration problem, phrased as what is wrong and how to fix it.
@@ -142,6 +487,7 @@ impl Config {
                 "remove it to use the 2500 ms default",
             ));
         }
+        self.validate_settings()?;
         let mut seen = HashMap::new();
         for (i, shop) in self.shops.iter().enumerate() {
             let field = format!("shop[{i}].domain");
@@ -160,6 +506,7 @@ impl Config {
                     "keep one [[shop]] table per domain",
                 ));
             }
+            validate_shop(i, shop)?;
             if let Some(var) = &shop.webhook_secrets_env {
                 if var.is_empty()
                     || !var
@@ -177,9 +524,138 @@ impl Config {
         Ok(())
     }
 
+    /// Validations that only make sense once the file parsed.
+    fn validate_settings(&self) -> Result<(), ConfigError> {
+        if !(self.email.max_send_rate > 0.0 && self.email.max_send_rate <= 10_000.0) {
+            return Err(invalid_field(
+                "email.max_send_rate",
+                "must be a positive number of emails per second",
+                "use your SES account's maximum send rate (1 in the SES sandbox)",
+            ));
+        }
+        if !(1..=64).contains(&self.dispatch.shards) {
+            return Err(invalid_field(
+                "dispatch.shards",
+                "must be between 1 and 64",
+                "remove it to use 4",
+            ));
+        }
+        if self.dispatch.max_attempts == 0 {
+            return Err(invalid_field(
+                "dispatch.max_attempts",
+                "must be at least 1",
+                "remove it to use 5",
+            ));
+        }
+        if !(self.links.base_url.starts_with("https://")
+            || self.links.base_url.starts_with("http://"))
+        {
+            return Err(invalid_field(
+                "links.base_url",
+                "must be an http(s) URL",
+                "use the LinksUrl output of the stack, e.g. \"https://abc.execute-api.eu-west-1.amazonaws.com/links\"",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn shop(&self, domain: &str) -> Option<&ShopConfig> {
         self.shops.iter().find(|s| s.domain == domain)
     }
+}
+
+fn invalid_field(field: &str, problem: &str, fix: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.to_owned(),
+        problem: problem.to_owned(),
+        fix: fix.to_owned(),
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, host)) => {
+            !local.is_empty() && host.contains('.') && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
+    let field = |name: &str| format!("shop[{i}].{name}");
+    let bad = |name: &str, problem: String, fix: &str| ConfigError::Invalid {
+        field: field(name),
+        problem,
+        fix: fix.to_owned(),
+    };
+    for (name, value) in [
+        ("sender_email", &shop.sender_email),
+        ("support_email", &shop.support_email),
+    ] {
+        if let Some(v) = value {
+            if !looks_like_email(v) {
+                return Err(bad(
+                    name,
+                    format!("{v:?} is not an email address"),
+                    "use an address such as \"hello@your-store.com\"",
+                ));
+            }
+        }
+    }
+    if shop.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err(bad(
+            "time_zone",
+            format!("{:?} is not an IANA time zone", shop.time_zone),
+            "use a name such as \"Europe/Paris\" or \"America/New_York\"",
+        ));
+    }
+    if shop.quiet_hours.times().is_none() {
+        return Err(bad(
+            "quiet_hours",
+            format!(
+                "{:?}–{:?} are not HH:MM times",
+                shop.quiet_hours.start, shop.quiet_hours.end
+            ),
+            "write them as quiet_hours = { start = \"21:00\", end = \"08:00\" }",
+        ));
+    }
+    if shop.frequency_cap_hours > 24 * 30 {
+        return Err(bad(
+            "frequency_cap_hours",
+            "is more than 30 days".into(),
+            "use a number of hours such as 16",
+        ));
+    }
+    if shop.playbooks.loyalty.nth_order == 0 {
+        return Err(bad(
+            "playbooks.loyalty.nth_order",
+            "must be at least 1".into(),
+            "use e.g. 3 for every third order",
+        ));
+    }
+    for (j, p) in shop.products.iter().enumerate() {
+        let pf = |name: &str| format!("product[{j}].{name}");
+        if p.product_id.is_none() && p.sku.is_none() {
+            return Err(bad(
+                &pf("product_id"),
+                "a product rule needs product_id or sku".into(),
+                "add product_id = 1234 (the Shopify product id) or sku = \"ABC-1\"",
+            ));
+        }
+        if let Some(days) = p.consumption_days {
+            if days == 0 || p.lead_days >= days {
+                return Err(bad(
+                    &pf("lead_days"),
+                    format!(
+                        "lead_days ({}) must be less than consumption_days ({days})",
+                        p.lead_days
+                    ),
+                    "lower lead_days or raise consumption_days",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Webhook secrets per shop domain, loaded once at start.

@@ -16,6 +16,8 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("environment variable {0} is not set. Fix: {1}")]
     MissingVar(&'static str, &'static str),
+    #[error("{0} is not valid: {1}")]
+    Invalid(&'static str, String),
 }
 
 pub fn config_path() -> PathBuf {

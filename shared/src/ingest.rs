@@ -5,9 +5,12 @@
 //! meanwhile, the adapter reads again and re-plans. So deliveries that arrive together,
 //! twice, late or out of order still leave the same state as one careful writer would.
 
+use crate::config::ShopConfig;
+use crate::followup::{self, Planner, Triggers};
 use crate::model::{
-    customer_key, email_hash, keys, FulfillmentRecord, HistoryRecord, Key, OrderLine, OrderRecord,
-    PrivacyRequestRecord, ProfileRecord, RefundLine, RefundRecord, ShopRecord,
+    customer_key, email_hash, keys, FollowUpRecord, FulfillmentRecord, HistoryRecord, Key,
+    OrderLine, OrderRecord, PrivacyRequestRecord, ProfileRecord, RefundLine, RefundRecord,
+    ShopRecord,
 };
 use crate::shopify::{Event, Fulfillment, FulfillmentEvent, Order, Refund, Topic};
 use crate::time::utc_key;
@@ -20,6 +23,8 @@ pub struct Needs {
     pub fulfillment: Option<(u64, u64)>,
     pub profile: Option<String>,
     pub shop: bool,
+    /// The customer whose follow-ups to read.
+    pub followups_of: Option<String>,
 }
 
 /// Those items as read (consistently) from the table.
@@ -29,6 +34,7 @@ pub struct Loaded {
     pub fulfillment: Option<FulfillmentRecord>,
     pub profile: Option<ProfileRecord>,
     pub shop: Option<ShopRecord>,
+    pub followups: Vec<FollowUpRecord>,
 }
 
 /// What a write expects of the item already stored under its key.
@@ -52,6 +58,7 @@ pub enum Item {
     History(HistoryRecord),
     Privacy(PrivacyRequestRecord),
     Shop(ShopRecord),
+    FollowUp(FollowUpRecord),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +74,10 @@ pub struct Context<'a> {
     pub shop: &'a str,
     pub webhook_id: &'a str,
     pub now: DateTime<Utc>,
+    /// The shop's rules; `None` records without planning follow-ups.
+    pub rules: Option<&'a ShopConfig>,
+    /// Partitions of the due index.
+    pub shards: u32,
 }
 
 /// The items `event` reads before planning.
@@ -75,6 +86,7 @@ pub fn needs(event: &Event) -> Needs {
         Event::Order(_, o) => Needs {
             order: Some(o.id),
             profile: order_customer_key(o),
+            followups_of: order_customer_key(o),
             ..Needs::default()
         },
         Event::Fulfillment(_, f) => Needs {
@@ -109,12 +121,20 @@ pub fn needs(event: &Event) -> Needs {
 /// When this differs from `needs`, the adapter reads again with it before planning.
 pub fn needs_after(event: &Event, needs: &Needs, loaded: &Loaded) -> Needs {
     let mut refined = needs.clone();
-    if let (Event::Order(..), Some(stored)) = (event, loaded.order.as_ref()) {
-        if stored.counted {
+    let Some(stored) = loaded.order.as_ref() else {
+        return refined;
+    };
+    match event {
+        Event::Order(..) if stored.counted => {
             if let Some(key) = &stored.customer_key {
                 refined.profile = Some(key.clone());
+                refined.followups_of = Some(key.clone());
             }
         }
+        Event::Fulfillment(..) | Event::FulfillmentEvent(_) | Event::Refund(_) => {
+            refined.followups_of.clone_from(&stored.customer_key);
+        }
+        _ => {}
     }
     refined
 }
@@ -237,7 +257,9 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
         rec.customer_key = order_customer_key(o);
     }
     let ckey = rec.customer_key.clone();
+    let mut triggers = Triggers::default();
     if (topic == Topic::OrdersPaid || o.is_paid()) && rec.paid_at.is_none() {
+        triggers.newly_paid = true;
         rec.paid_at = Some(version.clone());
     }
     if let Some(c) = o
@@ -311,8 +333,16 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
             rec.spend_counted = true;
             rec.counted_spend = Some(total);
             changed = true;
+            let spent_before = p.total_spent;
             p.paid_orders_count += 1;
             p.total_spent += total;
+            if let Some(rule) = ctx.rules.map(|r| &r.playbooks.loyalty) {
+                let nth = rule.nth_order.max(1);
+                let crossed = rule
+                    .spend_threshold
+                    .is_some_and(|t| spent_before < t && p.total_spent >= t);
+                triggers.loyalty = p.paid_orders_count % nth == 0 || crossed;
+            }
             if p.currency.is_none() {
                 p.currency.clone_from(&rec.currency);
             }
@@ -331,7 +361,29 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
             ));
         }
     }
+    plan_followups(ctx, &rec, triggers, loaded, out);
     out.push(write(keys::order(ctx.shop, o.id), Item::Order(rec), expect));
+}
+
+/// Adds the follow-up writes for `order`'s new state (when the shop's rules are known).
+fn plan_followups(
+    ctx: &Context<'_>,
+    order: &OrderRecord,
+    triggers: Triggers,
+    loaded: &Loaded,
+    out: &mut Vec<Write>,
+) {
+    let Some(rules) = ctx.rules else { return };
+    let now = utc_key(&ctx.now);
+    let planner = Planner {
+        shop: ctx.shop,
+        rules,
+        shards: ctx.shards,
+        now: &now,
+    };
+    for (f, expect) in followup::reconcile(&planner, order, triggers, &loaded.followups) {
+        out.push(write(f.key(), Item::FollowUp(f), expect));
+    }
 }
 
 fn plan_fulfillment(ctx: &Context<'_>, f: &Fulfillment, loaded: &Loaded, out: &mut Vec<Write>) {
@@ -372,6 +424,7 @@ fn plan_fulfillment(ctx: &Context<'_>, f: &Fulfillment, loaded: &Loaded, out: &m
         Item::Fulfillment(rec),
         expect,
     ));
+    plan_followups(ctx, &order, Triggers::default(), loaded, out);
     out.push(write(
         keys::order(ctx.shop, f.order_id),
         Item::Order(order),
@@ -412,6 +465,7 @@ fn plan_fulfillment_event(
         expect,
     ));
     if writes_order {
+        plan_followups(ctx, &order, Triggers::default(), loaded, out);
         out.push(write(
             keys::order(ctx.shop, e.order_id),
             Item::Order(order),
@@ -451,6 +505,16 @@ fn plan_refund(ctx: &Context<'_>, r: &Refund, loaded: &Loaded, out: &mut Vec<Wri
         Some(prev) if prev >= created => prev,
         _ => created,
     });
+    if !order.refunds_applied.contains(&r.id) {
+        order.refunds_applied.push(r.id);
+        for l in &r.refund_line_items {
+            *order
+                .refunded
+                .entry(l.line_item_id.to_string())
+                .or_default() += l.quantity;
+        }
+    }
+    plan_followups(ctx, &order, Triggers::default(), loaded, out);
     out.push(write(
         keys::order(ctx.shop, r.order_id),
         Item::Order(order),

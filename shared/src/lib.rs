@@ -3,11 +3,14 @@
 //! All logic lives in this crate; each Lambda binary in `functions/` only wires it up.
 
 pub mod config;
+pub mod dispatch;
 pub mod email;
 pub mod env;
 pub mod fixtures;
+pub mod followup;
 pub mod ingest;
 pub mod links;
+pub mod mailer;
 pub mod model;
 pub mod outbox;
 pub mod shopify;

@@ -81,6 +81,26 @@ pub mod keys {
         }
     }
 
+    /// A follow-up lives in its customer's partition; its id is deterministic
+    /// (`{playbook}#{order_id}#{product_id or 0}`), so one is planned at most once.
+    pub fn followup(shop: &str, customer_key: &str, id: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("{FOLLOWUP_PREFIX}{id}"),
+        }
+    }
+
+    pub const FOLLOWUP_PREFIX: &str = "FOLLOWUP#";
+
+    /// An address that must not be mailed again (unsubscribed, bounced, complained),
+    /// keyed by the address's hash so the opt-out outlives erasure.
+    pub fn suppression(shop: &str, email_hash: &str) -> Key {
+        Key {
+            pk: format!("SUPPRESS#{shop}#{email_hash}"),
+            sk: "SUPPRESSION".into(),
+        }
+    }
+
     pub fn privacy_request(shop: &str, received_at: &str, webhook_id: &str) -> Key {
         Key {
             pk: format!("SHOP#{shop}#PRIVACY"),
@@ -245,6 +265,12 @@ pub struct OrderRecord {
     /// Latest refund time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded_at: Option<String>,
+    /// Refunds already counted into `refunded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds_applied: Vec<u64>,
+    /// Quantities refunded so far, by line item id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refunded: BTreeMap<String, u32>,
     /// Whether this order has been added to the customer's profile and history.
     #[serde(default)]
     pub counted: bool,
@@ -342,6 +368,9 @@ pub struct ProfileRecord {
     /// Product id → time of the latest order containing it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub products: BTreeMap<String, String>,
+    /// When the last follow-up was sent (or is being sent): the frequency cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_email_at: Option<String>,
     /// `buyer_accepts_marketing` of the latest order.
     #[serde(default)]
     pub accepts_marketing_at_checkout: bool,
@@ -353,6 +382,17 @@ pub struct ProfileRecord {
 }
 impl Record for ProfileRecord {
     const KIND: &'static str = "profile";
+}
+
+impl ProfileRecord {
+    /// Whether marketing mail may be sent: explicit consent wins; without any consent
+    /// record, the checkout opt-in of the latest order counts.
+    pub fn allows_marketing(&self) -> bool {
+        match self.consent_state.as_deref() {
+            Some(state) => state == "subscribed",
+            None => self.accepts_marketing_at_checkout,
+        }
+    }
 }
 
 /// One entry of the customer's order history (`SHOP#…#CUSTOMER#key` / `ORDER#time#id`).
@@ -371,6 +411,106 @@ pub struct HistoryRecord {
 }
 impl Record for HistoryRecord {
     const KIND: &'static str = "history";
+}
+
+/// Where a follow-up is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpStatus {
+    /// Waiting for its due time (in the due index).
+    Pending,
+    /// Claimed by a dispatcher until `lease_until` (still in the due index, at the
+    /// lease's end, so another dispatcher takes it over if this one dies).
+    Sending,
+    Sent,
+    Cancelled,
+    Failed,
+}
+
+/// A planned email (`SHOP#…#CUSTOMER#key` / `FOLLOWUP#{playbook}#{order}#{product}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FollowUpRecord {
+    pub v: u64,
+    pub id: String,
+    pub shop: String,
+    pub customer_key: String,
+    pub playbook: Playbook,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u64>,
+    pub status: FollowUpStatus,
+    pub due_at: String,
+    /// Due-index keys; present only while pending or sending (the index is sparse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Why it is waiting, was cancelled or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ses_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    pub planned_at: String,
+}
+impl Record for FollowUpRecord {
+    const KIND: &'static str = "followup";
+}
+
+impl FollowUpRecord {
+    pub fn key(&self) -> Key {
+        keys::followup(&self.shop, &self.customer_key, &self.id)
+    }
+
+    /// Puts the follow-up in the due index at `at` (pending, or sending until `at`).
+    pub fn index_at(&mut self, at: &str, shards: u32) {
+        let key = self.key();
+        self.due_pk = Some(due_shard(&key, shards));
+        self.due_sk = Some(format!("{at}#{}#{}", key.pk, key.sk));
+    }
+
+    /// Takes the follow-up out of the due index (sent, cancelled, failed).
+    pub fn unindex(&mut self) {
+        self.due_pk = None;
+        self.due_sk = None;
+        self.lease_owner = None;
+        self.lease_until = None;
+    }
+}
+
+/// The follow-up's id: one per playbook, order and product.
+pub fn followup_id(playbook: Playbook, order_id: u64, product_id: Option<u64>) -> String {
+    format!(
+        "{}#{order_id}#{}",
+        playbook.as_str(),
+        product_id.unwrap_or(0)
+    )
+}
+
+/// `DUE#{n}`: a stable hash of the key spreads follow-ups over `shards` partitions.
+pub fn due_shard(key: &Key, shards: u32) -> String {
+    let digest = Sha256::digest(format!("{}|{}", key.pk, key.sk).as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards.max(1);
+    format!("DUE#{n}")
+}
+
+/// A suppressed address (`SUPPRESS#{shop}#{hash}` / `SUPPRESSION`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SuppressionRecord {
+    pub email_hash: String,
+    /// `unsubscribed`, `bounced` or `complained`.
+    pub reason: String,
+    pub at: String,
+}
+impl Record for SuppressionRecord {
+    const KIND: &'static str = "suppression";
 }
 
 /// A compliance request waiting to be carried out (`SHOP#…#PRIVACY` / `time#webhook`).

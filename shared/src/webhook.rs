@@ -176,6 +176,8 @@ impl<R: Recorder> WebhookApp<R> {
             shop: delivery.shop,
             webhook_id: delivery.webhook_id,
             now: self.clock.now(),
+            rules: self.config.shop(delivery.shop),
+            shards: self.config.dispatch.shards,
         };
         let budget = self.config.webhook.store_budget_ms;
         let outcome = tokio::time::timeout(

@@ -69,6 +69,40 @@ enum Command {
     },
     /// Print the table's keys, indexes and TTL as the YAML block infra/template.yaml carries.
     TableDef,
+    /// Run the dispatcher once, as of a given time (default: now), against the table
+    /// and SES endpoint in the environment (the local moto server under `make dev`).
+    Dispatch {
+        /// RFC 3339 time to dispatch "as of", e.g. 2026-12-30T10:00:00Z.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Write every email the local moto server has received to DIR as .eml and .html.
+    Outbox {
+        #[arg(long, default_value = "outbox")]
+        dir: PathBuf,
+        /// The moto server (default: AWS_ENDPOINT_URL).
+        #[arg(
+            long,
+            env = "AWS_ENDPOINT_URL",
+            default_value = "http://127.0.0.1:5005"
+        )]
+        endpoint: String,
+    },
+    /// Render a playbook's email for the sample order to DIR/preview-PLAYBOOK.{html,txt,eml},
+    /// without sending anything.
+    Preview {
+        /// thank_you, satisfaction, replenishment, loyalty or returns.
+        #[arg(long, default_value = "thank_you")]
+        playbook: String,
+        /// Shop whose rules and templates to use (default: the first in the config).
+        #[arg(long)]
+        shop: Option<String>,
+        /// Customer locale, e.g. fr.
+        #[arg(long)]
+        locale: Option<String>,
+        #[arg(long, default_value = "outbox")]
+        dir: PathBuf,
+    },
     /// Validate a merchant config file and the secrets it names.
     CheckConfig {
         /// Defaults to AFTERCART_CONFIG, then ./aftercart.toml.
@@ -77,8 +111,19 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    match Cli::parse().command {
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain, without a backtrace: these are user-facing errors.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
         Command::SetupLocal { table, identity } => setup_local(&table, identity.as_deref()).await,
         Command::Sample {
             topic,
@@ -93,6 +138,14 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::CheckConfig { path } => check_config(path),
+        Command::Dispatch { at } => dispatch(at).await,
+        Command::Outbox { dir, endpoint } => outbox(&dir, &endpoint).await,
+        Command::Preview {
+            playbook,
+            shop,
+            locale,
+            dir,
+        } => preview(&playbook, shop.as_deref(), locale, &dir),
     }
 }
 
@@ -261,4 +314,136 @@ fn uuid_v4() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+async fn dispatch(at: Option<String>) -> Result<()> {
+    use aftercart::time::{Clock, FixedClock, SystemClock};
+    let clock: std::sync::Arc<dyn Clock> = match at {
+        Some(t) => {
+            let t = chrono::DateTime::parse_from_rfc3339(&t)
+                .with_context(|| format!("--at {t:?} is not an RFC 3339 time"))?;
+            std::sync::Arc::new(FixedClock::new(t.to_utc()))
+        }
+        None => std::sync::Arc::new(SystemClock),
+    };
+    let now = clock.now();
+    let d = aftercart::dispatch::Dispatcher::from_env(clock, aftercart::dispatch::instance_id())
+        .await?;
+    let report = d
+        .run(std::time::Instant::now() + std::time::Duration::from_secs(60))
+        .await?;
+    println!("dispatch as of {}: {}", now.to_rfc3339(), report.summary());
+    Ok(())
+}
+
+async fn outbox(dir: &std::path::Path, endpoint: &str) -> Result<()> {
+    let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
+    let data: serde_json::Value = reqwest::get(&url)
+        .await
+        .with_context(|| format!("reading {url} (is `make dev` running?)"))?
+        .json()
+        .await
+        .with_context(|| format!("{url} did not return JSON"))?;
+    let messages = aftercart::outbox::messages_from_moto(&data)?;
+    let paths = aftercart::outbox::write_outbox(dir, &messages)?;
+    println!("{} email(s) in {}", messages.len(), dir.display());
+    for p in paths {
+        println!("  {}", p.display());
+    }
+    Ok(())
+}
+
+fn preview(
+    playbook: &str,
+    shop: Option<&str>,
+    locale: Option<String>,
+    dir: &std::path::Path,
+) -> Result<()> {
+    use aftercart::model::{FollowUpRecord, FollowUpStatus, Playbook};
+    let Some(playbook) = Playbook::parse(playbook) else {
+        bail!("unknown playbook {playbook:?}; use one of thank_you, satisfaction, replenishment, loyalty, returns");
+    };
+    let config = aftercart::env::load_config()?;
+    let shop = match shop {
+        Some(d) => config
+            .shop(d)
+            .with_context(|| format!("shop {d} is not in the config"))?,
+        None => config.shops.first().context("the config has no shop")?,
+    };
+    // The sample order, recorded as the webhook would record it.
+    let event = aftercart::shopify::parse_event(Topic::OrdersPaid, aftercart::fixtures::ORDER)?;
+    let now = chrono::Utc::now();
+    let ctx = aftercart::ingest::Context {
+        shop: &shop.domain,
+        webhook_id: "preview",
+        now,
+        rules: None,
+        shards: 1,
+    };
+    let writes = aftercart::ingest::plan(&ctx, &event, &Default::default());
+    let (mut order, mut profile) = (None, None);
+    for w in writes {
+        match w.item {
+            aftercart::ingest::Item::Order(o) => order = Some(o),
+            aftercart::ingest::Item::Profile(p) => profile = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(mut order), Some(profile)) = (order, profile) else {
+        bail!("the sample order produced no order or profile");
+    };
+    order.customer_locale = locale.or(order.customer_locale);
+    let product_id = (playbook == Playbook::Replenishment)
+        .then(|| order.lines.iter().find_map(|l| l.product_id))
+        .flatten();
+    let f = FollowUpRecord {
+        v: 1,
+        id: aftercart::model::followup_id(playbook, order.order_id, product_id),
+        shop: shop.domain.clone(),
+        customer_key: profile.customer_key.clone(),
+        playbook,
+        order_id: order.order_id,
+        product_id,
+        status: FollowUpStatus::Pending,
+        due_at: aftercart::time::utc_key(&now),
+        due_pk: None,
+        due_sk: None,
+        lease_owner: None,
+        lease_until: None,
+        attempts: 0,
+        reason: None,
+        ses_message_id: None,
+        sent_at: None,
+        planned_at: aftercart::time::utc_key(&now),
+    };
+    let links = aftercart::links::LinkBuilder {
+        base_url: config.links.base_url.clone(),
+        keys: aftercart::links::LinkKeys::parse("0:preview-only-key-never-used-for-real-links")?,
+        ttl_days: config.links.ttl_days.into(),
+    };
+    let to = profile.email.clone().unwrap_or_default();
+    let from = shop
+        .sender_email
+        .clone()
+        .unwrap_or_else(|| format!("hello@{}", shop.domain));
+    let email_ctx =
+        aftercart::dispatch::email_context(&links, &f, shop, &order, &profile, &to, &from, now);
+    let templates = aftercart::dispatch::shop_templates(&config)?
+        .remove(&shop.domain)
+        .unwrap_or_else(aftercart::email::Templates::builtin);
+    let rendered = templates.render(&email_ctx)?;
+    let raw = aftercart::email::build_mime(&email_ctx, &rendered, now)?;
+    std::fs::create_dir_all(dir)?;
+    let base = dir.join(format!("preview-{}", playbook.as_str()));
+    for (ext, bytes) in [
+        ("html", rendered.html.as_bytes()),
+        ("txt", rendered.text.as_bytes()),
+        ("eml", &raw[..]),
+    ] {
+        let path = base.with_extension(ext);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    println!("subject: {}", rendered.subject);
+    Ok(())
 }

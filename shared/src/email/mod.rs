@@ -1,1 +1,849 @@
-//! Email rendering and MIME (in progress).
+//! Email rendering and MIME building for the playbooks.
+//!
+//! Two steps, kept apart so each can be tested and benchmarked on its own:
+//!
+//! 1. [`Templates::render`] turns an [`EmailContext`] into a [`Rendered`] subject, text
+//!    part and HTML part with minijinja templates: one set per playbook
+//!    (`{playbook}.subject`, `{playbook}.txt`, `{playbook}.html`), optionally per
+//!    locale (`thank_you.fr.html`, `thank_you.fr-CA.html`). Built-in English and French
+//!    templates are compiled into the binary; a shop may override any of them by name
+//!    ([`Templates::with_overrides`]).
+//! 2. [`build_mime`] wraps a [`Rendered`] into a complete RFC 5322 message for SES v2
+//!    raw sending.
+//!
+//! Escaping: `.html` templates auto-escape every interpolated value; `.txt` and
+//! `.subject` templates escape nothing. Every value that reaches a header has its
+//! control characters (CR, LF, TAB, …) replaced by spaces, and non-ASCII header text is
+//! RFC 2047-encoded by lettre.
+
+use crate::model::Playbook;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Address, Message};
+use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+#[cfg(test)]
+mod tests;
+
+/// The `From` of an email: the shop's display name and a verified SES sender address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub name: String,
+    pub email: String,
+}
+
+/// One product line as shown in an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineView {
+    pub title: String,
+    pub variant_title: Option<String>,
+    pub quantity: u32,
+    pub care_url: Option<String>,
+    pub how_to_url: Option<String>,
+}
+
+/// A titled link (the "You may also like" block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkView {
+    pub title: String,
+    pub url: String,
+}
+
+/// Everything one email needs. Strings are raw (not escaped); the templates escape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailContext {
+    pub playbook: Playbook,
+    pub shop_name: String,
+    pub from: Sender,
+    /// The customer's address.
+    pub to: String,
+    /// Shown as the support contact and used as `Reply-To` when set.
+    pub support_email: Option<String>,
+    pub first_name: Option<String>,
+    /// e.g. "fr", "fr-CA", "en-US"; picks the template set (case-insensitive).
+    pub locale: Option<String>,
+    /// e.g. "#1001".
+    pub order_name: Option<String>,
+    pub lines: Vec<LineView>,
+    /// Already formatted, e.g. "10.00 USD".
+    pub savings: Option<String>,
+    /// Satisfaction: five URLs, index 0 = score 1.
+    pub rating_urls: Vec<String>,
+    /// Replenishment.
+    pub reorder_url: Option<String>,
+    pub review_url: Option<String>,
+    /// Loyalty (and optionally replenishment).
+    pub discount_code: Option<String>,
+    pub complementary: Vec<LinkView>,
+    /// When set: footer link plus `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
+    pub unsubscribe_url: Option<String>,
+}
+
+/// The three rendered parts of an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line, control characters already removed.
+    pub subject: String,
+    /// CRLF line endings, ends with one CRLF.
+    pub text: String,
+    /// CRLF line endings, ends with one CRLF.
+    pub html: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    /// No template for this playbook and part, in any locale.
+    #[error("email template `{name}` not found")]
+    TemplateMissing { name: String },
+    /// A template does not compile (or, for overrides, fails a trial render).
+    #[error("email template `{name}` is invalid: {source}")]
+    TemplateInvalid {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    /// A template failed while rendering a real context.
+    #[error("rendering email template `{name}` failed: {source}")]
+    Render {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    /// The override directory or one of its files could not be read.
+    #[error("cannot read email templates at {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `field` is `to`, `from.email` or `support_email`. The address itself is never
+    /// included (it is personal data and errors get logged).
+    #[error("invalid email address in `{field}`: {reason}")]
+    InvalidAddress { field: &'static str, reason: String },
+    /// `field` names the context field, e.g. `unsubscribe_url` or `lines[2].care_url`.
+    #[error("invalid URL in `{field}`: {reason}")]
+    InvalidUrl { field: String, reason: &'static str },
+    #[error("building the MIME message failed: {0}")]
+    Build(#[from] lettre::error::Error),
+}
+
+/// The three parts rendered for every email, in render order.
+const KINDS: [&str; 3] = ["subject", "txt", "html"];
+
+/// Language of the templates without a locale segment (the built-in ones are English).
+const DEFAULT_LANG: &str = "en";
+
+macro_rules! builtin_templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("templates/", $name)))),*]
+    };
+}
+
+/// Every template compiled into the binary, by name.
+const BUILTIN: &[(&str, &str)] = builtin_templates![
+    "layout.txt",
+    "layout.html",
+    "layout.fr.txt",
+    "layout.fr.html",
+    "thank_you.subject",
+    "thank_you.txt",
+    "thank_you.html",
+    "thank_you.fr.subject",
+    "thank_you.fr.txt",
+    "thank_you.fr.html",
+    "satisfaction.subject",
+    "satisfaction.txt",
+    "satisfaction.html",
+    "satisfaction.fr.subject",
+    "satisfaction.fr.txt",
+    "satisfaction.fr.html",
+    "replenishment.subject",
+    "replenishment.txt",
+    "replenishment.html",
+    "replenishment.fr.subject",
+    "replenishment.fr.txt",
+    "replenishment.fr.html",
+    "loyalty.subject",
+    "loyalty.txt",
+    "loyalty.html",
+    "loyalty.fr.subject",
+    "loyalty.fr.txt",
+    "loyalty.fr.html",
+    "returns.subject",
+    "returns.txt",
+    "returns.html",
+    "returns.fr.subject",
+    "returns.fr.txt",
+    "returns.fr.html",
+];
+
+/// A compiled template set: the built-ins, possibly with a shop's overrides on top.
+///
+/// Cheap to clone (compiled templates are shared); `Send + Sync`.
+#[derive(Clone)]
+pub struct Templates {
+    env: Environment<'static>,
+    /// Lower-cased template name -> name registered in `env` (lookups are
+    /// case-insensitive, so `thank_you.fr-CA.html` and `thank_you.fr-ca.html` match).
+    names: HashMap<String, String>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&str> = self.names.values().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Templates").field("names", &names).finish()
+    }
+}
+
+impl Templates {
+    /// The templates compiled into the binary (English and French for every playbook).
+    pub fn builtin() -> Templates {
+        static BUILT: OnceLock<Templates> = OnceLock::new();
+        BUILT
+            .get_or_init(|| {
+                let mut templates = Templates::empty();
+                for (name, source) in BUILTIN {
+                    if let Err(err) = templates.add(name, Cow::Borrowed(source)) {
+                        // Unreachable in a tested build: every built-in is rendered by tests.
+                        panic!("built-in email template is invalid: {err}");
+                    }
+                }
+                templates
+            })
+            .clone()
+    }
+
+    /// The built-ins with a shop's directory on top.
+    ///
+    /// Every regular file in `dir` (not recursive) whose name ends in `.subject`, `.txt`
+    /// or `.html` is loaded under its file name: it replaces the built-in of the same
+    /// name (case-insensitively), or adds a new template (a locale, a partial for
+    /// `{% include %}`). Other files are ignored. A file that does not compile, or that
+    /// makes any playbook template fail a trial render (e.g. an unknown variable or a
+    /// missing `{% extends %}` target), is an error naming the file.
+    pub fn with_overrides(dir: &Path) -> Result<Templates, EmailError> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| EmailError::Io { path, source }
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+            let entry = entry.map_err(io_err(dir))?;
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !KINDS.iter().any(|kind| name.ends_with(&format!(".{kind}"))) {
+                continue;
+            }
+            if !std::fs::metadata(&path).map_err(io_err(&path))?.is_file() {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+            files.push((name.to_owned(), source));
+        }
+        // Deterministic order, so that the same directory always gives the same result.
+        files.sort();
+
+        let mut templates = Templates::builtin();
+        for (name, source) in files {
+            templates.add(&name, Cow::Owned(source))?;
+        }
+        templates.trial_render()?;
+        Ok(templates)
+    }
+
+    /// Renders the subject, text and HTML parts for `ctx.playbook` in `ctx.locale`.
+    ///
+    /// Each part picks its template independently: for locale `fr-CA`,
+    /// `{playbook}.fr-ca.{part}`, then `{playbook}.fr.{part}`, then `{playbook}.{part}`
+    /// (case-insensitive). Templates see a sanitised view of the context (see the
+    /// module documentation of the variables in `View`) plus `lang` (the language of
+    /// the template chosen, e.g. `fr-CA`, `fr`, or `en` for the unlocalised one) and,
+    /// for the text and HTML parts, the rendered `subject`.
+    pub fn render(&self, ctx: &EmailContext) -> Result<Rendered, EmailError> {
+        let view = Value::from_serialize(View::new(ctx)?);
+        let chain = locale_chain(ctx.locale.as_deref());
+        let playbook = ctx.playbook.as_str();
+
+        let (name, lang) = self.resolve(playbook, "subject", &chain)?;
+        let raw = self.render_one(name, context! { lang, ..view.clone() })?;
+        let subject = clean_line(&raw);
+        if subject.is_empty() {
+            return Err(EmailError::Render {
+                name: name.to_owned(),
+                source: minijinja::Error::new(ErrorKind::InvalidOperation, "subject is empty"),
+            });
+        }
+
+        let (name, lang) = self.resolve(playbook, "txt", &chain)?;
+        let text = tidy_text(&self.render_one(
+            name,
+            context! { lang, subject => subject.as_str(), ..view.clone() },
+        )?);
+
+        let (name, lang) = self.resolve(playbook, "html", &chain)?;
+        let html = crlf(
+            self.render_one(name, context! { lang, subject => subject.as_str(), ..view })?
+                .trim_end(),
+        );
+
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+        })
+    }
+
+    fn empty() -> Templates {
+        let mut env = Environment::new();
+        // Must be set before any template is added: the mode is fixed per template when
+        // it is compiled. Decided by the extension only, never by the content.
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_formatter(format_value);
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        Templates {
+            env,
+            names: HashMap::new(),
+        }
+    }
+
+    /// Adds or replaces a template; a name differing only in case from an existing one
+    /// replaces it under the existing name (so `{% extends %}` in other templates sees it).
+    fn add(&mut self, name: &str, source: Cow<'static, str>) -> Result<(), EmailError> {
+        let key = name.to_ascii_lowercase();
+        let registered = self
+            .names
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned());
+        self.env
+            .add_template_owned(registered.clone(), source)
+            .map_err(|source| EmailError::TemplateInvalid {
+                name: name.to_owned(),
+                source,
+            })?;
+        self.names.insert(key, registered);
+        Ok(())
+    }
+
+    /// The first existing template in `chain` order, and its language.
+    fn resolve(
+        &self,
+        playbook: &str,
+        kind: &str,
+        chain: &[String],
+    ) -> Result<(&str, String), EmailError> {
+        for locale in chain {
+            if let Some(name) = self.names.get(&format!("{playbook}.{locale}.{kind}")) {
+                return Ok((name, bcp47_case(locale)));
+            }
+        }
+        let base = format!("{playbook}.{kind}");
+        match self.names.get(&base) {
+            Some(name) => Ok((name, DEFAULT_LANG.to_owned())),
+            None => Err(EmailError::TemplateMissing { name: base }),
+        }
+    }
+
+    fn render_one(&self, name: &str, ctx: Value) -> Result<String, EmailError> {
+        let wrap = |source: minijinja::Error| EmailError::Render {
+            name: name.to_owned(),
+            source,
+        };
+        self.env
+            .get_template(name)
+            .map_err(wrap)?
+            .render(ctx)
+            .map_err(wrap)
+    }
+
+    /// Renders every playbook template (every locale) with a full and a minimal context,
+    /// so that a broken override fails at load time rather than when a customer is due
+    /// an email. The error names the template where the failure happened.
+    fn trial_render(&self) -> Result<(), EmailError> {
+        let mut names: Vec<&String> = self.names.values().collect();
+        names.sort_unstable();
+        for playbook in Playbook::ALL {
+            let prefix = format!("{}.", playbook.as_str());
+            let samples = [
+                sample_context(playbook, true),
+                sample_context(playbook, false),
+            ];
+            for name in names
+                .iter()
+                .filter(|n| n.to_ascii_lowercase().starts_with(&prefix))
+            {
+                for sample in &samples {
+                    let view = Value::from_serialize(View::new(sample)?);
+                    let ctx = context! { lang => DEFAULT_LANG, subject => "Subject", ..view };
+                    let rendered = self.env.get_template(name).and_then(|t| t.render(ctx));
+                    if let Err(source) = rendered {
+                        let failing = source.name().unwrap_or(name).to_owned();
+                        return Err(EmailError::TemplateInvalid {
+                            name: failing,
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds the full RFC 5322 message for SES v2 raw sending.
+///
+/// `multipart/alternative` with `text/plain` then `text/html` (both UTF-8); `From`
+/// (`"name" <email>`), `To` (the bare address), `Reply-To` (`support_email`, with the shop
+/// name, when set), `Subject`, `Date` (`date`), `Message-ID`
+/// (`<32 random hex digits@domain of from.email>`), `MIME-Version`, and when
+/// `ctx.unsubscribe_url` is set `List-Unsubscribe: <URL>` and
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+///
+/// Control characters in the sender name and subject are replaced by spaces; non-ASCII
+/// header text is RFC 2047-encoded. Addresses must be plain ASCII `user@domain`.
+pub fn build_mime(
+    ctx: &EmailContext,
+    rendered: &Rendered,
+    date: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>, EmailError> {
+    let to = parse_address("to", &ctx.to)?;
+    let from = parse_address("from.email", &ctx.from.email)?;
+    let message_id = format!("<{:032x}@{}>", fastrand::u128(..), from.domain());
+    let from_name = clean_line(&ctx.from.name);
+    let from = Mailbox::new((!from_name.is_empty()).then_some(from_name), from);
+
+    let mut builder = Message::builder()
+        .from(from)
+        .to(Mailbox::new(None, to))
+        .subject(clean_line(&rendered.subject))
+        .date(SystemTime::from(date))
+        .message_id(Some(message_id));
+    if let Some(support) = non_blank(&ctx.support_email) {
+        let address = parse_address("support_email", support)?;
+        let shop = clean_line(&ctx.shop_name);
+        builder = builder.reply_to(Mailbox::new((!shop.is_empty()).then_some(shop), address));
+    }
+    if let Some(url) = &ctx.unsubscribe_url {
+        let url = check_unsubscribe_url(url)?;
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+    }
+    let message = builder.multipart(MultiPart::alternative_plain_html(
+        rendered.text.clone(),
+        rendered.html.clone(),
+    ))?;
+    Ok(message.formatted())
+}
+
+// ---------------------------------------------------------------------------------------
+// The template view
+
+/// What templates see. Single-line text is cleaned (control characters become spaces,
+/// runs of spaces collapse, ends trimmed); blank optional strings become `none`; URLs
+/// are checked to be `http(s)://` without whitespace, quotes or angle brackets.
+///
+/// Variables: `playbook`, `marketing`, `shop_name`, `from_name`, `first_name`, `locale`,
+/// `order_name`, `lines` (`title`, `variant_title`, `quantity`, `care_url`,
+/// `how_to_url`), `savings`, `ratings` (`score` 1-based, `url`), `reorder_url`,
+/// `review_url`, `discount_code`, `complementary` (`title`, `url`), `support_email`,
+/// `unsubscribe_url`; plus `lang` and `subject` added per part.
+#[derive(Serialize)]
+struct View<'a> {
+    playbook: &'static str,
+    marketing: bool,
+    shop_name: String,
+    from_name: String,
+    first_name: Option<String>,
+    locale: Option<String>,
+    order_name: Option<String>,
+    lines: Vec<LineOut<'a>>,
+    savings: Option<String>,
+    ratings: Vec<RatingOut<'a>>,
+    reorder_url: Option<&'a str>,
+    review_url: Option<&'a str>,
+    discount_code: Option<String>,
+    complementary: Vec<LinkOut<'a>>,
+    support_email: Option<&'a str>,
+    unsubscribe_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct LineOut<'a> {
+    title: String,
+    variant_title: Option<String>,
+    quantity: u32,
+    care_url: Option<&'a str>,
+    how_to_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RatingOut<'a> {
+    score: usize,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct LinkOut<'a> {
+    title: String,
+    url: &'a str,
+}
+
+impl<'a> View<'a> {
+    fn new(ctx: &'a EmailContext) -> Result<View<'a>, EmailError> {
+        let mut lines = Vec::with_capacity(ctx.lines.len());
+        for (i, line) in ctx.lines.iter().enumerate() {
+            lines.push(LineOut {
+                title: clean_line(&line.title),
+                variant_title: clean_opt(&line.variant_title),
+                quantity: line.quantity,
+                care_url: opt_url(&line.care_url, || format!("lines[{i}].care_url"))?,
+                how_to_url: opt_url(&line.how_to_url, || format!("lines[{i}].how_to_url"))?,
+            });
+        }
+        let mut ratings = Vec::with_capacity(ctx.rating_urls.len());
+        for (i, u) in ctx.rating_urls.iter().enumerate() {
+            ratings.push(RatingOut {
+                score: i + 1,
+                url: req_url(u, || format!("rating_urls[{i}]"))?,
+            });
+        }
+        let mut complementary = Vec::with_capacity(ctx.complementary.len());
+        for (i, link) in ctx.complementary.iter().enumerate() {
+            complementary.push(LinkOut {
+                title: clean_line(&link.title),
+                url: req_url(&link.url, || format!("complementary[{i}].url"))?,
+            });
+        }
+        let support_email = match non_blank(&ctx.support_email) {
+            Some(s) => {
+                parse_address("support_email", s)?;
+                Some(s)
+            }
+            None => None,
+        };
+        let unsubscribe_url = match &ctx.unsubscribe_url {
+            Some(u) => Some(check_unsubscribe_url(u)?),
+            None => None,
+        };
+
+        Ok(View {
+            playbook: ctx.playbook.as_str(),
+            marketing: ctx.playbook.is_marketing(),
+            shop_name: clean_line(&ctx.shop_name),
+            from_name: clean_line(&ctx.from.name),
+            first_name: clean_opt(&ctx.first_name),
+            locale: ctx
+                .locale
+                .as_deref()
+                .and_then(|l| locale_chain(Some(l)).into_iter().next()),
+            order_name: clean_opt(&ctx.order_name),
+            lines,
+            savings: clean_opt(&ctx.savings),
+            ratings,
+            reorder_url: opt_url(&ctx.reorder_url, || "reorder_url".to_owned())?,
+            review_url: opt_url(&ctx.review_url, || "review_url".to_owned())?,
+            discount_code: clean_opt(&ctx.discount_code),
+            complementary,
+            support_email,
+            unsubscribe_url,
+        })
+    }
+}
+
+/// A context with every field set (`full`) or with every option `None` and empty lists.
+/// Used for the trial render of overrides (and by tests).
+fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
+    let url = |path: &str| format!("https://shop.example.com/{path}");
+    let some = |s: &str| full.then(|| s.to_owned());
+    EmailContext {
+        playbook,
+        shop_name: "Example Shop".into(),
+        from: Sender {
+            name: "Example Shop".into(),
+            email: "hello@shop.example.com".into(),
+        },
+        to: "customer@example.com".into(),
+        support_email: some("support@shop.example.com"),
+        first_name: some("Alex"),
+        locale: some("en"),
+        order_name: some("#1001"),
+        lines: if full {
+            (1..=3)
+                .map(|i| LineView {
+                    title: format!("Product {i}"),
+                    variant_title: Some("Large".into()),
+                    quantity: i,
+                    care_url: Some(url(&format!("care/{i}"))),
+                    how_to_url: Some(url(&format!("how-to/{i}"))),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        savings: some("10.00 USD"),
+        rating_urls: if full {
+            (1..=5).map(|i| url(&format!("rate/{i}"))).collect()
+        } else {
+            Vec::new()
+        },
+        reorder_url: full.then(|| url("reorder")),
+        review_url: full.then(|| url("review")),
+        discount_code: some("THANKS10"),
+        complementary: if full {
+            vec![LinkView {
+                title: "Other product".into(),
+                url: url("products/other"),
+            }]
+        } else {
+            Vec::new()
+        },
+        unsubscribe_url: full.then(|| url("unsubscribe")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// Output formatter: for `.html` templates, escapes `& < > " '` (minijinja's default also
+/// escapes `/`, which would turn every URL into `https:&#x2f;&#x2f;…`); everything else
+/// as minijinja does by default.
+fn format_value(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    if state.auto_escape() == AutoEscape::Html && !value.is_safe() {
+        if let Some(s) = value.as_str() {
+            let mut last = 0;
+            for (i, b) in s.bytes().enumerate() {
+                let entity = match b {
+                    b'&' => "&amp;",
+                    b'<' => "&lt;",
+                    b'>' => "&gt;",
+                    b'"' => "&quot;",
+                    b'\'' => "&#x27;",
+                    _ => continue,
+                };
+                out.write_str(&s[last..i])?;
+                out.write_str(entity)?;
+                last = i + 1;
+            }
+            out.write_str(&s[last..])?;
+            return Ok(());
+        }
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// One line of text safe for a header: control characters (CR, LF, TAB, NUL, C1, and the
+/// Unicode line/paragraph separators) become spaces, runs of spaces collapse to one, ends
+/// are trimmed.
+fn clean_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut pending_space = false;
+    for c in s.chars() {
+        if c == ' ' || c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+            pending_space = !out.is_empty();
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn clean_opt(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(clean_line).filter(|s| !s.is_empty())
+}
+
+fn non_blank(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// CRLF line endings (the canonical form of MIME text, so the parts decode to exactly
+/// these strings), no trailing whitespace, at most one blank line in a row, no leading
+/// blank lines, exactly one final line break.
+fn tidy_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 16);
+    let mut blank = true; // suppresses leading blank lines
+    for line in s.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            if !blank {
+                out.push_str("\r\n");
+            }
+            blank = true;
+        } else {
+            out.push_str(line);
+            out.push_str("\r\n");
+            blank = false;
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out.push_str("\r\n");
+    out
+}
+
+/// Every line break (CRLF, LF or a lone CR) as CRLF, plus a final CRLF.
+fn crlf(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 16);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("\r\n");
+            }
+            '\n' => out.push_str("\r\n"),
+            c => out.push(c),
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// A plain ASCII `user@domain` (SES does not support SMTPUTF8 local parts).
+fn parse_address(field: &'static str, value: &str) -> Result<Address, EmailError> {
+    let value = value.trim();
+    if !value.is_ascii() {
+        return Err(EmailError::InvalidAddress {
+            field,
+            reason: "non-ASCII characters".into(),
+        });
+    }
+    value
+        .parse::<Address>()
+        .map_err(|err| EmailError::InvalidAddress {
+            field,
+            reason: err.to_string(),
+        })
+}
+
+fn req_url(value: &str, field: impl FnOnce() -> String) -> Result<&str, EmailError> {
+    check_url(value).map_err(|reason| EmailError::InvalidUrl {
+        field: field(),
+        reason,
+    })
+}
+
+/// A blank optional URL counts as absent.
+fn opt_url(
+    value: &Option<String>,
+    field: impl FnOnce() -> String,
+) -> Result<Option<&str>, EmailError> {
+    non_blank(value).map(|u| req_url(u, field)).transpose()
+}
+
+/// Longest URL accepted (the `List-Unsubscribe` line must stay under 998 octets).
+const MAX_URL_LEN: usize = 2000;
+
+fn check_url(url: &str) -> Result<&str, &'static str> {
+    let url = url.trim();
+    let scheme_ok = ["https://", "http://"].iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    });
+    if !scheme_ok {
+        return Err("must start with https:// or http://");
+    }
+    if url.len() > MAX_URL_LEN {
+        return Err("too long");
+    }
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+    {
+        return Err("contains whitespace, control characters, quotes or angle brackets");
+    }
+    Ok(url)
+}
+
+/// RFC 8058 one-click unsubscribe needs an HTTPS URI; it goes into a header, so ASCII.
+fn check_unsubscribe_url(url: &str) -> Result<&str, EmailError> {
+    let invalid = |reason| EmailError::InvalidUrl {
+        field: "unsubscribe_url".into(),
+        reason,
+    };
+    let url = check_url(url).map_err(invalid)?;
+    if !url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
+        return Err(invalid("must be https:// (RFC 8058)"));
+    }
+    if !url.is_ascii() {
+        return Err(invalid("must be ASCII (percent-encode it)"));
+    }
+    if url.len() > 900 {
+        return Err(invalid("too long for a header"));
+    }
+    Ok(url)
+}
+
+/// Lower-cased locale candidates, most specific first: `fr_CA` -> [`fr-ca`, `fr`].
+/// Anything that is not 1–8 ASCII alphanumerics per subtag is ignored (no locale).
+fn locale_chain(locale: Option<&str>) -> Vec<String> {
+    let Some(locale) = locale.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Vec::new();
+    };
+    let normalized = locale.replace('_', "-").to_ascii_lowercase();
+    let subtags: Vec<&str> = normalized.split('-').collect();
+    let valid = subtags.len() <= 4
+        && subtags
+            .iter()
+            .all(|t| (1..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if !valid {
+        return Vec::new();
+    }
+    (1..=subtags.len())
+        .rev()
+        .map(|n| subtags[..n].join("-"))
+        .collect()
+}
+
+/// `fr-ca` -> `fr-CA`, `zh-hant-tw` -> `zh-Hant-TW` (for the HTML `lang` attribute).
+fn bcp47_case(locale: &str) -> String {
+    locale
+        .split('-')
+        .enumerate()
+        .map(|(i, tag)| match (i, tag.len()) {
+            (0, _) => tag.to_ascii_lowercase(),
+            (_, 2) => tag.to_ascii_uppercase(),
+            (_, 4) => {
+                let mut t = tag.to_ascii_lowercase();
+                t[..1].make_ascii_uppercase();
+                t
+            }
+            _ => tag.to_ascii_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}

@@ -37,6 +37,7 @@ fn version_of(item: &Item) -> Option<u64> {
         Item::Fulfillment(r) => Some(r.v),
         Item::Profile(r) => Some(r.v),
         Item::Shop(r) => Some(r.v),
+        Item::FollowUp(r) => Some(r.v),
         Item::Refund(_) | Item::History(_) | Item::Privacy(_) => None,
     }
 }
@@ -74,6 +75,21 @@ impl Table {
                     None => None,
                     Some(other) => panic!("not a shop under the shop key: {other:?}"),
                 }),
+            followups: needs
+                .followups_of
+                .as_deref()
+                .map(|c| {
+                    let pk = keys::customer_pk(shop, c);
+                    self.items
+                        .iter()
+                        .filter(|(k, _)| k.pk == pk && k.sk.starts_with(keys::FOLLOWUP_PREFIX))
+                        .filter_map(|(_, i)| match i {
+                            Item::FollowUp(f) => Some(f.clone()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -163,6 +179,8 @@ fn ctx(now: DateTime<Utc>) -> Context<'static> {
         shop: SHOP,
         webhook_id: WEBHOOK_ID,
         now,
+        rules: None,
+        shards: 4,
     }
 }
 
@@ -219,6 +237,7 @@ fn record_json(item: &Item) -> String {
         Item::History(r) => serde_json::to_string(r),
         Item::Privacy(r) => serde_json::to_string(r),
         Item::Shop(r) => serde_json::to_string(r),
+        Item::FollowUp(r) => serde_json::to_string(r),
     }
     .unwrap()
 }
@@ -1202,6 +1221,7 @@ fn junk_loaded() -> Loaded {
             uninstalled_at: Some("1999-01-01T00:00:00.000Z".into()),
             ..ShopRecord::default()
         }),
+        followups: Vec::new(),
     }
 }
 
@@ -1239,6 +1259,7 @@ fn needs_names_exactly_the_items_each_event_kind_reads() {
             Needs {
                 order: Some(ORDER_ID),
                 profile: Some("207119551".into()),
+                followups_of: Some("207119551".into()),
                 ..Needs::default()
             },
         ),
@@ -1248,6 +1269,7 @@ fn needs_names_exactly_the_items_each_event_kind_reads() {
             Needs {
                 order: Some(ORDER_ID),
                 profile: customer_key(None, Some("guest@example.com")),
+                followups_of: customer_key(None, Some("guest@example.com")),
                 ..Needs::default()
             },
         ),

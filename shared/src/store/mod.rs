@@ -1,10 +1,11 @@
 //! DynamoDB adapter: records webhooks exactly once, all of a delivery's writes in one
 //! transaction.
 
+pub mod dispatch;
 pub mod table;
 
 use crate::ingest::{self, Context, Expect, Item, Loaded, Needs, Write};
-use crate::model::{keys, Key, Receipt, Record};
+use crate::model::{keys, FollowUpRecord, Key, Receipt, Record};
 use crate::shopify::Event;
 use crate::time::utc_key;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -150,11 +151,16 @@ impl DynamoStore {
             }
         }
         let present = receipts.iter().map(|k| found.contains_key(k)).collect();
+        let followups = match &needs.followups_of {
+            Some(customer) => self.followups_of(shop, customer).await?,
+            None => Vec::new(),
+        };
         let loaded = Loaded {
             order: decode(order.as_ref(), &mut found)?,
             fulfillment: decode(fulfillment.as_ref(), &mut found)?,
             profile: decode(profile.as_ref(), &mut found)?,
             shop: decode(shop_key.as_ref(), &mut found)?,
+            followups,
         };
         Ok((present, loaded))
     }
@@ -178,6 +184,7 @@ impl DynamoStore {
                 Item::History(r) => self.put(&w.key, kind_of(r), r, w.expect),
                 Item::Privacy(r) => self.put(&w.key, kind_of(r), r, w.expect),
                 Item::Shop(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::FollowUp(r) => self.put(&w.key, kind_of(r), r, w.expect),
             }?;
             req = req.transact_items(item);
         }
@@ -215,6 +222,40 @@ impl DynamoStore {
             },
             Err(e) => Err(unavailable("TransactWriteItems", &e)),
         }
+    }
+
+    /// Every follow-up of a customer (strongly consistent: one partition, one query).
+    pub async fn followups_of(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<Vec<FollowUpRecord>, StoreError> {
+        let items: Vec<Attrs> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::customer_pk(shop, customer_key)),
+            )
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::FOLLOWUP_PREFIX.into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                    key: format!("{}/FOLLOWUP#…", keys::customer_pk(shop, customer_key)),
+                    message: e.to_string(),
+                })
+            })
+            .collect()
     }
 
     fn put<T: Record>(

@@ -1,0 +1,689 @@
+//! The `dispatch` function: every minute, find the follow-ups that are due, claim each
+//! one, apply the guards, render, send through SES and record the outcome.
+//!
+//! A follow-up moves pending → sending (claimed with a lease) → sent, or back to
+//! pending (deferred by a guard, or a transient failure with backoff), or to cancelled
+//! or failed. Each move is a conditional write on the follow-up's version: of two
+//! dispatchers running at once, exactly one claims a follow-up; one that dies while
+//! sending leaves it in the due index at its lease's end, where the next run retakes it.
+
+use crate::config::{Config, ShopConfig};
+use crate::email::{self, EmailContext, LineView, LinkView, Sender, Templates};
+use crate::links::LinkBuilder;
+use crate::mailer::{Mailer, OutgoingEmail, SendError};
+use crate::model::{
+    email_hash, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook, ProfileRecord,
+};
+use crate::store::dispatch::Cas;
+use crate::store::{DynamoStore, StoreError};
+use crate::time::{parse_time, utc_key, Clock};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Mutex;
+
+/// Follow-ups processed at once by one dispatcher (the send rate still caps the pace).
+const CONCURRENCY: usize = 8;
+/// Due follow-ups read per shard per run.
+const BATCH: i32 = 200;
+
+pub struct Dispatcher<M> {
+    pub config: Arc<Config>,
+    pub store: DynamoStore,
+    pub mailer: M,
+    pub links: LinkBuilder,
+    /// Templates per shop domain (built-in where the shop has no overrides).
+    pub templates: HashMap<String, Templates>,
+    pub clock: Arc<dyn Clock>,
+    /// Who holds the leases this dispatcher takes (the invocation's request id).
+    pub owner: String,
+}
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub due: AtomicU32,
+    pub claimed: AtomicU32,
+    pub sent: AtomicU32,
+    pub deferred: AtomicU32,
+    pub retried: AtomicU32,
+    pub cancelled: AtomicU32,
+    pub failed: AtomicU32,
+    /// Claims lost to another dispatcher (or to a webhook re-planning).
+    pub lost: AtomicU32,
+}
+
+impl Report {
+    pub fn summary(&self) -> serde_json::Value {
+        let g = |a: &AtomicU32| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "due": g(&self.due), "claimed": g(&self.claimed), "sent": g(&self.sent),
+            "deferred": g(&self.deferred), "retried": g(&self.retried),
+            "cancelled": g(&self.cancelled), "failed": g(&self.failed), "lost": g(&self.lost),
+        })
+    }
+    fn add(a: &AtomicU32) {
+        a.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a guard decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Send,
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    Cancel(String),
+}
+
+/// Spaces sends at most `rate` per second across this dispatcher.
+pub struct Pace {
+    interval: std::time::Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    pub fn per_second(rate: f64) -> Pace {
+        Pace {
+            interval: std::time::Duration::from_secs_f64(1.0 / rate.max(0.001)),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    pub async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let at = (*next).max(now);
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+impl<M: Mailer> Dispatcher<M> {
+    /// One run: claims and sends what is due until nothing is or `deadline` is near.
+    pub async fn run(&self, deadline: Instant) -> Result<Report, StoreError> {
+        let report = Report::default();
+        // SES's own MaxSendRate where the endpoint tells it, else the configured one.
+        let rate = self
+            .mailer
+            .max_send_rate()
+            .await
+            .unwrap_or(self.config.email.max_send_rate);
+        let pace = Pace::per_second(rate);
+        let margin = std::time::Duration::from_millis(self.config.dispatch.deadline_margin_ms);
+        let now_key = utc_key(&self.clock.now());
+        let mut due = Vec::new();
+        for shard in 0..self.config.dispatch.shards {
+            due.extend(
+                self.store
+                    .due(&format!("DUE#{shard}"), &now_key, BATCH)
+                    .await?,
+            );
+        }
+        due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
+        report.due.store(due.len() as u32, Ordering::Relaxed);
+
+        let errors = Mutex::new(Vec::new());
+        futures::stream::iter(due)
+            .for_each_concurrent(CONCURRENCY, |f| {
+                let (report, pace, errors) = (&report, &pace, &errors);
+                async move {
+                    if deadline.saturating_duration_since(Instant::now()) < margin {
+                        return; // leave it for the next run
+                    }
+                    if let Err(e) = self.handle(f, report, pace).await {
+                        errors.lock().await.push(e);
+                    }
+                }
+            })
+            .await;
+        if let Some(e) = errors.into_inner().into_iter().next() {
+            tracing::error!(error = %e, "dispatch: store error; unfinished follow-ups are retried next run");
+        }
+        Ok(report)
+    }
+
+    async fn handle(
+        &self,
+        seen: FollowUpRecord,
+        report: &Report,
+        pace: &Pace,
+    ) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let now_key = utc_key(&now);
+        let lease = Duration::seconds(self.config.dispatch.lease_seconds.into());
+        let lease_until = utc_key(&(now + lease));
+        let mut claimed = seen.clone();
+        claimed.v = seen.v + 1;
+        claimed.status = FollowUpStatus::Sending;
+        claimed.attempts = seen.attempts + 1;
+        claimed.lease_owner = Some(self.owner.clone());
+        claimed.lease_until = Some(lease_until.clone());
+        claimed.index_at(&lease_until, self.config.dispatch.shards);
+        if self
+            .store
+            .save_followup(&claimed, seen.v, Some(&now_key))
+            .await?
+            == Cas::Lost
+        {
+            Report::add(&report.lost);
+            return Ok(());
+        }
+        Report::add(&report.claimed);
+        let f = claimed;
+        let Some(shop) = self.config.shop(&f.shop) else {
+            return self
+                .finish_cancelled(f, "shop not configured", report)
+                .await;
+        };
+        let ctx = self.load(&f).await?;
+        match guard(&self.config, shop, &f, &ctx, now) {
+            Verdict::Cancel(reason) => self.finish_cancelled(f, &reason, report).await,
+            Verdict::Defer { until, reason } => {
+                Report::add(&report.deferred);
+                self.reschedule(f, until, &reason, false).await
+            }
+            Verdict::Send => self.send(f, shop, ctx, now, report, pace).await,
+        }
+    }
+
+    async fn load(&self, f: &FollowUpRecord) -> Result<GuardContext, StoreError> {
+        let (order, profile, shop_state) = tokio::try_join!(
+            self.store.get_order(&f.shop, f.order_id),
+            self.store.get_profile(&f.shop, &f.customer_key),
+            self.store.get_shop(&f.shop),
+        )?;
+        let suppression = match profile.as_ref().and_then(|p| p.email.as_deref()) {
+            Some(e) => self
+                .store
+                .get_suppression(&f.shop, &email_hash(e))
+                .await?
+                .map(|s| s.reason),
+            None => None,
+        };
+        Ok(GuardContext {
+            order,
+            profile,
+            uninstalled: shop_state.and_then(|s| s.uninstalled_at).is_some(),
+            suppression,
+        })
+    }
+
+    async fn send(
+        &self,
+        f: FollowUpRecord,
+        shop: &ShopConfig,
+        ctx: GuardContext,
+        now: DateTime<Utc>,
+        report: &Report,
+        pace: &Pace,
+    ) -> Result<(), StoreError> {
+        let (Some(order), Some(profile)) = (ctx.order, ctx.profile) else {
+            return self
+                .finish_cancelled(f, "order or customer not found", report)
+                .await;
+        };
+        let Some(to) = profile.email.clone() else {
+            return self.finish_cancelled(f, "no email address", report).await;
+        };
+        let Some(from) = shop.sender_email.clone() else {
+            return self
+                .finish_failed(f, "shop has no sender_email configured", report)
+                .await;
+        };
+        // The frequency cap, taken atomically on the profile.
+        let now_key = utc_key(&now);
+        let cap = Duration::hours(shop.frequency_cap_hours.into());
+        let cap_start = utc_key(&(now - cap));
+        if shop.frequency_cap_hours > 0
+            && self
+                .store
+                .reserve_send_slot(&f.shop, &f.customer_key, &now_key, &cap_start)
+                .await?
+                == Cas::Lost
+        {
+            let last = self
+                .store
+                .get_profile(&f.shop, &f.customer_key)
+                .await?
+                .and_then(|p| p.last_email_at)
+                .and_then(|t| parse_time(&t))
+                .map(|t| t.to_utc())
+                .unwrap_or(now);
+            Report::add(&report.deferred);
+            return self.reschedule(f, last + cap, "frequency cap", false).await;
+        }
+
+        let email_ctx = email_context(&self.links, &f, shop, &order, &profile, &to, &from, now);
+        let builtin;
+        let templates = match self.templates.get(&f.shop) {
+            Some(t) => t,
+            None => {
+                builtin = Templates::builtin();
+                &builtin
+            }
+        };
+        let raw = templates
+            .render(&email_ctx)
+            .and_then(|rendered| email::build_mime(&email_ctx, &rendered, now));
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.release(&f, &profile, &now_key, shop).await?;
+                return self
+                    .finish_failed(f, &format!("cannot build the email: {e}"), report)
+                    .await;
+            }
+        };
+        let outgoing = OutgoingEmail {
+            raw,
+            from,
+            to,
+            configuration_set: self.config.email.configuration_set.clone(),
+            tags: vec![
+                ("shop", f.shop.clone()),
+                ("playbook", f.playbook.as_str().to_owned()),
+                ("followup", f.id.clone()),
+            ],
+        };
+        pace.wait().await;
+        match self.mailer.send(&outgoing).await {
+            Ok(message_id) => {
+                let mut done = next_version(&f);
+                done.status = FollowUpStatus::Sent;
+                done.ses_message_id = Some(message_id);
+                done.sent_at = Some(now_key);
+                done.reason = None;
+                done.unindex();
+                Report::add(&report.sent);
+                tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
+                self.store_outcome(&done, f.v).await
+            }
+            Err(e) => {
+                self.release(&f, &profile, &now_key, shop).await?;
+                match e {
+                    SendError::Transient(msg) if f.attempts < self.config.dispatch.max_attempts => {
+                        Report::add(&report.retried);
+                        let until = now + retry_backoff(f.attempts);
+                        tracing::warn!(followup = %f.id, attempts = f.attempts, error = %msg, "send failed; retrying later");
+                        self.reschedule(f, until, &format!("retrying: {msg}"), true)
+                            .await
+                    }
+                    other => self.finish_failed(f, &other.to_string(), report).await,
+                }
+            }
+        }
+    }
+
+    /// Gives back the customer's send slot after a send that did not happen.
+    async fn release(
+        &self,
+        f: &FollowUpRecord,
+        profile: &ProfileRecord,
+        reserved: &str,
+        shop: &ShopConfig,
+    ) -> Result<(), StoreError> {
+        if shop.frequency_cap_hours > 0 {
+            self.store
+                .release_send_slot(
+                    &f.shop,
+                    &f.customer_key,
+                    reserved,
+                    profile.last_email_at.as_deref(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn reschedule(
+        &self,
+        f: FollowUpRecord,
+        until: DateTime<Utc>,
+        reason: &str,
+        keep_attempts: bool,
+    ) -> Result<(), StoreError> {
+        let mut next = next_version(&f);
+        next.status = FollowUpStatus::Pending;
+        next.due_at = utc_key(&until);
+        next.reason = Some(reason.to_owned());
+        next.lease_owner = None;
+        next.lease_until = None;
+        if !keep_attempts {
+            // A deferral is not a failed attempt.
+            next.attempts = f.attempts.saturating_sub(1);
+        }
+        let due_at = next.due_at.clone();
+        next.index_at(&due_at, self.config.dispatch.shards);
+        self.store_outcome(&next, f.v).await
+    }
+
+    async fn finish_cancelled(
+        &self,
+        f: FollowUpRecord,
+        reason: &str,
+        report: &Report,
+    ) -> Result<(), StoreError> {
+        Report::add(&report.cancelled);
+        let mut next = next_version(&f);
+        next.status = FollowUpStatus::Cancelled;
+        next.reason = Some(reason.to_owned());
+        next.unindex();
+        self.store_outcome(&next, f.v).await
+    }
+
+    async fn finish_failed(
+        &self,
+        f: FollowUpRecord,
+        reason: &str,
+        report: &Report,
+    ) -> Result<(), StoreError> {
+        Report::add(&report.failed);
+        tracing::warn!(followup = %f.id, shop = %f.shop, reason, "follow-up failed");
+        let mut next = next_version(&f);
+        next.status = FollowUpStatus::Failed;
+        next.reason = Some(reason.to_owned());
+        next.unindex();
+        self.store_outcome(&next, f.v).await
+    }
+
+    async fn store_outcome(&self, next: &FollowUpRecord, expected: u64) -> Result<(), StoreError> {
+        if self.store.save_followup(next, expected, None).await? == Cas::Lost {
+            // Only possible if our lease ended and another dispatcher took over.
+            tracing::warn!(followup = %next.id, "outcome not recorded: the lease had passed to another dispatcher");
+        }
+        Ok(())
+    }
+}
+
+/// The email for follow-up `f`: what the templates see.
+#[allow(clippy::too_many_arguments)]
+pub fn email_context(
+    links: &LinkBuilder,
+    f: &FollowUpRecord,
+    shop: &ShopConfig,
+    order: &OrderRecord,
+    profile: &ProfileRecord,
+    to: &str,
+    from: &str,
+    now: DateTime<Utc>,
+) -> EmailContext {
+    let now_s = now.timestamp();
+    let lines: Vec<_> = order
+        .lines
+        .iter()
+        .filter(|l| f.product_id.is_none() || l.product_id == f.product_id)
+        .collect();
+    let rules: Vec<_> = lines
+        .iter()
+        .filter_map(|l| shop.product(l.product_id, l.sku.as_deref()))
+        .collect();
+    let mut complementary: Vec<LinkView> = Vec::new();
+    for c in rules.iter().flat_map(|r| &r.complementary) {
+        if !complementary.iter().any(|x| x.url == c.url) {
+            complementary.push(LinkView {
+                title: c.title.clone(),
+                url: c.url.clone(),
+            });
+        }
+    }
+    EmailContext {
+        playbook: f.playbook,
+        shop_name: shop.brand().to_owned(),
+        from: Sender {
+            name: shop
+                .sender_name
+                .clone()
+                .unwrap_or_else(|| shop.brand().to_owned()),
+            email: from.to_owned(),
+        },
+        to: to.to_owned(),
+        support_email: shop.support_email.clone(),
+        first_name: profile.first_name.clone(),
+        locale: order
+            .customer_locale
+            .clone()
+            .or_else(|| profile.locale.clone()),
+        order_name: order.name.clone(),
+        lines: lines
+            .iter()
+            .map(|l| {
+                let rule = shop.product(l.product_id, l.sku.as_deref());
+                LineView {
+                    title: l.title.clone(),
+                    variant_title: l.variant_title.clone(),
+                    quantity: l.quantity,
+                    care_url: rule.and_then(|r| r.care_url.clone()),
+                    how_to_url: rule.and_then(|r| r.how_to_url.clone()),
+                }
+            })
+            .collect(),
+        savings: order.total_discounts.filter(|d| !d.is_zero()).map(|d| {
+            format!("{d} {}", order.currency.as_deref().unwrap_or_default())
+                .trim()
+                .to_owned()
+        }),
+        rating_urls: if f.playbook == Playbook::Satisfaction {
+            links.rating_urls(&f.shop, &f.customer_key, &f.id, now_s)
+        } else {
+            Vec::new()
+        },
+        reorder_url: (f.playbook == Playbook::Replenishment)
+            .then(|| links.reorder_url(&f.shop, &f.customer_key, &f.id, now_s)),
+        review_url: shop.review_url.clone(),
+        // Loyalty codes are created in the store by a later step (issue 5); until
+        // then the email carries none.
+        discount_code: None,
+        complementary,
+        unsubscribe_url: Some(links.unsubscribe_url(&f.shop, &f.customer_key, &f.id, now_s)),
+    }
+}
+
+fn next_version(f: &FollowUpRecord) -> FollowUpRecord {
+    let mut n = f.clone();
+    n.v = f.v + 1;
+    n
+}
+
+/// Minutes to wait after the n-th failed attempt: 2, 4, 8 … capped at an hour, with
+/// ±25 % jitter so retries of many follow-ups spread out.
+pub fn retry_backoff(attempt: u32) -> Duration {
+    let base = 2i64.saturating_pow(attempt.clamp(1, 6)).min(60);
+    let jitter = fastrand::i64(-(base * 15)..=(base * 15)); // seconds, ±25 % of base minutes
+    Duration::minutes(base) + Duration::seconds(jitter)
+}
+
+/// What the guards look at, read just before sending.
+#[derive(Debug, Clone, Default)]
+pub struct GuardContext {
+    pub order: Option<OrderRecord>,
+    pub profile: Option<ProfileRecord>,
+    pub uninstalled: bool,
+    /// The suppression reason, if the address is suppressed.
+    pub suppression: Option<String>,
+}
+
+/// The guards, in order. Pure, so each is tested on its own. The frequency cap is
+/// applied after them, atomically on the profile (see `reserve_send_slot`).
+pub fn guard(
+    config: &Config,
+    shop: &ShopConfig,
+    f: &FollowUpRecord,
+    ctx: &GuardContext,
+    now: DateTime<Utc>,
+) -> Verdict {
+    if ctx.uninstalled {
+        return Verdict::Cancel("shop uninstalled".into());
+    }
+    let Some(order) = &ctx.order else {
+        return Verdict::Cancel("order not found".into());
+    };
+    if order.cancelled_at.is_some() {
+        return Verdict::Cancel("order cancelled".into());
+    }
+    if f.playbook != Playbook::Returns && fully_refunded(order) {
+        return Verdict::Cancel("order refunded".into());
+    }
+    if order.test && !config.email.dev_mode {
+        return Verdict::Cancel("test order (email.dev_mode is off)".into());
+    }
+    let Some(profile) = &ctx.profile else {
+        return Verdict::Cancel("customer not found".into());
+    };
+    if profile.email.is_none() {
+        return Verdict::Cancel("no email address".into());
+    }
+    if let Some(reason) = &ctx.suppression {
+        return Verdict::Cancel(format!("address suppressed ({reason})"));
+    }
+    if f.playbook.is_marketing() && !profile.allows_marketing() {
+        return Verdict::Cancel("no marketing consent".into());
+    }
+    if f.playbook == Playbook::Replenishment {
+        let created = order.created_at.as_deref().unwrap_or_default();
+        let reordered = f
+            .product_id
+            .and_then(|p| profile.products.get(&p.to_string()))
+            .is_some_and(|last| last.as_str() > created);
+        if reordered {
+            return Verdict::Cancel("reordered".into());
+        }
+    }
+    if let Some(until) = quiet_until(now, shop) {
+        return Verdict::Defer {
+            until,
+            reason: "quiet hours".into(),
+        };
+    }
+    Verdict::Send
+}
+
+fn fully_refunded(order: &OrderRecord) -> bool {
+    !order.lines.is_empty()
+        && order.lines.iter().all(|l| {
+            order
+                .refunded
+                .get(&l.line_item_id.to_string())
+                .copied()
+                .unwrap_or(0)
+                >= l.quantity
+        })
+}
+
+/// If `now` falls in the shop's quiet hours (in its time zone), when they end.
+pub fn quiet_until(now: DateTime<Utc>, shop: &ShopConfig) -> Option<DateTime<Utc>> {
+    let (start, end) = shop.quiet_hours.times()?;
+    if start == end {
+        return None;
+    }
+    let tz = shop.tz();
+    let local = now.with_timezone(&tz);
+    let t = local.time();
+    let quiet = if start < end {
+        t >= start && t < end
+    } else {
+        t >= start || t < end
+    };
+    if !quiet {
+        return None;
+    }
+    // The end is today if it is still ahead, else tomorrow.
+    let mut day = local.date_naive();
+    if t >= end {
+        day = day.succ_opt()?;
+    }
+    let end_local = local_instant(&tz, day, end)?;
+    Some(end_local.to_utc())
+}
+
+fn local_instant(
+    tz: &chrono_tz::Tz,
+    day: chrono::NaiveDate,
+    t: NaiveTime,
+) -> Option<DateTime<chrono_tz::Tz>> {
+    let naive = day.and_time(t);
+    // A time skipped by a DST change resolves to the first instant after the gap.
+    tz.from_local_datetime(&naive).earliest().or_else(|| {
+        tz.from_local_datetime(&(naive + Duration::hours(1)))
+            .earliest()
+    })
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Environment variable holding the link-signing keys (`VERSION:SECRET,…`, newest first).
+pub const LINK_KEYS_VAR: &str = "AFTERCART_LINK_KEYS";
+
+impl Dispatcher<crate::mailer::SesMailer> {
+    /// Builds the dispatcher once per cold start: config, link keys, per-shop templates
+    /// (overrides validated now, not at the first send), DynamoDB and SES clients.
+    pub async fn from_env(
+        clock: Arc<dyn Clock>,
+        owner: String,
+    ) -> Result<Self, crate::env::StartupError> {
+        use crate::env::StartupError;
+        let config = Arc::new(crate::env::load_config()?);
+        let table = crate::env::table_name()?;
+        let keys = std::env::var(LINK_KEYS_VAR).map_err(|_| {
+            StartupError::MissingVar(
+                LINK_KEYS_VAR,
+                "set it to 1:<a random secret of 32+ characters> (see .env.example)",
+            )
+        })?;
+        let keys = crate::links::LinkKeys::parse(&keys)
+            .map_err(|e| StartupError::Invalid(LINK_KEYS_VAR, e.to_string()))?;
+        let templates = shop_templates(&config)?;
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let dynamo = crate::store::dynamo_client().await;
+        Ok(Dispatcher {
+            links: LinkBuilder {
+                base_url: config.links.base_url.clone(),
+                keys,
+                ttl_days: config.links.ttl_days.into(),
+            },
+            config,
+            store: DynamoStore::new(dynamo, table, std::time::Duration::from_secs(7 * 86_400)),
+            mailer: crate::mailer::SesMailer::new(aws_sdk_sesv2::Client::new(&shared)),
+            templates,
+            clock,
+            owner,
+        })
+    }
+}
+
+/// Each shop's templates: its override directory over the built-ins.
+pub fn shop_templates(
+    config: &Config,
+) -> Result<HashMap<String, Templates>, crate::env::StartupError> {
+    config
+        .shops
+        .iter()
+        .map(|s| {
+            let t = match &s.templates_dir {
+                Some(dir) => Templates::with_overrides(dir).map_err(|e| {
+                    crate::env::StartupError::Invalid("templates_dir", format!("{}: {e}", s.domain))
+                })?,
+                None => Templates::builtin(),
+            };
+            Ok((s.domain.clone(), t))
+        })
+        .collect()
+}
+
+/// A lease owner id for this process: one Lambda container runs one invocation at a
+/// time, so the container's log stream plus a random suffix identifies it.
+pub fn instance_id() -> String {
+    let stream = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| "local".into());
+    format!("{stream}-{:08x}", fastrand::u32(..))
+}

@@ -1,0 +1,214 @@
+//! DynamoDB operations of the dispatcher: find due follow-ups, claim them, record the
+//! outcome, and reserve a customer's send slot (the frequency cap).
+//!
+//! Every state change is a conditional write on the follow-up's version `v`, so two
+//! dispatchers never both act on one follow-up, and the webhook's planner never
+//! overwrites a follow-up a dispatcher has just changed (or the other way round).
+
+use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use crate::model::{
+    keys, FollowUpRecord, Key, OrderRecord, ProfileRecord, Record, ShopRecord, SuppressionRecord,
+};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
+
+/// The result of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cas {
+    Done,
+    /// The condition failed: someone else changed the item first.
+    Lost,
+}
+
+impl DynamoStore {
+    /// Follow-ups of one due-index shard due at or before `now_key`, earliest first.
+    pub async fn due(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> Result<Vec<FollowUpRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::DUE_INDEX.name)
+            .key_condition_expression("#pk = :shard AND #sk <= :upper")
+            .expression_attribute_names("#pk", table::DUE_INDEX.pk)
+            .expression_attribute_names("#sk", table::DUE_INDEX.sk)
+            .expression_attribute_values(":shard", AttributeValue::S(shard.to_owned()))
+            // `{due_at}#{pk}#{sk}`: every key of a time up to now sorts below `{now}#~`.
+            .expression_attribute_values(":upper", AttributeValue::S(format!("{now_key}#~")))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        out.items()
+            .iter()
+            .map(|item| decode_item(item.clone(), "due index entry"))
+            .collect()
+    }
+
+    /// Writes `next` if the stored follow-up still has version `expected` and, for a
+    /// claim, is still claimable (`claimable_at`: pending, or a lease that ended).
+    pub async fn save_followup(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+    ) -> Result<Cas, StoreError> {
+        let mut item: Attrs = serde_dynamo::to_item(next).map_err(|e| StoreError::Corrupt {
+            key: next.id.clone(),
+            message: e.to_string(),
+        })?;
+        item.extend(key_attrs(&next.key()));
+        item.insert(
+            table::ENTITY.into(),
+            AttributeValue::S(FollowUpRecord::KIND.into()),
+        );
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()));
+        req = match claimable_at {
+            None => req.condition_expression("v = :v"),
+            Some(now) => req
+                .condition_expression(
+                    "v = :v AND (#st = :pending OR (#st = :sending AND lease_until < :now))",
+                )
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+                .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
+                .expression_attribute_values(":now", AttributeValue::S(now.to_owned())),
+        };
+        match req.send().await {
+            Ok(_) => Ok(Cas::Done),
+            Err(SdkError::ServiceError(se))
+                if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(Cas::Lost)
+            }
+            Err(e) => Err(unavailable("PutItem", &e)),
+        }
+    }
+
+    pub async fn get_order(
+        &self,
+        shop: &str,
+        order_id: u64,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.get(&keys::order(shop, order_id)).await
+    }
+
+    pub async fn get_profile(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        self.get(&keys::profile(shop, customer_key)).await
+    }
+
+    pub async fn get_shop(&self, shop: &str) -> Result<Option<ShopRecord>, StoreError> {
+        self.get(&keys::shop(shop)).await
+    }
+
+    pub async fn get_suppression(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> Result<Option<SuppressionRecord>, StoreError> {
+        self.get(&keys::suppression(shop, email_hash)).await
+    }
+
+    /// Reads one item (strongly consistent).
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", &e))?;
+        out.item.map(|i| decode_item(i, &key.pk)).transpose()
+    }
+
+    /// Takes the customer's send slot at `now` unless a follow-up went out after
+    /// `cap_start` (the frequency cap). Bumps the profile's version so a concurrent
+    /// webhook re-reads instead of writing back an older `last_email_at`.
+    pub async fn reserve_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        now: &str,
+        cap_start: &str,
+    ) -> Result<Cas, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&keys::profile(shop, customer_key))))
+            .update_expression("SET last_email_at = :now, v = v + :one")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_email_at) OR last_email_at <= :cap)")
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .expression_attribute_values(":cap", AttributeValue::S(cap_start.to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        cas(req.send().await)
+    }
+
+    /// Gives back a slot taken at `reserved` when the send did not happen, restoring
+    /// the previous `last_email_at` (if nothing else took the slot since).
+    pub async fn release_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        reserved: &str,
+        previous: Option<&str>,
+    ) -> Result<Cas, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&keys::profile(shop, customer_key))))
+            .condition_expression("last_email_at = :reserved")
+            .expression_attribute_values(":reserved", AttributeValue::S(reserved.to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        req = match previous {
+            Some(p) => req
+                .update_expression("SET last_email_at = :prev, v = v + :one")
+                .expression_attribute_values(":prev", AttributeValue::S(p.to_owned())),
+            None => req.update_expression("REMOVE last_email_at SET v = v + :one"),
+        };
+        cas(req.send().await)
+    }
+}
+
+fn cas<O>(
+    r: Result<O, SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<Cas, StoreError> {
+    match r {
+        Ok(_) => Ok(Cas::Done),
+        Err(SdkError::ServiceError(se))
+            if matches!(
+                se.err(),
+                UpdateItemError::ConditionalCheckFailedException(_)
+            ) =>
+        {
+            Ok(Cas::Lost)
+        }
+        Err(e) => Err(unavailable("UpdateItem", &e)),
+    }
+}
+
+fn decode_item<T: DeserializeOwned>(item: Attrs, what: &str) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        key: what.to_owned(),
+        message: e.to_string(),
+    })
+}
