@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per capability.
 //! Run with `make test-integration` (starts and stops the moto server).
 
+mod dispatch;
 mod webhook;
 mod webhook_failures;

@@ -4,7 +4,6 @@
 use aftercart::fixtures;
 use aftercart_integration::*;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const BUDGET: Duration = Duration::from_secs(3);
@@ -53,56 +52,13 @@ async fn dynamodb_accepting_but_never_answering_is_503_within_budget() {
 
 #[tokio::test]
 async fn dynamodb_throttling_is_retried_then_503_within_budget() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = hits.clone();
-    let server = tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut seen = Vec::new();
-                loop {
-                    let Ok(n) = sock.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    // Answer once the headers and the announced body have arrived.
-                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if seen.len() < end + 4 + len {
-                        continue;
-                    }
-                    seen.drain(..end + 4 + len);
-                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
-                    let resp = format!(
-                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\nx-amzn-requestid: test\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if sock.write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    assert_503_within_budget(&format!("http://{addr}")).await;
+    let (endpoint, hits) = fake_http(
+        "400 Bad Request",
+        "application/x-amz-json-1.0",
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#,
+    )
+    .await;
+    assert_503_within_budget(&endpoint).await;
     let attempts = hits.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(
-        attempts >= 2,
-        "throttling is retried before giving up (saw {attempts} attempt(s))"
-    );
-    server.abort();
+    assert!(attempts >= 2, "throttling is retried before giving up (saw {attempts} attempt(s))");
 }

@@ -60,24 +60,46 @@ pub struct TestApp {
     _moto: Option<MotoGuard>,
 }
 
-/// Config for the one test shop, with the default limits.
-pub fn config() -> Config {
-    Config::parse(&format!("[[shop]]\ndomain = \"{SHOP}\"\n"), "integration")
-        .expect("test config is valid")
+/// Config for the one test shop, with the default limits; `shop_extra` is added to
+/// its `[[shop]]` table and `top` before it (for `[email]`, `[dispatch]`, …).
+pub fn config_with(top: &str, shop_extra: &str) -> Config {
+    Config::parse(
+        &format!(
+            "[links]\nbase_url = \"https://links.example.test\"\n{top}\n[[shop]]\ndomain = \"{SHOP}\"\nname = \"Aftercart Demo\"\nsender_email = \"{SENDER}\"\n{shop_extra}"
+        ),
+        "integration",
+    )
+    .expect("test config is valid")
 }
+
+pub fn config() -> Config {
+    config_with("", "")
+}
+
+pub const SENDER: &str = "shop@aftercart-demo.example";
 
 impl TestApp {
     /// A webhook app on a new, empty table on the moto server.
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(MotoGuard::Shared(MOTO.read().await)).await
+        Self::spawn_configured(config()).await
+    }
+
+    /// As [`TestApp::spawn`], with this configuration.
+    pub async fn spawn_configured(config: Config) -> TestApp {
+        Self::spawn_with(MotoGuard::Shared(MOTO.read().await), config).await
     }
 
     /// As [`TestApp::spawn`], for a test that loads moto heavily: it runs alone.
     pub async fn spawn_alone() -> TestApp {
-        Self::spawn_with(MotoGuard::Exclusive(MOTO.write().await)).await
+        Self::spawn_alone_configured(config()).await
     }
 
-    async fn spawn_with(guard: MotoGuard) -> TestApp {
+    /// As [`TestApp::spawn_configured`], running alone.
+    pub async fn spawn_alone_configured(config: Config) -> TestApp {
+        Self::spawn_with(MotoGuard::Exclusive(MOTO.write().await), config).await
+    }
+
+    async fn spawn_with(guard: MotoGuard, config: Config) -> TestApp {
         let client = client_for(&endpoint()).await;
         let table = format!("it-{:016x}", fastrand::u64(..));
         table::create_table(&client, &table).await.unwrap_or_else(|e| {
@@ -87,19 +109,19 @@ impl TestApp {
                 endpoint()
             )
         });
-        let mut app = Self::with_client(client, table);
+        let mut app = Self::with_client(client, table, config);
         app._moto = Some(guard);
         app
     }
 
     /// A webhook app whose DynamoDB client talks to `endpoint` (e.g. a dead port).
     pub async fn against(endpoint: &str) -> TestApp {
-        Self::with_client(client_for(endpoint).await, "unreachable".into())
+        Self::with_client(client_for(endpoint).await, "unreachable".into(), config())
     }
 
-    fn with_client(client: Client, table: String) -> TestApp {
+    fn with_client(client: Client, table: String, config: Config) -> TestApp {
         let app = WebhookApp {
-            config: Arc::new(config()),
+            config: Arc::new(config),
             secrets: WebhookSecrets::from_pairs([(SHOP, &[SECRET][..])]),
             recorder: DynamoStore::new(
                 client.clone(),
@@ -199,4 +221,135 @@ pub fn order_with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
         serde_json::from_slice(aftercart::fixtures::ORDER).expect("fixture parses");
     edit(&mut v);
     serde_json::to_vec(&v).expect("serializes")
+}
+
+/// A local HTTP endpoint that answers every request with `status` and `body`, counting
+/// requests: stands in for an AWS service that is failing or throttling.
+pub async fn fake_http(
+    status: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                loop {
+                    let Ok(n) = sock.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    // Answer once the headers and the announced body have arrived.
+                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if seen.len() < end + 4 + len {
+                        continue;
+                    }
+                    seen.drain(..end + 4 + len);
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nx-amzn-requestid: test\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if sock.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), hits)
+}
+
+/// Wraps a real mailer and keeps a copy of every message it sent successfully, so a
+/// test sees exactly its own emails (moto's SES store is shared by all tests).
+pub struct Recording<M> {
+    pub inner: M,
+    pub sent: std::sync::Mutex<Vec<aftercart::mailer::OutgoingEmail>>,
+}
+
+impl<M: aftercart::mailer::Mailer> aftercart::mailer::Mailer for Recording<M> {
+    async fn send(&self, email: &aftercart::mailer::OutgoingEmail) -> Result<String, aftercart::mailer::SendError> {
+        let id = self.inner.send(email).await?;
+        self.sent.lock().expect("not poisoned").push(email.clone());
+        Ok(id)
+    }
+    async fn max_send_rate(&self) -> Option<f64> {
+        self.inner.max_send_rate().await
+    }
+}
+
+pub type TestDispatcher = aftercart::dispatch::Dispatcher<Recording<aftercart::mailer::SesMailer>>;
+
+/// An SES v2 client for `endpoint`, with few, fast retries.
+pub async fn ses_client_for(endpoint: &str) -> aws_sdk_sesv2::Client {
+    let conf = aws_sdk_sesv2::Config::builder()
+        .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sesv2::config::Credentials::new("test", "test", None, None, "integration-tests"))
+        .retry_config(
+            aws_sdk_sesv2::config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(10)),
+        )
+        .build();
+    aws_sdk_sesv2::Client::from_conf(conf)
+}
+
+impl TestApp {
+    /// A dispatcher on this app's table and config, as of `at`, sending through SES at
+    /// `ses_endpoint` (default: the moto server, with the sender identity created).
+    pub async fn dispatcher(&self, at: &str, ses_endpoint: Option<&str>) -> TestDispatcher {
+        let ses = ses_client_for(ses_endpoint.unwrap_or(&endpoint())).await;
+        if ses_endpoint.is_none() {
+            // Idempotent enough: moto answers AlreadyExists the second time.
+            let _ = ses.create_email_identity().email_identity(SENDER).send().await;
+        }
+        let config = self.app.config.clone();
+        aftercart::dispatch::Dispatcher {
+            templates: aftercart::dispatch::shop_templates(&config).expect("templates"),
+            links: aftercart::links::LinkBuilder {
+                base_url: config.links.base_url.clone(),
+                keys: aftercart::links::LinkKeys::parse("1:integration-link-key-0123456789abcdef0123").expect("keys"),
+                ttl_days: 60,
+            },
+            store: DynamoStore::new(self.client.clone(), self.table.clone(), Duration::from_secs(86_400)),
+            mailer: Recording {
+                inner: aftercart::mailer::SesMailer::new(ses),
+                sent: std::sync::Mutex::new(Vec::new()),
+            },
+            clock: Arc::new(FixedClock::new(at.parse().expect("valid time"))),
+            owner: format!("test-{:08x}", fastrand::u32(..)),
+            config,
+        }
+    }
+
+    /// Every follow-up in the table, by id.
+    pub async fn followups(&self) -> Vec<aftercart::model::FollowUpRecord> {
+        self.scan()
+            .await
+            .into_iter()
+            .filter(|i| s(i, "entity") == "followup")
+            .map(|i| serde_dynamo::from_item(i).expect("follow-up decodes"))
+            .collect()
+    }
+}
+
+/// Runs `d` once with a minute to spare.
+pub async fn run_dispatch(d: &TestDispatcher) -> serde_json::Value {
+    d.run(std::time::Instant::now() + Duration::from_secs(60)).await.expect("dispatch run").summary()
 }
