@@ -547,9 +547,7 @@ impl Config {
                 "remove it to use 5",
             ));
         }
-        if !(self.links.base_url.starts_with("https://")
-            || self.links.base_url.starts_with("http://"))
-        {
+        if !is_web_url(&self.links.base_url) {
             return Err(invalid_field(
                 "links.base_url",
                 "must be an http(s) URL",
@@ -579,6 +577,15 @@ fn looks_like_email(s: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// An absolute http(s) URL the email builder will accept.
+fn is_web_url(u: &str) -> bool {
+    (u.starts_with("https://") || u.starts_with("http://"))
+        && u.len() > "https://".len()
+        && !u
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
 }
 
 fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
@@ -618,6 +625,32 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             ),
             "write them as quiet_hours = { start = \"21:00\", end = \"08:00\" }",
         ));
+    }
+    let urls =
+        shop.review_url
+            .iter()
+            .map(|u| ("review_url".to_owned(), u))
+            .chain(shop.products.iter().enumerate().flat_map(|(j, p)| {
+                p.care_url
+                    .iter()
+                    .map(move |u| (format!("product[{j}].care_url"), u))
+                    .chain(
+                        p.how_to_url
+                            .iter()
+                            .map(move |u| (format!("product[{j}].how_to_url"), u)),
+                    )
+                    .chain(p.complementary.iter().enumerate().map(move |(k, c)| {
+                        (format!("product[{j}].complementary[{k}].url"), &c.url)
+                    }))
+            }));
+    for (name, url) in urls {
+        if !is_web_url(url) {
+            return Err(bad(
+                &name,
+                format!("{url:?} is not a web address"),
+                "use a full http(s) URL without spaces, e.g. \"https://your-store.com/care\"",
+            ));
+        }
     }
     if shop.frequency_cap_hours > 24 * 30 {
         return Err(bad(
@@ -808,6 +841,51 @@ webhook_secrets_env = "BETA_SECRETS"
             !shown.contains("new-one") && !shown.contains("beta\""),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn product_urls_are_checked_at_load() {
+        let e = Config::parse(
+            "[[shop]]\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nproduct_id = 1\ncare_url = \"www.example.com/care me\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("shop[0].product[0].care_url"), "{e}");
+    }
+
+    #[test]
+    fn bad_time_zone_and_quiet_hours_name_the_field() {
+        let e = Config::parse(
+            "[[shop]]\ndomain = \"a.myshopify.com\"\ntime_zone = \"Mars/Olympus\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("shop[0].time_zone"), "{e}");
+        let e = Config::parse(
+            "[[shop]]\ndomain = \"a.myshopify.com\"\nquiet_hours = { start = \"9pm\", end = \"08:00\" }\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("shop[0].quiet_hours"), "{e}");
+    }
+
+    #[test]
+    fn replenishment_needs_lead_days_below_consumption_days() {
+        let e = Config::parse(
+            "[[shop]]\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nsku = \"X\"\nconsumption_days = 5\nlead_days = 5\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("product[0].lead_days"), "{e}");
+    }
+
+    #[test]
+    fn the_sample_config_in_infra_is_valid() {
+        Config::parse(
+            include_str!("../../infra/aftercart.toml"),
+            "infra/aftercart.toml",
+        )
+        .unwrap();
     }
 
     #[test]

@@ -31,7 +31,13 @@ async fn deliver(t: &TestApp, topic: &str, body: &[u8], webhook_id: &str) {
 #[tokio::test]
 async fn paid_order_sends_its_thank_you_at_the_due_time_and_not_before() {
     let t = TestApp::spawn().await;
-    deliver(&t, "orders/paid", &paid(5001, 77, "zoe@example.com"), "wh-1").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5001, 77, "zoe@example.com"),
+        "wh-1",
+    )
+    .await;
 
     let early = t.dispatcher("2026-11-22T08:59:00Z", None).await;
     let report = run_dispatch(&early).await;
@@ -40,38 +46,89 @@ async fn paid_order_sends_its_thank_you_at_the_due_time_and_not_before() {
 
     let on_time = t.dispatcher("2026-11-22T09:00:30Z", None).await;
     let report = run_dispatch(&on_time).await;
-    assert_eq!((report["sent"].as_u64(), report["claimed"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(
+        (report["sent"].as_u64(), report["claimed"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
     let sent = on_time.mailer.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     let email = &sent[0];
     assert_eq!(email.from, SENDER);
     assert_eq!(email.to, "zoe@example.com");
-    assert!(email.tags.iter().any(|(k, v)| *k == "playbook" && v == "thank_you"));
-    assert!(email.tags.iter().any(|(k, v)| *k == "followup" && v == "thank_you#5001#0"));
+    assert!(email
+        .tags
+        .iter()
+        .any(|(k, v)| *k == "playbook" && v == "thank_you"));
+    assert!(email
+        .tags
+        .iter()
+        .any(|(k, v)| *k == "followup" && v == "thank_you#5001#0"));
 
-    let msg = MessageParser::default().parse(&email.raw).expect("MIME parses");
-    assert_eq!(msg.from().and_then(|a| a.first()).and_then(|a| a.address()), Some(SENDER));
-    assert_eq!(msg.from().and_then(|a| a.first()).and_then(|a| a.name()), Some("Aftercart Demo"));
-    assert_eq!(msg.to().and_then(|a| a.first()).and_then(|a| a.address()), Some("zoe@example.com"));
-    assert!(msg.subject().unwrap_or_default().contains("Aftercart Demo") || msg.subject().unwrap_or_default().contains("#1001"), "{:?}", msg.subject());
+    let msg = MessageParser::default()
+        .parse(&email.raw)
+        .expect("MIME parses");
+    assert_eq!(
+        msg.from().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some(SENDER)
+    );
+    assert_eq!(
+        msg.from().and_then(|a| a.first()).and_then(|a| a.name()),
+        Some("Aftercart Demo")
+    );
+    assert_eq!(
+        msg.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("zoe@example.com")
+    );
+    assert!(
+        msg.subject().unwrap_or_default().contains("Aftercart Demo")
+            || msg.subject().unwrap_or_default().contains("#1001"),
+        "{:?}",
+        msg.subject()
+    );
     assert_eq!(msg.text_body_count(), 1);
     assert_eq!(msg.html_body_count(), 1);
     let text = msg.body_text(0).unwrap();
     let html = msg.body_html(0).unwrap();
-    assert!(text.contains("Bob") && html.contains("Bob"), "greets the customer by first name");
-    assert!(text.contains("IPod Nano") && html.contains("IPod Nano"), "lists the products");
-    let unsubscribe = msg.header_raw("List-Unsubscribe").expect("List-Unsubscribe").trim().to_owned();
-    assert!(unsubscribe.starts_with("<https://links.example.test/unsubscribe?t=v1."), "{unsubscribe}");
-    assert_eq!(msg.header_raw("List-Unsubscribe-Post").map(str::trim), Some("List-Unsubscribe=One-Click"));
+    assert!(
+        text.contains("Bob") && html.contains("Bob"),
+        "greets the customer by first name"
+    );
+    assert!(
+        text.contains("IPod Nano") && html.contains("IPod Nano"),
+        "lists the products"
+    );
+    let unsubscribe = msg
+        .header_raw("List-Unsubscribe")
+        .expect("List-Unsubscribe")
+        .trim()
+        .to_owned();
+    assert!(
+        unsubscribe.starts_with("<https://links.example.test/unsubscribe?t=v1."),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        msg.header_raw("List-Unsubscribe-Post").map(str::trim),
+        Some("List-Unsubscribe=One-Click")
+    );
     let link = unsubscribe.trim_start_matches('<').trim_end_matches('>');
-    assert!(html.contains(&link.replace('&', "&amp;")) || html.contains(link), "the footer links the same URL");
+    assert!(
+        html.contains(&link.replace('&', "&amp;")) || html.contains(link),
+        "the footer links the same URL"
+    );
 
     let followups = t.followups().await;
     let thanks = by_playbook(&followups, Playbook::ThankYou)[0];
     assert_eq!(thanks.status, FollowUpStatus::Sent);
-    assert!(thanks.ses_message_id.as_deref().is_some_and(|id| !id.is_empty()));
+    assert!(thanks
+        .ses_message_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty()));
     assert_eq!(thanks.sent_at.as_deref(), Some("2026-11-22T09:00:30.000Z"));
-    assert!(thanks.due_pk.is_none(), "sent follow-ups leave the due index");
+    assert!(
+        thanks.due_pk.is_none(),
+        "sent follow-ups leave the due index"
+    );
 
     // Running again sends nothing more.
     let again = t.dispatcher("2026-11-22T09:10:00Z", None).await;
@@ -88,9 +145,15 @@ async fn sent_mail_reaches_moto_and_the_outbox_reads_it() {
 
     let data: serde_json::Value = reqwest_json(&format!("{}/moto-api/data.json", endpoint())).await;
     let messages = aftercart::outbox::messages_from_moto(&data).expect("moto's shape");
-    let mine: Vec<_> = messages.iter().filter(|m| m.to.iter().any(|a| a == &to)).collect();
+    let mine: Vec<_> = messages
+        .iter()
+        .filter(|m| m.to.iter().any(|a| a == &to))
+        .collect();
     assert_eq!(mine.len(), 1, "moto received exactly one message for {to}");
-    assert!(mine[0].html.as_deref().is_some_and(|h| h.contains("IPod Nano")));
+    assert!(mine[0]
+        .html
+        .as_deref()
+        .is_some_and(|h| h.contains("IPod Nano")));
 }
 
 async fn reqwest_json(url: &str) -> serde_json::Value {
@@ -103,7 +166,10 @@ async fn reqwest_json(url: &str) -> serde_json::Value {
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).expect("read");
     let text = String::from_utf8_lossy(&buf);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     serde_json::from_str(body).expect("JSON body")
 }
 
@@ -112,7 +178,13 @@ async fn two_dispatchers_at_once_send_each_follow_up_exactly_once() {
     let t = TestApp::spawn_alone().await;
     for i in 0..12u64 {
         // Different customers, so the frequency cap does not hold any back.
-        deliver(&t, "orders/paid", &paid(6000 + i, 900 + i, &format!("c{i}@example.com")), &format!("wh-{i}")).await;
+        deliver(
+            &t,
+            "orders/paid",
+            &paid(6000 + i, 900 + i, &format!("c{i}@example.com")),
+            &format!("wh-{i}"),
+        )
+        .await;
     }
     let a = t.dispatcher("2026-11-22T10:00:00Z", None).await;
     let b = t.dispatcher("2026-11-22T10:00:00Z", None).await;
@@ -133,13 +205,22 @@ async fn two_dispatchers_at_once_send_each_follow_up_exactly_once() {
     recipients.dedup();
     assert_eq!(recipients.len(), 12, "nobody got two");
     let followups = t.followups().await;
-    assert!(followups.iter().all(|f| f.status == FollowUpStatus::Sent), "{followups:?}");
+    assert!(
+        followups.iter().all(|f| f.status == FollowUpStatus::Sent),
+        "{followups:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_its_lease() {
     let t = TestApp::spawn().await;
-    deliver(&t, "orders/paid", &paid(5003, 79, "lease@example.com"), "wh-1").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5003, 79, "lease@example.com"),
+        "wh-1",
+    )
+    .await;
     // A dispatcher claims the follow-up at 09:10 and dies: simulate with its claim only.
     let mut f = t.followups().await.remove(0);
     let seen_v = f.v;
@@ -148,14 +229,25 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
     f.lease_owner = Some("dead".into());
     f.lease_until = Some("2026-11-22T09:12:00.000Z".into());
     f.index_at("2026-11-22T09:12:00.000Z", 4);
-    let store = aftercart::store::DynamoStore::new(t.client.clone(), t.table.clone(), std::time::Duration::from_secs(1));
+    let store = aftercart::store::DynamoStore::new(
+        t.client.clone(),
+        t.table.clone(),
+        std::time::Duration::from_secs(1),
+    );
     assert_eq!(
-        store.save_followup(&f, seen_v, Some("2026-11-22T09:10:00.000Z")).await.unwrap(),
+        store
+            .save_followup(&f, seen_v, Some("2026-11-22T09:10:00.000Z"))
+            .await
+            .unwrap(),
         aftercart::store::dispatch::Cas::Done
     );
 
     let during = t.dispatcher("2026-11-22T09:11:00Z", None).await;
-    assert_eq!(run_dispatch(&during).await["sent"], 0, "the lease still holds");
+    assert_eq!(
+        run_dispatch(&during).await["sent"],
+        0,
+        "the lease still holds"
+    );
     let after = t.dispatcher("2026-11-22T09:12:30Z", None).await;
     let report = run_dispatch(&after).await;
     assert_eq!(report["sent"], 1, "{report}");
@@ -164,7 +256,13 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
 #[tokio::test]
 async fn cancelled_order_sends_nothing() {
     let t = TestApp::spawn().await;
-    deliver(&t, "orders/paid", &paid(5004, 80, "cancel@example.com"), "wh-1").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5004, 80, "cancel@example.com"),
+        "wh-1",
+    )
+    .await;
     let cancelled = order_with(|o| {
         o["id"] = 5004.into();
         o["created_at"] = "2026-11-22T08:00:00Z".into();
@@ -175,7 +273,11 @@ async fn cancelled_order_sends_nothing() {
     });
     deliver(&t, "orders/cancelled", &cancelled, "wh-2").await;
     let d = t.dispatcher("2026-11-22T12:00:00Z", None).await;
-    assert_eq!(run_dispatch(&d).await["due"], 0, "cancelled follow-ups leave the due index");
+    assert_eq!(
+        run_dispatch(&d).await["due"],
+        0,
+        "cancelled follow-ups leave the due index"
+    );
     assert!(d.mailer.sent.lock().unwrap().is_empty());
     let f = t.followups().await;
     assert_eq!(f[0].status, FollowUpStatus::Cancelled);
@@ -192,7 +294,13 @@ fn with_replenishment() -> aftercart::config::Config {
 #[tokio::test]
 async fn refund_and_reorder_cancel_the_reminders_they_make_pointless() {
     let t = TestApp::spawn_configured(with_replenishment()).await;
-    deliver(&t, "orders/paid", &paid(5005, 81, "refill@example.com"), "wh-1").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5005, 81, "refill@example.com"),
+        "wh-1",
+    )
+    .await;
     let f = t.followups().await;
     let reminder = by_playbook(&f, Playbook::Replenishment);
     assert_eq!(reminder.len(), 1);
@@ -209,9 +317,17 @@ async fn refund_and_reorder_cancel_the_reminders_they_make_pointless() {
     });
     deliver(&t, "orders/paid", &reorder, "wh-2").await;
     let f = t.followups().await;
-    let old = f.iter().find(|f| f.id == "replenishment#5005#632910392").unwrap();
-    assert_eq!((old.status, old.reason.as_deref()), (FollowUpStatus::Cancelled, Some("reordered")));
-    assert!(f.iter().any(|f| f.id == "replenishment#5006#632910392" && f.status == FollowUpStatus::Pending));
+    let old = f
+        .iter()
+        .find(|f| f.id == "replenishment#5005#632910392")
+        .unwrap();
+    assert_eq!(
+        (old.status, old.reason.as_deref()),
+        (FollowUpStatus::Cancelled, Some("reordered"))
+    );
+    assert!(f
+        .iter()
+        .any(|f| f.id == "replenishment#5006#632910392" && f.status == FollowUpStatus::Pending));
 
     // A full refund of the new order cancels its reminder and plans the returns note.
     let refund = serde_json::to_vec(&{
@@ -229,46 +345,110 @@ async fn refund_and_reorder_cancel_the_reminders_they_make_pointless() {
     .unwrap();
     deliver(&t, "refunds/create", &refund, "wh-3").await;
     let f = t.followups().await;
-    let new = f.iter().find(|f| f.id == "replenishment#5006#632910392").unwrap();
-    assert_eq!((new.status, new.reason.as_deref()), (FollowUpStatus::Cancelled, Some("order refunded")));
-    let returns = f.iter().find(|f| f.id == "returns#5006#0").expect("returns feedback planned");
+    let new = f
+        .iter()
+        .find(|f| f.id == "replenishment#5006#632910392")
+        .unwrap();
+    assert_eq!(
+        (new.status, new.reason.as_deref()),
+        (FollowUpStatus::Cancelled, Some("order refunded"))
+    );
+    let returns = f
+        .iter()
+        .find(|f| f.id == "returns#5006#0")
+        .expect("returns feedback planned");
     assert_eq!(returns.due_at, "2026-12-03T08:00:00.000Z");
 }
 
 #[tokio::test]
 async fn marketing_mail_needs_consent() {
     let t = TestApp::spawn_configured(with_replenishment()).await;
-    deliver(&t, "orders/paid", &paid(5007, 82, "noconsent@example.com"), "wh-1").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5007, 82, "noconsent@example.com"),
+        "wh-1",
+    )
+    .await;
     let consent = serde_json::to_vec(&serde_json::json!({
         "customer_id": 82,
         "email_address": "noconsent@example.com",
         "email_marketing_consent": {"state": "unsubscribed", "opt_in_level": null, "consent_updated_at": "2026-11-23T10:00:00Z"}
     }))
     .unwrap();
-    deliver(&t, "customers_email_marketing_consent/update", &consent, "wh-2").await;
+    deliver(
+        &t,
+        "customers_email_marketing_consent/update",
+        &consent,
+        "wh-2",
+    )
+    .await;
     // At the reminder's due time (thank-you long sent or not, only the reminder matters).
     let d = t.dispatcher("2026-12-20T10:00:00Z", None).await;
     run_dispatch(&d).await;
-    let sent: Vec<String> = d.mailer.sent.lock().unwrap().iter().flat_map(|e| e.tags.iter().filter(|(k, _)| *k == "playbook").map(|(_, v)| v.clone())).collect();
+    let sent: Vec<String> = d
+        .mailer
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            e.tags
+                .iter()
+                .filter(|(k, _)| *k == "playbook")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
     assert!(!sent.contains(&"replenishment".to_owned()), "{sent:?}");
     let f = t.followups().await;
-    let reminder = f.iter().find(|f| f.playbook == Playbook::Replenishment).unwrap();
-    assert_eq!((reminder.status, reminder.reason.as_deref()), (FollowUpStatus::Cancelled, Some("no marketing consent")));
-    assert!(sent.contains(&"thank_you".to_owned()), "transactional mail still goes: {sent:?}");
+    let reminder = f
+        .iter()
+        .find(|f| f.playbook == Playbook::Replenishment)
+        .unwrap();
+    assert_eq!(
+        (reminder.status, reminder.reason.as_deref()),
+        (FollowUpStatus::Cancelled, Some("no marketing consent"))
+    );
+    assert!(
+        sent.contains(&"thank_you".to_owned()),
+        "transactional mail still goes: {sent:?}"
+    );
 }
 
 #[tokio::test]
 async fn frequency_cap_defers_the_second_email_to_the_end_of_the_cap() {
     let t = TestApp::spawn().await;
-    deliver(&t, "orders/paid", &paid(5008, 83, "cap@example.com"), "wh-1").await;
-    deliver(&t, "orders/paid", &paid(5009, 83, "cap@example.com"), "wh-2").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5008, 83, "cap@example.com"),
+        "wh-1",
+    )
+    .await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5009, 83, "cap@example.com"),
+        "wh-2",
+    )
+    .await;
     let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
     let report = run_dispatch(&d).await;
-    assert_eq!((report["sent"].as_u64(), report["deferred"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(
+        (report["sent"].as_u64(), report["deferred"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
     let f = t.followups().await;
-    let waiting: Vec<_> = f.iter().filter(|f| f.status == FollowUpStatus::Pending).collect();
+    let waiting: Vec<_> = f
+        .iter()
+        .filter(|f| f.status == FollowUpStatus::Pending)
+        .collect();
     assert_eq!(waiting.len(), 1);
-    assert_eq!(waiting[0].due_at, "2026-11-23T02:00:00.000Z", "16 h after the first send");
+    assert_eq!(
+        waiting[0].due_at, "2026-11-23T02:00:00.000Z",
+        "16 h after the first send"
+    );
     assert_eq!(waiting[0].reason.as_deref(), Some("frequency cap"));
     assert_eq!(waiting[0].attempts, 0, "a deferral is not a failed attempt");
 
@@ -279,23 +459,45 @@ async fn frequency_cap_defers_the_second_email_to_the_end_of_the_cap() {
 #[tokio::test]
 async fn quiet_hours_defer_to_the_morning_in_the_shop_time_zone() {
     let t = TestApp::spawn_configured(config_with("", "time_zone = \"America/New_York\"\n")).await;
-    deliver(&t, "orders/paid", &paid(5010, 84, "night@example.com"), "wh-1").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5010, 84, "night@example.com"),
+        "wh-1",
+    )
+    .await;
     // 03:00 UTC = 22:00 in New York (UTC−5 in November): quiet until 08:00 = 13:00 UTC.
     let d = t.dispatcher("2026-11-23T03:00:00Z", None).await;
     let report = run_dispatch(&d).await;
     assert_eq!(report["deferred"], 1, "{report}");
     let f = t.followups().await;
-    assert_eq!((f[0].status, f[0].due_at.as_str()), (FollowUpStatus::Pending, "2026-11-23T13:00:00.000Z"));
+    assert_eq!(
+        (f[0].status, f[0].due_at.as_str()),
+        (FollowUpStatus::Pending, "2026-11-23T13:00:00.000Z")
+    );
     assert_eq!(f[0].reason.as_deref(), Some("quiet hours"));
 }
 
 #[tokio::test]
 async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
     let t = TestApp::spawn_configured(config_with("[dispatch]\nmax_attempts = 3\n", "")).await;
-    deliver(&t, "orders/paid", &paid(5011, 85, "fail@example.com"), "wh-1").await;
-    let (ses, hits) = fake_http("500 Internal Server Error", "application/json", r#"{"message":"internal failure"}"#).await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5011, 85, "fail@example.com"),
+        "wh-1",
+    )
+    .await;
+    let (ses, hits) = fake_http(
+        "500 Internal Server Error",
+        "application/json",
+        r#"{"message":"internal failure"}"#,
+    )
+    .await;
 
-    let mut at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().to_utc();
+    let mut at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+        .unwrap()
+        .to_utc();
     for attempt in 1..=3u32 {
         let d = t.dispatcher(&at.to_rfc3339(), Some(&ses)).await;
         let report = run_dispatch(&d).await;
@@ -304,8 +506,14 @@ async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
         if attempt < 3 {
             assert_eq!(report["retried"], 1, "{report}");
             assert_eq!(f.status, FollowUpStatus::Pending);
-            assert!(f.reason.as_deref().unwrap().starts_with("retrying"), "{:?}", f.reason);
-            let next = chrono::DateTime::parse_from_rfc3339(&f.due_at).unwrap().to_utc();
+            assert!(
+                f.reason.as_deref().unwrap().starts_with("retrying"),
+                "{:?}",
+                f.reason
+            );
+            let next = chrono::DateTime::parse_from_rfc3339(&f.due_at)
+                .unwrap()
+                .to_utc();
             let wait = next - at;
             assert!(wait >= chrono::Duration::seconds(90), "backs off ({wait})");
             at = next + chrono::Duration::seconds(1);
@@ -315,16 +523,28 @@ async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
             assert!(f.due_pk.is_none());
         }
     }
-    assert!(hits.load(std::sync::atomic::Ordering::SeqCst) >= 3, "each run really tried SES");
+    assert!(
+        hits.load(std::sync::atomic::Ordering::SeqCst) >= 3,
+        "each run really tried SES"
+    );
     // The slot reserved for each failed send was given back: the profile shows no send.
-    let profile = t.get("SHOP#aftercart-demo.myshopify.com#CUSTOMER#85", "PROFILE").await.unwrap();
+    let profile = t
+        .get("SHOP#aftercart-demo.myshopify.com#CUSTOMER#85", "PROFILE")
+        .await
+        .unwrap();
     assert!(!profile.contains_key("last_email_at"), "{profile:?}");
 }
 
 #[tokio::test]
 async fn rejected_address_fails_at_once() {
     let t = TestApp::spawn().await;
-    deliver(&t, "orders/paid", &paid(5012, 86, "rejected@example.com"), "wh-1").await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5012, 86, "rejected@example.com"),
+        "wh-1",
+    )
+    .await;
     let (ses, _) = fake_http(
         "400 Bad Request",
         "application/json",
@@ -340,10 +560,17 @@ async fn rejected_address_fails_at_once() {
 
 #[tokio::test]
 async fn the_send_rate_is_never_exceeded() {
-    let t = TestApp::spawn_alone_configured(config_with("[email]\nmax_send_rate = 10.0\n", "")).await;
+    let t =
+        TestApp::spawn_alone_configured(config_with("[email]\nmax_send_rate = 10.0\n", "")).await;
     let n = 20u64;
     for i in 0..n {
-        deliver(&t, "orders/paid", &paid(7000 + i, 1000 + i, &format!("r{i}@example.com")), &format!("wh-{i}")).await;
+        deliver(
+            &t,
+            "orders/paid",
+            &paid(7000 + i, 1000 + i, &format!("r{i}@example.com")),
+            &format!("wh-{i}"),
+        )
+        .await;
     }
     let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
     let started = std::time::Instant::now();
@@ -352,5 +579,9 @@ async fn the_send_rate_is_never_exceeded() {
     assert_eq!(report["sent"], n, "{report}");
     // 20 sends at 10/s need at least 1.9 s between the first and the last.
     assert!(took.as_secs_f64() >= 1.9, "{took:?}");
-    eprintln!("dispatch: {n} emails in {:.2} s = {:.1} emails/s (limit 10/s)", took.as_secs_f64(), n as f64 / took.as_secs_f64());
+    eprintln!(
+        "dispatch: {n} emails in {:.2} s = {:.1} emails/s (limit 10/s)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
 }

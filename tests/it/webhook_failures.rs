@@ -60,5 +60,8 @@ async fn dynamodb_throttling_is_retried_then_503_within_budget() {
     .await;
     assert_503_within_budget(&endpoint).await;
     let attempts = hits.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(attempts >= 2, "throttling is retried before giving up (saw {attempts} attempt(s))");
+    assert!(
+        attempts >= 2,
+        "throttling is retried before giving up (saw {attempts} attempt(s))"
+    );
 }

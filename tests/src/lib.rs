@@ -231,7 +231,9 @@ pub async fn fake_http(
     body: &'static str,
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
@@ -242,13 +244,17 @@ pub async fn fake_http(
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut seen = Vec::new();
                 loop {
-                    let Ok(n) = sock.read(&mut buf).await else { return };
+                    let Ok(n) = sock.read(&mut buf).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
                     seen.extend_from_slice(&buf[..n]);
                     // Answer once the headers and the announced body have arrived.
-                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
                     let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
                     let len: usize = head
                         .lines()
@@ -282,7 +288,10 @@ pub struct Recording<M> {
 }
 
 impl<M: aftercart::mailer::Mailer> aftercart::mailer::Mailer for Recording<M> {
-    async fn send(&self, email: &aftercart::mailer::OutgoingEmail) -> Result<String, aftercart::mailer::SendError> {
+    async fn send(
+        &self,
+        email: &aftercart::mailer::OutgoingEmail,
+    ) -> Result<String, aftercart::mailer::SendError> {
         let id = self.inner.send(email).await?;
         self.sent.lock().expect("not poisoned").push(email.clone());
         Ok(id)
@@ -300,7 +309,13 @@ pub async fn ses_client_for(endpoint: &str) -> aws_sdk_sesv2::Client {
         .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sesv2::config::Credentials::new("test", "test", None, None, "integration-tests"))
+        .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "integration-tests",
+        ))
         .retry_config(
             aws_sdk_sesv2::config::retry::RetryConfig::standard()
                 .with_max_attempts(2)
@@ -317,17 +332,28 @@ impl TestApp {
         let ses = ses_client_for(ses_endpoint.unwrap_or(&endpoint())).await;
         if ses_endpoint.is_none() {
             // Idempotent enough: moto answers AlreadyExists the second time.
-            let _ = ses.create_email_identity().email_identity(SENDER).send().await;
+            let _ = ses
+                .create_email_identity()
+                .email_identity(SENDER)
+                .send()
+                .await;
         }
         let config = self.app.config.clone();
         aftercart::dispatch::Dispatcher {
             templates: aftercart::dispatch::shop_templates(&config).expect("templates"),
             links: aftercart::links::LinkBuilder {
                 base_url: config.links.base_url.clone(),
-                keys: aftercart::links::LinkKeys::parse("1:integration-link-key-0123456789abcdef0123").expect("keys"),
+                keys: aftercart::links::LinkKeys::parse(
+                    "1:integration-link-key-0123456789abcdef0123",
+                )
+                .expect("keys"),
                 ttl_days: 60,
             },
-            store: DynamoStore::new(self.client.clone(), self.table.clone(), Duration::from_secs(86_400)),
+            store: DynamoStore::new(
+                self.client.clone(),
+                self.table.clone(),
+                Duration::from_secs(86_400),
+            ),
             mailer: Recording {
                 inner: aftercart::mailer::SesMailer::new(ses),
                 sent: std::sync::Mutex::new(Vec::new()),
@@ -351,5 +377,8 @@ impl TestApp {
 
 /// Runs `d` once with a minute to spare.
 pub async fn run_dispatch(d: &TestDispatcher) -> serde_json::Value {
-    d.run(std::time::Instant::now() + Duration::from_secs(60)).await.expect("dispatch run").summary()
+    d.run(std::time::Instant::now() + Duration::from_secs(60))
+        .await
+        .expect("dispatch run")
+        .summary()
 }

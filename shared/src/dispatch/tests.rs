@@ -87,7 +87,11 @@ fn cancelled(v: Verdict) -> String {
 #[test]
 fn everything_in_order_sends() {
     for p in Playbook::ALL {
-        assert_eq!(verdict(&followup(p), &ctx(), DAYTIME), Verdict::Send, "{p:?}");
+        assert_eq!(
+            verdict(&followup(p), &ctx(), DAYTIME),
+            Verdict::Send,
+            "{p:?}"
+        );
     }
 }
 
@@ -95,58 +99,96 @@ fn everything_in_order_sends() {
 fn uninstalled_shop_cancels() {
     let mut c = ctx();
     c.uninstalled = true;
-    assert_eq!(cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)), "shop uninstalled");
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)),
+        "shop uninstalled"
+    );
 }
 
 #[test]
 fn cancelled_order_cancels() {
     let mut c = ctx();
     c.order.as_mut().unwrap().cancelled_at = Some("2026-11-02T00:00:00.000Z".into());
-    assert_eq!(cancelled(verdict(&followup(Playbook::Satisfaction), &c, DAYTIME)), "order cancelled");
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::Satisfaction), &c, DAYTIME)),
+        "order cancelled"
+    );
 }
 
 #[test]
 fn refunded_order_cancels_all_but_returns_feedback() {
     let mut c = ctx();
     c.order.as_mut().unwrap().refunded.insert("1".into(), 1);
-    assert_eq!(cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)), "order refunded");
-    assert_eq!(verdict(&followup(Playbook::Returns), &c, DAYTIME), Verdict::Send);
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)),
+        "order refunded"
+    );
+    assert_eq!(
+        verdict(&followup(Playbook::Returns), &c, DAYTIME),
+        Verdict::Send
+    );
 }
 
 #[test]
 fn test_orders_are_sent_only_in_dev_mode() {
     let mut c = ctx();
     c.order.as_mut().unwrap().test = true;
-    assert!(cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)).starts_with("test order"));
+    assert!(
+        cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)).starts_with("test order")
+    );
     let dev = Config::parse(
         "[email]\ndev_mode = true\n[[shop]]\ndomain = \"acme.myshopify.com\"\ntime_zone = \"Europe/Paris\"\n",
         "test",
     )
     .unwrap();
-    assert_eq!(guard(&dev, &dev.shops[0], &followup(Playbook::ThankYou), &c, at(DAYTIME)), Verdict::Send);
+    assert_eq!(
+        guard(
+            &dev,
+            &dev.shops[0],
+            &followup(Playbook::ThankYou),
+            &c,
+            at(DAYTIME)
+        ),
+        Verdict::Send
+    );
 }
 
 #[test]
 fn suppressed_address_cancels() {
     let mut c = ctx();
     c.suppression = Some("unsubscribed".into());
-    assert_eq!(cancelled(verdict(&followup(Playbook::Returns), &c, DAYTIME)), "address suppressed (unsubscribed)");
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::Returns), &c, DAYTIME)),
+        "address suppressed (unsubscribed)"
+    );
 }
 
 #[test]
 fn missing_address_cancels() {
     let mut c = ctx();
     c.profile.as_mut().unwrap().email = None;
-    assert_eq!(cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)), "no email address");
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)),
+        "no email address"
+    );
 }
 
 #[test]
 fn marketing_needs_consent_but_transactional_mail_does_not() {
     let mut c = ctx();
     c.profile.as_mut().unwrap().consent_state = Some("unsubscribed".into());
-    assert_eq!(cancelled(verdict(&followup(Playbook::Replenishment), &c, DAYTIME)), "no marketing consent");
-    assert_eq!(cancelled(verdict(&followup(Playbook::Loyalty), &c, DAYTIME)), "no marketing consent");
-    assert_eq!(verdict(&followup(Playbook::ThankYou), &c, DAYTIME), Verdict::Send);
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::Replenishment), &c, DAYTIME)),
+        "no marketing consent"
+    );
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::Loyalty), &c, DAYTIME)),
+        "no marketing consent"
+    );
+    assert_eq!(
+        verdict(&followup(Playbook::ThankYou), &c, DAYTIME),
+        Verdict::Send
+    );
 }
 
 #[test]
@@ -155,22 +197,39 @@ fn checkout_opt_in_counts_when_no_consent_was_recorded() {
     let p = c.profile.as_mut().unwrap();
     p.consent_state = None;
     p.accepts_marketing_at_checkout = true;
-    assert_eq!(verdict(&followup(Playbook::Replenishment), &c, DAYTIME), Verdict::Send);
+    assert_eq!(
+        verdict(&followup(Playbook::Replenishment), &c, DAYTIME),
+        Verdict::Send
+    );
     c.profile.as_mut().unwrap().accepts_marketing_at_checkout = false;
-    assert_eq!(cancelled(verdict(&followup(Playbook::Replenishment), &c, DAYTIME)), "no marketing consent");
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::Replenishment), &c, DAYTIME)),
+        "no marketing consent"
+    );
 }
 
 #[test]
 fn replenishment_is_cancelled_when_the_customer_already_reordered() {
     let mut c = ctx();
-    c.profile.as_mut().unwrap().products.insert("7".into(), "2026-11-15T09:00:00.000Z".into());
-    assert_eq!(cancelled(verdict(&followup(Playbook::Replenishment), &c, DAYTIME)), "reordered");
+    c.profile
+        .as_mut()
+        .unwrap()
+        .products
+        .insert("7".into(), "2026-11-15T09:00:00.000Z".into());
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::Replenishment), &c, DAYTIME)),
+        "reordered"
+    );
 }
 
 #[test]
 fn quiet_hours_defer_to_their_end_in_the_shop_time_zone() {
     // 22:30 in Paris (UTC+1 in November) → wait until 08:00 Paris = 07:00 UTC next day.
-    match verdict(&followup(Playbook::ThankYou), &ctx(), "2026-11-23T21:30:00Z") {
+    match verdict(
+        &followup(Playbook::ThankYou),
+        &ctx(),
+        "2026-11-23T21:30:00Z",
+    ) {
         Verdict::Defer { until, reason } => {
             assert_eq!(until, at("2026-11-24T07:00:00Z"));
             assert_eq!(reason, "quiet hours");
@@ -178,7 +237,11 @@ fn quiet_hours_defer_to_their_end_in_the_shop_time_zone() {
         other => panic!("{other:?}"),
     }
     // 06:00 in Paris → 08:00 the same day.
-    match verdict(&followup(Playbook::ThankYou), &ctx(), "2026-11-24T05:00:00Z") {
+    match verdict(
+        &followup(Playbook::ThankYou),
+        &ctx(),
+        "2026-11-24T05:00:00Z",
+    ) {
         Verdict::Defer { until, .. } => assert_eq!(until, at("2026-11-24T07:00:00Z")),
         other => panic!("{other:?}"),
     }
@@ -188,11 +251,21 @@ fn quiet_hours_defer_to_their_end_in_the_shop_time_zone() {
 fn quiet_hours_within_one_day_and_across_dst() {
     let cfg = config("quiet_hours = { start = \"12:00\", end = \"14:00\" }\n");
     let shop = &cfg.shops[0];
-    assert_eq!(quiet_until(at("2026-11-23T11:30:00Z"), shop), Some(at("2026-11-23T13:00:00Z")));
-    assert_eq!(quiet_until(at("2026-11-23T13:00:00Z"), shop), None, "14:00 local is the end");
+    assert_eq!(
+        quiet_until(at("2026-11-23T11:30:00Z"), shop),
+        Some(at("2026-11-23T13:00:00Z"))
+    );
+    assert_eq!(
+        quiet_until(at("2026-11-23T13:00:00Z"), shop),
+        None,
+        "14:00 local is the end"
+    );
     // The night of the switch to summer time (29 March 2026, Paris): 08:00 is UTC+2.
     let night = config("");
-    assert_eq!(quiet_until(at("2026-03-29T01:30:00Z"), &night.shops[0]), Some(at("2026-03-29T06:00:00Z")));
+    assert_eq!(
+        quiet_until(at("2026-03-29T01:30:00Z"), &night.shops[0]),
+        Some(at("2026-03-29T06:00:00Z"))
+    );
 }
 
 #[test]
@@ -200,6 +273,9 @@ fn retry_backoff_grows_and_is_capped() {
     for (attempt, minutes) in [(1, 2), (2, 4), (3, 8), (6, 60), (20, 60)] {
         let d = retry_backoff(attempt);
         let base = Duration::minutes(minutes);
-        assert!(d >= base - base / 4 && d <= base + base / 4, "attempt {attempt}: {d}");
+        assert!(
+            d >= base - base / 4 && d <= base + base / 4,
+            "attempt {attempt}: {d}"
+        );
     }
 }

@@ -11,10 +11,29 @@
 //! 2. [`build_mime`] wraps a [`Rendered`] into a complete RFC 5322 message for SES v2
 //!    raw sending.
 //!
-//! Escaping: `.html` templates auto-escape every interpolated value; `.txt` and
-//! `.subject` templates escape nothing. Every value that reaches a header has its
-//! control characters (CR, LF, TAB, …) replaced by spaces, and non-ASCII header text is
-//! RFC 2047-encoded by lettre.
+//! Escaping: `.html` templates auto-escape every interpolated value (`& < > " '`);
+//! `.txt` and `.subject` templates escape nothing. Every value that reaches a header has
+//! its control characters (CR, LF, TAB, …) replaced by spaces, and non-ASCII header text
+//! is RFC 2047-encoded by lettre.
+//!
+//! # Template variables
+//!
+//! Templates (built-in or a shop's) see a cleaned view of the [`EmailContext`]: one-line
+//! strings have control characters replaced by spaces and are trimmed, blank optional
+//! strings are `none`, URLs are checked to be `http(s)://` without whitespace, quotes or
+//! angle brackets (else [`EmailError::InvalidUrl`]). Undefined variables are an error.
+//!
+//! `playbook` (`thank_you`, …), `marketing` (bool), `shop_name`, `from_name`,
+//! `first_name`, `locale` (requested, lower-cased), `order_name`, `lines` (each `title`,
+//! `variant_title`, `quantity`, `care_url`, `how_to_url`), `savings`, `ratings` (each
+//! `score` 1–5 and `url`), `reorder_url`, `review_url`, `discount_code`, `complementary`
+//! (each `title`, `url`), `support_email`, `unsubscribe_url`; and per part `lang` (the
+//! language of the template picked: `fr-CA`, `fr`, or `en` for an unlocalised one) and,
+//! in `.txt` and `.html`, the rendered `subject`.
+//!
+//! The built-in bodies extend `layout.txt` / `layout.html` (`layout.fr.*` for French),
+//! which hold the greeting, the "You may also like" block and the footer; a shop can
+//! override a layout like any other template.
 
 use crate::model::Playbook;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -265,10 +284,10 @@ impl Templates {
     ///
     /// Each part picks its template independently: for locale `fr-CA`,
     /// `{playbook}.fr-ca.{part}`, then `{playbook}.fr.{part}`, then `{playbook}.{part}`
-    /// (case-insensitive). Templates see a sanitised view of the context (see the
-    /// module documentation of the variables in `View`) plus `lang` (the language of
-    /// the template chosen, e.g. `fr-CA`, `fr`, or `en` for the unlocalised one) and,
-    /// for the text and HTML parts, the rendered `subject`.
+    /// (case-insensitive); the variables are listed in the [module docs](self).
+    ///
+    /// The subject is one line; text and HTML use CRLF line endings (the canonical MIME
+    /// form, so the parts of [`build_mime`]'s message decode to exactly these strings).
     pub fn render(&self, ctx: &EmailContext) -> Result<Rendered, EmailError> {
         let view = Value::from_serialize(View::new(ctx)?);
         let chain = locale_chain(ctx.locale.as_deref());
@@ -463,15 +482,7 @@ pub fn build_mime(
 // ---------------------------------------------------------------------------------------
 // The template view
 
-/// What templates see. Single-line text is cleaned (control characters become spaces,
-/// runs of spaces collapse, ends trimmed); blank optional strings become `none`; URLs
-/// are checked to be `http(s)://` without whitespace, quotes or angle brackets.
-///
-/// Variables: `playbook`, `marketing`, `shop_name`, `from_name`, `first_name`, `locale`,
-/// `order_name`, `lines` (`title`, `variant_title`, `quantity`, `care_url`,
-/// `how_to_url`), `savings`, `ratings` (`score` 1-based, `url`), `reorder_url`,
-/// `review_url`, `discount_code`, `complementary` (`title`, `url`), `support_email`,
-/// `unsubscribe_url`; plus `lang` and `subject` added per part.
+/// What templates see; documented in the module docs.
 #[derive(Serialize)]
 struct View<'a> {
     playbook: &'static str,
@@ -786,17 +797,18 @@ fn check_url(url: &str) -> Result<&str, &'static str> {
     Ok(url)
 }
 
-/// RFC 8058 one-click unsubscribe needs an HTTPS URI; it goes into a header, so ASCII.
+/// RFC 8058 one-click unsubscribe needs an HTTPS URI (plain `http://` is accepted only
+/// for loopback hosts, for local development); it goes into a header, so ASCII.
 fn check_unsubscribe_url(url: &str) -> Result<&str, EmailError> {
     let invalid = |reason| EmailError::InvalidUrl {
         field: "unsubscribe_url".into(),
         reason,
     };
     let url = check_url(url).map_err(invalid)?;
-    if !url
+    let https = url
         .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
-    {
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    if !https && !is_loopback_http(url) {
         return Err(invalid("must be https:// (RFC 8058)"));
     }
     if !url.is_ascii() {
@@ -806,6 +818,31 @@ fn check_unsubscribe_url(url: &str) -> Result<&str, EmailError> {
         return Err(invalid("too long for a header"));
     }
     Ok(url)
+}
+
+/// `http://localhost…`, `http://127.x.y.z…` or `http://[::1]…` (any port).
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("http://"))
+        .map(|_| &url[7..])
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Lower-cased locale candidates, most specific first: `fr_CA` -> [`fr-ca`, `fr`].

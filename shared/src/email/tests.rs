@@ -388,7 +388,7 @@ fn urls_are_not_mangled_by_html_escaping() {
 #[test]
 fn unsafe_urls_are_rejected_naming_the_field() {
     type Mutate = fn(&mut EmailContext);
-    let cases: [(Mutate, &str); 7] = [
+    let cases: [(Mutate, &str); 9] = [
         (
             (|c: &mut EmailContext| c.lines[1].care_url = Some("javascript:alert(1)".into())),
             "lines[1].care_url",
@@ -419,6 +419,18 @@ fn unsafe_urls_are_rejected_naming_the_field() {
             (|c: &mut EmailContext| c.unsubscribe_url = Some("https://x.example/dé".into())),
             "unsubscribe_url",
         ),
+        (
+            (|c: &mut EmailContext| {
+                c.unsubscribe_url = Some("http://127.0.0.1.evil.example/u".into())
+            }),
+            "unsubscribe_url",
+        ),
+        (
+            (|c: &mut EmailContext| {
+                c.unsubscribe_url = Some("http://localhost@evil.example/u".into())
+            }),
+            "unsubscribe_url",
+        ),
     ];
     for (mutate, expected) in cases {
         let mut ctx = full(Playbook::Satisfaction);
@@ -436,6 +448,25 @@ fn unsafe_urls_are_rejected_naming_the_field() {
         build_mime(&ctx, &rendered, date()),
         Err(EmailError::InvalidUrl { field, .. }) if field == "unsubscribe_url"
     ));
+}
+
+#[test]
+fn plain_http_unsubscribe_is_accepted_for_loopback_only() {
+    for url in [
+        "http://127.0.0.1:9000/lambda-url/links/unsubscribe?t=x",
+        "http://localhost/u",
+        "http://[::1]:8080/u",
+        "HTTPS://links.example.com/u",
+    ] {
+        let mut ctx = full(Playbook::Loyalty);
+        ctx.unsubscribe_url = Some(url.into());
+        let (_, raw) = build(&ctx);
+        let msg = parse(&raw);
+        assert_eq!(
+            raw_header(&msg, "List-Unsubscribe"),
+            Some(format!("<{url}>").as_str())
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
