@@ -15,6 +15,7 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
 export AFTERCART_TABLE=aftercart-smoke
 export AFTERCART_CONFIG="$PWD/infra/aftercart.toml"
 export AFTERCART_WEBHOOK_SECRETS=smoke-secret
+export AFTERCART_LINK_KEYS=1:smoke-link-signing-key-0123456789abcdef
 url="http://127.0.0.1:$watch_port/lambda-url/webhook/"
 
 watch_pid=""
@@ -27,10 +28,10 @@ trap cleanup EXIT
 MOTO_PORT=$moto_port tools/moto.sh start
 cargo build --quiet -p aftercart --bin aftercart -p webhook
 cli=target/debug/aftercart
-$cli setup-local
+AFTERCART_SES_IDENTITY=shop@aftercart-demo.example $cli setup-local
 
 env_args=()
-for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL AFTERCART_TABLE AFTERCART_CONFIG AFTERCART_WEBHOOK_SECRETS; do
+for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL AFTERCART_TABLE AFTERCART_CONFIG AFTERCART_WEBHOOK_SECRETS AFTERCART_LINK_KEYS; do
   env_args+=(--env-var "$v=${!v}")
 done
 set -m
@@ -59,4 +60,18 @@ echo "$forged" | grep -E '^=>|^table'
 echo "$forged" | grep -q '=> 401' || { echo "FAIL: forged delivery not refused"; exit 1; }
 echo "$forged" | grep -q '0 added or changed' || { echo "FAIL: forged delivery changed the table"; exit 1; }
 
-echo "smoke: 3 passed, 0 failed"
+# The follow-up leg: the recorded order's thank-you goes out when due (15:00Z is 10:00
+# in the demo shop's New York time, outside quiet hours), and lands in moto's outbox.
+sent=$($cli dispatch --at 2026-12-30T15:00:00Z 2>&1) || { echo "$sent"; exit 1; }
+echo "$sent"
+echo "$sent" | grep -q '"sent":1' || { echo "FAIL: the due thank-you was not sent"; exit 1; }
+outdir=.run/smoke-outbox
+rm -rf "$outdir"
+box=$($cli outbox --dir "$outdir" 2>&1) || { echo "$box"; exit 1; }
+echo "$box" | head -1
+grep -q "Thank you for your order <strong>#1001</strong>" "$outdir"/001-*.html || { echo "FAIL: the outbox lacks the thank-you"; exit 1; }
+grep -q "^List-Unsubscribe-Post: List-Unsubscribe=One-Click" "$outdir"/001-*.eml || { echo "FAIL: no one-click unsubscribe header"; exit 1; }
+again=$($cli dispatch --at 2026-12-30T15:05:00Z 2>&1) || { echo "$again"; exit 1; }
+echo "$again" | grep -q '"sent":0' || { echo "FAIL: a second run sent again"; exit 1; }
+
+echo "smoke: 6 passed, 0 failed"

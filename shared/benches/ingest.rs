@@ -131,5 +131,42 @@ fn ingest(c: &mut Criterion) {
     bench_body(c, "order_250_items", &large);
 }
 
-criterion_group!(benches, ingest);
+/// Planning per order: the pure planner (order state, profile, follow-ups) for a new
+/// paid order, with the sample config's rules (thank-you plus a replenishment reminder
+/// per configured product).
+fn planning(c: &mut Criterion) {
+    let config = aftercart::config::Config::parse(
+        include_str!("../../infra/aftercart.toml"),
+        "infra/aftercart.toml",
+    )
+    .expect("sample config is valid");
+    let mut group = c.benchmark_group("plan");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let large = large_order();
+    for (name, body) in [
+        ("order_fixture", ORDER_FIXTURE.to_vec()),
+        ("order_250_items", large),
+    ] {
+        let event = parse_event(Topic::OrdersPaid, &body).expect("parses");
+        let ctx = aftercart::ingest::Context {
+            shop: &config.shops[0].domain,
+            webhook_id: "bench",
+            now: chrono::Utc::now(),
+            rules: Some(&config.shops[0]),
+            shards: config.dispatch.shards,
+        };
+        let loaded = aftercart::ingest::Loaded::default();
+        let writes = aftercart::ingest::plan(&ctx, &event, &loaded);
+        assert!(writes.len() >= 4, "order, profile, history and follow-ups");
+        group.bench_function(name, |b| {
+            b.iter(|| aftercart::ingest::plan(black_box(&ctx), black_box(&event), &loaded))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ingest, planning);
 criterion_main!(benches);

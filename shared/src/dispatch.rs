@@ -246,7 +246,7 @@ impl<M: Mailer> Dispatcher<M> {
         if shop.frequency_cap_hours > 0
             && self
                 .store
-                .reserve_send_slot(&f.shop, &f.customer_key, &now_key, &cap_start)
+                .reserve_send_slot(&f.shop, &f.customer_key, &f.id, &now_key, &cap_start)
                 .await?
                 == Cas::Lost
         {

@@ -371,6 +371,9 @@ pub struct ProfileRecord {
     /// When the last follow-up was sent (or is being sent): the frequency cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_email_at: Option<String>,
+    /// Which follow-up holds that slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_email_by: Option<String>,
     /// `buyer_accepts_marketing` of the latest order.
     #[serde(default)]
     pub accepts_marketing_at_checkout: bool,

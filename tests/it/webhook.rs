@@ -32,6 +32,7 @@ async fn signed_order_is_stored_as_documented() {
                     .into(),
                 "EVENT".into()
             ),
+            (CUSTOMER_PK.into(), "FOLLOWUP#thank_you#450789469#0".into()),
             (
                 CUSTOMER_PK.into(),
                 "ORDER#2008-01-10T16:00:00.000Z#450789469".into()
@@ -114,7 +115,11 @@ async fn fifty_concurrent_deliveries_of_one_webhook_record_it_once() {
     assert_eq!(recorded, 1, "{results:?}");
 
     let items = t.scan().await;
-    assert_eq!(items.len(), 5);
+    assert_eq!(
+        items.len(),
+        6,
+        "receipts, order, profile, history, thank-you"
+    );
     let profile = t.get(CUSTOMER_PK, "PROFILE").await.unwrap();
     assert_eq!(n(&profile, "orders_count"), "1");
     assert_eq!(s(&profile, "total_spent"), "409.94");

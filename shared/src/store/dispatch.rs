@@ -75,11 +75,20 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .expression_attribute_values(":v", AttributeValue::N(expected.to_string()));
+        // Either condition also accepts the exact write already applied (same owner and
+        // version), so an SDK retry of a timed-out attempt that did land succeeds.
+        req = req
+            .expression_attribute_values(":next", AttributeValue::N(next.v.to_string()))
+            .expression_attribute_values(
+                ":owner",
+                AttributeValue::S(next.lease_owner.clone().unwrap_or_default()),
+            );
         req = match claimable_at {
-            None => req.condition_expression("v = :v"),
+            None => req.condition_expression("v = :v OR (v = :next AND lease_owner = :owner)"),
             Some(now) => req
                 .condition_expression(
-                    "v = :v AND (#st = :pending OR (#st = :sending AND lease_until < :now))",
+                    "(v = :v AND (#st = :pending OR (#st = :sending AND lease_until < :now))) \
+                     OR (v = :next AND lease_owner = :owner)",
                 )
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
@@ -139,13 +148,16 @@ impl DynamoStore {
         out.item.map(|i| decode_item(i, &key.pk)).transpose()
     }
 
-    /// Takes the customer's send slot at `now` unless a follow-up went out after
-    /// `cap_start` (the frequency cap). Bumps the profile's version so a concurrent
-    /// webhook re-reads instead of writing back an older `last_email_at`.
+    /// Takes the customer's send slot at `now` for follow-up `by` unless another
+    /// follow-up went out after `cap_start` (the frequency cap). Idempotent for `by`: an
+    /// SDK retry after a timed-out attempt that did land still succeeds. Bumps the
+    /// profile's version so a concurrent webhook re-reads instead of writing back an
+    /// older `last_email_at`.
     pub async fn reserve_send_slot(
         &self,
         shop: &str,
         customer_key: &str,
+        by: &str,
         now: &str,
         cap_start: &str,
     ) -> Result<Cas, StoreError> {
@@ -154,9 +166,13 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(&keys::profile(shop, customer_key))))
-            .update_expression("SET last_email_at = :now, v = v + :one")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_email_at) OR last_email_at <= :cap)")
+            .update_expression("SET last_email_at = :now, last_email_by = :by, v = v + :one")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(last_email_at) OR last_email_at <= :cap \
+                 OR (last_email_by = :by AND last_email_at = :now))",
+            )
             .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .expression_attribute_values(":by", AttributeValue::S(by.to_owned()))
             .expression_attribute_values(":cap", AttributeValue::S(cap_start.to_owned()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
         cas(req.send().await)
