@@ -195,27 +195,16 @@ pub fn reconcile(
         let id = followup_id(w.playbook, order.order_id, w.product_id);
         match by_id.get(id.as_str()) {
             None => {
-                let mut f = FollowUpRecord {
-                    v: 1,
-                    id,
-                    shop: p.shop.to_owned(),
-                    customer_key: customer_key.to_owned(),
-                    playbook: w.playbook,
-                    order_id: order.order_id,
-                    product_id: w.product_id,
-                    status: FollowUpStatus::Pending,
-                    due_at: w.due_at.clone(),
-                    due_pk: None,
-                    due_sk: None,
-                    lease_owner: None,
-                    lease_until: None,
-                    attempts: 0,
-                    reason: None,
-                    ses_message_id: None,
-                    sent_at: None,
-                    planned_at: p.now.to_owned(),
-                };
-                f.index_at(&w.due_at, p.shards);
+                let f = FollowUpRecord::pending(
+                    p.shop,
+                    customer_key,
+                    w.playbook,
+                    order.order_id,
+                    w.product_id,
+                    &w.due_at,
+                    p.now,
+                    p.shards,
+                );
                 out.push((f, Expect::Absent));
             }
             Some(f) if f.status == FollowUpStatus::Pending && f.due_at != w.due_at => {

@@ -468,6 +468,42 @@ impl Record for FollowUpRecord {
 }
 
 impl FollowUpRecord {
+    /// A new pending follow-up, in the due index at `due_at`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pending(
+        shop: &str,
+        customer_key: &str,
+        playbook: Playbook,
+        order_id: u64,
+        product_id: Option<u64>,
+        due_at: &str,
+        now: &str,
+        shards: u32,
+    ) -> FollowUpRecord {
+        let mut f = FollowUpRecord {
+            v: 1,
+            id: followup_id(playbook, order_id, product_id),
+            shop: shop.to_owned(),
+            customer_key: customer_key.to_owned(),
+            playbook,
+            order_id,
+            product_id,
+            status: FollowUpStatus::Pending,
+            due_at: due_at.to_owned(),
+            due_pk: None,
+            due_sk: None,
+            lease_owner: None,
+            lease_until: None,
+            attempts: 0,
+            reason: None,
+            ses_message_id: None,
+            sent_at: None,
+            planned_at: now.to_owned(),
+        };
+        f.index_at(due_at, shards);
+        f
+    }
+
     pub fn key(&self) -> Key {
         keys::followup(&self.shop, &self.customer_key, &self.id)
     }

@@ -559,46 +559,20 @@ async fn rejected_address_fails_at_once() {
     assert_eq!((f.status, f.attempts), (FollowUpStatus::Failed, 1));
 }
 
-#[tokio::test]
-async fn the_send_rate_is_never_exceeded() {
-    let t =
-        TestApp::spawn_alone_configured(config_with("[email]\nmax_send_rate = 10.0\n", "")).await;
-    let n = 20u64;
+/// Sends `n` due thank-yous (one per customer) with `max_send_rate` configured; returns
+/// how long the run took and prints the throughput.
+async fn timed_run(max_send_rate: f64, n: u64) -> std::time::Duration {
+    let t = TestApp::spawn_alone_configured(config_with(
+        &format!("[email]\nmax_send_rate = {max_send_rate:.1}\n"),
+        "",
+    ))
+    .await;
     for i in 0..n {
+        let email = format!("r{i}@example.com");
         deliver(
             &t,
             "orders/paid",
-            &paid(7000 + i, 1000 + i, &format!("r{i}@example.com")),
-            &format!("wh-{i}"),
-        )
-        .await;
-    }
-    let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
-    let started = std::time::Instant::now();
-    let report = run_dispatch(&d).await;
-    let took = started.elapsed();
-    assert_eq!(report["sent"], n, "{report}");
-    // 20 sends at 10/s need at least 1.9 s between the first and the last.
-    assert!(took.as_secs_f64() >= 1.9, "{took:?}");
-    eprintln!(
-        "dispatch: {n} emails in {:.2} s = {:.1} emails/s (limit 10/s)",
-        took.as_secs_f64(),
-        n as f64 / took.as_secs_f64()
-    );
-}
-
-/// Throughput with a limit far above what moto can take: prints the figure (the
-/// assertion is only that everything was sent once).
-#[tokio::test]
-async fn dispatcher_throughput_against_moto() {
-    let t =
-        TestApp::spawn_alone_configured(config_with("[email]\nmax_send_rate = 1000.0\n", "")).await;
-    let n = 40u64;
-    for i in 0..n {
-        deliver(
-            &t,
-            "orders/paid",
-            &paid(8000 + i, 2000 + i, &format!("t{i}@example.com")),
+            &paid(7000 + i, 1000 + i, &email),
             &format!("wh-{i}"),
         )
         .await;
@@ -616,8 +590,97 @@ async fn dispatcher_throughput_against_moto() {
         .collect();
     assert_eq!(report["sent"], n, "{report} {unsent:?}");
     eprintln!(
-        "dispatch: {n} emails in {:.2} s = {:.1} emails/s against moto (limit 1000/s)",
+        "dispatch: {n} emails in {:.2} s = {:.1} emails/s against moto (limit {max_send_rate}/s)",
         took.as_secs_f64(),
         n as f64 / took.as_secs_f64()
+    );
+    took
+}
+
+#[tokio::test]
+async fn the_send_rate_is_never_exceeded() {
+    let took = timed_run(10.0, 20).await;
+    // 20 sends at 10/s need at least 1.9 s between the first and the last.
+    assert!(took.as_secs_f64() >= 1.9, "{took:?}");
+}
+
+/// Throughput with a limit far above what moto can take: prints the figure (the
+/// assertion is only that everything was sent once).
+#[tokio::test]
+async fn dispatcher_throughput_against_moto() {
+    timed_run(1000.0, 40).await;
+}
+
+#[tokio::test]
+async fn a_suppressed_address_is_never_mailed() {
+    let t = TestApp::spawn().await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5013, 87, "Bounced@Example.com"),
+        "wh-1",
+    )
+    .await;
+    // What an unsubscribe, bounce or complaint leaves behind: the address's hash only.
+    let hash = aftercart::model::email_hash("bounced@example.com");
+    let key = aftercart::model::keys::suppression(SHOP, &hash);
+    t.client
+        .put_item()
+        .table_name(&t.table)
+        .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(key.pk))
+        .item("sk", aws_sdk_dynamodb::types::AttributeValue::S(key.sk))
+        .item(
+            "email_hash",
+            aws_sdk_dynamodb::types::AttributeValue::S(hash),
+        )
+        .item(
+            "reason",
+            aws_sdk_dynamodb::types::AttributeValue::S("bounced".into()),
+        )
+        .item(
+            "at",
+            aws_sdk_dynamodb::types::AttributeValue::S("2026-11-22T08:30:00.000Z".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(
+        (report["sent"].as_u64(), report["cancelled"].as_u64()),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+    let f = t.followups().await.remove(0);
+    assert_eq!(f.reason.as_deref(), Some("address suppressed (bounced)"));
+}
+
+#[tokio::test]
+async fn a_run_near_its_deadline_claims_nothing_and_leaves_the_work_due() {
+    let t = TestApp::spawn().await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5014, 88, "late@example.com"),
+        "wh-1",
+    )
+    .await;
+    let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
+    // Less than `dispatch.deadline_margin_ms` (5 s) left in the invocation.
+    let report = d
+        .run(std::time::Instant::now() + std::time::Duration::from_secs(2))
+        .await
+        .unwrap()
+        .summary();
+    assert_eq!(
+        (report["due"].as_u64(), report["claimed"].as_u64()),
+        (Some(1), Some(0)),
+        "{report}"
+    );
+    let f = t.followups().await.remove(0);
+    assert_eq!(
+        f.status,
+        FollowUpStatus::Pending,
+        "still due for the next run"
     );
 }

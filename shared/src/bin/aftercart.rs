@@ -359,7 +359,7 @@ fn preview(
     locale: Option<String>,
     dir: &std::path::Path,
 ) -> Result<()> {
-    use aftercart::model::{FollowUpRecord, FollowUpStatus, Playbook};
+    use aftercart::model::{FollowUpRecord, Playbook};
     let Some(playbook) = Playbook::parse(playbook) else {
         bail!("unknown playbook {playbook:?}; use one of thank_you, satisfaction, replenishment, loyalty, returns");
     };
@@ -396,26 +396,17 @@ fn preview(
     let product_id = (playbook == Playbook::Replenishment)
         .then(|| order.lines.iter().find_map(|l| l.product_id))
         .flatten();
-    let f = FollowUpRecord {
-        v: 1,
-        id: aftercart::model::followup_id(playbook, order.order_id, product_id),
-        shop: shop.domain.clone(),
-        customer_key: profile.customer_key.clone(),
+    let now_key = aftercart::time::utc_key(&now);
+    let f = FollowUpRecord::pending(
+        &shop.domain,
+        &profile.customer_key,
         playbook,
-        order_id: order.order_id,
+        order.order_id,
         product_id,
-        status: FollowUpStatus::Pending,
-        due_at: aftercart::time::utc_key(&now),
-        due_pk: None,
-        due_sk: None,
-        lease_owner: None,
-        lease_until: None,
-        attempts: 0,
-        reason: None,
-        ses_message_id: None,
-        sent_at: None,
-        planned_at: aftercart::time::utc_key(&now),
-    };
+        &now_key,
+        &now_key,
+        1,
+    );
     let links = aftercart::links::LinkBuilder {
         base_url: config.links.base_url.clone(),
         keys: aftercart::links::LinkKeys::parse("0:preview-only-key-never-used-for-real-links")?,
