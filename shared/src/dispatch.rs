@@ -179,6 +179,16 @@ impl<M: Mailer> Dispatcher<M> {
         }
         Report::add(&report.claimed);
         let f = claimed;
+        // Claims that never reached an outcome (a dispatcher or the store failing after
+        // the claim) count as attempts too; past the limit the follow-up fails.
+        if f.attempts > self.config.dispatch.max_attempts {
+            let reason = format!(
+                "gave up after {} attempts (last: {})",
+                f.attempts - 1,
+                seen.reason.as_deref().unwrap_or("no outcome recorded")
+            );
+            return self.finish_failed(f, &reason, report).await;
+        }
         let Some(shop) = self.config.shop(&f.shop) else {
             return self
                 .finish_cancelled(f, "shop not configured", report)

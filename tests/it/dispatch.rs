@@ -684,3 +684,51 @@ async fn a_run_near_its_deadline_claims_nothing_and_leaves_the_work_due() {
         "still due for the next run"
     );
 }
+
+#[tokio::test]
+async fn a_follow_up_whose_claims_never_finish_fails_after_max_attempts() {
+    let t = TestApp::spawn_configured(config_with("[dispatch]\nmax_attempts = 2\n", "")).await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5015, 89, "stuck@example.com"),
+        "wh-1",
+    )
+    .await;
+    // Two dispatchers claimed it and died before recording anything.
+    let mut f = t.followups().await.remove(0);
+    let seen = f.v;
+    f.v += 1;
+    f.status = FollowUpStatus::Sending;
+    f.attempts = 2;
+    f.lease_owner = Some("dead".into());
+    f.lease_until = Some("2026-11-22T09:30:00.000Z".into());
+    f.index_at("2026-11-22T09:30:00.000Z", 4);
+    let store = aftercart::store::DynamoStore::new(
+        t.client.clone(),
+        t.table.clone(),
+        std::time::Duration::from_secs(1),
+    );
+    store
+        .save_followup(&f, seen, Some("2026-11-22T09:10:00.000Z"))
+        .await
+        .unwrap();
+
+    let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(
+        (report["sent"].as_u64(), report["failed"].as_u64()),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+    let f = t.followups().await.remove(0);
+    assert_eq!(f.status, FollowUpStatus::Failed);
+    assert!(
+        f.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("gave up after 2 attempts"),
+        "{:?}",
+        f.reason
+    );
+}
