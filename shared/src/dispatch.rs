@@ -539,7 +539,7 @@ pub fn guard(
     if order.cancelled_at.is_some() {
         return Verdict::Cancel("order cancelled".into());
     }
-    if f.playbook != Playbook::Returns && fully_refunded(order) {
+    if f.playbook != Playbook::Returns && order.fully_refunded() {
         return Verdict::Cancel("order refunded".into());
     }
     if order.test && !config.email.dev_mode {
@@ -574,18 +574,6 @@ pub fn guard(
         };
     }
     Verdict::Send
-}
-
-fn fully_refunded(order: &OrderRecord) -> bool {
-    !order.lines.is_empty()
-        && order.lines.iter().all(|l| {
-            order
-                .refunded
-                .get(&l.line_item_id.to_string())
-                .copied()
-                .unwrap_or(0)
-                >= l.quantity
-        })
 }
 
 /// If `now` falls in the shop's quiet hours (in its time zone), when they end.
@@ -655,7 +643,7 @@ impl Dispatcher<crate::mailer::SesMailer> {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        let dynamo = crate::store::dynamo_client().await;
+        let dynamo = crate::store::dynamo_client_from(&shared);
         Ok(Dispatcher {
             links: LinkBuilder {
                 base_url: config.links.base_url.clone(),

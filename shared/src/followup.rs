@@ -57,7 +57,7 @@ pub fn wanted(order: &OrderRecord, rules: &ShopConfig, triggers: Triggers) -> Ve
             });
         }
     };
-    if order.customer_key.is_none() || order.cancelled_at.is_some() || fully_refunded(order) {
+    if order.customer_key.is_none() || order.cancelled_at.is_some() || order.fully_refunded() {
         if let Some(refunded) = &order.refunded_at {
             if pb.returns.enabled && order.customer_key.is_some() && order.cancelled_at.is_none() {
                 want(
@@ -139,7 +139,7 @@ fn replenishment_days(order: &OrderRecord, rules: &ShopConfig) -> BTreeMap<u64, 
         };
         let kept = line
             .quantity
-            .saturating_sub(refunded_qty(order, line.line_item_id));
+            .saturating_sub(order.refunded_qty(line.line_item_id));
         if kept == 0 {
             continue;
         }
@@ -153,22 +153,6 @@ fn replenishment_days(order: &OrderRecord, rules: &ShopConfig) -> BTreeMap<u64, 
             (product, total.max(1))
         })
         .collect()
-}
-
-fn refunded_qty(order: &OrderRecord, line_item_id: u64) -> u32 {
-    order
-        .refunded
-        .get(&line_item_id.to_string())
-        .copied()
-        .unwrap_or(0)
-}
-
-fn fully_refunded(order: &OrderRecord) -> bool {
-    !order.lines.is_empty()
-        && order
-            .lines
-            .iter()
-            .all(|l| refunded_qty(order, l.line_item_id) >= l.quantity)
 }
 
 fn plus(at: &str, d: Duration) -> Option<String> {
@@ -219,7 +203,7 @@ pub fn reconcile(
 
     // Pending follow-ups of this order that are no longer wanted. Loyalty rewards are
     // planned by their trigger, not by state, so they go only with the order itself.
-    let gone = order.cancelled_at.is_some() || fully_refunded(order);
+    let gone = order.cancelled_at.is_some() || order.fully_refunded();
     for f in existing
         .iter()
         .filter(|f| f.order_id == order.order_id && f.status == FollowUpStatus::Pending)

@@ -286,6 +286,25 @@ impl Record for OrderRecord {
     const KIND: &'static str = "order";
 }
 
+impl OrderRecord {
+    /// Units of a line refunded so far.
+    pub fn refunded_qty(&self, line_item_id: u64) -> u32 {
+        self.refunded
+            .get(&line_item_id.to_string())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every unit of every line has been refunded.
+    pub fn fully_refunded(&self) -> bool {
+        !self.lines.is_empty()
+            && self
+                .lines
+                .iter()
+                .all(|l| self.refunded_qty(l.line_item_id) >= l.quantity)
+    }
+}
+
 /// A shipment of (part of) an order (`SHOP#…#ORDER#id` / `FULFILLMENT#fid`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FulfillmentRecord {

@@ -161,10 +161,13 @@ impl<R: Recorder> WebhookApp<R> {
             });
         }
         let delivery = delivery?;
+        let shop = self
+            .config
+            .shop(delivery.shop)
+            .ok_or(Rejection::UnknownShop)?;
         let secrets = self
             .secrets
             .for_shop(delivery.shop)
-            .filter(|_| self.config.shop(delivery.shop).is_some())
             .ok_or(Rejection::UnknownShop)?;
         verify_webhook(body, shopify::signature_header(headers), secrets)?;
 
@@ -176,7 +179,7 @@ impl<R: Recorder> WebhookApp<R> {
             shop: delivery.shop,
             webhook_id: delivery.webhook_id,
             now: self.clock.now(),
-            rules: self.config.shop(delivery.shop),
+            rules: Some(shop),
             shards: self.config.dispatch.shards,
         };
         let budget = self.config.webhook.store_budget_ms;

@@ -5,7 +5,7 @@
 //! dispatchers never both act on one follow-up, and the webhook's planner never
 //! overwrites a follow-up a dispatcher has just changed (or the other way round).
 
-use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use super::{decode_item, key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
 use crate::model::{
     keys, FollowUpRecord, Key, OrderRecord, ProfileRecord, Record, ShopRecord, SuppressionRecord,
 };
@@ -220,11 +220,4 @@ fn cas<O>(
         }
         Err(e) => Err(unavailable("UpdateItem", &e)),
     }
-}
-
-fn decode_item<T: DeserializeOwned>(item: Attrs, what: &str) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-        key: what.to_owned(),
-        message: e.to_string(),
-    })
 }

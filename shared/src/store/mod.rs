@@ -151,16 +151,13 @@ impl DynamoStore {
             }
         }
         let present = receipts.iter().map(|k| found.contains_key(k)).collect();
-        let followups = match &needs.followups_of {
-            Some(customer) => self.followups_of(shop, customer).await?,
-            None => Vec::new(),
-        };
+        // Follow-ups come from a Query (`followups_for`), run beside this read.
         let loaded = Loaded {
             order: decode(order.as_ref(), &mut found)?,
             fulfillment: decode(fulfillment.as_ref(), &mut found)?,
             profile: decode(profile.as_ref(), &mut found)?,
             shop: decode(shop_key.as_ref(), &mut found)?,
-            followups,
+            followups: Vec::new(),
         };
         Ok((present, loaded))
     }
@@ -224,22 +221,24 @@ impl DynamoStore {
         }
     }
 
-    /// Every follow-up of a customer (strongly consistent: one partition, one query).
-    pub async fn followups_of(
+    /// Every follow-up of a customer (strongly consistent: one partition, one query);
+    /// none when there is no customer.
+    pub async fn followups_for(
         &self,
         shop: &str,
-        customer_key: &str,
+        customer_key: Option<&str>,
     ) -> Result<Vec<FollowUpRecord>, StoreError> {
+        let Some(customer_key) = customer_key else {
+            return Ok(Vec::new());
+        };
+        let pk = keys::customer_pk(shop, customer_key);
         let items: Vec<Attrs> = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(keys::customer_pk(shop, customer_key)),
-            )
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
             .expression_attribute_values(":prefix", AttributeValue::S(keys::FOLLOWUP_PREFIX.into()))
             .into_paginator()
             .items()
@@ -249,12 +248,7 @@ impl DynamoStore {
             .map_err(|e| unavailable("Query", &e))?;
         items
             .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-                    key: format!("{}/FOLLOWUP#…", keys::customer_pk(shop, customer_key)),
-                    message: e.to_string(),
-                })
-            })
+            .map(|item| decode_item(item, &format!("{pk}/FOLLOWUP#…")))
             .collect()
     }
 
@@ -309,10 +303,23 @@ impl Recorder for DynamoStore {
         }
         let first = ingest::needs(event);
         for attempt in 1..=MAX_ATTEMPTS {
-            let (mut present, mut loaded) = self.read(&receipt_keys, &first, ctx.shop).await?;
+            let ((mut present, mut loaded), followups) = tokio::try_join!(
+                self.read(&receipt_keys, &first, ctx.shop),
+                self.followups_for(ctx.shop, first.followups_of.as_deref()),
+            )?;
+            loaded.followups = followups;
+            // The stored order may name another customer than the payload (or the only
+            // one, for shipments and refunds): read again just what that changes.
             let refined = ingest::needs_after(event, &first, &loaded);
-            if refined != first {
+            if refined.profile != first.profile {
+                let followups = std::mem::take(&mut loaded.followups);
                 (present, loaded) = self.read(&receipt_keys, &refined, ctx.shop).await?;
+                loaded.followups = followups;
+            }
+            if refined.followups_of != first.followups_of {
+                loaded.followups = self
+                    .followups_for(ctx.shop, refined.followups_of.as_deref())
+                    .await?;
             }
             if present[0] {
                 return Ok(Outcome::Duplicate {
@@ -374,17 +381,18 @@ fn decode<T: DeserializeOwned>(
     key: Option<&Key>,
     found: &mut HashMap<Key, Attrs>,
 ) -> Result<Option<T>, StoreError> {
-    let Some(item) = key.and_then(|k| found.remove(k)) else {
-        return Ok(None);
-    };
-    serde_dynamo::from_item(item)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt {
-            key: key
-                .map(|k| format!("{}/{}", k.pk, k.sk))
-                .unwrap_or_default(),
-            message: e.to_string(),
-        })
+    match key.and_then(|k| found.remove(k).map(|item| (k, item))) {
+        Some((k, item)) => decode_item(item, &format!("{}/{}", k.pk, k.sk)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a stored item into its record; `what` names it in the error.
+fn decode_item<T: DeserializeOwned>(item: Attrs, what: &str) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        key: what.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 fn unavailable(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
@@ -415,11 +423,16 @@ pub fn sdk_timeouts() -> (
 
 /// A DynamoDB client for the Lambda environment (or `AWS_ENDPOINT_URL` locally).
 pub async fn dynamo_client() -> Client {
+    dynamo_client_from(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// A DynamoDB client from an already loaded SDK config, with the webhook's timeouts.
+pub fn dynamo_client_from(shared: &aws_config::SdkConfig) -> Client {
     let (timeouts, retries) = sdk_timeouts();
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .retry_config(retries)
-        .load()
-        .await;
-    Client::new(&shared)
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(shared)
+            .timeout_config(timeouts)
+            .retry_config(retries)
+            .build(),
+    )
 }
