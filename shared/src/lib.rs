@@ -2,6 +2,7 @@
 //!
 //! All logic lives in this crate; each Lambda binary in `functions/` only wires it up.
 
+pub mod admin;
 pub mod config;
 pub mod dispatch;
 pub mod email;
@@ -10,9 +11,13 @@ pub mod fixtures;
 pub mod followup;
 pub mod ingest;
 pub mod links;
+pub mod links_app;
+pub mod mail_events;
 pub mod mailer;
 pub mod model;
 pub mod outbox;
+pub mod privacy;
+pub mod secrets;
 pub mod shopify;
 pub mod store;
 pub mod telemetry;

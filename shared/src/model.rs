@@ -92,6 +92,26 @@ pub mod keys {
 
     pub const FOLLOWUP_PREFIX: &str = "FOLLOWUP#";
 
+    /// The customer's rating (and comment) for one satisfaction follow-up.
+    pub fn feedback(shop: &str, customer_key: &str, followup_id: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("{FEEDBACK_PREFIX}{followup_id}"),
+        }
+    }
+
+    pub const FEEDBACK_PREFIX: &str = "FEEDBACK#";
+
+    /// The discount code issued for one follow-up (loyalty, recovery).
+    pub fn discount(shop: &str, customer_key: &str, followup_id: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("{DISCOUNT_PREFIX}{followup_id}"),
+        }
+    }
+
+    pub const DISCOUNT_PREFIX: &str = "DISCOUNT#";
+
     /// An address that must not be mailed again (unsubscribed, bounced, complained),
     /// keyed by the address's hash so the opt-out outlives erasure.
     pub fn suppression(shop: &str, email_hash: &str) -> Key {
@@ -192,6 +212,11 @@ pub struct Receipt {
     pub received_at: String,
     /// Epoch seconds; DynamoDB TTL deletes the receipt some time after.
     pub expires_at: i64,
+    /// Random token of the call that wrote it. When an SDK retry of a transaction that
+    /// had already committed finds the receipt, the token tells "written by me" from
+    /// "a real duplicate".
+    #[serde(default)]
+    pub writer: String,
 }
 impl Record for Receipt {
     const KIND: &'static str = "receipt";
@@ -481,6 +506,11 @@ pub struct FollowUpRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
     pub planned_at: String,
+    /// What happened after sending (SES events, clicks, orders). These attributes are
+    /// set with UpdateItem `SET` (never bumping `v`) by `mail-events`, `links` and
+    /// attribution; they are never needed to decide a send.
+    #[serde(flatten)]
+    pub tracking: Tracking,
 }
 impl Record for FollowUpRecord {
     const KIND: &'static str = "followup";
@@ -518,6 +548,7 @@ impl FollowUpRecord {
             ses_message_id: None,
             sent_at: None,
             planned_at: now.to_owned(),
+            tracking: Tracking::default(),
         };
         f.index_at(due_at, shards);
         f
@@ -541,6 +572,110 @@ impl FollowUpRecord {
         self.lease_owner = None;
         self.lease_until = None;
     }
+}
+
+/// After-send facts of a follow-up, for the merchant's report and attribution.
+/// Times are UTC keys (`time::utc_key`); counts only ever grow.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tracking {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub opens: u32,
+    /// First click on a link in the email (SES click tracking or the `links` function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicked_at: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clicks: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounced_at: Option<String>,
+    /// `permanent` or `transient`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_type: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transient_bounces: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complained_at: Option<String>,
+    /// The order this follow-up led to (reorder click, rating click, or its code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributed_order_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributed_at: Option<String>,
+    /// `code`, `reorder_click` or `rating_click`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributed_by: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A customer's rating of one satisfaction follow-up
+/// (`SHOP#…#CUSTOMER#key` / `FEEDBACK#{followup id}`): one item per follow-up, a second
+/// click updates it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeedbackRecord {
+    pub v: u64,
+    pub followup: String,
+    pub order_id: u64,
+    /// 1–5.
+    pub score: u8,
+    /// Free text from the comment form, at most `links::MAX_COMMENT_CHARS` characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub first_at: String,
+    pub updated_at: String,
+    /// How many times a score was submitted.
+    pub submissions: u32,
+    /// When the merchant was alerted about a low score (once per follow-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerted_at: Option<String>,
+}
+impl Record for FeedbackRecord {
+    const KIND: &'static str = "feedback";
+}
+
+/// Where an issued discount code is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountStatus {
+    /// The code is chosen and recorded; the store may or may not have it yet.
+    Reserved,
+    /// The store confirmed it (`discountCodeBasicCreate` returned it).
+    Created,
+    /// The store refused it for good (reason on the record).
+    Failed,
+}
+
+/// A discount code issued for one follow-up
+/// (`SHOP#…#CUSTOMER#key` / `DISCOUNT#{followup id}`). It is written before the store is
+/// asked to create it, so a retried dispatch reuses the code instead of making another.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DiscountRecord {
+    pub v: u64,
+    pub followup: String,
+    pub code: String,
+    pub status: DiscountStatus,
+    pub reserved_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// `gid://shopify/DiscountCodeNode/…` as the store returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The order that used the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_order_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_at: Option<String>,
+}
+impl Record for DiscountRecord {
+    const KIND: &'static str = "discount";
 }
 
 /// The follow-up's id: one per playbook, order and product.

@@ -109,7 +109,7 @@ impl DynamoStore {
         receipts: &[Key],
         needs: &Needs,
         shop: &str,
-    ) -> Result<(Vec<bool>, Loaded), StoreError> {
+    ) -> Result<(Vec<Option<String>>, Loaded), StoreError> {
         let mut wanted: Vec<Key> = receipts.to_vec();
         let order = needs.order.map(|id| keys::order(shop, id));
         let fulfillment = needs
@@ -150,7 +150,16 @@ impl DynamoStore {
                 }
             }
         }
-        let present = receipts.iter().map(|k| found.contains_key(k)).collect();
+        // For each receipt: its writer token when it exists.
+        let present = receipts
+            .iter()
+            .map(|k| {
+                found.get(k).map(|item| match item.get("writer") {
+                    Some(AttributeValue::S(w)) => w.clone(),
+                    _ => String::new(),
+                })
+            })
+            .collect();
         // Follow-ups come from a Query (`followups_for`), run beside this read.
         let loaded = Loaded {
             order: decode(order.as_ref(), &mut found)?,
@@ -296,7 +305,11 @@ impl Recorder for DynamoStore {
             webhook_id: ctx.webhook_id.to_owned(),
             received_at: utc_key(&ctx.now),
             expires_at: ctx.now.timestamp() + self.receipt_ttl.as_secs() as i64,
+            writer: format!("{:016x}", fastrand::u64(..)),
         };
+        // Items of the last transaction this call sent.
+        let mut items = 0;
+        let mine = |w: &Option<String>| w.as_deref() == Some(receipt.writer.as_str());
         let mut receipt_keys = vec![keys::delivery(ctx.shop, ctx.webhook_id)];
         if let Some((id, version)) = event.business_key() {
             receipt_keys.push(keys::event(ctx.shop, topic, id, &version));
@@ -321,30 +334,38 @@ impl Recorder for DynamoStore {
                     .followups_for(ctx.shop, refined.followups_of.as_deref())
                     .await?;
             }
-            if present[0] {
+            if mine(&present[0]) {
+                // An SDK retry after our own commit: not a duplicate.
+                return Ok(Outcome::Recorded { items });
+            }
+            if present[0].is_some() {
                 return Ok(Outcome::Duplicate {
                     of: DuplicateOf::Delivery,
                 });
             }
-            if present.iter().skip(1).any(|p| *p) {
+            if present.iter().skip(1).any(|p| p.is_some()) {
                 return Ok(Outcome::Duplicate {
                     of: DuplicateOf::Event,
                 });
             }
             let writes = ingest::plan(ctx, event, &loaded);
-            let items = receipt_keys.len() + writes.len();
+            items = receipt_keys.len() + writes.len();
             let receipts = receipt_keys
                 .iter()
                 .map(|k| (k.clone(), receipt.clone()))
                 .collect();
             match self.write(receipts, &writes).await? {
                 WriteResult::Written => return Ok(Outcome::Recorded { items }),
-                // Another delivery of the same webhook or state won the race.
+                // Another delivery of the same webhook or state won the race, or the
+                // SDK retried our own transaction after it had committed.
                 WriteResult::ReceiptExists => {
                     let (present, _) = self
                         .read(&receipt_keys, &Needs::default(), ctx.shop)
                         .await?;
-                    let of = if present[0] {
+                    if mine(&present[0]) {
+                        return Ok(Outcome::Recorded { items });
+                    }
+                    let of = if present[0].is_some() {
                         DuplicateOf::Delivery
                     } else {
                         DuplicateOf::Event

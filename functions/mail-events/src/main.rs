@@ -1,0 +1,5 @@
+//! Lambda entry point for `mail-events`: SES events from SNS or EventBridge.
+
+fn main() {
+    unimplemented!("mail-events function: built in issue 4")
+}

@@ -1,0 +1,1 @@
+//! Shopify Admin GraphQL client: unique single-use discount codes (issue 5).

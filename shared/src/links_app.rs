@@ -1,0 +1,1 @@
+//! The `links` function: rating capture, unsubscribe, reorder redirect (issue 4).

@@ -1,0 +1,1 @@
+//! Privacy compliance: customer data export and erasure, shop erasure (issue 5).

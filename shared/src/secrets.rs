@@ -1,0 +1,1 @@
+//! Secrets from SSM Parameter Store in production, env vars locally (issue 6).
