@@ -39,3 +39,13 @@ pub fn table_name() -> Result<String, StartupError> {
             "set it to the DynamoDB table name (the SAM template does; locally .env does)",
         ))
 }
+
+/// A secret setting by its variable name (`AFTERCART_LINK_KEYS`, a shop's
+/// `webhook_secrets_env`, …): `None` when it is not set.
+///
+/// Every function reads its secrets through here, once at cold start, so where they come
+/// from (env vars locally, SSM Parameter Store SecureStrings in production) is decided
+/// in one place.
+pub async fn secret(var: &str) -> Result<Option<String>, StartupError> {
+    Ok(std::env::var(var).ok().filter(|v| !v.is_empty()))
+}
