@@ -302,6 +302,7 @@ impl<M: Mailer> Dispatcher<M> {
                 ("shop", f.shop.clone()),
                 ("playbook", f.playbook.as_str().to_owned()),
                 ("followup", f.id.clone()),
+                ("customer", f.customer_key.clone()),
             ],
         };
         pace.wait().await;

@@ -14,7 +14,8 @@ pub struct OutgoingEmail {
     pub from: String,
     pub to: String,
     pub configuration_set: Option<String>,
-    /// SES message tags, so bounce and complaint events map back (shop, playbook, id).
+    /// SES message tags, so bounce and complaint events map back (shop, playbook,
+    /// follow-up id, customer key). Values are sanitised for SES: `#` becomes `_`.
     pub tags: Vec<(&'static str, String)>,
 }
 

@@ -158,7 +158,7 @@ async fn sent_mail_reaches_moto_and_the_outbox_reads_it() {
     let tags: Vec<_> = sent[0].tags.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         tags,
-        ["shop", "playbook", "followup"],
+        ["shop", "playbook", "followup", "customer"],
         "SES events map back to the follow-up"
     );
 
