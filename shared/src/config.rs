@@ -102,6 +102,17 @@ pub struct ShopConfig {
     /// Where a happy customer can leave a review.
     #[serde(default)]
     pub review_url: Option<String>,
+    /// The shop's referral or share page, offered after a high rating (default: the
+    /// storefront, `https://{domain}`).
+    #[serde(default)]
+    pub referral_url: Option<String>,
+    /// Who is told about low ratings (default: `support_email`).
+    #[serde(default)]
+    pub alert_email: Option<String>,
+    /// An order within this many days of a reorder or rating click on a follow-up is
+    /// credited to that follow-up (a code from a follow-up is credited whenever used).
+    #[serde(default = "default_attribution_window_days")]
+    pub attribution_window_days: u32,
     /// Directory of template overrides for this shop (`thank_you.html`, …).
     #[serde(default)]
     pub templates_dir: Option<std::path::PathBuf>,
@@ -110,6 +121,10 @@ pub struct ShopConfig {
     /// Per-product rules, matched by `product_id` or `sku`.
     #[serde(rename = "product", default)]
     pub products: Vec<ProductRule>,
+}
+
+fn default_attribution_window_days() -> u32 {
+    5
 }
 
 fn default_time_zone() -> String {
@@ -158,6 +173,8 @@ pub struct Playbooks {
     pub loyalty: LoyaltyRule,
     #[serde(default)]
     pub returns: ReturnsRule,
+    #[serde(default)]
+    pub recovery: RecoveryRule,
 }
 
 fn yes() -> bool {
@@ -196,6 +213,18 @@ pub struct SatisfactionRule {
     /// Days after fulfillment, when no delivery is ever reported.
     #[serde(default = "default_days_after_fulfillment")]
     pub days_after_fulfillment: u32,
+    /// Ratings at or below this alert the merchant and plan the recovery email.
+    #[serde(default = "default_low_score")]
+    pub low_score: u8,
+    /// Ratings at or above this are shown the review link and the referral ask.
+    #[serde(default = "default_high_score")]
+    pub high_score: u8,
+}
+fn default_low_score() -> u8 {
+    2
+}
+fn default_high_score() -> u8 {
+    4
 }
 fn default_days_after_delivery() -> u32 {
     5
@@ -209,6 +238,8 @@ impl Default for SatisfactionRule {
             enabled: true,
             days_after_delivery: default_days_after_delivery(),
             days_after_fulfillment: default_days_after_fulfillment(),
+            low_score: default_low_score(),
+            high_score: default_high_score(),
         }
     }
 }
@@ -274,6 +305,28 @@ impl Default for ReturnsRule {
         ReturnsRule {
             enabled: true,
             delay_hours: default_returns_delay(),
+        }
+    }
+}
+
+/// The apology after a low rating (planned by the `links` function).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Hours after the low rating.
+    #[serde(default = "default_recovery_delay")]
+    pub delay_hours: u32,
+}
+fn default_recovery_delay() -> u32 {
+    2
+}
+impl Default for RecoveryRule {
+    fn default() -> Self {
+        RecoveryRule {
+            enabled: true,
+            delay_hours: default_recovery_delay(),
         }
     }
 }
@@ -598,6 +651,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
     for (name, value) in [
         ("sender_email", &shop.sender_email),
         ("support_email", &shop.support_email),
+        ("alert_email", &shop.alert_email),
     ] {
         if let Some(v) = value {
             if !looks_like_email(v) {
@@ -630,6 +684,11 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
         shop.review_url
             .iter()
             .map(|u| ("review_url".to_owned(), u))
+            .chain(
+                shop.referral_url
+                    .iter()
+                    .map(|u| ("referral_url".to_owned(), u)),
+            )
             .chain(shop.products.iter().enumerate().flat_map(|(j, p)| {
                 p.care_url
                     .iter()
@@ -657,6 +716,27 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             "frequency_cap_hours",
             "is more than 30 days".into(),
             "use a number of hours such as 16",
+        ));
+    }
+    let sat = &shop.playbooks.satisfaction;
+    if !(1..=5).contains(&sat.low_score)
+        || !(1..=5).contains(&sat.high_score)
+        || sat.low_score >= sat.high_score
+    {
+        return Err(bad(
+            "playbooks.satisfaction.low_score",
+            format!(
+                "low_score {} and high_score {} must be 1–5 with low_score below high_score",
+                sat.low_score, sat.high_score
+            ),
+            "use e.g. low_score = 2 and high_score = 4",
+        ));
+    }
+    if shop.attribution_window_days == 0 || shop.attribution_window_days > 90 {
+        return Err(bad(
+            "attribution_window_days",
+            format!("{} is outside 1–90", shop.attribution_window_days),
+            "use a number of days such as 5",
         ));
     }
     if shop.playbooks.loyalty.nth_order == 0 {

@@ -201,8 +201,9 @@ pub fn reconcile(
         }
     }
 
-    // Pending follow-ups of this order that are no longer wanted. Loyalty rewards are
-    // planned by their trigger, not by state, so they go only with the order itself.
+    // Pending follow-ups of this order that are no longer wanted. Loyalty rewards and
+    // recovery emails are planned by their trigger (a paid order, a low rating), not by
+    // the order's state, so they go only with the order itself.
     let gone = order.cancelled_at.is_some() || order.fully_refunded();
     for f in existing
         .iter()
@@ -211,7 +212,8 @@ pub fn reconcile(
         let still_wanted = wanted
             .iter()
             .any(|w| followup_id(w.playbook, order.order_id, w.product_id) == f.id);
-        let keep = still_wanted || (f.playbook == Playbook::Loyalty && !gone);
+        let by_trigger = matches!(f.playbook, Playbook::Loyalty | Playbook::Recovery);
+        let keep = still_wanted || (by_trigger && !gone);
         if !keep {
             let reason = if order.cancelled_at.is_some() {
                 "order cancelled"

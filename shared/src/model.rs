@@ -167,15 +167,18 @@ pub enum Playbook {
     Loyalty,
     /// A note after a refund, asking what went wrong.
     Returns,
+    /// An apology after a low rating (planned by the `links` function, not by orders).
+    Recovery,
 }
 
 impl Playbook {
-    pub const ALL: [Playbook; 5] = [
+    pub const ALL: [Playbook; 6] = [
         Playbook::ThankYou,
         Playbook::Satisfaction,
         Playbook::Replenishment,
         Playbook::Loyalty,
         Playbook::Returns,
+        Playbook::Recovery,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -185,6 +188,7 @@ impl Playbook {
             Playbook::Replenishment => "replenishment",
             Playbook::Loyalty => "loyalty",
             Playbook::Returns => "returns",
+            Playbook::Recovery => "recovery",
         }
     }
 
@@ -194,6 +198,7 @@ impl Playbook {
 
     /// Marketing mail needs the customer's marketing consent; the others relate to a
     /// purchase the customer made (they still honour unsubscribes and suppressions).
+    /// Recovery answers the customer's own low rating, so it is not marketing.
     pub fn is_marketing(self) -> bool {
         matches!(self, Playbook::Replenishment | Playbook::Loyalty)
     }

@@ -201,6 +201,12 @@ const BUILTIN: &[(&str, &str)] = builtin_templates![
     "returns.fr.subject",
     "returns.fr.txt",
     "returns.fr.html",
+    "recovery.subject",
+    "recovery.txt",
+    "recovery.html",
+    "recovery.fr.subject",
+    "recovery.fr.txt",
+    "recovery.fr.html",
 ];
 
 /// A compiled template set: the built-ins, possibly with a shop's overrides on top.
