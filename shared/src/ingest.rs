@@ -5,12 +5,13 @@
 //! meanwhile, the adapter reads again and re-plans. So deliveries that arrive together,
 //! twice, late or out of order still leave the same state as one careful writer would.
 
+use crate::attribution;
 use crate::config::ShopConfig;
 use crate::followup::{self, Planner, Triggers};
 use crate::model::{
-    customer_key, email_hash, keys, FollowUpRecord, FulfillmentRecord, HistoryRecord, Key,
-    OrderLine, OrderRecord, PrivacyRequestRecord, ProfileRecord, RefundLine, RefundRecord,
-    ShopRecord,
+    customer_key, email_hash, keys, DiscountRecord, FollowUpRecord, FulfillmentRecord,
+    HistoryRecord, Key, OrderLine, OrderRecord, PrivacyRequestRecord, ProfileRecord, RefundLine,
+    RefundRecord, ShopRecord,
 };
 use crate::shopify::{Event, Fulfillment, FulfillmentEvent, Order, Refund, Topic};
 use crate::time::utc_key;
@@ -35,6 +36,8 @@ pub struct Loaded {
     pub profile: Option<ProfileRecord>,
     pub shop: Option<ShopRecord>,
     pub followups: Vec<FollowUpRecord>,
+    /// Discount codes issued to the customer (read with the follow-ups).
+    pub discounts: Vec<DiscountRecord>,
 }
 
 /// What a write expects of the item already stored under its key.
@@ -59,6 +62,7 @@ pub enum Item {
     Privacy(PrivacyRequestRecord),
     Shop(ShopRecord),
     FollowUp(FollowUpRecord),
+    Discount(DiscountRecord),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -272,6 +276,7 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
         rec.fulfilled_at = Some(earliest(rec.fulfilled_at.take(), version.clone()));
     }
 
+    let newly_counted = !rec.counted && ckey.is_some();
     if let Some(ckey) = ckey {
         let current = loaded.profile.as_ref().filter(|p| p.customer_key == ckey);
         let (mut p, pexpect) = versioned(current, || ProfileRecord {
@@ -362,7 +367,73 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
         }
     }
     plan_followups(ctx, &rec, triggers, loaded, out);
+    if newly_counted {
+        plan_attribution(ctx, o, &rec, loaded, out);
+    }
     out.push(write(keys::order(ctx.shop, o.id), Item::Order(rec), expect));
+}
+
+/// Credits a newly recorded order to the follow-up that led to it (see
+/// [`crate::attribution`]): the follow-up's tracking, and the code's redemption.
+fn plan_attribution(
+    ctx: &Context<'_>,
+    o: &Order,
+    order: &OrderRecord,
+    loaded: &Loaded,
+    out: &mut Vec<Write>,
+) {
+    let (Some(rules), Some(created)) = (ctx.rules, order.created_at.as_deref()) else {
+        return;
+    };
+    let facts = attribution::OrderFacts {
+        order_id: order.order_id,
+        created_at: created,
+        discount_codes: &order.discount_codes,
+        from_link: o.note_attribute(crate::links_app::ATTRIBUTION_ATTRIBUTE),
+    };
+    let Some(credit) = attribution::credit(
+        facts,
+        &loaded.followups,
+        &loaded.discounts,
+        rules.attribution_window_days,
+    ) else {
+        return;
+    };
+    let Some(stored) = loaded.followups.iter().find(|f| f.id == credit.followup) else {
+        return;
+    };
+    // The planner may already write this follow-up: credit that write instead (one
+    // transaction cannot touch an item twice).
+    let key = stored.key();
+    let index = out.iter().position(|w| w.key == key);
+    let mut f = match index.map(|i| &out[i].item) {
+        Some(Item::FollowUp(planned)) => planned.clone(),
+        _ => {
+            let mut next = stored.clone();
+            next.v += 1;
+            next
+        }
+    };
+    f.tracking.attributed_order_id = Some(order.order_id);
+    f.tracking.attributed_at = Some(created.to_owned());
+    f.tracking.attributed_by = Some(credit.by.to_owned());
+    match index {
+        Some(i) => out[i].item = Item::FollowUp(f),
+        None => out.push(write(key, Item::FollowUp(f), Expect::Version(stored.v))),
+    }
+    if let Some(code) = &credit.code {
+        if let Some(d) = loaded.discounts.iter().find(|d| &d.code == code) {
+            let mut redeemed = d.clone();
+            redeemed.v += 1;
+            redeemed.redeemed_order_id = Some(order.order_id);
+            redeemed.redeemed_at = Some(created.to_owned());
+            out.push(write(
+                keys::discount(ctx.shop, &stored.customer_key, &d.followup),
+                Item::Discount(redeemed),
+                Expect::Version(d.v),
+            ));
+        }
+    }
 }
 
 /// Adds the follow-up writes for `order`'s new state (when the shop's rules are known).

@@ -3,6 +3,7 @@
 //! All logic lives in this crate; each Lambda binary in `functions/` only wires it up.
 
 pub mod admin;
+pub mod attribution;
 pub mod config;
 pub mod dispatch;
 pub mod email;

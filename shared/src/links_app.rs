@@ -1,1 +1,883 @@
-//! The `links` function: rating capture, unsubscribe, reorder redirect (issue 4).
+//! The `links` function: what customers click in follow-up emails.
+//!
+//! | method and path | token purpose | effect |
+//! | --- | --- | --- |
+//! | `GET /rate?t=` | rate (with a score) | records the score (one item per follow-up; a second click updates it); a low score alerts the merchant once and plans the recovery email; a high score shows the review link and a referral ask |
+//! | `POST /rate?t=` | rate | adds the comment from the form (`comment=`) |
+//! | `GET /unsubscribe?t=` | unsubscribe | a confirmation page with a one-click button; nothing changes |
+//! | `POST /unsubscribe?t=` | unsubscribe | suppresses the address for the shop before answering (RFC 8058 one-click, as mail providers send it, or the page's button) |
+//! | `POST /resubscribe?t=` | unsubscribe | lifts an unsubscribe the customer made (never a bounce or a complaint) |
+//! | `GET /reorder?t=` | reorder | counts the click and redirects (303) to the store's cart permalink with the reminder's variants and quantities, tagged for attribution |
+//!
+//! Only the last path segment routes, so the same binary works behind API Gateway
+//! (`/rate`) and `cargo lambda watch` (`/lambda-url/links/rate`). Token problems get a
+//! friendly page: malformed 400, forged or for another purpose 403, expired 410. Pages
+//! are small, self-contained HTML (no external assets), escaped, in the shop's brand.
+//! Nothing personal is logged: shop, follow-up id, purpose, outcome and status only.
+
+use crate::config::{Config, ShopConfig};
+use crate::email;
+use crate::links::{self, LinkClaims, LinkError, LinkKeys, Purpose};
+use crate::mailer::{Mailer, OutgoingEmail};
+use crate::model::{
+    email_hash, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
+    SuppressionRecord,
+};
+use crate::store::dispatch::Cas;
+use crate::store::links::SELF_SERVICE_REASON;
+use crate::store::{DynamoStore, StoreError};
+use crate::time::{utc_key, Clock};
+use chrono::Duration;
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Longest comment kept, in characters; longer ones are cut.
+pub const MAX_COMMENT_CHARS: usize = 1000;
+
+/// Cart attribute that carries the follow-up id into the order (`note_attributes`).
+pub const ATTRIBUTION_ATTRIBUTE: &str = "aftercart_followup";
+
+/// Optimistic-concurrency rounds for a rating before giving up with a 503.
+const FEEDBACK_ATTEMPTS: u32 = 5;
+
+pub struct LinksApp<M> {
+    pub config: Arc<Config>,
+    pub keys: LinkKeys,
+    pub store: DynamoStore,
+    pub mailer: M,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Rate,
+    Comment,
+    UnsubscribePage,
+    Unsubscribe,
+    Resubscribe,
+    Reorder,
+}
+
+impl Route {
+    fn purpose(self) -> Purpose {
+        match self {
+            Route::Rate | Route::Comment => Purpose::Rate,
+            Route::UnsubscribePage | Route::Unsubscribe | Route::Resubscribe => {
+                Purpose::Unsubscribe
+            }
+            Route::Reorder => Purpose::Reorder,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Route::Rate => "rate",
+            Route::Comment => "comment",
+            Route::UnsubscribePage => "unsubscribe_page",
+            Route::Unsubscribe => "unsubscribe",
+            Route::Resubscribe => "resubscribe",
+            Route::Reorder => "reorder",
+        }
+    }
+}
+
+/// Why a click could not be served. Messages are shown to the customer: no internals.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    Method(&'static str),
+    #[error("missing token")]
+    NoToken,
+    #[error(transparent)]
+    Token(#[from] LinkError),
+    #[error("the rating link has no score")]
+    NoScore,
+    #[error("shop not configured")]
+    UnknownShop,
+    #[error("follow-up no longer exists")]
+    Gone,
+    #[error("the form could not be read")]
+    BadForm,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("ratings kept changing under us")]
+    Contention,
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+            Refusal::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Refusal::NoToken | Refusal::NoScore | Refusal::BadForm => StatusCode::BAD_REQUEST,
+            Refusal::Token(LinkError::Malformed) => StatusCode::BAD_REQUEST,
+            Refusal::Token(LinkError::Expired) => StatusCode::GONE,
+            Refusal::Token(_) => StatusCode::FORBIDDEN,
+            Refusal::UnknownShop | Refusal::Gone => StatusCode::GONE,
+            Refusal::Store(_) | Refusal::Contention => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Refusal::NotFound => "not_found",
+            Refusal::Method(_) => "method",
+            Refusal::NoToken => "no_token",
+            Refusal::Token(LinkError::Malformed) => "malformed_token",
+            Refusal::Token(LinkError::Expired) => "expired_token",
+            Refusal::Token(LinkError::WrongPurpose { .. }) => "wrong_purpose",
+            Refusal::Token(_) => "forged_token",
+            Refusal::NoScore => "no_score",
+            Refusal::UnknownShop => "unknown_shop",
+            Refusal::Gone => "gone",
+            Refusal::BadForm => "bad_form",
+            Refusal::Store(_) => "store_error",
+            Refusal::Contention => "contention",
+        }
+    }
+
+    /// Title and explanation for the customer.
+    fn page(&self) -> (&'static str, &'static str) {
+        match self {
+            Refusal::NotFound => ("Page not found", "There is nothing at this address."),
+            Refusal::Method(_) => (
+                "This link can't be used this way",
+                "Open the link from your email in a browser.",
+            ),
+            Refusal::NoToken | Refusal::Token(LinkError::Malformed) | Refusal::NoScore => (
+                "This link is incomplete",
+                "Part of the link seems to be missing. Open it again from your email, or copy the whole address into your browser.",
+            ),
+            Refusal::Token(LinkError::Expired) => (
+                "This link has expired",
+                "Links in our emails work for a limited time. If you need anything, reply to the email it came in.",
+            ),
+            Refusal::Token(LinkError::WrongPurpose { .. }) => (
+                "This link can't be used here",
+                "The link belongs to another page. Open it again from your email.",
+            ),
+            Refusal::Token(_) => (
+                "This link isn't valid",
+                "The link was changed or is not one of ours. Open it again from your email.",
+            ),
+            Refusal::UnknownShop | Refusal::Gone => (
+                "This link is no longer active",
+                "What it pointed to no longer exists. If you need anything, reply to the email it came in.",
+            ),
+            Refusal::BadForm => (
+                "We couldn't read that",
+                "Please go back and send the form again.",
+            ),
+            Refusal::Store(_) | Refusal::Contention => (
+                "Something went wrong on our side",
+                "Nothing was lost. Please try again in a minute.",
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CommentForm {
+    #[serde(default)]
+    comment: String,
+}
+
+impl<M: Mailer> LinksApp<M> {
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let route = route(req.method(), req.uri().path());
+        let token = req
+            .query_string_parameters_ref()
+            .and_then(|q| q.first("t").map(str::to_owned));
+        let route_name = route.as_ref().map(|r| r.as_str()).unwrap_or("none");
+        let result = match route {
+            Ok(route) => self.serve(route, token.as_deref(), &req).await,
+            Err(e) => Err(e),
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok((served, response)) => {
+                tracing::info!(
+                    route = route_name,
+                    shop = served.shop,
+                    followup = served.followup,
+                    outcome = served.outcome,
+                    status = response.status().as_u16(),
+                    latency_ms,
+                    "link served"
+                );
+                response
+            }
+            Err(refusal) => {
+                let status = refusal.status();
+                if status.is_server_error() {
+                    tracing::error!(route = route_name, outcome = refusal.kind(), status = status.as_u16(), latency_ms, error = %refusal, "link failed");
+                } else {
+                    tracing::warn!(
+                        route = route_name,
+                        outcome = refusal.kind(),
+                        status = status.as_u16(),
+                        latency_ms,
+                        "link refused"
+                    );
+                }
+                let (title, text) = refusal.page();
+                let mut response = page(status, None, title, &format!("<p>{}</p>", esc(text)));
+                if let Refusal::Method(allow) = refusal {
+                    if let Ok(v) = header::HeaderValue::from_str(allow) {
+                        response.headers_mut().insert(header::ALLOW, v);
+                    }
+                }
+                response
+            }
+        }
+    }
+
+    async fn serve(
+        &self,
+        route: Route,
+        token: Option<&str>,
+        req: &Request,
+    ) -> Result<(Served, Response<Body>), Refusal> {
+        let token = token.filter(|t| !t.is_empty()).ok_or(Refusal::NoToken)?;
+        let now = self.clock.now();
+        let claims = links::verify(&self.keys, token, route.purpose(), now.timestamp())?;
+        let shop = self.config.shop(&claims.shop).ok_or(Refusal::UnknownShop)?;
+        let mut served = Served {
+            shop: claims.shop.clone(),
+            followup: claims.followup.clone(),
+            outcome: "",
+        };
+        let response = match route {
+            Route::Rate => self.rate(&claims, shop, token, None, &mut served).await?,
+            Route::Comment => {
+                let form: CommentForm = req
+                    .payload()
+                    .map_err(|_| Refusal::BadForm)?
+                    .ok_or(Refusal::BadForm)?;
+                let comment = clean_comment(&form.comment);
+                self.rate(&claims, shop, token, Some(comment), &mut served)
+                    .await?
+            }
+            Route::UnsubscribePage => {
+                served.outcome = "confirm";
+                unsubscribe_page(shop, token)
+            }
+            Route::Unsubscribe => self.unsubscribe(&claims, shop, token, &mut served).await?,
+            Route::Resubscribe => self.resubscribe(&claims, shop, &mut served).await?,
+            Route::Reorder => self.reorder(&claims, shop, &mut served).await?,
+        };
+        Ok((served, response))
+    }
+
+    /// Records a score (and, from the form, a comment), then answers by score band.
+    async fn rate(
+        &self,
+        claims: &LinkClaims,
+        shop: &ShopConfig,
+        token: &str,
+        comment: Option<String>,
+        served: &mut Served,
+    ) -> Result<Response<Body>, Refusal> {
+        let score = claims
+            .score
+            .filter(|s| (1..=5).contains(s))
+            .ok_or(Refusal::NoScore)?;
+        let followup = self
+            .store
+            .get_followup(&claims.shop, &claims.customer_key, &claims.followup)
+            .await?
+            .ok_or(Refusal::Gone)?;
+        let now = self.clock.now();
+        let now_key = utc_key(&now);
+        let rules = &shop.playbooks.satisfaction;
+        let low = score <= rules.low_score;
+        let commenting = comment.is_some();
+
+        // Create or update the one feedback item of this follow-up.
+        let mut saved = None;
+        for _ in 0..FEEDBACK_ATTEMPTS {
+            let current = self
+                .store
+                .get_feedback(&claims.shop, &claims.customer_key, &claims.followup)
+                .await?;
+            let expected = current.as_ref().map(|f| f.v);
+            let mut next = current.unwrap_or_else(|| FeedbackRecord {
+                v: 0,
+                followup: claims.followup.clone(),
+                order_id: followup.order_id,
+                score,
+                comment: None,
+                first_at: now_key.clone(),
+                updated_at: now_key.clone(),
+                submissions: 0,
+                alerted_at: None,
+            });
+            next.v += 1;
+            next.score = score;
+            next.updated_at.clone_from(&now_key);
+            match &comment {
+                Some(c) if !c.is_empty() => next.comment = Some(c.clone()),
+                Some(_) => {}
+                None => next.submissions += 1,
+            }
+            // Whoever writes the first low score alerts the merchant.
+            let alert_now = low && next.alerted_at.is_none();
+            if alert_now {
+                next.alerted_at = Some(now_key.clone());
+            }
+            if self
+                .store
+                .save_feedback(&claims.shop, &claims.customer_key, &next, expected)
+                .await?
+                == Cas::Done
+            {
+                saved = Some((next, alert_now));
+                break;
+            }
+        }
+        let (feedback, alert_now) = saved.ok_or(Refusal::Contention)?;
+        if !commenting {
+            self.store.record_click(&followup.key(), &now_key).await?;
+        }
+        if alert_now {
+            self.alert_merchant(shop, &followup, &feedback).await;
+        }
+        if low && !commenting {
+            self.plan_recovery(shop, &followup, now).await?;
+        } else if score >= rules.high_score {
+            self.cancel_recovery(&followup).await?;
+        }
+        served.outcome = if commenting {
+            "commented"
+        } else if feedback.submissions > 1 {
+            "rating_updated"
+        } else {
+            "rated"
+        };
+        Ok(rating_page(shop, score, token, commenting))
+    }
+
+    async fn alert_merchant(
+        &self,
+        shop: &ShopConfig,
+        followup: &FollowUpRecord,
+        feedback: &FeedbackRecord,
+    ) {
+        let (Some(from), Some(to)) = (
+            shop.sender_email.as_deref(),
+            shop.alert_email
+                .as_deref()
+                .or(shop.support_email.as_deref()),
+        ) else {
+            tracing::warn!(shop = %shop.domain, followup = %followup.id, "low rating: no alert_email or support_email configured, merchant not alerted");
+            return;
+        };
+        let order_name = self
+            .store
+            .get_order(&shop.domain, followup.order_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|o| o.name)
+            .unwrap_or_else(|| format!("{}", followup.order_id));
+        let subject = format!("Low rating: {}/5 for order {order_name}", feedback.score);
+        let mut text = format!(
+            "A customer rated order {order_name} {}/5.\n\n",
+            feedback.score
+        );
+        if let Some(c) = &feedback.comment {
+            let _ = write!(text, "Their comment:\n{c}\n\n");
+        }
+        let _ = write!(
+            text,
+            "Order: https://{}/admin/orders/{}\n",
+            shop.domain, followup.order_id
+        );
+        if shop.playbooks.recovery.enabled {
+            let _ = write!(
+                text,
+                "\nAftercart will send them an apology in {} hour(s) unless they rate again higher.\n",
+                shop.playbooks.recovery.delay_hours
+            );
+        }
+        let raw = match email::build_notice(
+            (shop.brand(), from),
+            to,
+            &subject,
+            &text,
+            self.clock.now(),
+        ) {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::error!(shop = %shop.domain, error = %e, "low rating alert could not be built");
+                return;
+            }
+        };
+        let outgoing = OutgoingEmail {
+            raw,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            configuration_set: self.config.email.configuration_set.clone(),
+            tags: vec![
+                ("shop", shop.domain.clone()),
+                ("kind", "merchant_alert".to_owned()),
+            ],
+        };
+        match self.mailer.send(&outgoing).await {
+            Ok(_) => {
+                tracing::info!(shop = %shop.domain, followup = %followup.id, "merchant alerted of a low rating")
+            }
+            Err(e) => {
+                tracing::error!(shop = %shop.domain, followup = %followup.id, error = %e, "low rating alert not sent")
+            }
+        }
+    }
+
+    /// Plans the apology once per order (a pending follow-up, sent by `dispatch`).
+    async fn plan_recovery(
+        &self,
+        shop: &ShopConfig,
+        rated: &FollowUpRecord,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Refusal> {
+        let rule = &shop.playbooks.recovery;
+        if !rule.enabled {
+            return Ok(());
+        }
+        let due = utc_key(&(now + Duration::hours(rule.delay_hours.into())));
+        let f = FollowUpRecord::pending(
+            &rated.shop,
+            &rated.customer_key,
+            Playbook::Recovery,
+            rated.order_id,
+            None,
+            &due,
+            &utc_key(&now),
+            self.config.dispatch.shards,
+        );
+        self.store.create_followup(&f).await?;
+        Ok(())
+    }
+
+    /// A customer who re-rates high no longer needs the apology.
+    async fn cancel_recovery(&self, rated: &FollowUpRecord) -> Result<(), Refusal> {
+        let id = crate::model::followup_id(Playbook::Recovery, rated.order_id, None);
+        let Some(f) = self
+            .store
+            .get_followup(&rated.shop, &rated.customer_key, &id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if f.status != FollowUpStatus::Pending {
+            return Ok(());
+        }
+        let mut next = f.clone();
+        next.v += 1;
+        next.status = FollowUpStatus::Cancelled;
+        next.reason = Some("rated again higher".into());
+        next.unindex();
+        // Lost: a dispatcher took it first; the apology goes out, which is harmless.
+        self.store.save_followup(&next, f.v, None).await?;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        claims: &LinkClaims,
+        shop: &ShopConfig,
+        token: &str,
+        served: &mut Served,
+    ) -> Result<Response<Body>, Refusal> {
+        let profile = self
+            .store
+            .get_profile(&claims.shop, &claims.customer_key)
+            .await?;
+        // An erased customer has no address left to mail: nothing to record.
+        if let Some(address) = profile.and_then(|p| p.email) {
+            let record = SuppressionRecord {
+                email_hash: email_hash(&address),
+                reason: SELF_SERVICE_REASON.into(),
+                at: utc_key(&self.clock.now()),
+            };
+            self.store.suppress(&claims.shop, &record).await?;
+        }
+        served.outcome = "unsubscribed";
+        let brand = esc(shop.brand());
+        let body = format!(
+            "<p>You won't get any more emails from {brand} about your orders.</p>\
+             <form method=\"post\" action=\"resubscribe?t={t}\">\
+             <p>Changed your mind?</p>\
+             <button type=\"submit\">Resubscribe</button></form>",
+            t = esc(token)
+        );
+        Ok(page(
+            StatusCode::OK,
+            Some(shop.brand()),
+            "You're unsubscribed",
+            &body,
+        ))
+    }
+
+    async fn resubscribe(
+        &self,
+        claims: &LinkClaims,
+        shop: &ShopConfig,
+        served: &mut Served,
+    ) -> Result<Response<Body>, Refusal> {
+        let profile = self
+            .store
+            .get_profile(&claims.shop, &claims.customer_key)
+            .await?;
+        let Some(address) = profile.and_then(|p| p.email) else {
+            return Err(Refusal::Gone);
+        };
+        let hash = email_hash(&address);
+        let brand = esc(shop.brand());
+        if self
+            .store
+            .unsuppress_self_service(&claims.shop, &hash)
+            .await?
+            == Cas::Done
+        {
+            served.outcome = "resubscribed";
+            return Ok(page(
+                StatusCode::OK,
+                Some(shop.brand()),
+                "Welcome back",
+                &format!("<p>You'll hear from {brand} about your orders again.</p>"),
+            ));
+        }
+        match self.store.get_suppression(&claims.shop, &hash).await? {
+            None => {
+                served.outcome = "already_subscribed";
+                Ok(page(
+                    StatusCode::OK,
+                    Some(shop.brand()),
+                    "You're subscribed",
+                    &format!("<p>You already get emails from {brand} about your orders.</p>"),
+                ))
+            }
+            Some(_) => {
+                served.outcome = "kept_suppressed";
+                let contact = shop
+                    .support_email
+                    .as_deref()
+                    .map(|s| format!(" Write to {} and we'll look into it.", esc(s)))
+                    .unwrap_or_default();
+                Ok(page(
+                    StatusCode::OK,
+                    Some(shop.brand()),
+                    "We can't resume emails here",
+                    &format!(
+                        "<p>Emails to your address stopped because they could not be delivered or were reported as unwanted.{contact}</p>"
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn reorder(
+        &self,
+        claims: &LinkClaims,
+        shop: &ShopConfig,
+        served: &mut Served,
+    ) -> Result<Response<Body>, Refusal> {
+        let followup = self
+            .store
+            .get_followup(&claims.shop, &claims.customer_key, &claims.followup)
+            .await?
+            .ok_or(Refusal::Gone)?;
+        let order = self
+            .store
+            .get_order(&claims.shop, followup.order_id)
+            .await?
+            .ok_or(Refusal::Gone)?;
+        self.store
+            .record_click(&followup.key(), &utc_key(&self.clock.now()))
+            .await?;
+        match cart_permalink(&shop.domain, &order, &followup) {
+            Some(url) => {
+                served.outcome = "redirected";
+                Ok(redirect(&url))
+            }
+            None => {
+                served.outcome = "no_variants";
+                let store = format!("https://{}", shop.domain);
+                Ok(page(
+                    StatusCode::OK,
+                    Some(shop.brand()),
+                    "Shop again",
+                    &format!(
+                        "<p>We couldn't rebuild your cart automatically.</p><p><a href=\"{}\">Go to {}</a></p>",
+                        esc(&store),
+                        esc(shop.brand())
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// What the log line says about a served link.
+struct Served {
+    shop: String,
+    followup: String,
+    outcome: &'static str,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    match (last, method) {
+        ("rate", &Method::GET) => Ok(Route::Rate),
+        ("rate", &Method::POST) => Ok(Route::Comment),
+        ("rate", _) => Err(Refusal::Method("GET, POST")),
+        ("unsubscribe", &Method::GET) => Ok(Route::UnsubscribePage),
+        ("unsubscribe", &Method::POST) => Ok(Route::Unsubscribe),
+        ("unsubscribe", _) => Err(Refusal::Method("GET, POST")),
+        ("resubscribe", &Method::POST) => Ok(Route::Resubscribe),
+        ("resubscribe", _) => Err(Refusal::Method("POST")),
+        ("reorder", &Method::GET) => Ok(Route::Reorder),
+        ("reorder", _) => Err(Refusal::Method("GET")),
+        _ => Err(Refusal::NotFound),
+    }
+}
+
+/// `https://{shop}/cart/{variant}:{qty},…?attributes[aftercart_followup]={id}&ref=aftercart`
+/// for the lines the reminder is about (its product, or the whole order), quantities as
+/// kept after refunds. `None` when no line has a variant (custom items).
+pub fn cart_permalink(
+    shop_domain: &str,
+    order: &OrderRecord,
+    followup: &FollowUpRecord,
+) -> Option<String> {
+    let mut items: Vec<(u64, u32)> = Vec::new();
+    for line in order
+        .lines
+        .iter()
+        .filter(|l| followup.product_id.is_none() || l.product_id == followup.product_id)
+    {
+        let Some(variant) = line.variant_id else {
+            continue;
+        };
+        let qty = line
+            .quantity
+            .saturating_sub(order.refunded_qty(line.line_item_id));
+        if qty == 0 {
+            continue;
+        }
+        match items.iter_mut().find(|(v, _)| *v == variant) {
+            Some((_, q)) => *q += qty,
+            None => items.push((variant, qty)),
+        }
+    }
+    if items.is_empty() {
+        return None;
+    }
+    let cart: Vec<String> = items.iter().map(|(v, q)| format!("{v}:{q}")).collect();
+    Some(format!(
+        "https://{shop_domain}/cart/{}?attributes%5B{ATTRIBUTION_ATTRIBUTE}%5D={}&ref=aftercart",
+        cart.join(","),
+        percent_encode(&followup.id)
+    ))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Trims, drops control characters (newlines and tabs kept) and cuts at
+/// [`MAX_COMMENT_CHARS`].
+pub fn clean_comment(raw: &str) -> String {
+    let kept: String = raw
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect();
+    kept.trim().chars().take(MAX_COMMENT_CHARS).collect()
+}
+
+fn rating_page(shop: &ShopConfig, score: u8, token: &str, commented: bool) -> Response<Body> {
+    let rules = &shop.playbooks.satisfaction;
+    let brand = esc(shop.brand());
+    let stars = format!("{score} out of 5");
+    let mut body = String::new();
+    let title;
+    if commented {
+        title = "Thanks for your comment";
+        let _ = write!(
+            body,
+            "<p>We've passed it on to the {brand} team. Your rating: {stars}.</p>"
+        );
+    } else if score <= rules.low_score {
+        title = "We're sorry";
+        let _ = write!(
+            body,
+            "<p>Thank you for your rating ({stars}). We're sorry it wasn't better — the {brand} team has been told and will look into it.</p>"
+        );
+    } else if score >= rules.high_score {
+        title = "Thank you!";
+        let _ = write!(body, "<p>We're glad you're happy ({stars}).</p>");
+        if let Some(review) = &shop.review_url {
+            let _ = write!(
+                body,
+                "<p><a class=\"button\" href=\"{}\">Leave a review</a></p>",
+                esc(review)
+            );
+        }
+        let referral = shop
+            .referral_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", shop.domain));
+        let _ = write!(
+            body,
+            "<p>Know someone who'd like {brand} too? <a href=\"{}\">Share it with a friend</a>.</p>",
+            esc(&referral)
+        );
+    } else {
+        title = "Thank you";
+        let _ = write!(body, "<p>Thanks for your rating ({stars}).</p>");
+    }
+    if !commented {
+        let _ = write!(
+            body,
+            "<form method=\"post\" action=\"rate?t={t}\">\
+             <label for=\"comment\">Anything you'd like to add? (optional)</label>\
+             <textarea id=\"comment\" name=\"comment\" rows=\"4\" maxlength=\"{MAX_COMMENT_CHARS}\"></textarea>\
+             <button type=\"submit\">Send</button></form>",
+            t = esc(token)
+        );
+    }
+    page(StatusCode::OK, Some(shop.brand()), title, &body)
+}
+
+fn unsubscribe_page(shop: &ShopConfig, token: &str) -> Response<Body> {
+    let brand = esc(shop.brand());
+    let body = format!(
+        "<p>Stop emails from {brand} about your orders (thank-you notes, reminders and offers)?</p>\
+         <form method=\"post\" action=\"unsubscribe?t={t}\">\
+         <button type=\"submit\">Unsubscribe</button></form>",
+        t = esc(token)
+    );
+    page(StatusCode::OK, Some(shop.brand()), "Unsubscribe", &body)
+}
+
+fn redirect(url: &str) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer");
+    if let Ok(v) = header::HeaderValue::from_str(url) {
+        builder = builder.header(header::LOCATION, v);
+    }
+    builder
+        .body(Body::Empty)
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+/// A complete page: no external assets, nothing cached, the token never leaked through
+/// `Referer`, no framing.
+fn page(status: StatusCode, brand: Option<&str>, title: &str, body: &str) -> Response<Body> {
+    let brand_line = brand
+        .map(|b| format!("<p class=\"brand\">{}</p>", esc(b)))
+        .unwrap_or_default();
+    let title_tag = match brand {
+        Some(b) => format!("{} · {}", esc(title), esc(b)),
+        None => esc(title),
+    };
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"robots\" content=\"noindex\"><title>{title_tag}</title><style>{CSS}</style></head>\
+<body><main>{brand_line}<h1>{}</h1>{body}</main></body></html>\n",
+        esc(title)
+    );
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        )
+        .body(Body::Text(html))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+const CSS: &str = "body{margin:0;background:#f6f6f4;color:#1d1d1b;font:17px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}\
+main{max-width:34rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px}\
+.brand{margin:0 0 .5rem;font-weight:600;color:#555}h1{margin:0 0 1rem;font-size:1.6rem}\
+a{color:#1a5fb4}label{display:block;margin:1rem 0 .25rem}\
+textarea{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}\
+button,.button{display:inline-block;margin-top:.75rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#1a5fb4;color:#fff;font:inherit;text-decoration:none;cursor:pointer}\
+button:focus,.button:focus,a:focus,textarea:focus{outline:3px solid #f5c211;outline-offset:2px}";
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Environment variable holding the link-signing keys (shared with `dispatch`).
+pub use crate::dispatch::LINK_KEYS_VAR;
+
+impl LinksApp<crate::mailer::SesMailer> {
+    /// Builds the app once per cold start: config, link keys, DynamoDB and SES clients.
+    pub async fn from_env(clock: Arc<dyn Clock>) -> Result<Self, crate::env::StartupError> {
+        use crate::env::StartupError;
+        let config = Arc::new(crate::env::load_config()?);
+        let table = crate::env::table_name()?;
+        let keys = crate::env::secret(LINK_KEYS_VAR)
+            .await?
+            .ok_or(StartupError::MissingVar(
+                LINK_KEYS_VAR,
+                "set it to 1:<a random secret of 32+ characters> (see .env.example)",
+            ))?;
+        let keys = LinkKeys::parse(&keys)
+            .map_err(|e| StartupError::Invalid(LINK_KEYS_VAR, e.to_string()))?;
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        Ok(LinksApp {
+            config,
+            keys,
+            store: DynamoStore::new(
+                crate::store::dynamo_client_from(&shared),
+                table,
+                std::time::Duration::from_secs(7 * 86_400),
+            ),
+            mailer: crate::mailer::SesMailer::new(aws_sdk_sesv2::Client::new(&shared)),
+            clock,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

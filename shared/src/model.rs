@@ -592,6 +592,8 @@ pub struct Tracking {
     /// First click on a link in the email (SES click tracking or the `links` function).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clicked_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_clicked_at: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub clicks: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,17 @@
 //! Lambda entry point for `links` (HTTP API): what customers click in follow-up emails.
+//! Set up logging, build the app once, serve.
 
-fn main() {
-    unimplemented!("links function: built in issue 4")
+use aftercart::links_app::LinksApp;
+use aftercart::time::SystemClock;
+use lambda_http::{run, service_fn, Error};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    aftercart::telemetry::init();
+    let app: &'static _ = Box::leak(Box::new(LinksApp::from_env(Arc::new(SystemClock)).await?));
+    run(service_fn(move |req| async move {
+        Ok::<_, Error>(app.handle(req).await)
+    }))
+    .await
 }

@@ -37,7 +37,7 @@
 
 use crate::model::Playbook;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde::Serialize;
@@ -442,6 +442,29 @@ impl Templates {
 /// `ctx.unsubscribe_url` is set `List-Unsubscribe: <URL>` and
 /// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
 ///
+/// A plain-text notice to the merchant (low-rating alert and the like): one text part,
+/// header text cleaned and encoded as for customer email.
+pub fn build_notice(
+    from: (&str, &str),
+    to: &str,
+    subject: &str,
+    text: &str,
+    date: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>, EmailError> {
+    let to = parse_address("to", to)?;
+    let address = parse_address("from", from.1)?;
+    let message_id = format!("<{:032x}@{}>", fastrand::u128(..), address.domain());
+    let name = clean_line(from.0);
+    let message = Message::builder()
+        .from(Mailbox::new((!name.is_empty()).then_some(name), address))
+        .to(Mailbox::new(None, to))
+        .subject(clean_line(subject))
+        .date(SystemTime::from(date))
+        .message_id(Some(message_id))
+        .singlepart(SinglePart::plain(text.to_owned()))?;
+    Ok(message.formatted())
+}
+
 /// Control characters in the sender name and subject are replaced by spaces; non-ASCII
 /// header text is RFC 2047-encoded. Addresses must be plain ASCII `user@domain`.
 pub fn build_mime(

@@ -38,6 +38,7 @@ fn version_of(item: &Item) -> Option<u64> {
         Item::Profile(r) => Some(r.v),
         Item::Shop(r) => Some(r.v),
         Item::FollowUp(r) => Some(r.v),
+        Item::Discount(r) => Some(r.v),
         Item::Refund(_) | Item::History(_) | Item::Privacy(_) => None,
     }
 }
@@ -85,6 +86,21 @@ impl Table {
                         .filter(|(k, _)| k.pk == pk && k.sk.starts_with(keys::FOLLOWUP_PREFIX))
                         .filter_map(|(_, i)| match i {
                             Item::FollowUp(f) => Some(f.clone()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            discounts: needs
+                .followups_of
+                .as_deref()
+                .map(|c| {
+                    let pk = keys::customer_pk(shop, c);
+                    self.items
+                        .iter()
+                        .filter(|(k, _)| k.pk == pk && k.sk.starts_with(keys::DISCOUNT_PREFIX))
+                        .filter_map(|(_, i)| match i {
+                            Item::Discount(d) => Some(d.clone()),
                             _ => None,
                         })
                         .collect()
@@ -238,6 +254,7 @@ fn record_json(item: &Item) -> String {
         Item::Privacy(r) => serde_json::to_string(r),
         Item::Shop(r) => serde_json::to_string(r),
         Item::FollowUp(r) => serde_json::to_string(r),
+        Item::Discount(r) => serde_json::to_string(r),
     }
     .unwrap()
 }
@@ -1222,6 +1239,7 @@ fn junk_loaded() -> Loaded {
             ..ShopRecord::default()
         }),
         followups: Vec::new(),
+        discounts: Vec::new(),
     }
 }
 

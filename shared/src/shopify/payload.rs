@@ -53,6 +53,9 @@ pub struct Order {
     pub customer_locale: Option<String>,
     #[serde(default, deserialize_with = "de::null_default")]
     pub discount_codes: Vec<DiscountCode>,
+    /// Cart attributes; a reorder link's cart carries `aftercart_followup`.
+    #[serde(default, deserialize_with = "de::null_default")]
+    pub note_attributes: Vec<NoteAttribute>,
     #[serde(default, deserialize_with = "de::null_default")]
     pub line_items: Vec<LineItem>,
     /// Absent for guest checkouts.
@@ -95,6 +98,26 @@ pub struct DiscountCode {
     pub amount: Option<Decimal>,
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NoteAttribute {
+    #[serde(default)]
+    pub name: String,
+    /// Usually a string; anything else is kept as JSON and never matches.
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+}
+
+impl Order {
+    /// The value of the cart attribute `name`, when it is a string.
+    pub fn note_attribute(&self, name: &str) -> Option<&str> {
+        self.note_attributes
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.value.as_ref())
+            .and_then(|v| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

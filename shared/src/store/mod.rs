@@ -2,10 +2,11 @@
 //! transaction.
 
 pub mod dispatch;
+pub mod links;
 pub mod table;
 
 use crate::ingest::{self, Context, Expect, Item, Loaded, Needs, Write};
-use crate::model::{keys, FollowUpRecord, Key, Receipt, Record};
+use crate::model::{keys, DiscountRecord, FollowUpRecord, Key, Receipt, Record};
 use crate::shopify::Event;
 use crate::time::utc_key;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -167,6 +168,7 @@ impl DynamoStore {
             profile: decode(profile.as_ref(), &mut found)?,
             shop: decode(shop_key.as_ref(), &mut found)?,
             followups: Vec::new(),
+            discounts: Vec::new(),
         };
         Ok((present, loaded))
     }
@@ -191,6 +193,7 @@ impl DynamoStore {
                 Item::Privacy(r) => self.put(&w.key, kind_of(r), r, w.expect),
                 Item::Shop(r) => self.put(&w.key, kind_of(r), r, w.expect),
                 Item::FollowUp(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Discount(r) => self.put(&w.key, kind_of(r), r, w.expect),
             }?;
             req = req.transact_items(item);
         }
@@ -237,8 +240,19 @@ impl DynamoStore {
         shop: &str,
         customer_key: Option<&str>,
     ) -> Result<Vec<FollowUpRecord>, StoreError> {
+        Ok(self.plans_of(shop, customer_key).await?.0)
+    }
+
+    /// A customer's follow-ups and the discount codes issued to them, in one strongly
+    /// consistent query over the sort-key range `DISCOUNT#` … `FOLLOWUP#…` (feedback
+    /// items in between are skipped); empty when there is no customer.
+    pub async fn plans_of(
+        &self,
+        shop: &str,
+        customer_key: Option<&str>,
+    ) -> Result<(Vec<FollowUpRecord>, Vec<DiscountRecord>), StoreError> {
         let Some(customer_key) = customer_key else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         };
         let pk = keys::customer_pk(shop, customer_key);
         let items: Vec<Attrs> = self
@@ -246,19 +260,30 @@ impl DynamoStore {
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
             .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::FOLLOWUP_PREFIX.into()))
+            .expression_attribute_values(":lo", AttributeValue::S(keys::DISCOUNT_PREFIX.into()))
+            // `$` sorts right after `#`: the upper bound closes the `FOLLOWUP#` range.
+            .expression_attribute_values(":hi", AttributeValue::S("FOLLOWUP$".into()))
             .into_paginator()
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| unavailable("Query", &e))?;
-        items
-            .into_iter()
-            .map(|item| decode_item(item, &format!("{pk}/FOLLOWUP#…")))
-            .collect()
+        let (mut followups, mut discounts) = (Vec::new(), Vec::new());
+        for item in items {
+            let sk = match item.get(table::SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => continue,
+            };
+            if sk.starts_with(keys::FOLLOWUP_PREFIX) {
+                followups.push(decode_item(item, &format!("{pk}/{sk}"))?);
+            } else if sk.starts_with(keys::DISCOUNT_PREFIX) {
+                discounts.push(decode_item(item, &format!("{pk}/{sk}"))?);
+            }
+        }
+        Ok((followups, discounts))
     }
 
     fn put<T: Record>(
@@ -316,22 +341,25 @@ impl Recorder for DynamoStore {
         }
         let first = ingest::needs(event);
         for attempt in 1..=MAX_ATTEMPTS {
-            let ((mut present, mut loaded), followups) = tokio::try_join!(
+            let ((mut present, mut loaded), (followups, discounts)) = tokio::try_join!(
                 self.read(&receipt_keys, &first, ctx.shop),
-                self.followups_for(ctx.shop, first.followups_of.as_deref()),
+                self.plans_of(ctx.shop, first.followups_of.as_deref()),
             )?;
             loaded.followups = followups;
+            loaded.discounts = discounts;
             // The stored order may name another customer than the payload (or the only
             // one, for shipments and refunds): read again just what that changes.
             let refined = ingest::needs_after(event, &first, &loaded);
             if refined.profile != first.profile {
                 let followups = std::mem::take(&mut loaded.followups);
+                let discounts = std::mem::take(&mut loaded.discounts);
                 (present, loaded) = self.read(&receipt_keys, &refined, ctx.shop).await?;
                 loaded.followups = followups;
+                loaded.discounts = discounts;
             }
             if refined.followups_of != first.followups_of {
-                loaded.followups = self
-                    .followups_for(ctx.shop, refined.followups_of.as_deref())
+                (loaded.followups, loaded.discounts) = self
+                    .plans_of(ctx.shop, refined.followups_of.as_deref())
                     .await?;
             }
             if mine(&present[0]) {

@@ -1,0 +1,170 @@
+//! DynamoDB operations of the `links` function: ratings, clicks, unsubscribes and the
+//! recovery follow-up a low rating plans.
+//!
+//! Ratings are one item per follow-up, written with a version condition (create if
+//! absent, else update the version read), so two clicks at once still leave one item.
+//! Clicks are counted with `ADD` on the follow-up's tracking attributes, never touching
+//! its version, so they cannot disturb a dispatcher's claim.
+
+use super::dispatch::Cas;
+use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use crate::model::{keys, FeedbackRecord, FollowUpRecord, Key, Record, SuppressionRecord};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// Suppression reasons a customer may lift by resubscribing. Bounces and complaints
+/// stay: the address does not work, or its owner marked us as spam.
+pub const SELF_SERVICE_REASON: &str = "unsubscribed";
+
+impl DynamoStore {
+    /// The feedback item of a follow-up (strongly consistent).
+    pub async fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        self.get(&keys::feedback(shop, customer_key, followup))
+            .await
+    }
+
+    /// The follow-up a link names (strongly consistent).
+    pub async fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        self.get(&keys::followup(shop, customer_key, id)).await
+    }
+
+    /// Writes `next` if the stored feedback still has version `expected` (`None`: if
+    /// there is none yet).
+    pub async fn save_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        next: &FeedbackRecord,
+        expected: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        let key = keys::feedback(shop, customer_key, &next.followup);
+        let req = self.put_record(&key, next)?;
+        let req = match expected {
+            None => req.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => req
+                .condition_expression("v = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        };
+        cas_put(req.send().await)
+    }
+
+    /// Counts a click on a link of the follow-up and keeps the first click's time. A
+    /// follow-up that no longer exists (erased) is left alone.
+    pub async fn record_click(&self, key: &Key, now_key: &str) -> Result<Cas, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression(
+                "SET clicked_at = if_not_exists(clicked_at, :now), last_clicked_at = :now \
+                 ADD clicks :one",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", AttributeValue::S(now_key.to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(Cas::Done),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(Cas::Lost)
+            }
+            Err(e) => Err(unavailable("UpdateItem", &e)),
+        }
+    }
+
+    /// Suppresses an address for the shop. An existing suppression is kept as it is (a
+    /// bounce or complaint must not turn into a liftable unsubscribe).
+    pub async fn suppress(&self, shop: &str, record: &SuppressionRecord) -> Result<(), StoreError> {
+        let key = keys::suppression(shop, &record.email_hash);
+        let req = self
+            .put_record(&key, record)?
+            .condition_expression("attribute_not_exists(pk)");
+        match cas_put(req.send().await)? {
+            Cas::Done | Cas::Lost => Ok(()),
+        }
+    }
+
+    /// Lifts a suppression the customer made themselves (`unsubscribed`); others stay.
+    /// `Lost` when there was nothing to lift.
+    pub async fn unsuppress_self_service(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> Result<Cas, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&keys::suppression(shop, email_hash))))
+            .condition_expression("reason = :reason")
+            .expression_attribute_values(":reason", AttributeValue::S(SELF_SERVICE_REASON.into()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(Cas::Done),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(Cas::Lost)
+            }
+            Err(e) => Err(unavailable("DeleteItem", &e)),
+        }
+    }
+
+    /// Creates a follow-up unless one with its id exists (plans are made once).
+    pub async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
+        let req = self
+            .put_record(&f.key(), f)?
+            .condition_expression("attribute_not_exists(pk)");
+        cas_put(req.send().await)
+    }
+
+    fn put_record<T: Record>(
+        &self,
+        key: &Key,
+        record: &T,
+    ) -> Result<aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder, StoreError>
+    {
+        let mut item: Attrs = serde_dynamo::to_item(record).map_err(|e| StoreError::Corrupt {
+            key: format!("{}/{}", key.pk, key.sk),
+            message: e.to_string(),
+        })?;
+        item.extend(key_attrs(key));
+        item.insert(table::ENTITY.into(), AttributeValue::S(T::KIND.into()));
+        Ok(self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item)))
+    }
+}
+
+fn cas_put<O>(out: Result<O, SdkError<PutItemError, HttpResponse>>) -> Result<Cas, StoreError> {
+    match out {
+        Ok(_) => Ok(Cas::Done),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Ok(Cas::Lost)
+        }
+        Err(e) => Err(unavailable("PutItem", &e)),
+    }
+}
