@@ -395,9 +395,9 @@ impl<M: Mailer> LinksApp<M> {
         if let Some(c) = &feedback.comment {
             let _ = write!(text, "Their comment:\n{c}\n\n");
         }
-        let _ = write!(
+        let _ = writeln!(
             text,
-            "Order: https://{}/admin/orders/{}\n",
+            "Order: https://{}/admin/orders/{}",
             shop.domain, followup.order_id
         );
         if shop.playbooks.recovery.enabled {

@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use lambda_http::{http, Body, Request};
 use secrecy::SecretString;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -343,10 +344,7 @@ impl TestApp {
             templates: aftercart::dispatch::shop_templates(&config).expect("templates"),
             links: aftercart::links::LinkBuilder {
                 base_url: config.links.base_url.clone(),
-                keys: aftercart::links::LinkKeys::parse(
-                    "1:integration-link-key-0123456789abcdef0123",
-                )
-                .expect("keys"),
+                keys: aftercart::links::LinkKeys::parse(LINK_KEYS).expect("keys"),
                 ttl_days: 60,
             },
             store: DynamoStore::new(
@@ -381,4 +379,118 @@ pub async fn run_dispatch(d: &TestDispatcher) -> serde_json::Value {
         .await
         .expect("dispatch run")
         .summary()
+}
+
+/// The link-signing keys of every test dispatcher and links app.
+pub const LINK_KEYS: &str = "1:integration-link-key-0123456789abcdef0123";
+
+pub type TestLinks = aftercart::links_app::LinksApp<Recording<aftercart::mailer::SesMailer>>;
+
+/// What a customer's browser (or mail provider) got back from the links function.
+#[derive(Debug)]
+pub struct Clicked {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub body: String,
+}
+
+impl TestApp {
+    /// The links function on this app's table and config, as of `at`, sending merchant
+    /// alerts through moto's SES.
+    pub async fn links(&self, at: &str) -> TestLinks {
+        let ses = ses_client_for(&endpoint()).await;
+        let _ = ses
+            .create_email_identity()
+            .email_identity(SENDER)
+            .send()
+            .await;
+        aftercart::links_app::LinksApp {
+            config: self.app.config.clone(),
+            keys: aftercart::links::LinkKeys::parse(LINK_KEYS).expect("keys"),
+            store: DynamoStore::new(
+                self.client.clone(),
+                self.table.clone(),
+                Duration::from_secs(86_400),
+            ),
+            mailer: Recording {
+                inner: aftercart::mailer::SesMailer::new(ses),
+                sent: std::sync::Mutex::new(Vec::new()),
+            },
+            clock: Arc::new(FixedClock::new(at.parse().expect("valid time"))),
+        }
+    }
+}
+
+/// Opens `url` (any host: only the path and query reach the function) with `method`,
+/// and optionally a form body, through the real handler.
+pub async fn click(
+    app: &TestLinks,
+    method: &str,
+    url: &str,
+    form: Option<(&str, &str)>,
+) -> Clicked {
+    use lambda_http::RequestExt;
+    let parsed = reqwest::Url::parse(url).expect("absolute URL");
+    let query: HashMap<String, Vec<String>> =
+        parsed.query_pairs().fold(HashMap::new(), |mut m, (k, v)| {
+            m.entry(k.into_owned()).or_default().push(v.into_owned());
+            m
+        });
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!(
+            "https://links.example.test{}?{}",
+            parsed.path(),
+            parsed.query().unwrap_or("")
+        ));
+    let body = match form {
+        Some((content_type, body)) => {
+            builder = builder.header("content-type", content_type);
+            lambda_http::Body::Text(body.to_owned())
+        }
+        None => lambda_http::Body::Empty,
+    };
+    let req = builder
+        .body(body)
+        .expect("request")
+        .with_query_string_parameters(query);
+    let resp = app.handle(req).await;
+    Clicked {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: String::from_utf8_lossy(resp.body().as_ref()).into_owned(),
+    }
+}
+
+/// The customer links (`https://links.example.test/...`) in a sent email's HTML part,
+/// in order.
+pub fn links_in(email: &aftercart::mailer::OutgoingEmail) -> Vec<String> {
+    let message = mail_parser::MessageParser::default()
+        .parse(&email.raw)
+        .expect("MIME parses");
+    let html = message.body_html(0).expect("an HTML part").into_owned();
+    let mut out = Vec::new();
+    let mut rest = html.as_str();
+    while let Some(i) = rest.find("https://links.example.test/") {
+        let tail = &rest[i..];
+        let end = tail.find(['"', '<', ' ', '\n']).unwrap_or(tail.len());
+        out.push(tail[..end].replace("&amp;", "&"));
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// The `List-Unsubscribe` URL of a sent email.
+pub fn list_unsubscribe(email: &aftercart::mailer::OutgoingEmail) -> String {
+    let message = mail_parser::MessageParser::default()
+        .parse(&email.raw)
+        .expect("MIME parses");
+    let value = message
+        .header_raw("List-Unsubscribe")
+        .expect("List-Unsubscribe header");
+    value
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned()
 }
