@@ -341,7 +341,7 @@ pub enum SesEvent {
     /// Accepted, nothing to do (send, reject, delivery delay, rendering failure,
     /// subscription, SNS test message).
     Ignored(EventType),
-    Tracked(TrackedEvent),
+    Tracked(Box<TrackedEvent>),
 }
 
 impl SesEvent {
@@ -516,14 +516,14 @@ pub fn parse_ses_event(v: &Value) -> Result<SesEvent, EventError> {
         _ => unreachable!("only tracked types get here"),
     };
     let event_id = fingerprint(event_type, &mail.message_id, &stamp, &extra);
-    Ok(SesEvent::Tracked(TrackedEvent {
+    Ok(SesEvent::Tracked(Box::new(TrackedEvent {
         event_type,
         message_id: mail.message_id,
         tags,
         destination,
         what,
         event_id,
-    }))
+    })))
 }
 
 /// The event's identity: SHA-256 (first 32 hex digits) of its type, SES message id, the

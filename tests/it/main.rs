@@ -2,5 +2,6 @@
 //! Run with `make test-integration` (starts and stops the moto server).
 
 mod dispatch;
+mod mail_events;
 mod webhook;
 mod webhook_failures;

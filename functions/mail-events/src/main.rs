@@ -12,18 +12,20 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     aftercart::telemetry::init();
     let app: &'static _ = Box::leak(Box::new(MailEventsApp::from_env().await?));
-    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let summary = app.handle(event.payload).await?;
-        tracing::info!(
-            request_id = %event.context.request_id,
-            events = summary.events,
-            applied = summary.applied,
-            duplicates = summary.duplicates,
-            ignored = summary.ignored,
-            skipped = summary.skipped,
-            "mail events handled"
-        );
-        Ok::<_, Error>(serde_json::to_value(&summary)?)
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let summary = app.handle(event.payload).await?;
+            tracing::info!(
+                request_id = %event.context.request_id,
+                events = summary.events,
+                applied = summary.applied,
+                duplicates = summary.duplicates,
+                ignored = summary.ignored,
+                skipped = summary.skipped,
+                "mail events handled"
+            );
+            Ok::<_, Error>(serde_json::to_value(&summary)?)
+        },
+    ))
     .await
 }

@@ -17,7 +17,7 @@ fn event_of(bytes: &[u8]) -> SesEvent {
 
 fn tracked(bytes: &[u8]) -> TrackedEvent {
     match event_of(bytes) {
-        SesEvent::Tracked(e) => e,
+        SesEvent::Tracked(e) => *e,
         other => panic!("not tracked: {other:?}"),
     }
 }
@@ -371,13 +371,10 @@ fn accepted_but_ignored_event_types() {
     let mut ses = ses_inside(fixtures::SNS_DELIVERY);
     let t = ses.as_object_mut().unwrap().remove("eventType").unwrap();
     ses["notificationType"] = t;
-    assert!(matches!(
-        parse_ses_event(&ses),
-        Ok(SesEvent::Tracked(TrackedEvent {
-            event_type: EventType::Delivery,
-            ..
-        }))
-    ));
+    assert_eq!(
+        parse_ses_event(&ses).unwrap().event_type(),
+        EventType::Delivery
+    );
 }
 
 #[test]
