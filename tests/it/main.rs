@@ -3,5 +3,6 @@
 
 mod dispatch;
 mod links;
+mod mail_events;
 mod webhook;
 mod webhook_failures;

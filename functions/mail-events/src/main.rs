@@ -1,5 +1,31 @@
-//! Lambda entry point for `mail-events`: SES events from SNS or EventBridge.
+//! Lambda entry point for `mail-events`: SES events from an SNS subscription or an
+//! EventBridge rule. Builds the DynamoDB client once; all logic is in
+//! `aftercart::mail_events`.
+//!
+//! A malformed event is logged and skipped (retrying cannot fix it); a store failure
+//! fails the invocation, so Lambda retries it and then sends it to the DLQ.
 
-fn main() {
-    unimplemented!("mail-events function: built in issue 4")
+use aftercart::mail_events::MailEventsApp;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    aftercart::telemetry::init();
+    let app: &'static _ = Box::leak(Box::new(MailEventsApp::from_env().await?));
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let summary = app.handle(event.payload).await?;
+            tracing::info!(
+                request_id = %event.context.request_id,
+                events = summary.events,
+                applied = summary.applied,
+                duplicates = summary.duplicates,
+                ignored = summary.ignored,
+                skipped = summary.skipped,
+                "mail events handled"
+            );
+            Ok::<_, Error>(serde_json::to_value(&summary)?)
+        },
+    ))
+    .await
 }

@@ -3,6 +3,7 @@
 
 pub mod dispatch;
 pub mod links;
+pub mod mail_events;
 pub mod table;
 
 use crate::ingest::{self, Context, Expect, Item, Loaded, Needs, Write};
