@@ -2,6 +2,7 @@
 //! transaction.
 
 pub mod dispatch;
+pub mod privacy;
 pub mod table;
 
 use crate::ingest::{self, Context, Expect, Item, Loaded, Needs, Write};
