@@ -194,7 +194,8 @@ pub async fn carry_out_with<M: Mailer>(
                 Ok(s) => s,
                 Err(e) => {
                     report.failed += 1;
-                    tracing::error!(shop = %shop.domain, request = %key.sk, error = %e, "privacy request cannot be read; skipped");
+                    let error = elide_quoted(&e.to_string());
+                    tracing::error!(shop = %shop.domain, request = %key.sk, error, "privacy request cannot be read; skipped");
                     continue;
                 }
             };
@@ -745,6 +746,17 @@ pub fn mask_addresses(text: &str) -> String {
         .map(|w| if w.contains('@') { "[address]" } else { w })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Drops the values serde quotes in its messages (`invalid type: string "…"`): they
+/// may be personal data.
+pub fn elide_quoted(message: &str) -> String {
+    message
+        .split('"')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+        .collect::<Vec<_>>()
+        .join("\"")
 }
 
 fn sk_of(item: &Attrs) -> &str {

@@ -174,6 +174,18 @@ fn addresses_are_masked_in_failure_reasons() {
 }
 
 #[test]
+fn quoted_values_are_dropped_from_decode_errors() {
+    assert_eq!(
+        elide_quoted(r#"invalid type: string "8814402219", expected u64"#),
+        r#"invalid type: string "…", expected u64"#
+    );
+    assert_eq!(
+        elide_quoted("missing field `topic`"),
+        "missing field `topic`"
+    );
+}
+
+#[test]
 fn topics_map_to_kinds() {
     assert_eq!(Kind::of("customers/redact"), Some(Kind::CustomerRedact));
     assert_eq!(Kind::of("customers/data_request"), Some(Kind::DataRequest));
