@@ -28,6 +28,8 @@ pub struct Config {
     pub dispatch: DispatchSettings,
     #[serde(default)]
     pub links: LinkSettings,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
     /// One `[[shop]]` table per store.
     #[serde(rename = "shop", default)]
     pub shops: Vec<ShopConfig>,
@@ -90,6 +92,14 @@ pub struct ShopConfig {
     /// Where customers' replies and questions go (also the Reply-To).
     #[serde(default)]
     pub support_email: Option<String>,
+    /// Where customer data exports (`customers/data_request`) are sent; defaults to
+    /// `support_email`.
+    #[serde(default)]
+    pub privacy_email: Option<String>,
+    /// Days order data is kept: `[privacy] retention_days`, copied here at load so the
+    /// webhook's planner sees it with the shop's rules.
+    #[serde(skip, default = "default_retention_days")]
+    pub retention_days: u32,
     /// IANA time zone for quiet hours, e.g. `Europe/Paris`.
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
@@ -452,6 +462,25 @@ impl Default for DispatchSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Days order data (orders, shipments, refunds, order history) is kept after the
+    /// order was placed; DynamoDB TTL then removes it.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+fn default_retention_days() -> u32 {
+    crate::privacy::DEFAULT_RETENTION_DAYS
+}
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            retention_days: default_retention_days(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinkSettings {
     /// Public base URL of the `links` function.
     #[serde(default = "default_links_base")]
@@ -505,11 +534,14 @@ impl Config {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: origin.to_owned(),
             message: e.to_string(),
         })?;
         config.validate()?;
+        for shop in &mut config.shops {
+            shop.retention_days = config.privacy.retention_days;
+        }
         Ok(config)
     }
 
@@ -600,6 +632,19 @@ impl Config {
                 "remove it to use 5",
             ));
         }
+        if !(crate::privacy::MIN_RETENTION_DAYS..=crate::privacy::MAX_RETENTION_DAYS)
+            .contains(&self.privacy.retention_days)
+        {
+            return Err(invalid_field(
+                "privacy.retention_days",
+                &format!(
+                    "must be between {} and {} days (order data older than this expires)",
+                    crate::privacy::MIN_RETENTION_DAYS,
+                    crate::privacy::MAX_RETENTION_DAYS
+                ),
+                "remove it to keep order data for 730 days (2 years)",
+            ));
+        }
         if !is_web_url(&self.links.base_url) {
             return Err(invalid_field(
                 "links.base_url",
@@ -652,6 +697,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
         ("sender_email", &shop.sender_email),
         ("support_email", &shop.support_email),
         ("alert_email", &shop.alert_email),
+        ("privacy_email", &shop.privacy_email),
     ] {
         if let Some(v) = value {
             if !looks_like_email(v) {
@@ -966,6 +1012,33 @@ webhook_secrets_env = "BETA_SECRETS"
             "infra/aftercart.toml",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn retention_defaults_to_two_years_and_reaches_every_shop() {
+        let c = Config::parse(GOOD, "test").unwrap();
+        assert_eq!(c.privacy.retention_days, 730);
+        let c = Config::parse(&format!("[privacy]\nretention_days = 400\n{GOOD}"), "t").unwrap();
+        assert!(c.shops.iter().all(|s| s.retention_days == 400));
+    }
+
+    #[test]
+    fn retention_out_of_range_names_the_field() {
+        for days in [0, 29, 36_501] {
+            let e = Config::parse(&format!("[privacy]\nretention_days = {days}\n{GOOD}"), "t")
+                .unwrap_err();
+            assert!(e.to_string().contains("privacy.retention_days"), "{e}");
+        }
+    }
+
+    #[test]
+    fn privacy_email_must_be_an_address() {
+        let e = Config::parse(
+            "[[shop]]\ndomain = \"a.myshopify.com\"\nprivacy_email = \"legal team\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("shop[0].privacy_email"), "{e}");
     }
 
     #[test]

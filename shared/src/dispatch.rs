@@ -110,6 +110,8 @@ impl Pace {
 impl<M: Mailer> Dispatcher<M> {
     /// One run: claims and sends what is due until nothing is or `deadline` is near.
     pub async fn run(&self, deadline: Instant) -> Result<Report, StoreError> {
+        // Compliance requests before any send, so a customer erased now is not mailed.
+        crate::privacy::carry_out(self, deadline).await?;
         let report = Report::default();
         // SES's own MaxSendRate where the endpoint tells it, else the configured one.
         let rate = self

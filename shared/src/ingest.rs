@@ -275,6 +275,7 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
     if topic == Topic::OrdersFulfilled {
         rec.fulfilled_at = Some(earliest(rec.fulfilled_at.take(), version.clone()));
     }
+    rec.expires_at = order_expiry(ctx, &rec, &created);
 
     let newly_counted = !rec.counted && ckey.is_some();
     if let Some(ckey) = ckey {
@@ -329,6 +330,7 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
                     total_price: o.total_price,
                     currency: o.currency.clone(),
                     product_ids: product_ids(o),
+                    expires_at: expiry(ctx, &created),
                 }),
                 Expect::Any,
             ));
@@ -486,6 +488,8 @@ fn plan_fulfillment(ctx: &Context<'_>, f: &Fulfillment, loaded: &Loaded, out: &m
     }
     let (mut order, oexpect) = versioned(loaded.order.as_ref(), OrderRecord::default);
     order.order_id = f.order_id;
+    order.expires_at = order_expiry(ctx, &order, &shipped);
+    rec.expires_at = order.expires_at;
     order.fulfilled_at = Some(earliest(order.fulfilled_at.take(), shipped));
     if let Some(d) = delivered {
         order.delivered_at = Some(earliest(order.delivered_at.take(), d));
@@ -525,6 +529,8 @@ fn plan_fulfillment_event(
     let mut writes_order = false;
     let (mut order, oexpect) = versioned(loaded.order.as_ref(), OrderRecord::default);
     order.order_id = e.order_id;
+    order.expires_at = order_expiry(ctx, &order, rec.created_at.as_deref().unwrap_or(&at));
+    rec.expires_at = order.expires_at;
     if delivered {
         rec.delivered_at = Some(earliest(rec.delivered_at.take(), at.clone()));
         order.delivered_at = Some(earliest(order.delivered_at.take(), at));
@@ -550,6 +556,8 @@ fn plan_refund(ctx: &Context<'_>, r: &Refund, loaded: &Loaded, out: &mut Vec<Wri
         .created_at
         .map(|t| utc_key(&t))
         .unwrap_or_else(|| utc_key(&ctx.now));
+    let (mut order, expect) = versioned(loaded.order.as_ref(), OrderRecord::default);
+    order.expires_at = order_expiry(ctx, &order, &created);
     out.push(write(
         keys::refund(ctx.shop, r.order_id, r.id),
         Item::Refund(RefundRecord {
@@ -567,10 +575,10 @@ fn plan_refund(ctx: &Context<'_>, r: &Refund, loaded: &Loaded, out: &mut Vec<Wri
                     variant_id: l.line_item.as_ref().and_then(|i| i.variant_id),
                 })
                 .collect(),
+            expires_at: order.expires_at,
         }),
         Expect::Any,
     ));
-    let (mut order, expect) = versioned(loaded.order.as_ref(), OrderRecord::default);
     order.order_id = r.order_id;
     order.refunded_at = Some(match order.refunded_at.take() {
         Some(prev) if prev >= created => prev,
@@ -615,6 +623,21 @@ fn privacy(
         }),
         Expect::Any,
     )
+}
+
+/// When order data recorded for an order placed at `at` (a UTC key) expires: the
+/// shop's `privacy.retention_days` later.
+fn expiry(ctx: &Context<'_>, at: &str) -> Option<i64> {
+    let days = ctx
+        .rules
+        .map_or(crate::privacy::DEFAULT_RETENTION_DAYS, |r| r.retention_days);
+    crate::privacy::retention_expiry(at, days)
+}
+
+/// The expiry of `order`'s data: from its order time, or from `fallback` (the shipment
+/// or refund time) while the order itself has not arrived.
+fn order_expiry(ctx: &Context<'_>, order: &OrderRecord, fallback: &str) -> Option<i64> {
+    expiry(ctx, order.created_at.as_deref().unwrap_or(fallback))
 }
 
 fn order_line(l: &crate::shopify::LineItem) -> OrderLine {

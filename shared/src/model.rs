@@ -311,6 +311,10 @@ pub struct OrderRecord {
     /// cancellation must take back exactly this, not the total it has by then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counted_spend: Option<Decimal>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 impl Record for OrderRecord {
     const KIND: &'static str = "order";
@@ -353,6 +357,10 @@ pub struct FulfillmentRecord {
     pub delivered_at: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub line_item_ids: Vec<u64>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 impl Record for FulfillmentRecord {
     const KIND: &'static str = "fulfillment";
@@ -378,6 +386,10 @@ pub struct RefundRecord {
     pub restock: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<RefundLine>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 impl Record for RefundRecord {
     const KIND: &'static str = "refund";
@@ -460,6 +472,10 @@ pub struct HistoryRecord {
     pub currency: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub product_ids: Vec<u64>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 impl Record for HistoryRecord {
     const KIND: &'static str = "history";

@@ -4,5 +4,6 @@
 mod dispatch;
 mod links;
 mod mail_events;
+mod privacy;
 mod webhook;
 mod webhook_failures;

@@ -373,6 +373,8 @@ fn first_paid_order_of_a_new_customer_writes_order_profile_and_one_history_entry
             total_price: Some(dec("409.94")),
             currency: Some("USD".into()),
             product_ids: vec![PRODUCT_ID],
+            // 2008-01-10T16:00:00Z + 730 days (the default retention).
+            expires_at: Some(1_199_980_800 + 730 * 86_400),
         })
     );
     assert_eq!(t.history(&ckey).len(), 1);

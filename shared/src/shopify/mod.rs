@@ -276,11 +276,13 @@ impl Event {
             // Tracking events and refunds are immutable: the id is the version.
             Event::FulfillmentEvent(e) => Some((e.id, String::new())),
             Event::Refund(r) => Some((r.id, String::new())),
+            // The receipt's key carries a digest of the customer id, not the id: receipts
+            // live outside the customer's partition, and erasure must leave none naming them.
             Event::Consent(c) => c
                 .email_marketing_consent
                 .as_ref()
                 .and_then(|m| m.consent_updated_at)
-                .map(|t| (c.customer_id, ts(&t))),
+                .map(|t| (crate::privacy::customer_digest(c.customer_id), ts(&t))),
             Event::DataRequest(d) => Some((d.data_request.id, String::new())),
             Event::CustomerRedact(_) | Event::ShopRedact(_) | Event::AppUninstalled(_) => None,
         }

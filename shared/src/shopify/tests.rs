@@ -1229,11 +1229,16 @@ fn fulfillment_event_business_key_is_its_id() {
 }
 
 #[test]
-fn consent_business_key_is_customer_and_consent_time() {
+fn consent_business_key_is_customer_digest_and_consent_time() {
     let e = parse_event(Topic::EmailConsentUpdate, &consent_body("subscribed")).unwrap();
+    let digest = crate::privacy::customer_digest(706405506930370084);
+    assert_ne!(
+        digest, 706405506930370084,
+        "the receipt must not name the customer"
+    );
     assert_eq!(
         e.business_key(),
-        Some((706405506930370084, "2024-05-01T16:30:00.000Z".to_owned()))
+        Some((digest, "2024-05-01T16:30:00.000Z".to_owned()))
     );
 }
 

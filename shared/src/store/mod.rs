@@ -4,6 +4,7 @@
 pub mod dispatch;
 pub mod links;
 pub mod mail_events;
+pub mod privacy;
 pub mod table;
 
 use crate::ingest::{self, Context, Expect, Item, Loaded, Needs, Write};
