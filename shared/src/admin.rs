@@ -184,9 +184,12 @@ pub fn token_var(shop: &ShopConfig) -> &str {
 }
 
 /// Longest wait for the cost bucket before one request.
-const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(20);
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(10);
 /// Longest backoff after a 5xx or a timeout.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// No new attempt starts after this long in one call, so a call stays well inside the
+/// dispatcher's lease (`dispatch.lease_seconds`, 120 s by default).
+const CALL_BUDGET: Duration = Duration::from_secs(30);
 
 /// The Admin GraphQL API client, built once per cold start and shared by every send.
 pub struct AdminClient {
@@ -328,8 +331,15 @@ impl AdminClient {
         let url = self.graphql_url(shop);
         let body = json!({ "query": query, "variables": variables });
         let mut last = String::new();
+        let begun = Instant::now();
         for attempt in 1..=self.max_attempts {
             if attempt > 1 {
+                if begun.elapsed() >= CALL_BUDGET {
+                    return Err(AdminError::Transient(format!(
+                        "{last}, still failing after {} s",
+                        CALL_BUDGET.as_secs()
+                    )));
+                }
                 tracing::warn!(shop, attempt, problem = %last, "Admin API: retrying");
             }
             self.take_from_bucket(shop, cost).await;
@@ -492,8 +502,8 @@ impl AdminClient {
         }
     }
 
-    /// Exponential backoff with full jitter after failed attempt `attempt` (none after
-    /// the last one).
+    /// Exponential backoff (retry_base × 2^attempt, capped), randomised between half and
+    /// all of it so concurrent retries spread out; none after the last attempt.
     async fn backoff(&self, attempt: u32) {
         if attempt >= self.max_attempts {
             return;
@@ -599,7 +609,11 @@ pub fn reservation(
 /// loyalty templates show as `discount_expires`.
 pub fn expiry_date(rec: &DiscountRecord, shop: &ShopConfig) -> Option<String> {
     let ends = crate::time::parse_time(rec.ends_at.as_deref()?)?;
-    Some(ends.with_timezone(&shop.tz()).format("%Y-%m-%d").to_string())
+    Some(
+        ends.with_timezone(&shop.tz())
+            .format("%Y-%m-%d")
+            .to_string(),
+    )
 }
 
 /// The code for follow-up `f`, created in the store exactly once: reuses the recorded
