@@ -46,6 +46,7 @@ fn context(playbook: Playbook) -> EmailContext {
         reorder_url: Some(url("reorder")),
         review_url: Some(url("review")),
         discount_code: Some("WELCOMEBACK10".into()),
+        discount_expires: Some("2026-12-31".into()),
         complementary: ["Ceramic teapot", "Bamboo tray", "Honey jar"]
             .iter()
             .enumerate()

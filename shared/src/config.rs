@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Environment variable holding the webhook secrets, comma-separated, newest first.
 pub const DEFAULT_SECRETS_ENV: &str = "AFTERCART_WEBHOOK_SECRETS";
+/// Environment variable holding a shop's Shopify Admin API access token.
+pub const DEFAULT_ADMIN_TOKEN_ENV: &str = "AFTERCART_ADMIN_TOKEN";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +32,9 @@ pub struct Config {
     pub links: LinkSettings,
     #[serde(default)]
     pub privacy: PrivacySettings,
+    /// The Shopify Admin GraphQL API (discount codes).
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// One `[[shop]]` table per store.
     #[serde(rename = "shop", default)]
     pub shops: Vec<ShopConfig>,
@@ -83,6 +88,10 @@ pub struct ShopConfig {
     /// secret per store). Defaults to `AFTERCART_WEBHOOK_SECRETS`.
     #[serde(default)]
     pub webhook_secrets_env: Option<String>,
+    /// Environment variable with this shop's Admin API access token (needed only when a
+    /// playbook makes discount codes). Defaults to `AFTERCART_ADMIN_TOKEN`.
+    #[serde(default)]
+    pub admin_token_env: Option<String>,
     /// Address the follow-ups come from; must be a verified SES identity.
     #[serde(default)]
     pub sender_email: Option<String>,
@@ -280,6 +289,10 @@ pub struct LoyaltyRule {
     /// Hours after the qualifying payment.
     #[serde(default = "default_loyalty_delay")]
     pub delay_hours: u32,
+    /// The reward: a unique single-use code made in the store. Without it the loyalty
+    /// email thanks the customer and carries no code.
+    #[serde(default)]
+    pub discount: Option<DiscountRule>,
 }
 fn default_nth_order() -> u32 {
     3
@@ -294,6 +307,7 @@ impl Default for LoyaltyRule {
             nth_order: default_nth_order(),
             spend_threshold: None,
             delay_hours: default_loyalty_delay(),
+            discount: None,
         }
     }
 }
@@ -328,6 +342,9 @@ pub struct RecoveryRule {
     /// Hours after the low rating.
     #[serde(default = "default_recovery_delay")]
     pub delay_hours: u32,
+    /// A code to make amends with (none by default).
+    #[serde(default)]
+    pub discount: Option<DiscountRule>,
 }
 fn default_recovery_delay() -> u32 {
     2
@@ -337,6 +354,63 @@ impl Default for RecoveryRule {
         RecoveryRule {
             enabled: true,
             delay_hours: default_recovery_delay(),
+            discount: None,
+        }
+    }
+}
+
+/// A discount code a playbook gives (loyalty; reusable by any playbook that carries a
+/// code): exactly one of `percentage` or `amount`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiscountRule {
+    /// Percent off the order's items, 1–100 (e.g. 15 for 15 %).
+    #[serde(default)]
+    pub percentage: Option<rust_decimal::Decimal>,
+    /// A fixed amount off, in the shop's currency (e.g. "10.00").
+    #[serde(default)]
+    pub amount: Option<rust_decimal::Decimal>,
+    /// With `amount`: take it off each item rather than once across the order.
+    #[serde(default)]
+    pub applies_on_each_item: bool,
+    /// Days the code stays valid after it is made.
+    #[serde(default = "default_days_valid")]
+    pub days_valid: u32,
+    /// Which other discount classes the code combines with.
+    #[serde(default)]
+    pub combines_with: CombinesWith,
+    /// Readable start of every code (`THANKS-7KQ9-M2XP-4RTD`): A–Z and 2–9, 1–12 characters.
+    #[serde(default = "default_code_prefix")]
+    pub prefix: String,
+    /// The discount's name in the Shopify admin (and at checkout); default
+    /// "{shop name} loyalty reward".
+    #[serde(default)]
+    pub title: Option<String>,
+}
+fn default_days_valid() -> u32 {
+    30
+}
+fn default_code_prefix() -> String {
+    "THANKS".into()
+}
+
+/// `combinesWith` of the discount: order, product and shipping discounts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CombinesWith {
+    #[serde(default)]
+    pub order: bool,
+    #[serde(default)]
+    pub product: bool,
+    #[serde(default = "yes")]
+    pub shipping: bool,
+}
+impl Default for CombinesWith {
+    fn default() -> Self {
+        CombinesWith {
+            order: false,
+            product: false,
+            shipping: true,
         }
     }
 }
@@ -504,6 +578,53 @@ impl Default for LinkSettings {
     }
 }
 
+/// The Shopify Admin GraphQL API client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The pinned API version (`YYYY-MM`); from 2025-10 codes are tied to the customer
+    /// through `context`, before through `customerSelection`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Time allowed for one HTTP request, in milliseconds.
+    #[serde(default = "default_admin_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Requests per call before giving up on throttling, 5xx answers and timeouts
+    /// (the follow-up is then retried by the dispatcher later).
+    #[serde(default = "default_admin_attempts")]
+    pub max_attempts: u32,
+    /// First backoff between those attempts, in milliseconds (doubles each time).
+    #[serde(default = "default_admin_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Base URL replacing `https://{shop}` (local fakes and tests). Plain http only on
+    /// a loopback address.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+fn default_api_version() -> String {
+    "2025-10".into()
+}
+fn default_admin_timeout_ms() -> u64 {
+    10_000
+}
+fn default_admin_attempts() -> u32 {
+    4
+}
+fn default_admin_retry_base_ms() -> u64 {
+    500
+}
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            api_version: default_api_version(),
+            timeout_ms: default_admin_timeout_ms(),
+            max_attempts: default_admin_attempts(),
+            retry_base_ms: default_admin_retry_base_ms(),
+            endpoint: None,
+        }
+    }
+}
+
 /// A configuration problem, phrased as what is wrong and how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -605,6 +726,15 @@ impl Config {
                     ));
                 }
             }
+            if let Some(var) = &shop.admin_token_env {
+                if !is_env_var_name(var) {
+                    return Err(invalid(
+                        format!("shop[{i}].admin_token_env"),
+                        &format!("{var:?} is not an environment variable name"),
+                        "use upper-case letters, digits and _, e.g. \"ACME_ADMIN_TOKEN\"",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -652,12 +782,180 @@ impl Config {
                 "use the LinksUrl output of the stack, e.g. \"https://abc.execute-api.eu-west-1.amazonaws.com/links\"",
             ));
         }
-        Ok(())
+        validate_admin(&self.admin)
     }
 
     pub fn shop(&self, domain: &str) -> Option<&ShopConfig> {
         self.shops.iter().find(|s| s.domain == domain)
     }
+}
+
+/// `[admin]`: a pinned `YYYY-MM` (or `unstable`) version, sane timeouts, and an endpoint
+/// override that never sends a token in clear text off the machine.
+fn validate_admin(a: &AdminSettings) -> Result<(), ConfigError> {
+    let v = a.api_version.as_bytes();
+    let dated = v.len() == 7
+        && v[4] == b'-'
+        && v[..4].iter().chain(&v[5..]).all(u8::is_ascii_digit)
+        && matches!(&a.api_version[5..], "01" | "04" | "07" | "10");
+    if !(dated || a.api_version == "unstable") {
+        return Err(invalid_field(
+            "admin.api_version",
+            &format!("{:?} is not a Shopify API version", a.api_version),
+            "use a quarterly version such as \"2025-10\" (YYYY-01, -04, -07 or -10)",
+        ));
+    }
+    if !(100..=30_000).contains(&a.timeout_ms) {
+        return Err(invalid_field(
+            "admin.timeout_ms",
+            "must be between 100 and 30000",
+            "remove it to use 10000 (10 s)",
+        ));
+    }
+    if !(1..=10).contains(&a.max_attempts) {
+        return Err(invalid_field(
+            "admin.max_attempts",
+            "must be between 1 and 10",
+            "remove it to use 4",
+        ));
+    }
+    if a.retry_base_ms > 10_000 {
+        return Err(invalid_field(
+            "admin.retry_base_ms",
+            "must be at most 10000",
+            "remove it to use 500",
+        ));
+    }
+    if let Some(endpoint) = &a.endpoint {
+        if let Err(problem) = check_admin_endpoint(endpoint) {
+            return Err(invalid_field(
+                "admin.endpoint",
+                &format!("{endpoint:?} {problem}"),
+                "remove it to call https://{shop}/admin/api/…, or use a local fake such as \"http://127.0.0.1:5112\"",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An Admin API base URL override: https anywhere, plain http only on a loopback host,
+/// no path, query or credentials.
+pub fn check_admin_endpoint(endpoint: &str) -> Result<reqwest::Url, &'static str> {
+    let url = reqwest::Url::parse(endpoint).map_err(|_| "is not a URL")?;
+    let host = url.host_str().ok_or("has no host")?;
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(
+                "is plain http off this machine: the access token would travel in clear text",
+            )
+        }
+        _ => return Err("must be an http(s) URL"),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials");
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be a base URL without a path or query");
+    }
+    Ok(url)
+}
+
+fn is_env_var_name(var: &str) -> bool {
+    !var.is_empty()
+        && var
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A discount rule at `field` (e.g. `shop[0].playbooks.loyalty.discount`): one of
+/// percentage or amount, a sensible validity, a readable prefix.
+pub fn validate_discount(field: &str, d: &DiscountRule) -> Result<(), ConfigError> {
+    let f = |name: &str| format!("{field}.{name}");
+    let bad = |name: &str, problem: String, fix: &str| ConfigError::Invalid {
+        field: f(name),
+        problem,
+        fix: fix.to_owned(),
+    };
+    match (d.percentage, d.amount) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "amount",
+                "both percentage and amount are set".into(),
+                "keep one: percentage = 15 (percent off) or amount = \"10.00\" (fixed amount off)",
+            ))
+        }
+        (None, None) => {
+            return Err(bad(
+                "percentage",
+                "the discount has no value".into(),
+                "add percentage = 15 (percent off) or amount = \"10.00\" (fixed amount off)",
+            ))
+        }
+        (Some(p), None) => {
+            // Below 1 % is almost surely a fraction meant as a percentage (0.15 for 15).
+            if p < rust_decimal::Decimal::ONE || p > rust_decimal::Decimal::ONE_HUNDRED {
+                return Err(bad(
+                    "percentage",
+                    format!("{p} is not between 1 and 100"),
+                    "write the percent off as a number such as 15 (not 0.15)",
+                ));
+            }
+        }
+        (None, Some(a)) => {
+            if a <= rust_decimal::Decimal::ZERO {
+                return Err(bad(
+                    "amount",
+                    format!("{a} is not a positive amount"),
+                    "use the amount off in the shop's currency, e.g. amount = \"10.00\"",
+                ));
+            }
+        }
+    }
+    if d.applies_on_each_item && d.amount.is_none() {
+        return Err(bad(
+            "applies_on_each_item",
+            "only applies to a fixed amount".into(),
+            "remove it, or use amount instead of percentage",
+        ));
+    }
+    if !(1..=365).contains(&d.days_valid) {
+        return Err(bad(
+            "days_valid",
+            format!("{} is not between 1 and 365 days", d.days_valid),
+            "use e.g. days_valid = 30",
+        ));
+    }
+    let p = d.prefix.as_bytes();
+    if p.is_empty()
+        || p.len() > 12
+        || !p
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Err(bad(
+            "prefix",
+            format!("{:?} is not 1–12 upper-case letters or digits", d.prefix),
+            "use e.g. prefix = \"THANKS\"",
+        ));
+    }
+    if let Some(t) = &d.title {
+        if t.trim().is_empty() || t.chars().count() > 255 || t.chars().any(char::is_control) {
+            return Err(bad(
+                "title",
+                "must be 1–255 characters on one line".into(),
+                "use e.g. title = \"Loyalty reward\", or remove it",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn invalid_field(field: &str, problem: &str, fix: &str) -> ConfigError {
@@ -791,6 +1089,12 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             "must be at least 1".into(),
             "use e.g. 3 for every third order",
         ));
+    }
+    if let Some(d) = &shop.playbooks.loyalty.discount {
+        validate_discount(&field("playbooks.loyalty.discount"), d)?;
+    }
+    if let Some(d) = &shop.playbooks.recovery.discount {
+        validate_discount(&field("playbooks.recovery.discount"), d)?;
     }
     for (j, p) in shop.products.iter().enumerate() {
         let pf = |name: &str| format!("product[{j}].{name}");
@@ -1012,6 +1316,149 @@ webhook_secrets_env = "BETA_SECRETS"
             "infra/aftercart.toml",
         )
         .unwrap();
+    }
+
+    fn with_loyalty(discount: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            &format!(
+                "[[shop]]\ndomain = \"a.myshopify.com\"\n[shop.playbooks.loyalty]\ndiscount = {discount}\n"
+            ),
+            "t",
+        )
+    }
+
+    #[test]
+    fn admin_settings_default_to_a_pinned_version_and_no_override() {
+        let c = Config::parse(GOOD, "test").unwrap();
+        assert_eq!(c.admin.api_version, "2025-10");
+        assert_eq!(c.admin.timeout_ms, 10_000);
+        assert_eq!(c.admin.endpoint, None);
+        assert_eq!(c.shops[0].admin_token_env, None);
+        assert_eq!(c.shops[0].playbooks.loyalty.discount, None);
+    }
+
+    #[test]
+    fn a_loyalty_discount_rule_parses_with_defaults() {
+        let c = with_loyalty(
+            "{ percentage = 15, combines_with = { order = true, product = false, shipping = true } }",
+        )
+        .unwrap();
+        let d = c.shops[0].playbooks.loyalty.discount.clone().unwrap();
+        assert_eq!(d.percentage, Some(rust_decimal::Decimal::from(15)));
+        assert_eq!((d.days_valid, d.prefix.as_str()), (30, "THANKS"));
+        assert!(d.combines_with.order && !d.combines_with.product && d.combines_with.shipping);
+        let d =
+            with_loyalty("{ amount = \"10.00\", applies_on_each_item = true, prefix = \"VIP\" }")
+                .unwrap()
+                .shops[0]
+                .playbooks
+                .loyalty
+                .discount
+                .clone()
+                .unwrap();
+        assert_eq!(d.amount, Some("10.00".parse().unwrap()));
+        assert_eq!(d.combines_with, CombinesWith::default());
+    }
+
+    #[test]
+    fn bad_discount_rules_name_the_field_and_the_fix() {
+        for (rule, field) in [
+            ("{ days_valid = 30 }", "discount.percentage"),
+            ("{ percentage = 10, amount = 5 }", "discount.amount"),
+            ("{ percentage = 0.15 }", "discount.percentage"),
+            ("{ percentage = 150 }", "discount.percentage"),
+            ("{ amount = -1 }", "discount.amount"),
+            (
+                "{ percentage = 10, applies_on_each_item = true }",
+                "applies_on_each_item",
+            ),
+            ("{ percentage = 10, days_valid = 0 }", "discount.days_valid"),
+            (
+                "{ percentage = 10, prefix = \"thanks-10\" }",
+                "discount.prefix",
+            ),
+            (
+                "{ percentage = 10, combines_with = { orders = true } }",
+                "orders",
+            ),
+        ] {
+            match with_loyalty(rule) {
+                Ok(_) => panic!("{rule} was accepted"),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(field), "{rule}: {msg}");
+                    if field.starts_with("discount.") || field == "applies_on_each_item" {
+                        assert!(
+                            msg.contains("shop[0].playbooks.loyalty.discount")
+                                && msg.contains("Fix:"),
+                            "{rule}: {msg}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn admin_endpoint_override_refuses_clear_text_off_the_machine() {
+        let parse = |endpoint: &str| {
+            Config::parse(
+                &format!(
+                    "[admin]\nendpoint = \"{endpoint}\"\n[[shop]]\ndomain = \"a.myshopify.com\"\n"
+                ),
+                "t",
+            )
+        };
+        for ok in [
+            "http://127.0.0.1:5112",
+            "http://localhost:8080/",
+            "http://[::1]:9000",
+            "https://admin-proxy.example.com",
+        ] {
+            parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "http://admin-proxy.example.com",
+            "http://10.0.0.5:80",
+            "ftp://127.0.0.1",
+            "https://127.0.0.1/admin/api",
+            "https://user:pw@example.com",
+            "not a url",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("admin.endpoint") && e.contains("Fix:"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn admin_version_and_token_variable_are_checked() {
+        for (toml, field) in [
+            ("[admin]\napi_version = \"2025-11\"\n", "admin.api_version"),
+            ("[admin]\napi_version = \"latest\"\n", "admin.api_version"),
+            ("[admin]\ntimeout_ms = 60000\n", "admin.timeout_ms"),
+            ("[admin]\nmax_attempts = 0\n", "admin.max_attempts"),
+        ] {
+            let e = Config::parse(
+                &format!("{toml}[[shop]]\ndomain = \"a.myshopify.com\"\n"),
+                "t",
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains(field), "{e}");
+        }
+        Config::parse(
+            "[admin]\napi_version = \"2024-07\"\n[[shop]]\ndomain = \"a.myshopify.com\"\n",
+            "t",
+        )
+        .unwrap();
+        let e = Config::parse(
+            "[[shop]]\ndomain = \"a.myshopify.com\"\nadmin_token_env = \"acme-token\"\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("shop[0].admin_token_env"), "{e}");
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Dispatcher<M> {
     pub clock: Arc<dyn Clock>,
     /// Who holds the leases this dispatcher takes (the invocation's request id).
     pub owner: String,
+    /// The Shopify Admin API, for the discount codes some playbooks carry.
+    pub admin: crate::admin::AdminClient,
 }
 
 /// What one run did.
@@ -274,7 +276,49 @@ impl<M: Mailer> Dispatcher<M> {
             return self.reschedule(f, last + cap, "frequency cap", false).await;
         }
 
-        let email_ctx = email_context(&self.links, &f, shop, &order, &profile, &to, &from, now);
+        // A playbook that carries a code gets it now, created in the store exactly once
+        // (a retry of this follow-up reuses it).
+        let mut discount = None;
+        if let Some(rule) = crate::admin::code_rule(shop, f.playbook) {
+            use crate::admin::Issued;
+            match crate::admin::issue(&self.store, &self.admin, shop, rule, &f, now).await? {
+                Issued::Ready(d) => discount = Some(d),
+                Issued::Skip(reason) => {
+                    self.release(&f, &profile, &now_key, shop).await?;
+                    return self.finish_cancelled(f, &reason, report).await;
+                }
+                Issued::Refused(e) => {
+                    self.release(&f, &profile, &now_key, shop).await?;
+                    if e.is_auth() {
+                        crate::admin::alert_merchant(
+                            &self.store,
+                            &self.mailer,
+                            &self.config,
+                            shop,
+                            &e,
+                            now,
+                        )
+                        .await?;
+                    }
+                    if e.is_transient() && f.attempts < self.config.dispatch.max_attempts {
+                        Report::add(&report.retried);
+                        let until = now + retry_backoff(f.attempts);
+                        tracing::warn!(followup = %f.id, attempts = f.attempts, error = %e, "discount code not created; retrying later");
+                        return self
+                            .reschedule(f, until, &format!("retrying: discount code: {e}"), true)
+                            .await;
+                    }
+                    return self
+                        .finish_failed(f, &format!("discount code: {e}"), report)
+                        .await;
+                }
+            }
+        }
+        let mut email_ctx = email_context(&self.links, &f, shop, &order, &profile, &to, &from, now);
+        email_ctx.discount_expires = discount
+            .as_ref()
+            .and_then(|d| crate::admin::expiry_date(d, shop));
+        email_ctx.discount_code = discount.map(|d| d.code);
         let builtin;
         let templates = match self.templates.get(&f.shop) {
             Some(t) => t,
@@ -492,9 +536,9 @@ pub fn email_context(
         reorder_url: (f.playbook == Playbook::Replenishment)
             .then(|| links.reorder_url(&f.shop, &f.customer_key, &f.id, now_s)),
         review_url: shop.review_url.clone(),
-        // Loyalty codes are created in the store by a later step (issue 5); until
-        // then the email carries none.
+        // Set by `send` once the code exists in the store (see `admin::code_rule`).
         discount_code: None,
+        discount_expires: None,
         complementary,
         unsubscribe_url: Some(links.unsubscribe_url(&f.shop, &f.customer_key, &f.id, now_s)),
     }
@@ -643,6 +687,7 @@ impl Dispatcher<crate::mailer::SesMailer> {
         let keys = crate::links::LinkKeys::parse(&keys)
             .map_err(|e| StartupError::Invalid(LINK_KEYS_VAR, e.to_string()))?;
         let templates = shop_templates(&config)?;
+        let admin = crate::admin::AdminClient::from_env(&config).await?;
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
@@ -659,6 +704,7 @@ impl Dispatcher<crate::mailer::SesMailer> {
             templates,
             clock,
             owner,
+            admin,
         })
     }
 }

@@ -682,6 +682,15 @@ pub struct DiscountRecord {
     pub code: String,
     pub status: DiscountStatus,
     pub reserved_at: String,
+    /// The Shopify customer the code is tied to (`gid://shopify/Customer/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_gid: Option<String>,
+    /// Validity, fixed at reservation so every attempt sends the same variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// Codes tried before this one that the store said were taken by another discount.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     /// `gid://shopify/DiscountCodeNode/…` as the store returned it.
@@ -759,6 +768,10 @@ pub struct ShopRecord {
     pub uninstalled_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redact_requested_at: Option<String>,
+    /// When the merchant was told the Admin API refused our access token (once, until
+    /// a code is created again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_auth_alerted_at: Option<String>,
 }
 impl Record for ShopRecord {
     const KIND: &'static str = "shop";

@@ -191,7 +191,7 @@ fn with_alerts() -> aftercart::config::Config {
 /// A paid, fulfilled order whose satisfaction email has been sent; its five rating links.
 async fn rated_order(t: &TestApp, to: &str) -> Vec<String> {
     deliver(
-        &t,
+        t,
         "orders/paid",
         &paid(6201, to, "2026-11-22T08:00:00Z"),
         "wh-1",

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per capability.
 //! Run with `make test-integration` (starts and stops the moto server).
 
+mod admin;
 mod dispatch;
 mod links;
 mod mail_events;

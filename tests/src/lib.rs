@@ -78,6 +78,8 @@ pub fn config() -> Config {
 }
 
 pub const SENDER: &str = "shop@aftercart-demo.example";
+/// The test shop's Admin API access token (what a fake Admin API expects).
+pub const ADMIN_TOKEN: &str = "shpat_integration_0123456789abcdef";
 
 impl TestApp {
     /// A webhook app on a new, empty table on the moto server.
@@ -358,6 +360,11 @@ impl TestApp {
             },
             clock: Arc::new(FixedClock::new(at.parse().expect("valid time"))),
             owner: format!("test-{:08x}", fastrand::u32(..)),
+            admin: aftercart::admin::AdminClient::new(
+                &config.admin,
+                aftercart::admin::AdminTokens::from_pairs([(SHOP, ADMIN_TOKEN)]),
+            )
+            .expect("admin client"),
             config,
         }
     }

@@ -26,7 +26,7 @@
 //! `playbook` (`thank_you`, …), `marketing` (bool), `shop_name`, `from_name`,
 //! `first_name`, `locale` (requested, lower-cased), `order_name`, `lines` (each `title`,
 //! `variant_title`, `quantity`, `care_url`, `how_to_url`), `savings`, `ratings` (each
-//! `score` 1–5 and `url`), `reorder_url`, `review_url`, `discount_code`, `complementary`
+//! `score` 1–5 and `url`), `reorder_url`, `review_url`, `discount_code`, `discount_expires`, `complementary`
 //! (each `title`, `url`), `support_email`, `unsubscribe_url`; and per part `lang` (the
 //! language of the template picked: `fr-CA`, `fr`, or `en` for an unlocalised one) and,
 //! in `.txt` and `.html`, the rendered `subject`.
@@ -98,8 +98,10 @@ pub struct EmailContext {
     /// Replenishment.
     pub reorder_url: Option<String>,
     pub review_url: Option<String>,
-    /// Loyalty (and optionally replenishment).
+    /// Loyalty and recovery (when the shop's rule gives a code).
     pub discount_code: Option<String>,
+    /// The code's last valid day, `YYYY-MM-DD` in the shop's time zone.
+    pub discount_expires: Option<String>,
     pub complementary: Vec<LinkView>,
     /// When set: footer link plus `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
     pub unsubscribe_url: Option<String>,
@@ -527,6 +529,7 @@ struct View<'a> {
     reorder_url: Option<&'a str>,
     review_url: Option<&'a str>,
     discount_code: Option<String>,
+    discount_expires: Option<String>,
     complementary: Vec<LinkOut<'a>>,
     support_email: Option<&'a str>,
     unsubscribe_url: Option<&'a str>,
@@ -608,6 +611,7 @@ impl<'a> View<'a> {
             reorder_url: opt_url(&ctx.reorder_url, || "reorder_url".to_owned())?,
             review_url: opt_url(&ctx.review_url, || "review_url".to_owned())?,
             discount_code: clean_opt(&ctx.discount_code),
+            discount_expires: clean_opt(&ctx.discount_expires),
             complementary,
             support_email,
             unsubscribe_url,
@@ -654,6 +658,7 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
         reorder_url: full.then(|| url("reorder")),
         review_url: full.then(|| url("review")),
         discount_code: some("THANKS10"),
+        discount_expires: some("2026-12-31"),
         complementary: if full {
             vec![LinkView {
                 title: "Other product".into(),

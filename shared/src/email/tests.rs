@@ -885,3 +885,19 @@ fn clean_line_and_tidy_text() {
     assert_eq!(tidy_text("\n\na  \r\n\n\n\nb\n\n"), "a\r\n\r\nb\r\n");
     assert_eq!(crlf("a\nb\r\nc\rd"), "a\r\nb\r\nc\r\nd\r\n");
 }
+
+#[test]
+fn reward_emails_show_the_code_and_its_last_day() {
+    for playbook in [Playbook::Loyalty, Playbook::Recovery] {
+        let r = render(&full(playbook));
+        assert!(
+            r.html.contains("THANKS10") && r.text.contains("THANKS10"),
+            "{playbook:?}"
+        );
+    }
+    let r = render(&full(Playbook::Loyalty));
+    assert!(r.text.contains("until 2026-12-31"), "{}", r.text);
+    let mut no_expiry = full(Playbook::Loyalty);
+    no_expiry.discount_expires = None;
+    assert!(!render(&no_expiry).text.contains("until"));
+}

@@ -1,6 +1,7 @@
 //! DynamoDB adapter: records webhooks exactly once, all of a delivery's writes in one
 //! transaction.
 
+pub mod discounts;
 pub mod dispatch;
 pub mod links;
 pub mod mail_events;

@@ -1,0 +1,559 @@
+use super::code::{self, ALPHABET};
+use super::graphql::{self, *};
+use super::*;
+use crate::config::{CombinesWith, Config};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+fn shop_with(loyalty: &str) -> Config {
+    Config::parse(
+        &format!(
+            "[[shop]]\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\n[shop.playbooks.loyalty]\n{loyalty}\n"
+        ),
+        "t",
+    )
+    .unwrap()
+}
+
+fn followup(customer_key: &str) -> FollowUpRecord {
+    FollowUpRecord::pending(
+        "acme.myshopify.com",
+        customer_key,
+        Playbook::Loyalty,
+        5002,
+        None,
+        "2026-11-23T08:00:00.000Z",
+        "2026-11-22T08:00:00.000Z",
+        4,
+    )
+}
+
+// ---- which playbooks get a code
+
+#[test]
+fn only_a_configured_loyalty_rule_makes_codes() {
+    let with = shop_with("discount = { percentage = 15 }");
+    let without = shop_with("nth_order = 2");
+    for p in Playbook::ALL {
+        assert_eq!(
+            needs_code(&with.shops[0], p),
+            p == Playbook::Loyalty,
+            "{p:?}"
+        );
+        assert!(!needs_code(&without.shops[0], p), "{p:?}");
+    }
+    assert!(shop_makes_codes(&with.shops[0]));
+    assert!(!shop_makes_codes(&without.shops[0]));
+}
+
+// ---- codes
+
+#[test]
+fn the_alphabet_has_no_confusable_symbols_and_no_repeats() {
+    for confusable in b"01OIL" {
+        assert!(!ALPHABET.contains(confusable), "{}", *confusable as char);
+    }
+    let mut sorted = ALPHABET.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ALPHABET.len());
+    assert!(ALPHABET
+        .iter()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+}
+
+#[test]
+fn codes_carry_enough_entropy_in_readable_groups() {
+    assert!(code::entropy_bits() > 59.0, "{}", code::entropy_bits());
+    let c = code::new_code("THANKS").unwrap();
+    assert_eq!(c.len(), "THANKS-XXXX-XXXX-XXXX".len(), "{c}");
+    assert!(code::is_well_formed("THANKS", &c), "{c}");
+    assert!(!code::is_well_formed("THANKS", "THANKS-0000-1111-OOOO"));
+    assert!(!code::is_well_formed("THANKS", "THANKS-ABCD-EFGH"));
+    assert!(!code::is_well_formed("VIP", &c));
+}
+
+#[test]
+fn codes_do_not_repeat_and_use_every_symbol_about_evenly() {
+    let mut seen = std::collections::HashSet::new();
+    let mut counts = [0u32; 31];
+    for _ in 0..2000 {
+        let c = code::new_code("T").unwrap();
+        for b in c.bytes().skip(1).filter(|b| *b != b'-') {
+            counts[ALPHABET.iter().position(|a| *a == b).unwrap()] += 1;
+        }
+        assert!(seen.insert(c));
+    }
+    // 24 000 symbols, 774 expected each; a biased generator would be far off.
+    let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
+    assert!(min > 600 && max < 950, "{counts:?}");
+}
+
+#[test]
+fn byte_mapping_rejects_the_biased_tail() {
+    // 248..=255 would favour the first 8 symbols: they are skipped, not wrapped.
+    let symbols: Vec<u8> = code::symbols_from([0, 30, 31, 247, 248, 255]).collect();
+    assert_eq!(symbols, vec![b'2', b'Z', b'2', b'Z']);
+    assert_eq!(
+        code::format_code("VIP", b"ABCDEFGHJKMN"),
+        "VIP-ABCD-EFGH-JKMN"
+    );
+}
+
+// ---- variables
+
+fn discount(value: DiscountValue) -> NewDiscount {
+    NewDiscount {
+        title: "Acme reward (loyalty#5002#0)".into(),
+        code: "THANKS-ABCD-EFGH-JKMN".into(),
+        starts_at: "2026-11-23T08:00:00.000Z".into(),
+        ends_at: Some("2026-12-23T08:00:00.000Z".into()),
+        customer_gid: "gid://shopify/Customer/207119551".into(),
+        value,
+        combines_with: CombinesWith::default(),
+    }
+}
+
+#[test]
+fn variables_from_2025_10_tie_the_code_to_the_customer_through_context() {
+    let v = create_variables(&discount(DiscountValue::Percentage(15.into())), "2025-10");
+    assert_eq!(
+        v,
+        json!({"basicCodeDiscount": {
+            "title": "Acme reward (loyalty#5002#0)",
+            "code": "THANKS-ABCD-EFGH-JKMN",
+            "startsAt": "2026-11-23T08:00:00.000Z",
+            "endsAt": "2026-12-23T08:00:00.000Z",
+            "usageLimit": 1,
+            "appliesOncePerCustomer": true,
+            "context": {"customers": {"add": ["gid://shopify/Customer/207119551"]}},
+            "customerGets": {"value": {"percentage": 0.15}, "items": {"all": true}},
+            "combinesWith": {"orderDiscounts": false, "productDiscounts": false, "shippingDiscounts": true}
+        }})
+    );
+    assert!(uses_context("2026-01") && uses_context("unstable"));
+}
+
+#[test]
+fn variables_before_2025_10_use_customer_selection() {
+    let v = create_variables(
+        &discount(DiscountValue::Amount {
+            amount: "10.50".parse().unwrap(),
+            each_item: true,
+        }),
+        "2025-07",
+    );
+    let input = &v["basicCodeDiscount"];
+    assert!(input.get("context").is_none());
+    assert_eq!(
+        input["customerSelection"],
+        json!({"customers": {"add": ["gid://shopify/Customer/207119551"]}})
+    );
+    assert_eq!(
+        input["customerGets"]["value"],
+        json!({"discountAmount": {"amount": "10.50", "appliesOnEachItem": true}})
+    );
+}
+
+#[test]
+fn odd_percentages_become_exact_fractions() {
+    let v = create_variables(
+        &discount(DiscountValue::Percentage(
+            "12.5".parse::<Decimal>().unwrap(),
+        )),
+        "2025-10",
+    );
+    assert_eq!(
+        v["basicCodeDiscount"]["customerGets"]["value"]["percentage"],
+        json!(0.125)
+    );
+    let v = create_variables(&discount(DiscountValue::Percentage(100.into())), "2025-10");
+    assert_eq!(
+        v["basicCodeDiscount"]["customerGets"]["value"]["percentage"],
+        json!(1.0)
+    );
+}
+
+#[test]
+fn only_shopify_customers_have_a_gid() {
+    assert_eq!(
+        customer_gid("207119551").as_deref(),
+        Some("gid://shopify/Customer/207119551")
+    );
+    for key in [
+        "guest-5ff860bf1190596c7188ab851db691f0",
+        "",
+        "0",
+        "12a",
+        "99999999999999999999999",
+    ] {
+        assert_eq!(customer_gid(key), None, "{key}");
+    }
+}
+
+#[test]
+fn the_request_follows_the_rule_and_the_reservation() {
+    let config = shop_with(
+        "discount = { amount = \"10.00\", days_valid = 14, prefix = \"VIP\", title = \"VIP thanks\", combines_with = { order = true, shipping = false } }",
+    );
+    let shop = &config.shops[0];
+    let rule = code_rule(shop, Playbook::Loyalty).unwrap();
+    let f = followup("207119551");
+    let now: DateTime<Utc> = "2026-11-23T08:00:00Z".parse().unwrap();
+    let rec = reservation(rule, &f, "gid://shopify/Customer/207119551", now).unwrap();
+    assert!(code::is_well_formed("VIP", &rec.code), "{}", rec.code);
+    assert_eq!(rec.status, DiscountStatus::Reserved);
+    assert_eq!(rec.ends_at.as_deref(), Some("2026-12-07T08:00:00.000Z"));
+    let d = new_discount(shop, rule, &f, &rec, "gid://shopify/Customer/207119551");
+    assert_eq!(d.title, "VIP thanks (loyalty#5002#0)");
+    assert_eq!(d.starts_at, "2026-11-23T08:00:00.000Z");
+    assert_eq!(
+        d.value,
+        DiscountValue::Amount {
+            amount: "10.00".parse().unwrap(),
+            each_item: false
+        }
+    );
+    assert_eq!(
+        d.combines_with,
+        CombinesWith {
+            order: true,
+            product: false,
+            shipping: false
+        }
+    );
+    assert_eq!(expiry_date(&rec, shop).as_deref(), Some("2026-12-07"));
+    // In the shop's time zone: 02:00 UTC is still the day before in New York.
+    let mut late = rec.clone();
+    late.ends_at = Some("2026-12-07T02:00:00.000Z".into());
+    let mut ny = shop.clone();
+    ny.time_zone = "America/New_York".into();
+    assert_eq!(expiry_date(&late, &ny).as_deref(), Some("2026-12-06"));
+    // Without a title: the shop's name.
+    let config = shop_with("discount = { percentage = 15 }");
+    let shop = &config.shops[0];
+    let rule = code_rule(shop, Playbook::Loyalty).unwrap();
+    assert_eq!(
+        discount_title(shop, rule, &f),
+        "Acme reward (loyalty#5002#0)"
+    );
+}
+
+// ---- responses
+
+#[test]
+fn a_created_discount_is_read_with_its_id_and_code() {
+    let data = json!({"discountCodeBasicCreate": {
+        "codeDiscountNode": {"id": "gid://shopify/DiscountCodeNode/1057371270",
+            "codeDiscount": {"title": "t", "startsAt": "2026-11-23T08:00:00Z", "endsAt": null,
+                "codes": {"nodes": [{"code": "THANKS-ABCD-EFGH-JKMN"}]}}},
+        "userErrors": []}});
+    assert_eq!(
+        parse_create(&data),
+        CreateAnswer::Created {
+            id: "gid://shopify/DiscountCodeNode/1057371270".into(),
+            code: Some("THANKS-ABCD-EFGH-JKMN".into())
+        }
+    );
+}
+
+#[test]
+fn user_errors_are_told_apart() {
+    let taken = json!({"discountCodeBasicCreate": {"codeDiscountNode": null, "userErrors": [
+        {"field": ["basicCodeDiscount", "code"], "code": "TAKEN", "message": "Code must be unique. Please try a different code."}
+    ]}});
+    assert_eq!(parse_create(&taken), CreateAnswer::CodeTaken);
+    let invalid = json!({"discountCodeBasicCreate": {"codeDiscountNode": null, "userErrors": [
+        {"field": ["basicCodeDiscount", "customerGets", "value", "percentage"], "code": "VALUE_OUTSIDE_RANGE", "message": "Value must be between 0.0 and 1.0"}
+    ]}});
+    let CreateAnswer::Rejected(errors) = parse_create(&invalid) else {
+        panic!("not rejected");
+    };
+    let shown = AdminError::Rejected(errors).to_string();
+    assert_eq!(
+        shown,
+        "the store rejected the discount: VALUE_OUTSIDE_RANGE at basicCodeDiscount.customerGets.value.percentage: Value must be between 0.0 and 1.0"
+    );
+    // TAKEN on another field is not about our code.
+    let other_taken = json!({"discountCodeBasicCreate": {"codeDiscountNode": null, "userErrors": [
+        {"field": ["basicCodeDiscount", "title"], "code": "TAKEN", "message": "taken"}
+    ]}});
+    assert!(matches!(
+        parse_create(&other_taken),
+        CreateAnswer::Rejected(_)
+    ));
+    assert!(matches!(
+        parse_create(
+            &json!({"discountCodeBasicCreate": {"codeDiscountNode": null, "userErrors": []}})
+        ),
+        CreateAnswer::Unexpected(_)
+    ));
+    assert!(matches!(
+        parse_create(&json!({})),
+        CreateAnswer::Unexpected(_)
+    ));
+}
+
+#[test]
+fn a_code_lookup_finds_the_owner_or_nothing() {
+    let found = json!({"codeDiscountNodeByCode": {"id": "gid://shopify/DiscountCodeNode/9",
+        "codeDiscount": {"title": "Acme reward (loyalty#5002#0)"}}});
+    assert_eq!(
+        parse_by_code(&found).unwrap(),
+        Some(FoundDiscount {
+            id: "gid://shopify/DiscountCodeNode/9".into(),
+            title: Some("Acme reward (loyalty#5002#0)".into())
+        })
+    );
+    assert_eq!(
+        parse_by_code(&json!({"codeDiscountNodeByCode": null})).unwrap(),
+        None
+    );
+    assert!(parse_by_code(&json!({})).is_err());
+}
+
+#[test]
+fn top_level_errors_are_classified() {
+    let throttled = json!({"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+        "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": null,
+            "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 4, "restoreRate": 100.0}}}});
+    assert_eq!(top_errors(&throttled), TopErrors::Throttled);
+    assert_eq!(
+        top_errors(
+            &json!({"errors": [{"message": "Access denied for discountCodeBasicCreate field.", "extensions": {"code": "ACCESS_DENIED"}}]})
+        ),
+        TopErrors::AccessDenied("Access denied for discountCodeBasicCreate field.".into())
+    );
+    assert!(matches!(
+        top_errors(
+            &json!({"errors": [{"message": "Internal error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]})
+        ),
+        TopErrors::Internal(_)
+    ));
+    assert_eq!(
+        top_errors(
+            &json!({"errors": [{"message": "Field 'context' doesn't exist on type 'DiscountCodeBasicInput'"}]})
+        ),
+        TopErrors::Other("Field 'context' doesn't exist on type 'DiscountCodeBasicInput'".into())
+    );
+    assert_eq!(
+        top_errors(&json!({"errors": "[API] Invalid API key or access token"})),
+        TopErrors::Other("[API] Invalid API key or access token".into())
+    );
+    assert_eq!(top_errors(&json!({"data": {}})), TopErrors::None);
+    assert_eq!(
+        top_errors(&json!({"data": {}, "errors": []})),
+        TopErrors::None
+    );
+}
+
+#[test]
+fn the_cost_extension_is_read() {
+    let body = json!({"data": {}, "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": 10,
+        "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1990, "restoreRate": 100.0}}}});
+    assert_eq!(
+        graphql::cost(&body),
+        Some(Cost {
+            requested: Some(10.0),
+            actual: Some(10.0),
+            throttle: Some(ThrottleStatus {
+                maximum_available: 2000.0,
+                currently_available: 1990.0,
+                restore_rate: 100.0
+            })
+        })
+    );
+    assert_eq!(graphql::cost(&json!({"data": {}})), None);
+    let no_status =
+        graphql::cost(&json!({"extensions": {"cost": {"requestedQueryCost": 10}}})).unwrap();
+    assert_eq!(no_status.throttle, None);
+}
+
+// ---- throttle math
+
+fn bucket(max: f64, available: f64, rate: f64) -> Bucket {
+    Bucket {
+        status: ThrottleStatus {
+            maximum_available: max,
+            currently_available: available,
+            restore_rate: rate,
+        },
+        at: 100.0,
+    }
+}
+
+#[test]
+fn a_full_bucket_lets_calls_through_at_once() {
+    let b = bucket(2000.0, 1990.0, 100.0);
+    assert_eq!(b.wait(100.0, 10.0, Duration::from_secs(20)), Duration::ZERO);
+}
+
+#[test]
+fn calls_wait_before_the_bucket_runs_empty() {
+    // 10 % of 1000 is kept back: a 10-point call needs 110 points; 60 are there and 50
+    // come back each second, so it waits one second.
+    let b = bucket(1000.0, 60.0, 50.0);
+    assert_eq!(
+        b.wait(100.0, 10.0, Duration::from_secs(20)),
+        Duration::from_secs(1)
+    );
+    // Half a second later half of that is restored.
+    assert_eq!(
+        b.wait(100.5, 10.0, Duration::from_secs(20)),
+        Duration::from_millis(500)
+    );
+    assert_eq!(b.wait(101.0, 10.0, Duration::from_secs(20)), Duration::ZERO);
+    // The refill never exceeds the bucket.
+    assert_eq!(b.available(1_000.0), 1000.0);
+}
+
+#[test]
+fn waits_are_capped_and_a_dead_restore_rate_does_not_hang() {
+    let b = bucket(1000.0, 0.0, 1.0);
+    assert_eq!(
+        b.wait(100.0, 10.0, Duration::from_secs(20)),
+        Duration::from_secs(20)
+    );
+    let b = bucket(1000.0, 0.0, 0.0);
+    assert_eq!(
+        b.wait(100.0, 10.0, Duration::from_secs(3)),
+        Duration::from_secs(3)
+    );
+}
+
+#[test]
+fn spending_leaves_less_for_the_next_caller() {
+    let mut b = bucket(100.0, 40.0, 10.0);
+    assert_eq!(b.wait(100.0, 10.0, Duration::from_secs(20)), Duration::ZERO);
+    b.spend(100.0, 10.0);
+    b.spend(100.0, 10.0);
+    b.spend(100.0, 10.0);
+    // 10 left, 20 needed (10 + 10 % of 100): one second.
+    assert_eq!(
+        b.wait(100.0, 10.0, Duration::from_secs(20)),
+        Duration::from_secs(1)
+    );
+}
+
+#[test]
+fn a_cost_above_the_whole_bucket_waits_for_a_full_bucket_only() {
+    let b = bucket(100.0, 50.0, 10.0);
+    assert_eq!(
+        b.wait(100.0, 100.0, Duration::from_secs(60)),
+        Duration::from_secs(5)
+    );
+}
+
+// ---- client
+
+#[test]
+fn the_endpoint_is_the_shop_unless_overridden() {
+    let settings = crate::config::AdminSettings::default();
+    let c = AdminClient::new(&settings, AdminTokens::default()).unwrap();
+    assert_eq!(
+        c.graphql_url("acme.myshopify.com"),
+        "https://acme.myshopify.com/admin/api/2025-10/graphql.json"
+    );
+    let settings = crate::config::AdminSettings {
+        endpoint: Some("http://127.0.0.1:5112".into()),
+        api_version: "2025-07".into(),
+        ..Default::default()
+    };
+    let c = AdminClient::new(&settings, AdminTokens::default()).unwrap();
+    assert_eq!(
+        c.graphql_url("acme.myshopify.com"),
+        "http://127.0.0.1:5112/admin/api/2025-07/graphql.json"
+    );
+    let bad = crate::config::AdminSettings {
+        endpoint: Some("http://proxy.example.com".into()),
+        ..Default::default()
+    };
+    assert!(AdminClient::new(&bad, AdminTokens::default()).is_err());
+}
+
+#[test]
+fn tokens_are_required_only_where_codes_are_made_and_never_printed() {
+    let config = Config::parse(
+        "[[shop]]\ndomain = \"a.myshopify.com\"\nadmin_token_env = \"A_TOKEN\"\n[shop.playbooks.loyalty]\ndiscount = { percentage = 10 }\n\
+         [[shop]]\ndomain = \"b.myshopify.com\"\n",
+        "t",
+    )
+    .unwrap();
+    let tokens = AdminTokens::load(&config, |v| {
+        (v == "A_TOKEN").then(|| "shpat_secret123".into())
+    })
+    .unwrap();
+    let shown = format!("{tokens:?}");
+    assert!(
+        shown.contains("a.myshopify.com") && !shown.contains("shpat"),
+        "{shown}"
+    );
+    let client = AdminClient::new(&config.admin, tokens).unwrap();
+    assert!(!format!("{client:?}").contains("shpat"));
+
+    let e = AdminTokens::load(&config, |_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("A_TOKEN") && e.contains("shop[0]") && e.contains("Fix:"),
+        "{e}"
+    );
+    let e = AdminTokens::load(&config, |_| Some("bad\ntoken".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("A_TOKEN") && !e.contains("bad"), "{e}");
+}
+
+#[tokio::test]
+async fn a_shop_without_a_token_is_refused_before_any_request() {
+    let client = AdminClient::new(
+        &crate::config::AdminSettings {
+            // Nothing listens there: a request would fail differently.
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        },
+        AdminTokens::default(),
+    )
+    .unwrap();
+    let e = client
+        .create_discount(
+            "acme.myshopify.com",
+            &discount(DiscountValue::Percentage(15.into())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e, AdminError::NoToken);
+}
+
+#[test]
+fn the_merchant_alert_says_what_broke_and_how_to_fix_it_without_secrets() {
+    let config = shop_with("discount = { percentage = 15 }");
+    let mut shop = config.shops[0].clone();
+    shop.admin_token_env = Some("ACME_ADMIN_TOKEN".into());
+    let raw = alert_message(
+        &shop,
+        "shop@acme.example",
+        "help@acme.example",
+        &AdminError::Auth("HTTP 401".into()),
+        "2026-11-23T08:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    let msg = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        msg.subject(),
+        Some("Action needed: Aftercart cannot create discount codes for Acme")
+    );
+    assert_eq!(
+        msg.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("help@acme.example")
+    );
+    let text = msg.body_text(0).unwrap();
+    for needed in [
+        "HTTP 401",
+        "ACME_ADMIN_TOKEN",
+        "write_discounts",
+        "acme.myshopify.com",
+    ] {
+        assert!(text.contains(needed), "{needed}: {text}");
+    }
+}
