@@ -510,10 +510,16 @@ pub fn parse_ses_event(v: &Value) -> Result<SesEvent, EventError> {
         }
         EventType::Click => {
             let c = raw.click.ok_or(EventError::MissingDetail("click"))?;
+            let link = c.link.unwrap_or_default();
+            if is_customer_link(&link) {
+                // The `links` function counts clicks on its own links when it serves
+                // them; counting SES's copy too would count each click twice.
+                return Ok(SesEvent::Ignored(event_type));
+            }
             let at = time(&c.timestamp, "click.timestamp")?;
-            (What::Click { at }, c.timestamp, c.link.unwrap_or_default())
+            (What::Click { at }, c.timestamp, link)
         }
-        _ => unreachable!("only tracked types get here"),
+        other => return Ok(SesEvent::Ignored(other)),
     };
     let event_id = fingerprint(event_type, &mail.message_id, &stamp, &extra);
     Ok(SesEvent::Tracked(Box::new(TrackedEvent {
@@ -524,6 +530,17 @@ pub fn parse_ses_event(v: &Value) -> Result<SesEvent, EventError> {
         what,
         event_id,
     })))
+}
+
+/// Whether `link` is one of Aftercart's signed customer links (`…/rate?t=v…`,
+/// `…/unsubscribe?t=v…`, `…/reorder?t=v…`), which the `links` function tracks itself.
+pub fn is_customer_link(link: &str) -> bool {
+    let Some((path, query)) = link.split_once('?') else {
+        return false;
+    };
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    matches!(last, "rate" | "unsubscribe" | "resubscribe" | "reorder")
+        && query.split('&').any(|kv| kv.starts_with("t=v"))
 }
 
 /// The event's identity: SHA-256 (first 32 hex digits) of its type, SES message id, the

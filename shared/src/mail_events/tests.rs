@@ -660,3 +660,21 @@ async fn handler_fails_when_the_store_does_so_lambda_retries() {
         1
     );
 }
+
+#[test]
+fn clicks_on_our_own_links_are_left_to_the_links_function() {
+    assert!(is_customer_link(
+        "https://links.example.com/rate?t=v1.abc.def"
+    ));
+    assert!(is_customer_link(
+        "http://127.0.0.1:9000/lambda-url/links/reorder?t=v2.x.y"
+    ));
+    assert!(is_customer_link(
+        "https://l.example.com/unsubscribe?x=1&t=v1.a.b"
+    ));
+    assert!(!is_customer_link(
+        "https://shop.example.com/pages/care-guide"
+    ));
+    assert!(!is_customer_link("https://shop.example.com/rate?stars=5"));
+    assert!(!is_customer_link("https://shop.example.com/t=v1/rate"));
+}
