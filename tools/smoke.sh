@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 MOTO_PORT=$moto_port tools/moto.sh start
-cargo build --quiet -p aftercart --bin aftercart -p webhook
+cargo build --quiet -p aftercart --bin aftercart -p webhook -p links
 cli=target/debug/aftercart
 AFTERCART_SES_IDENTITY=shop@aftercart-demo.example $cli setup-local
 
@@ -74,4 +74,37 @@ grep -q "^List-Unsubscribe-Post: List-Unsubscribe=One-Click" "$outdir"/001-*.eml
 again=$($cli dispatch --at 2026-12-30T15:05:00Z 2>&1) || { echo "$again"; exit 1; }
 echo "$again" | grep -q '"sent":0' || { echo "FAIL: a second run sent again"; exit 1; }
 
-echo "smoke: 6 passed, 0 failed"
+# The customer leg: the email's unsubscribe link, opened through the links function as
+# a browser does (GET: a page) and as Gmail does (RFC 8058 one-click POST), suppresses
+# the address in the table before answering. Links point at :9000 (`make dev`); this
+# run's watch listens on its own port.
+unsub=$(.venv/bin/python - "$outdir"/001-*.eml <<'PY'
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
+print(str(m["List-Unsubscribe"]).strip().strip("<>"))
+PY
+)
+unsub="${unsub/127.0.0.1:9000/127.0.0.1:$watch_port}"
+page=$(curl -sS -w '\n%{http_code}' "$unsub")
+[ "$(echo "$page" | tail -1)" = 200 ] && echo "$page" | grep -q 'action="unsubscribe?t=' || { echo "FAIL: unsubscribe page"; echo "$page" | tail -5; exit 1; }
+echo "=> GET unsubscribe link: 200 confirmation page"
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' --data 'List-Unsubscribe=One-Click' "$unsub")
+[ "$code" = 200 ] || { echo "FAIL: one-click unsubscribe answered $code"; exit 1; }
+reason=$(.venv/bin/python - <<'PY'
+import boto3, hashlib, os
+addr = "bob.norman@hostmail.com"
+h = hashlib.sha256(addr.strip().lower().encode()).hexdigest()[:32]
+t = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name=os.environ["AWS_REGION"])
+item = t.get_item(TableName=os.environ["AFTERCART_TABLE"], ConsistentRead=True,
+                  Key={"pk": {"S": f"SUPPRESS#aftercart-demo.myshopify.com#{h}"}, "sk": {"S": "SUPPRESSION"}}).get("Item")
+print(item["reason"]["S"] if item else "none")
+PY
+)
+[ "$reason" = unsubscribed ] || { echo "FAIL: one-click POST left suppression: $reason"; exit 1; }
+echo "=> POST one-click unsubscribe: 200, address suppressed (reason $reason)"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "${unsub/t=v/t=x}")
+[ "$code" = 400 ] || [ "$code" = 403 ] || { echo "FAIL: altered token answered $code"; exit 1; }
+echo "=> altered token: $code"
+
+echo "smoke: 9 passed, 0 failed"
