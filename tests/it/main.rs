@@ -2,5 +2,6 @@
 //! Run with `make test-integration` (starts and stops the moto server).
 
 mod dispatch;
+mod secrets;
 mod webhook;
 mod webhook_failures;
