@@ -10,7 +10,7 @@ pub const TABLE_VAR: &str = "AFTERCART_TABLE";
 /// Used when `AFTERCART_CONFIG` is unset: the file deployed beside the binary.
 pub const DEFAULT_CONFIG_PATH: &str = "aftercart.toml";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -20,6 +20,15 @@ pub enum StartupError {
     Invalid(&'static str, String),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+}
+
+/// A function's `main` returns this error, and Rust prints a returned error with `Debug`:
+/// so `Debug` is the message with its fix (names only, never a secret's value), which is
+/// what the function's log shows when a cold start fails.
+impl std::fmt::Debug for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 pub fn config_path() -> PathBuf {

@@ -215,7 +215,7 @@ impl Secrets {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error(
-        "SSM parameter {name} (named by {var}_PARAM) does not exist or is not readable. \
+        "SSM parameter {name} (named by {var}_PARAM) does not exist in this account and region. \
          Fix: create it with `aws ssm put-parameter --type SecureString --name {name} --value …`, \
          or correct {var}_PARAM"
     )]
