@@ -14,7 +14,7 @@ FUNCTIONS   := webhook dispatch links mail-events
 # Binaries `make startup` measures (links and mail-events once they are built).
 BINS        ?= webhook dispatch
 # The venv's tools (cargo-lambda, zig, sam) first on PATH.
-TOOLS_PATH  := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+TOOLS_PATH  := PATH="$(abspath $(VENV))/bin:$$PATH"
 export SAM_CLI_TELEMETRY := 0
 DEV_PORT    ?= 5005
 TEST_PORT   ?= 5006

@@ -229,11 +229,11 @@ pub enum SecretError {
         name: String,
         kind: String,
     },
-    #[error("reading SSM parameter(s) {names}: {}", aws_sdk_ssm::error::DisplayErrorContext(.source))]
+    #[error("reading SSM parameter(s) {names}: {}", aws_sdk_ssm::error::DisplayErrorContext(.source.as_ref()))]
     Ssm {
         names: String,
         #[source]
-        source: aws_sdk_ssm::Error,
+        source: Box<aws_sdk_ssm::Error>,
     },
 }
 
@@ -271,7 +271,7 @@ pub async fn fetch(client: &aws_sdk_ssm::Client, names: &[String]) -> Result<Fet
             .await
             .map_err(|e| SecretError::Ssm {
                 names: chunk.join(", "),
-                source: e.into(),
+                source: Box::new(e.into()),
             })?;
         out.extend(Fetched::from_response(chunk, resp.parameters()));
     }
