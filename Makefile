@@ -5,6 +5,17 @@ SHELL := /bin/bash
 VENV        := .venv
 PY          := $(VENV)/bin/python
 CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
+SAM         := $(VENV)/bin/sam
+# checkov cannot share .venv with aws-sam-cli (see tools/requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
+# The merchant config that `make build` and `make deploy` put beside the functions.
+CONFIG      ?= infra/aftercart.toml
+FUNCTIONS   := webhook dispatch links mail-events
+# Binaries `make startup` measures (links and mail-events once they are built).
+BINS        ?= webhook dispatch
+# The venv's tools (cargo-lambda, zig, sam) first on PATH.
+TOOLS_PATH  := PATH="$(abspath $(VENV))/bin:$$PATH"
+export SAM_CLI_TELEMETRY := 0
 DEV_PORT    ?= 5005
 TEST_PORT   ?= 5006
 WATCH_PORT  ?= 9000
@@ -13,7 +24,8 @@ TOPIC       ?= orders/paid
 WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
-        test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview
+        test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview \
+        build deploy validate startup
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -23,7 +35,12 @@ $(VENV)/.installed: tools/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	touch $@
 
-venv: $(VENV)/.installed ## Install the pinned tools (moto, cargo-lambda) into .venv
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	touch $@
+
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Install the pinned tools (moto, cargo-lambda, sam, cfn-lint; checkov in .venv-checkov)
 
 .env:
 	cp .env.example .env
@@ -85,11 +102,43 @@ test-integration: venv ## Integration tests against a moto server started for th
 smoke: venv ## Smoke test: signed samples over HTTP through `cargo lambda watch` + moto
 	tools/smoke.sh
 
-test: lint test-unit test-integration smoke ## Everything CI runs: lint, unit, integration and smoke tests
+test: lint validate test-unit test-integration smoke ## Everything CI runs: lint, infra checks, unit, integration and smoke tests
+
+validate: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Static checks of infra/template.yaml: cfn-lint, sam validate --lint, checkov
+	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(SAM) validate --lint --template-file infra/template.yaml --region $(or $(AWS_REGION),us-east-1)
+	$(CHECKOV_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation \
+	  -f infra/template.yaml
+
+# Each zip holds bootstrap and the merchant config as aftercart.toml, which the
+# functions find beside the binary (/var/task) when AFTERCART_CONFIG is unset.
+build: $(VENV)/.installed ## Release arm64 zips of the functions in target/lambda/<function>/bootstrap.zip (CONFIG inside)
+	rustup target add aarch64-unknown-linux-gnu
+	$(TOOLS_PATH) $(CARGO_LAMBDA) lambda build --release --arm64 --output-format zip \
+	  --include aftercart.toml:$(CONFIG) $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip; done
+
+# The config goes in as a layer (/opt/aftercart.toml): SAM's cargo-lambda build puts only
+# the binary in each function. tools/deploy.py runs `sam deploy`, guided the first time
+# (it writes samconfig.toml), with the configuration set named by the config and PARAMS
+# (e.g. PARAMS="Stage=prod AlarmEmail=ops@example.com") over samconfig.toml's values.
+deploy: $(VENV)/.installed ## Check CONFIG, sam build, sam deploy (first run guided); PARAMS="Key=Value ..." overrides
+	cargo run --quiet -p aftercart -- check-config $(CONFIG)
+	rm -rf target/config-layer && mkdir -p target/config-layer
+	cp $(CONFIG) target/config-layer/aftercart.toml
+	rustup target add aarch64-unknown-linux-gnu
+	$(TOOLS_PATH) $(SAM) build --beta-features --template-file infra/template.yaml
+	$(TOOLS_PATH) $(PY) tools/deploy.py --config $(CONFIG) --samconfig samconfig.toml $(PARAMS)
+
+# x86_64 release builds (the arm64 ones cannot run here) against a local Runtime API stub.
+startup: ## Start-up time to the first Runtime API poll (BINS="webhook dispatch"), and the zip sizes from `make build`
+	cargo build --release $(addprefix -p ,$(BINS))
+	python3 tools/startup.py --runs $(or $(RUNS),20) --config $(CONFIG) --zips target/lambda \
+	  $(addprefix target/release/,$(BINS))
 
 bench: ## Criterion benchmarks (release build); prints times and MB/s
 	cargo bench -p aftercart --bench ingest --bench email
 
 clean: stop ## Remove build output and local state
 	cargo clean
-	rm -rf .run outbox
+	rm -rf .run outbox .aws-sam

@@ -678,12 +678,13 @@ impl Dispatcher<crate::mailer::SesMailer> {
         use crate::env::StartupError;
         let config = Arc::new(crate::env::load_config()?);
         let table = crate::env::table_name()?;
-        let keys = std::env::var(LINK_KEYS_VAR).map_err(|_| {
-            StartupError::MissingVar(
+        let keys = crate::env::secret(LINK_KEYS_VAR)
+            .await?
+            .ok_or(StartupError::MissingVar(
                 LINK_KEYS_VAR,
-                "set it to 1:<a random secret of 32+ characters> (see .env.example)",
-            )
-        })?;
+                "set it to 1:<a random secret of 32+ characters> (see .env.example), or set \
+             AFTERCART_LINK_KEYS_PARAM to the name of an SSM SecureString holding that",
+            ))?;
         let keys = crate::links::LinkKeys::parse(&keys)
             .map_err(|e| StartupError::Invalid(LINK_KEYS_VAR, e.to_string()))?;
         let templates = shop_templates(&config)?;

@@ -216,7 +216,18 @@ impl WebhookApp<crate::store::DynamoStore> {
     /// `AFTERCART_TABLE`, and one DynamoDB client with the webhook's time budget.
     pub async fn from_env() -> Result<Self, crate::env::StartupError> {
         let config = Arc::new(crate::env::load_config()?);
-        let secrets = WebhookSecrets::load(&config, |var| std::env::var(var).ok())?;
+        // Every shop's secrets variable, resolved together (one SSM call in production).
+        let vars: Vec<&str> = config
+            .shops
+            .iter()
+            .map(|s| {
+                s.webhook_secrets_env
+                    .as_deref()
+                    .unwrap_or(crate::config::DEFAULT_SECRETS_ENV)
+            })
+            .collect();
+        let values = crate::env::secrets(&vars).await?;
+        let secrets = WebhookSecrets::load(&config, |var| values.value(var))?;
         let table = crate::env::table_name()?;
         let receipt_ttl = Duration::from_secs(u64::from(config.webhook.receipt_days) * 86_400);
         let client = crate::store::dynamo_client().await;

@@ -6,5 +6,6 @@ mod dispatch;
 mod links;
 mod mail_events;
 mod privacy;
+mod secrets;
 mod webhook;
 mod webhook_failures;

@@ -200,10 +200,14 @@ async fn sample(
         (None, Some(t)) => aftercart::fixtures::sample(t).to_vec(),
         (None, None) => bail!("no built-in sample for topic {topic:?}; pass --file PATH"),
     };
-    let secrets = std::env::var(aftercart::config::DEFAULT_SECRETS_ENV).unwrap_or_default();
+    // Like the functions: AFTERCART_WEBHOOK_SECRETS, or the SSM SecureString named by
+    // AFTERCART_WEBHOOK_SECRETS_PARAM (to smoke-test a deployed stack).
+    let secrets = aftercart::env::secret(aftercart::config::DEFAULT_SECRETS_ENV)
+        .await?
+        .unwrap_or_default();
     let Some(secret) = secrets.split(',').map(str::trim).find(|s| !s.is_empty()) else {
         bail!(
-            "{} is not set: it must hold the secret the endpoint verifies with (see .env)",
+            "{0} is not set: it (or the SSM SecureString named by {0}_PARAM) must hold the secret the endpoint verifies with (see .env)",
             aftercart::config::DEFAULT_SECRETS_ENV
         );
     };
