@@ -65,3 +65,37 @@ async fn dynamodb_throttling_is_retried_then_503_within_budget() {
         "throttling is retried before giving up (saw {attempts} attempt(s))"
     );
 }
+
+#[tokio::test]
+async fn a_write_that_committed_but_answered_too_late_is_recorded_not_a_duplicate() {
+    // The first TransactWriteItems lands in moto, but its answer comes after the SDK's
+    // 800 ms attempt timeout; the SDK retries and finds the receipt. That receipt is the
+    // delivery's own: the answer is "recorded", and the order is counted once.
+    let proxy = slow_once_proxy(
+        "DynamoDB_20120810.TransactWriteItems",
+        Duration::from_millis(1200),
+    )
+    .await;
+    let t = TestApp::spawn_via(&proxy).await;
+    let (status, body) = t
+        .post(signed("orders/paid", fixtures::ORDER, "wh-late"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+    let profile = t
+        .get(
+            "SHOP#aftercart-demo.myshopify.com#CUSTOMER#207119551",
+            "PROFILE",
+        )
+        .await
+        .expect("profile");
+    assert_eq!(n(&profile, "orders_count"), "1");
+    // Shopify's redelivery of the same webhook is then a duplicate, as it should be.
+    let (_, again) = t
+        .post(signed("orders/paid", fixtures::ORDER, "wh-late"))
+        .await;
+    assert_eq!(again["status"], "duplicate_delivery");
+}

@@ -117,6 +117,19 @@ impl TestApp {
         app
     }
 
+    /// A webhook app on a new table on the moto server, whose DynamoDB client talks to
+    /// moto through `proxy` (see [`slow_once_proxy`]).
+    pub async fn spawn_via(proxy: &str) -> TestApp {
+        let guard = MotoGuard::Shared(MOTO.read().await);
+        let table = format!("it-{:016x}", fastrand::u64(..));
+        table::create_table(&client_for(&endpoint()).await, &table)
+            .await
+            .expect("table on moto");
+        let mut app = Self::with_client(client_for(proxy).await, table, config());
+        app._moto = Some(guard);
+        app
+    }
+
     /// A webhook app whose DynamoDB client talks to `endpoint` (e.g. a dead port).
     pub async fn against(endpoint: &str) -> TestApp {
         Self::with_client(client_for(endpoint).await, "unreachable".into(), config())
@@ -281,6 +294,98 @@ pub async fn fake_http(
         }
     });
     (format!("http://{addr}"), hits)
+}
+
+/// An HTTP proxy to the moto server that forwards every request, but holds back the
+/// answer to the first one whose headers contain `marker` for `delay`: the operation
+/// happens, its answer comes too late, and the SDK retries — as when DynamoDB commits a
+/// write and the response is lost.
+pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let delayed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let http = reqwest::Client::new();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (delayed, http) = (delayed.clone(), http.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                loop {
+                    let Ok(n) = sock.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    if seen.len() < end + 4 + len {
+                        continue;
+                    }
+                    let body = seen[end + 4..end + 4 + len].to_vec();
+                    seen.drain(..end + 4 + len);
+                    let mut lines = head.lines();
+                    let path = lines
+                        .next()
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .unwrap_or("/")
+                        .to_owned();
+                    let mut req = http.post(format!("{}{path}", endpoint())).body(body);
+                    for l in lines {
+                        if let Some((k, v)) = l.split_once(':') {
+                            if !k.eq_ignore_ascii_case("host")
+                                && !k.eq_ignore_ascii_case("content-length")
+                            {
+                                req = req.header(k.trim(), v.trim());
+                            }
+                        }
+                    }
+                    let Ok(resp) = req.send().await else { return };
+                    let status = resp.status().as_u16();
+                    let ctype = resp
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/x-amz-json-1.0")
+                        .to_owned();
+                    let Ok(answer) = resp.bytes().await else {
+                        return;
+                    };
+                    if head.contains(marker)
+                        && !delayed.swap(true, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let out = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: {ctype}\r\nx-amzn-requestid: proxy\r\ncontent-length: {}\r\n\r\n",
+                        answer.len()
+                    );
+                    if sock.write_all(out.as_bytes()).await.is_err()
+                        || sock.write_all(&answer).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
 }
 
 /// Wraps a real mailer and keeps a copy of every message it sent successfully, so a
