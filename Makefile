@@ -11,8 +11,8 @@ CHECKOV_VENV := .venv-checkov
 # The merchant config that `make build` and `make deploy` put beside the functions.
 CONFIG      ?= infra/aftercart.toml
 FUNCTIONS   := webhook dispatch links mail-events
-# Binaries `make startup` measures (links and mail-events once they are built).
-BINS        ?= webhook dispatch
+# Binaries `make startup` measures.
+BINS        ?= $(FUNCTIONS)
 # The venv's tools (cargo-lambda, zig, sam) first on PATH.
 TOOLS_PATH  := PATH="$(abspath $(VENV))/bin:$$PATH"
 export SAM_CLI_TELEMETRY := 0
@@ -131,7 +131,7 @@ deploy: $(VENV)/.installed ## Check CONFIG, sam build, sam deploy (first run gui
 	$(TOOLS_PATH) $(PY) tools/deploy.py --config $(CONFIG) --samconfig samconfig.toml $(PARAMS)
 
 # x86_64 release builds (the arm64 ones cannot run here) against a local Runtime API stub.
-startup: ## Start-up time to the first Runtime API poll (BINS="webhook dispatch"), and the zip sizes from `make build`
+startup: ## Start-up time to the first Runtime API poll (BINS="webhook dispatch links mail-events"), and the zip sizes from `make build`
 	cargo build --release $(addprefix -p ,$(BINS))
 	python3 tools/startup.py --runs $(or $(RUNS),20) --config $(CONFIG) --zips target/lambda \
 	  $(addprefix target/release/,$(BINS))
