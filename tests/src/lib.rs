@@ -239,6 +239,38 @@ pub fn order_with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     serde_json::to_vec(&v).expect("serializes")
 }
 
+/// Reads one HTTP/1.1 request (headers and the body `content-length` announces) from
+/// `sock`, keeping any bytes after it in `pending`. `None` when the peer is gone.
+async fn read_request(
+    sock: &mut tokio::net::TcpStream,
+    pending: &mut Vec<u8>,
+) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if pending.len() >= end + 4 + len {
+                let body = pending[end + 4..end + 4 + len].to_vec();
+                pending.drain(..end + 4 + len);
+                return Some((head, body));
+            }
+        }
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// A local HTTP endpoint that answers every request with `status` and `body`, counting
 /// requests: stands in for an AWS service that is failing or throttling.
 pub async fn fake_http(
@@ -246,7 +278,7 @@ pub async fn fake_http(
     content_type: &'static str,
     body: &'static str,
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -257,30 +289,8 @@ pub async fn fake_http(
         while let Ok((mut sock, _)) = listener.accept().await {
             let counter = counter.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut seen = Vec::new();
-                loop {
-                    let Ok(n) = sock.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    // Answer once the headers and the announced body have arrived.
-                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if seen.len() < end + 4 + len {
-                        continue;
-                    }
-                    seen.drain(..end + 4 + len);
+                let mut pending = Vec::new();
+                while read_request(&mut sock, &mut pending).await.is_some() {
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let resp = format!(
                         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nx-amzn-requestid: test\r\ncontent-length: {}\r\n\r\n{body}",
@@ -301,7 +311,7 @@ pub async fn fake_http(
 /// happens, its answer comes too late, and the SDK retries — as when DynamoDB commits a
 /// write and the response is lost.
 pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -312,34 +322,8 @@ pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
         while let Ok((mut sock, _)) = listener.accept().await {
             let (delayed, http) = (delayed.clone(), http.clone());
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut seen = Vec::new();
-                loop {
-                    let Ok(n) = sock.read(&mut buf).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&seen[..end]).into_owned();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().to_owned())
-                        })
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    if seen.len() < end + 4 + len {
-                        continue;
-                    }
-                    let body = seen[end + 4..end + 4 + len].to_vec();
-                    seen.drain(..end + 4 + len);
+                let mut pending = Vec::new();
+                while let Some((head, body)) = read_request(&mut sock, &mut pending).await {
                     let mut lines = head.lines();
                     let path = lines
                         .next()

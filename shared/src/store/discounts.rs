@@ -6,11 +6,8 @@
 //! the version read, the alert flag only if not already set.
 
 use super::dispatch::Cas;
-use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
 use crate::model::{keys, DiscountRecord, DiscountStatus, Record, ShopRecord};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 impl DynamoStore {
@@ -39,7 +36,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(discount_item(shop, customer_key, rec)?))
             .condition_expression("attribute_not_exists(pk)");
-        put_cas(req.send().await)
+        super::cas("PutItem", req.send().await)
     }
 
     /// Writes `next` if the stored record still has version `expected`. Also accepts the
@@ -67,7 +64,7 @@ impl DynamoStore {
             .expression_attribute_values(":next", AttributeValue::N(next.v.to_string()))
             .expression_attribute_values(":status", AttributeValue::S(status))
             .expression_attribute_values(":code", AttributeValue::S(next.code.clone()));
-        put_cas(req.send().await)
+        super::cas("PutItem", req.send().await)
     }
 
     /// `rec` as created in the store (`discount_id` as Shopify returned it).
@@ -124,7 +121,7 @@ impl DynamoStore {
             .expression_attribute_values(":kind", AttributeValue::S(ShopRecord::KIND.into()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        update_cas(req.send().await)
+        super::cas("UpdateItem", req.send().await)
     }
 
     /// Gives the alert back after the alert email could not be sent (only the claim
@@ -139,7 +136,7 @@ impl DynamoStore {
             .condition_expression("admin_auth_alerted_at = :at")
             .expression_attribute_values(":at", AttributeValue::S(at.to_owned()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        update_cas(req.send().await)
+        super::cas("UpdateItem", req.send().await)
     }
 
     /// Clears the flag once the token works again (a code was created), so a later
@@ -153,7 +150,7 @@ impl DynamoStore {
             .update_expression("REMOVE admin_auth_alerted_at SET v = v + :one")
             .condition_expression("attribute_exists(admin_auth_alerted_at)")
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        update_cas(req.send().await)
+        super::cas("UpdateItem", req.send().await)
     }
 }
 
@@ -173,35 +170,4 @@ fn discount_item(
         AttributeValue::S(DiscountRecord::KIND.into()),
     );
     Ok(item)
-}
-
-fn put_cas<O>(
-    r: Result<O, SdkError<PutItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
-) -> Result<Cas, StoreError> {
-    match r {
-        Ok(_) => Ok(Cas::Done),
-        Err(SdkError::ServiceError(se))
-            if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-        {
-            Ok(Cas::Lost)
-        }
-        Err(e) => Err(unavailable("PutItem", &e)),
-    }
-}
-
-fn update_cas<O>(
-    r: Result<O, SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
-) -> Result<Cas, StoreError> {
-    match r {
-        Ok(_) => Ok(Cas::Done),
-        Err(SdkError::ServiceError(se))
-            if matches!(
-                se.err(),
-                UpdateItemError::ConditionalCheckFailedException(_)
-            ) =>
-        {
-            Ok(Cas::Lost)
-        }
-        Err(e) => Err(unavailable("UpdateItem", &e)),
-    }
 }

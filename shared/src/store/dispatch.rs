@@ -9,9 +9,6 @@ use super::{decode_item, key_attrs, table, unavailable, Attrs, DynamoStore, Stor
 use crate::model::{
     keys, FollowUpRecord, Key, OrderRecord, ProfileRecord, Record, ShopRecord, SuppressionRecord,
 };
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
@@ -95,15 +92,7 @@ impl DynamoStore {
                 .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
                 .expression_attribute_values(":now", AttributeValue::S(now.to_owned())),
         };
-        match req.send().await {
-            Ok(_) => Ok(Cas::Done),
-            Err(SdkError::ServiceError(se))
-                if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(Cas::Lost)
-            }
-            Err(e) => Err(unavailable("PutItem", &e)),
-        }
+        super::cas("PutItem", req.send().await)
     }
 
     pub async fn get_order(
@@ -175,7 +164,7 @@ impl DynamoStore {
             .expression_attribute_values(":by", AttributeValue::S(by.to_owned()))
             .expression_attribute_values(":cap", AttributeValue::S(cap_start.to_owned()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        cas(req.send().await)
+        super::cas("UpdateItem", req.send().await)
     }
 
     /// Gives back a slot taken at `reserved` when the send did not happen, restoring
@@ -201,23 +190,6 @@ impl DynamoStore {
                 .expression_attribute_values(":prev", AttributeValue::S(p.to_owned())),
             None => req.update_expression("REMOVE last_email_at SET v = v + :one"),
         };
-        cas(req.send().await)
-    }
-}
-
-fn cas<O>(
-    r: Result<O, SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>>,
-) -> Result<Cas, StoreError> {
-    match r {
-        Ok(_) => Ok(Cas::Done),
-        Err(SdkError::ServiceError(se))
-            if matches!(
-                se.err(),
-                UpdateItemError::ConditionalCheckFailedException(_)
-            ) =>
-        {
-            Ok(Cas::Lost)
-        }
-        Err(e) => Err(unavailable("UpdateItem", &e)),
+        super::cas("UpdateItem", req.send().await)
     }
 }

@@ -7,13 +7,8 @@
 //! its version, so they cannot disturb a dispatcher's claim.
 
 use super::dispatch::Cas;
-use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
 use crate::model::{keys, FeedbackRecord, FollowUpRecord, Key, Record, SuppressionRecord};
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 /// Suppression reasons a customer may lift by resubscribing. Bounces and complaints
@@ -59,7 +54,7 @@ impl DynamoStore {
                 .condition_expression("v = :expected")
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
-        cas_put(req.send().await)
+        super::cas("PutItem", req.send().await)
     }
 
     /// Counts a click on a link of the follow-up and keeps the first click's time. A
@@ -79,15 +74,7 @@ impl DynamoStore {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(Cas::Done),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(Cas::Lost)
-            }
-            Err(e) => Err(unavailable("UpdateItem", &e)),
-        }
+        super::cas("UpdateItem", out)
     }
 
     /// Suppresses an address for the shop. An existing suppression is kept as it is (a
@@ -97,7 +84,7 @@ impl DynamoStore {
         let req = self
             .put_record(&key, record)?
             .condition_expression("attribute_not_exists(pk)");
-        match cas_put(req.send().await)? {
+        match super::cas("PutItem", req.send().await)? {
             Cas::Done | Cas::Lost => Ok(()),
         }
     }
@@ -118,15 +105,7 @@ impl DynamoStore {
             .expression_attribute_values(":reason", AttributeValue::S(SELF_SERVICE_REASON.into()))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(Cas::Done),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(Cas::Lost)
-            }
-            Err(e) => Err(unavailable("DeleteItem", &e)),
-        }
+        super::cas("DeleteItem", out)
     }
 
     /// Creates a follow-up unless one with its id exists (plans are made once).
@@ -134,7 +113,7 @@ impl DynamoStore {
         let req = self
             .put_record(&f.key(), f)?
             .condition_expression("attribute_not_exists(pk)");
-        cas_put(req.send().await)
+        super::cas("PutItem", req.send().await)
     }
 
     fn put_record<T: Record>(
@@ -154,17 +133,5 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item)))
-    }
-}
-
-fn cas_put<O>(out: Result<O, SdkError<PutItemError, HttpResponse>>) -> Result<Cas, StoreError> {
-    match out {
-        Ok(_) => Ok(Cas::Done),
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-        {
-            Ok(Cas::Lost)
-        }
-        Err(e) => Err(unavailable("PutItem", &e)),
     }
 }

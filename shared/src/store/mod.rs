@@ -447,6 +447,26 @@ fn decode_item<T: DeserializeOwned>(item: Attrs, what: &str) -> Result<T, StoreE
     })
 }
 
+/// The outcome of a conditional write: `Lost` when its condition failed (someone else
+/// changed the item first), an error for anything else.
+pub(crate) fn cas<O, E>(
+    operation: &'static str,
+    out: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<dispatch::Cas, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match out {
+        Ok(_) => Ok(dispatch::Cas::Done),
+        Err(SdkError::ServiceError(se))
+            if se.err().code() == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(dispatch::Cas::Lost)
+        }
+        Err(e) => Err(unavailable(operation, &e)),
+    }
+}
+
 fn unavailable(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
     StoreError::Unavailable {
         operation,

@@ -8,8 +8,6 @@
 use super::dispatch::Cas;
 use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
 use crate::model::Key;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -128,15 +126,7 @@ impl DynamoStore {
                 .condition_expression("#st = :working AND lease_owner = :owner")
                 .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned())),
         };
-        match req.send().await {
-            Ok(_) => Ok(Cas::Done),
-            Err(SdkError::ServiceError(se))
-                if matches!(se.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(Cas::Lost)
-            }
-            Err(e) => Err(unavailable("PutItem", &e)),
-        }
+        super::cas("PutItem", req.send().await)
     }
 
     /// Every item of partition `pk` (strongly consistent, all pages).
