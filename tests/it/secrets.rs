@@ -29,6 +29,9 @@ async fn put(client: &Client, name: &str, value: &str, kind: ParameterType) {
         .name(name)
         .value(value)
         .r#type(kind)
+        // The production client's short timeouts can make the SDK retry a put that
+        // landed; overwriting makes that retry harmless.
+        .overwrite(true)
         .send()
         .await
         .unwrap_or_else(|e| panic!("creating {name} in moto: {e:?}"));
