@@ -209,35 +209,25 @@ pub async fn carry_out_with<M: Mailer>(
         return Ok(report);
     }
     customer.sort_by(|a, b| a.1.sk.cmp(&b.1.sk));
-    for (shop, key, state) in customer {
-        if Instant::now() >= hard {
-            report.unfinished += 1;
-            continue;
+    // Customer requests first, until the hard deadline; shop erasures then get half of
+    // what is left, so the run keeps time for its sends.
+    for (requests, share) in [(customer, 1), (shops, 2)] {
+        let now = Instant::now();
+        let until = now + hard.saturating_duration_since(now) / share;
+        for (shop, key, state) in requests {
+            if Instant::now() >= until {
+                report.unfinished += 1;
+                continue;
+            }
+            let worker = Worker {
+                d,
+                shop,
+                key: &key,
+                until,
+                limits,
+            };
+            worker.run(state, &mut report).await?;
         }
-        let worker = Worker {
-            d,
-            shop,
-            key: &key,
-            until: hard,
-            limits,
-        };
-        worker.run(state, &mut report).await?;
-    }
-    let now = Instant::now();
-    let soft = now + hard.saturating_duration_since(now) / 2;
-    for (shop, key, state) in shops {
-        if Instant::now() >= soft {
-            report.unfinished += 1;
-            continue;
-        }
-        let worker = Worker {
-            d,
-            shop,
-            key: &key,
-            until: soft,
-            limits,
-        };
-        worker.run(state, &mut report).await?;
     }
     tracing::info!(
         open = report.open,

@@ -9,6 +9,16 @@ use aftercart_integration::*;
 const CUSTOMER: u64 = 91;
 
 fn paid(order_id: u64, email: &str, at: &str) -> Vec<u8> {
+    paid_with(order_id, email, at, |_| {})
+}
+
+/// A paid order of the test customer at `at`, then `edit`ed.
+fn paid_with(
+    order_id: u64,
+    email: &str,
+    at: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Vec<u8> {
     order_with(|o| {
         o["id"] = order_id.into();
         o["created_at"] = at.into();
@@ -17,6 +27,7 @@ fn paid(order_id: u64, email: &str, at: &str) -> Vec<u8> {
         o["customer"]["id"] = CUSTOMER.into();
         o["customer"]["email"] = email.into();
         o["email"] = email.into();
+        edit(o);
     })
 }
 
@@ -197,14 +208,9 @@ async fn rated_order(t: &TestApp, to: &str) -> Vec<String> {
         "wh-1",
     )
     .await;
-    let fulfilled = order_with(|o| {
-        o["id"] = 6201.into();
-        o["created_at"] = "2026-11-22T08:00:00Z".into();
+    let fulfilled = paid_with(6201, to, "2026-11-22T08:00:00Z", |o| {
         o["updated_at"] = "2026-11-23T08:00:00Z".into();
-        o["financial_status"] = "paid".into();
         o["fulfillment_status"] = "fulfilled".into();
-        o["customer"]["id"] = CUSTOMER.into();
-        o["customer"]["email"] = to.into();
     });
     deliver(t, "orders/fulfilled", &fulfilled, "wh-2").await;
     let due = t
@@ -367,14 +373,8 @@ async fn reorder_redirects_to_the_cart_and_the_order_it_brings_is_attributed() {
     let t = TestApp::spawn_configured(with_reminders()).await;
     let to = "remy@example.com";
     // Reminders are marketing: this customer opted in at checkout.
-    let first = order_with(|o| {
-        o["id"] = 6301.into();
-        o["created_at"] = "2026-11-22T08:00:00Z".into();
-        o["updated_at"] = "2026-11-22T08:00:00Z".into();
-        o["financial_status"] = "paid".into();
+    let first = paid_with(6301, to, "2026-11-22T08:00:00Z", |o| {
         o["buyer_accepts_marketing"] = true.into();
-        o["customer"]["id"] = CUSTOMER.into();
-        o["customer"]["email"] = to.into();
     });
     deliver(&t, "orders/paid", &first, "wh-1").await;
     dispatch_at(&t, "2026-11-22T09:00:30Z").await;
@@ -418,15 +418,10 @@ async fn reorder_redirects_to_the_cart_and_the_order_it_brings_is_attributed() {
     );
 
     // The cart becomes an order that carries the attribute: credited to the reminder.
-    let order = order_with(|o| {
-        o["id"] = 6302.into();
-        o["created_at"] = "2026-12-20T18:05:00Z".into();
-        o["updated_at"] = "2026-12-20T18:05:00Z".into();
-        o["financial_status"] = "paid".into();
-        o["customer"]["id"] = CUSTOMER.into();
-        o["customer"]["email"] = to.into();
+    let from_cart = |o: &mut serde_json::Value| {
         o["note_attributes"] = serde_json::json!([{"name": "aftercart_followup", "value": id}]);
-    });
+    };
+    let order = paid_with(6302, to, "2026-12-20T18:05:00Z", from_cart);
     deliver(&t, "orders/paid", &order, "wh-2").await;
     let credited = t
         .followups()
@@ -447,14 +442,7 @@ async fn reorder_redirects_to_the_cart_and_the_order_it_brings_is_attributed() {
     );
 
     // A later order is not credited again.
-    let again = order_with(|o| {
-        o["id"] = 6303.into();
-        o["created_at"] = "2026-12-21T10:00:00Z".into();
-        o["updated_at"] = "2026-12-21T10:00:00Z".into();
-        o["financial_status"] = "paid".into();
-        o["customer"]["id"] = CUSTOMER.into();
-        o["note_attributes"] = serde_json::json!([{"name": "aftercart_followup", "value": id}]);
-    });
+    let again = paid_with(6303, to, "2026-12-21T10:00:00Z", from_cart);
     deliver(&t, "orders/paid", &again, "wh-3").await;
     let credited = t
         .followups()
@@ -563,12 +551,7 @@ async fn reorder_without_variants_shows_the_storefront() {
     // Custom line items have no variant: the reorder link shows the storefront instead
     // of a broken cart.
     let t = TestApp::spawn_configured(with_reminders()).await;
-    let body = order_with(|o| {
-        o["id"] = 6401.into();
-        o["created_at"] = "2026-11-22T08:00:00Z".into();
-        o["updated_at"] = "2026-11-22T08:00:00Z".into();
-        o["financial_status"] = "paid".into();
-        o["customer"]["id"] = CUSTOMER.into();
+    let body = paid_with(6401, "vic@example.com", "2026-11-22T08:00:00Z", |o| {
         for l in o["line_items"].as_array_mut().unwrap() {
             l["variant_id"] = serde_json::Value::Null;
         }

@@ -1410,3 +1410,90 @@ fn needs_names_exactly_the_items_each_event_kind_reads() {
         );
     }
 }
+
+#[test]
+fn an_order_using_an_issued_code_credits_its_follow_up_and_marks_the_code_redeemed() {
+    use crate::model::{DiscountStatus, FollowUpStatus, Playbook};
+    let config = crate::config::Config::parse(&format!("[[shop]]\ndomain = \"{SHOP}\"\n"), "t")
+        .expect("config");
+    let rules = &config.shops[0];
+    let ckey = CUSTOMER_ID.to_string();
+    let mut t = Table::default();
+    let mut loyalty = FollowUpRecord::pending(
+        SHOP,
+        &ckey,
+        Playbook::Loyalty,
+        ORDER_ID,
+        None,
+        "2026-11-20T10:00:00.000Z",
+        "2026-11-19T10:00:00.000Z",
+        4,
+    );
+    loyalty.status = FollowUpStatus::Sent;
+    loyalty.unindex();
+    t.items
+        .insert(loyalty.key(), Item::FollowUp(loyalty.clone()));
+    let code_key = keys::discount(SHOP, &ckey, &loyalty.id);
+    t.items.insert(
+        code_key.clone(),
+        Item::Discount(DiscountRecord {
+            v: 2,
+            followup: loyalty.id.clone(),
+            code: "THANKS-7KQ9-M2XP-4RTD".into(),
+            status: DiscountStatus::Created,
+            reserved_at: "2026-11-20T10:00:00.000Z".into(),
+            customer_gid: None,
+            starts_at: None,
+            replaced: Vec::new(),
+            created_at: None,
+            discount_id: None,
+            ends_at: None,
+            reason: None,
+            redeemed_order_id: None,
+            redeemed_at: None,
+        }),
+    );
+    // Months later, typed in lower case at checkout: still ours.
+    let body = edit(&second_order("2027-02-01T10:00:00Z", "19.99"), |o| {
+        o["discount_codes"] = json!([{"code": "thanks-7kq9-m2xp-4rtd", "amount": "3.00"}]);
+    });
+    let ev = event(Topic::OrdersPaid, &body);
+    let first = needs(&ev);
+    let loaded = t.load(SHOP, &needs_after(&ev, &first, &t.load(SHOP, &first)));
+    let context = Context {
+        rules: Some(rules),
+        ..ctx(now())
+    };
+    let writes = plan(&context, &ev, &loaded);
+    t.apply(writes.clone()).expect("one transaction");
+
+    let Item::FollowUp(credited) = &find(&writes, &loyalty.key()).item else {
+        panic!("follow-up write");
+    };
+    assert_eq!(
+        (
+            credited.tracking.attributed_order_id,
+            credited.tracking.attributed_by.as_deref(),
+            credited.tracking.attributed_at.as_deref(),
+        ),
+        (
+            Some(ORDER_2_ID),
+            Some("code"),
+            Some("2027-02-01T10:00:00.000Z")
+        )
+    );
+    assert_eq!(
+        find(&writes, &loyalty.key()).expect,
+        Expect::Version(loyalty.v)
+    );
+    let Item::Discount(redeemed) = &find(&writes, &code_key).item else {
+        panic!("discount write");
+    };
+    assert_eq!(redeemed.redeemed_order_id, Some(ORDER_2_ID));
+    assert_eq!(find(&writes, &code_key).expect, Expect::Version(2));
+
+    // The same order redelivered under a new state credits nothing more.
+    let again = edit(&body, |o| o["updated_at"] = json!("2027-02-01T11:00:00Z"));
+    let writes = deliver(&mut t, Topic::OrdersPaid, &again, now());
+    assert!(!writes.iter().any(|w| w.key == code_key));
+}

@@ -24,8 +24,6 @@ use crate::mail_events::{
 };
 use crate::model::{keys, Key, Record, SuppressionRecord};
 use crate::time::utc_key;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -174,41 +172,24 @@ impl DynamoStore {
         items: Vec<TransactWriteItem>,
         with_followup: bool,
     ) -> Result<Sent, StoreError> {
-        match self
+        let out = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
-            .await
-        {
-            Ok(_) => Ok(Sent::Written),
-            Err(SdkError::ServiceError(se)) => match se.err() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let codes: Vec<&str> = c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None"))
-                        .collect();
-                    let failed = |i: usize| codes.get(i) == Some(&"ConditionalCheckFailed");
-                    if failed(0) {
-                        Ok(Sent::ReceiptExists)
-                    } else if with_followup && failed(1) {
-                        Ok(Sent::FollowUpGone)
-                    } else if codes.contains(&"TransactionConflict") {
-                        Ok(Sent::Conflict)
-                    } else {
-                        Err(StoreError::Unavailable {
-                            operation: "TransactWriteItems",
-                            message: format!("transaction cancelled: {codes:?}"),
-                        })
-                    }
-                }
-                other => Err(StoreError::Unavailable {
-                    operation: "TransactWriteItems",
-                    message: DisplayErrorContext(other).to_string(),
-                }),
-            },
-            Err(e) => Err(unavailable("TransactWriteItems", &e)),
+            .await;
+        let Err(codes) = super::transact(out)? else {
+            return Ok(Sent::Written);
+        };
+        let failed = |i: usize| codes.get(i).map(String::as_str) == Some("ConditionalCheckFailed");
+        if failed(0) {
+            Ok(Sent::ReceiptExists)
+        } else if with_followup && failed(1) {
+            Ok(Sent::FollowUpGone)
+        } else if codes.iter().any(|c| c == "TransactionConflict") {
+            Ok(Sent::Conflict)
+        } else {
+            Err(super::cancelled(&codes))
         }
     }
 }

@@ -164,7 +164,7 @@ impl DynamoStore {
                 })
             })
             .collect();
-        // Follow-ups come from a Query (`followups_for`), run beside this read.
+        // Follow-ups and codes come from a Query (`plans_of`), run beside this read.
         let loaded = Loaded {
             order: decode(order.as_ref(), &mut found)?,
             fulfillment: decode(fulfillment.as_ref(), &mut found)?,
@@ -200,50 +200,20 @@ impl DynamoStore {
             }?;
             req = req.transact_items(item);
         }
-        match req.send().await {
-            Ok(_) => Ok(WriteResult::Written),
-            Err(SdkError::ServiceError(se)) => match se.err() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let codes: Vec<&str> = c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None"))
-                        .collect();
-                    if codes
-                        .iter()
-                        .take(n_receipts)
-                        .any(|c| *c == "ConditionalCheckFailed")
-                    {
-                        Ok(WriteResult::ReceiptExists)
-                    } else if codes
-                        .iter()
-                        .any(|c| matches!(*c, "ConditionalCheckFailed" | "TransactionConflict"))
-                    {
-                        Ok(WriteResult::Conflict)
-                    } else {
-                        Err(StoreError::Unavailable {
-                            operation: "TransactWriteItems",
-                            message: format!("transaction cancelled: {codes:?}"),
-                        })
-                    }
-                }
-                other => Err(StoreError::Unavailable {
-                    operation: "TransactWriteItems",
-                    message: DisplayErrorContext(other).to_string(),
-                }),
-            },
-            Err(e) => Err(unavailable("TransactWriteItems", &e)),
+        let Err(codes) = transact(req.send().await)? else {
+            return Ok(WriteResult::Written);
+        };
+        let failed = |c: &String| c == "ConditionalCheckFailed";
+        if codes.iter().take(n_receipts).any(failed) {
+            Ok(WriteResult::ReceiptExists)
+        } else if codes
+            .iter()
+            .any(|c| failed(c) || c == "TransactionConflict")
+        {
+            Ok(WriteResult::Conflict)
+        } else {
+            Err(cancelled(&codes))
         }
-    }
-
-    /// Every follow-up of a customer (strongly consistent: one partition, one query);
-    /// none when there is no customer.
-    pub async fn followups_for(
-        &self,
-        shop: &str,
-        customer_key: Option<&str>,
-    ) -> Result<Vec<FollowUpRecord>, StoreError> {
-        Ok(self.plans_of(shop, customer_key).await?.0)
     }
 
     /// A customer's follow-ups and the discount codes issued to them, in one strongly
@@ -445,6 +415,37 @@ fn decode_item<T: DeserializeOwned>(item: Attrs, what: &str) -> Result<T, StoreE
         key: what.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// The outcome of a TransactWriteItems call: `Ok(Ok(()))` when it committed,
+/// `Ok(Err(codes))` when DynamoDB cancelled it (one reason code per item, in order:
+/// `ConditionalCheckFailed`, `TransactionConflict`, `None`, …), an error otherwise.
+pub(crate) fn transact<O>(
+    out: Result<O, SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<Result<(), Vec<String>>, StoreError> {
+    match out {
+        Ok(_) => Ok(Ok(())),
+        Err(SdkError::ServiceError(se)) => match se.err() {
+            TransactWriteItemsError::TransactionCanceledException(c) => Ok(Err(c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect())),
+            other => Err(StoreError::Unavailable {
+                operation: "TransactWriteItems",
+                message: DisplayErrorContext(other).to_string(),
+            }),
+        },
+        Err(e) => Err(unavailable("TransactWriteItems", &e)),
+    }
+}
+
+/// A cancellation no retry of the same plan can fix.
+pub(crate) fn cancelled(codes: &[String]) -> StoreError {
+    StoreError::Unavailable {
+        operation: "TransactWriteItems",
+        message: format!("transaction cancelled: {codes:?}"),
+    }
 }
 
 /// The outcome of a conditional write: `Lost` when its condition failed (someone else
