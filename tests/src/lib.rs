@@ -34,24 +34,24 @@ pub fn endpoint() -> String {
     std::env::var("AFTERCART_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5006".into())
 }
 
-/// A DynamoDB client for `endpoint` with the production timeouts and retries.
+/// A DynamoDB client for `endpoint`, built by the webhook's own constructor
+/// (`store::dynamo_client_from`), so tests run with the production timeouts and retries.
 pub async fn client_for(endpoint: &str) -> Client {
-    let (timeouts, retries) = store::sdk_timeouts();
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+    let shared = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "integration-tests",
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "integration-tests",
+            ),
         ))
-        .timeout_config(timeouts)
-        .retry_config(retries)
         .build();
-    Client::from_conf(conf)
+    store::dynamo_client_from(&shared)
 }
 
 pub struct TestApp {

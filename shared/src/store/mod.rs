@@ -509,3 +509,36 @@ pub fn dynamo_client_from(shared: &aws_config::SdkConfig) -> Client {
             .build(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_client_carries_its_timeouts_and_retry_limit() {
+        let shared = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let client = dynamo_client_from(&shared);
+        let conf = client.config();
+        let timeouts = conf.timeout_config().expect("timeouts set");
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_millis(500)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_millis(800))
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(Duration::from_millis(2000))
+        );
+        let retries = conf.retry_config().expect("retries set");
+        assert_eq!(retries.max_attempts(), 3);
+        assert_eq!(retries.initial_backoff(), Duration::from_millis(25));
+        assert_eq!(retries.max_backoff(), Duration::from_millis(250));
+        // The whole call ends before the webhook's own store budget (default 2.5 s),
+        // which ends well before Shopify's 5 s.
+        let budget = crate::config::WebhookSettings::default().store_budget_ms;
+        assert!(timeouts.operation_timeout().unwrap() < Duration::from_millis(budget));
+    }
+}
