@@ -99,3 +99,136 @@ async fn a_write_that_committed_but_answered_too_late_is_recorded_not_a_duplicat
         .await;
     assert_eq!(again["status"], "duplicate_delivery");
 }
+
+/// The DynamoDB operations that write.
+const WRITES: [&str; 5] = [
+    "TransactWriteItems",
+    "PutItem",
+    "UpdateItem",
+    "BatchWriteItem",
+    "DeleteItem",
+];
+
+#[tokio::test]
+async fn a_recorded_order_is_written_by_exactly_one_transaction() {
+    let proxy = MotoProxy::start().await;
+    let t = TestApp::spawn_via(&proxy.url).await;
+    let (status, body) = t
+        .post(signed("orders/paid", fixtures::ORDER, "wh-one"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+    let operations = proxy.operations();
+    let writes: Vec<&String> = operations
+        .iter()
+        .filter(|op| WRITES.contains(&op.as_str()))
+        .collect();
+    assert_eq!(writes, ["TransactWriteItems"], "all: {operations:?}");
+    // That one transaction carried everything the delivery stored.
+    assert_eq!(
+        t.scan().await.len(),
+        6,
+        "receipts, order, profile, history, thank-you"
+    );
+}
+
+fn keys(items: &[aftercart::store::Attrs]) -> Vec<(String, String)> {
+    items.iter().map(|i| (s(i, "pk"), s(i, "sk"))).collect()
+}
+
+/// A second paid order of the fixture's customer, so the profile exists before.
+fn second_order() -> Vec<u8> {
+    order_with(|o| {
+        o["id"] = 450789470u64.into();
+        o["name"] = "#1002".into();
+    })
+}
+
+/// The customer already has an order; the next delivery's transaction fails as
+/// `sabotage` makes it fail. The webhook answers 503 within budget and the table is
+/// exactly as before: no receipt, no order, no profile change. Shopify's redelivery of
+/// the same webhook then records it, once.
+async fn failed_transaction_writes_nothing_and_the_redelivery_records_it_once(sabotage: Sabotage) {
+    let proxy = MotoProxy::start().await;
+    let t = TestApp::spawn_via(&proxy.url).await;
+    let (status, _) = t
+        .post(signed("orders/paid", fixtures::ORDER, "wh-first"))
+        .await;
+    assert_eq!(status, 200);
+    let before = t.scan().await;
+
+    proxy.sabotage(sabotage);
+    let started = Instant::now();
+    let (status, body) = t
+        .post(signed("orders/paid", &second_order(), "wh-next"))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert!(took < BUDGET, "answered after {took:?}");
+    assert!(
+        proxy
+            .operations()
+            .iter()
+            .any(|op| op == "TransactWriteItems"),
+        "the transaction was attempted"
+    );
+    // A request sent just before the deadline may still be on its way to the proxy:
+    // the sabotage stays on until it has drained and the table has been read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = t.scan().await;
+    proxy.sabotage(Sabotage::None);
+    assert_eq!(
+        keys(&after),
+        keys(&before),
+        "no item of the failed delivery landed"
+    );
+    assert_eq!(after, before, "no item changed");
+
+    let (status, body) = t
+        .post(signed("orders/paid", &second_order(), "wh-next"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+    let (_, again) = t
+        .post(signed("orders/paid", &second_order(), "wh-next"))
+        .await;
+    assert_eq!(again["status"], "duplicate_delivery");
+    let profile = t
+        .get(
+            "SHOP#aftercart-demo.myshopify.com#CUSTOMER#207119551",
+            "PROFILE",
+        )
+        .await
+        .expect("profile");
+    assert_eq!(n(&profile, "orders_count"), "2");
+    assert_eq!(s(&profile, "total_spent"), "819.88", "2 × 409.94");
+    let order = t
+        .get("SHOP#aftercart-demo.myshopify.com#ORDER#450789470", "ORDER")
+        .await
+        .expect("order");
+    assert_eq!(n(&order, "v"), "1", "written once");
+}
+
+#[tokio::test]
+async fn dynamodb_failing_the_transaction_writes_nothing_and_the_redelivery_records_it() {
+    failed_transaction_writes_nothing_and_the_redelivery_records_it_once(Sabotage::Answer500(
+        "TransactWriteItems",
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_profile_write_cancels_the_receipts_and_order_too() {
+    // moto gets the whole transaction and cancels it for the one refused item: if the
+    // receipts or the order were written outside that transaction, they would land.
+    failed_transaction_writes_nothing_and_the_redelivery_records_it_once(Sabotage::RefuseWritesTo(
+        "PROFILE",
+    ))
+    .await;
+}

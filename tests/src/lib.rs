@@ -306,12 +306,55 @@ pub async fn fake_http(
     (format!("http://{addr}"), hits)
 }
 
+/// Sends one request read by [`read_request`] on to the moto server, headers as they
+/// came (but `host` and `content-length`, which follow the new target and `body`).
+/// Returns the answer's status, content type and body; `None` if moto is gone.
+async fn forward_to_moto(
+    http: &reqwest::Client,
+    head: &str,
+    body: Vec<u8>,
+) -> Option<(u16, String, Vec<u8>)> {
+    let mut lines = head.lines();
+    let path = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("/")
+        .to_owned();
+    let mut req = http.post(format!("{}{path}", endpoint())).body(body);
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length") {
+                req = req.header(k.trim(), v.trim());
+            }
+        }
+    }
+    let resp = req.send().await.ok()?;
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-amz-json-1.0")
+        .to_owned();
+    let answer = resp.bytes().await.ok()?;
+    Some((status, ctype, answer.to_vec()))
+}
+
+/// Writes an HTTP/1.1 answer to `sock`; `false` if the peer is gone.
+async fn respond(sock: &mut tokio::net::TcpStream, status: u16, ctype: &str, body: &[u8]) -> bool {
+    use tokio::io::AsyncWriteExt;
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {ctype}\r\nx-amzn-requestid: proxy\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await.is_ok() && sock.write_all(body).await.is_ok()
+}
+
 /// An HTTP proxy to the moto server that forwards every request, but holds back the
 /// answer to the first one whose headers contain `marker` for `delay`: the operation
 /// happens, its answer comes too late, and the SDK retries — as when DynamoDB commits a
 /// write and the response is lost.
 pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
-    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -324,31 +367,8 @@ pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
             tokio::spawn(async move {
                 let mut pending = Vec::new();
                 while let Some((head, body)) = read_request(&mut sock, &mut pending).await {
-                    let mut lines = head.lines();
-                    let path = lines
-                        .next()
-                        .and_then(|l| l.split_whitespace().nth(1))
-                        .unwrap_or("/")
-                        .to_owned();
-                    let mut req = http.post(format!("{}{path}", endpoint())).body(body);
-                    for l in lines {
-                        if let Some((k, v)) = l.split_once(':') {
-                            if !k.eq_ignore_ascii_case("host")
-                                && !k.eq_ignore_ascii_case("content-length")
-                            {
-                                req = req.header(k.trim(), v.trim());
-                            }
-                        }
-                    }
-                    let Ok(resp) = req.send().await else { return };
-                    let status = resp.status().as_u16();
-                    let ctype = resp
-                        .headers()
-                        .get("content-type")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("application/x-amz-json-1.0")
-                        .to_owned();
-                    let Ok(answer) = resp.bytes().await else {
+                    let Some((status, ctype, answer)) = forward_to_moto(&http, &head, body).await
+                    else {
                         return;
                     };
                     if head.contains(marker)
@@ -356,13 +376,7 @@ pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
                     {
                         tokio::time::sleep(delay).await;
                     }
-                    let out = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: {ctype}\r\nx-amzn-requestid: proxy\r\ncontent-length: {}\r\n\r\n",
-                        answer.len()
-                    );
-                    if sock.write_all(out.as_bytes()).await.is_err()
-                        || sock.write_all(&answer).await.is_err()
-                    {
+                    if !respond(&mut sock, status, &ctype, &answer).await {
                         return;
                     }
                 }
@@ -370,6 +384,136 @@ pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// What a [`MotoProxy`] does to the requests it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Forward everything unchanged.
+    None,
+    /// Answer this DynamoDB operation (e.g. `TransactWriteItems`) with a 500
+    /// InternalServerError without forwarding it: DynamoDB failing the call.
+    Answer500(&'static str),
+    /// Forward writes, but give every write of an item with this sort key (e.g.
+    /// `PROFILE`) a condition that cannot hold, so moto refuses it — and cancels the
+    /// whole transaction it is part of.
+    RefuseWritesTo(&'static str),
+}
+
+/// An HTTP proxy to the moto server that notes the DynamoDB operation of every request
+/// it forwards (`X-Amz-Target`, e.g. `TransactWriteItems`), and can fail some of them
+/// (see [`Sabotage`]).
+pub struct MotoProxy {
+    pub url: String,
+    operations: Arc<std::sync::Mutex<Vec<String>>>,
+    sabotage: Arc<std::sync::Mutex<Sabotage>>,
+}
+
+impl MotoProxy {
+    pub async fn start() -> MotoProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let operations = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sabotage = Arc::new(std::sync::Mutex::new(Sabotage::None));
+        let (ops, plan) = (operations.clone(), sabotage.clone());
+        let http = reqwest::Client::new();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let (ops, plan, http) = (ops.clone(), plan.clone(), http.clone());
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    while let Some((head, mut body)) = read_request(&mut sock, &mut pending).await {
+                        let op = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.trim().eq_ignore_ascii_case("x-amz-target").then(|| {
+                                    let v = v.trim();
+                                    v.rsplit_once('.').map_or(v, |(_, op)| op).to_owned()
+                                })
+                            })
+                            .unwrap_or_default();
+                        ops.lock().expect("not poisoned").push(op.clone());
+                        let plan = *plan.lock().expect("not poisoned");
+                        let answer = match plan {
+                            Sabotage::Answer500(target) if op == target => Some((
+                                500,
+                                "application/x-amz-json-1.0".to_owned(),
+                                br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test proxy"}"#.to_vec(),
+                            )),
+                            Sabotage::RefuseWritesTo(sk) => {
+                                body = refuse_writes_to(&op, &body, sk);
+                                forward_to_moto(&http, &head, body).await
+                            }
+                            _ => forward_to_moto(&http, &head, body).await,
+                        };
+                        let Some((status, ctype, answer)) = answer else {
+                            return;
+                        };
+                        if !respond(&mut sock, status, &ctype, &answer).await {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        MotoProxy {
+            url: format!("http://{addr}"),
+            operations,
+            sabotage,
+        }
+    }
+
+    /// The operations forwarded (or failed) so far, in order, without the
+    /// `DynamoDB_20120810.` prefix.
+    pub fn operations(&self) -> Vec<String> {
+        self.operations.lock().expect("not poisoned").clone()
+    }
+
+    /// What to do to the requests from now on.
+    pub fn sabotage(&self, what: Sabotage) {
+        *self.sabotage.lock().expect("not poisoned") = what;
+    }
+}
+
+/// The DynamoDB request `body` of operation `op` in which every write (PutItem,
+/// UpdateItem, DeleteItem, or a Put, Update, Delete or ConditionCheck inside
+/// TransactWriteItems) of an item with sort key `sk` carries the condition
+/// `attribute_exists(pk) AND attribute_not_exists(pk)` on top of its own. Other
+/// operations (BatchWriteItem has no conditions) pass unchanged.
+fn refuse_writes_to(op: &str, body: &[u8], sk: &str) -> Vec<u8> {
+    fn sabotage(write: &mut serde_json::Value, sk: &str) {
+        let key = write.get("Item").or_else(|| write.get("Key"));
+        if key.and_then(|k| k["sk"]["S"].as_str()) != Some(sk) {
+            return;
+        }
+        let never = "attribute_exists(pk) AND attribute_not_exists(pk)";
+        let condition = match write["ConditionExpression"].as_str() {
+            Some(own) => format!("({own}) AND {never}"),
+            None => never.to_owned(),
+        };
+        write["ConditionExpression"] = condition.into();
+    }
+    let Ok(mut request) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.to_vec();
+    };
+    match op {
+        "TransactWriteItems" => {
+            let items = request["TransactItems"].as_array_mut();
+            for item in items.into_iter().flatten() {
+                for kind in ["Put", "Update", "Delete", "ConditionCheck"] {
+                    if let Some(write) = item.get_mut(kind) {
+                        sabotage(write, sk);
+                    }
+                }
+            }
+        }
+        "PutItem" | "UpdateItem" | "DeleteItem" => sabotage(&mut request, sk),
+        _ => return body.to_vec(),
+    }
+    serde_json::to_vec(&request).expect("serializes")
 }
 
 /// Wraps a real mailer and keeps a copy of every message it sent successfully, so a
