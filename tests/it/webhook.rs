@@ -1,6 +1,7 @@
 //! Recording webhooks in DynamoDB (moto) through the real handler.
 
 use aftercart::fixtures;
+use aftercart::store::Attrs;
 use aftercart_integration::*;
 use futures::future::join_all;
 
@@ -129,15 +130,73 @@ async fn fifty_concurrent_deliveries_of_one_webhook_record_it_once() {
         .count();
     assert_eq!((recorded, duplicates), (1, 49), "{outcomes:?}");
 
+    // The table must be exactly what one delivery leaves: a second write of the same
+    // order or profile would change nothing visible but their version `v`.
+    let reference = recorded_once(&t, signed("orders/paid", fixtures::ORDER, "wh-same")).await;
     let items = t.scan().await;
+    for (pk, sk) in [(ORDER_PK, "ORDER"), (CUSTOMER_PK, "PROFILE")] {
+        let v = |items: &[Attrs]| {
+            items
+                .iter()
+                .find(|i| s(i, "pk") == pk && s(i, "sk") == sk)
+                .map(|i| n(i, "v"))
+        };
+        assert_eq!(v(&items), v(&reference), "version of {pk} {sk}");
+        assert_eq!(
+            v(&reference),
+            Some("1".to_owned()),
+            "{pk} {sk} written once"
+        );
+    }
     assert_eq!(
-        items.len(),
-        6,
-        "receipts, order, profile, history, thank-you"
+        normalised(items),
+        normalised(reference),
+        "50 deliveries leave what one leaves"
     );
-    let profile = t.get(CUSTOMER_PK, "PROFILE").await.unwrap();
-    assert_eq!(n(&profile, "orders_count"), "1");
-    assert_eq!(s(&profile, "total_spent"), "409.94");
+}
+
+/// What recording `req` once leaves in a fresh table of its own, through an app with
+/// `t`'s client, config, secrets and clock: the reference a concurrent run must match.
+async fn recorded_once(t: &TestApp, req: lambda_http::Request) -> Vec<Attrs> {
+    let table = format!("it-ref-{:016x}", fastrand::u64(..));
+    aftercart::store::table::create_table(&t.client, &table)
+        .await
+        .expect("reference table");
+    let app = aftercart::webhook::WebhookApp {
+        config: t.app.config.clone(),
+        secrets: t.app.secrets.clone(),
+        recorder: aftercart::store::DynamoStore::new(
+            t.client.clone(),
+            table.clone(),
+            std::time::Duration::from_secs(7 * 86_400),
+        ),
+        clock: t.app.clock.clone(),
+    };
+    assert_eq!(app.handle(req).await.status(), 200);
+    let mut items: Vec<Attrs> = t
+        .client
+        .scan()
+        .table_name(&table)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("scan");
+    items.sort_by_key(|i| (s(i, "pk"), s(i, "sk")));
+    items
+}
+
+/// `items` without what legitimately differs from one recording to another: the
+/// receipts' `writer`, a random token of the call that wrote them.
+fn normalised(mut items: Vec<Attrs>) -> Vec<Attrs> {
+    for item in &mut items {
+        if s(item, "entity") == "receipt" {
+            item.remove("writer");
+        }
+    }
+    items
 }
 
 #[tokio::test]
