@@ -101,6 +101,11 @@ mod tests {
     //   printf '%s' 'The quick brown fox jumps over the lazy dog' \
     //     | openssl dgst -sha256 -hmac 'key' -binary | base64   (RFC 4231-style vector)
     const KAT_FOX: &str = "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg=";
+    // The fixture order, byte for byte as checked in (7 KB, multi-line JSON):
+    //   openssl dgst -sha256 -hmac 'shpss_fixture_secret' -binary \
+    //     < shared/fixtures/shopify/order.json | base64
+    const ORDER_FIXTURE: &[u8] = include_bytes!("../fixtures/shopify/order.json");
+    const KAT_ORDER_FIXTURE: &str = "DdVOF6cXPCHei17gX1AABXTiyPTEuaijiagyQ6gYGDk=";
 
     #[test]
     fn known_answer_vectors_verify() {
@@ -119,6 +124,25 @@ mod tests {
                 &[secret("key")]
             ),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn fixture_order_known_answer_vector_verifies_and_signs() {
+        let key = secret("shpss_fixture_secret");
+        assert_eq!(
+            verify_webhook(ORDER_FIXTURE, Some(KAT_ORDER_FIXTURE), &[key.clone()]),
+            Ok(())
+        );
+        assert_eq!(sign_webhook(ORDER_FIXTURE, &key), KAT_ORDER_FIXTURE);
+        // One byte less is another body.
+        assert_eq!(
+            verify_webhook(
+                &ORDER_FIXTURE[..ORDER_FIXTURE.len() - 1],
+                Some(KAT_ORDER_FIXTURE),
+                &[key]
+            ),
+            Err(VerifyError::Mismatch)
         );
     }
 
