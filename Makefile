@@ -40,14 +40,16 @@ $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
 	touch $@
 
-venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Install the pinned tools (moto, cargo-lambda, sam, cfn-lint; checkov in .venv-checkov)
+# Targets depend on the venv they use: `make dev` installs .venv only; checkov's venv is
+# built by `make validate` (or here).
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Install all pinned tools (moto, cargo-lambda, sam, cfn-lint; checkov in .venv-checkov)
 
 .env:
 	cp .env.example .env
 
 env: .env
 
-moto-start: venv ## Start the local moto server (DynamoDB + SES v2) on DEV_PORT
+moto-start: $(VENV)/.installed ## Start the local moto server (DynamoDB + SES v2) on DEV_PORT
 	MOTO_PORT=$(DEV_PORT) tools/moto.sh start
 
 moto-stop: ## Stop the local moto server
@@ -94,12 +96,12 @@ test-unit: ## Unit tests (no services needed)
 	cargo test -p aftercart -p webhook
 
 # Integration tests get their own moto on TEST_PORT, stopped whatever the result.
-test-integration: venv ## Integration tests against a moto server started for the run
+test-integration: $(VENV)/.installed ## Integration tests against a moto server started for the run
 	MOTO_PORT=$(TEST_PORT) tools/moto.sh start
 	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo test -p aftercart-integration; \
 	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
 
-smoke: venv ## Smoke test: signed samples over HTTP through `cargo lambda watch` + moto
+smoke: $(VENV)/.installed ## Smoke test: signed samples over HTTP through `cargo lambda watch` + moto
 	tools/smoke.sh
 
 test: lint validate test-unit test-integration smoke ## Everything CI runs: lint, infra checks, unit, integration and smoke tests
