@@ -26,6 +26,11 @@ cleanup() {
 trap cleanup EXIT
 
 MOTO_PORT=$moto_port tools/moto.sh start
+# `moto.sh start` reuses a moto already answering on the port, e.g. one an earlier run
+# left behind, with that run's table, receipts and emails: the first delivery would be a
+# duplicate and the outbox would hold old mail. Start from an empty moto (this port is
+# the smoke test's own; never point SMOKE_MOTO_PORT at the `make dev` moto).
+curl -sS -f -X POST "$AWS_ENDPOINT_URL/moto-api/reset" >/dev/null || { echo "FAIL: cannot reset moto at $AWS_ENDPOINT_URL"; exit 1; }
 cargo build --quiet -p aftercart --bin aftercart -p webhook -p links
 cli=target/debug/aftercart
 AFTERCART_SES_IDENTITY=shop@aftercart-demo.example $cli setup-local
