@@ -115,11 +115,22 @@ impl Mailer for SesMailer {
 }
 
 fn classify(e: SdkError<SendEmailError, aws_sdk_sesv2::config::http::HttpResponse>) -> SendError {
-    let message = crate::privacy::mask_addresses(&DisplayErrorContext(&e).to_string());
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
     match &e {
-        SdkError::ServiceError(se) => answered(se.err(), se.raw().status().as_u16(), message),
+        SdkError::ServiceError(se) => {
+            // SES's own words, short: they end up in follow-ups' `reason` and in logs.
+            let (err, status) = (se.err(), se.raw().status().as_u16());
+            let message = crate::privacy::mask_addresses(&format!(
+                "SES {} (HTTP {status}): {}",
+                err.code().unwrap_or("error"),
+                err.message().unwrap_or("no message")
+            ));
+            answered(err, status, message)
+        }
         // Timeouts, connection failures and unreadable responses may succeed next time.
-        _ => SendError::Transient(message),
+        _ => SendError::Transient(crate::privacy::mask_addresses(
+            &DisplayErrorContext(&e).to_string(),
+        )),
     }
 }
 
