@@ -140,6 +140,9 @@ impl Pace {
 /// invocation's deadline.
 const STORE_CALL: std::time::Duration = std::time::Duration::from_millis(2_500);
 
+/// How much of a store error a follow-up's `reason` keeps.
+const REASON_CHARS: usize = 300;
+
 /// One run's shared state: what it did, its pace and its deadline.
 struct Run<'a> {
     report: &'a Report,
@@ -334,7 +337,11 @@ impl<M: Mailer> Dispatcher<M> {
         if !run.time_for(std::time::Duration::ZERO) {
             return Err(error);
         }
-        let reason = error.to_string();
+        // The SDK's error text ends in a debug dump of the response: keep the start.
+        let mut reason: String = error.to_string().chars().take(REASON_CHARS).collect();
+        if reason.len() < error.to_string().len() {
+            reason.push('…');
+        }
         let recorded = if f.attempts < self.config.dispatch.max_attempts {
             Report::add(&run.report.retried);
             let until = now + retry_backoff(f.attempts);
