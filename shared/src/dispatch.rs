@@ -6,6 +6,12 @@
 //! or failed. Each move is a conditional write on the follow-up's version: of two
 //! dispatchers running at once, exactly one claims a follow-up; one that dies while
 //! sending leaves it in the due index at its lease's end, where the next run retakes it.
+//!
+//! Just before the email goes to SES the claim records the hand-over (`sent_at` while
+//! still `sending`). A retaken follow-up that carries it may have been sent by a
+//! dispatcher that then could not record the outcome: it is marked sent
+//! ([`POSSIBLY_SENT`]), never sent twice. Account-level SES refusals
+//! ([`SendError::Halt`]) stop the run and leave every follow-up due.
 
 use crate::config::{Config, ShopConfig};
 use crate::email::{self, EmailContext, LineView, LinkView, Sender, Templates};
@@ -21,7 +27,7 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio::sync::Mutex;
 
@@ -56,6 +62,14 @@ pub struct Report {
     pub failed: AtomicU32,
     /// Claims lost to another dispatcher (or to a webhook re-planning).
     pub lost: AtomicU32,
+    /// Claimed, then put back unsent at their due time because the run's deadline or a
+    /// halt came first: no attempt counted.
+    pub put_back: AtomicU32,
+    /// Retaken after an earlier claim handed the email to SES and recorded no outcome:
+    /// marked sent ([`POSSIBLY_SENT`]) without sending again.
+    pub unconfirmed: AtomicU32,
+    /// Why SES refused to send anything this run ([`SendError::Halt`]), if it did.
+    pub halted: OnceLock<String>,
 }
 
 impl Report {
@@ -65,12 +79,18 @@ impl Report {
             "due": g(&self.due), "claimed": g(&self.claimed), "sent": g(&self.sent),
             "deferred": g(&self.deferred), "retried": g(&self.retried),
             "cancelled": g(&self.cancelled), "failed": g(&self.failed), "lost": g(&self.lost),
+            "put_back": g(&self.put_back), "unconfirmed": g(&self.unconfirmed),
+            "halted": self.halted.get(),
         })
     }
     fn add(a: &AtomicU32) {
         a.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// The reason recorded on a follow-up that a dispatcher handed to SES without recording
+/// the outcome: it is marked sent, never sent a second time.
+pub const POSSIBLY_SENT: &str = "possibly sent, outcome not recorded";
 
 /// What a guard decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,15 +117,85 @@ impl Pace {
         }
     }
 
-    pub async fn wait(&self) {
+    /// Waits for the next send slot. Returns `false` at once, taking no slot, when that
+    /// slot comes after `cutoff`: the caller must not send.
+    pub async fn wait_until(&self, cutoff: Instant) -> bool {
+        let cutoff = tokio::time::Instant::from_std(cutoff);
         let at = {
             let mut next = self.next.lock().await;
-            let now = tokio::time::Instant::now();
-            let at = (*next).max(now);
+            let at = (*next).max(tokio::time::Instant::now());
+            if at > cutoff {
+                return false;
+            }
             *next = at + self.interval;
             at
         };
         tokio::time::sleep_until(at).await;
+        true
+    }
+}
+
+/// How long one DynamoDB call may take (the client's operation timeout, see
+/// `store::sdk_timeouts`, plus a little): a retry starts only if one fits before the
+/// invocation's deadline.
+const STORE_CALL: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+/// How much of a store error a follow-up's `reason` keeps.
+const REASON_CHARS: usize = 300;
+
+/// One run's shared state: what it did, its pace and its deadline.
+struct Run<'a> {
+    report: &'a Report,
+    pace: &'a Pace,
+    deadline: Instant,
+    margin: std::time::Duration,
+}
+
+impl Run<'_> {
+    /// Time to stop starting work (claims, sends): the deadline is near or SES halted.
+    fn closing(&self) -> bool {
+        self.report.halted.get().is_some()
+            || self.deadline.saturating_duration_since(Instant::now()) < self.margin
+    }
+
+    /// The last moment a send may start.
+    fn cutoff(&self) -> Instant {
+        self.deadline
+            .checked_sub(self.margin)
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// Whether a store call still fits before the deadline after waiting `wait`.
+    fn time_for(&self, wait: std::time::Duration) -> bool {
+        self.deadline.saturating_duration_since(Instant::now()) > wait + STORE_CALL
+    }
+
+    /// Stops this run's sending; logs why once.
+    fn halt(&self, reason: &str) {
+        if self.report.halted.set(reason.to_owned()).is_ok() {
+            tracing::error!(
+                reason,
+                "SES refuses to send (account, sender domain, configuration set or credentials): \
+                 dispatch stopped; follow-ups stay due and go out once it is fixed"
+            );
+        }
+    }
+}
+
+/// A store failure while a claimed follow-up was being handled.
+struct Interrupted {
+    error: StoreError,
+    /// The email had been handed to SES (the follow-up carries the hand-over mark):
+    /// nothing may put it back to pending, or it could go out twice.
+    handed_over: bool,
+}
+
+impl From<StoreError> for Interrupted {
+    fn from(error: StoreError) -> Self {
+        Interrupted {
+            error,
+            handed_over: false,
+        }
     }
 }
 
@@ -122,7 +212,12 @@ impl<M: Mailer> Dispatcher<M> {
             .await
             .unwrap_or(self.config.email.max_send_rate);
         let pace = Pace::per_second(rate);
-        let margin = std::time::Duration::from_millis(self.config.dispatch.deadline_margin_ms);
+        let run = Run {
+            report: &report,
+            pace: &pace,
+            deadline,
+            margin: std::time::Duration::from_millis(self.config.dispatch.deadline_margin_ms),
+        };
         let now_key = utc_key(&self.clock.now());
         let mut due = Vec::new();
         for shard in 0..self.config.dispatch.shards {
@@ -138,29 +233,25 @@ impl<M: Mailer> Dispatcher<M> {
         let errors = Mutex::new(Vec::new());
         futures::stream::iter(due)
             .for_each_concurrent(CONCURRENCY, |f| {
-                let (report, pace, errors) = (&report, &pace, &errors);
+                let (run, errors) = (&run, &errors);
                 async move {
-                    if deadline.saturating_duration_since(Instant::now()) < margin {
+                    if run.closing() {
                         return; // leave it for the next run
                     }
-                    if let Err(e) = self.handle(f, report, pace).await {
+                    if let Err(e) = self.handle(f, run).await {
                         errors.lock().await.push(e);
                     }
                 }
             })
             .await;
-        if let Some(e) = errors.into_inner().into_iter().next() {
-            tracing::error!(error = %e, "dispatch: store error; unfinished follow-ups are retried next run");
+        let errors = errors.into_inner();
+        if let Some(e) = errors.first() {
+            tracing::error!(error = %e, count = errors.len(), "dispatch: store errors; unfinished follow-ups are retried later");
         }
         Ok(report)
     }
 
-    async fn handle(
-        &self,
-        seen: FollowUpRecord,
-        report: &Report,
-        pace: &Pace,
-    ) -> Result<(), StoreError> {
+    async fn handle(&self, seen: FollowUpRecord, run: &Run<'_>) -> Result<(), StoreError> {
         let now = self.clock.now();
         let now_key = utc_key(&now);
         let lease = Duration::seconds(self.config.dispatch.lease_seconds.into());
@@ -178,11 +269,17 @@ impl<M: Mailer> Dispatcher<M> {
             .await?
             == Cas::Lost
         {
-            Report::add(&report.lost);
+            Report::add(&run.report.lost);
             return Ok(());
         }
-        Report::add(&report.claimed);
+        Report::add(&run.report.claimed);
         let f = claimed;
+        // The claim before this one handed the email to SES and recorded no outcome (its
+        // dispatcher died, or the store failed after the send): the email may have gone
+        // out, so it is never sent again.
+        if seen.status == FollowUpStatus::Sending && seen.sent_at.is_some() {
+            return self.finish_unconfirmed(f, run).await;
+        }
         // Claims that never reached an outcome (a dispatcher or the store failing after
         // the claim) count as attempts too; past the limit the follow-up fails.
         if f.attempts > self.config.dispatch.max_attempts {
@@ -191,22 +288,72 @@ impl<M: Mailer> Dispatcher<M> {
                 f.attempts - 1,
                 seen.reason.as_deref().unwrap_or("no outcome recorded")
             );
-            return self.finish_failed(f, &reason, report).await;
+            return self.finish_failed(f, &reason, run).await;
         }
+        match self.process(f.clone(), now, run).await {
+            Ok(()) => Ok(()),
+            Err(Interrupted {
+                error,
+                handed_over: true,
+            }) => Err(error),
+            Err(Interrupted {
+                error,
+                handed_over: false,
+            }) => self.retry_after(f, error, now, run).await,
+        }
+    }
+
+    async fn process(
+        &self,
+        f: FollowUpRecord,
+        now: DateTime<Utc>,
+        run: &Run<'_>,
+    ) -> Result<(), Interrupted> {
         let Some(shop) = self.config.shop(&f.shop) else {
-            return self
-                .finish_cancelled(f, "shop not configured", report)
-                .await;
+            return Ok(self.finish_cancelled(f, "shop not configured", run).await?);
         };
         let ctx = self.load(&f).await?;
         match guard(&self.config, shop, &f, &ctx, now) {
-            Verdict::Cancel(reason) => self.finish_cancelled(f, &reason, report).await,
+            Verdict::Cancel(reason) => Ok(self.finish_cancelled(f, &reason, run).await?),
             Verdict::Defer { until, reason } => {
-                Report::add(&report.deferred);
-                self.reschedule(f, until, &reason, false).await
+                Report::add(&run.report.deferred);
+                Ok(self.reschedule(f, until, &reason, false, run).await?)
             }
-            Verdict::Send => self.send(f, shop, ctx, now, report, pace).await,
+            Verdict::Send => self.send(f, shop, ctx, now, run).await,
         }
+    }
+
+    /// A store call failed before anything was handed to SES: record why and try again
+    /// later with backoff, like a transient SES error, or fail the follow-up once it has
+    /// had `max_attempts`. If even that cannot be written, the claim's lease ends and a
+    /// later run retakes it.
+    async fn retry_after(
+        &self,
+        f: FollowUpRecord,
+        error: StoreError,
+        now: DateTime<Utc>,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        if !run.time_for(std::time::Duration::ZERO) {
+            return Err(error);
+        }
+        // The SDK's error text ends in a debug dump of the response: keep the start.
+        let mut reason: String = error.to_string().chars().take(REASON_CHARS).collect();
+        if reason.len() < error.to_string().len() {
+            reason.push('…');
+        }
+        let recorded = if f.attempts < self.config.dispatch.max_attempts {
+            Report::add(&run.report.retried);
+            let until = now + retry_backoff(f.attempts);
+            self.reschedule(f, until, &format!("retrying: {reason}"), true, run)
+                .await
+        } else {
+            self.finish_failed(f, &reason, run).await
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "the store error could not be recorded either; the lease will end");
+        }
+        Err(error)
     }
 
     async fn load(&self, f: &FollowUpRecord) -> Result<GuardContext, StoreError> {
@@ -237,21 +384,21 @@ impl<M: Mailer> Dispatcher<M> {
         shop: &ShopConfig,
         ctx: GuardContext,
         now: DateTime<Utc>,
-        report: &Report,
-        pace: &Pace,
-    ) -> Result<(), StoreError> {
+        run: &Run<'_>,
+    ) -> Result<(), Interrupted> {
+        let report = run.report;
         let (Some(order), Some(profile)) = (ctx.order, ctx.profile) else {
-            return self
-                .finish_cancelled(f, "order or customer not found", report)
-                .await;
+            return Ok(self
+                .finish_cancelled(f, "order or customer not found", run)
+                .await?);
         };
         let Some(to) = profile.email.clone() else {
-            return self.finish_cancelled(f, "no email address", report).await;
+            return Ok(self.finish_cancelled(f, "no email address", run).await?);
         };
         let Some(from) = shop.sender_email.clone() else {
-            return self
-                .finish_failed(f, "shop has no sender_email configured", report)
-                .await;
+            return Ok(self
+                .finish_failed(f, "shop has no sender_email configured", run)
+                .await?);
         };
         // The frequency cap, taken atomically on the profile.
         let now_key = utc_key(&now);
@@ -273,7 +420,9 @@ impl<M: Mailer> Dispatcher<M> {
                 .map(|t| t.to_utc())
                 .unwrap_or(now);
             Report::add(&report.deferred);
-            return self.reschedule(f, last + cap, "frequency cap", false).await;
+            return Ok(self
+                .reschedule(f, last + cap, "frequency cap", false, run)
+                .await?);
         }
 
         // A playbook that carries a code gets it now, created in the store exactly once
@@ -281,11 +430,19 @@ impl<M: Mailer> Dispatcher<M> {
         let mut discount = None;
         if let Some(rule) = crate::admin::code_rule(shop, f.playbook) {
             use crate::admin::Issued;
-            match crate::admin::issue(&self.store, &self.admin, shop, rule, &f, now).await? {
+            let issued =
+                match crate::admin::issue(&self.store, &self.admin, shop, rule, &f, now).await {
+                    Ok(issued) => issued,
+                    Err(e) => {
+                        self.release_quietly(&f, &profile, &now_key, shop).await;
+                        return Err(e.into());
+                    }
+                };
+            match issued {
                 Issued::Ready(d) => discount = Some(d),
                 Issued::Skip(reason) => {
                     self.release(&f, &profile, &now_key, shop).await?;
-                    return self.finish_cancelled(f, &reason, report).await;
+                    return Ok(self.finish_cancelled(f, &reason, run).await?);
                 }
                 Issued::Refused(e) => {
                     self.release(&f, &profile, &now_key, shop).await?;
@@ -304,13 +461,19 @@ impl<M: Mailer> Dispatcher<M> {
                         Report::add(&report.retried);
                         let until = now + retry_backoff(f.attempts);
                         tracing::warn!(followup = %f.id, attempts = f.attempts, error = %e, "discount code not created; retrying later");
-                        return self
-                            .reschedule(f, until, &format!("retrying: discount code: {e}"), true)
-                            .await;
+                        return Ok(self
+                            .reschedule(
+                                f,
+                                until,
+                                &format!("retrying: discount code: {e}"),
+                                true,
+                                run,
+                            )
+                            .await?);
                     }
-                    return self
-                        .finish_failed(f, &format!("discount code: {e}"), report)
-                        .await;
+                    return Ok(self
+                        .finish_failed(f, &format!("discount code: {e}"), run)
+                        .await?);
                 }
             }
         }
@@ -334,9 +497,9 @@ impl<M: Mailer> Dispatcher<M> {
             Ok(raw) => raw,
             Err(e) => {
                 self.release(&f, &profile, &now_key, shop).await?;
-                return self
-                    .finish_failed(f, &format!("cannot build the email: {e}"), report)
-                    .await;
+                return Ok(self
+                    .finish_failed(f, &format!("cannot build the email: {e}"), run)
+                    .await?);
             }
         };
         let outgoing = OutgoingEmail {
@@ -351,7 +514,32 @@ impl<M: Mailer> Dispatcher<M> {
                 ("customer", f.customer_key.clone()),
             ],
         };
-        pace.wait().await;
+        // Mark the hand-over before waiting for the send slot, so the SES call itself
+        // keeps to the send rate.
+        let f = match self.hand_over(&f, &now_key).await {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                // Our lease ended and another dispatcher holds the follow-up now.
+                Report::add(&report.lost);
+                return Ok(());
+            }
+            Err(e) => {
+                self.release_quietly(&f, &profile, &now_key, shop).await;
+                return Err(e.into());
+            }
+        };
+        let handed_over = |error| Interrupted {
+            error,
+            handed_over: true,
+        };
+        // The send rate may hold the email past the run's deadline, and SES may have
+        // halted sending meanwhile: then it goes back, unsent, for the next run.
+        if run.closing() || !run.pace.wait_until(run.cutoff()).await || run.closing() {
+            self.release_quietly(&f, &profile, &now_key, shop).await;
+            Report::add(&report.put_back);
+            let reason = report.halted.get().map(|r| format!("halted: {r}"));
+            return self.put_back(f, reason, run).await.map_err(handed_over);
+        }
         match self.mailer.send(&outgoing).await {
             Ok(message_id) => {
                 let mut done = next_version(&f);
@@ -362,22 +550,51 @@ impl<M: Mailer> Dispatcher<M> {
                 done.unindex();
                 Report::add(&report.sent);
                 tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
-                self.store_outcome(&done, f.v).await
+                // Retried until the deadline; if it still fails, the hand-over mark
+                // keeps a later claim from sending again.
+                self.store_outcome(&done, f.v, run)
+                    .await
+                    .map_err(handed_over)
             }
             Err(e) => {
-                self.release(&f, &profile, &now_key, shop).await?;
-                match e {
+                // SES answered: nothing went out. The outcome clears the hand-over mark.
+                self.release_quietly(&f, &profile, &now_key, shop).await;
+                let recorded = match e {
+                    SendError::Halt { reason } => {
+                        run.halt(&reason);
+                        Report::add(&report.put_back);
+                        self.put_back(f, Some(format!("halted: {reason}")), run)
+                            .await
+                    }
                     SendError::Transient(msg) if f.attempts < self.config.dispatch.max_attempts => {
                         Report::add(&report.retried);
                         let until = now + retry_backoff(f.attempts);
                         tracing::warn!(followup = %f.id, attempts = f.attempts, error = %msg, "send failed; retrying later");
-                        self.reschedule(f, until, &format!("retrying: {msg}"), true)
+                        self.reschedule(f, until, &format!("retrying: {msg}"), true, run)
                             .await
                     }
-                    other => self.finish_failed(f, &other.to_string(), report).await,
-                }
+                    other => self.finish_failed(f, &other.to_string(), run).await,
+                };
+                recorded.map_err(handed_over)
             }
         }
+    }
+
+    /// Records, before the send slot and the SES call, that this claim is handing the
+    /// email over: `sent_at` on a follow-up still `sending`. Every outcome of this claim
+    /// replaces it; a later claim that still finds it knows the email may have gone out.
+    /// `None` if the follow-up is no longer ours.
+    async fn hand_over(
+        &self,
+        f: &FollowUpRecord,
+        now_key: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        let mut next = next_version(f);
+        next.sent_at = Some(now_key.to_owned());
+        Ok(match self.store.save_followup(&next, f.v, None).await? {
+            Cas::Done => Some(next),
+            Cas::Lost => None,
+        })
     }
 
     /// Gives back the customer's send slot after a send that did not happen.
@@ -393,12 +610,28 @@ impl<M: Mailer> Dispatcher<M> {
                 .release_send_slot(
                     &f.shop,
                     &f.customer_key,
+                    &f.id,
                     reserved,
                     profile.last_email_at.as_deref(),
+                    profile.last_email_by.as_deref(),
                 )
                 .await?;
         }
         Ok(())
+    }
+
+    /// [`Self::release`] where a failure must not stop what follows: the slot then stays
+    /// taken by this follow-up, which takes it again on its next claim.
+    async fn release_quietly(
+        &self,
+        f: &FollowUpRecord,
+        profile: &ProfileRecord,
+        reserved: &str,
+        shop: &ShopConfig,
+    ) {
+        if let Err(e) = self.release(f, profile, reserved, shop).await {
+            tracing::warn!(followup = %f.id, error = %e, "send slot not given back");
+        }
     }
 
     async fn reschedule(
@@ -407,57 +640,135 @@ impl<M: Mailer> Dispatcher<M> {
         until: DateTime<Utc>,
         reason: &str,
         keep_attempts: bool,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        self.pending_at(
+            f,
+            utc_key(&until),
+            Some(reason.to_owned()),
+            keep_attempts,
+            run,
+        )
+        .await
+    }
+
+    /// Back to pending at its due time, unsent and with no attempt counted. `reason`
+    /// replaces the previous one if given.
+    async fn put_back(
+        &self,
+        f: FollowUpRecord,
+        reason: Option<String>,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        let due_at = f.due_at.clone();
+        let reason = reason.or_else(|| f.reason.clone());
+        self.pending_at(f, due_at, reason, false, run).await
+    }
+
+    async fn pending_at(
+        &self,
+        f: FollowUpRecord,
+        due_at: String,
+        reason: Option<String>,
+        keep_attempts: bool,
+        run: &Run<'_>,
     ) -> Result<(), StoreError> {
         let mut next = next_version(&f);
         next.status = FollowUpStatus::Pending;
-        next.due_at = utc_key(&until);
-        next.reason = Some(reason.to_owned());
+        next.due_at = due_at;
+        next.reason = reason;
         next.lease_owner = None;
         next.lease_until = None;
+        next.sent_at = None;
         if !keep_attempts {
             // A deferral is not a failed attempt.
             next.attempts = f.attempts.saturating_sub(1);
         }
         let due_at = next.due_at.clone();
         next.index_at(&due_at, self.config.dispatch.shards);
-        self.store_outcome(&next, f.v).await
+        self.store_outcome(&next, f.v, run).await
     }
 
     async fn finish_cancelled(
         &self,
         f: FollowUpRecord,
         reason: &str,
-        report: &Report,
+        run: &Run<'_>,
     ) -> Result<(), StoreError> {
-        Report::add(&report.cancelled);
+        Report::add(&run.report.cancelled);
         let mut next = next_version(&f);
         next.status = FollowUpStatus::Cancelled;
         next.reason = Some(reason.to_owned());
+        next.sent_at = None;
         next.unindex();
-        self.store_outcome(&next, f.v).await
+        self.store_outcome(&next, f.v, run).await
     }
 
     async fn finish_failed(
         &self,
         f: FollowUpRecord,
         reason: &str,
-        report: &Report,
+        run: &Run<'_>,
     ) -> Result<(), StoreError> {
-        Report::add(&report.failed);
+        Report::add(&run.report.failed);
         tracing::warn!(followup = %f.id, shop = %f.shop, reason, "follow-up failed");
         let mut next = next_version(&f);
         next.status = FollowUpStatus::Failed;
         next.reason = Some(reason.to_owned());
+        next.sent_at = None;
         next.unindex();
-        self.store_outcome(&next, f.v).await
+        self.store_outcome(&next, f.v, run).await
     }
 
-    async fn store_outcome(&self, next: &FollowUpRecord, expected: u64) -> Result<(), StoreError> {
-        if self.store.save_followup(next, expected, None).await? == Cas::Lost {
-            // Only possible if our lease ended and another dispatcher took over.
-            tracing::warn!(followup = %next.id, "outcome not recorded: the lease had passed to another dispatcher");
+    /// Marks sent, without sending, a follow-up an earlier claim handed to SES without
+    /// recording the outcome.
+    async fn finish_unconfirmed(&self, f: FollowUpRecord, run: &Run<'_>) -> Result<(), StoreError> {
+        Report::add(&run.report.unconfirmed);
+        tracing::warn!(followup = %f.id, shop = %f.shop, handed_over_at = f.sent_at.as_deref().unwrap_or_default(),
+            "an earlier claim handed this email to SES and recorded no outcome: marked sent, not sent again");
+        let mut done = next_version(&f);
+        done.status = FollowUpStatus::Sent;
+        done.reason = Some(POSSIBLY_SENT.to_owned());
+        done.unindex();
+        self.store_outcome(&done, f.v, run).await
+    }
+
+    /// Writes an outcome, conditional on the claim's version, retrying a failing store
+    /// with backoff while a call still fits before the invocation's deadline.
+    async fn store_outcome(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        let mut wait = std::time::Duration::from_millis(100);
+        let mut failed_before = false;
+        loop {
+            match self.store.save_followup(next, expected, None).await {
+                Ok(Cas::Done) => return Ok(()),
+                Ok(Cas::Lost) if failed_before => {
+                    // An earlier attempt may have landed, or the lease passed on.
+                    tracing::warn!(followup = %next.id, "outcome already written by an earlier attempt, or the lease passed to another dispatcher");
+                    return Ok(());
+                }
+                Ok(Cas::Lost) => {
+                    // Only possible if our lease ended and another dispatcher took over.
+                    tracing::warn!(followup = %next.id, "outcome not recorded: the lease had passed to another dispatcher");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let jitter = fastrand::u64(..=wait.as_millis() as u64 / 2);
+                    let pause = wait + std::time::Duration::from_millis(jitter);
+                    if !run.time_for(pause) {
+                        return Err(e);
+                    }
+                    tracing::warn!(followup = %next.id, error = %e, "outcome not recorded yet; retrying");
+                    failed_before = true;
+                    tokio::time::sleep(pause).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+            }
         }
-        Ok(())
     }
 }
 

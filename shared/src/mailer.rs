@@ -19,13 +19,22 @@ pub struct OutgoingEmail {
     pub tags: Vec<(&'static str, String)>,
 }
 
-/// Why a send failed: worth retrying, or not.
+/// Why a send failed: worth retrying, not, or not worth trying anything else now.
+/// Messages never carry an address (`privacy::mask_addresses`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
+    /// This message may go through later (throttling, a server error, a timeout).
     #[error("temporary failure: {0}")]
     Transient(String),
+    /// This message will never go through (a rejected recipient or content).
     #[error("rejected: {0}")]
     Permanent(String),
+    /// Nothing can be sent until someone fixes the account, the sender identity, the
+    /// configuration set or the credentials (suspended, paused, unverified MAIL FROM
+    /// domain, missing configuration set, daily quota used up, access denied). Not the
+    /// message's fault: it must stay due, and the sender must stop trying others.
+    #[error("sending halted: {reason}")]
+    Halt { reason: String },
 }
 
 pub trait Mailer: Send + Sync {
@@ -106,23 +115,69 @@ impl Mailer for SesMailer {
 }
 
 fn classify(e: SdkError<SendEmailError, aws_sdk_sesv2::config::http::HttpResponse>) -> SendError {
-    let message = DisplayErrorContext(&e).to_string();
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
     match &e {
-        SdkError::ServiceError(se) => match se.err() {
-            SendEmailError::TooManyRequestsException(_)
-            | SendEmailError::LimitExceededException(_) => SendError::Transient(message),
-            SendEmailError::MessageRejected(_)
-            | SendEmailError::MailFromDomainNotVerifiedException(_)
-            | SendEmailError::AccountSuspendedException(_)
-            | SendEmailError::SendingPausedException(_)
-            | SendEmailError::BadRequestException(_)
-            | SendEmailError::NotFoundException(_) => SendError::Permanent(message),
-            _ if se.raw().status().is_server_error() => SendError::Transient(message),
-            _ => SendError::Permanent(message),
-        },
+        SdkError::ServiceError(se) => {
+            // SES's own words, short: they end up in follow-ups' `reason` and in logs.
+            let (err, status) = (se.err(), se.raw().status().as_u16());
+            let message = crate::privacy::mask_addresses(&format!(
+                "SES {} (HTTP {status}): {}",
+                err.code().unwrap_or("error"),
+                err.message().unwrap_or("no message")
+            ));
+            answered(err, status, message)
+        }
         // Timeouts, connection failures and unreadable responses may succeed next time.
-        _ => SendError::Transient(message),
+        _ => SendError::Transient(crate::privacy::mask_addresses(
+            &DisplayErrorContext(&e).to_string(),
+        )),
     }
+}
+
+/// What SES's error answer (`err`, HTTP `status`) means for this message and the rest.
+fn answered(err: &SendEmailError, status: u16, message: String) -> SendError {
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
+    let halt = || SendError::Halt {
+        reason: message.clone(),
+    };
+    match err {
+        // The account's daily quota answers as throttling too, but lasts up to a day.
+        SendEmailError::TooManyRequestsException(_) | SendEmailError::LimitExceededException(_)
+            if quota_used_up(&message) =>
+        {
+            halt()
+        }
+        SendEmailError::TooManyRequestsException(_) | SendEmailError::LimitExceededException(_) => {
+            SendError::Transient(message)
+        }
+        // The account, the sending domain or the configuration set: every message fails
+        // alike until someone fixes it.
+        SendEmailError::AccountSuspendedException(_)
+        | SendEmailError::SendingPausedException(_)
+        | SendEmailError::MailFromDomainNotVerifiedException(_)
+        | SendEmailError::NotFoundException(_) => halt(),
+        // This message: its recipient or content.
+        SendEmailError::MessageRejected(_) | SendEmailError::BadRequestException(_) => {
+            SendError::Permanent(message)
+        }
+        other => {
+            match other.code() {
+                Some("Throttling" | "ThrottlingException") if quota_used_up(&message) => halt(),
+                Some("Throttling" | "ThrottlingException") => SendError::Transient(message),
+                _ if status >= 500 => SendError::Transient(message),
+                // Credentials or IAM (AccessDenied, UnrecognizedClient, ExpiredToken, …).
+                _ if status == 401 || status == 403 => halt(),
+                _ => SendError::Permanent(message),
+            }
+        }
+    }
+}
+
+/// Whether a throttling answer means the 24-hour quota ("Daily message quota
+/// exceeded"), not the per-second rate.
+fn quota_used_up(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("daily") || m.contains("quota")
 }
 
 #[cfg(test)]
@@ -133,5 +188,84 @@ mod tests {
     fn tag_values_keep_only_what_ses_accepts() {
         assert_eq!(tag_value("acme.myshopify.com"), "acme.myshopify.com");
         assert_eq!(tag_value("thank_you#450789469#0"), "thank_you_450789469_0");
+    }
+
+    /// An SES v2 error answer as the SDK parsed it.
+    fn answer(status: u16, err: SendEmailError) -> SendError {
+        let message = err.to_string();
+        answered(&err, status, message)
+    }
+
+    fn meta(code: &str, message: &str) -> aws_sdk_sesv2::error::ErrorMetadata {
+        aws_sdk_sesv2::error::ErrorMetadata::builder()
+            .code(code)
+            .message(message)
+            .build()
+    }
+
+    #[test]
+    fn account_level_errors_halt_and_recipient_errors_are_permanent() {
+        use aws_sdk_sesv2::types::error::*;
+        let paused = SendingPausedException::builder().message("paused").build();
+        assert!(matches!(
+            answer(400, SendEmailError::SendingPausedException(paused)),
+            SendError::Halt { .. }
+        ));
+        let suspended = AccountSuspendedException::builder().build();
+        assert!(matches!(
+            answer(400, SendEmailError::AccountSuspendedException(suspended)),
+            SendError::Halt { .. }
+        ));
+        let mail_from = MailFromDomainNotVerifiedException::builder().build();
+        assert!(matches!(
+            answer(
+                400,
+                SendEmailError::MailFromDomainNotVerifiedException(mail_from)
+            ),
+            SendError::Halt { .. }
+        ));
+        let no_set = NotFoundException::builder().build();
+        assert!(matches!(
+            answer(404, SendEmailError::NotFoundException(no_set)),
+            SendError::Halt { .. }
+        ));
+        let denied = SendEmailError::generic(meta("AccessDeniedException", "not allowed"));
+        assert!(matches!(answer(403, denied), SendError::Halt { .. }));
+
+        let rejected = MessageRejected::builder()
+            .message("Email address is not verified.")
+            .build();
+        assert!(matches!(
+            answer(400, SendEmailError::MessageRejected(rejected)),
+            SendError::Permanent(_)
+        ));
+        let bad = BadRequestException::builder().build();
+        assert!(matches!(
+            answer(400, SendEmailError::BadRequestException(bad)),
+            SendError::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn throttling_is_transient_unless_the_daily_quota_is_used_up() {
+        use aws_sdk_sesv2::types::error::*;
+        let rate = TooManyRequestsException::builder()
+            .message("Maximum sending rate exceeded.")
+            .build();
+        assert!(matches!(
+            answer(429, SendEmailError::TooManyRequestsException(rate)),
+            SendError::Transient(_)
+        ));
+        let daily = TooManyRequestsException::builder()
+            .message("Daily message quota exceeded.")
+            .build();
+        assert!(matches!(
+            answer(429, SendEmailError::TooManyRequestsException(daily)),
+            SendError::Halt { .. }
+        ));
+        let legacy = SendEmailError::generic(meta("Throttling", "Maximum sending rate exceeded."));
+        assert!(matches!(answer(400, legacy), SendError::Transient(_)));
+        let server = SendEmailError::generic(meta("InternalFailure", "oops"));
+        assert!(matches!(answer(500, server), SendError::Transient(_)));
     }
 }

@@ -194,8 +194,12 @@ async fn reqwest_json(url: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_dispatchers_at_once_send_each_follow_up_exactly_once() {
-    let t = TestApp::spawn_alone().await;
-    for i in 0..12u64 {
+    // Paced at 10 emails/s each, 16 sends keep both runs busy for most of a second:
+    // both read the same due set and compete for every claim.
+    let t =
+        TestApp::spawn_alone_configured(config_with("[email]\nmax_send_rate = 10.0\n", "")).await;
+    let n = 16u64;
+    for i in 0..n {
         // Different customers, so the frequency cap does not hold any back.
         deliver(
             &t,
@@ -210,7 +214,7 @@ async fn two_dispatchers_at_once_send_each_follow_up_exactly_once() {
     let (ra, rb) = tokio::join!(run_dispatch(&a), run_dispatch(&b));
     let sent_a = a.mailer.sent.lock().unwrap().len();
     let sent_b = b.mailer.sent.lock().unwrap().len();
-    assert_eq!(sent_a + sent_b, 12, "a: {ra}, b: {rb}");
+    assert_eq!(sent_a + sent_b, n as usize, "a: {ra}, b: {rb}");
     let mut recipients: Vec<String> = a
         .mailer
         .sent
@@ -222,11 +226,33 @@ async fn two_dispatchers_at_once_send_each_follow_up_exactly_once() {
         .collect();
     recipients.sort();
     recipients.dedup();
-    assert_eq!(recipients.len(), 12, "nobody got two");
+    assert_eq!(recipients.len(), n as usize, "nobody got two");
     let followups = t.followups().await;
     assert!(
         followups.iter().all(|f| f.status == FollowUpStatus::Sent),
         "{followups:?}"
+    );
+
+    // The runs really overlapped: both claimed, one lost claims to the other, and
+    // their sends interleaved in time.
+    let count = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap();
+    assert!(
+        count(&ra, "claimed") > 0 && count(&rb, "claimed") > 0,
+        "a: {ra}, b: {rb}"
+    );
+    assert_eq!(count(&ra, "claimed") + count(&rb, "claimed"), n);
+    assert!(
+        count(&ra, "lost") + count(&rb, "lost") > 0,
+        "a: {ra}, b: {rb}"
+    );
+    let span = |d: &TestDispatcher| {
+        let times = d.mailer.sent_times.lock().unwrap().clone();
+        (*times.iter().min().unwrap(), *times.iter().max().unwrap())
+    };
+    let ((a_first, a_last), (b_first, b_last)) = (span(&a), span(&b));
+    assert!(
+        a_first < b_last && b_first < a_last,
+        "the two runs sent at the same time"
     );
 }
 
@@ -260,6 +286,20 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
             .unwrap(),
         aftercart::store::dispatch::Cas::Done
     );
+    // It had taken the customer's send slot too, and never gave it back.
+    assert_eq!(
+        store
+            .reserve_send_slot(
+                SHOP,
+                &f.customer_key,
+                &f.id,
+                "2026-11-22T09:10:00.000Z",
+                "2026-11-21T17:10:00.000Z"
+            )
+            .await
+            .unwrap(),
+        aftercart::store::dispatch::Cas::Done
+    );
 
     let during = t.dispatcher("2026-11-22T09:11:00Z", None).await;
     assert_eq!(
@@ -269,7 +309,10 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
     );
     let after = t.dispatcher("2026-11-22T09:12:30Z", None).await;
     let report = run_dispatch(&after).await;
-    assert_eq!(report["sent"], 1, "{report}");
+    assert_eq!(
+        report["sent"], 1,
+        "the slot its own earlier claim holds does not defer it: {report}"
+    );
 }
 
 #[tokio::test]
@@ -551,7 +594,10 @@ async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
         .get("SHOP#aftercart-demo.myshopify.com#CUSTOMER#85", "PROFILE")
         .await
         .unwrap();
-    assert!(!profile.contains_key("last_email_at"), "{profile:?}");
+    assert!(
+        !profile.contains_key("last_email_at") && !profile.contains_key("last_email_by"),
+        "{profile:?}"
+    );
 }
 
 #[tokio::test]
@@ -564,22 +610,43 @@ async fn rejected_address_fails_at_once() {
         "wh-1",
     )
     .await;
-    let (ses, _) = fake_http(
-        "400 Bad Request",
-        "application/json",
-        r#"{"message":"Email address is not verified."}"#,
-    )
+    // What SES v2 answers for a recipient it refuses: the error's name in a header.
+    let (ses, _) = fake_routes(|_| {
+        Canned::aws_error(
+            "400 Bad Request",
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in region US-EAST-1: rejected@example.com",
+        )
+    })
     .await;
     let d = t.dispatcher("2026-11-22T10:00:00Z", Some(&ses)).await;
     let report = run_dispatch(&d).await;
     assert_eq!(report["failed"], 1, "{report}");
+    assert!(
+        report["halted"].is_null(),
+        "one recipient does not stop the run: {report}"
+    );
     let f = t.followups().await.remove(0);
     assert_eq!((f.status, f.attempts), (FollowUpStatus::Failed, 1));
+    let reason = f.reason.unwrap();
+    assert!(
+        reason.starts_with("rejected: ") && reason.contains("MessageRejected"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("rejected@example.com"),
+        "no address in the reason: {reason}"
+    );
 }
 
-/// Sends `n` due thank-yous (one per customer) with `max_send_rate` configured; returns
-/// how long the run took and prints the throughput.
-async fn timed_run(max_send_rate: f64, n: u64) -> std::time::Duration {
+/// Sends `n` due thank-yous (one per customer) with `max_send_rate` configured, through
+/// SES at `ses` (default moto); returns how long the run took and when each send
+/// started, and prints the throughput.
+async fn timed_run(
+    max_send_rate: f64,
+    n: u64,
+    ses: Option<&str>,
+) -> (std::time::Duration, Vec<std::time::Instant>) {
     let t = TestApp::spawn_alone_configured(config_with(
         &format!("[email]\nmax_send_rate = {max_send_rate:.1}\n"),
         "",
@@ -595,7 +662,7 @@ async fn timed_run(max_send_rate: f64, n: u64) -> std::time::Duration {
         )
         .await;
     }
-    let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
+    let d = t.dispatcher("2026-11-22T10:00:00Z", ses).await;
     let started = std::time::Instant::now();
     let report = run_dispatch(&d).await;
     let took = started.elapsed();
@@ -608,25 +675,82 @@ async fn timed_run(max_send_rate: f64, n: u64) -> std::time::Duration {
         .collect();
     assert_eq!(report["sent"], n, "{report} {unsent:?}");
     eprintln!(
-        "dispatch: {n} emails in {:.2} s = {:.1} emails/s against moto (limit {max_send_rate}/s)",
+        "dispatch: {n} emails in {:.2} s = {:.1} emails/s against {} (limit {max_send_rate}/s)",
         took.as_secs_f64(),
-        n as f64 / took.as_secs_f64()
+        n as f64 / took.as_secs_f64(),
+        if ses.is_some() { "a fake SES" } else { "moto" },
     );
-    took
+    let mut times = d.mailer.sent_times.lock().unwrap().clone();
+    times.sort();
+    (took, times)
+}
+
+/// Every gap between consecutive sends is at least 90 % of `1/rate`, and so is the
+/// whole span on average.
+fn assert_paced(times: &[std::time::Instant], rate: f64) {
+    let interval = 1.0 / rate;
+    for (i, pair) in times.windows(2).enumerate() {
+        let gap = (pair[1] - pair[0]).as_secs_f64();
+        assert!(
+            gap >= interval * 0.9,
+            "sends {i} and {} only {gap:.3} s apart (limit {rate}/s)",
+            i + 1
+        );
+    }
+    let span = (times[times.len() - 1] - times[0]).as_secs_f64();
+    assert!(
+        span >= (times.len() - 1) as f64 * interval * 0.9,
+        "{span:.3} s for {} sends",
+        times.len()
+    );
 }
 
 #[tokio::test]
 async fn the_send_rate_is_never_exceeded() {
-    let took = timed_run(10.0, 20).await;
+    let (took, times) = timed_run(10.0, 20, None).await;
+    assert_eq!(times.len(), 20);
+    assert_paced(&times, 10.0);
     // 20 sends at 10/s need at least 1.9 s between the first and the last.
     assert!(took.as_secs_f64() >= 1.9, "{took:?}");
+}
+
+#[tokio::test]
+async fn the_account_max_send_rate_from_ses_wins_over_a_higher_configured_one() {
+    // SES says 5/s (GetAccount); the config says 1000/s.
+    let account_reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reads = account_reads.clone();
+    let (ses, _) = fake_routes(move |request| {
+        if request.starts_with("GET /v2/email/account") {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Canned::json(
+                "200 OK",
+                r#"{"DedicatedIpAutoWarmupEnabled":false,"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendQuota":{"Max24HourSend":50000.0,"MaxSendRate":5.0,"SentLast24Hours":0.0},"SendingEnabled":true}"#,
+            )
+        } else if request.starts_with("POST /v2/email/outbound-emails") {
+            Canned::json(
+                "200 OK",
+                format!(r#"{{"MessageId":"fake-{:016x}"}}"#, fastrand::u64(..)),
+            )
+        } else {
+            Canned::aws_error("404 Not Found", "NotFoundException", "no such operation")
+        }
+    })
+    .await;
+    let (_, times) = timed_run(1000.0, 8, Some(&ses)).await;
+    assert_eq!(
+        account_reads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the run asked SES once"
+    );
+    assert_eq!(times.len(), 8);
+    assert_paced(&times, 5.0);
 }
 
 /// Throughput with a limit far above what moto can take: prints the figure (the
 /// assertion is only that everything was sent once).
 #[tokio::test]
 async fn dispatcher_throughput_against_moto() {
-    timed_run(1000.0, 40).await;
+    timed_run(1000.0, 40, None).await;
 }
 
 #[tokio::test]
@@ -748,5 +872,434 @@ async fn a_follow_up_whose_claims_never_finish_fails_after_max_attempts() {
             .starts_with("gave up after 2 attempts"),
         "{:?}",
         f.reason
+    );
+}
+
+/// Whether a DynamoDB request (its head and JSON body, as [`failing_proxy`] sees them)
+/// is operation `op` (`PutItem`, `GetItem`, …) and its body contains `needle`.
+fn is(op: &str, needle: &str, head: &str, body: &[u8]) -> bool {
+    head.contains(&format!("DynamoDB_20120810.{op}"))
+        && String::from_utf8_lossy(body).contains(needle)
+}
+
+/// The "mark sent" write: the follow-up's PutItem with `status = sent`.
+fn marks_sent(head: &str, body: &[u8]) -> bool {
+    is("PutItem", r#""status":{"S":"sent"}"#, head, body)
+}
+
+/// `n` customers with a paid order each: `n` thank-yous due at 09:00.
+async fn paid_orders(t: &TestApp, first_order: u64, n: u64) {
+    for i in 0..n {
+        deliver(
+            t,
+            "orders/paid",
+            &paid(
+                first_order + i,
+                first_order + 1000 + i,
+                &format!("o{}@example.com", first_order + i),
+            ),
+            &format!("wh-{i}"),
+        )
+        .await;
+    }
+}
+
+/// Runs `d` with `secs` seconds to its deadline; the summary, or the store error.
+async fn run_for(d: &TestDispatcher, secs: u64) -> Result<serde_json::Value, String> {
+    d.run(std::time::Instant::now() + std::time::Duration::from_secs(secs))
+        .await
+        .map(|r| r.summary())
+        .map_err(|e| e.to_string())
+}
+
+fn recipients(d: &TestDispatcher) -> Vec<String> {
+    d.mailer
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.to.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_account_level_ses_error_halts_the_run_and_keeps_every_follow_up_due() {
+    let t = TestApp::spawn_configured(config_with("[email]\nmax_send_rate = 5.0\n", "")).await;
+    // More than the dispatcher works on at once (8), so some are never claimed.
+    paid_orders(&t, 5100, 12).await;
+    let before = t.followups().await;
+    let sends = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sends.clone();
+    let (ses, _) = fake_routes(move |request| {
+        if request.starts_with("POST /v2/email/outbound-emails") {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Canned::aws_error(
+            "400 Bad Request",
+            "SendingPausedException",
+            "Sending is paused for this account.",
+        )
+    })
+    .await;
+
+    let d = t.dispatcher("2026-11-22T10:00:00Z", Some(&ses)).await;
+    let report = run_dispatch(&d).await;
+    assert!(
+        report["halted"]
+            .as_str()
+            .is_some_and(|r| r.contains("SendingPausedException")),
+        "{report}"
+    );
+    assert_eq!(
+        sends.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one refusal stops the sending: {report}"
+    );
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["claimed"], 8, "no claim after the halt: {report}");
+    assert_eq!(report["put_back"], 8, "{report}");
+    for f in t.followups().await {
+        let was = before.iter().find(|b| b.id == f.id).unwrap();
+        assert_eq!(f.status, FollowUpStatus::Pending, "{f:?}");
+        assert_eq!(f.attempts, 0, "a halt is not an attempt: {f:?}");
+        assert_eq!(f.due_at, was.due_at, "still due at its time");
+        assert!(f.sent_at.is_none() && f.due_pk.is_some(), "{f:?}");
+        if f.v != was.v {
+            // Claimed and put back: it says why it waits.
+            assert!(
+                f.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("halted: ")),
+                "{f:?}"
+            );
+        }
+        let profile = t
+            .get(
+                &format!("SHOP#{SHOP}#CUSTOMER#{}", f.customer_key),
+                "PROFILE",
+            )
+            .await
+            .unwrap();
+        assert!(
+            !profile.contains_key("last_email_at"),
+            "the send slot was given back: {profile:?}"
+        );
+    }
+
+    // Once SES sends again, everything goes out.
+    let fixed = t.dispatcher("2026-11-22T10:05:00Z", None).await;
+    let report = run_dispatch(&fixed).await;
+    assert_eq!(report["sent"], 12, "{report}");
+}
+
+#[tokio::test]
+async fn ses_throttling_is_retried_then_failed() {
+    let t = TestApp::spawn_configured(config_with("[dispatch]\nmax_attempts = 3\n", "")).await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5016, 90, "throttled@example.com"),
+        "wh-1",
+    )
+    .await;
+    let sends = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sends.clone();
+    let (ses, _) = fake_routes(move |request| {
+        if request.starts_with("POST /v2/email/outbound-emails") {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Canned::aws_error(
+            "429 Too Many Requests",
+            "TooManyRequestsException",
+            "Maximum sending rate exceeded.",
+        )
+    })
+    .await;
+
+    let mut at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    for attempt in 1..=3u32 {
+        let d = t.dispatcher(&at.to_rfc3339(), Some(&ses)).await;
+        let report = run_dispatch(&d).await;
+        assert!(d.mailer.sent.lock().unwrap().is_empty());
+        assert!(
+            report["halted"].is_null(),
+            "throttling is not a halt: {report}"
+        );
+        let all = t.followups().await;
+        assert_eq!(all.len(), 1, "nothing duplicated");
+        let f = &all[0];
+        assert_eq!(f.attempts, attempt, "{report}");
+        if attempt < 3 {
+            assert_eq!(report["retried"], 1, "{report}");
+            assert_eq!(f.status, FollowUpStatus::Pending);
+            assert!(
+                f.reason.as_deref().is_some_and(
+                    |r| r.starts_with("retrying: ") && r.contains("TooManyRequestsException")
+                ),
+                "{:?}",
+                f.reason
+            );
+            let next = chrono::DateTime::parse_from_rfc3339(&f.due_at)
+                .unwrap()
+                .to_utc();
+            let wait = next - at;
+            assert!(wait >= chrono::Duration::seconds(90), "backs off ({wait})");
+            at = next + chrono::Duration::seconds(1);
+        } else {
+            assert_eq!(report["failed"], 1, "{report}");
+            assert_eq!(f.status, FollowUpStatus::Failed);
+            assert!(f.due_pk.is_none() && f.sent_at.is_none(), "{f:?}");
+        }
+    }
+    assert!(
+        sends.load(std::sync::atomic::Ordering::SeqCst) >= 3,
+        "each run really tried SES"
+    );
+    let profile = t
+        .get(&format!("SHOP#{SHOP}#CUSTOMER#90"), "PROFILE")
+        .await
+        .unwrap();
+    assert!(!profile.contains_key("last_email_at"), "{profile:?}");
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_record_the_send_never_causes_a_second_email() {
+    // The email goes out, then every "mark sent" write fails until the run's deadline.
+    let t =
+        TestApp::spawn_configured(config_with("[dispatch]\ndeadline_margin_ms = 1000\n", "")).await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5017, 91, "once@example.com"),
+        "wh-1",
+    )
+    .await;
+    let (proxy, failed) = failing_proxy(|_, head, body| marks_sent(head, body)).await;
+
+    let first = t.dispatcher_via("2026-11-22T10:00:00Z", None, &proxy).await;
+    let report = run_for(&first, 6).await.expect("the run ends normally");
+    assert_eq!(recipients(&first), ["once@example.com"], "{report}");
+    assert!(
+        failed.load(std::sync::atomic::Ordering::SeqCst) > 3,
+        "retried beyond the SDK's own attempts"
+    );
+    let f = t.followups().await.remove(0);
+    assert_eq!(f.status, FollowUpStatus::Sending, "{f:?}");
+    assert!(f.sent_at.is_some(), "the hand-over was recorded: {f:?}");
+
+    // After the lease another dispatcher retakes it: it may have gone out, so it is
+    // marked sent, not sent again.
+    let second = t.dispatcher("2026-11-22T10:03:00Z", None).await;
+    let report = run_dispatch(&second).await;
+    assert_eq!(report["unconfirmed"], 1, "{report}");
+    assert!(recipients(&second).is_empty(), "no second email: {report}");
+    let f = t.followups().await.remove(0);
+    assert_eq!(f.status, FollowUpStatus::Sent);
+    assert_eq!(
+        f.reason.as_deref(),
+        Some(aftercart::dispatch::POSSIBLY_SENT)
+    );
+    assert!(f.due_pk.is_none(), "out of the due index");
+
+    let later = t.dispatcher("2026-11-22T12:00:00Z", None).await;
+    assert_eq!(run_dispatch(&later).await["due"], 0);
+}
+
+#[tokio::test]
+async fn a_mark_sent_write_that_fails_a_few_times_is_retried_until_it_lands() {
+    let t =
+        TestApp::spawn_configured(config_with("[dispatch]\ndeadline_margin_ms = 1000\n", "")).await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5018, 92, "late@example.com"),
+        "wh-1",
+    )
+    .await;
+    // Five failures: more than one SDK call's three attempts.
+    let fails = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = fails.clone();
+    let (proxy, failed) = failing_proxy(move |_, head, body| {
+        marks_sent(head, body) && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 5
+    })
+    .await;
+    let d = t.dispatcher_via("2026-11-22T10:00:00Z", None, &proxy).await;
+    let report = run_for(&d, 20).await.expect("the run ends normally");
+    assert_eq!(failed.load(std::sync::atomic::Ordering::SeqCst), 5);
+    assert_eq!(report["sent"], 1, "{report}");
+    assert_eq!(recipients(&d).len(), 1);
+    let f = t.followups().await.remove(0);
+    assert_eq!(f.status, FollowUpStatus::Sent, "{f:?}");
+    assert!(f.ses_message_id.is_some(), "{f:?}");
+}
+
+#[tokio::test]
+async fn a_store_down_from_the_start_sends_nothing_and_changes_nothing() {
+    let t = TestApp::spawn().await;
+    paid_orders(&t, 5200, 3).await;
+    let before = t.followups().await;
+    let (proxy, _) = failing_proxy(|_, _, _| true).await;
+    let d = t.dispatcher_via("2026-11-22T10:00:00Z", None, &proxy).await;
+    let error = run_for(&d, 10)
+        .await
+        .expect_err("the store error is the run's");
+    assert!(error.contains("DynamoDB"), "{error}");
+    assert!(recipients(&d).is_empty());
+    assert_eq!(t.followups().await, before);
+}
+
+#[tokio::test]
+async fn dynamodb_failing_mid_dispatch_sends_nothing_twice_and_loses_nothing() {
+    let t = TestApp::spawn_configured(config_with(
+        "[email]\nmax_send_rate = 20.0\n[dispatch]\ndeadline_margin_ms = 1000\n",
+        "",
+    ))
+    .await;
+    let n = 6;
+    paid_orders(&t, 5300, n).await;
+    // The store works until the first "mark sent" write, then fails everything: by
+    // then every follow-up is claimed, some are handed to SES, some not yet.
+    let down = std::sync::atomic::AtomicBool::new(false);
+    let (proxy, failed) = failing_proxy(move |_, head, body| {
+        if marks_sent(head, body) {
+            down.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        down.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    let first = t.dispatcher_via("2026-11-22T10:00:00Z", None, &proxy).await;
+    let outcome = run_for(&first, 6).await;
+    assert!(
+        failed.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "{outcome:?}"
+    );
+    let mut got = recipients(&first);
+    let sent_first = got.len();
+    for f in t.followups().await {
+        assert!(
+            matches!(
+                f.status,
+                FollowUpStatus::Pending | FollowUpStatus::Sending | FollowUpStatus::Sent
+            ),
+            "nothing failed or cancelled for a store outage: {f:?}"
+        );
+    }
+
+    // Once the store is back and the leases have ended, a run finishes the work.
+    let second = t.dispatcher("2026-11-22T10:10:00Z", None).await;
+    let report = run_dispatch(&second).await;
+    got.extend(recipients(&second));
+    got.sort();
+    let total = got.len();
+    got.dedup();
+    assert_eq!(
+        total,
+        got.len(),
+        "nobody got two emails: {outcome:?} {report}"
+    );
+    assert!(
+        report["unconfirmed"].as_u64().unwrap() > 0,
+        "some were sent, not recorded, and not sent again: {outcome:?} {report}"
+    );
+    assert_eq!(
+        got.len() as u64,
+        n,
+        "every customer got one (or possibly got it): first run {sent_first}, {outcome:?}, {report}"
+    );
+    let followups = t.followups().await;
+    assert!(
+        followups.iter().all(|f| f.status == FollowUpStatus::Sent),
+        "{followups:?}"
+    );
+    eprintln!(
+        "store outage mid-run: first run {outcome:?} ({sent_first} sent), second run {report}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_keeps_failing_is_retried_then_fails_with_the_dynamodb_error() {
+    let t = TestApp::spawn_configured(config_with("[dispatch]\nmax_attempts = 2\n", "")).await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5019, 93, "stuck@example.com"),
+        "wh-1",
+    )
+    .await;
+    // Reading the order always fails; claims and outcomes go through.
+    let (proxy, _) =
+        failing_proxy(|_, head, body| is("GetItem", r#""S":"ORDER""#, head, body)).await;
+
+    let first = t.dispatcher_via("2026-11-22T10:00:00Z", None, &proxy).await;
+    let report = run_for(&first, 20).await.expect("the run ends normally");
+    assert_eq!(report["retried"], 1, "{report}");
+    let f = t.followups().await.remove(0);
+    assert_eq!((f.status, f.attempts), (FollowUpStatus::Pending, 1));
+    let reason = f.reason.clone().unwrap();
+    assert!(
+        reason.starts_with("retrying: DynamoDB GetItem failed")
+            && reason.contains("injected by the test proxy"),
+        "{reason}"
+    );
+
+    let second = t.dispatcher_via(&f.due_at, None, &proxy).await;
+    let report = run_for(&second, 20).await.expect("the run ends normally");
+    assert_eq!(report["failed"], 1, "{report}");
+    let f = t.followups().await.remove(0);
+    assert_eq!(f.status, FollowUpStatus::Failed);
+    let reason = f.reason.unwrap();
+    assert!(
+        reason.starts_with("DynamoDB GetItem failed")
+            && reason.contains("injected by the test proxy"),
+        "{reason}"
+    );
+    assert!(recipients(&first).is_empty() && recipients(&second).is_empty());
+}
+
+#[tokio::test]
+async fn a_paced_run_stops_before_its_deadline_and_leaves_nothing_sending() {
+    let t = TestApp::spawn_configured(config_with(
+        "[email]\nmax_send_rate = 1.0\n[dispatch]\ndeadline_margin_ms = 1000\n",
+        "",
+    ))
+    .await;
+    paid_orders(&t, 5400, 10).await;
+    let before = t.followups().await;
+    let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    let report = d.run(deadline).await.expect("dispatch run").summary();
+    assert!(
+        std::time::Instant::now() < deadline,
+        "the run ended before its deadline: {report}"
+    );
+    let sent = report["sent"].as_u64().unwrap();
+    assert!((1..=4).contains(&sent), "1/s for 3 s: {report}");
+    assert!(report["put_back"].as_u64().unwrap() > 0, "{report}");
+    let followups = t.followups().await;
+    assert!(
+        followups
+            .iter()
+            .all(|f| f.status != FollowUpStatus::Sending),
+        "{followups:?}"
+    );
+    for f in followups
+        .iter()
+        .filter(|f| f.status != FollowUpStatus::Sent)
+    {
+        let was = before.iter().find(|b| b.id == f.id).unwrap();
+        assert_eq!(
+            (f.status, f.attempts, f.due_at.as_str()),
+            (FollowUpStatus::Pending, 0, was.due_at.as_str()),
+            "back, unsent and uncounted, at its due time"
+        );
+    }
+    assert_eq!(
+        followups
+            .iter()
+            .filter(|f| f.status == FollowUpStatus::Sent)
+            .count() as u64,
+        sent
     );
 }

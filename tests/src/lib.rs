@@ -521,6 +521,19 @@ fn refuse_writes_to(op: &str, body: &[u8], sk: &str) -> Vec<u8> {
 pub struct Recording<M> {
     pub inner: M,
     pub sent: std::sync::Mutex<Vec<aftercart::mailer::OutgoingEmail>>,
+    /// When each successful send started (the send rate's footprint), in the order the
+    /// sends finished.
+    pub sent_times: std::sync::Mutex<Vec<std::time::Instant>>,
+}
+
+impl<M> Recording<M> {
+    pub fn new(inner: M) -> Self {
+        Recording {
+            inner,
+            sent: std::sync::Mutex::new(Vec::new()),
+            sent_times: std::sync::Mutex::new(Vec::new()),
+        }
+    }
 }
 
 impl<M: aftercart::mailer::Mailer> aftercart::mailer::Mailer for Recording<M> {
@@ -528,8 +541,10 @@ impl<M: aftercart::mailer::Mailer> aftercart::mailer::Mailer for Recording<M> {
         &self,
         email: &aftercart::mailer::OutgoingEmail,
     ) -> Result<String, aftercart::mailer::SendError> {
+        let started = std::time::Instant::now();
         let id = self.inner.send(email).await?;
         self.sent.lock().expect("not poisoned").push(email.clone());
+        self.sent_times.lock().expect("not poisoned").push(started);
         Ok(id)
     }
     async fn max_send_rate(&self) -> Option<f64> {
@@ -538,6 +553,157 @@ impl<M: aftercart::mailer::Mailer> aftercart::mailer::Mailer for Recording<M> {
 }
 
 pub type TestDispatcher = aftercart::dispatch::Dispatcher<Recording<aftercart::mailer::SesMailer>>;
+
+/// One canned answer of a fake AWS endpoint (see [`fake_routes`]).
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: &'static str,
+    /// Headers besides `content-type` and `content-length`.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl Canned {
+    /// A JSON answer.
+    pub fn json(status: &'static str, body: impl Into<String>) -> Canned {
+        Canned {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// An error as a REST-JSON service such as SES v2 answers it: its name in the
+    /// `x-amzn-ErrorType` header, its message in the JSON body.
+    pub fn aws_error(status: &'static str, error_type: &str, message: &str) -> Canned {
+        Canned {
+            status,
+            headers: vec![("x-amzn-ErrorType", error_type.to_owned())],
+            body: serde_json::json!({ "message": message }).to_string(),
+        }
+    }
+}
+
+/// A local HTTP endpoint that answers each request with `answer(request_line)` (e.g.
+/// `GET /v2/email/account HTTP/1.1`), counting requests: a fake AWS service whose
+/// answers depend on the operation.
+pub async fn fake_routes(
+    answer: impl Fn(&str) -> Canned + Send + Sync + 'static,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (counter, answer) = (counter.clone(), answer.clone());
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                while let Some((head, _)) = read_request(&mut sock, &mut pending).await {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let canned = answer(head.lines().next().unwrap_or_default());
+                    let mut resp = format!(
+                        "HTTP/1.1 {}\r\ncontent-type: application/json\r\nx-amzn-requestid: test\r\ncontent-length: {}\r\n",
+                        canned.status,
+                        canned.body.len()
+                    );
+                    for (k, v) in &canned.headers {
+                        resp.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    resp.push_str("\r\n");
+                    resp.push_str(&canned.body);
+                    if sock.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), hits)
+}
+
+/// An HTTP proxy to the moto server for DynamoDB that answers 500
+/// (`InternalServerError`) instead of forwarding each request `fail(n, head, body)`
+/// picks (`n` counts the requests from 0; `head` holds the `x-amz-target` operation,
+/// `body` the JSON request), and forwards the rest. Returns its address and how many
+/// requests it failed.
+pub async fn failing_proxy(
+    fail: impl Fn(usize, &str, &[u8]) -> bool + Send + Sync + 'static,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (seen, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let failures = failed.clone();
+    let fail = Arc::new(fail);
+    let http = reqwest::Client::new();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (seen, failed, fail, http) =
+                (seen.clone(), failed.clone(), fail.clone(), http.clone());
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                while let Some((head, body)) = read_request(&mut sock, &mut pending).await {
+                    let (status, ctype, answer) = if fail(seen.fetch_add(1, SeqCst), &head, &body) {
+                        failed.fetch_add(1, SeqCst);
+                        let error = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test proxy"}"#;
+                        (
+                            500,
+                            "application/x-amz-json-1.0".to_owned(),
+                            error.as_bytes().to_vec(),
+                        )
+                    } else {
+                        let mut lines = head.lines();
+                        let path = lines
+                            .next()
+                            .and_then(|l| l.split_whitespace().nth(1))
+                            .unwrap_or("/")
+                            .to_owned();
+                        let mut req = http.post(format!("{}{path}", endpoint())).body(body);
+                        for l in lines {
+                            if let Some((k, v)) = l.split_once(':') {
+                                if !k.eq_ignore_ascii_case("host")
+                                    && !k.eq_ignore_ascii_case("content-length")
+                                {
+                                    req = req.header(k.trim(), v.trim());
+                                }
+                            }
+                        }
+                        let Ok(resp) = req.send().await else { return };
+                        let status = resp.status().as_u16();
+                        let ctype = resp
+                            .headers()
+                            .get("content-type")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("application/x-amz-json-1.0")
+                            .to_owned();
+                        let Ok(answer) = resp.bytes().await else {
+                            return;
+                        };
+                        (status, ctype, answer.to_vec())
+                    };
+                    let out = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: {ctype}\r\nx-amzn-requestid: proxy\r\ncontent-length: {}\r\n\r\n",
+                        answer.len()
+                    );
+                    if sock.write_all(out.as_bytes()).await.is_err()
+                        || sock.write_all(&answer).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), failures)
+}
 
 /// An SES v2 client for `endpoint`, with few, fast retries.
 pub async fn ses_client_for(endpoint: &str) -> aws_sdk_sesv2::Client {
@@ -587,10 +753,7 @@ impl TestApp {
                 self.table.clone(),
                 Duration::from_secs(86_400),
             ),
-            mailer: Recording {
-                inner: aftercart::mailer::SesMailer::new(ses),
-                sent: std::sync::Mutex::new(Vec::new()),
-            },
+            mailer: Recording::new(aftercart::mailer::SesMailer::new(ses)),
             clock: Arc::new(FixedClock::new(at.parse().expect("valid time"))),
             owner: format!("test-{:08x}", fastrand::u32(..)),
             admin: aftercart::admin::AdminClient::new(
@@ -600,6 +763,23 @@ impl TestApp {
             .expect("admin client"),
             config,
         }
+    }
+
+    /// As [`TestApp::dispatcher`], with the dispatcher's DynamoDB client talking to
+    /// `dynamo` (e.g. a [`failing_proxy`] in front of moto).
+    pub async fn dispatcher_via(
+        &self,
+        at: &str,
+        ses_endpoint: Option<&str>,
+        dynamo: &str,
+    ) -> TestDispatcher {
+        let mut d = self.dispatcher(at, ses_endpoint).await;
+        d.store = DynamoStore::new(
+            client_for(dynamo).await,
+            self.table.clone(),
+            Duration::from_secs(86_400),
+        );
+        d
     }
 
     /// Every follow-up in the table, by id.
@@ -652,10 +832,7 @@ impl TestApp {
                 self.table.clone(),
                 Duration::from_secs(86_400),
             ),
-            mailer: Recording {
-                inner: aftercart::mailer::SesMailer::new(ses),
-                sent: std::sync::Mutex::new(Vec::new()),
-            },
+            mailer: Recording::new(aftercart::mailer::SesMailer::new(ses)),
             clock: Arc::new(FixedClock::new(at.parse().expect("valid time"))),
         }
     }

@@ -280,3 +280,28 @@ fn retry_backoff_grows_and_is_capped() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_pace_spaces_slots_and_refuses_one_past_the_cutoff() {
+    let pace = Pace::per_second(20.0); // a slot every 50 ms
+    let start = Instant::now();
+    let cutoff = start + std::time::Duration::from_millis(120);
+    for _ in 0..3 {
+        assert!(pace.wait_until(cutoff).await, "slots at 0, 50 and 100 ms");
+    }
+    let waited = start.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(100),
+        "{waited:?}"
+    );
+    // The next slot (150 ms) is past the cutoff: refused at once, without sleeping.
+    let before = Instant::now();
+    assert!(!pace.wait_until(cutoff).await);
+    assert!(before.elapsed() < std::time::Duration::from_millis(20));
+    // A refused slot is not taken: a later cutoff gets it.
+    assert!(
+        pace.wait_until(start + std::time::Duration::from_secs(5))
+            .await
+    );
+    assert!(start.elapsed() >= std::time::Duration::from_millis(150));
+}

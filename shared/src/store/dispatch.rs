@@ -138,8 +138,10 @@ impl DynamoStore {
     }
 
     /// Takes the customer's send slot at `now` for follow-up `by` unless another
-    /// follow-up went out after `cap_start` (the frequency cap). Idempotent for `by`: an
-    /// SDK retry after a timed-out attempt that did land still succeeds. Bumps the
+    /// follow-up went out after `cap_start` (the frequency cap). A slot `by` already
+    /// holds is taken again: an SDK retry after a timed-out attempt that did land, or a
+    /// new claim of a follow-up whose earlier claim never gave the slot back (a slot
+    /// given back names its previous holder again, see `release_send_slot`). Bumps the
     /// profile's version so a concurrent webhook re-reads instead of writing back an
     /// older `last_email_at`.
     pub async fn reserve_send_slot(
@@ -158,7 +160,7 @@ impl DynamoStore {
             .update_expression("SET last_email_at = :now, last_email_by = :by, v = v + :one")
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(last_email_at) OR last_email_at <= :cap \
-                 OR (last_email_by = :by AND last_email_at = :now))",
+                 OR last_email_by = :by)",
             )
             .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
             .expression_attribute_values(":by", AttributeValue::S(by.to_owned()))
@@ -167,29 +169,47 @@ impl DynamoStore {
         super::cas("UpdateItem", req.send().await)
     }
 
-    /// Gives back a slot taken at `reserved` when the send did not happen, restoring
-    /// the previous `last_email_at` (if nothing else took the slot since).
+    /// Gives back the slot follow-up `by` took at `reserved` when the send did not
+    /// happen, restoring the previous holder (`previous_at`, `previous_by`), if nothing
+    /// else took the slot since.
     pub async fn release_send_slot(
         &self,
         shop: &str,
         customer_key: &str,
+        by: &str,
         reserved: &str,
-        previous: Option<&str>,
+        previous_at: Option<&str>,
+        previous_by: Option<&str>,
     ) -> Result<Cas, StoreError> {
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(&keys::profile(shop, customer_key))))
-            .condition_expression("last_email_at = :reserved")
+            .condition_expression("last_email_at = :reserved AND last_email_by = :by")
             .expression_attribute_values(":reserved", AttributeValue::S(reserved.to_owned()))
+            .expression_attribute_values(":by", AttributeValue::S(by.to_owned()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        req = match previous {
-            Some(p) => req
-                .update_expression("SET last_email_at = :prev, v = v + :one")
-                .expression_attribute_values(":prev", AttributeValue::S(p.to_owned())),
-            None => req.update_expression("REMOVE last_email_at SET v = v + :one"),
-        };
-        super::cas("UpdateItem", req.send().await)
+        let mut set = vec!["v = v + :one"];
+        let mut remove = Vec::new();
+        match previous_at {
+            Some(p) => {
+                set.push("last_email_at = :prev_at");
+                req = req.expression_attribute_values(":prev_at", AttributeValue::S(p.to_owned()));
+            }
+            None => remove.push("last_email_at"),
+        }
+        match previous_by {
+            Some(p) => {
+                set.push("last_email_by = :prev_by");
+                req = req.expression_attribute_values(":prev_by", AttributeValue::S(p.to_owned()));
+            }
+            None => remove.push("last_email_by"),
+        }
+        let mut update = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            update.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        super::cas("UpdateItem", req.update_expression(update).send().await)
     }
 }
