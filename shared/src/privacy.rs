@@ -241,6 +241,10 @@ pub async fn carry_out_with<M: Mailer>(
     Ok(report)
 }
 
+/// How long a data export waits after SES refused the whole account
+/// ([`SendError::Halt`]) before it is tried again.
+const HALT_RETRY_MINUTES: i64 = 15;
+
 /// How carrying out one request ended.
 enum Step {
     Done,
@@ -526,6 +530,15 @@ impl<M: Mailer> Worker<'_, M> {
                 Ok(Step::Retry {
                     reason: format!("retrying: {}", mask_addresses(&msg)),
                     not_before: utc_key(&(now + retry_backoff(state.attempts))),
+                })
+            }
+            Err(SendError::Halt { reason }) => {
+                // The account, sender domain or configuration set refuses every email:
+                // the export waits for that to be fixed, and the wait is not an attempt.
+                state.attempts = state.attempts.saturating_sub(1);
+                Ok(Step::Retry {
+                    reason: format!("halted: {}", mask_addresses(&reason)),
+                    not_before: utc_key(&(now + chrono::Duration::minutes(HALT_RETRY_MINUTES))),
                 })
             }
             Err(e) => Ok(Step::Failed(mask_addresses(&e.to_string()))),

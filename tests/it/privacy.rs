@@ -585,6 +585,39 @@ async fn data_request_without_a_privacy_contact_fails_with_the_fix_named() {
     assert_eq!(n(&privacy_records(&t).await[0], "attempts"), "1");
 }
 
+#[tokio::test]
+async fn a_data_export_waits_while_ses_refuses_the_whole_account() {
+    let t = TestApp::spawn_configured(with_privacy_contact()).await;
+    deliver(
+        &t,
+        "customers/data_request",
+        &data_request(4343, &[]),
+        "wh-dr",
+    )
+    .await;
+    let (ses, _) = fake_routes(|_| {
+        Canned::aws_error(
+            "400 Bad Request",
+            "AccountSuspendedException",
+            "This account is suspended.",
+        )
+    })
+    .await;
+    let d = t.dispatcher("2026-11-22T08:10:00Z", Some(&ses)).await;
+    run_dispatch(&d).await;
+    let r = &privacy_records(&t).await[0];
+    assert_eq!(s(r, "status"), "pending", "{r:?}");
+    assert_eq!(n(r, "attempts"), "0", "waiting on the account is not an attempt");
+    assert!(s(r, "reason").starts_with("halted: "), "{r:?}");
+    assert_eq!(s(r, "not_before"), "2026-11-22T08:25:00Z");
+
+    // Once the account sends again, the export goes out.
+    run_dispatch(&t.dispatcher("2026-11-22T08:26:00Z", None).await).await;
+    let r = &privacy_records(&t).await[0];
+    assert_eq!(s(r, "status"), "done", "{r:?}");
+    assert_eq!(n(r, "attempts"), "1");
+}
+
 const OTHER: &str = "other-shop.myshopify.com";
 
 /// Items of other shops, written directly; erasing our shop must not touch them.
