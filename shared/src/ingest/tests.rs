@@ -1414,8 +1414,11 @@ fn needs_names_exactly_the_items_each_event_kind_reads() {
 #[test]
 fn an_order_using_an_issued_code_credits_its_follow_up_and_marks_the_code_redeemed() {
     use crate::model::{DiscountStatus, FollowUpStatus, Playbook};
-    let config = crate::config::Config::parse(&format!("[[shop]]\ndomain = \"{SHOP}\"\n"), "t")
-        .expect("config");
+    let config = crate::config::Config::parse(
+        &format!("[[shop]]\ndomain = \"{SHOP}\"\nsender_email = \"shop@aftercart-demo.example\"\n"),
+        "t",
+    )
+    .expect("config");
     let rules = &config.shops[0];
     let ckey = CUSTOMER_ID.to_string();
     let mut t = Table::default();
