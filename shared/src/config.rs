@@ -18,6 +18,15 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_SECRETS_ENV: &str = "AFTERCART_WEBHOOK_SECRETS";
 /// Environment variable holding a shop's Shopify Admin API access token.
 pub const DEFAULT_ADMIN_TOKEN_ENV: &str = "AFTERCART_ADMIN_TOKEN";
+/// Environment variable that, when set (`true` or `false`), overrides `email.dev_mode`
+/// for the process: local runs turn dev mode on in `.env` while the deployed file keeps
+/// it off.
+pub const DEV_MODE_ENV: &str = "AFTERCART_DEV_MODE";
+/// Longest URL the email builder accepts (see `email::check_url`).
+const MAX_URL_LEN: usize = 2000;
+/// Longest `links.base_url`: the unsubscribe URL built on it (base, path and a signed
+/// token of about 300 characters) goes into the `List-Unsubscribe` header, capped at 900.
+const MAX_LINKS_BASE_LEN: usize = 500;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,6 +203,25 @@ pub struct Playbooks {
     pub returns: ReturnsRule,
     #[serde(default)]
     pub recovery: RecoveryRule,
+}
+
+impl Playbooks {
+    /// The names of the enabled playbooks, in [`crate::model::Playbook::ALL`] order.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        use crate::model::Playbook;
+        Playbook::ALL
+            .into_iter()
+            .filter(|p| match p {
+                Playbook::ThankYou => self.thank_you.enabled,
+                Playbook::Satisfaction => self.satisfaction.enabled,
+                Playbook::Replenishment => self.replenishment.enabled,
+                Playbook::Loyalty => self.loyalty.enabled,
+                Playbook::Returns => self.returns.enabled,
+                Playbook::Recovery => self.recovery.enabled,
+            })
+            .map(Playbook::as_str)
+            .collect()
+    }
 }
 
 fn yes() -> bool {
@@ -644,13 +672,49 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads and validates the file at `path`.
+    /// Reads and validates the file at `path`, then applies the process's overrides
+    /// ([`DEV_MODE_ENV`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, |var| std::env::var(var).ok())
+    }
+
+    /// As [`Config::load`], reading the overrides through `lookup`.
+    pub fn load_with_env(
+        path: &Path,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        config.apply_env(lookup)?;
+        Ok(config)
+    }
+
+    /// Settings the environment may override: only `email.dev_mode` (from
+    /// [`DEV_MODE_ENV`]), so local runs can send for a development store's test orders
+    /// without a file that would be unsafe to deploy.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(value) = lookup(DEV_MODE_ENV) {
+            self.email.dev_mode = match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" | "" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        field: format!("{DEV_MODE_ENV} (overrides email.dev_mode)"),
+                        problem: format!("{value:?} is not true or false"),
+                        fix: format!(
+                            "set {DEV_MODE_ENV}=true or {DEV_MODE_ENV}=false, or unset it"
+                        ),
+                    })
+                }
+            };
+        }
+        Ok(())
     }
 
     /// Parses and validates TOML text; `origin` names it in errors.
@@ -775,12 +839,26 @@ impl Config {
                 "remove it to keep order data for 730 days (2 years)",
             ));
         }
-        if !is_web_url(&self.links.base_url) {
+        if let Err(problem) = check_links_base(&self.links.base_url) {
             return Err(invalid_field(
                 "links.base_url",
-                "must be an http(s) URL",
-                "use the LinksUrl output of the stack, e.g. \"https://abc.execute-api.eu-west-1.amazonaws.com/links\"",
+                &format!("{:?} {problem}: every email's unsubscribe link is built on it", self.links.base_url),
+                "use the LinksUrl output of the stack, e.g. \"https://abc.execute-api.eu-west-1.amazonaws.com/links\" (plain http only for a local 127.0.0.1 or localhost URL)",
             ));
+        }
+        if let Some(set) = &self.email.configuration_set {
+            let valid = !set.is_empty()
+                && set.len() <= 64
+                && set
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(invalid_field(
+                    "email.configuration_set",
+                    &format!("{set:?} is not an SES configuration set name, so SES would refuse every send"),
+                    "use the name of the stack's configuration set (1–64 letters, digits, - and _), or remove it",
+                ));
+            }
         }
         validate_admin(&self.admin)
     }
@@ -966,22 +1044,60 @@ fn invalid_field(field: &str, problem: &str, fix: &str) -> ConfigError {
     }
 }
 
-fn looks_like_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, host)) => {
-            !local.is_empty() && host.contains('.') && !s.contains(char::is_whitespace)
-        }
-        None => false,
-    }
+/// An address the email builder will accept as a mailbox: plain ASCII `user@domain`
+/// (with a dot in the domain), as `lettre` parses it when a message is built.
+fn is_sendable_address(s: &str) -> bool {
+    s.is_ascii()
+        && !s.contains(char::is_whitespace)
+        && s.split_once('@')
+            .is_some_and(|(local, host)| !local.is_empty() && host.contains('.'))
+        && s.parse::<lettre::Address>().is_ok()
 }
 
 /// An absolute http(s) URL the email builder will accept.
 fn is_web_url(u: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://"))
         && u.len() > "https://".len()
+        && u.len() <= MAX_URL_LEN
         && !u
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+}
+
+/// `links.base_url`: the base of every customer link and of the `List-Unsubscribe`
+/// header, so what RFC 8058 and the email builder accept there: https (plain http only
+/// on a loopback host, for local runs), ASCII, short enough for the header.
+fn check_links_base(u: &str) -> Result<(), &'static str> {
+    if !is_web_url(u) {
+        return Err("is not an http(s) URL");
+    }
+    if !u.is_ascii() {
+        return Err("is not ASCII (percent-encode it)");
+    }
+    if u.len() > MAX_LINKS_BASE_LEN {
+        return Err("is longer than 500 characters");
+    }
+    if let Some(rest) = u.strip_prefix("http://") {
+        // The loopback hosts the email builder allows plain http for.
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = if authority.starts_with('[') {
+            authority.split_inclusive(']').next().unwrap_or_default()
+        } else {
+            authority.split(':').next().unwrap_or_default()
+        };
+        let loopback = !authority.contains('@')
+            && (host.eq_ignore_ascii_case("localhost")
+                || host == "[::1]"
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback()));
+        if !loopback {
+            return Err(
+                "is plain http off this machine, and one-click unsubscribe (RFC 8058) needs https",
+            );
+        }
+    }
+    Ok(())
 }
 
 fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
@@ -998,11 +1114,11 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
         ("privacy_email", &shop.privacy_email),
     ] {
         if let Some(v) = value {
-            if !looks_like_email(v) {
+            if !is_sendable_address(v) {
                 return Err(bad(
                     name,
-                    format!("{v:?} is not an email address"),
-                    "use an address such as \"hello@your-store.com\"",
+                    format!("{v:?} is not a plain ASCII email address, so every email using it would fail when built"),
+                    "use an address such as \"hello@your-store.com\" (write an internationalised domain in its xn-- form)",
                 ));
             }
         }
@@ -1118,6 +1234,17 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             }
         }
     }
+    let enabled = shop.playbooks.enabled();
+    if shop.sender_email.is_none() && !enabled.is_empty() {
+        return Err(bad(
+            "sender_email",
+            format!(
+                "is missing, but playbooks {} are enabled: every follow-up would fail when sent",
+                enabled.join(", ")
+            ),
+            "add sender_email = \"hello@your-store.com\" (an address or domain verified in SES), or set enabled = false in each [shop.playbooks.<name>]",
+        ));
+    }
     Ok(())
 }
 
@@ -1204,11 +1331,17 @@ max_body_bytes = 2097152
 [[shop]]
 domain = "acme.myshopify.com"
 name = "Acme"
+sender_email = "hello@acme.example"
 
 [[shop]]
 domain = "beta.myshopify.com"
 webhook_secrets_env = "BETA_SECRETS"
+sender_email = "hello@beta.example"
 "#;
+
+    /// A minimal valid shop table (playbooks on by default, so it needs a sender).
+    const SHOP_A: &str =
+        "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"hello@a.example\"\n";
 
     #[test]
     fn parses_a_valid_file_with_defaults() {
@@ -1242,7 +1375,7 @@ webhook_secrets_env = "BETA_SECRETS"
     #[test]
     fn duplicate_shop_is_rejected() {
         let e = Config::parse(
-            "[[shop]]\ndomain=\"a.b.com\"\n[[shop]]\ndomain=\"a.b.com\"\n",
+            "[[shop]]\ndomain=\"a.b.com\"\nsender_email=\"s@b.com\"\n[[shop]]\ndomain=\"a.b.com\"\n",
             "t",
         )
         .unwrap_err();
@@ -1320,9 +1453,7 @@ webhook_secrets_env = "BETA_SECRETS"
 
     fn with_loyalty(discount: &str) -> Result<Config, ConfigError> {
         Config::parse(
-            &format!(
-                "[[shop]]\ndomain = \"a.myshopify.com\"\n[shop.playbooks.loyalty]\ndiscount = {discount}\n"
-            ),
+            &format!("{SHOP_A}[shop.playbooks.loyalty]\ndiscount = {discount}\n"),
             "t",
         )
     }
@@ -1403,9 +1534,7 @@ webhook_secrets_env = "BETA_SECRETS"
     fn admin_endpoint_override_refuses_clear_text_off_the_machine() {
         let parse = |endpoint: &str| {
             Config::parse(
-                &format!(
-                    "[admin]\nendpoint = \"{endpoint}\"\n[[shop]]\ndomain = \"a.myshopify.com\"\n"
-                ),
+                &format!("[admin]\nendpoint = \"{endpoint}\"\n{SHOP_A}"),
                 "t",
             )
         };
@@ -1441,23 +1570,16 @@ webhook_secrets_env = "BETA_SECRETS"
             ("[admin]\ntimeout_ms = 60000\n", "admin.timeout_ms"),
             ("[admin]\nmax_attempts = 0\n", "admin.max_attempts"),
         ] {
-            let e = Config::parse(
-                &format!("{toml}[[shop]]\ndomain = \"a.myshopify.com\"\n"),
-                "t",
-            )
-            .unwrap_err();
+            let e = Config::parse(&format!("{toml}{SHOP_A}"), "t").unwrap_err();
             assert!(e.to_string().contains(field), "{e}");
         }
         Config::parse(
-            "[admin]\napi_version = \"2024-07\"\n[[shop]]\ndomain = \"a.myshopify.com\"\n",
+            &format!("[admin]\napi_version = \"2024-07\"\n{SHOP_A}"),
             "t",
         )
         .unwrap();
-        let e = Config::parse(
-            "[[shop]]\ndomain = \"a.myshopify.com\"\nadmin_token_env = \"acme-token\"\n",
-            "t",
-        )
-        .unwrap_err();
+        let e =
+            Config::parse(&format!("{SHOP_A}admin_token_env = \"acme-token\"\n"), "t").unwrap_err();
         assert!(e.to_string().contains("shop[0].admin_token_env"), "{e}");
     }
 
@@ -1486,6 +1608,160 @@ webhook_secrets_env = "BETA_SECRETS"
         )
         .unwrap_err();
         assert!(e.to_string().contains("shop[0].privacy_email"), "{e}");
+    }
+
+    #[test]
+    fn a_shop_with_playbooks_on_but_no_sender_is_refused_naming_the_field_and_the_fix() {
+        // Every playbook is on by default: before this check such a file loaded, and
+        // every follow-up failed when dispatch came to send it.
+        let e = Config::parse("[[shop]]\ndomain = \"a.myshopify.com\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("shop[0].sender_email: is missing")
+                && e.contains("thank_you, satisfaction, replenishment, loyalty, returns, recovery")
+                && e.contains("Fix: add sender_email = "),
+            "{e}"
+        );
+        // Named per shop, and only the playbooks that are on.
+        let off = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| format!("[shop.playbooks.{n}]\nenabled = false\n"))
+                .collect::<String>()
+        };
+        let all_but_returns = off(&[
+            "thank_you",
+            "satisfaction",
+            "replenishment",
+            "loyalty",
+            "recovery",
+        ]);
+        let e = Config::parse(
+            &format!("{SHOP_A}[[shop]]\ndomain = \"b.myshopify.com\"\n{all_but_returns}"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("shop[1].sender_email") && e.contains("playbooks returns are enabled"),
+            "{e}"
+        );
+        // A shop that only records (every playbook off) needs no sender.
+        let c = Config::parse(
+            &format!(
+                "[[shop]]\ndomain = \"b.myshopify.com\"\n{all_but_returns}{}",
+                off(&["returns"])
+            ),
+            "t",
+        )
+        .unwrap();
+        assert!(c.shops[0].playbooks.enabled().is_empty());
+    }
+
+    #[test]
+    fn addresses_the_email_builder_refuses_are_refused_at_load() {
+        // Each passed the earlier check (an @ and a dot), then failed every send.
+        for field in [
+            "sender_email",
+            "support_email",
+            "alert_email",
+            "privacy_email",
+        ] {
+            for bad in [
+                "héllo@a.example",
+                "Shop <hello@a.example>",
+                "hello@@a.example",
+                "hello@a.example,b@a.example",
+            ] {
+                let sender = if field == "sender_email" {
+                    String::new()
+                } else {
+                    "sender_email = \"hello@a.example\"\n".to_owned()
+                };
+                let toml = format!(
+                    "[[shop]]\ndomain = \"a.myshopify.com\"\n{sender}{field} = \"{bad}\"\n"
+                );
+                match Config::parse(&toml, "t") {
+                    Ok(_) => panic!("{field} = {bad:?} accepted"),
+                    Err(e) => assert!(e.to_string().contains(&format!("shop[0].{field}: ")), "{e}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn urls_longer_than_the_email_builder_takes_are_refused() {
+        let long = format!("https://a.example/{}", "r".repeat(2000));
+        let e = Config::parse(&format!("{SHOP_A}review_url = \"{long}\"\n"), "t").unwrap_err();
+        assert!(e.to_string().contains("shop[0].review_url"), "{e}");
+        let long_base = format!("https://links.example.com/{}", "l".repeat(480));
+        let e = Config::parse(
+            &format!("[links]\nbase_url = \"{long_base}\"\n{SHOP_A}"),
+            "t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("links.base_url"), "{e}");
+    }
+
+    #[test]
+    fn a_configuration_set_ses_would_refuse_is_refused_at_load() {
+        let parse = |set: &str| {
+            Config::parse(
+                &format!("[email]\nconfiguration_set = \"{set}\"\n{SHOP_A}"),
+                "t",
+            )
+        };
+        for ok in ["aftercart", "aftercart-events_prod-2"] {
+            parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["", "aftercart events", "aftercart.events", &"x".repeat(65)] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("email.configuration_set") && e.contains("Fix:"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_environment_can_turn_dev_mode_on_for_a_local_run_only() {
+        let mut c = Config::parse(SHOP_A, "t").unwrap();
+        assert!(!c.email.dev_mode, "off by default");
+        c.apply_env(|_| None).unwrap();
+        assert!(!c.email.dev_mode, "untouched without the variable");
+        c.apply_env(|v| (v == DEV_MODE_ENV).then(|| "true".into()))
+            .unwrap();
+        assert!(c.email.dev_mode);
+        c.apply_env(|v| (v == DEV_MODE_ENV).then(|| "0".into()))
+            .unwrap();
+        assert!(
+            !c.email.dev_mode,
+            "and off again, over a file that has it on"
+        );
+        let e = c
+            .apply_env(|v| (v == DEV_MODE_ENV).then(|| "maybe".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AFTERCART_DEV_MODE") && e.contains("Fix:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_sample_config_is_safe_to_deploy() {
+        // `make deploy` ships infra/aftercart.toml unless told otherwise.
+        let c = Config::parse(
+            include_str!("../../infra/aftercart.toml"),
+            "infra/aftercart.toml",
+        )
+        .unwrap();
+        assert!(
+            !c.email.dev_mode,
+            "the sample must not send for test orders"
+        );
+        assert!(c.shops.iter().all(|s| s.sender_email.is_some()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod attribution;
+pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod email;

@@ -792,6 +792,42 @@ mod tests {
     }
 
     #[test]
+    fn due_shard_spreads_follow_ups_over_every_shard_and_is_deterministic() {
+        // 100 follow-ups as the planner names them: 25 customers, 4 playbooks each.
+        let keys: Vec<Key> = (0..100u64)
+            .map(|i| {
+                let customer = (207_119_551 + i / 4).to_string();
+                let id = followup_id(Playbook::ALL[(i % 4) as usize], 450_789_469 + i, None);
+                keys::followup("acme.myshopify.com", &customer, &id)
+            })
+            .collect();
+        for shards in [4u32, 8, 16] {
+            let mut counts = vec![0u32; shards as usize];
+            for key in &keys {
+                let shard = due_shard(key, shards);
+                assert_eq!(
+                    shard,
+                    due_shard(key, shards),
+                    "the same key, the same shard"
+                );
+                let n: usize = shard
+                    .strip_prefix("DUE#")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{shard} is not DUE#n"));
+                counts[n] += 1;
+            }
+            let expected = 100 / shards;
+            assert!(
+                counts.iter().all(|&c| c >= 1 && c <= 3 * expected),
+                "{shards} shards, every one used, none with over 3x its share: {counts:?}"
+            );
+        }
+        // One shard (or a zero that validation refuses anyway) puts everything on DUE#0.
+        assert!(keys.iter().all(|k| due_shard(k, 1) == "DUE#0"));
+        assert_eq!(due_shard(&keys[0], 0), "DUE#0");
+    }
+
+    #[test]
     fn email_hash_is_stable_and_opaque() {
         // printf '%s' 'bob@example.com' | sha256sum | cut -c1-32
         assert_eq!(

@@ -1303,3 +1303,56 @@ async fn a_paced_run_stops_before_its_deadline_and_leaves_nothing_sending() {
         sent
     );
 }
+
+#[tokio::test]
+async fn follow_ups_of_many_orders_spread_over_the_due_shards_and_dispatch_finds_them_all() {
+    // A fast configured rate: moto's SES cannot tell its own (no GetAccount).
+    let t = TestApp::spawn_configured(config_with("[email]\nmax_send_rate = 100\n", "")).await;
+    let orders = 12u64;
+    for i in 0..orders {
+        deliver(
+            &t,
+            "orders/paid",
+            &paid(6100 + i, 400 + i, &format!("shard-{i}@example.com")),
+            &format!("wh-shard-{i}"),
+        )
+        .await;
+    }
+    let planned = t.followups().await;
+    assert_eq!(planned.len() as u64, orders, "one thank-you per order");
+    let shards: std::collections::BTreeSet<String> =
+        planned.iter().filter_map(|f| f.due_pk.clone()).collect();
+    assert!(
+        shards.len() > 1
+            && shards
+                .iter()
+                .all(|s| ["DUE#0", "DUE#1", "DUE#2", "DUE#3"].contains(&s.as_str())),
+        "spread over the 4 configured shards: {shards:?}"
+    );
+
+    let d = t.dispatcher("2026-11-22T09:00:30Z", None).await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(
+        (report["due"].as_u64(), report["sent"].as_u64()),
+        (Some(orders), Some(orders)),
+        "{report}"
+    );
+    let followups = t.followups().await;
+    assert!(
+        followups
+            .iter()
+            .all(|f| f.status == FollowUpStatus::Sent && f.due_pk.is_none()),
+        "{followups:#?}"
+    );
+    let mut recipients: Vec<String> = d
+        .mailer
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.to.clone())
+        .collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len() as u64, orders, "each customer mailed once");
+}

@@ -335,6 +335,52 @@ async fn order_lifecycle_arriving_out_of_order_ends_in_the_right_state() {
         "1",
         "orders/create after orders/paid counts nothing twice"
     );
+
+    // The follow-ups were planned once the payment named the customer, from the merged
+    // state: thank-you an hour after payment, satisfaction 5 days after the delivery
+    // (not 12 after the shipment), returns a day after the refund (two of the three
+    // units: the order stays, so do the others). The late orders/create changed none.
+    use aftercart::model::{FollowUpStatus, Playbook};
+    let mut followups = t.followups().await;
+    followups.sort_by(|a, b| a.due_at.cmp(&b.due_at));
+    let planned: Vec<_> = followups
+        .iter()
+        .map(|f| (f.playbook, f.status, f.due_at.as_str(), f.v))
+        .collect();
+    assert_eq!(
+        planned,
+        vec![
+            (
+                Playbook::ThankYou,
+                FollowUpStatus::Pending,
+                "2008-01-10T17:00:00.000Z",
+                1
+            ),
+            (
+                Playbook::Returns,
+                FollowUpStatus::Pending,
+                "2016-06-21T17:35:06.000Z",
+                1
+            ),
+            (
+                Playbook::Satisfaction,
+                FollowUpStatus::Pending,
+                "2026-11-26T19:02:00.000Z",
+                1
+            ),
+        ]
+    );
+    for f in &followups {
+        assert_eq!(f.order_id, 450789469);
+        assert_eq!(f.customer_key, "207119551");
+        assert!(
+            f.due_pk.as_deref().is_some_and(|pk| pk.starts_with("DUE#"))
+                && f.due_sk
+                    .as_deref()
+                    .is_some_and(|sk| sk.starts_with(&f.due_at)),
+            "in the due index at its due time: {f:?}"
+        );
+    }
 }
 
 #[tokio::test]

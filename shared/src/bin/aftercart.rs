@@ -3,9 +3,11 @@
 //!   aftercart setup-local            create the table (and an SES identity) on AWS_ENDPOINT_URL
 //!   aftercart sample --topic T       send a signed sample webhook, print the answer and what changed
 //!   aftercart table-def              print the table block for infra/template.yaml
-//!   aftercart check-config [PATH]    validate a merchant config file
+//!   aftercart check-config [PATH]    validate a merchant config file and its templates
+//!   aftercart dispatch [--at T]      run the dispatcher once, as of T
+//!   aftercart outbox                 write the emails moto received to outbox/
+//!   aftercart preview --playbook P   render a playbook for the sample order, send nothing
 
-use aftercart::config::{Config, WebhookSecrets};
 use aftercart::shopify::Topic;
 use aftercart::store::{table, Attrs};
 use aftercart::verify::sign_webhook;
@@ -91,8 +93,14 @@ enum Command {
     /// Render a playbook's email for the sample order to DIR/preview-PLAYBOOK.{html,txt,eml},
     /// without sending anything.
     Preview {
-        /// thank_you, satisfaction, replenishment, loyalty or returns.
-        #[arg(long, default_value = "thank_you")]
+        /// The playbook to render (the possible values come from the Playbook enum).
+        #[arg(
+            long,
+            default_value = "thank_you",
+            value_parser = clap::builder::PossibleValuesParser::new(
+                aftercart::model::Playbook::ALL.map(aftercart::model::Playbook::as_str)
+            )
+        )]
         playbook: String,
         /// Shop whose rules and templates to use (default: the first in the config).
         #[arg(long)]
@@ -103,7 +111,8 @@ enum Command {
         #[arg(long, default_value = "outbox")]
         dir: PathBuf,
     },
-    /// Validate a merchant config file and the secrets it names.
+    /// Validate a merchant config file, each shop's template overrides, and the secrets
+    /// it names.
     CheckConfig {
         /// Defaults to AFTERCART_CONFIG, then ./aftercart.toml.
         path: Option<PathBuf>,
@@ -289,18 +298,14 @@ async fn scan(client: &Client, table_name: &str) -> Result<BTreeMap<(String, Str
 
 fn check_config(path: Option<PathBuf>) -> Result<()> {
     let path = path.unwrap_or_else(aftercart::env::config_path);
-    let config = Config::load(&path)?;
-    match WebhookSecrets::load(&config, |v| std::env::var(v).ok()) {
-        Ok(_) => println!(
-            "{}: OK ({} shop(s); webhook secrets present)",
-            path.display(),
-            config.shops.len()
-        ),
-        Err(e) => println!(
-            "{}: OK ({} shop(s)); note: {e}",
-            path.display(),
-            config.shops.len()
-        ),
+    let check = aftercart::cli::check_config(&path, |v| std::env::var(v).ok())?;
+    println!(
+        "{}: OK ({} shop(s); email templates load)",
+        path.display(),
+        check.shops
+    );
+    for note in &check.notes {
+        println!("  note: {note}");
     }
     Ok(())
 }
@@ -363,82 +368,12 @@ fn preview(
     locale: Option<String>,
     dir: &std::path::Path,
 ) -> Result<()> {
-    use aftercart::model::{FollowUpRecord, Playbook};
-    let Some(playbook) = Playbook::parse(playbook) else {
-        bail!("unknown playbook {playbook:?}; use one of thank_you, satisfaction, replenishment, loyalty, returns");
-    };
+    let playbook = aftercart::cli::parse_playbook(playbook)?;
     let config = aftercart::env::load_config()?;
-    let shop = match shop {
-        Some(d) => config
-            .shop(d)
-            .with_context(|| format!("shop {d} is not in the config"))?,
-        None => config.shops.first().context("the config has no shop")?,
-    };
-    // The sample order, recorded as the webhook would record it.
-    let event = aftercart::shopify::parse_event(Topic::OrdersPaid, aftercart::fixtures::ORDER)?;
-    let now = chrono::Utc::now();
-    let ctx = aftercart::ingest::Context {
-        shop: &shop.domain,
-        webhook_id: "preview",
-        now,
-        rules: None,
-        shards: 1,
-    };
-    let writes = aftercart::ingest::plan(&ctx, &event, &Default::default());
-    let (mut order, mut profile) = (None, None);
-    for w in writes {
-        match w.item {
-            aftercart::ingest::Item::Order(o) => order = Some(o),
-            aftercart::ingest::Item::Profile(p) => profile = Some(p),
-            _ => {}
-        }
-    }
-    let (Some(mut order), Some(profile)) = (order, profile) else {
-        bail!("the sample order produced no order or profile");
-    };
-    order.customer_locale = locale.or(order.customer_locale);
-    let product_id = (playbook == Playbook::Replenishment)
-        .then(|| order.lines.iter().find_map(|l| l.product_id))
-        .flatten();
-    let now_key = aftercart::time::utc_key(&now);
-    let f = FollowUpRecord::pending(
-        &shop.domain,
-        &profile.customer_key,
-        playbook,
-        order.order_id,
-        product_id,
-        &now_key,
-        &now_key,
-        1,
-    );
-    let links = aftercart::links::LinkBuilder {
-        base_url: config.links.base_url.clone(),
-        keys: aftercart::links::LinkKeys::parse("0:preview-only-key-never-used-for-real-links")?,
-        ttl_days: config.links.ttl_days.into(),
-    };
-    let to = profile.email.clone().unwrap_or_default();
-    let from = shop
-        .sender_email
-        .clone()
-        .unwrap_or_else(|| format!("hello@{}", shop.domain));
-    let email_ctx =
-        aftercart::dispatch::email_context(&links, &f, shop, &order, &profile, &to, &from, now);
-    let templates = aftercart::dispatch::shop_templates(&config)?
-        .remove(&shop.domain)
-        .unwrap_or_else(aftercart::email::Templates::builtin);
-    let rendered = templates.render(&email_ctx)?;
-    let raw = aftercart::email::build_mime(&email_ctx, &rendered, now)?;
-    std::fs::create_dir_all(dir)?;
-    let base = dir.join(format!("preview-{}", playbook.as_str()));
-    for (ext, bytes) in [
-        ("html", rendered.html.as_bytes()),
-        ("txt", rendered.text.as_bytes()),
-        ("eml", &raw[..]),
-    ] {
-        let path = base.with_extension(ext);
-        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    let preview = aftercart::cli::preview(&config, playbook, shop, locale, chrono::Utc::now())?;
+    for path in preview.write_to(dir)? {
         println!("{}", path.display());
     }
-    println!("subject: {}", rendered.subject);
+    println!("subject: {}", preview.subject);
     Ok(())
 }

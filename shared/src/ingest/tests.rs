@@ -1414,8 +1414,11 @@ fn needs_names_exactly_the_items_each_event_kind_reads() {
 #[test]
 fn an_order_using_an_issued_code_credits_its_follow_up_and_marks_the_code_redeemed() {
     use crate::model::{DiscountStatus, FollowUpStatus, Playbook};
-    let config = crate::config::Config::parse(&format!("[[shop]]\ndomain = \"{SHOP}\"\n"), "t")
-        .expect("config");
+    let config = crate::config::Config::parse(
+        &format!("[[shop]]\ndomain = \"{SHOP}\"\nsender_email = \"shop@aftercart-demo.example\"\n"),
+        "t",
+    )
+    .expect("config");
     let rules = &config.shops[0];
     let ckey = CUSTOMER_ID.to_string();
     let mut t = Table::default();
@@ -1496,4 +1499,509 @@ fn an_order_using_an_issued_code_credits_its_follow_up_and_marks_the_code_redeem
     let again = edit(&body, |o| o["updated_at"] = json!("2027-02-01T11:00:00Z"));
     let writes = deliver(&mut t, Topic::OrdersPaid, &again, now());
     assert!(!writes.iter().any(|w| w.key == code_key));
+}
+
+// ---------------------------------------------------------------------------------------
+// Follow-ups planned with the shop's rules, whatever order the deliveries arrive in.
+// One timeline: paid 2026-11-17T10:00Z, shipped 2026-11-18T09:00Z, two of the three
+// units refunded 2026-11-19T12:00Z, delivered 2026-11-21T19:02Z (reported a day late).
+// ---------------------------------------------------------------------------------------
+
+use crate::config::{Config, ShopConfig};
+use crate::model::{FollowUpStatus, Playbook};
+
+const PAID_AT: &str = "2026-11-17T10:00:00Z";
+/// thank-you: 2 hours after payment.
+const THANK_YOU_DUE: &str = "2026-11-17T12:00:00.000Z";
+/// satisfaction, fallback: 12 days after shipping.
+const SATISFACTION_AFTER_SHIPPING: &str = "2026-11-30T09:00:00.000Z";
+/// satisfaction: 5 days after the carrier's delivery time (not the report's arrival).
+const SATISFACTION_AFTER_DELIVERY: &str = "2026-11-26T19:02:00.000Z";
+/// replenishment: 30 days × 3 units − 5 lead days = 85 days after payment.
+const REPLENISH_ALL_DUE: &str = "2027-02-10T10:00:00.000Z";
+/// replenishment: 30 days × (3 − 2 refunded) − 5 = 25 days after payment.
+const REPLENISH_NET_DUE: &str = "2026-12-12T10:00:00.000Z";
+/// returns: 24 hours after the refund.
+const RETURNS_DUE: &str = "2026-11-20T12:00:00.000Z";
+
+fn rules_config(loyalty: &str) -> Config {
+    Config::parse(
+        &format!(
+            r#"
+[[shop]]
+domain = "{SHOP}"
+sender_email = "shop@aftercart-demo.example"
+
+[shop.playbooks.thank_you]
+delay_hours = 2
+
+[shop.playbooks.satisfaction]
+days_after_delivery = 5
+days_after_fulfillment = 12
+
+[shop.playbooks.returns]
+delay_hours = 24
+
+[shop.playbooks.loyalty]
+{loyalty}
+
+[[shop.product]]
+product_id = {PRODUCT_ID}
+consumption_days = 30
+lead_days = 5
+"#
+        ),
+        "test",
+    )
+    .expect("test rules are valid")
+}
+
+/// Thank-you, satisfaction, replenishment for the fixture's product, returns; loyalty
+/// on every 10th order (so not on these).
+fn rules() -> Config {
+    rules_config("nth_order = 10\ndelay_hours = 24")
+}
+
+/// As [`deliver`], with the shop's rules, so follow-ups are planned.
+fn deliver_with(
+    table: &mut Table,
+    rules: &ShopConfig,
+    topic: Topic,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Vec<Write> {
+    let ev = event(topic, body);
+    let first = needs(&ev);
+    let loaded = table.load(SHOP, &first);
+    let loaded = table.load(SHOP, &needs_after(&ev, &first, &loaded));
+    let context = Context {
+        rules: Some(rules),
+        ..ctx(now)
+    };
+    let writes = plan(&context, &ev, &loaded);
+    table
+        .apply(writes.clone())
+        .unwrap_or_else(|e| panic!("{}: {e}", topic.as_str()));
+    writes
+}
+
+/// Every follow-up in the table: (id, due_at, status), sorted.
+fn followups(table: &Table) -> Vec<(String, String, FollowUpStatus)> {
+    let mut out: Vec<_> = table
+        .items
+        .values()
+        .filter_map(|i| match i {
+            Item::FollowUp(f) => Some((f.id.clone(), f.due_at.clone(), f.status)),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn followup(table: &Table, id: &str) -> FollowUpRecord {
+    table
+        .items
+        .values()
+        .find_map(|i| match i {
+            Item::FollowUp(f) if f.id == id => Some(f.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no follow-up {id} in {:#?}", followups(table)))
+}
+
+fn followup_writes(writes: &[Write]) -> Vec<(&FollowUpRecord, Expect)> {
+    writes
+        .iter()
+        .filter_map(|w| match &w.item {
+            Item::FollowUp(f) => Some((f, w.expect)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pending(id: &str, due: &str) -> (String, String, FollowUpStatus) {
+    (id.to_owned(), due.to_owned(), FollowUpStatus::Pending)
+}
+
+fn thank_you_id() -> String {
+    format!("thank_you#{ORDER_ID}#0")
+}
+fn satisfaction_id() -> String {
+    format!("satisfaction#{ORDER_ID}#0")
+}
+fn replenishment_id() -> String {
+    format!("replenishment#{ORDER_ID}#{PRODUCT_ID}")
+}
+fn returns_id() -> String {
+    format!("returns#{ORDER_ID}#0")
+}
+
+/// The fixture order, paid at [`PAID_AT`].
+fn paid_on_time() -> Vec<u8> {
+    order_body(|o| {
+        o["created_at"] = json!(PAID_AT);
+        o["updated_at"] = json!(PAID_AT);
+        o["financial_status"] = json!("paid");
+    })
+}
+
+/// The fixture shipment, created 2026-11-18T09:00Z.
+fn shipped() -> Vec<u8> {
+    edit(fixtures::FULFILLMENT, |f| {
+        f["created_at"] = json!("2026-11-18T09:00:00Z");
+        f["updated_at"] = json!("2026-11-18T09:00:00Z");
+    })
+}
+
+/// The fixture refund (one unit of two of the order's three lines), 2026-11-19T12:00Z.
+fn refunded() -> Vec<u8> {
+    edit(fixtures::REFUND, |r| {
+        r["created_at"] = json!("2026-11-19T12:00:00Z");
+    })
+}
+
+/// The carrier's "delivered" event: happened 2026-11-21T19:02Z.
+fn delivered() -> &'static [u8] {
+    fixtures::FULFILLMENT_DELIVERED
+}
+
+#[test]
+fn fulfillment_before_payment_plans_satisfaction_from_the_shipment_and_thank_you_from_the_payment()
+{
+    let config = rules();
+    let rules = &config.shops[0];
+    let mut t = Table::default();
+    // The shipment arrives first: the order has no customer yet, so nothing is planned.
+    let writes = deliver_with(
+        &mut t,
+        rules,
+        Topic::FulfillmentsCreate,
+        &shipped(),
+        at("2026-11-18T09:01:00Z"),
+    );
+    assert!(followup_writes(&writes).is_empty(), "{writes:#?}");
+
+    // The payment, a day late.
+    let writes = deliver_with(
+        &mut t,
+        rules,
+        Topic::OrdersPaid,
+        &paid_on_time(),
+        at("2026-11-18T10:00:00Z"),
+    );
+    assert!(followup_writes(&writes)
+        .iter()
+        .all(|(_, e)| *e == Expect::Absent));
+    let expected = vec![
+        pending(&replenishment_id(), REPLENISH_ALL_DUE),
+        pending(&satisfaction_id(), SATISFACTION_AFTER_SHIPPING),
+        pending(&thank_you_id(), THANK_YOU_DUE),
+    ];
+    assert_eq!(followups(&t), expected);
+    let sat = followup(&t, &satisfaction_id());
+    assert!(sat
+        .due_sk
+        .as_deref()
+        .is_some_and(|sk| sk.starts_with(SATISFACTION_AFTER_SHIPPING)));
+
+    // The same deliveries in their natural order plan exactly the same.
+    let mut in_order = Table::default();
+    for (topic, body) in [
+        (Topic::OrdersPaid, paid_on_time()),
+        (Topic::FulfillmentsCreate, shipped()),
+    ] {
+        deliver_with(&mut in_order, rules, topic, &body, now());
+    }
+    assert_eq!(followups(&in_order), expected);
+}
+
+#[test]
+fn refund_before_fulfillment_plans_returns_feedback_and_the_net_replenishment() {
+    let config = rules();
+    let rules = &config.shops[0];
+    let mut t = Table::default();
+    deliver_with(&mut t, rules, Topic::OrdersPaid, &paid_on_time(), now());
+    assert_eq!(
+        followups(&t),
+        vec![
+            pending(&replenishment_id(), REPLENISH_ALL_DUE),
+            pending(&thank_you_id(), THANK_YOU_DUE),
+        ]
+    );
+
+    // Two of the three units refunded before anything shipped.
+    let writes = deliver_with(&mut t, rules, Topic::RefundsCreate, &refunded(), now());
+    let mut changed: Vec<_> = followup_writes(&writes)
+        .into_iter()
+        .map(|(f, e)| (f.id.clone(), f.due_at.clone(), e))
+        .collect();
+    changed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        changed,
+        vec![
+            // Re-timed for the one unit kept, in place (same item, next version).
+            (
+                replenishment_id(),
+                REPLENISH_NET_DUE.to_owned(),
+                Expect::Version(1)
+            ),
+            (returns_id(), RETURNS_DUE.to_owned(), Expect::Absent),
+        ]
+    );
+
+    let writes = deliver_with(&mut t, rules, Topic::FulfillmentsCreate, &shipped(), now());
+    let planned: Vec<_> = followup_writes(&writes)
+        .into_iter()
+        .map(|(f, _)| f.id.clone())
+        .collect();
+    assert_eq!(planned, vec![satisfaction_id()], "only the new follow-up");
+    let expected = vec![
+        pending(&replenishment_id(), REPLENISH_NET_DUE),
+        pending(&returns_id(), RETURNS_DUE),
+        pending(&satisfaction_id(), SATISFACTION_AFTER_SHIPPING),
+        pending(&thank_you_id(), THANK_YOU_DUE),
+    ];
+    assert_eq!(followups(&t), expected);
+
+    // The refund arriving before even the order ends in the same plan.
+    let mut refund_first = Table::default();
+    for (topic, body) in [
+        (Topic::RefundsCreate, refunded()),
+        (Topic::FulfillmentsCreate, shipped()),
+        (Topic::OrdersPaid, paid_on_time()),
+    ] {
+        deliver_with(&mut refund_first, rules, topic, &body, now());
+    }
+    assert_eq!(followups(&refund_first), expected);
+}
+
+#[test]
+fn a_delivery_reported_a_day_late_moves_satisfaction_to_the_delivery_time() {
+    let config = rules();
+    let rules = &config.shops[0];
+    let mut t = Table::default();
+    deliver_with(&mut t, rules, Topic::OrdersPaid, &paid_on_time(), now());
+    deliver_with(&mut t, rules, Topic::FulfillmentsCreate, &shipped(), now());
+    assert_eq!(
+        followup(&t, &satisfaction_id()).due_at,
+        SATISFACTION_AFTER_SHIPPING
+    );
+
+    // Delivered 2026-11-21T19:02Z; the carrier's event reaches us a day later.
+    let writes = deliver_with(
+        &mut t,
+        rules,
+        Topic::FulfillmentEventsCreate,
+        delivered(),
+        at("2026-11-22T19:30:00Z"),
+    );
+    let moved = followup_writes(&writes);
+    assert_eq!(moved.len(), 1, "only satisfaction moves: {moved:#?}");
+    let (sat, expect) = moved[0];
+    assert_eq!(
+        (sat.id.as_str(), sat.due_at.as_str(), sat.v, expect),
+        (
+            satisfaction_id().as_str(),
+            SATISFACTION_AFTER_DELIVERY,
+            2,
+            Expect::Version(1)
+        ),
+        "5 days after the delivery itself, not after the late report"
+    );
+    assert_eq!(sat.status, FollowUpStatus::Pending);
+    assert!(sat
+        .due_sk
+        .as_deref()
+        .is_some_and(|sk| sk.starts_with(SATISFACTION_AFTER_DELIVERY)));
+    assert_eq!(
+        followups(&t),
+        vec![
+            pending(&replenishment_id(), REPLENISH_ALL_DUE),
+            pending(&satisfaction_id(), SATISFACTION_AFTER_DELIVERY),
+            pending(&thank_you_id(), THANK_YOU_DUE),
+        ]
+    );
+
+    // The same event again (a retry under a new webhook id) moves nothing.
+    let writes = deliver_with(
+        &mut t,
+        rules,
+        Topic::FulfillmentEventsCreate,
+        delivered(),
+        at("2026-11-22T19:45:00Z"),
+    );
+    assert!(followup_writes(&writes).is_empty(), "{writes:#?}");
+}
+
+#[test]
+fn paid_redelivered_after_fulfillment_plans_nothing_again() {
+    let config = rules();
+    let rules = &config.shops[0];
+    let mut t = Table::default();
+    deliver_with(&mut t, rules, Topic::OrdersPaid, &paid_on_time(), now());
+    deliver_with(&mut t, rules, Topic::FulfillmentsCreate, &shipped(), now());
+    let before: Vec<FollowUpRecord> = [thank_you_id(), satisfaction_id(), replenishment_id()]
+        .iter()
+        .map(|id| followup(&t, id))
+        .collect();
+
+    // Shopify redelivers orders/paid, then sends a later state of the paid order.
+    let later = order_body(|o| {
+        o["created_at"] = json!(PAID_AT);
+        o["updated_at"] = json!("2026-11-18T11:00:00Z");
+        o["financial_status"] = json!("paid");
+    });
+    for body in [paid_on_time(), later] {
+        let writes = deliver_with(
+            &mut t,
+            rules,
+            Topic::OrdersPaid,
+            &body,
+            at("2026-11-18T12:00:00Z"),
+        );
+        assert!(followup_writes(&writes).is_empty(), "{writes:#?}");
+    }
+    let after: Vec<FollowUpRecord> = [thank_you_id(), satisfaction_id(), replenishment_id()]
+        .iter()
+        .map(|id| followup(&t, id))
+        .collect();
+    assert_eq!(after, before, "same items, same versions");
+    assert_eq!(followups(&t).len(), 3, "nothing duplicated");
+    assert_eq!(
+        t.order(ORDER_ID).paid_at.as_deref(),
+        Some("2026-11-17T10:00:00.000Z")
+    );
+    assert_eq!(t.profile(&CUSTOMER_ID.to_string()).paid_orders_count, 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Loyalty
+// ---------------------------------------------------------------------------------------
+
+/// Another paid order of the fixture customer: `id`, paid at `paid_at`, worth `total`.
+fn customer_order(id: u64, paid_at: &str, total: &str) -> Vec<u8> {
+    order_body(|o| {
+        o["id"] = json!(id);
+        o["name"] = json!(format!("#{id}"));
+        o["created_at"] = json!(paid_at);
+        o["updated_at"] = json!(paid_at);
+        o["financial_status"] = json!("paid");
+        o["total_price"] = json!(total);
+    })
+}
+
+fn loyalty_followups(t: &Table) -> Vec<(String, String, FollowUpStatus)> {
+    followups(t)
+        .into_iter()
+        .filter(|(id, _, _)| id.starts_with("loyalty#"))
+        .collect()
+}
+
+#[test]
+fn loyalty_is_planned_once_when_lifetime_spend_reaches_the_threshold() {
+    // Only the spend threshold can trigger it here (the 100th order is far off).
+    let config = rules_config("nth_order = 100\nspend_threshold = \"500.00\"\ndelay_hours = 24");
+    let rules = &config.shops[0];
+    let mut t = Table::default();
+    let ckey = CUSTOMER_ID.to_string();
+    let orders = [
+        (9001, "2026-11-01T10:00:00Z", "409.94"), // 409.94: below
+        (9002, "2026-11-05T10:00:00Z", "50.00"),  // 459.94: below
+        (9003, "2026-11-09T10:00:00Z", "40.06"),  // 500.00: reaches it
+        (9004, "2026-11-13T10:00:00Z", "100.00"), // 600.00: already past
+    ];
+    let mut planned_per_order = Vec::new();
+    for (id, paid_at, total) in orders {
+        let writes = deliver_with(
+            &mut t,
+            rules,
+            Topic::OrdersPaid,
+            &customer_order(id, paid_at, total),
+            now(),
+        );
+        planned_per_order.push(
+            followup_writes(&writes)
+                .iter()
+                .filter(|(f, _)| f.playbook == Playbook::Loyalty)
+                .map(|(f, e)| (f.id.clone(), f.due_at.clone(), *e))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        planned_per_order,
+        vec![
+            vec![],
+            vec![],
+            vec![(
+                "loyalty#9003#0".to_owned(),
+                "2026-11-10T10:00:00.000Z".to_owned(),
+                Expect::Absent
+            )],
+            vec![],
+        ]
+    );
+    assert_eq!(t.profile(&ckey).total_spent, dec("600.00"));
+
+    // The crossing order delivered again plans nothing more.
+    let writes = deliver_with(
+        &mut t,
+        rules,
+        Topic::OrdersPaid,
+        &customer_order(9003, "2026-11-09T10:00:00Z", "40.06"),
+        now(),
+    );
+    assert!(followup_writes(&writes).is_empty(), "{writes:#?}");
+    assert_eq!(
+        loyalty_followups(&t),
+        vec![pending("loyalty#9003#0", "2026-11-10T10:00:00.000Z")]
+    );
+}
+
+#[test]
+fn loyalty_rewards_every_nth_paid_order_and_unpaid_orders_do_not_count() {
+    let config = rules_config("nth_order = 2\ndelay_hours = 24");
+    let rules = &config.shops[0];
+    let mut t = Table::default();
+    deliver_with(
+        &mut t,
+        rules,
+        Topic::OrdersPaid,
+        &customer_order(9001, "2026-11-01T10:00:00Z", "10.00"),
+        now(),
+    );
+    assert!(loyalty_followups(&t).is_empty(), "1st paid order");
+
+    // Created and never paid (an abandoned bank transfer): not a paid order.
+    let unpaid = order_body(|o| {
+        o["id"] = json!(9100);
+        o["created_at"] = json!("2026-11-02T10:00:00Z");
+        o["updated_at"] = json!("2026-11-02T10:00:00Z");
+        o["financial_status"] = json!("pending");
+    });
+    deliver_with(&mut t, rules, Topic::OrdersCreate, &unpaid, now());
+    assert!(loyalty_followups(&t).is_empty(), "an unpaid order");
+    assert_eq!(t.profile(&CUSTOMER_ID.to_string()).paid_orders_count, 1);
+
+    for (id, paid_at) in [
+        (9002, "2026-11-03T10:00:00Z"), // 2nd paid: rewarded
+        (9003, "2026-11-04T10:00:00Z"), // 3rd
+        (9004, "2026-11-05T10:00:00Z"), // 4th: rewarded
+    ] {
+        deliver_with(
+            &mut t,
+            rules,
+            Topic::OrdersPaid,
+            &customer_order(id, paid_at, "10.00"),
+            now(),
+        );
+    }
+    assert_eq!(
+        loyalty_followups(&t),
+        vec![
+            pending("loyalty#9002#0", "2026-11-04T10:00:00.000Z"),
+            pending("loyalty#9004#0", "2026-11-06T10:00:00.000Z"),
+        ]
+    );
+    assert_eq!(t.profile(&CUSTOMER_ID.to_string()).paid_orders_count, 4);
 }

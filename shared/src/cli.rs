@@ -1,0 +1,178 @@
+//! What the developer commands `aftercart check-config` and `aftercart preview` do, as
+//! library functions: the binary (`src/bin/aftercart.rs`) only parses arguments and
+//! prints, so these paths are tested like the rest of the crate.
+
+use crate::config::{Config, WebhookSecrets};
+use crate::model::{FollowUpRecord, Playbook};
+use crate::shopify::Topic;
+use anyhow::{bail, Context as _, Result};
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+
+/// What `check-config` found in a file that loads.
+#[derive(Debug)]
+pub struct ConfigCheck {
+    pub shops: usize,
+    /// Things worth knowing that do not make the file invalid (a secret not set in this
+    /// shell, dev mode on).
+    pub notes: Vec<String>,
+}
+
+/// Validates the config file at `path` as every function does at start: the file and
+/// its rules ([`Config::load_with_env`], with `lookup` for the environment), then each
+/// shop's `templates_dir` overrides through [`crate::dispatch::shop_templates`], the
+/// same loader `dispatch` runs at cold start, so a broken template fails here, naming
+/// the file, rather than on deploy. Secrets that `lookup` cannot see are notes, not
+/// errors: in AWS they come from SSM, not from this shell.
+pub fn check_config(path: &Path, lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigCheck> {
+    let config = Config::load_with_env(path, &lookup)?;
+    crate::dispatch::shop_templates(&config).with_context(|| {
+        format!(
+            "{}: a shop's email templates (templates_dir) do not load",
+            path.display()
+        )
+    })?;
+    let mut notes = Vec::new();
+    if let Err(e) = WebhookSecrets::load(&config, &lookup) {
+        notes.push(e.to_string());
+    }
+    if let Err(e) = crate::admin::AdminTokens::load(&config, &lookup) {
+        notes.push(e.to_string());
+    }
+    if config.email.dev_mode {
+        notes.push(format!(
+            "email.dev_mode is on (in the file or {}): test orders get follow-ups too; keep it off in production",
+            crate::config::DEV_MODE_ENV
+        ));
+    }
+    Ok(ConfigCheck {
+        shops: config.shops.len(),
+        notes,
+    })
+}
+
+/// Every playbook's name, as `--playbook` takes it: `thank_you, satisfaction, …`.
+pub fn playbook_names() -> String {
+    Playbook::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A playbook by its name, or an error listing every name.
+pub fn parse_playbook(name: &str) -> Result<Playbook> {
+    match Playbook::parse(name) {
+        Some(p) => Ok(p),
+        None => bail!("unknown playbook {name:?}; use one of {}", playbook_names()),
+    }
+}
+
+/// One playbook's email for the sample order, rendered and built, not sent.
+#[derive(Debug)]
+pub struct Preview {
+    pub playbook: Playbook,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The MIME message SES would be given.
+    pub eml: Vec<u8>,
+}
+
+/// Renders `playbook` for the sample order ([`crate::fixtures::ORDER`], recorded as the
+/// webhook records it) with `shop`'s rules and templates (default: the config's first
+/// shop), exactly as `dispatch` builds a message, with links signed by a throwaway key.
+pub fn preview(
+    config: &Config,
+    playbook: Playbook,
+    shop: Option<&str>,
+    locale: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Preview> {
+    let shop = match shop {
+        Some(d) => config
+            .shop(d)
+            .with_context(|| format!("shop {d} is not in the config"))?,
+        None => config.shops.first().context("the config has no shop")?,
+    };
+    let event = crate::shopify::parse_event(Topic::OrdersPaid, crate::fixtures::ORDER)?;
+    let ctx = crate::ingest::Context {
+        shop: &shop.domain,
+        webhook_id: "preview",
+        now,
+        rules: None,
+        shards: 1,
+    };
+    let (mut order, mut profile) = (None, None);
+    for w in crate::ingest::plan(&ctx, &event, &Default::default()) {
+        match w.item {
+            crate::ingest::Item::Order(o) => order = Some(o),
+            crate::ingest::Item::Profile(p) => profile = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(mut order), Some(profile)) = (order, profile) else {
+        bail!("the sample order produced no order or profile");
+    };
+    order.customer_locale = locale.or(order.customer_locale);
+    let product_id = (playbook == Playbook::Replenishment)
+        .then(|| order.lines.iter().find_map(|l| l.product_id))
+        .flatten();
+    let now_key = crate::time::utc_key(&now);
+    let f = FollowUpRecord::pending(
+        &shop.domain,
+        &profile.customer_key,
+        playbook,
+        order.order_id,
+        product_id,
+        &now_key,
+        &now_key,
+        1,
+    );
+    let links = crate::links::LinkBuilder {
+        base_url: config.links.base_url.clone(),
+        keys: crate::links::LinkKeys::parse("0:preview-only-key-never-used-for-real-links")?,
+        ttl_days: config.links.ttl_days.into(),
+    };
+    let to = profile.email.clone().unwrap_or_default();
+    let from = shop
+        .sender_email
+        .clone()
+        .unwrap_or_else(|| format!("hello@{}", shop.domain));
+    let email_ctx =
+        crate::dispatch::email_context(&links, &f, shop, &order, &profile, &to, &from, now);
+    let templates = crate::dispatch::shop_templates(config)?
+        .remove(&shop.domain)
+        .unwrap_or_else(crate::email::Templates::builtin);
+    let rendered = templates.render(&email_ctx)?;
+    let eml = crate::email::build_mime(&email_ctx, &rendered, now)?;
+    Ok(Preview {
+        playbook,
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        eml,
+    })
+}
+
+impl Preview {
+    /// Writes `DIR/preview-PLAYBOOK.{html,txt,eml}`; returns the paths written.
+    pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let base = dir.join(format!("preview-{}", self.playbook.as_str()));
+        let mut paths = Vec::new();
+        for (ext, bytes) in [
+            ("html", self.html.as_bytes()),
+            ("txt", self.text.as_bytes()),
+            ("eml", &self.eml[..]),
+        ] {
+            let path = base.with_extension(ext);
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+#[cfg(test)]
+mod tests;
