@@ -63,7 +63,13 @@ async fn logs_carry_ids_and_outcomes_but_never_bodies_secrets_or_emails() {
     // The production format (`telemetry::subscriber`), writing to a buffer.
     aftercart::telemetry::subscriber(move || writer.clone()).init();
     let app = WebhookApp {
-        config: Arc::new(Config::parse(&format!("[[shop]]\ndomain = \"{SHOP}\"\n"), "t").unwrap()),
+        config: Arc::new(
+            Config::parse(
+                &format!("[[shop]]\ndomain = \"{SHOP}\"\nsender_email = \"shop@acme.example\"\n"),
+                "t",
+            )
+            .unwrap(),
+        ),
         secrets: WebhookSecrets::from_pairs([(SHOP, &[SECRET][..])]),
         recorder: Accept,
         clock: Arc::new(FixedClock::new(chrono::Utc::now())),

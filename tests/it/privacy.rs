@@ -607,7 +607,11 @@ async fn a_data_export_waits_while_ses_refuses_the_whole_account() {
     run_dispatch(&d).await;
     let r = &privacy_records(&t).await[0];
     assert_eq!(s(r, "status"), "pending", "{r:?}");
-    assert_eq!(n(r, "attempts"), "0", "waiting on the account is not an attempt");
+    assert_eq!(
+        n(r, "attempts"),
+        "0",
+        "waiting on the account is not an attempt"
+    );
     assert!(s(r, "reason").starts_with("halted: "), "{r:?}");
     assert_eq!(s(r, "not_before"), "2026-11-22T08:25:00Z");
 

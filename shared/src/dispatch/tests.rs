@@ -138,7 +138,7 @@ fn test_orders_are_sent_only_in_dev_mode() {
         cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)).starts_with("test order")
     );
     let dev = Config::parse(
-        "[email]\ndev_mode = true\n[[shop]]\ndomain = \"acme.myshopify.com\"\ntime_zone = \"Europe/Paris\"\n",
+        "[email]\ndev_mode = true\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\ntime_zone = \"Europe/Paris\"\n",
         "test",
     )
     .unwrap();

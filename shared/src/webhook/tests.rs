@@ -68,7 +68,7 @@ fn app_with(behaviour: Behaviour, config_toml: &str) -> WebhookApp<CountingRecor
 fn app(behaviour: Behaviour) -> WebhookApp<CountingRecorder> {
     app_with(
         behaviour,
-        "[webhook]\nstore_budget_ms = 200\n[[shop]]\ndomain = \"acme.myshopify.com\"\n",
+        "[webhook]\nstore_budget_ms = 200\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
     )
 }
 
@@ -273,7 +273,7 @@ const DEFAULT_LIMIT: usize = crate::config::DEFAULT_MAX_BODY_BYTES;
 async fn body_limit_is_configurable() {
     let app = app_with(
         Behaviour::Record,
-        "[webhook]\nmax_body_bytes = 4096\n[[shop]]\ndomain = \"acme.myshopify.com\"\n",
+        "[webhook]\nmax_body_bytes = 4096\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
     );
     let (status, _) = answer(&app, signed("orders/paid", fixtures::ORDER)).await; // 7 KB
     assert_eq!(status, 413);
