@@ -613,7 +613,7 @@ async fn a_data_export_waits_while_ses_refuses_the_whole_account() {
         "waiting on the account is not an attempt"
     );
     assert!(s(r, "reason").starts_with("halted: "), "{r:?}");
-    assert_eq!(s(r, "not_before"), "2026-11-22T08:25:00Z");
+    assert_eq!(s(r, "not_before"), "2026-11-22T08:25:00.000Z");
 
     // Once the account sends again, the export goes out.
     run_dispatch(&t.dispatcher("2026-11-22T08:26:00Z", None).await).await;
