@@ -278,32 +278,13 @@ pub async fn fake_http(
     content_type: &'static str,
     body: &'static str,
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut pending = Vec::new();
-                while read_request(&mut sock, &mut pending).await.is_some() {
-                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let resp = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nx-amzn-requestid: test\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if sock.write_all(resp.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (format!("http://{addr}"), hits)
+    fake_routes(move |_| Canned {
+        status,
+        content_type,
+        headers: Vec::new(),
+        body: body.to_owned(),
+    })
+    .await
 }
 
 /// Sends one request read by [`read_request`] on to the moto server, headers as they
@@ -350,32 +331,53 @@ async fn respond(sock: &mut tokio::net::TcpStream, status: u16, ctype: &str, bod
     sock.write_all(head.as_bytes()).await.is_ok() && sock.write_all(body).await.is_ok()
 }
 
-/// An HTTP proxy to the moto server that forwards every request, but holds back the
-/// answer to the first one whose headers contain `marker` for `delay`: the operation
-/// happens, its answer comes too late, and the SDK retries — as when DynamoDB commits a
-/// write and the response is lost.
-pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
+/// What a proxy in front of moto ([`moto_proxy`]) does with one request.
+pub enum Relay {
+    /// Forward it and pass the answer back.
+    Forward,
+    /// Forward it, but pass the answer back only after this long: the operation
+    /// happens, its answer comes too late.
+    ForwardLate(Duration),
+    /// Answer 500 `InternalServerError` without forwarding: DynamoDB failing the call.
+    Fail,
+}
+
+/// DynamoDB's answer to a call it failed.
+const INTERNAL_SERVER_ERROR: &[u8] = br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test proxy"}"#;
+
+/// An HTTP proxy to the moto server: `decide(head, body)` sees each request (it may
+/// rewrite the body) and says what happens to it. Returns the proxy's address.
+pub async fn moto_proxy(
+    decide: impl Fn(&str, &mut Vec<u8>) -> Relay + Send + Sync + 'static,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let delayed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let decide = Arc::new(decide);
     let http = reqwest::Client::new();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            let (delayed, http) = (delayed.clone(), http.clone());
+            let (decide, http) = (decide.clone(), http.clone());
             tokio::spawn(async move {
                 let mut pending = Vec::new();
-                while let Some((head, body)) = read_request(&mut sock, &mut pending).await {
-                    let Some((status, ctype, answer)) = forward_to_moto(&http, &head, body).await
-                    else {
-                        return;
+                while let Some((head, mut body)) = read_request(&mut sock, &mut pending).await {
+                    let (status, ctype, answer) = match decide(&head, &mut body) {
+                        Relay::Fail => (
+                            500,
+                            "application/x-amz-json-1.0".to_owned(),
+                            INTERNAL_SERVER_ERROR.to_vec(),
+                        ),
+                        relay => {
+                            let Some(answer) = forward_to_moto(&http, &head, body).await else {
+                                return;
+                            };
+                            if let Relay::ForwardLate(delay) = relay {
+                                tokio::time::sleep(delay).await;
+                            }
+                            answer
+                        }
                     };
-                    if head.contains(marker)
-                        && !delayed.swap(true, std::sync::atomic::Ordering::SeqCst)
-                    {
-                        tokio::time::sleep(delay).await;
-                    }
                     if !respond(&mut sock, status, &ctype, &answer).await {
                         return;
                     }
@@ -384,6 +386,35 @@ pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// A proxy to moto that holds back the answer to the first request whose headers
+/// contain `marker` for `delay`: the operation happens, its answer comes too late, and
+/// the SDK retries — as when DynamoDB commits a write and the response is lost.
+pub async fn slow_once_proxy(marker: &'static str, delay: Duration) -> String {
+    let delayed = std::sync::atomic::AtomicBool::new(false);
+    moto_proxy(move |head, _| {
+        if head.contains(marker) && !delayed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            Relay::ForwardLate(delay)
+        } else {
+            Relay::Forward
+        }
+    })
+    .await
+}
+
+/// The DynamoDB operation of a request head (`X-Amz-Target` without its
+/// `DynamoDB_20120810.` prefix), or "".
+pub fn dynamodb_operation(head: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case("x-amz-target").then(|| {
+                let v = v.trim();
+                v.rsplit_once('.').map_or(v, |(_, op)| op).to_owned()
+            })
+        })
+        .unwrap_or_default()
 }
 
 /// What a [`MotoProxy`] does to the requests it forwards.
@@ -411,56 +442,24 @@ pub struct MotoProxy {
 
 impl MotoProxy {
     pub async fn start() -> MotoProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let operations = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sabotage = Arc::new(std::sync::Mutex::new(Sabotage::None));
         let (ops, plan) = (operations.clone(), sabotage.clone());
-        let http = reqwest::Client::new();
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let (ops, plan, http) = (ops.clone(), plan.clone(), http.clone());
-                tokio::spawn(async move {
-                    let mut pending = Vec::new();
-                    while let Some((head, mut body)) = read_request(&mut sock, &mut pending).await {
-                        let op = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.trim().eq_ignore_ascii_case("x-amz-target").then(|| {
-                                    let v = v.trim();
-                                    v.rsplit_once('.').map_or(v, |(_, op)| op).to_owned()
-                                })
-                            })
-                            .unwrap_or_default();
-                        ops.lock().expect("not poisoned").push(op.clone());
-                        let plan = *plan.lock().expect("not poisoned");
-                        let answer = match plan {
-                            Sabotage::Answer500(target) if op == target => Some((
-                                500,
-                                "application/x-amz-json-1.0".to_owned(),
-                                br#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test proxy"}"#.to_vec(),
-                            )),
-                            Sabotage::RefuseWritesTo(sk) => {
-                                body = refuse_writes_to(&op, &body, sk);
-                                forward_to_moto(&http, &head, body).await
-                            }
-                            _ => forward_to_moto(&http, &head, body).await,
-                        };
-                        let Some((status, ctype, answer)) = answer else {
-                            return;
-                        };
-                        if !respond(&mut sock, status, &ctype, &answer).await {
-                            return;
-                        }
-                    }
-                });
+        let url = moto_proxy(move |head, body| {
+            let op = dynamodb_operation(head);
+            ops.lock().expect("not poisoned").push(op.clone());
+            match *plan.lock().expect("not poisoned") {
+                Sabotage::Answer500(target) if op == target => Relay::Fail,
+                Sabotage::RefuseWritesTo(sk) => {
+                    *body = refuse_writes_to(&op, body, sk);
+                    Relay::Forward
+                }
+                _ => Relay::Forward,
             }
-        });
+        })
+        .await;
         MotoProxy {
-            url: format!("http://{addr}"),
+            url,
             operations,
             sabotage,
         }
@@ -558,6 +557,7 @@ pub type TestDispatcher = aftercart::dispatch::Dispatcher<Recording<aftercart::m
 #[derive(Debug, Clone)]
 pub struct Canned {
     pub status: &'static str,
+    pub content_type: &'static str,
     /// Headers besides `content-type` and `content-length`.
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
@@ -568,6 +568,7 @@ impl Canned {
     pub fn json(status: &'static str, body: impl Into<String>) -> Canned {
         Canned {
             status,
+            content_type: "application/json",
             headers: Vec::new(),
             body: body.into(),
         }
@@ -578,6 +579,7 @@ impl Canned {
     pub fn aws_error(status: &'static str, error_type: &str, message: &str) -> Canned {
         Canned {
             status,
+            content_type: "application/json",
             headers: vec![("x-amzn-ErrorType", error_type.to_owned())],
             body: serde_json::json!({ "message": message }).to_string(),
         }
@@ -607,8 +609,9 @@ pub async fn fake_routes(
                     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let canned = answer(head.lines().next().unwrap_or_default());
                     let mut resp = format!(
-                        "HTTP/1.1 {}\r\ncontent-type: application/json\r\nx-amzn-requestid: test\r\ncontent-length: {}\r\n",
+                        "HTTP/1.1 {}\r\ncontent-type: {}\r\nx-amzn-requestid: test\r\ncontent-length: {}\r\n",
                         canned.status,
+                        canned.content_type,
                         canned.body.len()
                     );
                     for (k, v) in &canned.headers {
@@ -626,83 +629,26 @@ pub async fn fake_routes(
     (format!("http://{addr}"), hits)
 }
 
-/// An HTTP proxy to the moto server for DynamoDB that answers 500
-/// (`InternalServerError`) instead of forwarding each request `fail(n, head, body)`
-/// picks (`n` counts the requests from 0; `head` holds the `x-amz-target` operation,
-/// `body` the JSON request), and forwards the rest. Returns its address and how many
-/// requests it failed.
+/// A proxy to moto for DynamoDB that answers 500 (`InternalServerError`) instead of
+/// forwarding each request `fail(n, head, body)` picks (`n` counts the requests from 0;
+/// `head` holds the `x-amz-target` operation, `body` the JSON request), and forwards the
+/// rest. Returns its address and how many requests it failed.
 pub async fn failing_proxy(
     fail: impl Fn(usize, &str, &[u8]) -> bool + Send + Sync + 'static,
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-    use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (seen, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (seen, failed) = (AtomicUsize::new(0), Arc::new(AtomicUsize::new(0)));
     let failures = failed.clone();
-    let fail = Arc::new(fail);
-    let http = reqwest::Client::new();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let (seen, failed, fail, http) =
-                (seen.clone(), failed.clone(), fail.clone(), http.clone());
-            tokio::spawn(async move {
-                let mut pending = Vec::new();
-                while let Some((head, body)) = read_request(&mut sock, &mut pending).await {
-                    let (status, ctype, answer) = if fail(seen.fetch_add(1, SeqCst), &head, &body) {
-                        failed.fetch_add(1, SeqCst);
-                        let error = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by the test proxy"}"#;
-                        (
-                            500,
-                            "application/x-amz-json-1.0".to_owned(),
-                            error.as_bytes().to_vec(),
-                        )
-                    } else {
-                        let mut lines = head.lines();
-                        let path = lines
-                            .next()
-                            .and_then(|l| l.split_whitespace().nth(1))
-                            .unwrap_or("/")
-                            .to_owned();
-                        let mut req = http.post(format!("{}{path}", endpoint())).body(body);
-                        for l in lines {
-                            if let Some((k, v)) = l.split_once(':') {
-                                if !k.eq_ignore_ascii_case("host")
-                                    && !k.eq_ignore_ascii_case("content-length")
-                                {
-                                    req = req.header(k.trim(), v.trim());
-                                }
-                            }
-                        }
-                        let Ok(resp) = req.send().await else { return };
-                        let status = resp.status().as_u16();
-                        let ctype = resp
-                            .headers()
-                            .get("content-type")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("application/x-amz-json-1.0")
-                            .to_owned();
-                        let Ok(answer) = resp.bytes().await else {
-                            return;
-                        };
-                        (status, ctype, answer.to_vec())
-                    };
-                    let out = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: {ctype}\r\nx-amzn-requestid: proxy\r\ncontent-length: {}\r\n\r\n",
-                        answer.len()
-                    );
-                    if sock.write_all(out.as_bytes()).await.is_err()
-                        || sock.write_all(&answer).await.is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+    let url = moto_proxy(move |head, body| {
+        if fail(seen.fetch_add(1, SeqCst), head, body) {
+            failed.fetch_add(1, SeqCst);
+            Relay::Fail
+        } else {
+            Relay::Forward
         }
-    });
-    (format!("http://{addr}"), failures)
+    })
+    .await;
+    (url, failures)
 }
 
 /// An SES v2 client for `endpoint`, with few, fast retries.
