@@ -338,8 +338,9 @@ impl<M: Mailer> Dispatcher<M> {
             return Err(error);
         }
         // The SDK's error text ends in a debug dump of the response: keep the start.
-        let mut reason: String = error.to_string().chars().take(REASON_CHARS).collect();
-        if reason.len() < error.to_string().len() {
+        let full = error.to_string();
+        let mut reason: String = full.chars().take(REASON_CHARS).collect();
+        if reason.len() < full.len() {
             reason.push('…');
         }
         let recorded = if f.attempts < self.config.dispatch.max_attempts {
