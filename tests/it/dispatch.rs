@@ -542,6 +542,22 @@ async fn quiet_hours_defer_to_the_morning_in_the_shop_time_zone() {
 
 #[tokio::test]
 async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
+    transient_ses_error_is_retried_then_failed(
+        "500 Internal Server Error",
+        "InternalFailure",
+        "internal failure",
+    )
+    .await;
+}
+
+/// SES answers every send of one follow-up with a transient `error_type`: each run
+/// retries it with a growing backoff, the third (`max_attempts`) marks it failed, nothing
+/// is sent or duplicated, and the send slot reserved for each try is given back.
+async fn transient_ses_error_is_retried_then_failed(
+    status: &'static str,
+    error_type: &'static str,
+    message: &'static str,
+) {
     let t = TestApp::spawn_configured(config_with("[dispatch]\nmax_attempts = 3\n", "")).await;
     deliver(
         &t,
@@ -550,12 +566,7 @@ async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
         "wh-1",
     )
     .await;
-    let (ses, hits) = fake_http(
-        "500 Internal Server Error",
-        "application/json",
-        r#"{"message":"internal failure"}"#,
-    )
-    .await;
+    let (ses, sends) = refusing_ses(status, error_type, message).await;
 
     let mut at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
         .unwrap()
@@ -563,13 +574,19 @@ async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
     for attempt in 1..=3u32 {
         let d = t.dispatcher(&at.to_rfc3339(), Some(&ses)).await;
         let report = run_dispatch(&d).await;
-        let f = t.followups().await.remove(0);
+        assert!(d.mailer.sent.lock().unwrap().is_empty());
+        assert!(report["halted"].is_null(), "not a halt: {report}");
+        let all = t.followups().await;
+        assert_eq!(all.len(), 1, "nothing duplicated");
+        let f = &all[0];
         assert_eq!(f.attempts, attempt, "{report}");
         if attempt < 3 {
             assert_eq!(report["retried"], 1, "{report}");
             assert_eq!(f.status, FollowUpStatus::Pending);
             assert!(
-                f.reason.as_deref().unwrap().starts_with("retrying"),
+                f.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("retrying: ") && r.contains(error_type)),
                 "{:?}",
                 f.reason
             );
@@ -582,16 +599,16 @@ async fn ses_failures_are_retried_with_backoff_then_marked_failed() {
         } else {
             assert_eq!(report["failed"], 1, "{report}");
             assert_eq!(f.status, FollowUpStatus::Failed);
-            assert!(f.due_pk.is_none());
+            assert!(f.due_pk.is_none() && f.sent_at.is_none(), "{f:?}");
         }
     }
     assert!(
-        hits.load(std::sync::atomic::Ordering::SeqCst) >= 3,
+        sends.load(std::sync::atomic::Ordering::SeqCst) >= 3,
         "each run really tried SES"
     );
     // The slot reserved for each failed send was given back: the profile shows no send.
     let profile = t
-        .get("SHOP#aftercart-demo.myshopify.com#CUSTOMER#85", "PROFILE")
+        .get(&format!("SHOP#{SHOP}#CUSTOMER#85"), "PROFILE")
         .await
         .unwrap();
     assert!(
@@ -922,24 +939,36 @@ fn recipients(d: &TestDispatcher) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn an_account_level_ses_error_halts_the_run_and_keeps_every_follow_up_due() {
-    let t = TestApp::spawn_configured(config_with("[email]\nmax_send_rate = 5.0\n", "")).await;
-    // More than the dispatcher works on at once (8), so some are never claimed.
-    paid_orders(&t, 5100, 12).await;
-    let before = t.followups().await;
+/// A fake SES that refuses every request with `error_type` (as SES v2 answers), and
+/// how many sends it refused.
+async fn refusing_ses(
+    status: &'static str,
+    error_type: &'static str,
+    message: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let sends = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = sends.clone();
     let (ses, _) = fake_routes(move |request| {
         if request.starts_with("POST /v2/email/outbound-emails") {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        Canned::aws_error(
-            "400 Bad Request",
-            "SendingPausedException",
-            "Sending is paused for this account.",
-        )
+        Canned::aws_error(status, error_type, message)
     })
+    .await;
+    (ses, sends)
+}
+
+#[tokio::test]
+async fn an_account_level_ses_error_halts_the_run_and_keeps_every_follow_up_due() {
+    let t = TestApp::spawn_configured(config_with("[email]\nmax_send_rate = 5.0\n", "")).await;
+    // More than the dispatcher works on at once (8), so some are never claimed.
+    paid_orders(&t, 5100, 12).await;
+    let before = t.followups().await;
+    let (ses, sends) = refusing_ses(
+        "400 Bad Request",
+        "SendingPausedException",
+        "Sending is paused for this account.",
+    )
     .await;
 
     let d = t.dispatcher("2026-11-22T10:00:00Z", Some(&ses)).await;
@@ -994,74 +1023,12 @@ async fn an_account_level_ses_error_halts_the_run_and_keeps_every_follow_up_due(
 
 #[tokio::test]
 async fn ses_throttling_is_retried_then_failed() {
-    let t = TestApp::spawn_configured(config_with("[dispatch]\nmax_attempts = 3\n", "")).await;
-    deliver(
-        &t,
-        "orders/paid",
-        &paid(5016, 90, "throttled@example.com"),
-        "wh-1",
+    transient_ses_error_is_retried_then_failed(
+        "429 Too Many Requests",
+        "TooManyRequestsException",
+        "Maximum sending rate exceeded.",
     )
     .await;
-    let sends = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = sends.clone();
-    let (ses, _) = fake_routes(move |request| {
-        if request.starts_with("POST /v2/email/outbound-emails") {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        Canned::aws_error(
-            "429 Too Many Requests",
-            "TooManyRequestsException",
-            "Maximum sending rate exceeded.",
-        )
-    })
-    .await;
-
-    let mut at = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
-        .unwrap()
-        .to_utc();
-    for attempt in 1..=3u32 {
-        let d = t.dispatcher(&at.to_rfc3339(), Some(&ses)).await;
-        let report = run_dispatch(&d).await;
-        assert!(d.mailer.sent.lock().unwrap().is_empty());
-        assert!(
-            report["halted"].is_null(),
-            "throttling is not a halt: {report}"
-        );
-        let all = t.followups().await;
-        assert_eq!(all.len(), 1, "nothing duplicated");
-        let f = &all[0];
-        assert_eq!(f.attempts, attempt, "{report}");
-        if attempt < 3 {
-            assert_eq!(report["retried"], 1, "{report}");
-            assert_eq!(f.status, FollowUpStatus::Pending);
-            assert!(
-                f.reason.as_deref().is_some_and(
-                    |r| r.starts_with("retrying: ") && r.contains("TooManyRequestsException")
-                ),
-                "{:?}",
-                f.reason
-            );
-            let next = chrono::DateTime::parse_from_rfc3339(&f.due_at)
-                .unwrap()
-                .to_utc();
-            let wait = next - at;
-            assert!(wait >= chrono::Duration::seconds(90), "backs off ({wait})");
-            at = next + chrono::Duration::seconds(1);
-        } else {
-            assert_eq!(report["failed"], 1, "{report}");
-            assert_eq!(f.status, FollowUpStatus::Failed);
-            assert!(f.due_pk.is_none() && f.sent_at.is_none(), "{f:?}");
-        }
-    }
-    assert!(
-        sends.load(std::sync::atomic::Ordering::SeqCst) >= 3,
-        "each run really tried SES"
-    );
-    let profile = t
-        .get(&format!("SHOP#{SHOP}#CUSTOMER#90"), "PROFILE")
-        .await
-        .unwrap();
-    assert!(!profile.contains_key("last_email_at"), "{profile:?}");
 }
 
 #[tokio::test]

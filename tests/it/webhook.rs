@@ -173,19 +173,7 @@ async fn recorded_once(t: &TestApp, req: lambda_http::Request) -> Vec<Attrs> {
         clock: t.app.clock.clone(),
     };
     assert_eq!(app.handle(req).await.status(), 200);
-    let mut items: Vec<Attrs> = t
-        .client
-        .scan()
-        .table_name(&table)
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .expect("scan");
-    items.sort_by_key(|i| (s(i, "pk"), s(i, "sk")));
-    items
+    scan_table(&t.client, &table).await
 }
 
 /// `items` without what legitimately differs from one recording to another: the

@@ -164,19 +164,7 @@ impl TestApp {
 
     /// Every item in the table, sorted by key.
     pub async fn scan(&self) -> Vec<Attrs> {
-        let mut items: Vec<Attrs> = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .expect("scan");
-        items.sort_by_key(|i| (s(i, "pk"), s(i, "sk")));
-        items
+        scan_table(&self.client, &self.table).await
     }
 
     /// The item stored under (pk, sk), if any.
@@ -195,6 +183,22 @@ impl TestApp {
 }
 
 /// A delivery exactly as Shopify sends it, signed with `SECRET`.
+/// Every item in `table`, sorted by key.
+pub async fn scan_table(client: &Client, table: &str) -> Vec<Attrs> {
+    let mut items: Vec<Attrs> = client
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("scan");
+    items.sort_by_key(|i| (s(i, "pk"), s(i, "sk")));
+    items
+}
+
 pub fn signed(topic: &str, body: &[u8], webhook_id: &str) -> Request {
     signed_with(topic, body, webhook_id, SECRET)
 }
