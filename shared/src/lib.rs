@@ -19,6 +19,7 @@ pub mod mailer;
 pub mod model;
 pub mod outbox;
 pub mod privacy;
+pub mod refusals;
 pub mod secrets;
 pub mod shopify;
 pub mod store;

@@ -134,6 +134,19 @@ pub mod keys {
             sk: "SHOP".into(),
         }
     }
+
+    /// The count of signed deliveries refused on one UTC day (`day` is `YYYY-MM-DD`):
+    /// wrong shape for the topic, another shop's domain, too old, or a destructive
+    /// request the Admin API showed to be forged.
+    pub fn refusals(shop: &str, day: &str) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}"),
+            sk: format!("{REFUSALS_PREFIX}{day}"),
+        }
+    }
+
+    /// The sort-key prefix of [`refusals`] items.
+    pub const REFUSALS_PREFIX: &str = "REFUSED#";
 }
 
 /// How a customer is identified within a shop: the Shopify customer id, or for a guest

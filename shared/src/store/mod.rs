@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod links;
 pub mod mail_events;
 pub mod privacy;
+pub mod refusals;
 pub mod table;
 
 use crate::ingest::{self, Context, Expect, Item, Loaded, Needs, Write};
