@@ -63,6 +63,12 @@ pub struct WebhookSettings {
     /// and may deliver a day late). Correctness never depends on the expiry.
     #[serde(default = "default_receipt_days")]
     pub receipt_days: u32,
+    /// Deliveries whose `X-Shopify-Triggered-At` is older than this many hours are
+    /// refused (400), so a body captured long ago is not replayed. Shopify retries a
+    /// failed delivery for 4 hours and may deliver up to a day late: the default, 28,
+    /// is both with no margin to spare; raise it, never lower it below 5.
+    #[serde(default = "default_max_delivery_age_hours")]
+    pub max_delivery_age_hours: u32,
 }
 
 impl Default for WebhookSettings {
@@ -71,8 +77,16 @@ impl Default for WebhookSettings {
             max_body_bytes: default_max_body(),
             store_budget_ms: default_store_budget_ms(),
             receipt_days: default_receipt_days(),
+            max_delivery_age_hours: default_max_delivery_age_hours(),
         }
     }
+}
+
+/// Shopify's retry horizon (4 h) plus the day a delivery may be late.
+pub const DEFAULT_MAX_DELIVERY_AGE_HOURS: u32 = 28;
+
+fn default_max_delivery_age_hours() -> u32 {
+    DEFAULT_MAX_DELIVERY_AGE_HOURS
 }
 
 fn default_max_body() -> usize {
@@ -755,6 +769,13 @@ impl Config {
                 "webhook.store_budget_ms".into(),
                 "must be between 100 and 4500 (Shopify waits 5 s in total)",
                 "remove it to use the 2500 ms default",
+            ));
+        }
+        if !(5..=24 * 30).contains(&self.webhook.max_delivery_age_hours) {
+            return Err(invalid(
+                "webhook.max_delivery_age_hours".into(),
+                "must be between 5 (Shopify retries for 4 hours) and 720 (30 days)",
+                "remove it to use the 28-hour default",
             ));
         }
         self.validate_settings()?;

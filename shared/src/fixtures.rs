@@ -4,6 +4,10 @@
 use crate::shopify::Topic;
 
 pub const ORDER: &[u8] = include_bytes!("../fixtures/shopify/order.json");
+/// [`ORDER`] cancelled: the only state `orders/cancelled` accepts.
+pub const ORDER_CANCELLED: &[u8] = include_bytes!("../fixtures/topics/order_cancelled.json");
+/// [`ORDER`] paid and fulfilled: the only state `orders/fulfilled` accepts.
+pub const ORDER_FULFILLED: &[u8] = include_bytes!("../fixtures/topics/order_fulfilled.json");
 pub const FULFILLMENT: &[u8] = include_bytes!("../fixtures/shopify/fulfillment.json");
 pub const FULFILLMENT_EVENT: &[u8] = include_bytes!("../fixtures/shopify/fulfillment_event.json");
 pub const FULFILLMENT_DELIVERED: &[u8] =
@@ -19,10 +23,9 @@ pub const APP_UNINSTALLED: &[u8] = include_bytes!("../fixtures/topics/app_uninst
 /// The sample body for `topic`.
 pub fn sample(topic: Topic) -> &'static [u8] {
     match topic {
-        Topic::OrdersCreate
-        | Topic::OrdersPaid
-        | Topic::OrdersFulfilled
-        | Topic::OrdersCancelled => ORDER,
+        Topic::OrdersCreate | Topic::OrdersPaid => ORDER,
+        Topic::OrdersFulfilled => ORDER_FULFILLED,
+        Topic::OrdersCancelled => ORDER_CANCELLED,
         Topic::FulfillmentsCreate | Topic::FulfillmentsUpdate => FULFILLMENT,
         Topic::FulfillmentEventsCreate => FULFILLMENT_DELIVERED,
         Topic::RefundsCreate => REFUND,

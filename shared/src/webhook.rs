@@ -2,16 +2,22 @@
 //!
 //! Every failure maps to a status here and nowhere else:
 //! body too large 413; delivery headers missing or malformed 400; shop not configured
-//! or signature missing/wrong 401 (nothing stored); body not valid for its topic 400;
-//! topic not handled 200 (ignored, so Shopify keeps the subscription); recording
-//! failed or too slow 503 (Shopify retries, nothing is lost).
+//! or signature missing/wrong 401 (nothing stored); triggered longer ago than
+//! `webhook.max_delivery_age_hours` 400; body not valid for its topic, or naming another
+//! shop, 400; topic not handled 200 (ignored, so Shopify keeps the subscription);
+//! recording failed or too slow 503 (Shopify retries, nothing is lost).
+//!
+//! A signed delivery refused as too old or as the wrong body for its topic is counted
+//! per shop and day (`crate::refusals`); the dispatcher alerts the merchant once a day.
 
 use crate::config::{Config, WebhookSecrets};
 use crate::ingest::Context;
+use crate::refusals::RefusalKind;
 use crate::shopify::{self, Delivery, Topic};
 use crate::store::{Outcome, Recorder, StoreError};
 use crate::time::Clock;
 use crate::verify::{verify_webhook, VerifyError};
+use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use sha2::{Digest, Sha256};
@@ -37,6 +43,11 @@ enum Rejection {
     UnknownShop,
     #[error(transparent)]
     Signature(#[from] VerifyError),
+    #[error(
+        "the delivery was triggered {age_hours} hours ago (X-Shopify-Triggered-At), \
+         longer ago than the {limit_hours}-hour limit: refused as a possible replay"
+    )]
+    Stale { age_hours: i64, limit_hours: u32 },
     #[error(transparent)]
     Parse(#[from] shopify::ParseError),
     #[error(transparent)]
@@ -49,7 +60,9 @@ impl Rejection {
     fn status(&self) -> StatusCode {
         match self {
             Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::Header(_) | Rejection::Parse(_) => StatusCode::BAD_REQUEST,
+            Rejection::Header(_) | Rejection::Parse(_) | Rejection::Stale { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Rejection::UnknownShop | Rejection::Signature(_) => StatusCode::UNAUTHORIZED,
             Rejection::Store(_) | Rejection::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -67,12 +80,26 @@ impl Rejection {
         }
     }
 
+    /// The refusal to count, for a signed delivery refused for what it says.
+    fn refusal(&self) -> Option<RefusalKind> {
+        match self {
+            Rejection::Stale { .. } => Some(RefusalKind::Stale),
+            Rejection::Parse(e) => Some(match e.kind {
+                shopify::ParseErrorKind::Shape => RefusalKind::WrongShape,
+                shopify::ParseErrorKind::OtherShop => RefusalKind::OtherShop,
+            }),
+            _ => None,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Rejection::TooLarge { .. } => "too_large",
             Rejection::Header(_) => "bad_headers",
             Rejection::UnknownShop => "unknown_shop",
             Rejection::Signature(_) => "bad_signature",
+            Rejection::Stale { .. } => "stale",
+            Rejection::Parse(e) if e.kind == shopify::ParseErrorKind::OtherShop => "other_shop",
             Rejection::Parse(_) => "bad_body",
             Rejection::Store(_) => "store_error",
             Rejection::Timeout(_) => "store_timeout",
@@ -171,14 +198,24 @@ impl<R: Recorder> WebhookApp<R> {
             .ok_or(Rejection::UnknownShop)?;
         verify_webhook(body, shopify::signature_header(headers), secrets)?;
 
-        let Some(topic) = Topic::parse(delivery.topic) else {
-            return Ok(Answer::Ignored);
+        let now = self.clock.now();
+        let checked = self.check_age(&delivery, now).and_then(|()| {
+            Ok(Topic::parse(delivery.topic)
+                .map(|topic| shopify::parse_delivery(topic, delivery.shop, body))
+                .transpose()?)
+        });
+        let event = match checked {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(Answer::Ignored),
+            Err(rejection) => {
+                self.count(delivery.shop, &rejection, now).await;
+                return Err(rejection);
+            }
         };
-        let event = shopify::parse_event(topic, body)?;
         let ctx = Context {
             shop: delivery.shop,
             webhook_id: delivery.webhook_id,
-            now: self.clock.now(),
+            now,
             rules: Some(shop),
             shards: self.config.dispatch.shards,
         };
@@ -190,6 +227,48 @@ impl<R: Recorder> WebhookApp<R> {
         .await
         .map_err(|_| Rejection::Timeout(budget))??;
         Ok(Answer::Recorded(outcome))
+    }
+}
+
+impl<R: Recorder> WebhookApp<R> {
+    /// Refuses a delivery Shopify says it triggered longer ago than the limit. Without
+    /// the header (or with one that is not a time) nothing is refused here: the header
+    /// is not signed, so it only stops replays that resend it as captured.
+    fn check_age(&self, delivery: &Delivery<'_>, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let limit_hours = self.config.webhook.max_delivery_age_hours;
+        let Some(at) = delivery.triggered_at.and_then(crate::time::parse_time) else {
+            return Ok(());
+        };
+        let age = now.signed_duration_since(at.to_utc());
+        if age > chrono::Duration::hours(i64::from(limit_hours)) {
+            return Err(Rejection::Stale {
+                age_hours: age.num_hours(),
+                limit_hours,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts a refused signed delivery, within the store budget. A failure to count is
+    /// logged and does not change the answer: the delivery is refused either way.
+    async fn count(&self, shop: &str, rejection: &Rejection, now: DateTime<Utc>) {
+        let Some(kind) = rejection.refusal() else {
+            return;
+        };
+        let budget = Duration::from_millis(self.config.webhook.store_budget_ms);
+        let counted =
+            tokio::time::timeout(budget, self.recorder.count_refusal(shop, kind, now)).await;
+        match counted {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(shop, refusal = kind.as_str(), error = %e, "refused delivery not counted")
+            }
+            Err(_) => tracing::error!(
+                shop,
+                refusal = kind.as_str(),
+                "refused delivery not counted: the store did not answer in time"
+            ),
+        }
     }
 }
 

@@ -25,6 +25,15 @@ impl Recorder for Accept {
     async fn record(&self, _: &Context<'_>, _: &Event) -> Result<Outcome, StoreError> {
         Ok(Outcome::Recorded { items: 5 })
     }
+
+    async fn count_refusal(
+        &self,
+        _: &str,
+        _: aftercart::refusals::RefusalKind,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Default)]

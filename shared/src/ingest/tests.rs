@@ -1294,10 +1294,20 @@ fn needs_names_exactly_the_items_each_event_kind_reads() {
             },
         ),
         (
-            Topic::OrdersCancelled,
+            Topic::OrdersCreate,
             anonymous,
             Needs {
                 order: Some(ORDER_ID),
+                ..Needs::default()
+            },
+        ),
+        (
+            Topic::OrdersCancelled,
+            fixtures::ORDER_CANCELLED.to_vec(),
+            Needs {
+                order: Some(ORDER_ID),
+                profile: Some("207119551".into()),
+                followups_of: Some("207119551".into()),
                 ..Needs::default()
             },
         ),

@@ -2,6 +2,7 @@
 
 mod de;
 pub mod payload;
+pub mod shape;
 
 pub use payload::*;
 
@@ -191,11 +192,33 @@ pub enum Event {
 pub struct ParseError {
     pub topic: &'static str,
     pub message: String,
+    pub kind: ParseErrorKind,
 }
 
-/// Parses `body` as the payload of `topic`.
+/// Why a signed body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseErrorKind {
+    /// Not the shape the topic requires: malformed, or the body of another topic.
+    Shape,
+    /// A domain in the body is not the shop the delivery came from.
+    OtherShop,
+}
+
+impl ParseError {
+    fn shape(topic: Topic, message: String) -> Self {
+        ParseError {
+            topic: topic.as_str(),
+            message,
+            kind: ParseErrorKind::Shape,
+        }
+    }
+}
+
+/// Parses `body` as the payload of `topic`: the typed payload, then the checks that tell
+/// one topic's body from another's ([`shape`]), so that a signed body resent under
+/// another topic is refused.
 pub fn parse_event(topic: Topic, body: &[u8]) -> Result<Event, ParseError> {
-    Ok(match topic {
+    let event = match topic {
         Topic::OrdersCreate
         | Topic::OrdersPaid
         | Topic::OrdersFulfilled
@@ -210,7 +233,27 @@ pub fn parse_event(topic: Topic, body: &[u8]) -> Result<Event, ParseError> {
         Topic::CustomersRedact => Event::CustomerRedact(parse(topic, body)?),
         Topic::ShopRedact => Event::ShopRedact(parse(topic, body)?),
         Topic::AppUninstalled => Event::AppUninstalled(parse(topic, body)?),
-    })
+    };
+    // The typed parse accepted the body, so it is a JSON object: this pass only looks
+    // at its top-level keys.
+    let keys = shape::top_level_keys(body).map_err(|e| ParseError::shape(topic, e.to_string()))?;
+    shape::of(topic)
+        .check(keys)
+        .and_then(|()| event.check_state())
+        .map_err(|message| ParseError::shape(topic, message))?;
+    Ok(event)
+}
+
+/// Parses a delivery's body for `topic` ([`parse_event`]) and checks that every shop
+/// domain the body names is `shop`, the `X-Shopify-Shop-Domain` it came with.
+pub fn parse_delivery(topic: Topic, shop: &str, body: &[u8]) -> Result<Event, ParseError> {
+    let event = parse_event(topic, body)?;
+    event.check_shop(shop).map_err(|message| ParseError {
+        topic: topic.as_str(),
+        message,
+        kind: ParseErrorKind::OtherShop,
+    })?;
+    Ok(event)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T, ParseError> {
@@ -222,10 +265,7 @@ fn parse<T: serde::de::DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T,
             Err(e) if e.path().iter().next().is_some() => format!("{}: {}", e.path(), e.inner()),
             _ => plain.to_string(),
         };
-        ParseError {
-            topic: topic.as_str(),
-            message: elide_quoted(&message),
-        }
+        ParseError::shape(topic, elide_quoted(&message))
     })
 }
 
@@ -250,6 +290,50 @@ fn elide_quoted(message: &str) -> String {
 }
 
 impl Event {
+    /// What the topic says of the resource's state, which its body must agree with: an
+    /// `orders/cancelled` body is of a cancelled order, an `orders/fulfilled` one of a
+    /// fulfilled order, and a customer erasure names the customer.
+    fn check_state(&self) -> Result<(), String> {
+        match self {
+            Event::Order(Topic::OrdersCancelled, o) if o.cancelled_at.is_none() => {
+                Err("`cancelled_at` is null: an orders/cancelled body is of a cancelled order".into())
+            }
+            Event::Order(Topic::OrdersFulfilled, o)
+                if o.fulfillment_status.as_deref() != Some("fulfilled") =>
+            {
+                Err("`fulfillment_status` is not \"fulfilled\": an orders/fulfilled body is of a fulfilled order".into())
+            }
+            Event::CustomerRedact(r) if r.customer.id.is_none() => {
+                Err("`customer.id` is null: a customer erasure request names the customer".into())
+            }
+            Event::ShopRedact(s) if s.shop_id.is_none() => {
+                Err("`shop_id` is null: a shop erasure request names the shop".into())
+            }
+            Event::AppUninstalled(s) if s.id.is_none() => {
+                Err("`id` is null: an app/uninstalled body is the shop, with its id".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Every shop domain in the body must be `shop` (compared without regard to case).
+    fn check_shop(&self, shop: &str) -> Result<(), String> {
+        let (field, named) = match self {
+            Event::DataRequest(d) => ("shop_domain", d.shop_domain.as_deref()),
+            Event::CustomerRedact(r) => ("shop_domain", r.shop_domain.as_deref()),
+            Event::ShopRedact(s) => ("shop_domain", s.shop_domain.as_deref()),
+            Event::AppUninstalled(s) => ("myshopify_domain", s.myshopify_domain.as_deref()),
+            _ => return Ok(()),
+        };
+        match named {
+            Some(d) if d.trim().eq_ignore_ascii_case(shop) => Ok(()),
+            Some(_) => Err(format!(
+                "`{field}` names another shop than the X-Shopify-Shop-Domain header"
+            )),
+            None => Err(format!("`{field}` is null: it must name the shop")),
+        }
+    }
+
     pub fn topic(&self) -> Topic {
         match self {
             Event::Order(t, _) | Event::Fulfillment(t, _) => *t,

@@ -56,7 +56,8 @@ pub struct Order {
     /// Cart attributes; a reorder link's cart carries `aftercart_followup`.
     #[serde(default, deserialize_with = "de::null_default")]
     pub note_attributes: Vec<NoteAttribute>,
-    #[serde(default, deserialize_with = "de::null_default")]
+    /// Required: every order has its lines (a body without them is not an order).
+    #[serde(deserialize_with = "de::null_default")]
     pub line_items: Vec<LineItem>,
     /// Absent for guest checkouts.
     #[serde(default)]
@@ -198,7 +199,8 @@ pub struct FulfillmentEvent {
     pub fulfillment_id: u64,
     #[serde(deserialize_with = "de::id")]
     pub order_id: u64,
-    #[serde(default, deserialize_with = "de::null_default")]
+    /// Required (`delivered`, `in_transit`, …); `null` reads as empty.
+    #[serde(deserialize_with = "de::null_default")]
     pub status: String,
     #[serde(default)]
     pub happened_at: Option<Timestamp>,
@@ -217,7 +219,8 @@ pub struct Refund {
     pub created_at: Option<Timestamp>,
     #[serde(default, deserialize_with = "de::null_default")]
     pub restock: bool,
-    #[serde(default, deserialize_with = "de::null_default")]
+    /// Required (may be empty, for a refund of shipping only).
+    #[serde(deserialize_with = "de::null_default")]
     pub refund_line_items: Vec<RefundLineItem>,
 }
 

@@ -63,7 +63,7 @@ fn parse_order_err(v: &Value) -> ParseError {
 
 /// The smallest order Shopify could send: only the required fields.
 fn minimal_order() -> Value {
-    json!({ "id": 1001, "created_at": "2024-03-01T10:00:00+01:00" })
+    json!({ "id": 1001, "created_at": "2024-03-01T10:00:00+01:00", "line_items": [] })
 }
 
 /// A minimal order carrying the given line items.
@@ -129,7 +129,7 @@ fn with_header(mut h: HeaderMap, name: &'static str, value: HeaderValue) -> Head
 #[test]
 fn order_fixture_parses_for_every_order_topic() {
     for topic in ORDER_TOPICS {
-        let event = parse_event(topic, ORDER_JSON)
+        let event = parse_event(topic, crate::fixtures::sample(topic))
             .unwrap_or_else(|e| panic!("{} should parse: {e}", topic.as_str()));
         assert_eq!(event.topic(), topic);
         let Event::Order(_, o) = event else {
@@ -592,13 +592,14 @@ fn json_unicode_escapes_decode_to_the_same_text() {
 
 #[test]
 fn u64_max_id_parses_exactly_as_integer() {
-    let raw = br#"{"id":18446744073709551615,"created_at":"2024-03-01T10:00:00Z"}"#;
+    let raw = br#"{"id":18446744073709551615,"created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
     assert_eq!(expect_order(Topic::OrdersCreate, raw).id, u64::MAX);
 }
 
 #[test]
 fn u64_max_id_parses_exactly_as_string() {
-    let raw = br#"{"id":"18446744073709551615","created_at":"2024-03-01T10:00:00Z"}"#;
+    let raw =
+        br#"{"id":"18446744073709551615","created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
     assert_eq!(expect_order(Topic::OrdersCreate, raw).id, u64::MAX);
 }
 
@@ -1122,7 +1123,7 @@ fn customers_redact_parses() {
 
 #[test]
 fn customers_redact_with_string_order_ids_parses() {
-    let raw = br#"{"shop_id":"954889","customer":{"id":"9007199254740993"},
+    let raw = br#"{"shop_id":"954889","shop_domain":"x.myshopify.com","customer":{"id":"9007199254740993"},
         "orders_to_redact":["9007199254740993",18446744073709551615]}"#;
     let Event::CustomerRedact(r) = parse_event(Topic::CustomersRedact, raw).unwrap() else {
         panic!("expected a customer redact")
@@ -1211,9 +1212,28 @@ fn app_uninstalled_shop_object_parses() {
 }
 
 #[test]
-fn compliance_payloads_with_only_unknown_fields_still_parse() {
-    assert!(parse_event(Topic::ShopRedact, b"{}").is_ok());
-    assert!(parse_event(Topic::AppUninstalled, br#"{"name":"x"}"#).is_ok());
+fn compliance_payloads_without_their_identifying_fields_are_refused() {
+    // An empty object or a shop without its domain could be any body: refused.
+    for (topic, raw, names) in [
+        (Topic::ShopRedact, &b"{}"[..], "shop_id"),
+        (Topic::AppUninstalled, br#"{"name":"x"}"#, "id"),
+        (
+            Topic::AppUninstalled,
+            br#"{"id":1,"name":"x"}"#,
+            "myshopify_domain",
+        ),
+    ] {
+        let e = parse_event(topic, raw).unwrap_err();
+        assert!(
+            e.message.contains(names),
+            "{}: {}",
+            topic.as_str(),
+            e.message
+        );
+    }
+    // Unknown fields beside the required ones are still fine.
+    let raw = br#"{"shop_id":1,"shop_domain":"x.myshopify.com","new_field":true}"#;
+    assert!(parse_event(Topic::ShopRedact, raw).is_ok());
 }
 
 #[test]
@@ -1267,7 +1287,8 @@ fn order_business_key_changes_when_updated_at_moves_on() {
 
 #[test]
 fn order_business_key_is_the_same_across_order_topics() {
-    let keys: Vec<_> = ORDER_TOPICS
+    // The same state of an order, under each order topic that accepts it.
+    let keys: Vec<_> = [Topic::OrdersCreate, Topic::OrdersPaid]
         .iter()
         .map(|t| parse_event(*t, ORDER_JSON).unwrap().business_key())
         .collect();
@@ -1291,8 +1312,16 @@ fn refund_business_key_is_the_refund_id() {
 
 #[test]
 fn refunds_of_the_same_order_have_different_keys() {
-    let a = parse_event(Topic::RefundsCreate, br#"{"id":1,"order_id":9}"#).unwrap();
-    let b = parse_event(Topic::RefundsCreate, br#"{"id":2,"order_id":9}"#).unwrap();
+    let a = parse_event(
+        Topic::RefundsCreate,
+        br#"{"id":1,"order_id":9,"refund_line_items":[]}"#,
+    )
+    .unwrap();
+    let b = parse_event(
+        Topic::RefundsCreate,
+        br#"{"id":2,"order_id":9,"refund_line_items":[]}"#,
+    )
+    .unwrap();
     assert_ne!(a.business_key(), b.business_key());
 }
 
@@ -1307,7 +1336,11 @@ fn fulfillment_business_key_is_id_and_utc_updated_at() {
 
 #[test]
 fn fulfillment_without_timestamps_has_no_business_key() {
-    let e = parse_event(Topic::FulfillmentsCreate, br#"{"id":1,"order_id":2}"#).unwrap();
+    let e = parse_event(
+        Topic::FulfillmentsCreate,
+        br#"{"id":1,"order_id":2,"status":"success"}"#,
+    )
+    .unwrap();
     assert_eq!(e.business_key(), None);
 }
 
@@ -1333,16 +1366,29 @@ fn consent_business_key_is_customer_digest_and_consent_time() {
 
 #[test]
 fn data_request_business_key_is_the_request_id() {
-    let raw = br#"{"customer":{"id":1},"data_request":{"id":9999}}"#;
+    let raw =
+        br#"{"shop_domain":"x.myshopify.com","customer":{"id":1},"data_request":{"id":9999}}"#;
     let e = parse_event(Topic::CustomersDataRequest, raw).unwrap();
     assert_eq!(e.business_key(), Some((9999, String::new())));
 }
 
 #[test]
 fn redactions_and_uninstall_have_no_business_key() {
-    let redact = parse_event(Topic::CustomersRedact, br#"{"customer":{"id":1}}"#).unwrap();
-    let shop = parse_event(Topic::ShopRedact, br#"{"shop_id":1}"#).unwrap();
-    let gone = parse_event(Topic::AppUninstalled, br#"{"id":1}"#).unwrap();
+    let redact = parse_event(
+        Topic::CustomersRedact,
+        br#"{"shop_domain":"x.myshopify.com","customer":{"id":1},"orders_to_redact":[]}"#,
+    )
+    .unwrap();
+    let shop = parse_event(
+        Topic::ShopRedact,
+        br#"{"shop_id":1,"shop_domain":"x.myshopify.com"}"#,
+    )
+    .unwrap();
+    let gone = parse_event(
+        Topic::AppUninstalled,
+        br#"{"id":1,"myshopify_domain":"x.myshopify.com"}"#,
+    )
+    .unwrap();
     assert_eq!(redact.business_key(), None);
     assert_eq!(shop.business_key(), None);
     assert_eq!(gone.business_key(), None);
@@ -1716,4 +1762,181 @@ fn shop_domains_need_non_empty_labels() {
     ] {
         assert!(!is_shop_domain(bad), "{bad}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// a body under another topic (the topic header is not signed)
+// ---------------------------------------------------------------------------------------
+
+/// Whether a genuine `body_topic` body may also arrive under `topic`: the order topics
+/// share the order's shape (`orders/create` and `orders/paid` accept any state of it;
+/// `orders/cancelled` and `orders/fulfilled` only that state), and the two fulfillment
+/// topics share the fulfillment's.
+fn same_resource(body_topic: Topic, topic: Topic) -> bool {
+    use Topic::*;
+    body_topic == topic
+        || matches!(
+            (body_topic, topic),
+            (
+                OrdersCreate | OrdersPaid | OrdersCancelled | OrdersFulfilled,
+                OrdersCreate | OrdersPaid
+            ) | (
+                FulfillmentsCreate | FulfillmentsUpdate,
+                FulfillmentsCreate | FulfillmentsUpdate
+            )
+        )
+}
+
+#[test]
+fn a_body_of_every_other_topic_is_refused_under_each_topic() {
+    let shop = "aftercart-demo.myshopify.com";
+    let mut refused = 0;
+    for body_topic in Topic::ALL {
+        let body = crate::fixtures::sample(body_topic);
+        for topic in Topic::ALL {
+            let parsed = parse_delivery(topic, shop, body);
+            if same_resource(body_topic, topic) {
+                let event = parsed.unwrap_or_else(|e| {
+                    panic!(
+                        "a {} body under {} should be accepted: {e}",
+                        body_topic.as_str(),
+                        topic.as_str()
+                    )
+                });
+                assert_eq!(event.topic(), topic);
+            } else {
+                let e = parsed.err().unwrap_or_else(|| {
+                    panic!(
+                        "a {} body under {} must be refused",
+                        body_topic.as_str(),
+                        topic.as_str()
+                    )
+                });
+                assert_eq!(e.topic, topic.as_str());
+                assert_eq!(e.kind, ParseErrorKind::Shape, "{e}");
+                refused += 1;
+            }
+        }
+    }
+    // 13 topics: 169 pairs, of which 13 are the topic itself, 6 more are an order body
+    // under orders/create or orders/paid, and 2 the fulfillment pair.
+    assert_eq!(refused, 169 - 13 - 6 - 2);
+}
+
+#[test]
+fn the_refusal_names_the_field_that_gives_the_body_away() {
+    let shop = "aftercart-demo.myshopify.com";
+    let cases = [
+        // An order resent as a customer erasure: no customer erasure fields.
+        (
+            Topic::CustomersRedact,
+            crate::fixtures::ORDER,
+            "shop_domain",
+        ),
+        // An order resent as app/uninstalled: not a shop.
+        (
+            Topic::AppUninstalled,
+            crate::fixtures::ORDER,
+            "myshopify_domain",
+        ),
+        (Topic::ShopRedact, crate::fixtures::ORDER, "shop_id"),
+        // A refund resent as an order: it carries the refund's fields.
+        (Topic::OrdersPaid, crate::fixtures::REFUND, "line_items"),
+        // A paid order resent as cancelled or fulfilled: the state disagrees.
+        (
+            Topic::OrdersCancelled,
+            crate::fixtures::ORDER,
+            "cancelled_at",
+        ),
+        (
+            Topic::OrdersFulfilled,
+            crate::fixtures::ORDER,
+            "fulfillment_status",
+        ),
+        // A delivery event resent as a fulfillment: it names a fulfillment_id.
+        (
+            Topic::FulfillmentsUpdate,
+            crate::fixtures::FULFILLMENT_DELIVERED,
+            "fulfillment_id",
+        ),
+        // The shop object resent as a shop erasure.
+        (
+            Topic::ShopRedact,
+            crate::fixtures::APP_UNINSTALLED,
+            "shop_id",
+        ),
+    ];
+    for (topic, body, field) in cases {
+        let e = parse_delivery(topic, shop, body).unwrap_err();
+        assert!(
+            e.message.contains(field),
+            "{}: {} should name {field}",
+            topic.as_str(),
+            e.message
+        );
+    }
+}
+
+#[test]
+fn a_refund_body_with_order_fields_added_is_still_refused_as_an_order() {
+    // The forbidden keys catch a body that has an order's required fields as well.
+    let mut v: Value = serde_json::from_slice(crate::fixtures::REFUND).unwrap();
+    v["line_items"] = json!([]);
+    let e = parse_event(Topic::OrdersPaid, &body(&v)).unwrap_err();
+    assert!(e.message.contains("order_id"), "{}", e.message);
+}
+
+#[test]
+fn a_domain_in_the_body_must_be_the_delivering_shop() {
+    for topic in [
+        Topic::CustomersDataRequest,
+        Topic::CustomersRedact,
+        Topic::ShopRedact,
+        Topic::AppUninstalled,
+    ] {
+        let body = crate::fixtures::sample(topic);
+        // As sent by the shop it names: accepted, whatever the case of the header.
+        parse_delivery(topic, "aftercart-demo.myshopify.com", body)
+            .unwrap_or_else(|e| panic!("{}: {e}", topic.as_str()));
+        let shouted = String::from_utf8_lossy(body).replace(
+            "aftercart-demo.myshopify.com",
+            "Aftercart-Demo.myshopify.com",
+        );
+        parse_delivery(topic, "aftercart-demo.myshopify.com", shouted.as_bytes())
+            .unwrap_or_else(|e| panic!("{} (domain in capitals): {e}", topic.as_str()));
+        // The same signed body delivered for another shop: refused.
+        let e = parse_delivery(topic, "other-shop.myshopify.com", body).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::OtherShop, "{}", topic.as_str());
+        assert!(
+            e.message.contains("another shop") && !e.message.contains("aftercart-demo"),
+            "{}: {}",
+            topic.as_str(),
+            e.message
+        );
+    }
+    // A null domain names no shop.
+    let raw = br#"{"shop_id":1,"shop_domain":null}"#;
+    let e = parse_delivery(Topic::ShopRedact, "x.myshopify.com", raw).unwrap_err();
+    assert_eq!(e.kind, ParseErrorKind::OtherShop);
+    // Topics whose bodies carry no shop domain are not affected.
+    parse_delivery(
+        Topic::OrdersPaid,
+        "other-shop.myshopify.com",
+        crate::fixtures::ORDER,
+    )
+    .unwrap();
+}
+
+#[test]
+fn top_level_keys_ignore_nested_keys_and_refuse_non_objects() {
+    // `order_id` inside a line item is not the refund's top-level `order_id`.
+    let raw =
+        br#"{"id":1,"created_at":"2024-03-01T10:00:00Z","line_items":[{"id":2,"order_id":1}]}"#;
+    assert!(parse_event(Topic::OrdersCreate, raw).is_ok());
+    // An escaped key is still the key it spells.
+    let escaped =
+        br#"{"id":1,"created_at":"2024-03-01T10:00:00Z","line_items":[],"order\u005fid":2}"#;
+    assert!(parse_event(Topic::OrdersCreate, escaped).is_err());
+    assert!(shape::top_level_keys(b"[1,2]").is_err());
+    assert!(shape::top_level_keys(b"{} trailing").is_err());
 }

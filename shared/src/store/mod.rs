@@ -77,6 +77,14 @@ pub trait Recorder: Send + Sync {
         ctx: &Context<'_>,
         event: &Event,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// Counts a signed delivery that was refused (see [`crate::refusals`]).
+    fn count_refusal(
+        &self,
+        shop: &str,
+        kind: crate::refusals::RefusalKind,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Records into the DynamoDB table.
@@ -297,6 +305,15 @@ enum WriteResult {
 }
 
 impl Recorder for DynamoStore {
+    async fn count_refusal(
+        &self,
+        shop: &str,
+        kind: crate::refusals::RefusalKind,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        DynamoStore::count_refusal(self, shop, kind, now).await
+    }
+
     async fn record(&self, ctx: &Context<'_>, event: &Event) -> Result<Outcome, StoreError> {
         let topic = event.topic().as_str();
         let receipt = Receipt {

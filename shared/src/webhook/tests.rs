@@ -29,9 +29,30 @@ struct CountingRecorder {
     calls: AtomicUsize,
     behaviour: Behaviour,
     topics: Mutex<Vec<&'static str>>,
+    refusals: Mutex<Vec<(String, RefusalKind)>>,
 }
 
 impl Recorder for CountingRecorder {
+    async fn count_refusal(
+        &self,
+        shop: &str,
+        kind: RefusalKind,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.refusals.lock().unwrap().push((shop.to_owned(), kind));
+        match self.behaviour {
+            Behaviour::Record => Ok(()),
+            Behaviour::Fail => Err(StoreError::Unavailable {
+                operation: "UpdateItem",
+                message: "connection refused".into(),
+            }),
+            Behaviour::Hang => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            }
+        }
+    }
+
     async fn record(&self, _ctx: &Context<'_>, event: &Event) -> Result<Outcome, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.topics.lock().unwrap().push(event.topic().as_str());
@@ -60,6 +81,7 @@ fn app_with(behaviour: Behaviour, config_toml: &str) -> WebhookApp<CountingRecor
             calls: AtomicUsize::new(0),
             behaviour,
             topics: Mutex::new(Vec::new()),
+            refusals: Mutex::new(Vec::new()),
         },
         clock: Arc::new(FixedClock::new(chrono::Utc::now())),
     }
@@ -119,11 +141,19 @@ async fn signed_order_is_recorded() {
     assert_eq!(calls(&app), 1);
 }
 
+/// The sample body of `topic`, with the demo shop's domain replaced by [`SHOP`]'s.
+fn sample_of_this_shop(topic: Topic) -> Vec<u8> {
+    String::from_utf8_lossy(fixtures::sample(topic))
+        .replace("aftercart-demo.myshopify.com", SHOP)
+        .into_bytes()
+}
+
 #[tokio::test]
 async fn every_handled_topic_reaches_the_recorder() {
     let app = app(Behaviour::Record);
     for topic in Topic::ALL {
-        let (status, _) = answer(&app, signed(topic.as_str(), fixtures::sample(topic))).await;
+        let body = sample_of_this_shop(topic);
+        let (status, _) = answer(&app, signed(topic.as_str(), &body)).await;
         assert_eq!(status, 200, "{}", topic.as_str());
     }
     assert_eq!(
