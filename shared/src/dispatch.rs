@@ -204,6 +204,18 @@ impl<M: Mailer> Dispatcher<M> {
     pub async fn run(&self, deadline: Instant) -> Result<Report, StoreError> {
         // Compliance requests before any send, so a customer erased now is not mailed.
         crate::privacy::carry_out(self, deadline).await?;
+        // The merchant hears of refused deliveries once a day; a failure here is logged
+        // and never holds up the sends.
+        if let Err(e) = crate::refusals::alert_merchants(
+            &self.store,
+            &self.mailer,
+            &self.config,
+            self.clock.now(),
+        )
+        .await
+        {
+            tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
+        }
         let report = Report::default();
         // SES's own MaxSendRate where the endpoint tells it, else the configured one.
         let rate = self

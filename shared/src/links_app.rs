@@ -16,9 +16,8 @@
 //! Nothing personal is logged: shop, follow-up id, purpose, outcome and status only.
 
 use crate::config::{Config, ShopConfig};
-use crate::email;
 use crate::links::{self, LinkClaims, LinkError, LinkKeys, Purpose};
-use crate::mailer::{Mailer, OutgoingEmail};
+use crate::mailer::{notify_merchant, Mailer, Notice, NoticeError};
 use crate::model::{
     email_hash, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
     SuppressionRecord,
@@ -370,15 +369,6 @@ impl<M: Mailer> LinksApp<M> {
         followup: &FollowUpRecord,
         feedback: &FeedbackRecord,
     ) {
-        let (Some(from), Some(to)) = (
-            shop.sender_email.as_deref(),
-            shop.alert_email
-                .as_deref()
-                .or(shop.support_email.as_deref()),
-        ) else {
-            tracing::warn!(shop = %shop.domain, followup = %followup.id, "low rating: no alert_email or support_email configured, merchant not alerted");
-            return;
-        };
         let order_name = self
             .store
             .get_order(&shop.domain, followup.order_id)
@@ -407,32 +397,17 @@ impl<M: Mailer> LinksApp<M> {
                 shop.playbooks.recovery.delay_hours
             );
         }
-        let raw = match email::build_notice(
-            (shop.brand(), from),
-            to,
-            &subject,
-            &text,
-            self.clock.now(),
-        ) {
-            Ok(raw) => raw,
-            Err(e) => {
-                tracing::error!(shop = %shop.domain, error = %e, "low rating alert could not be built");
-                return;
-            }
+        let notice = Notice {
+            subject: &subject,
+            text: &text,
+            kind: "merchant_alert",
         };
-        let outgoing = OutgoingEmail {
-            raw,
-            from: from.to_owned(),
-            to: to.to_owned(),
-            configuration_set: self.config.email.configuration_set.clone(),
-            tags: vec![
-                ("shop", shop.domain.clone()),
-                ("kind", "merchant_alert".to_owned()),
-            ],
-        };
-        match self.mailer.send(&outgoing).await {
-            Ok(_) => {
+        match notify_merchant(&self.mailer, &self.config, shop, &notice, self.clock.now()).await {
+            Ok(()) => {
                 tracing::info!(shop = %shop.domain, followup = %followup.id, "merchant alerted of a low rating")
+            }
+            Err(NoticeError::NoContact) => {
+                tracing::warn!(shop = %shop.domain, followup = %followup.id, "low rating: no alert_email or support_email configured, merchant not alerted")
             }
             Err(e) => {
                 tracing::error!(shop = %shop.domain, followup = %followup.id, error = %e, "low rating alert not sent")

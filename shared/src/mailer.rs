@@ -269,3 +269,55 @@ mod tests {
         assert!(matches!(answer(500, server), SendError::Transient(_)));
     }
 }
+
+/// A plain-text notice to a shop's merchant, sent from its `sender_email` to its
+/// `alert_email` (else `support_email`).
+pub struct Notice<'a> {
+    pub subject: &'a str,
+    pub text: &'a str,
+    /// The `kind` message tag (e.g. `merchant_alert`, `security_alert`).
+    pub kind: &'static str,
+}
+
+/// Why a notice did not go out.
+#[derive(Debug, thiserror::Error)]
+pub enum NoticeError {
+    #[error("the shop has no sender_email, or neither alert_email nor support_email")]
+    NoContact,
+    #[error("the notice could not be built: {0}")]
+    Build(#[from] crate::email::EmailError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// Sends `notice` to the merchant of `shop`.
+pub async fn notify_merchant<M: Mailer>(
+    mailer: &M,
+    config: &crate::config::Config,
+    shop: &crate::config::ShopConfig,
+    notice: &Notice<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), NoticeError> {
+    let (Some(from), Some(to)) = (
+        shop.sender_email.as_deref(),
+        shop.alert_email
+            .as_deref()
+            .or(shop.support_email.as_deref()),
+    ) else {
+        return Err(NoticeError::NoContact);
+    };
+    let raw =
+        crate::email::build_notice((shop.brand(), from), to, notice.subject, notice.text, now)?;
+    let outgoing = OutgoingEmail {
+        raw,
+        from: from.to_owned(),
+        to: to.to_owned(),
+        configuration_set: config.email.configuration_set.clone(),
+        tags: vec![
+            ("shop", shop.domain.clone()),
+            ("kind", notice.kind.to_owned()),
+        ],
+    };
+    mailer.send(&outgoing).await?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ mod dispatch;
 mod links;
 mod mail_events;
 mod privacy;
+mod replay;
 mod secrets;
 mod webhook;
 mod webhook_failures;

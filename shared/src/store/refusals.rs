@@ -26,10 +26,11 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key_attrs(&keys::refusals(shop, &day))))
             .update_expression(
-                "ADD total :one, #n :one \
+                "ADD #total :one, #n :one \
                  SET #day = :day, first_at = if_not_exists(first_at, :at), last_at = :at, \
                  #entity = :entity, #ttl = if_not_exists(#ttl, :exp)",
             )
+            .expression_attribute_names("#total", "total")
             .expression_attribute_names("#n", kind.counter())
             .expression_attribute_names("#day", "day")
             .expression_attribute_names("#entity", table::ENTITY)

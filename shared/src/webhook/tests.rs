@@ -424,3 +424,132 @@ async fn base64_encoded_api_gateway_event_is_decoded_then_verified() {
     let (status, resp) = answer(&app, req).await;
     assert_eq!((status, resp["status"].as_str()), (200, Some("recorded")));
 }
+
+// ---------------------------------------------------------------------------------------
+// replays: a genuine signed body under another topic, another shop, or long after
+// ---------------------------------------------------------------------------------------
+
+fn with_header(mut req: Request, name: &'static str, value: &str) -> Request {
+    req.headers_mut()
+        .insert(name, http::HeaderValue::from_str(value).unwrap());
+    req
+}
+
+fn refusals(app: &WebhookApp<CountingRecorder>) -> Vec<(String, RefusalKind)> {
+    app.recorder.refusals.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_signed_order_body_under_any_other_topic_is_refused_and_counted() {
+    let app = app(Behaviour::Record);
+    let destructive = [
+        "customers/redact",
+        "customers/data_request",
+        "shop/redact",
+        "app/uninstalled",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "refunds/create",
+        "fulfillments/create",
+        "fulfillment_events/create",
+        "customers_email_marketing_consent/update",
+    ];
+    for topic in destructive {
+        let (status, body) = answer(&app, signed(topic, fixtures::ORDER)).await;
+        assert_eq!(status, 400, "{topic}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("body is not a valid {topic} payload")),
+            "{topic}: {error}"
+        );
+    }
+    assert_eq!(calls(&app), 0, "nothing reached the store");
+    assert_eq!(
+        refusals(&app),
+        destructive.map(|_| (SHOP.to_owned(), RefusalKind::WrongShape))
+    );
+}
+
+#[tokio::test]
+async fn a_compliance_body_of_another_shop_is_refused_as_other_shop() {
+    let app = app(Behaviour::Record);
+    // The demo shop's genuine request, signed with this shop's secret (a shared app
+    // secret), delivered as if from this shop.
+    let (status, body) = answer(&app, signed("shop/redact", fixtures::SHOP_REDACT)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("another shop"));
+    assert_eq!(calls(&app), 0);
+    assert_eq!(refusals(&app), [(SHOP.to_owned(), RefusalKind::OtherShop)]);
+}
+
+#[tokio::test]
+async fn a_delivery_triggered_longer_ago_than_the_limit_is_refused() {
+    let app = app(Behaviour::Record);
+    let now = app.clock.now();
+    let at = |hours: i64| (now - chrono::Duration::hours(hours)).to_rfc3339();
+    // Within the 28 hours: recorded.
+    let fresh = with_header(
+        signed("orders/paid", fixtures::ORDER),
+        "X-Shopify-Triggered-At",
+        &at(27),
+    );
+    assert_eq!(answer(&app, fresh).await.0, 200);
+    // Older: refused, counted, never recorded.
+    let old = with_header(
+        signed("orders/paid", fixtures::ORDER),
+        "X-Shopify-Triggered-At",
+        &at(29),
+    );
+    let (status, body) = answer(&app, old).await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("29 hours ago") && error.contains("28-hour limit"),
+        "{error}"
+    );
+    assert_eq!(calls(&app), 1);
+    assert_eq!(refusals(&app), [(SHOP.to_owned(), RefusalKind::Stale)]);
+    // The limit is the config's.
+    let lenient = app_with(
+        Behaviour::Record,
+        "[webhook]\nmax_delivery_age_hours = 48\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+    );
+    let old = with_header(
+        signed("orders/paid", fixtures::ORDER),
+        "X-Shopify-Triggered-At",
+        &at(29),
+    );
+    assert_eq!(answer(&lenient, old).await.0, 200);
+}
+
+#[tokio::test]
+async fn an_unreadable_triggered_at_refuses_nothing_and_a_forged_signature_counts_nothing() {
+    let app = app(Behaviour::Record);
+    let odd = with_header(
+        signed("orders/paid", fixtures::ORDER),
+        "X-Shopify-Triggered-At",
+        "yesterday",
+    );
+    assert_eq!(answer(&app, odd).await.0, 200);
+    // Unsigned noise must not write to the table, not even a counter.
+    let forged = request(
+        Some("customers/redact"),
+        Some(SHOP),
+        Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        fixtures::ORDER,
+    );
+    assert_eq!(answer(&app, forged).await.0, 401);
+    assert!(refusals(&app).is_empty());
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_count_still_gets_a_400_in_time() {
+    for behaviour in [Behaviour::Fail, Behaviour::Hang] {
+        let app = app(behaviour);
+        let started = std::time::Instant::now();
+        let (status, _) = answer(&app, signed("shop/redact", fixtures::ORDER)).await;
+        assert_eq!(status, 400);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(refusals(&app).len(), 1);
+    }
+}
