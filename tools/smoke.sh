@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the developer path, as a store would exercise it: moto + `cargo lambda
 # watch` serving the real webhook binary, a signed sample sent over HTTP twice. The
-# first must be recorded, the replay must store nothing new, a forged one must be 401.
+# first must be recorded, the replay must store nothing new, a forged one must be 401,
+# and the signed order resent as customers/redact must be 400.
 # Uses its own ports so it can run beside `make dev`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ MOTO_PORT=$moto_port tools/moto.sh start
 # the smoke test's own; never point SMOKE_MOTO_PORT at the `make dev` moto).
 curl -sS -f -X POST "$AWS_ENDPOINT_URL/moto-api/reset" >/dev/null || { echo "FAIL: cannot reset moto at $AWS_ENDPOINT_URL"; exit 1; }
 cargo build --quiet -p aftercart --bin aftercart -p webhook -p links
-cli=target/debug/aftercart
+cli="${CARGO_TARGET_DIR:-target}/debug/aftercart"
 AFTERCART_SES_IDENTITY=shop@aftercart-demo.example $cli setup-local
 
 env_args=()
@@ -64,6 +65,14 @@ forged=$(AFTERCART_WEBHOOK_SECRETS=not-the-secret $cli sample --topic orders/pai
 echo "$forged" | grep -E '^=>|^table'
 echo "$forged" | grep -q '=> 401' || { echo "FAIL: forged delivery not refused"; exit 1; }
 echo "$forged" | grep -q '0 added or changed' || { echo "FAIL: forged delivery changed the table"; exit 1; }
+
+# A captured signed order resent as a customer erasure (the topic header is not signed):
+# refused, and only the day's refusal count is written.
+replayed=$($cli sample --topic customers/redact --file shared/fixtures/shopify/order.json --url "$url" --webhook-id smoke-replay 2>&1 || true)
+echo "$replayed" | grep -E '^=>|^table'
+echo "$replayed" | grep -q '=> 400' || { echo "FAIL: an order body under customers/redact was not refused"; exit 1; }
+echo "$replayed" | grep -q 'not a valid customers/redact payload' || { echo "FAIL: the refusal does not say why"; exit 1; }
+echo "$replayed" | grep -q '; 1 added or changed' || { echo "FAIL: the refusal was not counted (or more was written)"; exit 1; }
 
 # The follow-up leg: the recorded order's thank-you goes out when due (15:00Z is 10:00
 # in the demo shop's New York time, outside quiet hours), and lands in moto's outbox.
@@ -112,4 +121,4 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' "${unsub/t=v/t=x}")
 [ "$code" = 400 ] || [ "$code" = 403 ] || { echo "FAIL: altered token answered $code"; exit 1; }
 echo "=> altered token: $code"
 
-echo "smoke: 9 passed, 0 failed"
+echo "smoke: 10 passed, 0 failed"

@@ -216,3 +216,73 @@ pub fn alert_text(shop: &crate::config::ShopConfig, day: &RefusalsRecord) -> (St
     );
     (subject, text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shop() -> crate::config::ShopConfig {
+        let config = crate::config::Config::parse(
+            "[[shop]]\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\nsender_email = \"shop@acme.example\"\n",
+            "test",
+        )
+        .unwrap();
+        config.shops[0].clone()
+    }
+
+    #[test]
+    fn the_alert_lists_each_kind_that_occurred_and_nothing_else() {
+        let day = RefusalsRecord {
+            day: "2026-11-22".into(),
+            total: 5,
+            n_wrong_shape: 3,
+            n_forged_uninstall: 2,
+            first_at: Some("2026-11-22T08:01:00.000Z".into()),
+            last_at: Some("2026-11-22T09:15:00.000Z".into()),
+            ..RefusalsRecord::default()
+        };
+        let (subject, text) = alert_text(&shop(), &day);
+        assert_eq!(
+            subject,
+            "Security notice: Aftercart refused 5 webhook deliveries for Acme on 2026-11-22"
+        );
+        assert!(text.contains(&format!("    3  {}", RefusalKind::WrongShape.describe())));
+        assert!(text.contains(&format!(
+            "    2  {}",
+            RefusalKind::ForgedUninstall.describe()
+        )));
+        for absent in [
+            RefusalKind::OtherShop,
+            RefusalKind::Stale,
+            RefusalKind::ForgedShopRedact,
+        ] {
+            assert!(!text.contains(absent.describe()), "{}", absent.as_str());
+        }
+        assert!(text.contains(
+            "First at 2026-11-22T08:01:00.000Z, last (so far) at 2026-11-22T09:15:00.000Z"
+        ));
+        assert!(text.contains("docs/security.md"));
+    }
+
+    #[test]
+    fn every_kind_has_its_own_counter_attribute() {
+        let counters: std::collections::HashSet<_> =
+            RefusalKind::ALL.iter().map(|k| k.counter()).collect();
+        assert_eq!(counters.len(), RefusalKind::ALL.len());
+        for kind in RefusalKind::ALL {
+            assert_eq!(kind.counter(), format!("n_{}", kind.as_str()));
+            // The record reads back what the counter attribute holds.
+            let item = serde_json::json!({ "day": "2026-11-22", kind.counter(): 7 });
+            let rec: RefusalsRecord = serde_json::from_value(item).unwrap();
+            assert_eq!(rec.count(kind), 7, "{}", kind.as_str());
+        }
+    }
+
+    #[test]
+    fn days_are_utc() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-22T23:30:00-05:00")
+            .unwrap()
+            .to_utc();
+        assert_eq!(day_of(t), "2026-11-23");
+    }
+}
