@@ -84,10 +84,12 @@ impl Rejection {
     fn refusal(&self) -> Option<RefusalKind> {
         match self {
             Rejection::Stale { .. } => Some(RefusalKind::Stale),
-            Rejection::Parse(e) => Some(match e.kind {
-                shopify::ParseErrorKind::Shape => RefusalKind::WrongShape,
-                shopify::ParseErrorKind::OtherShop => RefusalKind::OtherShop,
-            }),
+            Rejection::Parse(e) => match e.kind {
+                // A field of the wrong type is a broken body, not another topic's.
+                shopify::ParseErrorKind::Malformed => None,
+                shopify::ParseErrorKind::Shape => Some(RefusalKind::WrongShape),
+                shopify::ParseErrorKind::OtherShop => Some(RefusalKind::OtherShop),
+            },
             _ => None,
         }
     }
@@ -99,8 +101,11 @@ impl Rejection {
             Rejection::UnknownShop => "unknown_shop",
             Rejection::Signature(_) => "bad_signature",
             Rejection::Stale { .. } => "stale",
-            Rejection::Parse(e) if e.kind == shopify::ParseErrorKind::OtherShop => "other_shop",
-            Rejection::Parse(_) => "bad_body",
+            Rejection::Parse(e) => match e.kind {
+                shopify::ParseErrorKind::Malformed => "bad_body",
+                shopify::ParseErrorKind::Shape => "wrong_shape",
+                shopify::ParseErrorKind::OtherShop => "other_shop",
+            },
             Rejection::Store(_) => "store_error",
             Rejection::Timeout(_) => "store_timeout",
         }

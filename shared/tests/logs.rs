@@ -85,7 +85,8 @@ async fn logs_carry_ids_and_outcomes_but_never_bodies_secrets_or_emails() {
     };
     let sign =
         |b: &[u8]| aftercart::verify::sign_webhook(b, &SecretString::from(SECRET.to_owned()));
-    let email_in_wrong_place = br#"{"id":"bob.norman@hostmail.com"}"#;
+    let email_in_wrong_place =
+        br#"{"id":"bob.norman@hostmail.com","created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
 
     let order = fixtures::ORDER;
     app.handle(delivery("orders/paid", order, &sign(order), "req-1"))

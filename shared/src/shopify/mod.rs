@@ -198,18 +198,22 @@ pub struct ParseError {
 /// Why a signed body was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseErrorKind {
-    /// Not the shape the topic requires: malformed, or the body of another topic.
+    /// Not JSON, or a field of the wrong type (`line_items[3].quantity: invalid type`).
+    Malformed,
+    /// The body of another resource than the topic's (a field that marks another
+    /// topic's body, one that the topic's body always has missing), or a state the topic
+    /// contradicts: the signature of a replay under another topic.
     Shape,
     /// A domain in the body is not the shop the delivery came from.
     OtherShop,
 }
 
 impl ParseError {
-    fn shape(topic: Topic, message: String) -> Self {
+    fn new(topic: Topic, message: String, kind: ParseErrorKind) -> Self {
         ParseError {
             topic: topic.as_str(),
             message,
-            kind: ParseErrorKind::Shape,
+            kind,
         }
     }
 }
@@ -218,6 +222,14 @@ impl ParseError {
 /// one topic's body from another's ([`shape`]), so that a signed body resent under
 /// another topic is refused.
 pub fn parse_event(topic: Topic, body: &[u8]) -> Result<Event, ParseError> {
+    // The resource first: a body of another topic is told apart by its top-level keys
+    // before serde reports whichever field it misses first. A body that is not a JSON
+    // object is left to the typed parse, which says what is wrong with it.
+    if let Ok(keys) = shape::top_level_keys(body) {
+        shape::of(topic)
+            .check(keys)
+            .map_err(|message| ParseError::new(topic, message, ParseErrorKind::Shape))?;
+    }
     let event = match topic {
         Topic::OrdersCreate
         | Topic::OrdersPaid
@@ -234,13 +246,9 @@ pub fn parse_event(topic: Topic, body: &[u8]) -> Result<Event, ParseError> {
         Topic::ShopRedact => Event::ShopRedact(parse(topic, body)?),
         Topic::AppUninstalled => Event::AppUninstalled(parse(topic, body)?),
     };
-    // The typed parse accepted the body, so it is a JSON object: this pass only looks
-    // at its top-level keys.
-    let keys = shape::top_level_keys(body).map_err(|e| ParseError::shape(topic, e.to_string()))?;
-    shape::of(topic)
-        .check(keys)
-        .and_then(|()| event.check_state())
-        .map_err(|message| ParseError::shape(topic, message))?;
+    event
+        .check_state()
+        .map_err(|message| ParseError::new(topic, message, ParseErrorKind::Shape))?;
     Ok(event)
 }
 
@@ -265,7 +273,7 @@ fn parse<T: serde::de::DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T,
             Err(e) if e.path().iter().next().is_some() => format!("{}: {}", e.path(), e.inner()),
             _ => plain.to_string(),
         };
-        ParseError::shape(topic, elide_quoted(&message))
+        ParseError::new(topic, elide_quoted(&message), ParseErrorKind::Malformed)
     })
 }
 
@@ -292,7 +300,7 @@ fn elide_quoted(message: &str) -> String {
 impl Event {
     /// What the topic says of the resource's state, which its body must agree with: an
     /// `orders/cancelled` body is of a cancelled order, an `orders/fulfilled` one of a
-    /// fulfilled order, and a customer erasure names the customer.
+    /// fulfilled order, and a shop erasure or uninstall names the shop's id.
     fn check_state(&self) -> Result<(), String> {
         match self {
             Event::Order(Topic::OrdersCancelled, o) if o.cancelled_at.is_none() => {
@@ -302,9 +310,6 @@ impl Event {
                 if o.fulfillment_status.as_deref() != Some("fulfilled") =>
             {
                 Err("`fulfillment_status` is not \"fulfilled\": an orders/fulfilled body is of a fulfilled order".into())
-            }
-            Event::CustomerRedact(r) if r.customer.id.is_none() => {
-                Err("`customer.id` is null: a customer erasure request names the customer".into())
             }
             Event::ShopRedact(s) if s.shop_id.is_none() => {
                 Err("`shop_id` is null: a shop erasure request names the shop".into())

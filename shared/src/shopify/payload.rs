@@ -261,10 +261,11 @@ impl EmailConsent {
     }
 }
 
-/// The customer named by a compliance webhook.
+/// The customer named by a compliance webhook. `id` must be there; it is `null` for a
+/// guest, who is then found by the address.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CustomerRef {
-    #[serde(default, deserialize_with = "de::opt_id")]
+    #[serde(deserialize_with = "de::opt_id")]
     pub id: Option<u64>,
     #[serde(default)]
     pub email: Option<String>,

@@ -631,14 +631,15 @@ fn id_above_2_pow_53_parses_exactly_as_string() {
 
 #[test]
 fn id_beyond_u64_max_is_rejected() {
-    let raw = br#"{"id":18446744073709551616,"created_at":"2024-03-01T10:00:00Z"}"#;
+    let raw = br#"{"id":18446744073709551616,"created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
     let e = parse_event(Topic::OrdersCreate, raw).unwrap_err();
     assert!(e.message.starts_with("id: "), "{}", e.message);
 }
 
 #[test]
 fn id_string_beyond_u64_max_is_rejected() {
-    let raw = br#"{"id":"18446744073709551616","created_at":"2024-03-01T10:00:00Z"}"#;
+    let raw =
+        br#"{"id":"18446744073709551616","created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
     let e = parse_event(Topic::OrdersCreate, raw).unwrap_err();
     assert!(e.message.starts_with("id: "), "{}", e.message);
 }
@@ -655,7 +656,7 @@ fn float_order_id_is_rejected_naming_id() {
 #[test]
 fn integral_float_id_is_rejected() {
     // `450789469.0` has lost the guarantee of exactness just as 1.5 has.
-    let raw = br#"{"id":450789469.0,"created_at":"2024-03-01T10:00:00Z"}"#;
+    let raw = br#"{"id":450789469.0,"created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
     let e = parse_event(Topic::OrdersCreate, raw).unwrap_err();
     assert!(e.message.starts_with("id: "), "{}", e.message);
 }
@@ -714,7 +715,8 @@ fn boolean_id_is_rejected() {
 
 #[test]
 fn float_money_is_rejected_naming_the_field() {
-    let raw = br#"{"id":1,"created_at":"2024-03-01T10:00:00Z","total_price":409.94}"#;
+    let raw =
+        br#"{"id":1,"created_at":"2024-03-01T10:00:00Z","line_items":[],"total_price":409.94}"#;
     let e = parse_event(Topic::OrdersPaid, raw).unwrap_err();
     assert!(e.message.starts_with("total_price: "), "{}", e.message);
     assert!(e.message.contains("floating point"), "{}", e.message);
@@ -1100,7 +1102,8 @@ fn customers_data_request_with_null_orders_reads_as_empty() {
 
 #[test]
 fn customers_data_request_float_order_id_names_its_path() {
-    let raw = br#"{"shop_id":954889,"orders_requested":[299938,2.5],
+    let raw =
+        br#"{"shop_id":954889,"shop_domain":"x.myshopify.com","orders_requested":[299938,2.5],
         "customer":{"id":191167},"data_request":{"id":9999}}"#;
     let e = parse_event(Topic::CustomersDataRequest, raw).unwrap_err();
     assert!(e.message.contains("orders_requested[1]"), "{}", e.message);
@@ -1238,7 +1241,7 @@ fn compliance_payloads_without_their_identifying_fields_are_refused() {
 
 #[test]
 fn data_request_without_data_request_id_is_rejected() {
-    let raw = br#"{"shop_id":1,"customer":{"id":1},"orders_requested":[]}"#;
+    let raw = br#"{"shop_id":1,"shop_domain":"x.myshopify.com","customer":{"id":1},"orders_requested":[]}"#;
     let e = parse_event(Topic::CustomersDataRequest, raw).unwrap_err();
     assert!(e.message.contains("data_request"), "{}", e.message);
 }
@@ -1939,4 +1942,21 @@ fn top_level_keys_ignore_nested_keys_and_refuse_non_objects() {
     assert!(parse_event(Topic::OrdersCreate, escaped).is_err());
     assert!(shape::top_level_keys(b"[1,2]").is_err());
     assert!(shape::top_level_keys(b"{} trailing").is_err());
+}
+
+#[test]
+fn a_broken_body_is_malformed_and_another_topics_body_is_a_shape_refusal() {
+    // A field of the wrong type in an order: a broken body, not a replay.
+    let mut v: Value = serde_json::from_slice(crate::fixtures::ORDER).unwrap();
+    v["line_items"][1]["quantity"] = json!("two");
+    let e = parse_event(Topic::OrdersPaid, &body(&v)).unwrap_err();
+    assert_eq!(e.kind, ParseErrorKind::Malformed, "{e}");
+    assert!(e.message.starts_with("line_items[1].quantity"), "{e}");
+    // Not JSON at all: malformed too.
+    let e = parse_event(Topic::OrdersPaid, b"{\"id\":").unwrap_err();
+    assert_eq!(e.kind, ParseErrorKind::Malformed, "{e}");
+    // A refund under orders/paid: the refund's keys give it away before serde would
+    // complain of a missing field.
+    let e = parse_event(Topic::OrdersPaid, crate::fixtures::REFUND).unwrap_err();
+    assert_eq!(e.kind, ParseErrorKind::Shape, "{e}");
 }
