@@ -93,7 +93,7 @@ lint: ## Format check and clippy with warnings as errors
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 test-unit: ## Unit tests (no services needed)
-	cargo test -p aftercart -p webhook
+	cargo test -p aftercart
 
 # Integration tests get their own moto on TEST_PORT, stopped whatever the result.
 test-integration: $(VENV)/.installed ## Integration tests against a moto server started for the run

@@ -10,9 +10,9 @@ use std::time::{Instant, SystemTime};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     aftercart::telemetry::init();
-    let dispatcher: &'static _ = Box::leak(Box::new(
-        Dispatcher::from_env(Arc::new(SystemClock), instance_id()).await?,
-    ));
+    let dispatcher = Dispatcher::from_env(Arc::new(SystemClock), instance_id()).await?;
+    // Built once and borrowed by every invocation.
+    let dispatcher = &dispatcher;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let left = event
             .context

@@ -9,7 +9,9 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     aftercart::telemetry::init();
-    let app: &'static _ = Box::leak(Box::new(LinksApp::from_env(Arc::new(SystemClock)).await?));
+    let app = LinksApp::from_env(Arc::new(SystemClock)).await?;
+    // Built once and borrowed by every request.
+    let app = &app;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(app.handle(req).await)
     }))

@@ -11,7 +11,9 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     aftercart::telemetry::init();
-    let app: &'static _ = Box::leak(Box::new(MailEventsApp::from_env().await?));
+    let app = MailEventsApp::from_env().await?;
+    // Built once and borrowed by every invocation.
+    let app = &app;
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let summary = app.handle(event.payload).await?;

@@ -6,7 +6,9 @@ use lambda_http::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     aftercart::telemetry::init();
-    let app: &'static _ = Box::leak(Box::new(WebhookApp::from_env().await?));
+    let app = WebhookApp::from_env().await?;
+    // Built once and borrowed by every request.
+    let app = &app;
     run(service_fn(move |req| async move {
         Ok::<_, Error>(app.handle(req).await)
     }))
