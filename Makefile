@@ -25,7 +25,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview \
-        build deploy validate startup
+        build deploy validate startup cycles
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -137,6 +137,9 @@ startup: ## Start-up time to the first Runtime API poll (BINS="webhook dispatch 
 	cargo build --release $(addprefix -p ,$(BINS))
 	python3 tools/startup.py --runs $(or $(RUNS),20) --config $(CONFIG) --zips target/lambda \
 	  $(addprefix target/release/,$(BINS))
+
+cycles: ## Import cycles among the library's top-level modules (tools/cycles.py; --edges lists every import)
+	python3 tools/cycles.py --src shared/src
 
 bench: ## Criterion benchmarks (release build); prints times and MB/s
 	cargo bench -p aftercart --bench ingest --bench email
