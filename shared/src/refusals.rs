@@ -202,14 +202,17 @@ pub fn alert_text(shop: &crate::config::ShopConfig, day: &RefusalsRecord) -> (St
     let _ = write!(
         text,
         "\nFirst at {}, last (so far) at {}.\n\n\
-         Nothing was recorded, erased or stopped because of them. A valid signature with the \
-         wrong body usually means someone who saw one of your store's webhook deliveries (in a \
-         log, a proxy or a relay) is resending it, or that a relay between Shopify and \
-         Aftercart rewrites deliveries.\n\n\
+         Nothing was recorded or erased because of them (an uninstall notice stops sends \
+         only until the store confirms it). A valid signature on the wrong body usually means \
+         that someone who saw one of your store's webhook deliveries (in a log, a proxy or a \
+         relay) is sending it again, or that a relay between Shopify and Aftercart rewrites \
+         deliveries.\n\n\
          What to do: search the webhook function's logs of that day for \"webhook rejected\" \
          (each line gives the topic, the webhook id and a digest of the body, never the body) \
          and look the webhook ids up in your Shopify admin. If the deliveries did not come \
-         from Shopify, rotate the app's client secret (docs/security.md, \"Rotating secrets\").\n\n\
+         from Shopify, rotate the app's client secret in its Shopify settings and give \
+         Aftercart the new one (AFTERCART_WEBHOOK_SECRETS; docs/security.md, \"Rotating \
+         secrets\").\n\n\
          You get at most one such notice a day.\n\n-- Aftercart\n",
         day.first_at.as_deref().unwrap_or("?"),
         day.last_at.as_deref().unwrap_or("?"),
