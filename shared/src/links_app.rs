@@ -217,12 +217,7 @@ impl<M: Mailer> LinksApp<M> {
                     .and_then(|v| v.to_str().ok());
                 let chain =
                     pages::anonymous_chain(shop.and_then(pages::shop_locale), accept_language);
-                let mut response = pages::respond(
-                    status,
-                    "refusal",
-                    &chain,
-                    context! { brand => None::<&str>, refusal => refusal.page() },
-                );
+                let mut response = refusal_page(&refusal, &chain);
                 if let Refusal::Method(allow) = refusal {
                     if let Ok(v) = header::HeaderValue::from_str(allow) {
                         response.headers_mut().insert(header::ALLOW, v);
@@ -513,12 +508,7 @@ impl<M: Mailer> LinksApp<M> {
             self.store.suppress(&claims.shop, &record).await?;
         }
         served.outcome = "unsubscribed";
-        Ok(pages::respond(
-            StatusCode::OK,
-            "unsubscribed",
-            &chain,
-            context! { brand => shop.brand(), token },
-        ))
+        Ok(unsubscribed_page(shop, token, &chain))
     }
 
     async fn resubscribe(
@@ -537,7 +527,6 @@ impl<M: Mailer> LinksApp<M> {
             return Err(Refusal::Gone);
         };
         let hash = email_hash(&address);
-        let brand = shop.brand();
         if self
             .store
             .unsuppress_self_service(&claims.shop, &hash)
@@ -545,31 +534,16 @@ impl<M: Mailer> LinksApp<M> {
             == Cas::Done
         {
             served.outcome = "resubscribed";
-            return Ok(pages::respond(
-                StatusCode::OK,
-                "resubscribed",
-                &chain,
-                context! { brand },
-            ));
+            return Ok(resubscribe_page(Resubscribed::Now, shop, &chain));
         }
         match self.store.get_suppression(&claims.shop, &hash).await? {
             None => {
                 served.outcome = "already_subscribed";
-                Ok(pages::respond(
-                    StatusCode::OK,
-                    "subscribed",
-                    &chain,
-                    context! { brand },
-                ))
+                Ok(resubscribe_page(Resubscribed::Already, shop, &chain))
             }
             Some(_) => {
                 served.outcome = "kept_suppressed";
-                Ok(pages::respond(
-                    StatusCode::OK,
-                    "kept_suppressed",
-                    &chain,
-                    context! { brand, support_email => shop.support_email.as_deref() },
-                ))
+                Ok(resubscribe_page(Resubscribed::Kept, shop, &chain))
             }
         }
     }
@@ -628,15 +602,8 @@ impl<M: Mailer> LinksApp<M> {
             None => {
                 served.outcome = "no_variants";
                 let locale = self.customer_locale(claims, Some(&order), None).await;
-                Ok(pages::respond(
-                    StatusCode::OK,
-                    "shop_again",
-                    &pages::customer_chain(locale.as_deref(), pages::shop_locale(shop)),
-                    context! {
-                        brand => shop.brand(),
-                        store_url => format!("https://{}", shop.domain),
-                    },
-                ))
+                let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
+                Ok(shop_again_page(shop, &chain))
             }
         }
     }
@@ -778,6 +745,60 @@ fn unsubscribe_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Respons
         "unsubscribe",
         chain,
         context! { brand => shop.brand(), token },
+    )
+}
+
+fn unsubscribed_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Response<Body> {
+    pages::respond(
+        StatusCode::OK,
+        "unsubscribed",
+        chain,
+        context! { brand => shop.brand(), token },
+    )
+}
+
+/// How a resubscribe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resubscribed {
+    /// The customer's own unsubscribe was lifted.
+    Now,
+    /// Nothing was suppressed.
+    Already,
+    /// A bounce or complaint keeps the address suppressed.
+    Kept,
+}
+
+fn resubscribe_page(outcome: Resubscribed, shop: &ShopConfig, chain: &[String]) -> Response<Body> {
+    let page = match outcome {
+        Resubscribed::Now => "resubscribed",
+        Resubscribed::Already => "subscribed",
+        Resubscribed::Kept => "kept_suppressed",
+    };
+    pages::respond(
+        StatusCode::OK,
+        page,
+        chain,
+        context! { brand => shop.brand(), support_email => shop.support_email.as_deref() },
+    )
+}
+
+/// The reorder link's answer when the cart cannot be rebuilt: the storefront.
+fn shop_again_page(shop: &ShopConfig, chain: &[String]) -> Response<Body> {
+    pages::respond(
+        StatusCode::OK,
+        "shop_again",
+        chain,
+        context! { brand => shop.brand(), store_url => format!("https://{}", shop.domain) },
+    )
+}
+
+/// A refusal's page (without the brand: the shop may be unknown), with its status.
+fn refusal_page(refusal: &Refusal, chain: &[String]) -> Response<Body> {
+    pages::respond(
+        refusal.status(),
+        "refusal",
+        chain,
+        context! { brand => None::<&str>, refusal => refusal.page() },
     )
 }
 
