@@ -264,28 +264,28 @@ impl<M: Mailer> LinksApp<M> {
             outcome: "",
         };
         let response = match route {
-            Route::Rate => self.rate(&claims, shop, token, None, &mut served).await?,
+            Route::Rate => self.rate(claims, shop, token, None, &mut served).await?,
             Route::Comment => {
                 let form: CommentForm = req
                     .payload()
                     .map_err(|_| Refusal::BadForm)?
                     .ok_or(Refusal::BadForm)?;
                 let comment = clean_comment(&form.comment);
-                self.rate(&claims, shop, token, Some(comment), &mut served)
+                self.rate(claims, shop, token, Some(comment), &mut served)
                     .await?
             }
             Route::UnsubscribePage => {
                 served.outcome = "confirm";
-                let locale = self.customer_locale(&claims, None, None).await;
+                let locale = self.customer_locale(claims, None, None).await;
                 unsubscribe_page(
                     shop,
                     token,
                     &pages::customer_chain(locale.as_deref(), pages::shop_locale(shop)),
                 )
             }
-            Route::Unsubscribe => self.unsubscribe(&claims, shop, token, &mut served).await?,
-            Route::Resubscribe => self.resubscribe(&claims, shop, &mut served).await?,
-            Route::Reorder => self.reorder(&claims, shop, &mut served).await?,
+            Route::Unsubscribe => self.unsubscribe(claims, shop, token, &mut served).await?,
+            Route::Resubscribe => self.resubscribe(claims, shop, &mut served).await?,
+            Route::Reorder => self.reorder(claims, shop, &mut served).await?,
         };
         Ok((served, response))
     }
