@@ -451,3 +451,28 @@ fn every_page_carries_the_same_safe_headers() {
         }
     }
 }
+
+/// Writes every page in English and French to `$AFTERCART_PAGES_DIR` (e.g. `/tmp/pages`),
+/// to look at in a browser: `AFTERCART_PAGES_DIR=/tmp/pages cargo test -p aftercart
+/// --lib write_pages -- --ignored`.
+#[test]
+#[ignore = "writes files; run by hand to look at the pages"]
+fn write_pages_for_a_look() {
+    let Ok(dir) = std::env::var("AFTERCART_PAGES_DIR") else {
+        return;
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = config(
+        "Maison Lumière & Fils",
+        "support_email = \"bonjour@maison-lumiere.example\"\nreview_url = \"https://reviews.example/maison-lumiere\"\n",
+    );
+    let shop = config.shop(SHOP).unwrap();
+    let token =
+        "v1.eyJzaG9wIjoiYWNtZS5teXNob3BpZnkuY29tIiwiY3VzdG9tZXJfa2V5IjoiNDIifQ.c2lnbmF0dXJl";
+    for locale in ["en", "fr"] {
+        for (name, r) in every_page(shop, token, &chain(locale)) {
+            let file = format!("{dir}/{}-{locale}.html", name.replace(' ', "-"));
+            std::fs::write(file, html(&r)).unwrap();
+        }
+    }
+}
