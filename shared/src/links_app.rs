@@ -278,6 +278,7 @@ impl<M: Mailer> LinksApp<M> {
                 served.outcome = "confirm";
                 let locale = self.customer_locale(claims, None, None).await;
                 unsubscribe_page(
+                    false,
                     shop,
                     token,
                     &pages::customer_chain(locale.as_deref(), pages::shop_locale(shop)),
@@ -508,7 +509,7 @@ impl<M: Mailer> LinksApp<M> {
             self.store.suppress(&claims.shop, &record).await?;
         }
         served.outcome = "unsubscribed";
-        Ok(unsubscribed_page(shop, token, &chain))
+        Ok(unsubscribe_page(true, shop, token, &chain))
     }
 
     async fn resubscribe(
@@ -739,19 +740,18 @@ fn rating_page(
     )
 }
 
-fn unsubscribe_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Response<Body> {
+/// The confirmation (a button that unsubscribes), or once `done` the answer (a button
+/// that resubscribes).
+fn unsubscribe_page(
+    done: bool,
+    shop: &ShopConfig,
+    token: &str,
+    chain: &[String],
+) -> Response<Body> {
+    let page = if done { "unsubscribed" } else { "unsubscribe" };
     pages::respond(
         StatusCode::OK,
-        "unsubscribe",
-        chain,
-        context! { brand => shop.brand(), token },
-    )
-}
-
-fn unsubscribed_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Response<Body> {
-    pages::respond(
-        StatusCode::OK,
-        "unsubscribed",
+        page,
         chain,
         context! { brand => shop.brand(), token },
     )

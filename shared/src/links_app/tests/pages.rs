@@ -12,6 +12,14 @@ fn config(name: &str, extra: &str) -> Config {
     Config::parse(&toml, "test").expect("test config is valid")
 }
 
+/// "Acme", with a support address and a review URL.
+fn full_config() -> Config {
+    config(
+        "Acme",
+        "support_email = \"help@acme.example\"\nreview_url = \"https://reviews.example/acme\"\n",
+    )
+}
+
 fn html(r: &Response<Body>) -> String {
     match r.body() {
         Body::Text(t) => t.clone(),
@@ -39,8 +47,14 @@ fn every_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Vec<(String, 
             rating_page(shop, 5, token, false, chain),
         ),
         ("commented".into(), rating_page(shop, 2, token, true, chain)),
-        ("unsubscribe".into(), unsubscribe_page(shop, token, chain)),
-        ("unsubscribed".into(), unsubscribed_page(shop, token, chain)),
+        (
+            "unsubscribe".into(),
+            unsubscribe_page(false, shop, token, chain),
+        ),
+        (
+            "unsubscribed".into(),
+            unsubscribe_page(true, shop, token, chain),
+        ),
         (
             "resubscribed".into(),
             resubscribe_page(Resubscribed::Now, shop, chain),
@@ -91,10 +105,7 @@ fn h1(html: &str) -> &str {
 
 #[test]
 fn every_page_renders_in_english_and_french_with_its_lang() {
-    let config = config(
-        "Acme",
-        "support_email = \"help@acme.example\"\nreview_url = \"https://reviews.example/acme\"\n",
-    );
+    let config = full_config();
     let shop = config.shop(SHOP).unwrap();
     let en = every_page(shop, "tok", &[]);
     let fr = every_page(shop, "tok", &chain("fr"));
@@ -149,10 +160,7 @@ fn every_page_renders_in_english_and_french_with_its_lang() {
 
 #[test]
 fn the_english_wording_is_unchanged() {
-    let config = config(
-        "Acme",
-        "support_email = \"help@acme.example\"\nreview_url = \"https://reviews.example/acme\"\n",
-    );
+    let config = full_config();
     let shop = config.shop(SHOP).unwrap();
     let expect = |r: Response<Body>, title: &str, parts: &[&str]| {
         let page = html(&r);
@@ -192,12 +200,12 @@ fn the_english_wording_is_unchanged() {
         &["<p>We've passed it on to the Acme team. Your rating: 2 out of 5.</p>"],
     );
     expect(
-        unsubscribe_page(shop, "tok", &[]),
+        unsubscribe_page(false, shop, "tok", &[]),
         "Unsubscribe",
         &["<p>Stop emails from Acme about your orders (thank-you notes, reminders and offers)?</p>\n<form method=\"post\" action=\"unsubscribe?t=tok\">\n<button type=\"submit\">Unsubscribe</button></form>"],
     );
     expect(
-        unsubscribed_page(shop, "tok", &[]),
+        unsubscribe_page(true, shop, "tok", &[]),
         "You're unsubscribed",
         &["<p>You won't get any more emails from Acme about your orders.</p>\n<form method=\"post\" action=\"resubscribe?t=tok\">\n<p>Changed your mind?</p>\n<button type=\"submit\">Resubscribe</button></form>"],
     );
@@ -306,53 +314,54 @@ fn the_page_language_falls_back_customer_then_shop_then_english() {
         .expect("renders")
         .1
     };
-    let customer = |c: Option<&str>, shop: Option<&str>| lang(pages::customer_chain(c, shop));
-    assert_eq!(customer(Some("fr"), None), "fr");
-    assert_eq!(customer(Some("FR_ca"), None), "fr");
-    assert_eq!(customer(Some("fr-CA"), Some("en")), "fr");
-    assert_eq!(
-        customer(Some("de-AT"), Some("fr")),
-        "fr",
-        "unsupported: the shop's"
-    );
-    assert_eq!(customer(None, Some("fr")), "fr");
-    assert_eq!(
-        customer(Some("en-GB"), Some("fr")),
-        "en",
-        "English is a language too"
-    );
-    assert_eq!(customer(Some("de"), None), "en");
-    assert_eq!(customer(Some("<fr>"), None), "en", "not a locale");
-    assert_eq!(customer(None, None), "en");
-
-    let anonymous =
-        |shop: Option<&str>, accept: Option<&str>| lang(pages::anonymous_chain(shop, accept));
-    assert_eq!(
-        anonymous(Some("fr"), Some("en-US,en;q=0.9")),
-        "fr",
-        "the shop's first"
-    );
-    assert_eq!(anonymous(None, Some("fr-CH, fr;q=0.9, en;q=0.8")), "fr");
-    assert_eq!(
-        anonymous(None, Some("de-DE,de;q=0.9,fr;q=0.8,en;q=0.5")),
-        "fr",
-        "first supported"
-    );
-    assert_eq!(anonymous(None, Some("en-US,fr;q=0.9")), "en");
-    assert_eq!(
-        anonymous(None, Some("en;q=0.5, fr;q=0.8")),
-        "fr",
-        "by q, not position"
-    );
-    assert_eq!(
-        anonymous(None, Some("fr;q=0, de")),
-        "en",
-        "q=0 means not wanted"
-    );
-    assert_eq!(anonymous(None, Some("fr;q=lots")), "en");
-    assert_eq!(anonymous(None, Some("*")), "en");
-    assert_eq!(anonymous(None, Some(",,;;q=,")), "en");
-    assert_eq!(anonymous(None, None), "en");
+    // (customer's locale, shop's default, expected language, why)
+    let customer = [
+        (Some("fr"), None, "fr", "the customer's"),
+        (Some("FR_ca"), None, "fr", "fr-CA falls back to fr"),
+        (
+            Some("fr-CA"),
+            Some("en"),
+            "fr",
+            "the customer's before the shop's",
+        ),
+        (Some("de-AT"), Some("fr"), "fr", "unsupported: the shop's"),
+        (None, Some("fr"), "fr", "unknown: the shop's"),
+        (Some("en-GB"), Some("fr"), "en", "English is a language too"),
+        (Some("de"), None, "en", "then English"),
+        (Some("<fr>"), None, "en", "not a locale"),
+        (None, None, "en", "nothing known"),
+    ];
+    for (c, shop, expected, why) in customer {
+        let got = lang(pages::customer_chain(c, shop));
+        assert_eq!(got, expected, "{c:?} {shop:?}: {why}");
+    }
+    // (shop's default, Accept-Language, expected language, why)
+    let anonymous = [
+        (Some("fr"), Some("en-US,en;q=0.9"), "fr", "the shop's first"),
+        (
+            None,
+            Some("fr-CH, fr;q=0.9, en;q=0.8"),
+            "fr",
+            "the browser's",
+        ),
+        (
+            None,
+            Some("de-DE,de;q=0.9,fr;q=0.8,en;q=0.5"),
+            "fr",
+            "first supported",
+        ),
+        (None, Some("en-US,fr;q=0.9"), "en", "English first"),
+        (None, Some("en;q=0.5, fr;q=0.8"), "fr", "by q, not position"),
+        (None, Some("fr;q=0, de"), "en", "q=0 means not wanted"),
+        (None, Some("fr;q=lots"), "en", "unreadable q"),
+        (None, Some("*"), "en", "any"),
+        (None, Some(",,;;q=,"), "en", "garbage"),
+        (None, None, "en", "no header"),
+    ];
+    for (shop, accept, expected, why) in anonymous {
+        let got = lang(pages::anonymous_chain(shop, accept));
+        assert_eq!(got, expected, "{shop:?} {accept:?}: {why}");
+    }
 }
 
 fn offline_app(config: Config) -> LinksApp<crate::mailer::SesMailer> {
