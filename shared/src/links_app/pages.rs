@@ -169,12 +169,13 @@ pub(super) fn respond(
     ctx: Value,
 ) -> Response<Body> {
     let (status, html) = match render(page, chain, ctx) {
-        Ok((html, _)) => (status, html),
+        // Ends with one line break, as pages always have.
+        Ok((html, _)) => (status, format!("{}\n", html.trim_end())),
         Err(e) => {
             tracing::error!(page, error = %e, "page template failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Something went wrong</title></head><body><h1>Something went wrong on our side</h1><p>Please try again in a minute.</p></body></html>".to_owned(),
+                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Something went wrong</title></head><body><h1>Something went wrong on our side</h1><p>Please try again in a minute.</p></body></html>\n".to_owned(),
             )
         }
     };

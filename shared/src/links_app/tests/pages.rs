@@ -133,7 +133,7 @@ fn every_page_renders_in_english_and_french_with_its_lang() {
                 !page.contains("{{") && !page.contains("{%"),
                 "{name}: {page}"
             );
-            assert!(page.trim_end().ends_with("</main></body></html>"), "{name}");
+            assert!(page.ends_with("</main></body></html>\n"), "{name}");
             assert!(
                 !page.contains("http://") && !page.contains("src="),
                 "{name}"
