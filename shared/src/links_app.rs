@@ -12,7 +12,11 @@
 //! Only the last path segment routes, so the same binary works behind API Gateway
 //! (`/rate`) and `cargo lambda watch` (`/lambda-url/links/rate`). Token problems get a
 //! friendly page: malformed 400, forged or for another purpose 403, expired 410. Pages
-//! are small, self-contained HTML (no external assets), escaped, in the shop's brand.
+//! are small, self-contained HTML (no external assets), escaped, in the shop's brand,
+//! rendered from templates in English and French ([`pages`]): in the customer's locale
+//! as emails pick it (the order's, else the profile's), else the shop's default, else
+//! English; a refusal, where the customer is unknown, in the shop's default, else the
+//! browser's `Accept-Language`, else English.
 //! Nothing personal is logged: shop, follow-up id, purpose, outcome and status only.
 
 use crate::config::{Config, ShopConfig};
@@ -20,7 +24,7 @@ use crate::links::{self, LinkClaims, LinkError, LinkKeys, Purpose};
 use crate::mailer::{notify_merchant, Mailer, Notice, NoticeError};
 use crate::model::{
     email_hash, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
-    SuppressionRecord,
+    ProfileRecord, SuppressionRecord,
 };
 use crate::store::dispatch::Cas;
 use crate::store::links::SELF_SERVICE_REASON;
@@ -29,10 +33,13 @@ use crate::time::{utc_key, Clock};
 use chrono::Duration;
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, RequestPayloadExt, Response};
+use minijinja::context;
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
+
+mod pages;
 
 /// Longest comment kept, in characters; longer ones are cut.
 pub const MAX_COMMENT_CHARS: usize = 1000;
@@ -141,42 +148,20 @@ impl Refusal {
         }
     }
 
-    /// Title and explanation for the customer.
-    fn page(&self) -> (&'static str, &'static str) {
+    /// Which explanation the customer gets (`refusal` in `refusal.html`).
+    fn page(&self) -> &'static str {
         match self {
-            Refusal::NotFound => ("Page not found", "There is nothing at this address."),
-            Refusal::Method(_) => (
-                "This link can't be used this way",
-                "Open the link from your email in a browser.",
-            ),
-            Refusal::NoToken | Refusal::Token(LinkError::Malformed) | Refusal::NoScore => (
-                "This link is incomplete",
-                "Part of the link seems to be missing. Open it again from your email, or copy the whole address into your browser.",
-            ),
-            Refusal::Token(LinkError::Expired) => (
-                "This link has expired",
-                "Links in our emails work for a limited time. If you need anything, reply to the email it came in.",
-            ),
-            Refusal::Token(LinkError::WrongPurpose { .. }) => (
-                "This link can't be used here",
-                "The link belongs to another page. Open it again from your email.",
-            ),
-            Refusal::Token(_) => (
-                "This link isn't valid",
-                "The link was changed or is not one of ours. Open it again from your email.",
-            ),
-            Refusal::UnknownShop | Refusal::Gone => (
-                "This link is no longer active",
-                "What it pointed to no longer exists. If you need anything, reply to the email it came in.",
-            ),
-            Refusal::BadForm => (
-                "We couldn't read that",
-                "Please go back and send the form again.",
-            ),
-            Refusal::Store(_) | Refusal::Contention => (
-                "Something went wrong on our side",
-                "Nothing was lost. Please try again in a minute.",
-            ),
+            Refusal::NotFound => "not_found",
+            Refusal::Method(_) => "method",
+            Refusal::NoToken | Refusal::Token(LinkError::Malformed) | Refusal::NoScore => {
+                "incomplete"
+            }
+            Refusal::Token(LinkError::Expired) => "expired",
+            Refusal::Token(LinkError::WrongPurpose { .. }) => "wrong_purpose",
+            Refusal::Token(_) => "invalid",
+            Refusal::UnknownShop | Refusal::Gone => "inactive",
+            Refusal::BadForm => "bad_form",
+            Refusal::Store(_) | Refusal::Contention => "server",
         }
     }
 }
@@ -197,7 +182,7 @@ impl<M: Mailer> LinksApp<M> {
         let route_name = route.as_ref().map(|r| r.as_str()).unwrap_or("none");
         let result = match route {
             Ok(route) => self.serve(route, token.as_deref(), &req).await,
-            Err(e) => Err(e),
+            Err(e) => Err((e, None)),
         };
         let latency_ms = started.elapsed().as_millis() as u64;
         match result {
@@ -213,7 +198,7 @@ impl<M: Mailer> LinksApp<M> {
                 );
                 response
             }
-            Err(refusal) => {
+            Err((refusal, shop)) => {
                 let status = refusal.status();
                 if status.is_server_error() {
                     tracing::error!(route = route_name, outcome = refusal.kind(), status = status.as_u16(), latency_ms, error = %refusal, "link failed");
@@ -226,8 +211,13 @@ impl<M: Mailer> LinksApp<M> {
                         "link refused"
                     );
                 }
-                let (title, text) = refusal.page();
-                let mut response = page(status, None, title, &format!("<p>{}</p>", esc(text)));
+                let accept_language = req
+                    .headers()
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok());
+                let chain =
+                    pages::anonymous_chain(shop.and_then(pages::shop_locale), accept_language);
+                let mut response = refusal_page(&refusal, &chain);
                 if let Refusal::Method(allow) = refusal {
                     if let Ok(v) = header::HeaderValue::from_str(allow) {
                         response.headers_mut().insert(header::ALLOW, v);
@@ -238,39 +228,65 @@ impl<M: Mailer> LinksApp<M> {
         }
     }
 
+    /// The page for a click, or why not (with the shop, once it is known).
     async fn serve(
         &self,
         route: Route,
         token: Option<&str>,
         req: &Request,
-    ) -> Result<(Served, Response<Body>), Refusal> {
-        let token = token.filter(|t| !t.is_empty()).ok_or(Refusal::NoToken)?;
+    ) -> Result<(Served, Response<Body>), (Refusal, Option<&ShopConfig>)> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or((Refusal::NoToken, None))?;
         let now = self.clock.now();
-        let claims = links::verify(&self.keys, token, route.purpose(), now.timestamp())?;
-        let shop = self.config.shop(&claims.shop).ok_or(Refusal::UnknownShop)?;
+        let claims = links::verify(&self.keys, token, route.purpose(), now.timestamp())
+            .map_err(|e| (e.into(), None))?;
+        let shop = self
+            .config
+            .shop(&claims.shop)
+            .ok_or((Refusal::UnknownShop, None))?;
+        self.serve_shop(route, token, req, &claims, shop)
+            .await
+            .map_err(|refusal| (refusal, Some(shop)))
+    }
+
+    async fn serve_shop(
+        &self,
+        route: Route,
+        token: &str,
+        req: &Request,
+        claims: &LinkClaims,
+        shop: &ShopConfig,
+    ) -> Result<(Served, Response<Body>), Refusal> {
         let mut served = Served {
             shop: claims.shop.clone(),
             followup: claims.followup.clone(),
             outcome: "",
         };
         let response = match route {
-            Route::Rate => self.rate(&claims, shop, token, None, &mut served).await?,
+            Route::Rate => self.rate(claims, shop, token, None, &mut served).await?,
             Route::Comment => {
                 let form: CommentForm = req
                     .payload()
                     .map_err(|_| Refusal::BadForm)?
                     .ok_or(Refusal::BadForm)?;
                 let comment = clean_comment(&form.comment);
-                self.rate(&claims, shop, token, Some(comment), &mut served)
+                self.rate(claims, shop, token, Some(comment), &mut served)
                     .await?
             }
             Route::UnsubscribePage => {
                 served.outcome = "confirm";
-                unsubscribe_page(shop, token)
+                let locale = self.customer_locale(claims, None, None).await;
+                unsubscribe_page(
+                    false,
+                    shop,
+                    token,
+                    &pages::customer_chain(locale.as_deref(), pages::shop_locale(shop)),
+                )
             }
-            Route::Unsubscribe => self.unsubscribe(&claims, shop, token, &mut served).await?,
-            Route::Resubscribe => self.resubscribe(&claims, shop, &mut served).await?,
-            Route::Reorder => self.reorder(&claims, shop, &mut served).await?,
+            Route::Unsubscribe => self.unsubscribe(claims, shop, token, &mut served).await?,
+            Route::Resubscribe => self.resubscribe(claims, shop, &mut served).await?,
+            Route::Reorder => self.reorder(claims, shop, &mut served).await?,
         };
         Ok((served, response))
     }
@@ -345,8 +361,16 @@ impl<M: Mailer> LinksApp<M> {
         if !commenting {
             self.store.record_click(&followup.key(), &now_key).await?;
         }
+        // For the alert's order name and the page's language; neither is worth a refusal.
+        let order = self
+            .store
+            .get_order(&shop.domain, followup.order_id)
+            .await
+            .ok()
+            .flatten();
         if alert_now {
-            self.alert_merchant(shop, &followup, &feedback).await;
+            self.alert_merchant(shop, &followup, order.as_ref(), &feedback)
+                .await;
         }
         if low && !commenting {
             self.plan_recovery(shop, &followup, now).await?;
@@ -360,22 +384,20 @@ impl<M: Mailer> LinksApp<M> {
         } else {
             "rated"
         };
-        Ok(rating_page(shop, score, token, commenting))
+        let locale = self.customer_locale(claims, order.as_ref(), None).await;
+        let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
+        Ok(rating_page(shop, score, token, commenting, &chain))
     }
 
     async fn alert_merchant(
         &self,
         shop: &ShopConfig,
         followup: &FollowUpRecord,
+        order: Option<&OrderRecord>,
         feedback: &FeedbackRecord,
     ) {
-        let order_name = self
-            .store
-            .get_order(&shop.domain, followup.order_id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|o| o.name)
+        let order_name = order
+            .and_then(|o| o.name.clone())
             .unwrap_or_else(|| format!("{}", followup.order_id));
         let subject = format!("Low rating: {}/5 for order {order_name}", feedback.score);
         let mut text = format!(
@@ -475,6 +497,8 @@ impl<M: Mailer> LinksApp<M> {
             .store
             .get_profile(&claims.shop, &claims.customer_key)
             .await?;
+        let locale = self.customer_locale(claims, None, profile.as_ref()).await;
+        let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
         // An erased customer has no address left to mail: nothing to record.
         if let Some(address) = profile.and_then(|p| p.email) {
             let record = SuppressionRecord {
@@ -485,20 +509,7 @@ impl<M: Mailer> LinksApp<M> {
             self.store.suppress(&claims.shop, &record).await?;
         }
         served.outcome = "unsubscribed";
-        let brand = esc(shop.brand());
-        let body = format!(
-            "<p>You won't get any more emails from {brand} about your orders.</p>\
-             <form method=\"post\" action=\"resubscribe?t={t}\">\
-             <p>Changed your mind?</p>\
-             <button type=\"submit\">Resubscribe</button></form>",
-            t = esc(token)
-        );
-        Ok(page(
-            StatusCode::OK,
-            Some(shop.brand()),
-            "You're unsubscribed",
-            &body,
-        ))
+        Ok(unsubscribe_page(true, shop, token, &chain))
     }
 
     async fn resubscribe(
@@ -511,11 +522,12 @@ impl<M: Mailer> LinksApp<M> {
             .store
             .get_profile(&claims.shop, &claims.customer_key)
             .await?;
+        let locale = self.customer_locale(claims, None, profile.as_ref()).await;
+        let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
         let Some(address) = profile.and_then(|p| p.email) else {
             return Err(Refusal::Gone);
         };
         let hash = email_hash(&address);
-        let brand = esc(shop.brand());
         if self
             .store
             .unsuppress_self_service(&claims.shop, &hash)
@@ -523,38 +535,43 @@ impl<M: Mailer> LinksApp<M> {
             == Cas::Done
         {
             served.outcome = "resubscribed";
-            return Ok(page(
-                StatusCode::OK,
-                Some(shop.brand()),
-                "Welcome back",
-                &format!("<p>You'll hear from {brand} about your orders again.</p>"),
-            ));
+            return Ok(resubscribe_page(Resubscribed::Now, shop, &chain));
         }
         match self.store.get_suppression(&claims.shop, &hash).await? {
             None => {
                 served.outcome = "already_subscribed";
-                Ok(page(
-                    StatusCode::OK,
-                    Some(shop.brand()),
-                    "You're subscribed",
-                    &format!("<p>You already get emails from {brand} about your orders.</p>"),
-                ))
+                Ok(resubscribe_page(Resubscribed::Already, shop, &chain))
             }
             Some(_) => {
                 served.outcome = "kept_suppressed";
-                let contact = shop
-                    .support_email
-                    .as_deref()
-                    .map(|s| format!(" Write to {} and we'll look into it.", esc(s)))
-                    .unwrap_or_default();
-                Ok(page(
-                    StatusCode::OK,
-                    Some(shop.brand()),
-                    "We can't resume emails here",
-                    &format!(
-                        "<p>Emails to your address stopped because they could not be delivered or were reported as unwanted.{contact}</p>"
-                    ),
-                ))
+                Ok(resubscribe_page(Resubscribed::Kept, shop, &chain))
+            }
+        }
+    }
+
+    /// The customer's locale as emails pick it: the order's `customer_locale`, else the
+    /// profile's (read when not given). A failed read only costs the page its language.
+    async fn customer_locale(
+        &self,
+        claims: &LinkClaims,
+        order: Option<&OrderRecord>,
+        profile: Option<&ProfileRecord>,
+    ) -> Option<String> {
+        if let Some(locale) = order.and_then(|o| o.customer_locale.clone()) {
+            return Some(locale);
+        }
+        if let Some(profile) = profile {
+            return profile.locale.clone();
+        }
+        match self
+            .store
+            .get_profile(&claims.shop, &claims.customer_key)
+            .await
+        {
+            Ok(profile) => profile.and_then(|p| p.locale),
+            Err(e) => {
+                tracing::warn!(shop = %claims.shop, followup = %claims.followup, error = %e, "profile not read: page in the shop's language");
+                None
             }
         }
     }
@@ -585,17 +602,9 @@ impl<M: Mailer> LinksApp<M> {
             }
             None => {
                 served.outcome = "no_variants";
-                let store = format!("https://{}", shop.domain);
-                Ok(page(
-                    StatusCode::OK,
-                    Some(shop.brand()),
-                    "Shop again",
-                    &format!(
-                        "<p>We couldn't rebuild your cart automatically.</p><p><a href=\"{}\">Go to {}</a></p>",
-                        esc(&store),
-                        esc(shop.brand())
-                    ),
-                ))
+                let locale = self.customer_locale(claims, Some(&order), None).await;
+                let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
+                Ok(shop_again_page(shop, &chain))
             }
         }
     }
@@ -687,69 +696,110 @@ pub fn clean_comment(raw: &str) -> String {
     kept.trim().chars().take(MAX_COMMENT_CHARS).collect()
 }
 
-fn rating_page(shop: &ShopConfig, score: u8, token: &str, commented: bool) -> Response<Body> {
+fn rating_page(
+    shop: &ShopConfig,
+    score: u8,
+    token: &str,
+    commented: bool,
+    chain: &[String],
+) -> Response<Body> {
     let rules = &shop.playbooks.satisfaction;
-    let brand = esc(shop.brand());
-    let stars = format!("{score} out of 5");
-    let mut body = String::new();
-    let title;
+    let brand = shop.brand();
     if commented {
-        title = "Thanks for your comment";
-        let _ = write!(
-            body,
-            "<p>We've passed it on to the {brand} team. Your rating: {stars}.</p>"
+        return pages::respond(
+            StatusCode::OK,
+            "commented",
+            chain,
+            context! { brand, score },
         );
-    } else if score <= rules.low_score {
-        title = "We're sorry";
-        let _ = write!(
-            body,
-            "<p>Thank you for your rating ({stars}). We're sorry it wasn't better — the {brand} team has been told and will look into it.</p>"
-        );
+    }
+    let band = if score <= rules.low_score {
+        "low"
     } else if score >= rules.high_score {
-        title = "Thank you!";
-        let _ = write!(body, "<p>We're glad you're happy ({stars}).</p>");
-        if let Some(review) = &shop.review_url {
-            let _ = write!(
-                body,
-                "<p><a class=\"button\" href=\"{}\">Leave a review</a></p>",
-                esc(review)
-            );
-        }
-        let referral = shop
-            .referral_url
-            .clone()
-            .unwrap_or_else(|| format!("https://{}", shop.domain));
-        let _ = write!(
-            body,
-            "<p>Know someone who'd like {brand} too? <a href=\"{}\">Share it with a friend</a>.</p>",
-            esc(&referral)
-        );
+        "high"
     } else {
-        title = "Thank you";
-        let _ = write!(body, "<p>Thanks for your rating ({stars}).</p>");
-    }
-    if !commented {
-        let _ = write!(
-            body,
-            "<form method=\"post\" action=\"rate?t={t}\">\
-             <label for=\"comment\">Anything you'd like to add? (optional)</label>\
-             <textarea id=\"comment\" name=\"comment\" rows=\"4\" maxlength=\"{MAX_COMMENT_CHARS}\"></textarea>\
-             <button type=\"submit\">Send</button></form>",
-            t = esc(token)
-        );
-    }
-    page(StatusCode::OK, Some(shop.brand()), title, &body)
+        "middle"
+    };
+    let referral = shop
+        .referral_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{}", shop.domain));
+    pages::respond(
+        StatusCode::OK,
+        "rated",
+        chain,
+        context! {
+            brand,
+            score,
+            band,
+            token,
+            review_url => shop.review_url.as_deref(),
+            referral_url => referral,
+            max_comment => MAX_COMMENT_CHARS,
+        },
+    )
 }
 
-fn unsubscribe_page(shop: &ShopConfig, token: &str) -> Response<Body> {
-    let brand = esc(shop.brand());
-    let body = format!(
-        "<p>Stop emails from {brand} about your orders (thank-you notes, reminders and offers)?</p>\
-         <form method=\"post\" action=\"unsubscribe?t={t}\">\
-         <button type=\"submit\">Unsubscribe</button></form>",
-        t = esc(token)
-    );
-    page(StatusCode::OK, Some(shop.brand()), "Unsubscribe", &body)
+/// The confirmation (a button that unsubscribes), or once `done` the answer (a button
+/// that resubscribes).
+fn unsubscribe_page(
+    done: bool,
+    shop: &ShopConfig,
+    token: &str,
+    chain: &[String],
+) -> Response<Body> {
+    let page = if done { "unsubscribed" } else { "unsubscribe" };
+    pages::respond(
+        StatusCode::OK,
+        page,
+        chain,
+        context! { brand => shop.brand(), token },
+    )
+}
+
+/// How a resubscribe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resubscribed {
+    /// The customer's own unsubscribe was lifted.
+    Now,
+    /// Nothing was suppressed.
+    Already,
+    /// A bounce or complaint keeps the address suppressed.
+    Kept,
+}
+
+fn resubscribe_page(outcome: Resubscribed, shop: &ShopConfig, chain: &[String]) -> Response<Body> {
+    let page = match outcome {
+        Resubscribed::Now => "resubscribed",
+        Resubscribed::Already => "subscribed",
+        Resubscribed::Kept => "kept_suppressed",
+    };
+    pages::respond(
+        StatusCode::OK,
+        page,
+        chain,
+        context! { brand => shop.brand(), support_email => shop.support_email.as_deref() },
+    )
+}
+
+/// The reorder link's answer when the cart cannot be rebuilt: the storefront.
+fn shop_again_page(shop: &ShopConfig, chain: &[String]) -> Response<Body> {
+    pages::respond(
+        StatusCode::OK,
+        "shop_again",
+        chain,
+        context! { brand => shop.brand(), store_url => format!("https://{}", shop.domain) },
+    )
+}
+
+/// A refusal's page (without the brand: the shop may be unknown), with its status.
+fn refusal_page(refusal: &Refusal, chain: &[String]) -> Response<Body> {
+    pages::respond(
+        refusal.status(),
+        "refusal",
+        chain,
+        context! { brand => None::<&str>, refusal => refusal.page() },
+    )
 }
 
 fn redirect(url: &str) -> Response<Body> {
@@ -765,44 +815,16 @@ fn redirect(url: &str) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-/// A complete page: no external assets, nothing cached, the token never leaked through
-/// `Referer`, no framing.
+/// The layout around trusted markup (`body`), in English: what every page is framed in.
+#[cfg(test)]
 fn page(status: StatusCode, brand: Option<&str>, title: &str, body: &str) -> Response<Body> {
-    let brand_line = brand
-        .map(|b| format!("<p class=\"brand\">{}</p>", esc(b)))
-        .unwrap_or_default();
-    let title_tag = match brand {
-        Some(b) => format!("{} · {}", esc(title), esc(b)),
-        None => esc(title),
-    };
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<meta name=\"robots\" content=\"noindex\"><title>{title_tag}</title><style>{CSS}</style></head>\
-<body><main>{brand_line}<h1>{}</h1>{body}</main></body></html>\n",
-        esc(title)
-    );
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::REFERRER_POLICY, "no-referrer")
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        )
-        .body(Body::Text(html))
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+    pages::respond(
+        status,
+        "layout",
+        &[],
+        context! { brand, title, body => minijinja::Value::from_safe_string(body.to_owned()) },
+    )
 }
-
-const CSS: &str = "body{margin:0;background:#f6f6f4;color:#1d1d1b;font:17px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}\
-main{max-width:34rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px}\
-.brand{margin:0 0 .5rem;font-weight:600;color:#555}h1{margin:0 0 1rem;font-size:1.6rem}\
-a{color:#1a5fb4}label{display:block;margin:1rem 0 .25rem}\
-textarea{width:100%;box-sizing:border-box;font:inherit;padding:.5rem}\
-button,.button{display:inline-block;margin-top:.75rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#1a5fb4;color:#fff;font:inherit;text-decoration:none;cursor:pointer}\
-button:focus,.button:focus,a:focus,textarea:focus{outline:3px solid #f5c211;outline-offset:2px}";
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {

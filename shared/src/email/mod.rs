@@ -159,7 +159,7 @@ pub enum EmailError {
 const KINDS: [&str; 3] = ["subject", "txt", "html"];
 
 /// Language of the templates without a locale segment (the built-in ones are English).
-const DEFAULT_LANG: &str = "en";
+pub(crate) const DEFAULT_LANG: &str = "en";
 
 macro_rules! builtin_templates {
     ($($name:literal),* $(,)?) => {
@@ -331,22 +331,8 @@ impl Templates {
     }
 
     fn empty() -> Templates {
-        let mut env = Environment::new();
-        // Must be set before any template is added: the mode is fixed per template when
-        // it is compiled. Decided by the extension only, never by the content.
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_formatter(format_value);
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
         Templates {
-            env,
+            env: environment(),
             names: HashMap::new(),
         }
     }
@@ -377,16 +363,15 @@ impl Templates {
         kind: &str,
         chain: &[String],
     ) -> Result<(&str, String), EmailError> {
-        for locale in chain {
-            if let Some(name) = self.names.get(&format!("{playbook}.{locale}.{kind}")) {
-                return Ok((name, bcp47_case(locale)));
-            }
-        }
-        let base = format!("{playbook}.{kind}");
-        match self.names.get(&base) {
-            Some(name) => Ok((name, DEFAULT_LANG.to_owned())),
-            None => Err(EmailError::TemplateMissing { name: base }),
-        }
+        pick_localized(
+            |name| self.names.get(name).map(String::as_str),
+            playbook,
+            kind,
+            chain,
+        )
+        .ok_or_else(|| EmailError::TemplateMissing {
+            name: format!("{playbook}.{kind}"),
+        })
     }
 
     fn render_one(&self, name: &str, ctx: Value) -> Result<String, EmailError> {
@@ -879,9 +864,56 @@ fn is_loopback_http(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+// ---------------------------------------------------------------------------------------
+// Shared with the customer-facing pages of `links` (`crate::links_app`)
+
+/// A template environment set up as for email: `.html` templates auto-escape
+/// (`& < > " '`, URLs left readable), nothing else does; undefined variables are errors;
+/// block tags trim their line.
+pub(crate) fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // Must be set before any template is added: the mode is fixed per template when
+    // it is compiled. Decided by the extension only, never by the content.
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(format_value);
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env
+}
+
+/// The template for `{base}.{kind}` in the first locale of `chain` that has one, and
+/// its language (`bcp47_case`): `{base}.{locale}.{kind}` when `lookup` knows it, else,
+/// when the locale is [`DEFAULT_LANG`] itself, the unlocalised `{base}.{kind}`. After the
+/// chain, the unlocalised template in [`DEFAULT_LANG`]. `lookup` maps a lower-cased
+/// name to the registered one.
+pub(crate) fn pick_localized<'a>(
+    lookup: impl Fn(&str) -> Option<&'a str>,
+    base: &str,
+    kind: &str,
+    chain: &[String],
+) -> Option<(&'a str, String)> {
+    let unlocalised = || lookup(&format!("{base}.{kind}")).map(|n| (n, DEFAULT_LANG.to_owned()));
+    for locale in chain {
+        if let Some(name) = lookup(&format!("{base}.{locale}.{kind}")) {
+            return Some((name, bcp47_case(locale)));
+        }
+        if locale == DEFAULT_LANG {
+            return unlocalised();
+        }
+    }
+    unlocalised()
+}
+
 /// Lower-cased locale candidates, most specific first: `fr_CA` -> [`fr-ca`, `fr`].
 /// Anything that is not 1–8 ASCII alphanumerics per subtag is ignored (no locale).
-fn locale_chain(locale: Option<&str>) -> Vec<String> {
+pub(crate) fn locale_chain(locale: Option<&str>) -> Vec<String> {
     let Some(locale) = locale.map(str::trim).filter(|l| !l.is_empty()) else {
         return Vec::new();
     };

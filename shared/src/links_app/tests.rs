@@ -185,3 +185,5 @@ fn esc_covers_the_five_html_specials() {
         "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
     );
 }
+
+mod pages;
