@@ -107,6 +107,10 @@ pub struct ShopConfig {
     /// Brand name shown to customers.
     #[serde(default)]
     pub name: Option<String>,
+    /// The store's language (`fr`, `fr-CA`), for emails and pages to a customer whose
+    /// own language Shopify did not send. English when unset.
+    #[serde(default)]
+    pub locale: Option<String>,
     /// Environment variable with this shop's webhook secrets (custom apps have one
     /// secret per store). Defaults to `AFTERCART_WEBHOOK_SECRETS`.
     #[serde(default)]
@@ -1142,6 +1146,15 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
                     "use an address such as \"hello@your-store.com\" (write an internationalised domain in its xn-- form)",
                 ));
             }
+        }
+    }
+    if let Some(locale) = &shop.locale {
+        if crate::email::locale_chain(Some(locale)).is_empty() {
+            return Err(bad(
+                "locale",
+                format!("{locale:?} is not a language tag"),
+                "use a tag such as \"fr\" or \"fr-CA\", or remove it for English",
+            ));
         }
     }
     if shop.time_zone.parse::<chrono_tz::Tz>().is_err() {

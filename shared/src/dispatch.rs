@@ -832,7 +832,8 @@ pub fn email_context(
         locale: order
             .customer_locale
             .clone()
-            .or_else(|| profile.locale.clone()),
+            .or_else(|| profile.locale.clone())
+            .or_else(|| shop.locale.clone()),
         order_name: order.name.clone(),
         lines: lines
             .iter()

@@ -305,3 +305,63 @@ async fn the_pace_spaces_slots_and_refuses_one_past_the_cutoff() {
     );
     assert!(start.elapsed() >= std::time::Duration::from_millis(150));
 }
+
+#[test]
+fn the_email_is_in_the_customers_language_else_the_shops() {
+    let links = LinkBuilder {
+        base_url: "https://links.example.test".into(),
+        keys: crate::links::LinkKeys::parse("1:a-test-key-that-is-long-enough-0123456789").unwrap(),
+        ttl_days: 60,
+    };
+    let french_shop = config("locale = \"fr\"\n");
+    let english_shop = config("");
+    let f = followup(Playbook::ThankYou);
+    let order = ctx().order.unwrap();
+    let now = at("2026-11-22T10:00:00Z");
+    let locale = |shop: &Config, order: &OrderRecord, profile: &ProfileRecord| {
+        email_context(
+            &links,
+            &f,
+            &shop.shops[0],
+            order,
+            profile,
+            "a@b.c",
+            "s@acme.example",
+            now,
+        )
+        .locale
+    };
+    let unknown = ProfileRecord::default();
+    let german = ProfileRecord {
+        locale: Some("de".into()),
+        ..ProfileRecord::default()
+    };
+    let ordered_in_spanish = OrderRecord {
+        customer_locale: Some("es".into()),
+        ..order.clone()
+    };
+    assert_eq!(
+        locale(&french_shop, &order, &unknown).as_deref(),
+        Some("fr")
+    );
+    assert_eq!(locale(&english_shop, &order, &unknown), None);
+    assert_eq!(locale(&french_shop, &order, &german).as_deref(), Some("de"));
+    assert_eq!(
+        locale(&french_shop, &ordered_in_spanish, &german).as_deref(),
+        Some("es")
+    );
+}
+
+#[test]
+fn a_shop_locale_that_is_not_a_language_tag_is_refused_at_load() {
+    let err = Config::parse(
+        "[[shop]]\ndomain = \"acme.myshopify.com\"\nlocale = \"<fr>\"\n",
+        "test",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("shop[0].locale") && err.contains("language tag"),
+        "{err}"
+    );
+}

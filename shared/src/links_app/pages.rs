@@ -70,12 +70,10 @@ fn env() -> Result<&'static Environment<'static>, minijinja::Error> {
     .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.clone()))
 }
 
-/// The default locale of a shop's pages, before English.
-///
-/// `ShopConfig` has no locale setting yet; when it gets one, this returns it and every
-/// page and refusal follows it.
-pub(super) fn shop_locale(_shop: &ShopConfig) -> Option<&str> {
-    None
+/// The default locale of a shop's pages, before English: the shop's `locale` setting
+/// (validated at load).
+pub(super) fn shop_locale(shop: &ShopConfig) -> Option<&str> {
+    shop.locale.as_deref()
 }
 
 /// Locale candidates for a page about a known customer: their locale (as emails pick

@@ -485,3 +485,10 @@ fn write_pages_for_a_look() {
         }
     }
 }
+
+#[test]
+fn the_shops_configured_locale_is_its_pages_default() {
+    let french = config("Acme", "locale = \"fr-CA\"\n");
+    assert_eq!(pages::shop_locale(&french.shops[0]), Some("fr-CA"));
+    assert_eq!(pages::shop_locale(&config("Acme", "").shops[0]), None);
+}
