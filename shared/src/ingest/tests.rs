@@ -1149,7 +1149,8 @@ fn shop_redact_records_the_request_and_marks_the_shop_uninstalled() {
 }
 
 #[test]
-fn app_uninstalled_marks_the_shop_uninstalled_and_a_later_shop_redact_keeps_that_time() {
+fn app_uninstalled_marks_the_shop_uninstalled_records_a_confirmation_request_and_a_later_shop_redact_keeps_that_time(
+) {
     let mut t = Table::default();
     let writes = deliver(
         &mut t,
@@ -1157,8 +1158,22 @@ fn app_uninstalled_marks_the_shop_uninstalled_and_a_later_shop_redact_keeps_that
         fixtures::APP_UNINSTALLED,
         now(),
     );
-    assert_eq!(writes.len(), 1);
-    assert_eq!(writes[0].expect, Expect::Absent);
+    assert_eq!(writes.len(), 2);
+    assert_eq!(find(&writes, &keys::shop(SHOP)).expect, Expect::Absent);
+    // A request to confirm the uninstall with the Admin API (see `privacy`).
+    let w = find(
+        &writes,
+        &keys::privacy_request(SHOP, &utc_key(&now()), WEBHOOK_ID),
+    );
+    let Item::Privacy(r) = &w.item else {
+        panic!("{w:?}")
+    };
+    assert_eq!(
+        (r.topic.as_str(), r.status.as_str()),
+        ("app/uninstalled", "pending")
+    );
+    assert_eq!((r.customer_id, r.email_hash.as_deref()), (None, None));
+    assert_eq!(w.expect, Expect::Any);
     let s = t.shop();
     assert_eq!(s.shop_id, Some(SHOP_ID));
     assert_eq!(
