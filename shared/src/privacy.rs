@@ -359,7 +359,11 @@ pub fn confirm_by_operator(state: &mut RequestState, operator: &str, now: DateTi
         .take(100)
         .collect();
     state.request.status = status::PENDING.into();
-    state.confirmed_by = Some(format!("operator {}", operator.trim()));
+    let operator = match operator.trim() {
+        "" => "(unnamed)",
+        name => name,
+    };
+    state.confirmed_by = Some(format!("operator {operator}"));
     state.confirmed_at = Some(utc_key(&now));
     state.reason = None;
     state.not_before = None;
