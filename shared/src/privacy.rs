@@ -779,10 +779,16 @@ impl<M: Mailer> Worker<'_, M> {
     ) -> Result<Step, StoreError> {
         let shop = self.shop.domain.as_str();
         let resumed = self.resume_sends(&state.request.received_at).await?;
-        self.d
+        // The count feeds the merchant's alert; failing to count must not hold up the
+        // refusal (nor, retried for ever, every later dispatch).
+        if let Err(e) = self
+            .d
             .store
             .count_refusal(shop, kind, self.d.clock.now())
-            .await?;
+            .await
+        {
+            tracing::error!(shop, request = %self.key.sk, refusal = kind.as_str(), error = %e, "refusal not counted");
+        }
         tracing::warn!(
             shop,
             request = %self.key.sk,
