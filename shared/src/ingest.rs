@@ -215,6 +215,7 @@ pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
                 .get_or_insert_with(|| utc_key(&ctx.now));
             // A redacted shop is uninstalled too: nothing more may be sent.
             rec.uninstalled_at.get_or_insert_with(|| utc_key(&ctx.now));
+            rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
             out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
         }
         Event::AppUninstalled(s) => {
@@ -231,6 +232,7 @@ pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
             let (mut rec, expect) = versioned(loaded.shop.as_ref(), ShopRecord::default);
             rec.shop_id = rec.shop_id.or(s.id);
             rec.uninstalled_at = Some(utc_key(&ctx.now));
+            rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
             out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
         }
     }

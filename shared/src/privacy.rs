@@ -723,6 +723,10 @@ impl<M: Mailer> Worker<'_, M> {
                     .await
             }
             Confirmation::Unknown(why) => {
+                self.d
+                    .store
+                    .confirm_uninstalled(shop, &state.request.received_at, false)
+                    .await?;
                 tracing::warn!(shop, request = %self.key.sk, problem = %why, "app/uninstalled cannot be confirmed with the Admin API; the uninstall stays in force");
                 state.unconfirmed = Some(why);
                 Ok(Step::Done)
@@ -752,7 +756,14 @@ impl<M: Mailer> Worker<'_, M> {
                         .refuse_forged(state, RefusalKind::ForgedShopRedact)
                         .await
                 }
-                Confirmation::Unknown(why) => return Ok(Step::Await(awaiting_reason(shop, &why))),
+                Confirmation::Unknown(why) => {
+                    // Sends stay stopped (cancelled from now on) while it waits.
+                    self.d
+                        .store
+                        .confirm_uninstalled(shop, &state.request.received_at, true)
+                        .await?;
+                    return Ok(Step::Await(awaiting_reason(shop, &why)));
+                }
                 Confirmation::Retry(why) => return Ok(self.retry_confirmation(state, &why)),
             }
         }
@@ -810,7 +821,11 @@ impl<M: Mailer> Worker<'_, M> {
             let Some(rec) = self.d.store.get_shop(shop).await? else {
                 return Ok(false);
             };
-            let marks = [&rec.uninstalled_at, &rec.redact_requested_at];
+            let marks = [
+                &rec.uninstalled_at,
+                &rec.redact_requested_at,
+                &rec.uninstall_unconfirmed_at,
+            ];
             if marks.iter().all(|m| m.is_none()) {
                 return Ok(false);
             }

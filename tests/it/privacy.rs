@@ -834,7 +834,9 @@ async fn app_uninstalled_stops_due_follow_ups_at_once() {
     let r = request_of(&t, "app/uninstalled").await;
     assert_eq!(s(&r, "status"), "done", "{r:?}");
     assert_eq!(s(&r, "confirmed_by"), "admin_api");
-    assert!(!s(&shop_record(&t).await, "uninstalled_at").is_empty());
+    let shop = shop_record(&t).await;
+    assert!(!s(&shop, "uninstalled_at").is_empty());
+    assert!(!shop.contains_key("uninstall_unconfirmed_at"), "{shop:?}");
     assert_eq!(fake.access_checks(), 1);
 }
 
@@ -1112,5 +1114,59 @@ async fn an_admin_outage_retries_the_confirmation_later_and_erases_nothing_meanw
     fake.revoke();
     run_dispatch(&t.dispatcher("2026-11-24T10:10:00Z", None).await).await;
     assert_only_the_tombstone_is_left(&t, &others).await;
+    assert_eq!(fake.access_checks(), 3);
+}
+
+#[tokio::test]
+async fn while_the_admin_api_is_down_an_uninstall_defers_sends_and_a_forged_one_loses_none() {
+    let (t, fake) = spawn_with_admin(
+        "max_attempts = 2\n",
+        [Fault::Status(503), Fault::Status(503)],
+    )
+    .await;
+    an_order_due_at_0930(&t, 6801, CUSTOMER_ID, EMAIL).await;
+    deliver(
+        &t,
+        "app/uninstalled",
+        fixtures::APP_UNINSTALLED,
+        "wh-forged",
+    )
+    .await;
+
+    // The check fails: sends stay stopped, but the due follow-up waits, not cancelled.
+    let d = t.dispatcher("2026-11-22T09:30:00Z", None).await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(
+        (report["sent"].as_u64(), report["deferred"].as_u64()),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+    let f = t.followups().await;
+    assert_eq!(f[0].status, FollowUpStatus::Pending, "{f:?}");
+    assert_eq!(
+        f[0].reason.as_deref(),
+        Some(aftercart::dispatch::UNCONFIRMED_REASON)
+    );
+    let r = request_of(&t, "app/uninstalled").await;
+    assert_eq!(s(&r, "status"), "pending", "{r:?}");
+    assert!(s(&r, "reason").contains("HTTP 503"), "{r:?}");
+    assert!(
+        s(&r, "not_before").as_str() < "2026-11-22T09:45:00.000Z",
+        "{r:?}"
+    );
+
+    // Shopify answers again and accepts the token: forged, and the email goes out.
+    let later = t.dispatcher("2026-11-22T09:45:00Z", None).await;
+    assert_eq!(run_dispatch(&later).await["sent"], 1);
+    assert_eq!(t.followups().await[0].status, FollowUpStatus::Sent);
+    assert_eq!(
+        s(&request_of(&t, "app/uninstalled").await, "status"),
+        "refused"
+    );
+    let shop = shop_record(&t).await;
+    assert!(
+        !shop.contains_key("uninstalled_at") && !shop.contains_key("uninstall_unconfirmed_at"),
+        "{shop:?}"
+    );
     assert_eq!(fake.access_checks(), 3);
 }

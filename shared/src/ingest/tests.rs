@@ -1146,6 +1146,11 @@ fn shop_redact_records_the_request_and_marks_the_shop_uninstalled() {
         s.redact_requested_at.as_deref(),
         Some("2026-12-01T12:00:00.000Z")
     );
+    // Follow-ups wait until the dispatcher has confirmed it with the Admin API.
+    assert_eq!(
+        s.uninstall_unconfirmed_at.as_deref(),
+        Some("2026-12-01T12:00:00.000Z")
+    );
 }
 
 #[test]
@@ -1181,6 +1186,10 @@ fn app_uninstalled_marks_the_shop_uninstalled_records_a_confirmation_request_and
         Some("2026-12-01T12:00:00.000Z")
     );
     assert_eq!(s.redact_requested_at, None);
+    assert_eq!(
+        s.uninstall_unconfirmed_at.as_deref(),
+        Some("2026-12-01T12:00:00.000Z")
+    );
 
     let later = at("2027-01-01T00:00:00Z");
     let writes = deliver(&mut t, Topic::ShopRedact, fixtures::SHOP_REDACT, later);
@@ -1192,6 +1201,10 @@ fn app_uninstalled_marks_the_shop_uninstalled_records_a_confirmation_request_and
     );
     assert_eq!(
         s.redact_requested_at.as_deref(),
+        Some("2027-01-01T00:00:00.000Z")
+    );
+    assert_eq!(
+        s.uninstall_unconfirmed_at.as_deref(),
         Some("2027-01-01T00:00:00.000Z")
     );
 }

@@ -166,7 +166,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(&keys::shop(shop))))
-            .update_expression("REMOVE uninstalled_at, redact_requested_at SET v = :next")
+            .update_expression(
+                "REMOVE uninstalled_at, redact_requested_at, uninstall_unconfirmed_at SET v = :next",
+            )
             .condition_expression("v = :v")
             .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
             .expression_attribute_values(":next", AttributeValue::N((v + 1).to_string()));
@@ -174,10 +176,11 @@ impl DynamoStore {
     }
 
     /// Marks the shop uninstalled as of `at` (and, for a shop erasure, its erasure
-    /// requested) where the installation record does not say so already: once the
-    /// Admin API confirmed the uninstall, sends stay stopped even if a forged notice's
-    /// check lifted the stop meanwhile. Bumps the version, so a webhook writing the
-    /// record concurrently re-reads.
+    /// requested) where the installation record does not say so already, and the
+    /// uninstall as no longer awaiting confirmation (due follow-ups are then cancelled):
+    /// once the Admin API confirmed it, or could not tell, the uninstall stays in force,
+    /// even if a forged notice's check lifted the stop meanwhile. Bumps the version, so a
+    /// webhook writing the record concurrently re-reads.
     pub async fn confirm_uninstalled(
         &self,
         shop: &str,
@@ -191,6 +194,7 @@ impl DynamoStore {
         if redact {
             set.push_str(", redact_requested_at = if_not_exists(redact_requested_at, :at)");
         }
+        set.push_str(" REMOVE uninstall_unconfirmed_at");
         self.client
             .update_item()
             .table_name(&self.table)
