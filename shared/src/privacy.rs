@@ -705,69 +705,80 @@ impl<M: Mailer> Worker<'_, M> {
     /// stay stopped); a working one shows it forged (sends resume, the refusal is
     /// counted); without a token it stays in force unconfirmed.
     async fn confirm_uninstall(&self, state: &mut RequestState) -> Result<Step, StoreError> {
-        let shop = self.shop.domain.as_str();
-        let now = self.d.clock.now();
-        match confirmation(&self.d.admin.check_access(shop).await) {
-            Confirmation::Confirmed => {
-                self.d
-                    .store
-                    .confirm_uninstalled(shop, &state.request.received_at, false)
-                    .await?;
-                state.confirmed_by = Some(CONFIRMED_BY_ADMIN_API.into());
-                state.confirmed_at = Some(utc_key(&now));
-                tracing::info!(shop, request = %self.key.sk, "app/uninstalled confirmed: the Admin API refuses the app's token");
-                Ok(Step::Done)
-            }
-            Confirmation::Forged => {
-                self.refuse_forged(state, RefusalKind::ForgedUninstall)
-                    .await
-            }
+        Ok(match self.check_uninstall(state, false).await? {
+            Confirmation::Confirmed => Step::Done,
+            Confirmation::Forged => Step::Refused(FORGED_REASON.into()),
             Confirmation::Unknown(why) => {
-                self.d
-                    .store
-                    .confirm_uninstalled(shop, &state.request.received_at, false)
-                    .await?;
-                tracing::warn!(shop, request = %self.key.sk, problem = %why, "app/uninstalled cannot be confirmed with the Admin API; the uninstall stays in force");
+                tracing::warn!(shop = %self.shop.domain, request = %self.key.sk, problem = %why, "app/uninstalled cannot be confirmed with the Admin API; the uninstall stays in force");
                 state.unconfirmed = Some(why);
-                Ok(Step::Done)
+                Step::Done
             }
-            Confirmation::Retry(why) => Ok(self.retry_confirmation(state, &why)),
-        }
+            Confirmation::Retry(why) => self.retry_confirmation(state, &why),
+        })
     }
 
     /// A `shop/redact`: confirmed first (once: a resumed erasure is not checked again),
-    /// then the shop is erased.
+    /// then the shop is erased. Forged, nothing is erased; without a token it waits for
+    /// an operator.
     async fn redact_shop(&self, state: &mut RequestState) -> Result<Step, StoreError> {
-        let shop = self.shop.domain.as_str();
         if state.confirmed_at.is_none() {
-            let now = self.d.clock.now();
-            match confirmation(&self.d.admin.check_access(shop).await) {
-                Confirmation::Confirmed => {
-                    self.d
-                        .store
-                        .confirm_uninstalled(shop, &state.request.received_at, true)
-                        .await?;
-                    state.confirmed_by = Some(CONFIRMED_BY_ADMIN_API.into());
-                    state.confirmed_at = Some(utc_key(&now));
-                    tracing::info!(shop, request = %self.key.sk, "shop/redact confirmed: the Admin API refuses the app's token");
-                }
-                Confirmation::Forged => {
-                    return self
-                        .refuse_forged(state, RefusalKind::ForgedShopRedact)
-                        .await
-                }
+            match self.check_uninstall(state, true).await? {
+                Confirmation::Confirmed => {}
+                Confirmation::Forged => return Ok(Step::Refused(FORGED_REASON.into())),
                 Confirmation::Unknown(why) => {
-                    // Sends stay stopped (cancelled from now on) while it waits.
-                    self.d
-                        .store
-                        .confirm_uninstalled(shop, &state.request.received_at, true)
-                        .await?;
-                    return Ok(Step::Await(awaiting_reason(shop, &why)));
+                    return Ok(Step::Await(awaiting_reason(&self.shop.domain, &why)))
                 }
                 Confirmation::Retry(why) => return Ok(self.retry_confirmation(state, &why)),
             }
         }
         self.erase_shop(state).await
+    }
+
+    /// Asks the Admin API whether the uninstall behind the request (a shop erasure with
+    /// `redact`) is real, and records on the shop what the answer shows: confirmed, or
+    /// cannot be told → the uninstall stays in force (due follow-ups are cancelled from
+    /// now on); forged → sends resume and the refusal is counted; no answer → nothing
+    /// changes (sends stay stopped, follow-ups wait).
+    async fn check_uninstall(
+        &self,
+        state: &mut RequestState,
+        redact: bool,
+    ) -> Result<Confirmation, StoreError> {
+        let shop = self.shop.domain.as_str();
+        let found = confirmation(&self.d.admin.check_access(shop).await);
+        match &found {
+            Confirmation::Confirmed => self.confirmed(state, redact).await?,
+            Confirmation::Unknown(_) => {
+                self.d
+                    .store
+                    .confirm_uninstalled(shop, &state.request.received_at, redact)
+                    .await?
+            }
+            Confirmation::Forged => {
+                let kind = if redact {
+                    RefusalKind::ForgedShopRedact
+                } else {
+                    RefusalKind::ForgedUninstall
+                };
+                self.refuse_forged(state, kind).await?
+            }
+            Confirmation::Retry(_) => {}
+        }
+        Ok(found)
+    }
+
+    /// The Admin API refused the app's token: the uninstall (and, with `redact`, the
+    /// erasure request) is confirmed, recorded on the shop and on the request.
+    async fn confirmed(&self, state: &mut RequestState, redact: bool) -> Result<(), StoreError> {
+        let shop = self.shop.domain.as_str();
+        self.d
+            .store
+            .confirm_uninstalled(shop, &state.request.received_at, redact)
+            .await?;
+        state.confirmed_by = Some(CONFIRMED_BY_ADMIN_API.into());
+        state.confirmed_at = Some(utc_key(&self.d.clock.now()));
+        tracing::info!(shop, request = %self.key.sk, topic = %state.request.topic, "uninstall confirmed: the Admin API refuses the app's token");
+        Ok(())
     }
 
     /// The Admin API could not answer: ask again later (sends stay stopped meanwhile).
@@ -782,12 +793,13 @@ impl<M: Mailer> Worker<'_, M> {
     }
 
     /// A destructive request the store's working token shows forged: sends resume (the
-    /// stop it put on them is lifted), the refusal is counted, nothing is erased.
+    /// stop it put on them is lifted) and the refusal is counted; the caller erases
+    /// nothing.
     async fn refuse_forged(
         &self,
-        state: &mut RequestState,
+        state: &RequestState,
         kind: RefusalKind,
-    ) -> Result<Step, StoreError> {
+    ) -> Result<(), StoreError> {
         let shop = self.shop.domain.as_str();
         let resumed = self.resume_sends(&state.request.received_at).await?;
         // The count feeds the merchant's alert; failing to count must not hold up the
@@ -809,7 +821,7 @@ impl<M: Mailer> Worker<'_, M> {
             "forged {}: the store still accepts the app's access token; refused, sends resume",
             state.request.topic
         );
-        Ok(Step::Refused(FORGED_REASON.into()))
+        Ok(())
     }
 
     /// Lifts the uninstall mark from the installation record, unless a later uninstall

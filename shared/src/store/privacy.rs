@@ -7,7 +7,7 @@
 
 use super::dispatch::Cas;
 use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
-use crate::model::{keys, Key, Record, ShopRecord};
+use crate::model::{Key, Record, ShopRecord};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -158,14 +158,11 @@ impl DynamoStore {
     }
 
     /// Lifts the stop an uninstall notice put on the shop's sends, once the Admin API
-    /// showed the notice forged: removes `uninstalled_at` and `redact_requested_at` from
-    /// the installation record if it still has version `v` (`Lost` otherwise: re-read).
+    /// showed the notice forged: removes `uninstalled_at`, `redact_requested_at` and
+    /// `uninstall_unconfirmed_at` from the installation record if it still has version `v` (`Lost` otherwise: re-read).
     pub async fn resume_sends(&self, shop: &str, v: u64) -> Result<Cas, StoreError> {
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::shop(shop))))
+            .update_shop(shop)
             .update_expression(
                 "REMOVE uninstalled_at, redact_requested_at, uninstall_unconfirmed_at SET v = :next",
             )
@@ -195,10 +192,7 @@ impl DynamoStore {
             set.push_str(", redact_requested_at = if_not_exists(redact_requested_at, :at)");
         }
         set.push_str(" REMOVE uninstall_unconfirmed_at");
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::shop(shop))))
+        self.update_shop(shop)
             .update_expression(set)
             .expression_attribute_names("#entity", table::ENTITY)
             .expression_attribute_values(":at", AttributeValue::S(at.to_owned()))
