@@ -1,4 +1,5 @@
-//! Shopify Admin GraphQL client: unique single-use discount codes (issue 5).
+//! Shopify Admin GraphQL client: unique single-use discount codes (issue 5), and the
+//! access check that confirms an uninstall ([`AdminClient::check_access`]).
 //!
 //! - [`code_rule`] is THE place that says which playbooks carry a code and with which
 //!   rule.
@@ -318,6 +319,24 @@ impl AdminClient {
             )
             .await?;
         graphql::parse_by_code(&data).map_err(AdminError::Transient)
+    }
+
+    /// Whether `shop` still accepts the app's access token: `Ok` when it answers the
+    /// cheapest query ([`graphql::ACCESS_CHECK`]); [`AdminError::Auth`] when it refuses
+    /// the token (as it does once the app is uninstalled); [`AdminError::NoToken`] when
+    /// no token is configured; [`AdminError::Transient`] when it cannot tell for now.
+    pub async fn check_access(&self, shop: &str) -> Result<(), AdminError> {
+        let data = self
+            .call(
+                shop,
+                graphql::ACCESS_CHECK,
+                json!({}),
+                graphql::ACCESS_CHECK_COST,
+            )
+            .await?;
+        graphql::parse_access_check(&data)
+            .map(|_| ())
+            .map_err(AdminError::Transient)
     }
 
     /// One GraphQL call with throttling and retries; returns `data`.

@@ -1,6 +1,7 @@
-//! What the developer commands `aftercart check-config` and `aftercart preview` do, as
-//! library functions: the binary (`src/bin/aftercart.rs`) only parses arguments and
-//! prints, so these paths are tested like the rest of the crate.
+//! What the developer and operator commands `aftercart check-config`, `aftercart
+//! preview` and `aftercart confirm-redact` do, as library functions: the binary
+//! (`src/bin/aftercart.rs`) only parses arguments and prints, so these paths are tested
+//! like the rest of the crate.
 
 use crate::config::{Config, WebhookSecrets};
 use crate::model::{FollowUpRecord, Playbook};
@@ -172,6 +173,52 @@ impl Preview {
         }
         Ok(paths)
     }
+}
+
+/// A shop domain as `--shop` takes it (`acme.myshopify.com`), lower-cased; refused if
+/// it holds anything but letters, digits, dots and hyphens (a `#` would name another
+/// partition of the table).
+pub fn parse_shop_domain(shop: &str) -> Result<String> {
+    let shop = shop.trim().to_ascii_lowercase();
+    let valid = !shop.is_empty()
+        && shop.len() <= 255
+        && shop.contains('.')
+        && shop
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if !valid {
+        bail!("--shop {shop:?} is not a shop domain such as acme.myshopify.com");
+    }
+    Ok(shop)
+}
+
+/// `aftercart confirm-redact --shop SHOP`: confirms, as `operator`, the shop's
+/// `shop/redact` requests that wait because the Admin API could not confirm the
+/// uninstall (see `docs/privacy.md`), so the next dispatch erases the shop. Returns
+/// what to print; an error when nothing was waiting.
+pub async fn confirm_redact(
+    store: &crate::store::DynamoStore,
+    shop: &str,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let shop = parse_shop_domain(shop)?;
+    let confirmed = crate::privacy::confirm_redact(store, &shop, operator, now)
+        .await
+        .with_context(|| format!("confirming the shop/redact of {shop}"))?;
+    if confirmed.is_empty() {
+        bail!(
+            "no shop/redact request of {shop} awaits confirmation (status {}): it may not have \
+             been checked yet, or it was confirmed, refused or carried out already",
+            crate::store::privacy::status::AWAITING_CONFIRMATION
+        );
+    }
+    let requests: Vec<&str> = confirmed.iter().map(|k| k.sk.as_str()).collect();
+    Ok(format!(
+        "confirmed {} shop/redact request(s) of {shop} ({}): the next dispatch erases the shop's data",
+        confirmed.len(),
+        requests.join(", ")
+    ))
 }
 
 #[cfg(test)]

@@ -386,7 +386,12 @@ impl<M: Mailer> Dispatcher<M> {
         Ok(GuardContext {
             order,
             profile,
-            uninstalled: shop_state.and_then(|s| s.uninstalled_at).is_some(),
+            uninstalled: shop_state
+                .as_ref()
+                .is_some_and(|s| s.uninstalled_at.is_some()),
+            uninstall_unconfirmed: shop_state
+                .as_ref()
+                .is_some_and(|s| s.uninstall_unconfirmed_at.is_some()),
             suppression,
         })
     }
@@ -883,12 +888,19 @@ pub fn retry_backoff(attempt: u32) -> Duration {
     Duration::minutes(base) + Duration::seconds(jitter)
 }
 
+/// Why a follow-up waits while its shop's uninstall is being confirmed.
+pub const UNCONFIRMED_REASON: &str = "shop uninstall awaiting confirmation";
+/// How long it then waits before the guards look again.
+pub const UNCONFIRMED_DEFER_MINUTES: i64 = 10;
+
 /// What the guards look at, read just before sending.
 #[derive(Debug, Clone, Default)]
 pub struct GuardContext {
     pub order: Option<OrderRecord>,
     pub profile: Option<ProfileRecord>,
     pub uninstalled: bool,
+    /// The uninstall is not yet confirmed with the Admin API (it may be forged).
+    pub uninstall_unconfirmed: bool,
     /// The suppression reason, if the address is suppressed.
     pub suppression: Option<String>,
 }
@@ -902,6 +914,14 @@ pub fn guard(
     ctx: &GuardContext,
     now: DateTime<Utc>,
 ) -> Verdict {
+    if ctx.uninstalled && ctx.uninstall_unconfirmed {
+        // Stopped, not cancelled: the privacy pass confirms the uninstall (or shows it
+        // forged and resumes sends) before a later run.
+        return Verdict::Defer {
+            until: now + Duration::minutes(UNCONFIRMED_DEFER_MINUTES),
+            reason: UNCONFIRMED_REASON.into(),
+        };
+    }
     if ctx.uninstalled {
         return Verdict::Cancel("shop uninstalled".into());
     }

@@ -215,12 +215,24 @@ pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
                 .get_or_insert_with(|| utc_key(&ctx.now));
             // A redacted shop is uninstalled too: nothing more may be sent.
             rec.uninstalled_at.get_or_insert_with(|| utc_key(&ctx.now));
+            rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
             out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
         }
         Event::AppUninstalled(s) => {
+            // Sends stop at once; the dispatcher then confirms the uninstall with the
+            // Admin API (the topic header is not signed) and resumes them if forged.
+            out.push(privacy(
+                ctx,
+                Topic::AppUninstalled,
+                None,
+                None,
+                Vec::new(),
+                None,
+            ));
             let (mut rec, expect) = versioned(loaded.shop.as_ref(), ShopRecord::default);
             rec.shop_id = rec.shop_id.or(s.id);
             rec.uninstalled_at = Some(utc_key(&ctx.now));
+            rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
             out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
         }
     }

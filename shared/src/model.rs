@@ -781,6 +781,11 @@ pub struct ShopRecord {
     pub uninstalled_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redact_requested_at: Option<String>,
+    /// When an uninstall notice (`app/uninstalled`, `shop/redact`) arrived that the
+    /// dispatcher has not yet confirmed with the Admin API: until it has, due follow-ups
+    /// wait instead of being cancelled, so a forged notice loses no email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstall_unconfirmed_at: Option<String>,
     /// When the merchant was told the Admin API refused our access token (once, until
     /// a code is created again).
     #[serde(default, skip_serializing_if = "Option::is_none")]

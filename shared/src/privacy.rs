@@ -14,16 +14,27 @@
 //!   attached to an email to the shop's `privacy_email` (or `support_email`).
 //! - `shop/redact`: a Scan deletes every item of the shop except its installation
 //!   record (`SHOP#{shop}` / `SHOP`), the tombstone that keeps late webhooks harmless.
+//! - `app/uninstalled`: the webhook stopped the shop's sends at once; this confirms it.
+//!
+//! The HMAC of a webhook covers its body only, not the `X-Shopify-Topic` header, so a
+//! genuine signed body could be resent under a destructive topic. `app/uninstalled` and
+//! `shop/redact` are therefore confirmed with the Admin API before they act
+//! ([`confirmation`]): Shopify revokes the app's access token on uninstall, so a refused
+//! token proves the uninstall. A token that still works shows the delivery forged: it
+//! is refused (nothing erased, sends resume) and counted. Without a token a shop
+//! erasure waits for an operator (`aftercart confirm-redact`, [`confirm_redact`]).
 //!
 //! Every request is claimed with a lease (as follow-ups are), so two dispatchers never
 //! work on one; one that dies leaves it to be retaken when the lease ends, and every
 //! step is idempotent, so a request half done is finished by the next run. Done
 //! requests keep no customer id, address hash or order id.
 
+use crate::admin::AdminError;
 use crate::config::ShopConfig;
 use crate::dispatch::{retry_backoff, Dispatcher};
 use crate::mailer::{Mailer, OutgoingEmail, SendError};
 use crate::model::{email_hash, keys, Key, PrivacyRequestRecord};
+use crate::refusals::RefusalKind;
 use crate::shopify::Topic;
 use crate::store::privacy::{status, RequestCondition, ScanPage};
 use crate::store::{dispatch::Cas, Attrs, StoreError};
@@ -94,6 +105,15 @@ pub struct RequestState {
     pub cursor_pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor_sk: Option<String>,
+    /// Who confirmed a `shop/redact` or `app/uninstalled` ([`CONFIRMED_BY_ADMIN_API`], or
+    /// `operator {name}` through `aftercart confirm-redact`), and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<String>,
+    /// Why an `app/uninstalled` could not be confirmed (it stays in force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfirmed: Option<String>,
     /// The data export's SES message id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ses_message_id: Option<String>,
@@ -110,6 +130,8 @@ pub enum Kind {
     CustomerRedact,
     DataRequest,
     ShopRedact,
+    /// Confirm an `app/uninstalled` delivery (sends stopped meanwhile).
+    Uninstall,
 }
 
 impl Kind {
@@ -118,6 +140,7 @@ impl Kind {
             Topic::CustomersRedact => Some(Kind::CustomerRedact),
             Topic::CustomersDataRequest => Some(Kind::DataRequest),
             Topic::ShopRedact => Some(Kind::ShopRedact),
+            Topic::AppUninstalled => Some(Kind::Uninstall),
             _ => None,
         }
     }
@@ -127,6 +150,7 @@ impl Kind {
             Kind::CustomerRedact => "customers/redact",
             Kind::DataRequest => "customers/data_request",
             Kind::ShopRedact => "shop/redact",
+            Kind::Uninstall => "app/uninstalled",
         }
     }
 }
@@ -137,6 +161,10 @@ pub struct Report {
     pub open: u32,
     pub done: u32,
     pub failed: u32,
+    /// Shown forged by the Admin API (the store still accepts the app's token).
+    pub refused: u32,
+    /// Shop erasures that now wait for an operator's confirmation.
+    pub awaiting: u32,
     /// Left for the next run (deadline, another dispatcher holds it, or a retry wait).
     pub unfinished: u32,
     pub erased_items: u64,
@@ -233,12 +261,112 @@ pub async fn carry_out_with<M: Mailer>(
         open = report.open,
         done = report.done,
         failed = report.failed,
+        refused = report.refused,
+        awaiting = report.awaiting,
         unfinished = report.unfinished,
         erased_items = report.erased_items,
         exports_sent = report.exports_sent,
         "privacy requests"
     );
     Ok(report)
+}
+
+/// `confirmed_by` of a request the Admin API confirmed (it refused the app's token).
+pub const CONFIRMED_BY_ADMIN_API: &str = "admin_api";
+
+/// The reason on a request the Admin API showed to be forged.
+pub const FORGED_REASON: &str = "forged: the store still accepts the app's access token";
+
+/// What the Admin API's answer to the access check says about an uninstall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The store refuses the app's token: Shopify revoked it, the app is uninstalled.
+    Confirmed,
+    /// The store still accepts the token: the uninstall notice was forged.
+    Forged,
+    /// Cannot be told (no token configured, or an answer that says nothing about the
+    /// token); the reason says which.
+    Unknown(String),
+    /// Cannot be told for now (5xx, timeout, no connection): ask again later.
+    Retry(String),
+}
+
+/// Reads the result of [`crate::admin::AdminClient::check_access`].
+pub fn confirmation(check: &Result<(), AdminError>) -> Confirmation {
+    match check {
+        Ok(()) => Confirmation::Forged,
+        Err(AdminError::Auth(_)) => Confirmation::Confirmed,
+        Err(e @ AdminError::Transient(_)) => Confirmation::Retry(e.to_string()),
+        Err(e) => Confirmation::Unknown(e.to_string()),
+    }
+}
+
+/// The command that confirms `shop`'s erasure by hand.
+pub fn confirm_command(shop: &str) -> String {
+    format!("aftercart confirm-redact --shop {shop}")
+}
+
+/// The reason on a `shop/redact` waiting for an operator.
+pub fn awaiting_reason(shop: &str, why: &str) -> String {
+    format!(
+        "the uninstall cannot be confirmed with the Admin API ({why}): check that the app is \
+         uninstalled from {shop} (Shopify Partner dashboard), then run `{}`; Shopify expects \
+         the shop's data erased within 30 days of the request",
+        confirm_command(shop)
+    )
+}
+
+/// Marks `shop`'s `shop/redact` requests that await confirmation as confirmed by
+/// `operator` at `now` and pending again, so the next dispatch erases the shop. Returns
+/// the keys of the requests confirmed (none: nothing was waiting).
+pub async fn confirm_redact(
+    store: &crate::store::DynamoStore,
+    shop: &str,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Key>, StoreError> {
+    let mut confirmed = Vec::new();
+    for (key, item) in store
+        .privacy_requests_in(shop, &[status::AWAITING_CONFIRMATION])
+        .await?
+    {
+        let mut state: RequestState =
+            serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                key: format!("{}/{}", key.pk, key.sk),
+                message: elide_quoted(&e.to_string()),
+            })?;
+        if Kind::of(&state.request.topic) != Some(Kind::ShopRedact) {
+            continue;
+        }
+        confirm_by_operator(&mut state, operator, now);
+        if store
+            .put_privacy_request(&key, &state, RequestCondition::Awaiting)
+            .await?
+            == Cas::Done
+        {
+            tracing::warn!(shop, request = %key.sk, operator, "shop/redact confirmed by an operator; the next dispatch erases the shop");
+            confirmed.push(key);
+        }
+    }
+    Ok(confirmed)
+}
+
+/// A waiting request, confirmed by `operator`: pending again, to be carried out.
+pub fn confirm_by_operator(state: &mut RequestState, operator: &str, now: DateTime<Utc>) {
+    let operator: String = operator
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    state.request.status = status::PENDING.into();
+    let operator = match operator.trim() {
+        "" => "(unnamed)",
+        name => name,
+    };
+    state.confirmed_by = Some(format!("operator {operator}"));
+    state.confirmed_at = Some(utc_key(&now));
+    state.reason = None;
+    state.not_before = None;
 }
 
 /// How long a data export waits after SES refused the whole account
@@ -257,6 +385,10 @@ enum Step {
         reason: String,
         not_before: String,
     },
+    /// Shown forged by the Admin API: nothing done (the reason says why).
+    Refused(String),
+    /// Waits for an operator's confirmation (the reason names the command).
+    Await(String),
 }
 
 struct Worker<'a, M> {
@@ -308,7 +440,8 @@ impl<M: Mailer> Worker<'_, M> {
             None => Step::Failed("not a compliance topic".into()),
             Some(Kind::CustomerRedact) => self.redact_customer(&mut state).await?,
             Some(Kind::DataRequest) => self.export(&mut state, report).await?,
-            Some(Kind::ShopRedact) => self.erase_shop(&mut state).await?,
+            Some(Kind::ShopRedact) => self.redact_shop(&mut state).await?,
+            Some(Kind::Uninstall) => self.confirm_uninstall(&mut state).await?,
         };
         report.erased_items += state.erased_items - erased_before;
         self.finish(state, kind, step, report).await
@@ -381,6 +514,29 @@ impl<M: Mailer> Worker<'_, M> {
                     attempts = state.attempts,
                     reason,
                     "privacy request will be retried"
+                );
+            }
+            Step::Refused(reason) => {
+                forget_customer(&mut state);
+                state.request.status = status::REFUSED.into();
+                state.reason = Some(reason.clone());
+                state.completed_at = Some(utc_key(&now));
+                state.expires_at = retention_expiry(&utc_key(&now), self.shop.retention_days);
+                report.refused += 1;
+                tracing::warn!(kind, shop, request = %self.key.sk, reason, "privacy request refused");
+            }
+            Step::Await(reason) => {
+                state.request.status = status::AWAITING_CONFIRMATION.into();
+                state.reason = Some(reason.clone());
+                report.awaiting += 1;
+                // Logged once: a waiting request is not read again until confirmed.
+                tracing::error!(
+                    kind,
+                    shop,
+                    request = %self.key.sk,
+                    command = %confirm_command(shop),
+                    reason,
+                    "privacy request awaits an operator's confirmation"
                 );
             }
             Step::Failed(reason) => {
@@ -545,6 +701,168 @@ impl<M: Mailer> Worker<'_, M> {
         }
     }
 
+    /// Confirms an `app/uninstalled` with the Admin API: a refused token confirms it (sends
+    /// stay stopped); a working one shows it forged (sends resume, the refusal is
+    /// counted); without a token it stays in force unconfirmed.
+    async fn confirm_uninstall(&self, state: &mut RequestState) -> Result<Step, StoreError> {
+        Ok(match self.check_uninstall(state, false).await? {
+            Confirmation::Confirmed => Step::Done,
+            Confirmation::Forged => Step::Refused(FORGED_REASON.into()),
+            Confirmation::Unknown(why) => {
+                tracing::warn!(shop = %self.shop.domain, request = %self.key.sk, problem = %why, "app/uninstalled cannot be confirmed with the Admin API; the uninstall stays in force");
+                state.unconfirmed = Some(why);
+                Step::Done
+            }
+            Confirmation::Retry(why) => self.retry_confirmation(state, &why),
+        })
+    }
+
+    /// A `shop/redact`: confirmed first (once: a resumed erasure is not checked again),
+    /// then the shop is erased. Forged, nothing is erased; without a token it waits for
+    /// an operator.
+    async fn redact_shop(&self, state: &mut RequestState) -> Result<Step, StoreError> {
+        if state.confirmed_at.is_none() {
+            match self.check_uninstall(state, true).await? {
+                Confirmation::Confirmed => {}
+                Confirmation::Forged => return Ok(Step::Refused(FORGED_REASON.into())),
+                Confirmation::Unknown(why) => {
+                    return Ok(Step::Await(awaiting_reason(&self.shop.domain, &why)))
+                }
+                Confirmation::Retry(why) => return Ok(self.retry_confirmation(state, &why)),
+            }
+        }
+        self.erase_shop(state).await
+    }
+
+    /// Asks the Admin API whether the uninstall behind the request (a shop erasure with
+    /// `redact`) is real, and records on the shop what the answer shows: confirmed, or
+    /// cannot be told → the uninstall stays in force (due follow-ups are cancelled from
+    /// now on); forged → sends resume and the refusal is counted; no answer → nothing
+    /// changes (sends stay stopped, follow-ups wait).
+    async fn check_uninstall(
+        &self,
+        state: &mut RequestState,
+        redact: bool,
+    ) -> Result<Confirmation, StoreError> {
+        let shop = self.shop.domain.as_str();
+        let found = confirmation(&self.d.admin.check_access(shop).await);
+        match &found {
+            Confirmation::Confirmed => self.confirmed(state, redact).await?,
+            Confirmation::Unknown(_) => {
+                self.d
+                    .store
+                    .confirm_uninstalled(shop, &state.request.received_at, redact)
+                    .await?
+            }
+            Confirmation::Forged => {
+                let kind = if redact {
+                    RefusalKind::ForgedShopRedact
+                } else {
+                    RefusalKind::ForgedUninstall
+                };
+                self.refuse_forged(state, kind).await?
+            }
+            Confirmation::Retry(_) => {}
+        }
+        Ok(found)
+    }
+
+    /// The Admin API refused the app's token: the uninstall (and, with `redact`, the
+    /// erasure request) is confirmed, recorded on the shop and on the request.
+    async fn confirmed(&self, state: &mut RequestState, redact: bool) -> Result<(), StoreError> {
+        let shop = self.shop.domain.as_str();
+        self.d
+            .store
+            .confirm_uninstalled(shop, &state.request.received_at, redact)
+            .await?;
+        state.confirmed_by = Some(CONFIRMED_BY_ADMIN_API.into());
+        state.confirmed_at = Some(utc_key(&self.d.clock.now()));
+        tracing::info!(shop, request = %self.key.sk, topic = %state.request.topic, "uninstall confirmed: the Admin API refuses the app's token");
+        Ok(())
+    }
+
+    /// The Admin API could not answer: ask again later (sends stay stopped meanwhile).
+    /// The wait is not an attempt that could exhaust anything: the request must be
+    /// carried out in the end.
+    fn retry_confirmation(&self, state: &mut RequestState, why: &str) -> Step {
+        let now = self.d.clock.now();
+        Step::Retry {
+            reason: format!("confirming the uninstall with the Admin API: {why}"),
+            not_before: utc_key(&(now + retry_backoff(state.attempts))),
+        }
+    }
+
+    /// A destructive request the store's working token shows forged: sends resume (the
+    /// stop it put on them is lifted) and the refusal is counted; the caller erases
+    /// nothing.
+    async fn refuse_forged(
+        &self,
+        state: &RequestState,
+        kind: RefusalKind,
+    ) -> Result<(), StoreError> {
+        let shop = self.shop.domain.as_str();
+        let resumed = self.resume_sends(&state.request.received_at).await?;
+        // The count feeds the merchant's alert; failing to count must not hold up the
+        // refusal (nor, retried for ever, every later dispatch).
+        if let Err(e) = self
+            .d
+            .store
+            .count_refusal(shop, kind, self.d.clock.now())
+            .await
+        {
+            tracing::error!(shop, request = %self.key.sk, refusal = kind.as_str(), error = %e, "refusal not counted");
+        }
+        tracing::warn!(
+            shop,
+            request = %self.key.sk,
+            topic = %state.request.topic,
+            refusal = kind.as_str(),
+            resumed,
+            "forged {}: the store still accepts the app's access token; refused, sends resume",
+            state.request.topic
+        );
+        Ok(())
+    }
+
+    /// Lifts the uninstall mark from the installation record, unless a later uninstall
+    /// or erasure request (received after `received_at`) set it: that one is confirmed
+    /// on its own. Returns whether the mark was lifted.
+    async fn resume_sends(&self, received_at: &str) -> Result<bool, StoreError> {
+        let shop = self.shop.domain.as_str();
+        for _ in 0..RESUME_TRIES {
+            let Some(rec) = self.d.store.get_shop(shop).await? else {
+                return Ok(false);
+            };
+            let marks = [
+                &rec.uninstalled_at,
+                &rec.redact_requested_at,
+                &rec.uninstall_unconfirmed_at,
+            ];
+            if marks.iter().all(|m| m.is_none()) {
+                return Ok(false);
+            }
+            if marks
+                .iter()
+                .any(|m| m.as_deref().is_some_and(|t| t > received_at))
+            {
+                tracing::info!(
+                    shop,
+                    "a later uninstall notice awaits its own confirmation; sends stay stopped"
+                );
+                return Ok(false);
+            }
+            if self.d.store.resume_sends(shop, rec.v).await? == Cas::Done {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable {
+            operation: "UpdateItem",
+            message: format!(
+                "the installation record kept changing; {RESUME_TRIES} tries to resume sends lost"
+            ),
+        })
+    }
+
     /// Deletes every item of the shop but its installation record, page by page,
     /// saving where it is after each page.
     async fn erase_shop(&self, state: &mut RequestState) -> Result<Step, StoreError> {
@@ -599,6 +917,9 @@ impl<M: Mailer> Worker<'_, M> {
         }
     }
 }
+
+/// Tries to lift an uninstall mark while webhooks change the installation record.
+const RESUME_TRIES: u32 = 5;
 
 /// Clears what names the customer from a finished request.
 fn forget_customer(state: &mut RequestState) {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod dispatch;
+mod fake_admin;
 mod links;
 mod mail_events;
 mod privacy;

@@ -1,12 +1,15 @@
 //! Privacy compliance end to end: signed compliance webhooks through the real handler,
 //! carried out by the real dispatcher against moto, then the whole table read back.
+//! `app/uninstalled` and `shop/redact` are confirmed with a fake Shopify Admin API
+//! (`fake_admin.rs`): a revoked token confirms them, a working one shows them forged.
 
+use crate::fake_admin::{admin_table, FakeAdmin, Fault};
 use aftercart::fixtures;
 use aftercart::model::{
-    email_hash, keys, DiscountRecord, DiscountStatus, FeedbackRecord, FollowUpStatus, Key, Record,
-    SuppressionRecord,
+    email_hash, keys, DiscountRecord, DiscountStatus, FeedbackRecord, FollowUpStatus, Key,
+    Playbook, Record, SuppressionRecord,
 };
-use aftercart::privacy::{carry_out_with, is_shop_item, Limits};
+use aftercart::privacy::{carry_out_with, is_shop_item, Limits, FORGED_REASON};
 use aftercart::store::Attrs;
 use aftercart_integration::*;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -169,6 +172,85 @@ async fn privacy_records(t: &TestApp) -> Vec<Attrs> {
         .into_iter()
         .filter(|i| s(i, "entity") == "privacy_request")
         .collect()
+}
+
+/// The default test shop with its Admin API served by a fake (`faults` first), and
+/// `top` added to the `[admin]` table.
+async fn spawn_with_admin(
+    top: &str,
+    faults: impl IntoIterator<Item = Fault>,
+) -> (TestApp, FakeAdmin) {
+    let fake = FakeAdmin::start(faults).await;
+    let t =
+        TestApp::spawn_configured(config_with(&format!("{}{top}", admin_table(&fake)), "")).await;
+    (t, fake)
+}
+
+/// As [`spawn_with_admin`], the app already uninstalled: Shopify revoked its token.
+async fn spawn_uninstalled() -> (TestApp, FakeAdmin) {
+    let (t, fake) = spawn_with_admin("", []).await;
+    fake.revoke();
+    (t, fake)
+}
+
+/// As [`spawn_with_admin`], the Admin API down for the first check: two attempts per
+/// check, both answered 503; then it answers again (accepting the token).
+async fn spawn_with_admin_down() -> (TestApp, FakeAdmin) {
+    spawn_with_admin(
+        "max_attempts = 2\n",
+        [Fault::Status(503), Fault::Status(503)],
+    )
+    .await
+}
+
+/// A dispatcher as of `at` with no Admin API token for the shop.
+async fn dispatcher_without_token(t: &TestApp, at: &str) -> TestDispatcher {
+    let mut d = t.dispatcher(at, None).await;
+    d.admin = aftercart::admin::AdminClient::new(
+        &d.config.admin,
+        aftercart::admin::AdminTokens::default(),
+    )
+    .expect("admin client");
+    d
+}
+
+/// The shop's installation record.
+async fn shop_record(t: &TestApp) -> Attrs {
+    t.get(&format!("SHOP#{SHOP}"), "SHOP")
+        .await
+        .expect("installation record")
+}
+
+/// The privacy request recorded for `topic`.
+async fn request_of(t: &TestApp, topic: &str) -> Attrs {
+    let records = privacy_records(t).await;
+    let mine: Vec<_> = records.iter().filter(|r| s(r, "topic") == topic).collect();
+    assert_eq!(mine.len(), 1, "{records:#?}");
+    mine[0].clone()
+}
+
+/// Every item but the privacy requests, the refusal counts and the installation
+/// record: what an erasure would delete.
+fn data_items(items: Vec<Attrs>) -> Vec<Attrs> {
+    items
+        .into_iter()
+        .filter(|i| {
+            s(i, "entity") != "privacy_request"
+                && s(i, "entity") != "refusals"
+                && s(i, "pk") != format!("SHOP#{SHOP}")
+        })
+        .collect()
+}
+
+/// The shop's data still has exactly the keys `before` (the privacy requests, refusal
+/// counts and installation record aside), and its sends are still stopped.
+async fn assert_nothing_erased_and_sends_stopped(t: &TestApp, before: &[(String, String)]) {
+    assert_eq!(
+        keys_of(&data_items(t.scan().await)),
+        before,
+        "nothing erased yet"
+    );
+    assert!(!s(&shop_record(t).await, "uninstalled_at").is_empty());
 }
 
 /// A customer with three orders (one a guest checkout with the same address),
@@ -689,10 +771,11 @@ async fn assert_only_the_tombstone_is_left(t: &TestApp, others: &[(String, Strin
 
 #[tokio::test]
 async fn shop_redact_erases_every_item_of_the_shop_but_the_tombstone() {
-    let t = TestApp::spawn().await;
+    let (t, fake) = spawn_uninstalled().await;
     let others = a_busy_shop(&t).await;
     run_dispatch(&t.dispatcher("2026-11-24T10:00:00Z", None).await).await;
     assert_only_the_tombstone_is_left(&t, &others).await;
+    assert_eq!(fake.access_checks(), 1, "the uninstall was confirmed first");
 
     // A late duplicate of the request is harmless: it erases what little it recorded.
     deliver(&t, "shop/redact", fixtures::SHOP_REDACT, "wh-shop-redact").await;
@@ -702,7 +785,7 @@ async fn shop_redact_erases_every_item_of_the_shop_but_the_tombstone() {
 
 #[tokio::test]
 async fn shop_redact_resumes_where_the_previous_run_stopped() {
-    let t = TestApp::spawn().await;
+    let (t, fake) = spawn_uninstalled().await;
     let others = a_busy_shop(&t).await;
     let items_before = t.scan().await.len();
     let d = t.dispatcher("2026-11-24T10:00:00Z", None).await;
@@ -730,11 +813,16 @@ async fn shop_redact_resumes_where_the_previous_run_stopped() {
     }
     assert!(passes > 2, "the work was spread over several passes");
     assert_only_the_tombstone_is_left(&t, &others).await;
+    assert_eq!(
+        fake.access_checks(),
+        1,
+        "confirmed once, not again on every pass"
+    );
 }
 
 #[tokio::test]
 async fn app_uninstalled_stops_due_follow_ups_at_once() {
-    let t = TestApp::spawn().await;
+    let (t, fake) = spawn_uninstalled().await;
     deliver(
         &t,
         "orders/paid",
@@ -763,4 +851,321 @@ async fn app_uninstalled_stops_due_follow_ups_at_once() {
     assert_eq!(f[0].reason.as_deref(), Some("shop uninstalled"));
     // Uninstalling erases nothing: that waits for shop/redact.
     assert!(t.get(&keys::order_pk(SHOP, 6301), "ORDER").await.is_some());
+    // The Admin API refused the token: the uninstall is confirmed and stays.
+    let r = request_of(&t, "app/uninstalled").await;
+    assert_eq!(s(&r, "status"), "done", "{r:?}");
+    assert_eq!(s(&r, "confirmed_by"), "admin_api");
+    let shop = shop_record(&t).await;
+    assert!(!s(&shop, "uninstalled_at").is_empty());
+    assert!(!shop.contains_key("uninstall_unconfirmed_at"), "{shop:?}");
+    assert_eq!(fake.access_checks(), 1);
+}
+
+/// A paid order of `customer` placed at 08:00 on 2026-11-22: its thank-you is due by
+/// 09:30.
+async fn an_order_due_at_0930(t: &TestApp, order_id: u64, customer: u64, email: &str) {
+    deliver(
+        t,
+        "orders/paid",
+        &paid(order_id, Some(customer), email, "2026-11-22T08:00:00Z"),
+        &format!("wh-o{order_id}"),
+    )
+    .await;
+}
+
+/// The refusal count of `kind`'s counter on 2026-11-22 ("" if none).
+async fn refusals_counted(t: &TestApp, counter: &str) -> String {
+    t.get(
+        &keys::refusals(SHOP, "2026-11-22").pk,
+        &keys::refusals(SHOP, "2026-11-22").sk,
+    )
+    .await
+    .map(|item| n(&item, counter))
+    .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_genuine_sequence_erases_the_customer_then_the_shop_and_nothing_else() {
+    let (t, fake) = spawn_with_admin("", []).await;
+    customer_with_history(&t).await;
+    let others = other_shops_items(&t).await;
+
+    // The customer asks to be forgotten while the app is installed.
+    deliver(&t, "customers/redact", &redact(&[6001, 6002]), "wh-redact").await;
+    run_dispatch(&t.dispatcher("2026-11-22T10:00:00Z", None).await).await;
+    let needles = personal();
+    let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+    assert!(find_in_table(&t, &needles).await.is_empty());
+    assert_eq!(fake.access_checks(), 0, "customer requests are not checked");
+
+    // The merchant uninstalls: Shopify revokes the token, then notifies.
+    fake.revoke();
+    deliver(&t, "app/uninstalled", fixtures::APP_UNINSTALLED, "wh-gone").await;
+    run_dispatch(&t.dispatcher("2026-11-22T10:01:00Z", None).await).await;
+    let r = request_of(&t, "app/uninstalled").await;
+    assert_eq!(
+        (s(&r, "status"), s(&r, "confirmed_by")),
+        ("done".into(), "admin_api".into())
+    );
+
+    // 48 hours later, shop/redact.
+    deliver(&t, "shop/redact", fixtures::SHOP_REDACT, "wh-shop-redact").await;
+    run_dispatch(&t.dispatcher("2026-11-24T10:01:00Z", None).await).await;
+    assert_only_the_tombstone_is_left(&t, &others).await;
+    assert_eq!(fake.access_checks(), 2);
+    let refused = t
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "entity") == "refusals")
+        .count();
+    assert_eq!(refused, 0, "nothing was refused");
+}
+
+#[tokio::test]
+async fn a_forged_uninstall_is_refused_and_the_due_follow_up_goes_out() {
+    // The token still works: the app was never uninstalled.
+    let (t, fake) = spawn_with_admin("", []).await;
+    an_order_due_at_0930(&t, 6501, CUSTOMER_ID, EMAIL).await;
+    assert_eq!(
+        deliver(
+            &t,
+            "app/uninstalled",
+            fixtures::APP_UNINSTALLED,
+            "wh-forged"
+        )
+        .await,
+        "recorded"
+    );
+    // Sends stop at once, until the notice is confirmed.
+    assert!(!s(&shop_record(&t).await, "uninstalled_at").is_empty());
+
+    let d = t.dispatcher("2026-11-22T09:30:00Z", None).await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(report["sent"], 1, "{report}");
+    assert!(d.mailer.sent.lock().unwrap().iter().any(|e| e.to == EMAIL));
+    let f = t.followups().await;
+    assert_eq!(f[0].status, FollowUpStatus::Sent, "{f:?}");
+
+    let shop = shop_record(&t).await;
+    assert!(!shop.contains_key("uninstalled_at"), "{shop:?}");
+    assert!(!shop.contains_key("redact_requested_at"), "{shop:?}");
+    let r = request_of(&t, "app/uninstalled").await;
+    assert_eq!(s(&r, "status"), "refused", "{r:?}");
+    assert_eq!(s(&r, "reason"), FORGED_REASON);
+    assert_eq!(refusals_counted(&t, "n_forged_uninstall").await, "1");
+    assert_eq!(refusals_counted(&t, "total").await, "1");
+
+    // Refused once: later runs neither check nor count again.
+    run_dispatch(&t.dispatcher("2026-11-22T09:31:00Z", None).await).await;
+    assert_eq!(fake.access_checks(), 1);
+    assert_eq!(refusals_counted(&t, "n_forged_uninstall").await, "1");
+}
+
+#[tokio::test]
+async fn a_forged_shop_redact_erases_nothing_and_sends_resume() {
+    let (t, fake) = spawn_with_admin("", []).await;
+    customer_with_history(&t).await;
+    // Another customer (the first one unsubscribed).
+    an_order_due_at_0930(&t, 6601, 556, "nina@example.com").await;
+    assert_eq!(
+        deliver(&t, "shop/redact", fixtures::SHOP_REDACT, "wh-forged").await,
+        "recorded"
+    );
+    assert!(!s(&shop_record(&t).await, "redact_requested_at").is_empty());
+    let before = t.scan().await;
+
+    // The privacy pass alone (no sends), so the table can be compared item by item.
+    let d = t.dispatcher("2026-11-22T09:30:00Z", None).await;
+    let report = carry_out_with(
+        &d,
+        Instant::now() + Duration::from_secs(60),
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.refused, report.erased_items), (1, 0), "{report:?}");
+    let after = t.scan().await;
+    assert_eq!(data_items(after.clone()), data_items(before.clone()));
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "only the refusal count is new"
+    );
+    let r = request_of(&t, "shop/redact").await;
+    assert_eq!(s(&r, "status"), "refused", "{r:?}");
+    assert_eq!(s(&r, "reason"), FORGED_REASON);
+    assert_eq!(refusals_counted(&t, "n_forged_shop_redact").await, "1");
+    let shop = shop_record(&t).await;
+    assert!(
+        !shop.contains_key("uninstalled_at") && !shop.contains_key("redact_requested_at"),
+        "{shop:?}"
+    );
+
+    // Sends resume: the new order's thank-you goes out.
+    run_dispatch(&d).await;
+    let f = t
+        .followups()
+        .await
+        .into_iter()
+        .find(|f| f.order_id == 6601 && f.playbook == Playbook::ThankYou)
+        .expect("thank-you planned");
+    assert_eq!(f.status, FollowUpStatus::Sent, "{f:?}");
+    assert!(d
+        .mailer
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.to == "nina@example.com"));
+    assert_eq!(fake.access_checks(), 1);
+}
+
+#[tokio::test]
+async fn without_a_token_a_shop_redact_waits_for_confirm_redact() {
+    let (t, fake) = spawn_with_admin("", []).await;
+    let others = a_busy_shop(&t).await;
+    let before = keys_of(&data_items(t.scan().await));
+
+    let d = dispatcher_without_token(&t, "2026-11-24T10:00:00Z").await;
+    run_dispatch(&d).await;
+    let r = request_of(&t, "shop/redact").await;
+    assert_eq!(s(&r, "status"), "awaiting_confirmation", "{r:?}");
+    let reason = s(&r, "reason");
+    assert!(
+        reason.contains(&format!("aftercart confirm-redact --shop {SHOP}"))
+            && reason.contains("30 days"),
+        "{reason}"
+    );
+    assert_nothing_erased_and_sends_stopped(&t, &before).await;
+
+    // Not taken up again (nor logged again) every minute.
+    run_dispatch(&dispatcher_without_token(&t, "2026-11-24T10:01:00Z").await).await;
+    let again = request_of(&t, "shop/redact").await;
+    assert_eq!(
+        (s(&again, "status"), n(&again, "attempts")),
+        ("awaiting_confirmation".into(), "1".into())
+    );
+    assert_eq!(fake.access_checks(), 0, "no token: nothing to ask");
+
+    // The operator checks the Partner dashboard, then confirms.
+    let now: chrono::DateTime<chrono::Utc> = "2026-11-24T11:00:00Z".parse().unwrap();
+    let said = aftercart::cli::confirm_redact(&d.store, SHOP, "ops-anna", now)
+        .await
+        .expect("one request confirmed");
+    assert!(said.contains("confirmed 1"), "{said}");
+    let r = request_of(&t, "shop/redact").await;
+    assert_eq!(
+        (
+            s(&r, "status"),
+            s(&r, "confirmed_by"),
+            s(&r, "confirmed_at")
+        ),
+        (
+            "pending".into(),
+            "operator ops-anna".into(),
+            "2026-11-24T11:00:00.000Z".into()
+        )
+    );
+    let twice = aftercart::cli::confirm_redact(&d.store, SHOP, "ops-anna", now).await;
+    assert!(twice.is_err(), "nothing waits any more");
+
+    run_dispatch(&dispatcher_without_token(&t, "2026-11-24T11:01:00Z").await).await;
+    assert_only_the_tombstone_is_left(&t, &others).await;
+    assert_eq!(fake.access_checks(), 0);
+}
+
+#[tokio::test]
+async fn without_a_token_an_uninstall_stays_in_force_unconfirmed() {
+    let (t, _fake) = spawn_with_admin("", []).await;
+    an_order_due_at_0930(&t, 6701, CUSTOMER_ID, EMAIL).await;
+    deliver(&t, "app/uninstalled", fixtures::APP_UNINSTALLED, "wh-gone").await;
+    let d = dispatcher_without_token(&t, "2026-11-22T09:30:00Z").await;
+    assert_eq!(run_dispatch(&d).await["sent"], 0);
+    let f = t.followups().await;
+    assert_eq!(f[0].reason.as_deref(), Some("shop uninstalled"));
+    let r = request_of(&t, "app/uninstalled").await;
+    assert_eq!(s(&r, "status"), "done", "{r:?}");
+    assert!(!r.contains_key("confirmed_by"), "{r:?}");
+    assert!(
+        s(&r, "unconfirmed").contains("no Admin API access token"),
+        "{r:?}"
+    );
+    assert!(!s(&shop_record(&t).await, "uninstalled_at").is_empty());
+}
+
+#[tokio::test]
+async fn an_admin_outage_retries_the_confirmation_later_and_erases_nothing_meanwhile() {
+    let (t, fake) = spawn_with_admin_down().await;
+    let others = a_busy_shop(&t).await;
+    let before = keys_of(&data_items(t.scan().await));
+
+    run_dispatch(&t.dispatcher("2026-11-24T10:00:00Z", None).await).await;
+    let r = request_of(&t, "shop/redact").await;
+    assert_eq!(s(&r, "status"), "pending", "{r:?}");
+    assert!(s(&r, "reason").contains("HTTP 503"), "{r:?}");
+    let not_before = s(&r, "not_before");
+    assert!(
+        not_before.as_str() > "2026-11-24T10:01:00.000Z",
+        "{not_before}"
+    );
+    assert_nothing_erased_and_sends_stopped(&t, &before).await;
+    assert_eq!(fake.access_checks(), 2);
+
+    // Not asked again before its time.
+    run_dispatch(&t.dispatcher("2026-11-24T10:01:00Z", None).await).await;
+    assert_eq!(fake.access_checks(), 2);
+
+    // Shopify answers again, refusing the revoked token: confirmed, erased.
+    fake.revoke();
+    run_dispatch(&t.dispatcher("2026-11-24T10:10:00Z", None).await).await;
+    assert_only_the_tombstone_is_left(&t, &others).await;
+    assert_eq!(fake.access_checks(), 3);
+}
+
+#[tokio::test]
+async fn while_the_admin_api_is_down_an_uninstall_defers_sends_and_a_forged_one_loses_none() {
+    let (t, fake) = spawn_with_admin_down().await;
+    an_order_due_at_0930(&t, 6801, CUSTOMER_ID, EMAIL).await;
+    deliver(
+        &t,
+        "app/uninstalled",
+        fixtures::APP_UNINSTALLED,
+        "wh-forged",
+    )
+    .await;
+
+    // The check fails: sends stay stopped, but the due follow-up waits, not cancelled.
+    let d = t.dispatcher("2026-11-22T09:30:00Z", None).await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(report["sent"], 0, "{report}");
+    assert_eq!(report["deferred"], 1, "{report}");
+    let f = t.followups().await;
+    assert_eq!(f[0].status, FollowUpStatus::Pending, "{f:?}");
+    assert_eq!(
+        f[0].reason.as_deref(),
+        Some(aftercart::dispatch::UNCONFIRMED_REASON)
+    );
+    let r = request_of(&t, "app/uninstalled").await;
+    assert_eq!(s(&r, "status"), "pending", "{r:?}");
+    assert!(s(&r, "reason").contains("HTTP 503"), "{r:?}");
+    assert!(
+        s(&r, "not_before").as_str() < "2026-11-22T09:45:00.000Z",
+        "{r:?}"
+    );
+
+    // Shopify answers again and accepts the token: forged, and the email goes out.
+    let later = t.dispatcher("2026-11-22T09:45:00Z", None).await;
+    assert_eq!(run_dispatch(&later).await["sent"], 1);
+    assert_eq!(t.followups().await[0].status, FollowUpStatus::Sent);
+    assert_eq!(
+        s(&request_of(&t, "app/uninstalled").await, "status"),
+        "refused"
+    );
+    let shop = shop_record(&t).await;
+    assert!(
+        !shop.contains_key("uninstalled_at") && !shop.contains_key("uninstall_unconfirmed_at"),
+        "{shop:?}"
+    );
+    assert_eq!(fake.access_checks(), 3);
 }

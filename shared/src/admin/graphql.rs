@@ -37,6 +37,22 @@ pub const DISCOUNT_BY_CODE: &str = "query AftercartDiscountByCode($code: String!
   }
 }";
 
+/// The cheapest authenticated query: whether the store still accepts the app's access
+/// token. Shopify revokes the token when the app is uninstalled, so a refusal (401/403)
+/// confirms an `app/uninstalled` or `shop/redact` delivery independently of it.
+pub const ACCESS_CHECK: &str = "query AftercartAccessCheck { shop { id } }";
+
+/// Points the access check costs at most.
+pub const ACCESS_CHECK_COST: f64 = 1.0;
+
+/// Reads the `data` of an [`ACCESS_CHECK`] response: the shop's GraphQL id.
+pub fn parse_access_check(data: &Value) -> Result<String, String> {
+    match data["shop"]["id"].as_str() {
+        Some(id) if !id.is_empty() => Ok(id.to_owned()),
+        _ => Err("no shop id in the access check response".into()),
+    }
+}
+
 /// Points a mutation costs (Shopify's fixed mutation cost), before the API tells us.
 pub const CREATE_COST: f64 = 10.0;
 /// Points the by-code lookup costs at most.

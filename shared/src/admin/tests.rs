@@ -557,3 +557,59 @@ fn the_merchant_alert_says_what_broke_and_how_to_fix_it_without_secrets() {
         assert!(text.contains(needed), "{needed}: {text}");
     }
 }
+
+// ---- the access check (confirms an uninstall)
+//
+// The HTTP answers (200 with the shop id, 401 for a revoked token, 503 retried) are
+// exercised against the fake Admin API of the integration tests (`tests/it/privacy.rs`).
+
+#[test]
+fn the_access_check_is_the_cheapest_query_and_reads_the_shop_id() {
+    assert_eq!(ACCESS_CHECK, "query AftercartAccessCheck { shop { id } }");
+    assert_eq!(
+        parse_access_check(&json!({"shop": {"id": "gid://shopify/Shop/954889"}})),
+        Ok("gid://shopify/Shop/954889".to_owned())
+    );
+    for odd in [
+        json!({"shop": null}),
+        json!({"shop": {"id": ""}}),
+        json!({"shop": {"id": 954889}}),
+        json!({}),
+    ] {
+        assert!(parse_access_check(&odd).is_err(), "{odd}");
+    }
+}
+
+fn client_at(url: &str, tokens: AdminTokens) -> AdminClient {
+    AdminClient::new(
+        &crate::config::AdminSettings {
+            endpoint: Some(url.into()),
+            max_attempts: 2,
+            retry_base_ms: 1,
+            ..Default::default()
+        },
+        tokens,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_shop_without_a_token_cannot_be_checked() {
+    // Nothing listens on port 9: a request would fail differently.
+    let client = client_at("http://127.0.0.1:9", AdminTokens::default());
+    assert_eq!(
+        client.check_access("acme.myshopify.com").await,
+        Err(AdminError::NoToken)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_transient() {
+    let tokens = AdminTokens::from_pairs([("acme.myshopify.com", "shpat_acme")]);
+    let e = client_at("http://127.0.0.1:9", tokens)
+        .check_access("acme.myshopify.com")
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    assert!(e.to_string().contains("cannot connect"), "{e}");
+}

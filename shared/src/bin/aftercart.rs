@@ -7,6 +7,7 @@
 //!   aftercart dispatch [--at T]      run the dispatcher once, as of T
 //!   aftercart outbox                 write the emails moto received to outbox/
 //!   aftercart preview --playbook P   render a playbook for the sample order, send nothing
+//!   aftercart confirm-redact --shop S  confirm a shop/redact the Admin API could not confirm
 
 use aftercart::shopify::Topic;
 use aftercart::store::{table, Attrs};
@@ -117,6 +118,18 @@ enum Command {
         /// Defaults to AFTERCART_CONFIG, then ./aftercart.toml.
         path: Option<PathBuf>,
     },
+    /// Confirm a shop/redact that waits (status awaiting_confirmation) because the Admin
+    /// API could not confirm the uninstall (no access token configured), once you have
+    /// checked that the app is uninstalled from the store: the next dispatch erases the
+    /// shop's data. Uses the table in AFTERCART_TABLE.
+    ConfirmRedact {
+        /// The shop's domain, e.g. acme.myshopify.com.
+        #[arg(long)]
+        shop: String,
+        /// Who confirms (recorded on the request as confirmed_by).
+        #[arg(long, env = "USER", default_value = "operator")]
+        by: String,
+    },
 }
 
 #[tokio::main]
@@ -155,6 +168,7 @@ async fn run(command: Command) -> Result<()> {
             locale,
             dir,
         } => preview(&playbook, shop.as_deref(), locale, &dir),
+        Command::ConfirmRedact { shop, by } => confirm_redact(&shop, &by).await,
     }
 }
 
@@ -359,6 +373,18 @@ async fn outbox(dir: &std::path::Path, endpoint: &str) -> Result<()> {
     for p in paths {
         println!("  {}", p.display());
     }
+    Ok(())
+}
+
+async fn confirm_redact(shop: &str, by: &str) -> Result<()> {
+    let table_name = aftercart::env::table_name()?;
+    let store = aftercart::store::DynamoStore::new(
+        aftercart::store::dynamo_client().await,
+        table_name,
+        std::time::Duration::from_secs(7 * 86_400),
+    );
+    let done = aftercart::cli::confirm_redact(&store, shop, by, chrono::Utc::now()).await?;
+    println!("{done}");
     Ok(())
 }
 

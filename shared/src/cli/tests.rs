@@ -333,3 +333,21 @@ fn check_config_notes_dev_mode_from_the_environment() {
         check.notes
     );
 }
+
+#[test]
+fn confirm_redact_takes_only_a_shop_domain() {
+    assert_eq!(
+        parse_shop_domain(" Acme.MyShopify.com ").unwrap(),
+        "acme.myshopify.com"
+    );
+    for bad in [
+        "",
+        "acme",
+        "acme.myshopify.com#PRIVACY",
+        "acme.myshopify.com/x",
+        "a b.myshopify.com",
+    ] {
+        let e = parse_shop_domain(bad).unwrap_err().to_string();
+        assert!(e.contains("acme.myshopify.com"), "{bad}: {e}");
+    }
+}

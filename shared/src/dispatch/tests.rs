@@ -66,6 +66,7 @@ fn ctx() -> GuardContext {
             ..ProfileRecord::default()
         }),
         uninstalled: false,
+        uninstall_unconfirmed: false,
         suppression: None,
     }
 }
@@ -100,6 +101,26 @@ fn everything_in_order_sends() {
 fn uninstalled_shop_cancels() {
     let mut c = ctx();
     c.uninstalled = true;
+    assert_eq!(
+        cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)),
+        "shop uninstalled"
+    );
+}
+
+#[test]
+fn an_unconfirmed_uninstall_defers_instead_of_cancelling() {
+    let mut c = ctx();
+    c.uninstalled = true;
+    c.uninstall_unconfirmed = true;
+    assert_eq!(
+        verdict(&followup(Playbook::ThankYou), &c, DAYTIME),
+        Verdict::Defer {
+            until: at(DAYTIME) + Duration::minutes(UNCONFIRMED_DEFER_MINUTES),
+            reason: UNCONFIRMED_REASON.into(),
+        }
+    );
+    // Once the uninstall is confirmed (or left in force), it cancels.
+    c.uninstall_unconfirmed = false;
     assert_eq!(
         cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)),
         "shop uninstalled"

@@ -1146,10 +1146,16 @@ fn shop_redact_records_the_request_and_marks_the_shop_uninstalled() {
         s.redact_requested_at.as_deref(),
         Some("2026-12-01T12:00:00.000Z")
     );
+    // Follow-ups wait until the dispatcher has confirmed it with the Admin API.
+    assert_eq!(
+        s.uninstall_unconfirmed_at.as_deref(),
+        Some("2026-12-01T12:00:00.000Z")
+    );
 }
 
 #[test]
-fn app_uninstalled_marks_the_shop_uninstalled_and_a_later_shop_redact_keeps_that_time() {
+fn app_uninstalled_marks_the_shop_uninstalled_records_a_confirmation_request_and_a_later_shop_redact_keeps_that_time(
+) {
     let mut t = Table::default();
     let writes = deliver(
         &mut t,
@@ -1157,8 +1163,22 @@ fn app_uninstalled_marks_the_shop_uninstalled_and_a_later_shop_redact_keeps_that
         fixtures::APP_UNINSTALLED,
         now(),
     );
-    assert_eq!(writes.len(), 1);
-    assert_eq!(writes[0].expect, Expect::Absent);
+    assert_eq!(writes.len(), 2);
+    assert_eq!(find(&writes, &keys::shop(SHOP)).expect, Expect::Absent);
+    // A request to confirm the uninstall with the Admin API (see `privacy`).
+    let w = find(
+        &writes,
+        &keys::privacy_request(SHOP, &utc_key(&now()), WEBHOOK_ID),
+    );
+    let Item::Privacy(r) = &w.item else {
+        panic!("{w:?}")
+    };
+    assert_eq!(
+        (r.topic.as_str(), r.status.as_str()),
+        ("app/uninstalled", "pending")
+    );
+    assert_eq!((r.customer_id, r.email_hash.as_deref()), (None, None));
+    assert_eq!(w.expect, Expect::Any);
     let s = t.shop();
     assert_eq!(s.shop_id, Some(SHOP_ID));
     assert_eq!(
@@ -1166,6 +1186,10 @@ fn app_uninstalled_marks_the_shop_uninstalled_and_a_later_shop_redact_keeps_that
         Some("2026-12-01T12:00:00.000Z")
     );
     assert_eq!(s.redact_requested_at, None);
+    assert_eq!(
+        s.uninstall_unconfirmed_at.as_deref(),
+        Some("2026-12-01T12:00:00.000Z")
+    );
 
     let later = at("2027-01-01T00:00:00Z");
     let writes = deliver(&mut t, Topic::ShopRedact, fixtures::SHOP_REDACT, later);
@@ -1177,6 +1201,10 @@ fn app_uninstalled_marks_the_shop_uninstalled_and_a_later_shop_redact_keeps_that
     );
     assert_eq!(
         s.redact_requested_at.as_deref(),
+        Some("2027-01-01T00:00:00.000Z")
+    );
+    assert_eq!(
+        s.uninstall_unconfirmed_at.as_deref(),
         Some("2027-01-01T00:00:00.000Z")
     );
 }

@@ -190,7 +190,8 @@ fn topics_map_to_kinds() {
     assert_eq!(Kind::of("customers/redact"), Some(Kind::CustomerRedact));
     assert_eq!(Kind::of("customers/data_request"), Some(Kind::DataRequest));
     assert_eq!(Kind::of("shop/redact"), Some(Kind::ShopRedact));
-    assert_eq!(Kind::of("app/uninstalled"), None);
+    assert_eq!(Kind::of("app/uninstalled"), Some(Kind::Uninstall));
+    assert_eq!(Kind::Uninstall.as_str(), "app/uninstalled");
     assert_eq!(Kind::of("nonsense"), None);
 }
 
@@ -229,6 +230,9 @@ fn a_finished_request_no_longer_names_the_customer() {
         erased_items: 12,
         cursor_pk: None,
         cursor_sk: None,
+        confirmed_by: None,
+        confirmed_at: None,
+        unconfirmed: None,
         ses_message_id: None,
         completed_at: None,
         expires_at: None,
@@ -240,6 +244,70 @@ fn a_finished_request_no_longer_names_the_customer() {
     assert!(!json.contains(&email_hash("old@example.com")), "{json}");
     assert!(!json.contains("5001"), "{json}");
     assert!(json.contains("\"erased_items\":12"), "{json}");
+}
+
+// ---------------------------------------------------------------------------------------
+// confirming an uninstall
+
+#[test]
+fn only_a_refused_token_confirms_and_only_a_working_one_shows_a_forgery() {
+    assert_eq!(confirmation(&Ok(())), Confirmation::Forged);
+    assert_eq!(
+        confirmation(&Err(AdminError::Auth("HTTP 401".into()))),
+        Confirmation::Confirmed
+    );
+    let Confirmation::Retry(why) = confirmation(&Err(AdminError::Transient(
+        "HTTP 503, after 4 attempts".into(),
+    ))) else {
+        panic!("a 5xx is retried")
+    };
+    assert!(why.contains("HTTP 503"), "{why}");
+    for unknown in [
+        AdminError::NoToken,
+        AdminError::Api("HTTP 402: the shop is frozen (unpaid bill)".into()),
+    ] {
+        let Confirmation::Unknown(why) = confirmation(&Err(unknown.clone())) else {
+            panic!("{unknown:?} neither confirms nor refutes")
+        };
+        assert_eq!(why, unknown.to_string());
+    }
+}
+
+#[test]
+fn a_waiting_shop_erasure_names_the_command_and_the_30_days() {
+    let reason = awaiting_reason(SHOP, &AdminError::NoToken.to_string());
+    for needed in [
+        "aftercart confirm-redact --shop acme.myshopify.com",
+        "no Admin API access token",
+        "30 days",
+    ] {
+        assert!(reason.contains(needed), "{needed}: {reason}");
+    }
+}
+
+#[test]
+fn an_operator_confirmation_sets_the_request_pending_and_says_who_and_when() {
+    let mut state: RequestState = serde_dynamo::from_item({
+        let mut rec = request("shop/redact");
+        rec.status = status::AWAITING_CONFIRMATION.into();
+        serde_dynamo::to_item::<_, Attrs>(&rec).unwrap()
+    })
+    .unwrap();
+    state.reason = Some(awaiting_reason(SHOP, "no token"));
+    state.not_before = Some("2026-12-01T12:05:00.000Z".into());
+    let now: DateTime<Utc> = "2026-12-02T09:00:00Z".parse().unwrap();
+    confirm_by_operator(&mut state, "ops\nadmin ", now);
+    assert_eq!(state.request.status, status::PENDING);
+    assert_eq!(state.confirmed_by.as_deref(), Some("operator opsadmin"));
+    assert_eq!(
+        state.confirmed_at.as_deref(),
+        Some("2026-12-02T09:00:00.000Z")
+    );
+    assert_eq!((&state.reason, &state.not_before), (&None, &None));
+    // Stored and read back, the confirmation is kept.
+    let back: RequestState =
+        serde_dynamo::from_item(serde_dynamo::to_item::<_, Attrs>(&state).unwrap()).unwrap();
+    assert_eq!(back.confirmed_by.as_deref(), Some("operator opsadmin"));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -108,10 +108,7 @@ impl DynamoStore {
     /// and bumps its version, so a webhook writing it concurrently re-reads.
     pub async fn claim_admin_alert(&self, shop: &str, now: &str) -> Result<Cas, StoreError> {
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::shop(shop))))
+            .update_shop(shop)
             .update_expression(
                 "SET admin_auth_alerted_at = :now, #entity = :kind, v = if_not_exists(v, :zero) + :one",
             )
@@ -128,10 +125,7 @@ impl DynamoStore {
     /// made at `at`), so the next refused call tries again.
     pub async fn release_admin_alert(&self, shop: &str, at: &str) -> Result<Cas, StoreError> {
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::shop(shop))))
+            .update_shop(shop)
             .update_expression("REMOVE admin_auth_alerted_at SET v = v + :one")
             .condition_expression("admin_auth_alerted_at = :at")
             .expression_attribute_values(":at", AttributeValue::S(at.to_owned()))
@@ -143,10 +137,7 @@ impl DynamoStore {
     /// refusal alerts the merchant again. `Lost` when it was not set (the usual case).
     pub async fn clear_admin_alert(&self, shop: &str) -> Result<Cas, StoreError> {
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::shop(shop))))
+            .update_shop(shop)
             .update_expression("REMOVE admin_auth_alerted_at SET v = v + :one")
             .condition_expression("attribute_exists(admin_auth_alerted_at)")
             .expression_attribute_values(":one", AttributeValue::N("1".into()));

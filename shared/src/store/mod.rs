@@ -117,6 +117,18 @@ impl DynamoStore {
         &self.table
     }
 
+    /// An `UpdateItem` of `shop`'s installation record (`SHOP#{shop}` / `SHOP`), for the
+    /// caller to give its expressions.
+    pub(crate) fn update_shop(
+        &self,
+        shop: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&crate::model::keys::shop(shop))))
+    }
+
     async fn read(
         &self,
         receipts: &[Key],

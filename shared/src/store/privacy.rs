@@ -2,12 +2,12 @@
 //! shop and their state changes, whole-partition reads, batched deletes, and the scan
 //! that erases a shop.
 //!
-//! IAM actions used here: `Query`, `PutItem`, `BatchWriteItem`, `Scan` (plus `GetItem`
+//! IAM actions used here: `Query`, `PutItem`, `UpdateItem`, `BatchWriteItem`, `Scan` (plus `GetItem`
 //! through [`DynamoStore::get`]).
 
 use super::dispatch::Cas;
 use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
-use crate::model::Key;
+use crate::model::{Key, Record, ShopRecord};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +20,12 @@ pub mod status {
     pub const IN_PROGRESS: &str = "in_progress";
     pub const DONE: &str = "done";
     pub const FAILED: &str = "failed";
+    /// A destructive request the Admin API showed to be forged (the store still accepts
+    /// the app's token): nothing was erased.
+    pub const REFUSED: &str = "refused";
+    /// A `shop/redact` the Admin API could not confirm (no token configured): it waits
+    /// for `aftercart confirm-redact --shop …`, which sets it back to pending.
+    pub const AWAITING_CONFIRMATION: &str = "awaiting_confirmation";
 }
 
 /// The condition a request's state change requires.
@@ -35,6 +41,8 @@ pub enum RequestCondition<'a> {
     },
     /// The request is still held by `owner` (nobody took it over).
     HeldBy { owner: &'a str },
+    /// The request still awaits an operator's confirmation.
+    Awaiting,
 }
 
 /// One page of the shop-erasure scan.
@@ -58,19 +66,33 @@ impl DynamoStore {
     /// oldest first, as stored (the caller decodes them, so one unreadable request
     /// cannot stop the others).
     pub async fn open_privacy_requests(&self, shop: &str) -> Result<Vec<(Key, Attrs)>, StoreError> {
+        self.privacy_requests_in(shop, &[status::PENDING, status::IN_PROGRESS])
+            .await
+    }
+
+    /// Compliance requests of `shop` whose status is one of `statuses`, oldest first, as
+    /// stored.
+    pub async fn privacy_requests_in(
+        &self,
+        shop: &str,
+        statuses: &[&str],
+    ) -> Result<Vec<(Key, Attrs)>, StoreError> {
         let pk = format!("SHOP#{shop}#PRIVACY");
-        let items: Vec<Attrs> = self
+        let names: Vec<String> = (0..statuses.len()).map(|i| format!(":st{i}")).collect();
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
             .key_condition_expression("#pk = :pk")
-            .filter_expression("#st IN (:pending, :working)")
+            .filter_expression(format!("#st IN ({})", names.join(", ")))
             .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pk", AttributeValue::S(pk))
-            .expression_attribute_values(":pending", AttributeValue::S(status::PENDING.into()))
-            .expression_attribute_values(":working", AttributeValue::S(status::IN_PROGRESS.into()))
+            .expression_attribute_values(":pk", AttributeValue::S(pk));
+        for (name, value) in names.iter().zip(statuses) {
+            query = query.expression_attribute_values(name, AttributeValue::S((*value).into()));
+        }
+        let items: Vec<Attrs> = query
             .into_paginator()
             .items()
             .send()
@@ -125,8 +147,62 @@ impl DynamoStore {
             RequestCondition::HeldBy { owner } => req
                 .condition_expression("#st = :working AND lease_owner = :owner")
                 .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned())),
+            RequestCondition::Awaiting => req
+                .condition_expression("#st = :awaiting")
+                .expression_attribute_values(
+                    ":awaiting",
+                    AttributeValue::S(status::AWAITING_CONFIRMATION.into()),
+                ),
         };
         super::cas("PutItem", req.send().await)
+    }
+
+    /// Lifts the stop an uninstall notice put on the shop's sends, once the Admin API
+    /// showed the notice forged: removes `uninstalled_at`, `redact_requested_at` and
+    /// `uninstall_unconfirmed_at` from the installation record if it still has version `v` (`Lost` otherwise: re-read).
+    pub async fn resume_sends(&self, shop: &str, v: u64) -> Result<Cas, StoreError> {
+        let req = self
+            .update_shop(shop)
+            .update_expression(
+                "REMOVE uninstalled_at, redact_requested_at, uninstall_unconfirmed_at SET v = :next",
+            )
+            .condition_expression("v = :v")
+            .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
+            .expression_attribute_values(":next", AttributeValue::N((v + 1).to_string()));
+        super::cas("UpdateItem", req.send().await)
+    }
+
+    /// Marks the shop uninstalled as of `at` (and, for a shop erasure, its erasure
+    /// requested) where the installation record does not say so already, and the
+    /// uninstall as no longer awaiting confirmation (due follow-ups are then cancelled):
+    /// once the Admin API confirmed it, or could not tell, the uninstall stays in force,
+    /// even if a forged notice's check lifted the stop meanwhile. Bumps the version, so a
+    /// webhook writing the record concurrently re-reads.
+    pub async fn confirm_uninstalled(
+        &self,
+        shop: &str,
+        at: &str,
+        redact: bool,
+    ) -> Result<(), StoreError> {
+        let mut set = String::from(
+            "SET uninstalled_at = if_not_exists(uninstalled_at, :at), #entity = :kind, \
+             v = if_not_exists(v, :zero) + :one",
+        );
+        if redact {
+            set.push_str(", redact_requested_at = if_not_exists(redact_requested_at, :at)");
+        }
+        set.push_str(" REMOVE uninstall_unconfirmed_at");
+        self.update_shop(shop)
+            .update_expression(set)
+            .expression_attribute_names("#entity", table::ENTITY)
+            .expression_attribute_values(":at", AttributeValue::S(at.to_owned()))
+            .expression_attribute_values(":kind", AttributeValue::S(ShopRecord::KIND.into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(|e| unavailable("UpdateItem", &e))?;
+        Ok(())
     }
 
     /// Every item of partition `pk` (strongly consistent, all pages).
