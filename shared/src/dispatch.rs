@@ -206,13 +206,8 @@ impl<M: Mailer> Dispatcher<M> {
         crate::privacy::carry_out(self, deadline).await?;
         // The merchant hears of refused deliveries once a day; a failure here is logged
         // and never holds up the sends.
-        if let Err(e) = crate::refusals::alert_merchants(
-            &self.store,
-            &self.mailer,
-            &self.config,
-            self.clock.now(),
-        )
-        .await
+        if let Err(e) =
+            alerts::alert_merchants(&self.store, &self.mailer, &self.config, self.clock.now()).await
         {
             tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
         }
@@ -1007,6 +1002,7 @@ fn local_instant(
     })
 }
 
+mod alerts;
 #[cfg(test)]
 mod tests;
 
