@@ -30,6 +30,12 @@ pub fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::
     d.deserialize_option(OptVisitor(MoneyVisitor))
 }
 
+/// `true` for a key that is there, whatever its value (`null` too), which is skipped.
+pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    de::IgnoredAny::deserialize(d)?;
+    Ok(true)
+}
+
 /// Any defaultable value where Shopify may send `null` instead (lists, flags).
 pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where

@@ -53,7 +53,16 @@ impl Keys {
         Keys(bits)
     }
 
-    fn names(self) -> impl Iterator<Item = &'static str> {
+    pub fn union(a: Keys, b: Keys) -> Keys {
+        Keys(a.0 | b.0)
+    }
+
+    /// These keys and `name` (a marker key; any other name adds nothing).
+    pub fn with(self, name: &str) -> Keys {
+        Keys(self.0 | Keys::bit(name).unwrap_or(0))
+    }
+
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
         MARKERS
             .iter()
             .copied()
@@ -94,7 +103,9 @@ const fn const_bit(name: &str) -> u32 {
     panic!("not a marker key")
 }
 
-/// What a topic's body must and must not carry at its top level.
+/// What a topic's body must and must not carry at its top level. The typed payloads
+/// require the `required` keys and note each `forbidden` one they see (the
+/// `payload!` declarations in `payload.rs`); a unit test checks the two agree.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     /// The resource, as the error message names it.

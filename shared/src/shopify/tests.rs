@@ -1960,3 +1960,33 @@ fn a_broken_body_is_malformed_and_another_topics_body_is_a_shape_refusal() {
     let e = parse_event(Topic::OrdersPaid, crate::fixtures::REFUND).unwrap_err();
     assert_eq!(e.kind, ParseErrorKind::Shape, "{e}");
 }
+
+#[test]
+fn every_topic_refuses_each_key_of_its_forbidden_set_and_needs_each_required_one() {
+    // The typed payloads note the forbidden keys in the same pass (`payload!`); this
+    // checks that what they note is exactly what the shape table forbids, and that each
+    // required key is required.
+    let shop = "aftercart-demo.myshopify.com";
+    for topic in Topic::ALL {
+        let sample: Value = serde_json::from_slice(crate::fixtures::sample(topic)).unwrap();
+        let s = shape::of(topic);
+        for key in s.forbidden.names() {
+            let mut v = sample.clone();
+            v[key] = Value::Null;
+            let e = parse_delivery(topic, shop, &body(&v))
+                .err()
+                .unwrap_or_else(|| panic!("{} accepted a body with `{key}`", topic.as_str()));
+            assert_eq!(e.kind, ParseErrorKind::Shape, "{}: {e}", topic.as_str());
+            assert!(e.message.contains(key), "{}: {e}", topic.as_str());
+        }
+        for key in s.required.names() {
+            let mut v = sample.clone();
+            v.as_object_mut().unwrap().remove(key);
+            let e = parse_delivery(topic, shop, &body(&v))
+                .err()
+                .unwrap_or_else(|| panic!("{} accepted a body without `{key}`", topic.as_str()));
+            assert_eq!(e.kind, ParseErrorKind::Shape, "{}: {e}", topic.as_str());
+            assert!(e.message.contains(key), "{}: {e}", topic.as_str());
+        }
+    }
+}
