@@ -31,6 +31,9 @@ macro_rules! payload {
         }
 
         impl $name {
+            /// The keys of other topics' bodies, which this topic's body must not have.
+            pub(crate) const FOREIGN: super::shape::Keys = super::shape::Keys::of(&[$($key),*]);
+
             /// The keys of other topics' bodies that this body has.
             pub(crate) fn foreign_keys(&self) -> super::shape::Keys {
                 let mut keys = super::shape::Keys::default();

@@ -5,6 +5,10 @@
 //! (Field types are checked by the typed payloads; this adds what serde's lenient
 //! parsing of unknown and optional fields cannot see.)
 
+use super::payload::{
+    AppUninstalled, ConsentUpdate, CustomerRedact, DataRequest, Fulfillment, FulfillmentEvent,
+    Order, Refund, ShopRedact,
+};
 use super::Topic;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
@@ -29,7 +33,7 @@ const MARKERS: [&str; 16] = [
     "data_request",
 ];
 /// `myshopify_domain` is the 17th marker; kept apart so the array above reads as a table.
-const MYSHOPIFY_DOMAIN: &str = "myshopify_domain";
+pub const MYSHOPIFY_DOMAIN: &str = "myshopify_domain";
 
 /// A set of markers, one bit each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,7 +47,7 @@ impl Keys {
         MARKERS.iter().position(|m| *m == name).map(|i| 1 << i)
     }
 
-    const fn of(names: &[&str]) -> Keys {
+    pub const fn of(names: &[&str]) -> Keys {
         let mut bits = 0u32;
         let mut i = 0;
         while i < names.len() {
@@ -104,8 +108,8 @@ const fn const_bit(name: &str) -> u32 {
 }
 
 /// What a topic's body must and must not carry at its top level. The typed payloads
-/// require the `required` keys and note each `forbidden` one they see (the
-/// `payload!` declarations in `payload.rs`); a unit test checks the two agree.
+/// require the `required` keys (a unit test checks that they do) and note each
+/// `forbidden` one they see.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     /// The resource, as the error message names it.
@@ -114,136 +118,52 @@ pub struct Shape {
     pub forbidden: Keys,
 }
 
-/// Keys only compliance and consent bodies carry.
-const COMPLIANCE: &[&str] = &[
-    "customer_id",
-    "email_marketing_consent",
-    "shop_domain",
-    "orders_to_redact",
-    "orders_requested",
-    "data_request",
-    MYSHOPIFY_DOMAIN,
-];
-
-const fn keys2(a: &[&str], b: &[&str]) -> Keys {
-    Keys(Keys::of(a).0 | Keys::of(b).0)
-}
-
+// What each topic's body must not have is declared once, with its payload
+// (`payload!` in `payload.rs`): the payload notes those keys as it parses.
 const ORDER: Shape = Shape {
     resource: "an order",
     required: Keys::of(&["id", "created_at", "line_items"]),
-    forbidden: keys2(
-        &["order_id", "fulfillment_id", "refund_line_items"],
-        COMPLIANCE,
-    ),
+    forbidden: Order::FOREIGN,
 };
 const FULFILLMENT: Shape = Shape {
     resource: "a fulfillment",
     required: Keys::of(&["id", "order_id", "status"]),
-    forbidden: keys2(
-        &["fulfillment_id", "refund_line_items", "financial_status"],
-        COMPLIANCE,
-    ),
+    forbidden: Fulfillment::FOREIGN,
 };
 const FULFILLMENT_EVENT: Shape = Shape {
     resource: "a fulfillment event",
     required: Keys::of(&["id", "fulfillment_id", "order_id", "status"]),
-    forbidden: keys2(
-        &["line_items", "refund_line_items", "financial_status"],
-        COMPLIANCE,
-    ),
+    forbidden: FulfillmentEvent::FOREIGN,
 };
 const REFUND: Shape = Shape {
     resource: "a refund",
     required: Keys::of(&["id", "order_id", "refund_line_items"]),
-    forbidden: keys2(
-        &["fulfillment_id", "line_items", "financial_status", "status"],
-        COMPLIANCE,
-    ),
+    forbidden: Refund::FOREIGN,
 };
 const CONSENT: Shape = Shape {
     resource: "a marketing consent update",
     required: Keys::of(&["customer_id", "email_marketing_consent"]),
-    forbidden: Keys::of(&[
-        "id",
-        "line_items",
-        "order_id",
-        "financial_status",
-        "shop_domain",
-        "orders_to_redact",
-        "orders_requested",
-        "data_request",
-        MYSHOPIFY_DOMAIN,
-    ]),
+    forbidden: ConsentUpdate::FOREIGN,
 };
 const DATA_REQUEST: Shape = Shape {
     resource: "a customer data request",
     required: Keys::of(&["shop_domain", "customer", "data_request"]),
-    forbidden: Keys::of(&[
-        "id",
-        "line_items",
-        "order_id",
-        "financial_status",
-        "customer_id",
-        "email_marketing_consent",
-        "orders_to_redact",
-        MYSHOPIFY_DOMAIN,
-    ]),
+    forbidden: DataRequest::FOREIGN,
 };
 const CUSTOMER_REDACT: Shape = Shape {
     resource: "a customer erasure request",
     required: Keys::of(&["shop_domain", "customer", "orders_to_redact"]),
-    forbidden: Keys::of(&[
-        "id",
-        "line_items",
-        "order_id",
-        "financial_status",
-        "customer_id",
-        "email_marketing_consent",
-        "orders_requested",
-        "data_request",
-        MYSHOPIFY_DOMAIN,
-    ]),
+    forbidden: CustomerRedact::FOREIGN,
 };
 const SHOP_REDACT: Shape = Shape {
     resource: "a shop erasure request",
     required: Keys::of(&["shop_id", "shop_domain"]),
-    // Nothing an order, a customer or another request carries.
-    forbidden: Keys::of(&[
-        "id",
-        "created_at",
-        "line_items",
-        "financial_status",
-        "customer",
-        "order_id",
-        "fulfillment_id",
-        "status",
-        "refund_line_items",
-        "customer_id",
-        "email_marketing_consent",
-        "orders_to_redact",
-        "orders_requested",
-        "data_request",
-        MYSHOPIFY_DOMAIN,
-    ]),
+    forbidden: ShopRedact::FOREIGN,
 };
 const SHOP: Shape = Shape {
     resource: "a shop",
     required: Keys::of(&["id", MYSHOPIFY_DOMAIN]),
-    forbidden: Keys::of(&[
-        "line_items",
-        "financial_status",
-        "customer",
-        "order_id",
-        "fulfillment_id",
-        "refund_line_items",
-        "customer_id",
-        "email_marketing_consent",
-        "shop_domain",
-        "orders_to_redact",
-        "orders_requested",
-        "data_request",
-    ]),
+    forbidden: AppUninstalled::FOREIGN,
 };
 
 /// The shape `topic`'s body must have.

@@ -123,10 +123,18 @@ impl DynamoStore {
         &self,
         shop: &str,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.update_item(&crate::model::keys::shop(shop))
+    }
+
+    /// An `UpdateItem` of the item at `key`, to be given its expressions.
+    pub(crate) fn update_item(
+        &self,
+        key: &Key,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key_attrs(&crate::model::keys::shop(shop))))
+            .set_key(Some(key_attrs(key)))
     }
 
     async fn read(

@@ -3,7 +3,7 @@
 //! told today" flag the dispatcher takes before it sends the daily alert.
 
 use super::dispatch::Cas;
-use super::{key_attrs, table, unavailable, DynamoStore, StoreError};
+use super::{table, unavailable, DynamoStore, StoreError};
 use crate::model::{keys, Record};
 use crate::refusals::{RefusalKind, RefusalsRecord, RETENTION_DAYS};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -21,10 +21,7 @@ impl DynamoStore {
         let day = crate::refusals::day_of(now);
         let at = crate::time::utc_key(&now);
         let expires = now.timestamp() + i64::from(RETENTION_DAYS) * 86_400;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::refusals(shop, &day))))
+        self.update_item(&keys::refusals(shop, &day))
             .update_expression(
                 "ADD #total :one, #n :one \
                  SET #day = :day, first_at = if_not_exists(first_at, :at), last_at = :at, \
@@ -94,15 +91,14 @@ impl DynamoStore {
         day: &str,
         now: &str,
     ) -> Result<Cas, StoreError> {
-        let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::refusals(shop, day))))
-            .update_expression("SET alerted_at = :now")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(alerted_at)")
-            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()));
-        super::cas("UpdateItem", req.send().await)
+        self.alert_mark(
+            shop,
+            day,
+            "SET alerted_at = :t",
+            "attribute_exists(pk) AND attribute_not_exists(alerted_at)",
+            now,
+        )
+        .await
     }
 
     /// Gives the claim made at `at` back after the alert could not be sent.
@@ -112,14 +108,24 @@ impl DynamoStore {
         day: &str,
         at: &str,
     ) -> Result<Cas, StoreError> {
+        self.alert_mark(shop, day, "REMOVE alerted_at", "alerted_at = :t", at)
+            .await
+    }
+
+    /// One conditional change of the day's `alerted_at`, with `:t` bound to `t`.
+    async fn alert_mark(
+        &self,
+        shop: &str,
+        day: &str,
+        update: &str,
+        condition: &str,
+        t: &str,
+    ) -> Result<Cas, StoreError> {
         let req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::refusals(shop, day))))
-            .update_expression("REMOVE alerted_at")
-            .condition_expression("alerted_at = :at")
-            .expression_attribute_values(":at", AttributeValue::S(at.to_owned()));
+            .update_item(&keys::refusals(shop, day))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":t", AttributeValue::S(t.to_owned()));
         super::cas("UpdateItem", req.send().await)
     }
 }
