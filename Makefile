@@ -25,7 +25,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview \
-        build deploy validate startup cycles
+        build deploy validate startup cycles confirm-redact
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -56,7 +56,7 @@ moto-stop: ## Stop the local moto server
 	MOTO_PORT=$(DEV_PORT) tools/moto.sh stop
 
 setup-local: moto-start .env ## Create the table and SES identity on the local moto server
-	$(WITH_ENV) cargo run --quiet -p aftercart -- setup-local
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- setup-local
 
 dev: setup-local ## Run the functions locally: moto + cargo lambda watch on 127.0.0.1:9000
 	@echo "webhook endpoint: http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/  (Ctrl-C stops; 'make stop' stops moto)"
@@ -65,25 +65,29 @@ dev: setup-local ## Run the functions locally: moto + cargo lambda watch on 127.
 	  --env-var AFTERCART_CONFIG=$(CURDIR)/infra/aftercart.toml
 
 sample: .env ## Send a signed sample webhook (TOPIC=orders/paid) to `make dev`, show what was stored
-	$(WITH_ENV) cargo run --quiet -p aftercart -- sample --topic $(TOPIC) \
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- sample --topic $(TOPIC) \
 	  --url http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/
 
 dispatch: .env ## Run the dispatcher once against `make dev`, as of AT (default now), e.g. AT=2026-12-30T10:00:00Z
-	$(WITH_ENV) cargo run --quiet -p aftercart -- dispatch $(if $(AT),--at $(AT))
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- dispatch $(if $(AT),--at $(AT))
 
 outbox: .env ## Write the emails moto has received to outbox/ (.eml and .html)
-	$(WITH_ENV) cargo run --quiet -p aftercart -- outbox --dir outbox
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- outbox --dir outbox
 
 preview: .env ## Render PLAYBOOK (default thank_you) for the sample order to outbox/, nothing sent
-	$(WITH_ENV) cargo run --quiet -p aftercart -- preview --playbook $(or $(PLAYBOOK),thank_you) $(if $(LOCALE),--locale $(LOCALE))
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- preview --playbook $(or $(PLAYBOOK),thank_you) $(if $(LOCALE),--locale $(LOCALE))
+
+confirm-redact: .env ## Confirm a shop/redact waiting for an operator: SHOP=name.myshopify.com (BY=who, default $$USER)
+	@test -n "$(SHOP)" || { echo "usage: make confirm-redact SHOP=name.myshopify.com [BY=name]"; exit 2; }
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- confirm-redact --shop $(SHOP) $(if $(BY),--by $(BY))
 
 stop: moto-stop ## Stop local services
 
 check-config: ## Validate the merchant config (CONFIG=infra/aftercart.toml)
-	cargo run --quiet -p aftercart -- check-config $(or $(CONFIG),infra/aftercart.toml)
+	cargo run --quiet -p aftercart-cli -- check-config $(or $(CONFIG),infra/aftercart.toml)
 
 table-def: ## Print the table block that infra/template.yaml must carry
-	@cargo run --quiet -p aftercart -- table-def
+	@cargo run --quiet -p aftercart-cli -- table-def
 
 fmt: ## Format the code
 	cargo fmt --all
@@ -93,7 +97,7 @@ lint: ## Format check and clippy with warnings as errors
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 test-unit: ## Unit tests (no services needed)
-	cargo test -p aftercart
+	cargo test -p aftercart -p aftercart-cli
 
 # Integration tests get their own moto on TEST_PORT, stopped whatever the result.
 test-integration: $(VENV)/.installed ## Integration tests against a moto server started for the run
@@ -125,7 +129,7 @@ build: $(VENV)/.installed ## Release arm64 zips of the functions in target/lambd
 # (it writes samconfig.toml), with the configuration set named by the config and PARAMS
 # (e.g. PARAMS="Stage=prod AlarmEmail=ops@example.com") over samconfig.toml's values.
 deploy: $(VENV)/.installed ## Check CONFIG, sam build, sam deploy (first run guided); PARAMS="Key=Value ..." overrides
-	cargo run --quiet -p aftercart -- check-config $(CONFIG)
+	cargo run --quiet -p aftercart-cli -- check-config $(CONFIG)
 	rm -rf target/config-layer && mkdir -p target/config-layer
 	cp $(CONFIG) target/config-layer/aftercart.toml
 	rustup target add aarch64-unknown-linux-gnu

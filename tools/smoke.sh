@@ -32,7 +32,7 @@ MOTO_PORT=$moto_port tools/moto.sh start
 # duplicate and the outbox would hold old mail. Start from an empty moto (this port is
 # the smoke test's own; never point SMOKE_MOTO_PORT at the `make dev` moto).
 curl -sS -f -X POST "$AWS_ENDPOINT_URL/moto-api/reset" >/dev/null || { echo "FAIL: cannot reset moto at $AWS_ENDPOINT_URL"; exit 1; }
-cargo build --quiet -p aftercart --bin aftercart -p webhook -p links
+cargo build --quiet -p aftercart-cli -p webhook -p links
 cli="${CARGO_TARGET_DIR:-target}/debug/aftercart"
 AFTERCART_SES_IDENTITY=shop@aftercart-demo.example $cli setup-local
 

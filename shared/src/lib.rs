@@ -4,11 +4,11 @@
 
 pub mod admin;
 pub mod attribution;
-pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod email;
 pub mod env;
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod followup;
 pub mod ingest;
@@ -17,7 +17,6 @@ pub mod links_app;
 pub mod mail_events;
 pub mod mailer;
 pub mod model;
-pub mod outbox;
 pub mod privacy;
 pub mod refusals;
 pub mod secrets;

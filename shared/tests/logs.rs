@@ -3,7 +3,6 @@
 //! miss events when other tests log in parallel.
 
 use aftercart::config::{Config, WebhookSecrets};
-use aftercart::fixtures;
 use aftercart::ingest::Context;
 use aftercart::shopify::Event;
 use aftercart::store::{Outcome, Recorder, StoreError};
@@ -88,7 +87,7 @@ async fn logs_carry_ids_and_outcomes_but_never_bodies_secrets_or_emails() {
     let email_in_wrong_place =
         br#"{"id":"bob.norman@hostmail.com","created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
 
-    let order = fixtures::ORDER;
+    let order: &[u8] = include_bytes!("../fixtures/shopify/order.json");
     app.handle(delivery("orders/paid", order, &sign(order), "req-1"))
         .await;
     app.handle(delivery("orders/paid", order, "Zm9yZ2Vk", "req-2"))

@@ -163,7 +163,7 @@ async fn sent_mail_reaches_moto_and_the_outbox_reads_it() {
     );
 
     let data: serde_json::Value = reqwest_json(&format!("{}/moto-api/data.json", endpoint())).await;
-    let messages = aftercart::outbox::messages_from_moto(&data).expect("moto's shape");
+    let messages = aftercart_cli::outbox::messages_from_moto(&data).expect("moto's shape");
     let mine: Vec<_> = messages
         .iter()
         .filter(|m| m.to.iter().any(|a| a == &to))

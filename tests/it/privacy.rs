@@ -1050,7 +1050,7 @@ async fn without_a_token_a_shop_redact_waits_for_confirm_redact() {
 
     // The operator checks the Partner dashboard, then confirms.
     let now: chrono::DateTime<chrono::Utc> = "2026-11-24T11:00:00Z".parse().unwrap();
-    let said = aftercart::cli::confirm_redact(&d.store, SHOP, "ops-anna", now)
+    let said = aftercart_cli::cli::confirm_redact(&d.store, SHOP, "ops-anna", now)
         .await
         .expect("one request confirmed");
     assert!(said.contains("confirmed 1"), "{said}");
@@ -1067,7 +1067,7 @@ async fn without_a_token_a_shop_redact_waits_for_confirm_redact() {
             "2026-11-24T11:00:00.000Z".into()
         )
     );
-    let twice = aftercart::cli::confirm_redact(&d.store, SHOP, "ops-anna", now).await;
+    let twice = aftercart_cli::cli::confirm_redact(&d.store, SHOP, "ops-anna", now).await;
     assert!(twice.is_err(), "nothing waits any more");
 
     run_dispatch(&dispatcher_without_token(&t, "2026-11-24T11:01:00Z").await).await;

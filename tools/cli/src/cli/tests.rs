@@ -1,7 +1,7 @@
 use super::*;
 use std::collections::HashMap;
 
-const SAMPLE: &str = include_str!("../../../infra/aftercart.toml");
+const SAMPLE: &str = include_str!("../../../../infra/aftercart.toml");
 
 fn sample_config() -> Config {
     Config::parse(SAMPLE, "infra/aftercart.toml").expect("the sample config is valid")
@@ -251,7 +251,7 @@ fn every_links_base_the_config_accepts_builds_the_unsubscribe_header() {
 
 #[test]
 fn check_config_passes_the_sample_config_and_notes_missing_secrets() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/aftercart.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/aftercart.toml");
     let check = check_config(&path, env(SECRETS)).unwrap();
     assert_eq!(check.shops, 1);
     assert!(check.notes.is_empty(), "{:?}", check.notes);

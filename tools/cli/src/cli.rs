@@ -1,11 +1,11 @@
 //! What the developer and operator commands `aftercart check-config`, `aftercart
 //! preview` and `aftercart confirm-redact` do, as library functions: the binary
-//! (`src/bin/aftercart.rs`) only parses arguments and prints, so these paths are tested
+//! (`tools/cli/src/main.rs`) only parses arguments and prints, so these paths are tested
 //! like the rest of the crate.
 
-use crate::config::{Config, WebhookSecrets};
-use crate::model::{FollowUpRecord, Playbook};
-use crate::shopify::Topic;
+use aftercart::config::{Config, WebhookSecrets};
+use aftercart::model::{FollowUpRecord, Playbook};
+use aftercart::shopify::Topic;
 use anyhow::{bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -21,13 +21,13 @@ pub struct ConfigCheck {
 
 /// Validates the config file at `path` as every function does at start: the file and
 /// its rules ([`Config::load_with_env`], with `lookup` for the environment), then each
-/// shop's `templates_dir` overrides through [`crate::dispatch::shop_templates`], the
+/// shop's `templates_dir` overrides through [`aftercart::dispatch::shop_templates`], the
 /// same loader `dispatch` runs at cold start, so a broken template fails here, naming
 /// the file, rather than on deploy. Secrets that `lookup` cannot see are notes, not
 /// errors: in AWS they come from SSM, not from this shell.
 pub fn check_config(path: &Path, lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigCheck> {
     let config = Config::load_with_env(path, &lookup)?;
-    crate::dispatch::shop_templates(&config).with_context(|| {
+    aftercart::dispatch::shop_templates(&config).with_context(|| {
         format!(
             "{}: a shop's email templates (templates_dir) do not load",
             path.display()
@@ -37,13 +37,13 @@ pub fn check_config(path: &Path, lookup: impl Fn(&str) -> Option<String>) -> Res
     if let Err(e) = WebhookSecrets::load(&config, &lookup) {
         notes.push(e.to_string());
     }
-    if let Err(e) = crate::admin::AdminTokens::load(&config, &lookup) {
+    if let Err(e) = aftercart::admin::AdminTokens::load(&config, &lookup) {
         notes.push(e.to_string());
     }
     if config.email.dev_mode {
         notes.push(format!(
             "email.dev_mode is on (in the file or {}): test orders get follow-ups too; keep it off in production",
-            crate::config::DEV_MODE_ENV
+            aftercart::config::DEV_MODE_ENV
         ));
     }
     Ok(ConfigCheck {
@@ -80,7 +80,7 @@ pub struct Preview {
     pub eml: Vec<u8>,
 }
 
-/// Renders `playbook` for the sample order ([`crate::fixtures::ORDER`], recorded as the
+/// Renders `playbook` for the sample order ([`aftercart::fixtures::ORDER`], recorded as the
 /// webhook records it) with `shop`'s rules and templates (default: the config's first
 /// shop), exactly as `dispatch` builds a message, with links signed by a throwaway key.
 pub fn preview(
@@ -96,8 +96,8 @@ pub fn preview(
             .with_context(|| format!("shop {d} is not in the config"))?,
         None => config.shops.first().context("the config has no shop")?,
     };
-    let event = crate::shopify::parse_event(Topic::OrdersPaid, crate::fixtures::ORDER)?;
-    let ctx = crate::ingest::Context {
+    let event = aftercart::shopify::parse_event(Topic::OrdersPaid, aftercart::fixtures::ORDER)?;
+    let ctx = aftercart::ingest::Context {
         shop: &shop.domain,
         webhook_id: "preview",
         now,
@@ -105,10 +105,10 @@ pub fn preview(
         shards: 1,
     };
     let (mut order, mut profile) = (None, None);
-    for w in crate::ingest::plan(&ctx, &event, &Default::default()) {
+    for w in aftercart::ingest::plan(&ctx, &event, &Default::default()) {
         match w.item {
-            crate::ingest::Item::Order(o) => order = Some(o),
-            crate::ingest::Item::Profile(p) => profile = Some(p),
+            aftercart::ingest::Item::Order(o) => order = Some(o),
+            aftercart::ingest::Item::Profile(p) => profile = Some(p),
             _ => {}
         }
     }
@@ -119,7 +119,7 @@ pub fn preview(
     let product_id = (playbook == Playbook::Replenishment)
         .then(|| order.lines.iter().find_map(|l| l.product_id))
         .flatten();
-    let now_key = crate::time::utc_key(&now);
+    let now_key = aftercart::time::utc_key(&now);
     let f = FollowUpRecord::pending(
         &shop.domain,
         &profile.customer_key,
@@ -130,9 +130,9 @@ pub fn preview(
         &now_key,
         1,
     );
-    let links = crate::links::LinkBuilder {
+    let links = aftercart::links::LinkBuilder {
         base_url: config.links.base_url.clone(),
-        keys: crate::links::LinkKeys::parse("0:preview-only-key-never-used-for-real-links")?,
+        keys: aftercart::links::LinkKeys::parse("0:preview-only-key-never-used-for-real-links")?,
         ttl_days: config.links.ttl_days.into(),
     };
     let to = profile.email.clone().unwrap_or_default();
@@ -141,12 +141,12 @@ pub fn preview(
         .clone()
         .unwrap_or_else(|| format!("hello@{}", shop.domain));
     let email_ctx =
-        crate::dispatch::email_context(&links, &f, shop, &order, &profile, &to, &from, now);
-    let templates = crate::dispatch::shop_templates(config)?
+        aftercart::dispatch::email_context(&links, &f, shop, &order, &profile, &to, &from, now);
+    let templates = aftercart::dispatch::shop_templates(config)?
         .remove(&shop.domain)
-        .unwrap_or_else(crate::email::Templates::builtin);
+        .unwrap_or_else(aftercart::email::Templates::builtin);
     let rendered = templates.render(&email_ctx)?;
-    let eml = crate::email::build_mime(&email_ctx, &rendered, now)?;
+    let eml = aftercart::email::build_mime(&email_ctx, &rendered, now)?;
     Ok(Preview {
         playbook,
         subject: rendered.subject,
@@ -197,20 +197,20 @@ pub fn parse_shop_domain(shop: &str) -> Result<String> {
 /// uninstall (see `docs/privacy.md`), so the next dispatch erases the shop. Returns
 /// what to print; an error when nothing was waiting.
 pub async fn confirm_redact(
-    store: &crate::store::DynamoStore,
+    store: &aftercart::store::DynamoStore,
     shop: &str,
     operator: &str,
     now: DateTime<Utc>,
 ) -> Result<String> {
     let shop = parse_shop_domain(shop)?;
-    let confirmed = crate::privacy::confirm_redact(store, &shop, operator, now)
+    let confirmed = aftercart::privacy::confirm_redact(store, &shop, operator, now)
         .await
         .with_context(|| format!("confirming the shop/redact of {shop}"))?;
     if confirmed.is_empty() {
         bail!(
             "no shop/redact request of {shop} awaits confirmation (status {}): it may not have \
              been checked yet, or it was confirmed, refused or carried out already",
-            crate::store::privacy::status::AWAITING_CONFIRMATION
+            aftercart::store::privacy::status::AWAITING_CONFIRMATION
         );
     }
     let requests: Vec<&str> = confirmed.iter().map(|k| k.sk.as_str()).collect();

@@ -312,7 +312,7 @@ async fn scan(client: &Client, table_name: &str) -> Result<BTreeMap<(String, Str
 
 fn check_config(path: Option<PathBuf>) -> Result<()> {
     let path = path.unwrap_or_else(aftercart::env::config_path);
-    let check = aftercart::cli::check_config(&path, |v| std::env::var(v).ok())?;
+    let check = aftercart_cli::cli::check_config(&path, |v| std::env::var(v).ok())?;
     println!(
         "{}: OK ({} shop(s); email templates load)",
         path.display(),
@@ -367,8 +367,8 @@ async fn outbox(dir: &std::path::Path, endpoint: &str) -> Result<()> {
         .json()
         .await
         .with_context(|| format!("{url} did not return JSON"))?;
-    let messages = aftercart::outbox::messages_from_moto(&data)?;
-    let paths = aftercart::outbox::write_outbox(dir, &messages)?;
+    let messages = aftercart_cli::outbox::messages_from_moto(&data)?;
+    let paths = aftercart_cli::outbox::write_outbox(dir, &messages)?;
     println!("{} email(s) in {}", messages.len(), dir.display());
     for p in paths {
         println!("  {}", p.display());
@@ -383,7 +383,7 @@ async fn confirm_redact(shop: &str, by: &str) -> Result<()> {
         table_name,
         std::time::Duration::from_secs(7 * 86_400),
     );
-    let done = aftercart::cli::confirm_redact(&store, shop, by, chrono::Utc::now()).await?;
+    let done = aftercart_cli::cli::confirm_redact(&store, shop, by, chrono::Utc::now()).await?;
     println!("{done}");
     Ok(())
 }
@@ -394,9 +394,9 @@ fn preview(
     locale: Option<String>,
     dir: &std::path::Path,
 ) -> Result<()> {
-    let playbook = aftercart::cli::parse_playbook(playbook)?;
+    let playbook = aftercart_cli::cli::parse_playbook(playbook)?;
     let config = aftercart::env::load_config()?;
-    let preview = aftercart::cli::preview(&config, playbook, shop, locale, chrono::Utc::now())?;
+    let preview = aftercart_cli::cli::preview(&config, playbook, shop, locale, chrono::Utc::now())?;
     for path in preview.write_to(dir)? {
         println!("{}", path.display());
     }
