@@ -258,24 +258,9 @@ fn text_page(subject: &str, text: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n\
          <body><pre>{}</pre></body></html>\n",
-        escape_html(subject),
-        escape_html(text)
+        aftercart::links_app::esc(subject),
+        aftercart::links_app::esc(text)
     )
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 const MAX_SLUG_LEN: usize = 60;
