@@ -203,15 +203,16 @@ impl<R: Recorder> WebhookApp<R> {
             .ok_or(Rejection::UnknownShop)?;
         verify_webhook(body, shopify::signature_header(headers), secrets)?;
 
+        // A topic Aftercart does not act on is acknowledged whatever its age or body.
+        let Some(topic) = Topic::parse(delivery.topic) else {
+            return Ok(Answer::Ignored);
+        };
         let now = self.clock.now();
-        let checked = self.check_age(&delivery, now).and_then(|()| {
-            Ok(Topic::parse(delivery.topic)
-                .map(|topic| shopify::parse_delivery(topic, delivery.shop, body))
-                .transpose()?)
-        });
-        let event = match checked {
-            Ok(Some(event)) => event,
-            Ok(None) => return Ok(Answer::Ignored),
+        let event = match self
+            .check_age(&delivery, now)
+            .and_then(|()| Ok(shopify::parse_delivery(topic, delivery.shop, body)?))
+        {
+            Ok(event) => event,
             Err(rejection) => {
                 self.count(delivery.shop, &rejection, now).await;
                 return Err(rejection);

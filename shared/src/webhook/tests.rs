@@ -523,6 +523,22 @@ async fn a_delivery_triggered_longer_ago_than_the_limit_is_refused() {
 }
 
 #[tokio::test]
+async fn an_old_delivery_of_a_topic_aftercart_ignores_is_still_acknowledged() {
+    // Refusing it would only make Shopify retry, and count failures against a
+    // subscription whose deliveries change nothing anyway.
+    let app = app(Behaviour::Record);
+    let old = (app.clock.now() - chrono::Duration::hours(72)).to_rfc3339();
+    let req = with_header(
+        signed("products/update", fixtures::ORDER),
+        "X-Shopify-Triggered-At",
+        &old,
+    );
+    let (status, body) = answer(&app, req).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")));
+    assert!(refusals(&app).is_empty());
+}
+
+#[tokio::test]
 async fn an_unreadable_triggered_at_refuses_nothing_and_a_forged_signature_counts_nothing() {
     let app = app(Behaviour::Record);
     let odd = with_header(
