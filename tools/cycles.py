@@ -53,40 +53,96 @@ def strip_comments_and_strings(text: str) -> str:
     return "".join(out)
 
 
-def top_module(src: pathlib.Path, path: pathlib.Path) -> str:
-    rel = path.relative_to(src)
-    first = rel.parts[0]
-    return first[:-3] if first.endswith(".rs") else first
+# The library's layers, lowest first. A module may import its own layer (without a
+# cycle) and the layers listed before it, never one listed after it.
+LAYERS = ["model", "wire", "config", "email", "domain", "ports", "adapters", "apps"]
+
+SUPER_PATH = re.compile(r"\bsuper::([a-z_][a-z0-9_]*)")
+USE_SUPER_GROUP = re.compile(r"\buse\s+super::\{([^;]*)\};", re.S)
+
+
+def module_path(src: pathlib.Path, path: pathlib.Path) -> list:
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    return parts[:-1] if parts[-1] == "mod" else parts
+
+
+def node_of(parts: list, nodes: set) -> str:
+    """The checked unit a module path belongs to: `layer::module` inside a layer,
+    else the top-level module."""
+    if len(parts) >= 2 and f"{parts[0]}::{parts[1]}" in nodes:
+        return f"{parts[0]}::{parts[1]}"
+    return parts[0]
+
+
+def group_heads(group: str) -> list:
+    """The first name of each path in a `use x::{…}` group: `{a::b, c}` gives a and c."""
+    heads, depth, current = [], 0, ""
+    for ch in group + ",":
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            m = re.match(r"\s*([a-z_][a-z0-9_]*)(::([a-z_][a-z0-9_]*))?", current)
+            if m:
+                heads.append([m.group(1)] + ([m.group(3)] if m.group(3) else []))
+            current = ""
+        else:
+            current += ch
+    return heads
 
 
 def graph(src: pathlib.Path) -> dict:
-    modules = {top_module(src, p) for p in src.rglob("*.rs")} - {"lib", "main", "bin"}
-    edges = {m: set() for m in modules}
-    for path in sorted(src.rglob("*.rs")):
-        module = top_module(src, path)
-        if module not in edges:
-            continue
+    files = [p for p in sorted(src.rglob("*.rs")) if module_path(src, p) not in (["lib"], ["main"])]
+    nodes = set()
+    for p in files:
+        parts = module_path(src, p)
+        nodes.add(parts[0])
+        if parts[0] in LAYERS and len(parts) >= 2:
+            nodes.add(f"{parts[0]}::{parts[1]}")
+    edges = {n: set() for n in nodes}
+    crate_path = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)(?:::([a-z_][a-z0-9_]*))?")
+    for path in files:
+        parts = module_path(src, path)
+        me = node_of(parts, nodes)
         code = strip_comments_and_strings(path.read_text(encoding="utf-8"))
-        names = set(CRATE_PATH.findall(code))
+        targets = [[a] + ([b] if b else []) for a, b in crate_path.findall(code)]
         for group in USE_GROUP.findall(code):
-            # Only the first name of each path in the group: `{a::b, c}` names a and c.
-            depth, current = 0, ""
-            for ch in group + ",":
-                if ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                if ch == "," and depth == 0:
-                    m = re.match(r"\s*([a-z_][a-z0-9_]*)", current)
-                    if m:
-                        names.add(m.group(1))
-                    current = ""
-                else:
-                    current += ch
-        for name in names:
-            if name in modules and name != module:
-                edges[module].add(name)
+            targets += group_heads(group)
+        # `super::x` from a layer's direct child names a sibling module of that layer.
+        if len(parts) == 2 and parts[0] in LAYERS:
+            names = SUPER_PATH.findall(code)
+            for group in USE_SUPER_GROUP.findall(code):
+                names += [h[0] for h in group_heads(group)]
+            targets += [[parts[0], n] for n in names if f"{parts[0]}::{n}" in nodes]
+        for target in targets:
+            if target[0] not in nodes:
+                continue
+            other = node_of(target, nodes)
+            if other != me and not me.startswith(other + "::") and not other.startswith(me + "::"):
+                edges[me].add(other)
+            elif other != me and other.startswith(me + "::"):
+                edges[me].add(other)  # a layer's root module using its own members
+            elif other != me:
+                edges[me].add(other)  # a member using its layer's root module
     return edges
+
+
+def layer_of(node: str) -> int:
+    top = node.split("::")[0]
+    return LAYERS.index(top) if top in LAYERS else -1
+
+
+def upward(edges: dict) -> list:
+    """Imports of a layer listed later: each breaks the layering."""
+    out = []
+    for m in sorted(edges):
+        for o in sorted(edges[m]):
+            if layer_of(m) >= 0 and layer_of(o) > layer_of(m):
+                out.append((m, o))
+            elif layer_of(m) < 0 and layer_of(o) >= 0 and m not in ("lib",):
+                out.append((m, o))  # outside the layers: should not exist
+    return out
 
 
 def strongly_connected(edges: dict) -> list:
@@ -163,15 +219,20 @@ def main() -> int:
     if args.edges:
         for m in sorted(edges):
             print(f"{m} -> {', '.join(sorted(edges[m])) or '(nothing)'}")
-    groups = strongly_connected(edges)
-    if not groups:
-        print(f"no import cycles among {len(edges)} modules of {args.src}")
-        return 0
-    for g in groups:
+    failed = False
+    for m, o in upward(edges):
+        print(f"layering: {m} imports {o}, a layer above it ({' < '.join(LAYERS)})")
+        failed = True
+    for g in strongly_connected(edges):
         cycle = one_cycle(edges, g)
         print(f"import cycle among {len(g)} modules: {', '.join(g)}")
         print(f"  for example: {' -> '.join(cycle)}")
-    return 1
+        failed = True
+    if failed:
+        return 1
+    print(f"no import cycles and no upward imports among {len(edges)} modules of {args.src} "
+          f"(layers: {' < '.join(LAYERS)})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aftercart::shopify::{parse_event, Event, Topic};
-use aftercart::verify::{sign_webhook, verify_webhook};
+use aftercart::wire::shopify::{parse_event, Event, Topic};
+use aftercart::wire::verify::{sign_webhook, verify_webhook};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -152,18 +152,18 @@ fn planning(c: &mut Criterion) {
         ("order_250_items", large),
     ] {
         let event = parse_event(Topic::OrdersPaid, &body).expect("parses");
-        let ctx = aftercart::ingest::Context {
+        let ctx = aftercart::domain::ingest::Context {
             shop: &config.shops[0].domain,
             webhook_id: "bench",
             now: chrono::Utc::now(),
             rules: Some(&config.shops[0]),
             shards: config.dispatch.shards,
         };
-        let loaded = aftercart::ingest::Loaded::default();
-        let writes = aftercart::ingest::plan(&ctx, &event, &loaded);
+        let loaded = aftercart::domain::ingest::Loaded::default();
+        let writes = aftercart::domain::ingest::plan(&ctx, &event, &loaded);
         assert!(writes.len() >= 4, "order, profile, history and follow-ups");
         group.bench_function(name, |b| {
-            b.iter(|| aftercart::ingest::plan(black_box(&ctx), black_box(&event), &loaded))
+            b.iter(|| aftercart::domain::ingest::plan(black_box(&ctx), black_box(&event), &loaded))
         });
     }
     group.finish();

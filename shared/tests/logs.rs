@@ -2,12 +2,12 @@
 //! subscriber: tracing's per-callsite interest cache makes thread-scoped subscribers
 //! miss events when other tests log in parallel.
 
+use aftercart::apps::webhook::WebhookApp;
 use aftercart::config::{Config, WebhookSecrets};
-use aftercart::ingest::Context;
-use aftercart::shopify::Event;
-use aftercart::store::{Outcome, Recorder, StoreError};
-use aftercart::time::FixedClock;
-use aftercart::webhook::WebhookApp;
+use aftercart::domain::ingest::Context;
+use aftercart::model::time::FixedClock;
+use aftercart::ports::store::{Outcome, Recorder, StoreError};
+use aftercart::wire::shopify::Event;
 use lambda_http::{http, Body, RequestExt};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
@@ -28,7 +28,7 @@ impl Recorder for Accept {
     async fn count_refusal(
         &self,
         _: &str,
-        _: aftercart::refusals::RefusalKind,
+        _: aftercart::domain::refusals::RefusalKind,
         _: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
         Ok(())
@@ -69,7 +69,7 @@ async fn logs_carry_ids_and_outcomes_but_never_bodies_secrets_or_emails() {
     let captured = Captured::default();
     let writer = captured.clone();
     // The production format (`telemetry::subscriber`), writing to a buffer.
-    aftercart::telemetry::subscriber(move || writer.clone()).init();
+    aftercart::apps::telemetry::subscriber(move || writer.clone()).init();
     let app = WebhookApp {
         config: Arc::new(
             Config::parse(
@@ -83,7 +83,7 @@ async fn logs_carry_ids_and_outcomes_but_never_bodies_secrets_or_emails() {
         clock: Arc::new(FixedClock::new(chrono::Utc::now())),
     };
     let sign =
-        |b: &[u8]| aftercart::verify::sign_webhook(b, &SecretString::from(SECRET.to_owned()));
+        |b: &[u8]| aftercart::wire::verify::sign_webhook(b, &SecretString::from(SECRET.to_owned()));
     let email_in_wrong_place =
         br#"{"id":"bob.norman@hostmail.com","created_at":"2024-03-01T10:00:00Z","line_items":[]}"#;
 

@@ -137,7 +137,7 @@ async fn a_second_paid_order_brings_an_email_with_a_code_created_once_in_the_sto
     assert_eq!(create.token.as_deref(), Some(ADMIN_TOKEN));
     let code = create.code();
     assert!(
-        aftercart::admin::code::is_well_formed("THANKS", &code),
+        aftercart::adapters::shopify_admin::code::is_well_formed("THANKS", &code),
         "{code}"
     );
     assert_eq!(
@@ -415,7 +415,10 @@ async fn a_guest_gets_no_code_and_the_reward_is_skipped() {
     assert_eq!(report["cancelled"], 1, "{report}");
     let f = loyalty_of(&t.followups().await, 5802);
     assert_eq!(f.status, FollowUpStatus::Cancelled);
-    assert_eq!(f.reason.as_deref(), Some(aftercart::admin::GUEST_REASON));
+    assert_eq!(
+        f.reason.as_deref(),
+        Some(aftercart::adapters::shopify_admin::GUEST_REASON)
+    );
     assert!(fake.seen().is_empty());
     assert!(d.mailer.sent.lock().unwrap().is_empty());
 }

@@ -1,8 +1,8 @@
 //! The follow-up engine end to end: webhooks recorded by the real handler, the real
 //! dispatcher claiming and sending through the real SES v2 client, against moto.
 
-use aftercart::fixtures;
 use aftercart::model::{FollowUpRecord, FollowUpStatus, Playbook};
+use aftercart::wire::shopify::fixtures;
 use aftercart_integration::*;
 use mail_parser::MessageParser;
 
@@ -274,7 +274,7 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
     f.lease_owner = Some("dead".into());
     f.lease_until = Some("2026-11-22T09:12:00.000Z".into());
     f.index_at("2026-11-22T09:12:00.000Z", 4);
-    let store = aftercart::store::DynamoStore::new(
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
         t.client.clone(),
         t.table.clone(),
         std::time::Duration::from_secs(1),
@@ -284,7 +284,7 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
             .save_followup(&f, seen_v, Some("2026-11-22T09:10:00.000Z"))
             .await
             .unwrap(),
-        aftercart::store::dispatch::Cas::Done
+        aftercart::adapters::dynamo::dispatch::Cas::Done
     );
     // It had taken the customer's send slot too, and never gave it back.
     assert_eq!(
@@ -298,7 +298,7 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
             )
             .await
             .unwrap(),
-        aftercart::store::dispatch::Cas::Done
+        aftercart::adapters::dynamo::dispatch::Cas::Done
     );
 
     let during = t.dispatcher("2026-11-22T09:11:00Z", None).await;
@@ -863,7 +863,7 @@ async fn a_follow_up_whose_claims_never_finish_fails_after_max_attempts() {
     f.lease_owner = Some("dead".into());
     f.lease_until = Some("2026-11-22T09:30:00.000Z".into());
     f.index_at("2026-11-22T09:30:00.000Z", 4);
-    let store = aftercart::store::DynamoStore::new(
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
         t.client.clone(),
         t.table.clone(),
         std::time::Duration::from_secs(1),
@@ -1066,7 +1066,7 @@ async fn a_store_that_cannot_record_the_send_never_causes_a_second_email() {
     assert_eq!(f.status, FollowUpStatus::Sent);
     assert_eq!(
         f.reason.as_deref(),
-        Some(aftercart::dispatch::POSSIBLY_SENT)
+        Some(aftercart::apps::dispatch::POSSIBLY_SENT)
     );
     assert!(f.due_pk.is_none(), "out of the due index");
 

@@ -2,7 +2,7 @@
 //! opened through the real handler, effects read back from the table (moto) and seen in
 //! what dispatch does next.
 
-use aftercart::links::{sign, LinkClaims, LinkKeys, Purpose};
+use aftercart::model::tokens::{sign, LinkClaims, LinkKeys, Purpose};
 use aftercart::model::{FollowUpStatus, Playbook};
 use aftercart_integration::*;
 
@@ -41,7 +41,7 @@ fn customer_pk() -> String {
 }
 
 /// Sends what is due at `at`; returns the emails sent.
-async fn dispatch_at(t: &TestApp, at: &str) -> Vec<aftercart::mailer::OutgoingEmail> {
+async fn dispatch_at(t: &TestApp, at: &str) -> Vec<aftercart::adapters::ses::OutgoingEmail> {
     let d = t.dispatcher(at, None).await;
     run_dispatch(&d).await;
     let sent = d.mailer.sent.lock().unwrap().clone();
@@ -157,7 +157,7 @@ async fn resubscribing_cannot_lift_a_bounce() {
     let sent = dispatch_at(&t, "2026-11-22T09:00:30Z").await;
     let url = list_unsubscribe(&sent[0]);
     let hash = aftercart::model::email_hash(to);
-    let store = aftercart::store::DynamoStore::new(
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
         t.client.clone(),
         t.table.clone(),
         std::time::Duration::from_secs(60),
@@ -558,7 +558,7 @@ async fn reorder_without_variants_shows_the_storefront() {
     });
     deliver(&t, "orders/paid", &body, "wh-1").await;
     let keys = LinkKeys::parse(LINK_KEYS).unwrap();
-    let builder = aftercart::links::LinkBuilder {
+    let builder = aftercart::model::tokens::LinkBuilder {
         base_url: "https://links.example.test".into(),
         keys,
         ttl_days: 60,

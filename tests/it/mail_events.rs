@@ -2,13 +2,14 @@
 //! the real dispatcher, then the real `mail-events` handler applying SES events (SNS
 //! and EventBridge shapes) to the table on moto through the real DynamoDB client.
 
-use aftercart::mail_events::{
-    fixtures, receipt_key, transient_key, MailEventsApp, Summary, TransientBounceRecord,
-    RECEIPT_TTL,
+use aftercart::adapters::dynamo::DynamoStore;
+use aftercart::apps::mail_events::{MailEventsApp, Summary};
+use aftercart::domain::mail_events::{
+    receipt_key, transient_key, TransientBounceRecord, RECEIPT_TTL,
 };
+use aftercart::model::time::FixedClock;
 use aftercart::model::{email_hash, keys, FollowUpRecord, FollowUpStatus, Key, SuppressionRecord};
-use aftercart::store::DynamoStore;
-use aftercart::time::FixedClock;
+use aftercart::wire::ses::fixtures;
 use aftercart_integration::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -384,7 +385,7 @@ async fn an_event_for_an_erased_follow_up_is_receipted_and_creates_nothing() {
     t.client
         .delete_item()
         .table_name(&t.table)
-        .set_key(Some(aftercart::store::key_attrs(&key)))
+        .set_key(Some(aftercart::adapters::dynamo::key_attrs(&key)))
         .send()
         .await
         .expect("erased");
@@ -457,9 +458,9 @@ async fn a_store_failure_fails_the_invocation_so_lambda_retries() {
 }
 
 fn event_id(bytes: &[u8]) -> String {
-    let incoming = aftercart::mail_events::parse_payload(&fixture(bytes)).unwrap();
+    let incoming = aftercart::wire::ses::parse_payload(&fixture(bytes)).unwrap();
     match incoming[0].event.clone().unwrap() {
-        aftercart::mail_events::SesEvent::Tracked(e) => e.event_id,
+        aftercart::wire::ses::SesEvent::Tracked(e) => e.event_id,
         other => panic!("{other:?}"),
     }
 }

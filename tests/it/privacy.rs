@@ -4,13 +4,13 @@
 //! (`fake_admin.rs`): a revoked token confirms them, a working one shows them forged.
 
 use crate::fake_admin::{admin_table, FakeAdmin, Fault};
-use aftercart::fixtures;
+use aftercart::adapters::dynamo::Attrs;
+use aftercart::apps::privacy::{carry_out_with, is_shop_item, Limits, FORGED_REASON};
 use aftercart::model::{
     email_hash, keys, DiscountRecord, DiscountStatus, FeedbackRecord, FollowUpStatus, Key,
     Playbook, Record, SuppressionRecord,
 };
-use aftercart::privacy::{carry_out_with, is_shop_item, Limits, FORGED_REASON};
-use aftercart::store::Attrs;
+use aftercart::wire::shopify::fixtures;
 use aftercart_integration::*;
 use aws_sdk_dynamodb::types::AttributeValue;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -206,9 +206,9 @@ async fn spawn_with_admin_down() -> (TestApp, FakeAdmin) {
 /// A dispatcher as of `at` with no Admin API token for the shop.
 async fn dispatcher_without_token(t: &TestApp, at: &str) -> TestDispatcher {
     let mut d = t.dispatcher(at, None).await;
-    d.admin = aftercart::admin::AdminClient::new(
+    d.admin = aftercart::adapters::shopify_admin::AdminClient::new(
         &d.config.admin,
-        aftercart::admin::AdminTokens::default(),
+        aftercart::adapters::shopify_admin::AdminTokens::default(),
     )
     .expect("admin client");
     d
@@ -1144,7 +1144,7 @@ async fn while_the_admin_api_is_down_an_uninstall_defers_sends_and_a_forged_one_
     assert_eq!(f[0].status, FollowUpStatus::Pending, "{f:?}");
     assert_eq!(
         f[0].reason.as_deref(),
-        Some(aftercart::dispatch::UNCONFIRMED_REASON)
+        Some(aftercart::apps::dispatch::UNCONFIRMED_REASON)
     );
     let r = request_of(&t, "app/uninstalled").await;
     assert_eq!(s(&r, "status"), "pending", "{r:?}");

@@ -3,9 +3,9 @@
 //! the whole table and every email are read back. Only the day's refusal count and the
 //! merchant's one security notice are new.
 
+use aftercart::domain::refusals::{RefusalKind, RefusalsRecord};
 use aftercart::model::keys;
-use aftercart::refusals::{RefusalKind, RefusalsRecord};
-use aftercart::shopify::Topic;
+use aftercart::wire::shopify::Topic;
 use aftercart_integration::*;
 use mail_parser::MessageParser;
 
@@ -25,7 +25,7 @@ fn paid_order() -> Vec<u8> {
     })
 }
 
-fn is_refusal_count(item: &aftercart::store::Attrs) -> bool {
+fn is_refusal_count(item: &aftercart::adapters::dynamo::Attrs) -> bool {
     s(item, "sk").starts_with(keys::REFUSALS_PREFIX)
 }
 

@@ -1,10 +1,10 @@
 //! Secrets from SSM Parameter Store: real SecureStrings in moto's SSM, read by the
-//! production client (its timeouts included) through `aftercart::secrets::resolve`.
+//! production client (its timeouts included) through `aftercart::adapters::ssm::resolve`.
 
-use aftercart::secrets::aws_sdk_ssm::config::{Credentials, Region};
-use aftercart::secrets::aws_sdk_ssm::types::ParameterType;
-use aftercart::secrets::aws_sdk_ssm::Client;
-use aftercart::secrets::{resolve, ssm_client_from, SecretError};
+use aftercart::adapters::ssm::aws_sdk_ssm::config::{Credentials, Region};
+use aftercart::adapters::ssm::aws_sdk_ssm::types::ParameterType;
+use aftercart::adapters::ssm::aws_sdk_ssm::Client;
+use aftercart::adapters::ssm::{resolve, ssm_client_from, SecretError};
 use aftercart_integration::endpoint;
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! Recording webhooks in DynamoDB (moto) through the real handler.
 
-use aftercart::fixtures;
-use aftercart::store::Attrs;
+use aftercart::adapters::dynamo::Attrs;
+use aftercart::wire::shopify::fixtures;
 use aftercart_integration::*;
 use futures::future::join_all;
 
@@ -159,13 +159,13 @@ async fn fifty_concurrent_deliveries_of_one_webhook_record_it_once() {
 /// `t`'s client, config, secrets and clock: the reference a concurrent run must match.
 async fn recorded_once(t: &TestApp, req: lambda_http::Request) -> Vec<Attrs> {
     let table = format!("it-ref-{:016x}", fastrand::u64(..));
-    aftercart::store::table::create_table(&t.client, &table)
+    aftercart::adapters::dynamo::table::create_table(&t.client, &table)
         .await
         .expect("reference table");
-    let app = aftercart::webhook::WebhookApp {
+    let app = aftercart::apps::webhook::WebhookApp {
         config: t.app.config.clone(),
         secrets: t.app.secrets.clone(),
-        recorder: aftercart::store::DynamoStore::new(
+        recorder: aftercart::adapters::dynamo::DynamoStore::new(
             t.client.clone(),
             table.clone(),
             std::time::Duration::from_secs(7 * 86_400),
@@ -405,7 +405,7 @@ async fn consent_and_compliance_topics_are_recorded_without_plain_personal_data(
     .iter()
     .enumerate()
     {
-        let topic_enum = aftercart::shopify::Topic::parse(topic).unwrap();
+        let topic_enum = aftercart::wire::shopify::Topic::parse(topic).unwrap();
         let (status, body) = t
             .post(signed(
                 topic,

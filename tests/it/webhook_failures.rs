@@ -1,7 +1,7 @@
 //! When DynamoDB is down, hanging or throttling, the webhook answers 503 well inside
 //! Shopify's 5 s (aim: 3 s), so Shopify retries the delivery and nothing is lost.
 
-use aftercart::fixtures;
+use aftercart::wire::shopify::fixtures;
 use aftercart_integration::*;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -135,7 +135,7 @@ async fn a_recorded_order_is_written_by_exactly_one_transaction() {
     );
 }
 
-fn keys(items: &[aftercart::store::Attrs]) -> Vec<(String, String)> {
+fn keys(items: &[aftercart::adapters::dynamo::Attrs]) -> Vec<(String, String)> {
     items.iter().map(|i| (s(i, "pk"), s(i, "sk"))).collect()
 }
 

@@ -3,10 +3,10 @@
 //! Each test gets its own freshly created table, so tests run in parallel without
 //! seeing each other's items.
 
+use aftercart::adapters::dynamo::{self as store, table, Attrs, DynamoStore};
+use aftercart::apps::webhook::WebhookApp;
 use aftercart::config::{Config, WebhookSecrets};
-use aftercart::store::{self, table, Attrs, DynamoStore};
-use aftercart::time::FixedClock;
-use aftercart::webhook::WebhookApp;
+use aftercart::model::time::FixedClock;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use lambda_http::{http, Body, Request};
@@ -204,7 +204,7 @@ pub fn signed(topic: &str, body: &[u8], webhook_id: &str) -> Request {
 }
 
 pub fn signed_with(topic: &str, body: &[u8], webhook_id: &str, secret: &str) -> Request {
-    let sig = aftercart::verify::sign_webhook(body, &SecretString::from(secret.to_owned()));
+    let sig = aftercart::wire::verify::sign_webhook(body, &SecretString::from(secret.to_owned()));
     http::Request::builder()
         .method("POST")
         .uri("/webhook")
@@ -238,7 +238,7 @@ pub fn n(item: &Attrs, name: &str) -> String {
 /// The fixture order with its fields changed by `edit`.
 pub fn order_with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     let mut v: serde_json::Value =
-        serde_json::from_slice(aftercart::fixtures::ORDER).expect("fixture parses");
+        serde_json::from_slice(aftercart::wire::shopify::fixtures::ORDER).expect("fixture parses");
     edit(&mut v);
     serde_json::to_vec(&v).expect("serializes")
 }
@@ -523,7 +523,7 @@ fn refuse_writes_to(op: &str, body: &[u8], sk: &str) -> Vec<u8> {
 /// test sees exactly its own emails (moto's SES store is shared by all tests).
 pub struct Recording<M> {
     pub inner: M,
-    pub sent: std::sync::Mutex<Vec<aftercart::mailer::OutgoingEmail>>,
+    pub sent: std::sync::Mutex<Vec<aftercart::adapters::ses::OutgoingEmail>>,
     /// When each successful send started (the send rate's footprint), in the order the
     /// sends finished.
     pub sent_times: std::sync::Mutex<Vec<std::time::Instant>>,
@@ -539,11 +539,11 @@ impl<M> Recording<M> {
     }
 }
 
-impl<M: aftercart::mailer::Mailer> aftercart::mailer::Mailer for Recording<M> {
+impl<M: aftercart::adapters::ses::Mailer> aftercart::adapters::ses::Mailer for Recording<M> {
     async fn send(
         &self,
-        email: &aftercart::mailer::OutgoingEmail,
-    ) -> Result<String, aftercart::mailer::SendError> {
+        email: &aftercart::adapters::ses::OutgoingEmail,
+    ) -> Result<String, aftercart::adapters::ses::SendError> {
         let started = std::time::Instant::now();
         let id = self.inner.send(email).await?;
         self.sent.lock().expect("not poisoned").push(email.clone());
@@ -555,7 +555,8 @@ impl<M: aftercart::mailer::Mailer> aftercart::mailer::Mailer for Recording<M> {
     }
 }
 
-pub type TestDispatcher = aftercart::dispatch::Dispatcher<Recording<aftercart::mailer::SesMailer>>;
+pub type TestDispatcher =
+    aftercart::apps::dispatch::Dispatcher<Recording<aftercart::adapters::ses::SesMailer>>;
 
 /// One canned answer of a fake AWS endpoint (see [`fake_routes`]).
 #[derive(Debug, Clone)]
@@ -691,11 +692,11 @@ impl TestApp {
                 .await;
         }
         let config = self.app.config.clone();
-        aftercart::dispatch::Dispatcher {
-            templates: aftercart::dispatch::shop_templates(&config).expect("templates"),
-            links: aftercart::links::LinkBuilder {
+        aftercart::apps::dispatch::Dispatcher {
+            templates: aftercart::apps::dispatch::shop_templates(&config).expect("templates"),
+            links: aftercart::model::tokens::LinkBuilder {
                 base_url: config.links.base_url.clone(),
-                keys: aftercart::links::LinkKeys::parse(LINK_KEYS).expect("keys"),
+                keys: aftercart::model::tokens::LinkKeys::parse(LINK_KEYS).expect("keys"),
                 ttl_days: 60,
             },
             store: DynamoStore::new(
@@ -703,12 +704,12 @@ impl TestApp {
                 self.table.clone(),
                 Duration::from_secs(86_400),
             ),
-            mailer: Recording::new(aftercart::mailer::SesMailer::new(ses)),
+            mailer: Recording::new(aftercart::adapters::ses::SesMailer::new(ses)),
             clock: Arc::new(FixedClock::new(at.parse().expect("valid time"))),
             owner: format!("test-{:08x}", fastrand::u32(..)),
-            admin: aftercart::admin::AdminClient::new(
+            admin: aftercart::adapters::shopify_admin::AdminClient::new(
                 &config.admin,
-                aftercart::admin::AdminTokens::from_pairs([(SHOP, ADMIN_TOKEN)]),
+                aftercart::adapters::shopify_admin::AdminTokens::from_pairs([(SHOP, ADMIN_TOKEN)]),
             )
             .expect("admin client"),
             config,
@@ -754,7 +755,8 @@ pub async fn run_dispatch(d: &TestDispatcher) -> serde_json::Value {
 /// The link-signing keys of every test dispatcher and links app.
 pub const LINK_KEYS: &str = "1:integration-link-key-0123456789abcdef0123";
 
-pub type TestLinks = aftercart::links_app::LinksApp<Recording<aftercart::mailer::SesMailer>>;
+pub type TestLinks =
+    aftercart::apps::links::LinksApp<Recording<aftercart::adapters::ses::SesMailer>>;
 
 /// What a customer's browser (or mail provider) got back from the links function.
 #[derive(Debug)]
@@ -774,15 +776,15 @@ impl TestApp {
             .email_identity(SENDER)
             .send()
             .await;
-        aftercart::links_app::LinksApp {
+        aftercart::apps::links::LinksApp {
             config: self.app.config.clone(),
-            keys: aftercart::links::LinkKeys::parse(LINK_KEYS).expect("keys"),
+            keys: aftercart::model::tokens::LinkKeys::parse(LINK_KEYS).expect("keys"),
             store: DynamoStore::new(
                 self.client.clone(),
                 self.table.clone(),
                 Duration::from_secs(86_400),
             ),
-            mailer: Recording::new(aftercart::mailer::SesMailer::new(ses)),
+            mailer: Recording::new(aftercart::adapters::ses::SesMailer::new(ses)),
             clock: Arc::new(FixedClock::new(at.parse().expect("valid time"))),
         }
     }
@@ -831,7 +833,7 @@ pub async fn click(
 
 /// The customer links (`https://links.example.test/...`) in a sent email's HTML part,
 /// in order.
-pub fn links_in(email: &aftercart::mailer::OutgoingEmail) -> Vec<String> {
+pub fn links_in(email: &aftercart::adapters::ses::OutgoingEmail) -> Vec<String> {
     let message = mail_parser::MessageParser::default()
         .parse(&email.raw)
         .expect("MIME parses");
@@ -848,7 +850,7 @@ pub fn links_in(email: &aftercart::mailer::OutgoingEmail) -> Vec<String> {
 }
 
 /// The `List-Unsubscribe` URL of a sent email.
-pub fn list_unsubscribe(email: &aftercart::mailer::OutgoingEmail) -> String {
+pub fn list_unsubscribe(email: &aftercart::adapters::ses::OutgoingEmail) -> String {
     let message = mail_parser::MessageParser::default()
         .parse(&email.raw)
         .expect("MIME parses");

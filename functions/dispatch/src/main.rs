@@ -1,15 +1,15 @@
 //! Lambda entry point for `dispatch` (EventBridge Scheduler, every minute): build the
 //! dispatcher once, then on each tick send what is due before the invocation's deadline.
 
-use aftercart::dispatch::{instance_id, Dispatcher};
-use aftercart::time::SystemClock;
+use aftercart::apps::dispatch::{instance_id, Dispatcher};
+use aftercart::model::time::SystemClock;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    aftercart::telemetry::init();
+    aftercart::apps::telemetry::init();
     let dispatcher = Dispatcher::from_env(Arc::new(SystemClock), instance_id()).await?;
     // Built once and borrowed by every invocation.
     let dispatcher = &dispatcher;

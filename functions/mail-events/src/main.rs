@@ -1,16 +1,16 @@
 //! Lambda entry point for `mail-events`: SES events from an SNS subscription or an
 //! EventBridge rule. Builds the DynamoDB client once; all logic is in
-//! `aftercart::mail_events`.
+//! `aftercart::apps::mail_events`.
 //!
 //! A malformed event is logged and skipped (retrying cannot fix it); a store failure
 //! fails the invocation, so Lambda retries it and then sends it to the DLQ.
 
-use aftercart::mail_events::MailEventsApp;
+use aftercart::apps::mail_events::MailEventsApp;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    aftercart::telemetry::init();
+    aftercart::apps::telemetry::init();
     let app = MailEventsApp::from_env().await?;
     // Built once and borrowed by every invocation.
     let app = &app;

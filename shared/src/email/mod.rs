@@ -35,6 +35,7 @@
 //! which hold the greeting, the "You may also like" block and the footer; a shop can
 //! override a layout like any other template.
 
+use crate::model::locale::locale_chain;
 use crate::model::Playbook;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -865,7 +866,7 @@ fn is_loopback_http(url: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------
-// Shared with the customer-facing pages of `links` (`crate::links_app`)
+// Shared with the customer-facing pages of `links` (`crate::apps::links`)
 
 /// A template environment set up as for email: `.html` templates auto-escape
 /// (`& < > " '`, URLs left readable), nothing else does; undefined variables are errors;
@@ -909,27 +910,6 @@ pub(crate) fn pick_localized<'a>(
         }
     }
     unlocalised()
-}
-
-/// Lower-cased locale candidates, most specific first: `fr_CA` -> [`fr-ca`, `fr`].
-/// Anything that is not 1–8 ASCII alphanumerics per subtag is ignored (no locale).
-pub(crate) fn locale_chain(locale: Option<&str>) -> Vec<String> {
-    let Some(locale) = locale.map(str::trim).filter(|l| !l.is_empty()) else {
-        return Vec::new();
-    };
-    let normalized = locale.replace('_', "-").to_ascii_lowercase();
-    let subtags: Vec<&str> = normalized.split('-').collect();
-    let valid = subtags.len() <= 4
-        && subtags
-            .iter()
-            .all(|t| (1..=8).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric()));
-    if !valid {
-        return Vec::new();
-    }
-    (1..=subtags.len())
-        .rev()
-        .map(|n| subtags[..n].join("-"))
-        .collect()
 }
 
 /// `fr-ca` -> `fr-CA`, `zh-hant-tw` -> `zh-Hant-TW` (for the HTML `lang` attribute).

@@ -5,7 +5,7 @@
 
 use aftercart::config::{Config, WebhookSecrets};
 use aftercart::model::{FollowUpRecord, Playbook};
-use aftercart::shopify::Topic;
+use aftercart::wire::shopify::Topic;
 use anyhow::{bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -21,13 +21,13 @@ pub struct ConfigCheck {
 
 /// Validates the config file at `path` as every function does at start: the file and
 /// its rules ([`Config::load_with_env`], with `lookup` for the environment), then each
-/// shop's `templates_dir` overrides through [`aftercart::dispatch::shop_templates`], the
+/// shop's `templates_dir` overrides through [`aftercart::apps::dispatch::shop_templates`], the
 /// same loader `dispatch` runs at cold start, so a broken template fails here, naming
 /// the file, rather than on deploy. Secrets that `lookup` cannot see are notes, not
 /// errors: in AWS they come from SSM, not from this shell.
 pub fn check_config(path: &Path, lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigCheck> {
     let config = Config::load_with_env(path, &lookup)?;
-    aftercart::dispatch::shop_templates(&config).with_context(|| {
+    aftercart::apps::dispatch::shop_templates(&config).with_context(|| {
         format!(
             "{}: a shop's email templates (templates_dir) do not load",
             path.display()
@@ -37,7 +37,7 @@ pub fn check_config(path: &Path, lookup: impl Fn(&str) -> Option<String>) -> Res
     if let Err(e) = WebhookSecrets::load(&config, &lookup) {
         notes.push(e.to_string());
     }
-    if let Err(e) = aftercart::admin::AdminTokens::load(&config, &lookup) {
+    if let Err(e) = aftercart::adapters::shopify_admin::AdminTokens::load(&config, &lookup) {
         notes.push(e.to_string());
     }
     if config.email.dev_mode {
@@ -80,7 +80,7 @@ pub struct Preview {
     pub eml: Vec<u8>,
 }
 
-/// Renders `playbook` for the sample order ([`aftercart::fixtures::ORDER`], recorded as the
+/// Renders `playbook` for the sample order ([`aftercart::wire::shopify::fixtures::ORDER`], recorded as the
 /// webhook records it) with `shop`'s rules and templates (default: the config's first
 /// shop), exactly as `dispatch` builds a message, with links signed by a throwaway key.
 pub fn preview(
@@ -96,8 +96,11 @@ pub fn preview(
             .with_context(|| format!("shop {d} is not in the config"))?,
         None => config.shops.first().context("the config has no shop")?,
     };
-    let event = aftercart::shopify::parse_event(Topic::OrdersPaid, aftercart::fixtures::ORDER)?;
-    let ctx = aftercart::ingest::Context {
+    let event = aftercart::wire::shopify::parse_event(
+        Topic::OrdersPaid,
+        aftercart::wire::shopify::fixtures::ORDER,
+    )?;
+    let ctx = aftercart::domain::ingest::Context {
         shop: &shop.domain,
         webhook_id: "preview",
         now,
@@ -105,10 +108,10 @@ pub fn preview(
         shards: 1,
     };
     let (mut order, mut profile) = (None, None);
-    for w in aftercart::ingest::plan(&ctx, &event, &Default::default()) {
+    for w in aftercart::domain::ingest::plan(&ctx, &event, &Default::default()) {
         match w.item {
-            aftercart::ingest::Item::Order(o) => order = Some(o),
-            aftercart::ingest::Item::Profile(p) => profile = Some(p),
+            aftercart::domain::ingest::Item::Order(o) => order = Some(o),
+            aftercart::domain::ingest::Item::Profile(p) => profile = Some(p),
             _ => {}
         }
     }
@@ -119,7 +122,7 @@ pub fn preview(
     let product_id = (playbook == Playbook::Replenishment)
         .then(|| order.lines.iter().find_map(|l| l.product_id))
         .flatten();
-    let now_key = aftercart::time::utc_key(&now);
+    let now_key = aftercart::model::time::utc_key(&now);
     let f = FollowUpRecord::pending(
         &shop.domain,
         &profile.customer_key,
@@ -130,9 +133,11 @@ pub fn preview(
         &now_key,
         1,
     );
-    let links = aftercart::links::LinkBuilder {
+    let links = aftercart::model::tokens::LinkBuilder {
         base_url: config.links.base_url.clone(),
-        keys: aftercart::links::LinkKeys::parse("0:preview-only-key-never-used-for-real-links")?,
+        keys: aftercart::model::tokens::LinkKeys::parse(
+            "0:preview-only-key-never-used-for-real-links",
+        )?,
         ttl_days: config.links.ttl_days.into(),
     };
     let to = profile.email.clone().unwrap_or_default();
@@ -140,9 +145,10 @@ pub fn preview(
         .sender_email
         .clone()
         .unwrap_or_else(|| format!("hello@{}", shop.domain));
-    let email_ctx =
-        aftercart::dispatch::email_context(&links, &f, shop, &order, &profile, &to, &from, now);
-    let templates = aftercart::dispatch::shop_templates(config)?
+    let email_ctx = aftercart::apps::dispatch::email_context(
+        &links, &f, shop, &order, &profile, &to, &from, now,
+    );
+    let templates = aftercart::apps::dispatch::shop_templates(config)?
         .remove(&shop.domain)
         .unwrap_or_else(aftercart::email::Templates::builtin);
     let rendered = templates.render(&email_ctx)?;
@@ -197,20 +203,20 @@ pub fn parse_shop_domain(shop: &str) -> Result<String> {
 /// uninstall (see `docs/privacy.md`), so the next dispatch erases the shop. Returns
 /// what to print; an error when nothing was waiting.
 pub async fn confirm_redact(
-    store: &aftercart::store::DynamoStore,
+    store: &aftercart::adapters::dynamo::DynamoStore,
     shop: &str,
     operator: &str,
     now: DateTime<Utc>,
 ) -> Result<String> {
     let shop = parse_shop_domain(shop)?;
-    let confirmed = aftercart::privacy::confirm_redact(store, &shop, operator, now)
+    let confirmed = aftercart::apps::privacy::confirm_redact(store, &shop, operator, now)
         .await
         .with_context(|| format!("confirming the shop/redact of {shop}"))?;
     if confirmed.is_empty() {
         bail!(
             "no shop/redact request of {shop} awaits confirmation (status {}): it may not have \
              been checked yet, or it was confirmed, refused or carried out already",
-            aftercart::store::privacy::status::AWAITING_CONFIRMATION
+            aftercart::adapters::dynamo::privacy::status::AWAITING_CONFIRMATION
         );
     }
     let requests: Vec<&str> = confirmed.iter().map(|k| k.sk.as_str()).collect();

@@ -9,9 +9,9 @@
 //!   aftercart preview --playbook P   render a playbook for the sample order, send nothing
 //!   aftercart confirm-redact --shop S  confirm a shop/redact the Admin API could not confirm
 
-use aftercart::shopify::Topic;
-use aftercart::store::{table, Attrs};
-use aftercart::verify::sign_webhook;
+use aftercart::adapters::dynamo::{table, Attrs};
+use aftercart::wire::shopify::Topic;
+use aftercart::wire::verify::sign_webhook;
 use anyhow::{bail, Context as _, Result};
 use aws_sdk_dynamodb::Client;
 use clap::{Parser, Subcommand};
@@ -220,12 +220,12 @@ async fn sample(
         (Some(path), _) => {
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
         }
-        (None, Some(t)) => aftercart::fixtures::sample(t).to_vec(),
+        (None, Some(t)) => aftercart::wire::shopify::fixtures::sample(t).to_vec(),
         (None, None) => bail!("no built-in sample for topic {topic:?}; pass --file PATH"),
     };
     // Like the functions: AFTERCART_WEBHOOK_SECRETS, or the SSM SecureString named by
     // AFTERCART_WEBHOOK_SECRETS_PARAM (to smoke-test a deployed stack).
-    let secrets = aftercart::env::secret(aftercart::config::DEFAULT_SECRETS_ENV)
+    let secrets = aftercart::apps::startup::secret(aftercart::config::DEFAULT_SECRETS_ENV)
         .await?
         .unwrap_or_default();
     let Some(secret) = secrets.split(',').map(str::trim).find(|s| !s.is_empty()) else {
@@ -311,7 +311,7 @@ async fn scan(client: &Client, table_name: &str) -> Result<BTreeMap<(String, Str
 }
 
 fn check_config(path: Option<PathBuf>) -> Result<()> {
-    let path = path.unwrap_or_else(aftercart::env::config_path);
+    let path = path.unwrap_or_else(aftercart::apps::startup::config_path);
     let check = aftercart_cli::cli::check_config(&path, |v| std::env::var(v).ok())?;
     println!(
         "{}: OK ({} shop(s); email templates load)",
@@ -340,7 +340,7 @@ fn uuid_v4() -> String {
 }
 
 async fn dispatch(at: Option<String>) -> Result<()> {
-    use aftercart::time::{Clock, FixedClock, SystemClock};
+    use aftercart::model::time::{Clock, FixedClock, SystemClock};
     let clock: std::sync::Arc<dyn Clock> = match at {
         Some(t) => {
             let t = chrono::DateTime::parse_from_rfc3339(&t)
@@ -350,8 +350,11 @@ async fn dispatch(at: Option<String>) -> Result<()> {
         None => std::sync::Arc::new(SystemClock),
     };
     let now = clock.now();
-    let d = aftercart::dispatch::Dispatcher::from_env(clock, aftercart::dispatch::instance_id())
-        .await?;
+    let d = aftercart::apps::dispatch::Dispatcher::from_env(
+        clock,
+        aftercart::apps::dispatch::instance_id(),
+    )
+    .await?;
     let report = d
         .run(std::time::Instant::now() + std::time::Duration::from_secs(60))
         .await?;
@@ -377,9 +380,9 @@ async fn outbox(dir: &std::path::Path, endpoint: &str) -> Result<()> {
 }
 
 async fn confirm_redact(shop: &str, by: &str) -> Result<()> {
-    let table_name = aftercart::env::table_name()?;
-    let store = aftercart::store::DynamoStore::new(
-        aftercart::store::dynamo_client().await,
+    let table_name = aftercart::apps::startup::table_name()?;
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        aftercart::adapters::dynamo::dynamo_client().await,
         table_name,
         std::time::Duration::from_secs(7 * 86_400),
     );
@@ -395,7 +398,7 @@ fn preview(
     dir: &std::path::Path,
 ) -> Result<()> {
     let playbook = aftercart_cli::cli::parse_playbook(playbook)?;
-    let config = aftercart::env::load_config()?;
+    let config = aftercart::apps::startup::load_config()?;
     let preview = aftercart_cli::cli::preview(&config, playbook, shop, locale, chrono::Utc::now())?;
     for path in preview.write_to(dir)? {
         println!("{}", path.display());

@@ -258,8 +258,8 @@ fn text_page(subject: &str, text: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n\
          <body><pre>{}</pre></body></html>\n",
-        aftercart::links_app::esc(subject),
-        aftercart::links_app::esc(text)
+        aftercart::apps::links::esc(subject),
+        aftercart::apps::links::esc(text)
     )
 }
 

@@ -1,0 +1,266 @@
+//! DynamoDB writes of the `mail-events` function: one transaction per SES event.
+//!
+//! The transaction holds, in this order:
+//! 1. the event's receipt `MAILEVENT#{shop}#{event id}` / `MAILEVENT` — a Put with
+//!    `attribute_not_exists(pk)`, so a redelivered event cancels the whole transaction
+//!    and changes nothing (the counts below use `ADD`, so this matters);
+//! 2. the follow-up's tracking fields — an Update (`SET`/`ADD`, never `v`, never the
+//!    whole item) with `attribute_exists(pk)`: if the follow-up was erased, the
+//!    transaction is sent again without it;
+//! 3. per suppressed address, `SUPPRESS#{shop}#{hash}` / `SUPPRESSION` — an Update
+//!    without condition (a failed condition would cancel the transaction). A bounce
+//!    keeps an existing record as it is (`if_not_exists`); a complaint sets the reason
+//!    to `complained` whatever it was (`unsubscribed`, `bounced`): the send is blocked
+//!    either way, and complaints are what mailbox providers hold against the sender,
+//!    so the merchant's report must show them. `at` stays the time the address was
+//!    first suppressed;
+//! 4. per transiently bounced address, `SUPPRESS#{shop}#{hash}` / `TRANSIENT_BOUNCES` —
+//!    `ADD count 1`, first and latest time, TTL refreshed.
+
+use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use crate::domain::mail_events::{
+    transient_key, Applied, DeliveryInfo, MailEventReceipt, Plan, SuppressReason, TrackingUpdate,
+    TransientBounceRecord, TRANSIENT_TTL,
+};
+use crate::model::time::utc_key;
+use crate::model::{keys, Key, Record, SuppressionRecord};
+use crate::ports::mail_events::MailEventStore;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Transactions cancelled by a concurrent write (`TransactionConflict`) are sent again
+/// this many times in all before the invocation fails (and Lambda retries it).
+const MAX_ATTEMPTS: u32 = 5;
+
+enum Sent {
+    Written,
+    ReceiptExists,
+    FollowUpGone,
+    Conflict,
+}
+
+impl MailEventStore for DynamoStore {
+    async fn apply(&self, plan: &Plan, delivery: &DeliveryInfo<'_>) -> Result<Applied, StoreError> {
+        let mut with_followup = plan.tracking.is_some() && plan.followup.is_some();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let items = self.mail_event_items(plan, delivery, with_followup)?;
+            match self.send_mail_event(items, with_followup).await? {
+                Sent::Written => {
+                    return Ok(Applied::Written {
+                        followup_found: with_followup,
+                    })
+                }
+                Sent::ReceiptExists => return Ok(Applied::Duplicate),
+                Sent::FollowUpGone => with_followup = false,
+                Sent::Conflict => {
+                    let cap = 8u64 << attempt.min(4);
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
+                }
+            }
+        }
+        Err(StoreError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+impl DynamoStore {
+    fn mail_event_items(
+        &self,
+        plan: &Plan,
+        delivery: &DeliveryInfo<'_>,
+        with_followup: bool,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let now = utc_key(&delivery.now);
+        let mut items = Vec::new();
+
+        let receipt_key = crate::domain::mail_events::receipt_key(&plan.shop, &plan.event_id);
+        let receipt = MailEventReceipt {
+            event_type: plan.event_type.as_str().to_owned(),
+            source: delivery.source.as_str().to_owned(),
+            delivery_id: delivery.delivery_id.to_owned(),
+            ses_message_id: plan.message_id.clone(),
+            received_at: now.clone(),
+            expires_at: delivery.now.timestamp() + self.receipt_ttl.as_secs() as i64,
+        };
+        let mut item: Attrs = serde_dynamo::to_item(&receipt).map_err(|e| StoreError::Corrupt {
+            key: format!("{}/{}", receipt_key.pk, receipt_key.sk),
+            message: e.to_string(),
+        })?;
+        item.extend(key_attrs(&receipt_key));
+        item.insert(
+            table::ENTITY.into(),
+            AttributeValue::S(MailEventReceipt::KIND.into()),
+        );
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| unavailable("TransactWriteItems", &e))?;
+        items.push(TransactWriteItem::builder().put(put).build());
+
+        if let (true, Some(f), Some(t)) = (with_followup, &plan.followup, &plan.tracking) {
+            items.push(self.update(&f.key(&plan.shop), tracking_update(t), true)?);
+        }
+
+        for (hash, reason) in &plan.suppress {
+            let reason_value = match reason {
+                SuppressReason::Bounced => "if_not_exists(#reason, :reason)",
+                SuppressReason::Complained => ":reason",
+            };
+            let u = Expr::new(format!(
+                "SET #email_hash = :hash, #reason = {reason_value}, #at = if_not_exists(#at, :at), #entity = :entity"
+            ))
+            .name("#email_hash", "email_hash")
+            .name("#reason", "reason")
+            .name("#at", "at")
+            .name("#entity", table::ENTITY)
+            .s(":hash", hash)
+            .s(":reason", reason.as_str())
+            .s(":at", &plan.at)
+            .s(":entity", SuppressionRecord::KIND);
+            items.push(self.update(&keys::suppression(&plan.shop, hash), u, false)?);
+        }
+
+        let expires_at = delivery.now.timestamp() + TRANSIENT_TTL.as_secs() as i64;
+        for hash in &plan.transient {
+            let u = Expr::new(
+                "SET #email_hash = :hash, #first_at = if_not_exists(#first_at, :at), #last_at = :at, \
+                 #expires_at = :expires, #entity = :entity ADD #count :one"
+                    .into(),
+            )
+            .name("#email_hash", "email_hash")
+            .name("#first_at", "first_at")
+            .name("#last_at", "last_at")
+            .name("#expires_at", table::TTL_ATTRIBUTE)
+            .name("#entity", table::ENTITY)
+            .name("#count", "count")
+            .s(":hash", hash)
+            .s(":at", &plan.at)
+            .n(":expires", expires_at)
+            .s(":entity", TransientBounceRecord::KIND)
+            .n(":one", 1);
+            items.push(self.update(&transient_key(&plan.shop, hash), u, false)?);
+        }
+        Ok(items)
+    }
+
+    fn update(
+        &self,
+        key: &Key,
+        expr: Expr,
+        must_exist: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+            .update_expression(expr.expression)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values));
+        if must_exist {
+            u = u.condition_expression("attribute_exists(pk)");
+        }
+        let u = u
+            .build()
+            .map_err(|e| unavailable("TransactWriteItems", &e))?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    async fn send_mail_event(
+        &self,
+        items: Vec<TransactWriteItem>,
+        with_followup: bool,
+    ) -> Result<Sent, StoreError> {
+        let out = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(codes) = super::transact(out)? else {
+            return Ok(Sent::Written);
+        };
+        let failed = |i: usize| codes.get(i).map(String::as_str) == Some("ConditionalCheckFailed");
+        if failed(0) {
+            Ok(Sent::ReceiptExists)
+        } else if with_followup && failed(1) {
+            Ok(Sent::FollowUpGone)
+        } else if codes.iter().any(|c| c == "TransactionConflict") {
+            Ok(Sent::Conflict)
+        } else {
+            Err(super::cancelled(&codes))
+        }
+    }
+}
+
+/// The update expression for a follow-up's tracking fields (`model::Tracking`). First
+/// times are kept (`if_not_exists`); counts only grow (`ADD`).
+fn tracking_update(t: &TrackingUpdate) -> Expr {
+    let first = |field: &'static str, at: &str| {
+        Expr::new("SET #f = if_not_exists(#f, :at)".into())
+            .name("#f", field)
+            .s(":at", at)
+    };
+    let first_and_count = |field: &'static str, count: &'static str, at: &str| {
+        Expr::new("SET #f = if_not_exists(#f, :at) ADD #c :one".into())
+            .name("#f", field)
+            .name("#c", count)
+            .s(":at", at)
+            .n(":one", 1)
+    };
+    match t {
+        TrackingUpdate::Delivered { at } => first("delivered_at", at),
+        TrackingUpdate::Complained { at } => first("complained_at", at),
+        TrackingUpdate::Opened { at } => first_and_count("opened_at", "opens", at),
+        TrackingUpdate::Clicked { at } => first_and_count("clicked_at", "clicks", at),
+        TrackingUpdate::PermanentBounce { at } => {
+            Expr::new("SET #f = if_not_exists(#f, :at), #t = :type".into())
+                .name("#f", "bounced_at")
+                .name("#t", "bounce_type")
+                .s(":at", at)
+                .s(":type", "permanent")
+        }
+        TrackingUpdate::TransientBounce { at } => Expr::new(
+            "SET #f = if_not_exists(#f, :at), #t = if_not_exists(#t, :type) ADD #c :one".into(),
+        )
+        .name("#f", "bounced_at")
+        .name("#t", "bounce_type")
+        .name("#c", "transient_bounces")
+        .s(":at", at)
+        .s(":type", "transient")
+        .n(":one", 1),
+    }
+}
+
+/// An update expression with its names and values.
+struct Expr {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expr {
+    fn new(expression: String) -> Expr {
+        Expr {
+            expression,
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+    fn name(mut self, placeholder: &str, attribute: &str) -> Expr {
+        self.names.insert(placeholder.into(), attribute.into());
+        self
+    }
+    fn s(mut self, placeholder: &str, value: &str) -> Expr {
+        self.values
+            .insert(placeholder.into(), AttributeValue::S(value.into()));
+        self
+    }
+    fn n(mut self, placeholder: &str, value: i64) -> Expr {
+        self.values
+            .insert(placeholder.into(), AttributeValue::N(value.to_string()));
+        self
+    }
+}

@@ -1,0 +1,520 @@
+//! DynamoDB adapter: records webhooks exactly once, all of a delivery's writes in one
+//! transaction.
+
+pub mod discounts;
+pub mod dispatch;
+pub mod links;
+pub mod mail_events;
+pub mod privacy;
+pub mod refusals;
+pub mod table;
+
+use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
+use crate::model::time::utc_key;
+use crate::model::Expect;
+use crate::model::{keys, DiscountRecord, FollowUpRecord, Key, Receipt, Record};
+use crate::ports::store::{DuplicateOf, Outcome, Recorder, StoreError};
+use crate::wire::shopify::Event;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, TransactGetItem, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub type Attrs = HashMap<String, AttributeValue>;
+
+/// Records into the DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    receipt_ttl: Duration,
+}
+
+/// Most optimistic-concurrency rounds one delivery tries. In practice the webhook's
+/// time budget (`webhook.store_budget_ms`) ends a contended delivery first; this bound
+/// only keeps a caller without a deadline from looping for ever.
+const MAX_ATTEMPTS: u32 = 64;
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, receipt_ttl: Duration) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            receipt_ttl,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// An `UpdateItem` of `shop`'s installation record (`SHOP#{shop}` / `SHOP`), for the
+    /// caller to give its expressions.
+    pub(crate) fn update_shop(
+        &self,
+        shop: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.update_item(&crate::model::keys::shop(shop))
+    }
+
+    /// An `UpdateItem` of the item at `key`, to be given its expressions.
+    pub(crate) fn update_item(
+        &self,
+        key: &Key,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(key)))
+    }
+
+    async fn read(
+        &self,
+        receipts: &[Key],
+        needs: &Needs,
+        shop: &str,
+    ) -> Result<(Vec<Option<String>>, Loaded), StoreError> {
+        let mut wanted: Vec<Key> = receipts.to_vec();
+        let order = needs.order.map(|id| keys::order(shop, id));
+        let fulfillment = needs
+            .fulfillment
+            .map(|(o, f)| keys::fulfillment(shop, o, f));
+        let profile = needs.profile.as_deref().map(|c| keys::profile(shop, c));
+        let shop_key = needs.shop.then(|| keys::shop(shop));
+        wanted.extend(
+            [&order, &fulfillment, &profile, &shop_key]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+
+        let mut req = self.client.transact_get_items();
+        for k in &wanted {
+            req = req.transact_items(
+                TransactGetItem::builder()
+                    .get(
+                        Get::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key_attrs(k)))
+                            .build()
+                            .map_err(|e| unavailable("TransactGetItems", &e))?,
+                    )
+                    .build(),
+            );
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| unavailable("TransactGetItems", &e))?;
+        let mut found: HashMap<Key, Attrs> = HashMap::new();
+        for (k, resp) in wanted.iter().zip(out.responses()) {
+            if let Some(item) = resp.item() {
+                if !item.is_empty() {
+                    found.insert(k.clone(), item.clone());
+                }
+            }
+        }
+        // For each receipt: its writer token when it exists.
+        let present = receipts
+            .iter()
+            .map(|k| {
+                found.get(k).map(|item| match item.get("writer") {
+                    Some(AttributeValue::S(w)) => w.clone(),
+                    _ => String::new(),
+                })
+            })
+            .collect();
+        // Follow-ups and codes come from a Query (`plans_of`), run beside this read.
+        let loaded = Loaded {
+            order: decode(order.as_ref(), &mut found)?,
+            fulfillment: decode(fulfillment.as_ref(), &mut found)?,
+            profile: decode(profile.as_ref(), &mut found)?,
+            shop: decode(shop_key.as_ref(), &mut found)?,
+            followups: Vec::new(),
+            discounts: Vec::new(),
+        };
+        Ok((present, loaded))
+    }
+
+    async fn write(
+        &self,
+        receipts: Vec<(Key, Receipt)>,
+        writes: &[Write],
+    ) -> Result<WriteResult, StoreError> {
+        let n_receipts = receipts.len();
+        let mut req = self.client.transact_write_items();
+        for (key, receipt) in receipts {
+            req = req.transact_items(self.put(&key, Receipt::KIND, &receipt, Expect::Absent)?);
+        }
+        for w in writes {
+            let item = match &w.item {
+                Item::Order(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Fulfillment(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Refund(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Profile(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::History(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Privacy(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Shop(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::FollowUp(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Discount(r) => self.put(&w.key, kind_of(r), r, w.expect),
+            }?;
+            req = req.transact_items(item);
+        }
+        let Err(codes) = transact(req.send().await)? else {
+            return Ok(WriteResult::Written);
+        };
+        let failed = |c: &String| c == "ConditionalCheckFailed";
+        if codes.iter().take(n_receipts).any(failed) {
+            Ok(WriteResult::ReceiptExists)
+        } else if codes
+            .iter()
+            .any(|c| failed(c) || c == "TransactionConflict")
+        {
+            Ok(WriteResult::Conflict)
+        } else {
+            Err(cancelled(&codes))
+        }
+    }
+
+    /// A customer's follow-ups and the discount codes issued to them, in one strongly
+    /// consistent query over the sort-key range `DISCOUNT#` … `FOLLOWUP#…` (feedback
+    /// items in between are skipped); empty when there is no customer.
+    pub async fn plans_of(
+        &self,
+        shop: &str,
+        customer_key: Option<&str>,
+    ) -> Result<(Vec<FollowUpRecord>, Vec<DiscountRecord>), StoreError> {
+        let Some(customer_key) = customer_key else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let pk = keys::customer_pk(shop, customer_key);
+        let items: Vec<Attrs> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .expression_attribute_values(":lo", AttributeValue::S(keys::DISCOUNT_PREFIX.into()))
+            // `$` sorts right after `#`: the upper bound closes the `FOLLOWUP#` range.
+            .expression_attribute_values(":hi", AttributeValue::S("FOLLOWUP$".into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        let (mut followups, mut discounts) = (Vec::new(), Vec::new());
+        for item in items {
+            let sk = match item.get(table::SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => continue,
+            };
+            if sk.starts_with(keys::FOLLOWUP_PREFIX) {
+                followups.push(decode_item(item, &format!("{pk}/{sk}"))?);
+            } else if sk.starts_with(keys::DISCOUNT_PREFIX) {
+                discounts.push(decode_item(item, &format!("{pk}/{sk}"))?);
+            }
+        }
+        Ok((followups, discounts))
+    }
+
+    fn put<T: Record>(
+        &self,
+        key: &Key,
+        entity: &str,
+        record: &T,
+        expect: Expect,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item: Attrs = serde_dynamo::to_item(record).map_err(|e| StoreError::Corrupt {
+            key: format!("{}/{}", key.pk, key.sk),
+            message: e.to_string(),
+        })?;
+        item.extend(key_attrs(key));
+        item.insert(table::ENTITY.into(), AttributeValue::S(entity.into()));
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        match expect {
+            Expect::Absent => put = put.condition_expression("attribute_not_exists(pk)"),
+            Expect::Version(v) => {
+                put = put
+                    .condition_expression("v = :expected")
+                    .expression_attribute_values(":expected", AttributeValue::N(v.to_string()))
+            }
+            Expect::Any => {}
+        }
+        let put = put
+            .build()
+            .map_err(|e| unavailable("TransactWriteItems", &e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+enum WriteResult {
+    Written,
+    ReceiptExists,
+    Conflict,
+}
+
+impl Recorder for DynamoStore {
+    async fn count_refusal(
+        &self,
+        shop: &str,
+        kind: crate::domain::refusals::RefusalKind,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        DynamoStore::count_refusal(self, shop, kind, now).await
+    }
+
+    async fn record(&self, ctx: &Context<'_>, event: &Event) -> Result<Outcome, StoreError> {
+        let topic = event.topic().as_str();
+        let receipt = Receipt {
+            topic: topic.to_owned(),
+            webhook_id: ctx.webhook_id.to_owned(),
+            received_at: utc_key(&ctx.now),
+            expires_at: ctx.now.timestamp() + self.receipt_ttl.as_secs() as i64,
+            writer: format!("{:016x}", fastrand::u64(..)),
+        };
+        // Items of the last transaction this call sent.
+        let mut items = 0;
+        let mine = |w: &Option<String>| w.as_deref() == Some(receipt.writer.as_str());
+        let mut receipt_keys = vec![keys::delivery(ctx.shop, ctx.webhook_id)];
+        if let Some((id, version)) = event.business_key() {
+            receipt_keys.push(keys::event(ctx.shop, topic, id, &version));
+        }
+        let first = ingest::needs(event);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let ((mut present, mut loaded), (followups, discounts)) = tokio::try_join!(
+                self.read(&receipt_keys, &first, ctx.shop),
+                self.plans_of(ctx.shop, first.followups_of.as_deref()),
+            )?;
+            loaded.followups = followups;
+            loaded.discounts = discounts;
+            // The stored order may name another customer than the payload (or the only
+            // one, for shipments and refunds): read again just what that changes.
+            let refined = ingest::needs_after(event, &first, &loaded);
+            if refined.profile != first.profile {
+                let followups = std::mem::take(&mut loaded.followups);
+                let discounts = std::mem::take(&mut loaded.discounts);
+                (present, loaded) = self.read(&receipt_keys, &refined, ctx.shop).await?;
+                loaded.followups = followups;
+                loaded.discounts = discounts;
+            }
+            if refined.followups_of != first.followups_of {
+                (loaded.followups, loaded.discounts) = self
+                    .plans_of(ctx.shop, refined.followups_of.as_deref())
+                    .await?;
+            }
+            if mine(&present[0]) {
+                // An SDK retry after our own commit: not a duplicate.
+                return Ok(Outcome::Recorded { items });
+            }
+            if present[0].is_some() {
+                return Ok(Outcome::Duplicate {
+                    of: DuplicateOf::Delivery,
+                });
+            }
+            if present.iter().skip(1).any(|p| p.is_some()) {
+                return Ok(Outcome::Duplicate {
+                    of: DuplicateOf::Event,
+                });
+            }
+            let writes = ingest::plan(ctx, event, &loaded);
+            items = receipt_keys.len() + writes.len();
+            let receipts = receipt_keys
+                .iter()
+                .map(|k| (k.clone(), receipt.clone()))
+                .collect();
+            match self.write(receipts, &writes).await? {
+                WriteResult::Written => return Ok(Outcome::Recorded { items }),
+                // Another delivery of the same webhook or state won the race, or the
+                // SDK retried our own transaction after it had committed.
+                WriteResult::ReceiptExists => {
+                    let (present, _) = self
+                        .read(&receipt_keys, &Needs::default(), ctx.shop)
+                        .await?;
+                    if mine(&present[0]) {
+                        return Ok(Outcome::Recorded { items });
+                    }
+                    let of = if present[0].is_some() {
+                        DuplicateOf::Delivery
+                    } else {
+                        DuplicateOf::Event
+                    };
+                    return Ok(Outcome::Duplicate { of });
+                }
+                WriteResult::Conflict => continue_after_backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+async fn continue_after_backoff(attempt: u32) {
+    // Full jitter so that concurrent writers spread out instead of colliding again.
+    let cap = 4u64 << attempt.min(4);
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
+}
+
+fn kind_of<T: Record>(_: &T) -> &'static str {
+    T::KIND
+}
+
+pub fn key_attrs(k: &Key) -> Attrs {
+    HashMap::from([
+        (table::PK.to_owned(), AttributeValue::S(k.pk.clone())),
+        (table::SK.to_owned(), AttributeValue::S(k.sk.clone())),
+    ])
+}
+
+fn decode<T: DeserializeOwned>(
+    key: Option<&Key>,
+    found: &mut HashMap<Key, Attrs>,
+) -> Result<Option<T>, StoreError> {
+    match key.and_then(|k| found.remove(k).map(|item| (k, item))) {
+        Some((k, item)) => decode_item(item, &format!("{}/{}", k.pk, k.sk)).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a stored item into its record; `what` names it in the error.
+fn decode_item<T: DeserializeOwned>(item: Attrs, what: &str) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        key: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The outcome of a TransactWriteItems call: `Ok(Ok(()))` when it committed,
+/// `Ok(Err(codes))` when DynamoDB cancelled it (one reason code per item, in order:
+/// `ConditionalCheckFailed`, `TransactionConflict`, `None`, …), an error otherwise.
+pub(crate) fn transact<O>(
+    out: Result<O, SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<Result<(), Vec<String>>, StoreError> {
+    match out {
+        Ok(_) => Ok(Ok(())),
+        Err(SdkError::ServiceError(se)) => match se.err() {
+            TransactWriteItemsError::TransactionCanceledException(c) => Ok(Err(c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect())),
+            other => Err(StoreError::Unavailable {
+                operation: "TransactWriteItems",
+                message: DisplayErrorContext(other).to_string(),
+            }),
+        },
+        Err(e) => Err(unavailable("TransactWriteItems", &e)),
+    }
+}
+
+/// A cancellation no retry of the same plan can fix.
+pub(crate) fn cancelled(codes: &[String]) -> StoreError {
+    StoreError::Unavailable {
+        operation: "TransactWriteItems",
+        message: format!("transaction cancelled: {codes:?}"),
+    }
+}
+
+/// The outcome of a conditional write: `Lost` when its condition failed (someone else
+/// changed the item first), an error for anything else.
+pub(crate) fn cas<O, E>(
+    operation: &'static str,
+    out: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+) -> Result<dispatch::Cas, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match out {
+        Ok(_) => Ok(dispatch::Cas::Done),
+        Err(SdkError::ServiceError(se))
+            if se.err().code() == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(dispatch::Cas::Lost)
+        }
+        Err(e) => Err(unavailable(operation, &e)),
+    }
+}
+
+fn unavailable(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> StoreError {
+    StoreError::Unavailable {
+        operation,
+        message: DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// Timeouts and retries sized so the webhook answers well inside Shopify's 5 s: each
+/// attempt may take 800 ms, the whole call 2 s, three attempts with short backoff.
+pub fn sdk_timeouts() -> (
+    aws_config::timeout::TimeoutConfig,
+    aws_config::retry::RetryConfig,
+) {
+    (
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .operation_attempt_timeout(Duration::from_millis(800))
+            .operation_timeout(Duration::from_millis(2000))
+            .build(),
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(25))
+            .with_max_backoff(Duration::from_millis(250)),
+    )
+}
+
+/// A DynamoDB client for the Lambda environment (or `AWS_ENDPOINT_URL` locally).
+pub async fn dynamo_client() -> Client {
+    dynamo_client_from(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// A DynamoDB client from an already loaded SDK config, with the webhook's timeouts.
+pub fn dynamo_client_from(shared: &aws_config::SdkConfig) -> Client {
+    let (timeouts, retries) = sdk_timeouts();
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(shared)
+            .timeout_config(timeouts)
+            .retry_config(retries)
+            .build(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_webhook_client_carries_its_timeouts_and_retry_limit() {
+        let shared = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let client = dynamo_client_from(&shared);
+        let conf = client.config();
+        let timeouts = conf.timeout_config().expect("timeouts set");
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_millis(500)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_millis(800))
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(Duration::from_millis(2000))
+        );
+        let retries = conf.retry_config().expect("retries set");
+        assert_eq!(retries.max_attempts(), 3);
+        assert_eq!(retries.initial_backoff(), Duration::from_millis(25));
+        assert_eq!(retries.max_backoff(), Duration::from_millis(250));
+        // The whole call ends before the webhook's own store budget (default 2.5 s),
+        // which ends well before Shopify's 5 s.
+        let budget = crate::config::WebhookSettings::default().store_budget_ms;
+        assert!(timeouts.operation_timeout().unwrap() < Duration::from_millis(budget));
+    }
+}

@@ -1,0 +1,6 @@
+//! The outside world behind the ports: DynamoDB, SES v2, the Shopify Admin API, SSM.
+
+pub mod dynamo;
+pub mod ses;
+pub mod shopify_admin;
+pub mod ssm;

@@ -1,0 +1,1078 @@
+//! The `dispatch` function: every minute, find the follow-ups that are due, claim each
+//! one, apply the guards, render, send through SES and record the outcome.
+//!
+//! A follow-up moves pending → sending (claimed with a lease) → sent, or back to
+//! pending (deferred by a guard, or a transient failure with backoff), or to cancelled
+//! or failed. Each move is a conditional write on the follow-up's version: of two
+//! dispatchers running at once, exactly one claims a follow-up; one that dies while
+//! sending leaves it in the due index at its lease's end, where the next run retakes it.
+//!
+//! Just before the email goes to SES the claim records the hand-over (`sent_at` while
+//! still `sending`). A retaken follow-up that carries it may have been sent by a
+//! dispatcher that then could not record the outcome: it is marked sent
+//! ([`POSSIBLY_SENT`]), never sent twice. Account-level SES refusals
+//! ([`SendError::Halt`]) stop the run and leave every follow-up due.
+
+use crate::adapters::dynamo::dispatch::Cas;
+use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::ses::{Mailer, OutgoingEmail, SendError};
+use crate::config::{Config, ShopConfig};
+use crate::email::{self, EmailContext, LineView, LinkView, Sender, Templates};
+use crate::model::time::{parse_time, utc_key, Clock};
+use crate::model::tokens::LinkBuilder;
+use crate::model::{
+    email_hash, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook, ProfileRecord,
+};
+use crate::ports::store::StoreError;
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tokio::sync::Mutex;
+
+/// Follow-ups processed at once by one dispatcher (the send rate still caps the pace).
+const CONCURRENCY: usize = 8;
+/// Due follow-ups read per shard per run.
+const BATCH: i32 = 200;
+
+pub struct Dispatcher<M> {
+    pub config: Arc<Config>,
+    pub store: DynamoStore,
+    pub mailer: M,
+    pub links: LinkBuilder,
+    /// Templates per shop domain (built-in where the shop has no overrides).
+    pub templates: HashMap<String, Templates>,
+    pub clock: Arc<dyn Clock>,
+    /// Who holds the leases this dispatcher takes (the invocation's request id).
+    pub owner: String,
+    /// The Shopify Admin API, for the discount codes some playbooks carry.
+    pub admin: crate::adapters::shopify_admin::AdminClient,
+}
+
+/// What one run did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub due: AtomicU32,
+    pub claimed: AtomicU32,
+    pub sent: AtomicU32,
+    pub deferred: AtomicU32,
+    pub retried: AtomicU32,
+    pub cancelled: AtomicU32,
+    pub failed: AtomicU32,
+    /// Claims lost to another dispatcher (or to a webhook re-planning).
+    pub lost: AtomicU32,
+    /// Claimed, then put back unsent at their due time because the run's deadline or a
+    /// halt came first: no attempt counted.
+    pub put_back: AtomicU32,
+    /// Retaken after an earlier claim handed the email to SES and recorded no outcome:
+    /// marked sent ([`POSSIBLY_SENT`]) without sending again.
+    pub unconfirmed: AtomicU32,
+    /// Why SES refused to send anything this run ([`SendError::Halt`]), if it did.
+    pub halted: OnceLock<String>,
+}
+
+impl Report {
+    pub fn summary(&self) -> serde_json::Value {
+        let g = |a: &AtomicU32| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "due": g(&self.due), "claimed": g(&self.claimed), "sent": g(&self.sent),
+            "deferred": g(&self.deferred), "retried": g(&self.retried),
+            "cancelled": g(&self.cancelled), "failed": g(&self.failed), "lost": g(&self.lost),
+            "put_back": g(&self.put_back), "unconfirmed": g(&self.unconfirmed),
+            "halted": self.halted.get(),
+        })
+    }
+    fn add(a: &AtomicU32) {
+        a.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The reason recorded on a follow-up that a dispatcher handed to SES without recording
+/// the outcome: it is marked sent, never sent a second time.
+pub const POSSIBLY_SENT: &str = "possibly sent, outcome not recorded";
+
+/// What a guard decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Send,
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    Cancel(String),
+}
+
+/// Spaces sends at most `rate` per second across this dispatcher.
+pub struct Pace {
+    interval: std::time::Duration,
+    next: Mutex<tokio::time::Instant>,
+}
+
+impl Pace {
+    pub fn per_second(rate: f64) -> Pace {
+        Pace {
+            interval: std::time::Duration::from_secs_f64(1.0 / rate.max(0.001)),
+            next: Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the next send slot. Returns `false` at once, taking no slot, when that
+    /// slot comes after `cutoff`: the caller must not send.
+    pub async fn wait_until(&self, cutoff: Instant) -> bool {
+        let cutoff = tokio::time::Instant::from_std(cutoff);
+        let at = {
+            let mut next = self.next.lock().await;
+            let at = (*next).max(tokio::time::Instant::now());
+            if at > cutoff {
+                return false;
+            }
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+        true
+    }
+}
+
+/// How long one DynamoDB call may take (the client's operation timeout, see
+/// `store::sdk_timeouts`, plus a little): a retry starts only if one fits before the
+/// invocation's deadline.
+const STORE_CALL: std::time::Duration = std::time::Duration::from_millis(2_500);
+
+/// How much of a store error a follow-up's `reason` keeps.
+const REASON_CHARS: usize = 300;
+
+/// One run's shared state: what it did, its pace and its deadline.
+struct Run<'a> {
+    report: &'a Report,
+    pace: &'a Pace,
+    deadline: Instant,
+    margin: std::time::Duration,
+}
+
+impl Run<'_> {
+    /// Time to stop starting work (claims, sends): the deadline is near or SES halted.
+    fn closing(&self) -> bool {
+        self.report.halted.get().is_some()
+            || self.deadline.saturating_duration_since(Instant::now()) < self.margin
+    }
+
+    /// The last moment a send may start.
+    fn cutoff(&self) -> Instant {
+        self.deadline
+            .checked_sub(self.margin)
+            .unwrap_or_else(Instant::now)
+    }
+
+    /// Whether a store call still fits before the deadline after waiting `wait`.
+    fn time_for(&self, wait: std::time::Duration) -> bool {
+        self.deadline.saturating_duration_since(Instant::now()) > wait + STORE_CALL
+    }
+
+    /// Stops this run's sending; logs why once.
+    fn halt(&self, reason: &str) {
+        if self.report.halted.set(reason.to_owned()).is_ok() {
+            tracing::error!(
+                reason,
+                "SES refuses to send (account, sender domain, configuration set or credentials): \
+                 dispatch stopped; follow-ups stay due and go out once it is fixed"
+            );
+        }
+    }
+}
+
+/// A store failure while a claimed follow-up was being handled.
+struct Interrupted {
+    error: StoreError,
+    /// The email had been handed to SES (the follow-up carries the hand-over mark):
+    /// nothing may put it back to pending, or it could go out twice.
+    handed_over: bool,
+}
+
+impl From<StoreError> for Interrupted {
+    fn from(error: StoreError) -> Self {
+        Interrupted {
+            error,
+            handed_over: false,
+        }
+    }
+}
+
+impl<M: Mailer> Dispatcher<M> {
+    /// One run: claims and sends what is due until nothing is or `deadline` is near.
+    pub async fn run(&self, deadline: Instant) -> Result<Report, StoreError> {
+        // Compliance requests before any send, so a customer erased now is not mailed.
+        crate::apps::privacy::carry_out(self, deadline).await?;
+        // The merchant hears of refused deliveries once a day; a failure here is logged
+        // and never holds up the sends.
+        if let Err(e) =
+            alerts::alert_merchants(&self.store, &self.mailer, &self.config, self.clock.now()).await
+        {
+            tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
+        }
+        let report = Report::default();
+        // SES's own MaxSendRate where the endpoint tells it, else the configured one.
+        let rate = self
+            .mailer
+            .max_send_rate()
+            .await
+            .unwrap_or(self.config.email.max_send_rate);
+        let pace = Pace::per_second(rate);
+        let run = Run {
+            report: &report,
+            pace: &pace,
+            deadline,
+            margin: std::time::Duration::from_millis(self.config.dispatch.deadline_margin_ms),
+        };
+        let now_key = utc_key(&self.clock.now());
+        let mut due = Vec::new();
+        for shard in 0..self.config.dispatch.shards {
+            due.extend(
+                self.store
+                    .due(&format!("DUE#{shard}"), &now_key, BATCH)
+                    .await?,
+            );
+        }
+        due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
+        report.due.store(due.len() as u32, Ordering::Relaxed);
+
+        let errors = Mutex::new(Vec::new());
+        futures::stream::iter(due)
+            .for_each_concurrent(CONCURRENCY, |f| {
+                let (run, errors) = (&run, &errors);
+                async move {
+                    if run.closing() {
+                        return; // leave it for the next run
+                    }
+                    if let Err(e) = self.handle(f, run).await {
+                        errors.lock().await.push(e);
+                    }
+                }
+            })
+            .await;
+        let errors = errors.into_inner();
+        if let Some(e) = errors.first() {
+            tracing::error!(error = %e, count = errors.len(), "dispatch: store errors; unfinished follow-ups are retried later");
+        }
+        Ok(report)
+    }
+
+    async fn handle(&self, seen: FollowUpRecord, run: &Run<'_>) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let now_key = utc_key(&now);
+        let lease = Duration::seconds(self.config.dispatch.lease_seconds.into());
+        let lease_until = utc_key(&(now + lease));
+        let mut claimed = seen.clone();
+        claimed.v = seen.v + 1;
+        claimed.status = FollowUpStatus::Sending;
+        claimed.attempts = seen.attempts + 1;
+        claimed.lease_owner = Some(self.owner.clone());
+        claimed.lease_until = Some(lease_until.clone());
+        claimed.index_at(&lease_until, self.config.dispatch.shards);
+        if self
+            .store
+            .save_followup(&claimed, seen.v, Some(&now_key))
+            .await?
+            == Cas::Lost
+        {
+            Report::add(&run.report.lost);
+            return Ok(());
+        }
+        Report::add(&run.report.claimed);
+        let f = claimed;
+        // The claim before this one handed the email to SES and recorded no outcome (its
+        // dispatcher died, or the store failed after the send): the email may have gone
+        // out, so it is never sent again.
+        if seen.status == FollowUpStatus::Sending && seen.sent_at.is_some() {
+            return self.finish_unconfirmed(f, run).await;
+        }
+        // Claims that never reached an outcome (a dispatcher or the store failing after
+        // the claim) count as attempts too; past the limit the follow-up fails.
+        if f.attempts > self.config.dispatch.max_attempts {
+            let reason = format!(
+                "gave up after {} attempts (last: {})",
+                f.attempts - 1,
+                seen.reason.as_deref().unwrap_or("no outcome recorded")
+            );
+            return self.finish_failed(f, &reason, run).await;
+        }
+        match self.process(f.clone(), now, run).await {
+            Ok(()) => Ok(()),
+            Err(Interrupted {
+                error,
+                handed_over: true,
+            }) => Err(error),
+            Err(Interrupted {
+                error,
+                handed_over: false,
+            }) => self.retry_after(f, error, now, run).await,
+        }
+    }
+
+    async fn process(
+        &self,
+        f: FollowUpRecord,
+        now: DateTime<Utc>,
+        run: &Run<'_>,
+    ) -> Result<(), Interrupted> {
+        let Some(shop) = self.config.shop(&f.shop) else {
+            return Ok(self.finish_cancelled(f, "shop not configured", run).await?);
+        };
+        let ctx = self.load(&f).await?;
+        match guard(&self.config, shop, &f, &ctx, now) {
+            Verdict::Cancel(reason) => Ok(self.finish_cancelled(f, &reason, run).await?),
+            Verdict::Defer { until, reason } => {
+                Report::add(&run.report.deferred);
+                Ok(self.reschedule(f, until, &reason, false, run).await?)
+            }
+            Verdict::Send => self.send(f, shop, ctx, now, run).await,
+        }
+    }
+
+    /// A store call failed before anything was handed to SES: record why and try again
+    /// later with backoff, like a transient SES error, or fail the follow-up once it has
+    /// had `max_attempts`. If even that cannot be written, the claim's lease ends and a
+    /// later run retakes it.
+    async fn retry_after(
+        &self,
+        f: FollowUpRecord,
+        error: StoreError,
+        now: DateTime<Utc>,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        if !run.time_for(std::time::Duration::ZERO) {
+            return Err(error);
+        }
+        // The SDK's error text ends in a debug dump of the response: keep the start.
+        let full = error.to_string();
+        let mut reason: String = full.chars().take(REASON_CHARS).collect();
+        if reason.len() < full.len() {
+            reason.push('…');
+        }
+        let recorded = if f.attempts < self.config.dispatch.max_attempts {
+            Report::add(&run.report.retried);
+            let until = now + retry_backoff(f.attempts);
+            self.reschedule(f, until, &format!("retrying: {reason}"), true, run)
+                .await
+        } else {
+            self.finish_failed(f, &reason, run).await
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "the store error could not be recorded either; the lease will end");
+        }
+        Err(error)
+    }
+
+    async fn load(&self, f: &FollowUpRecord) -> Result<GuardContext, StoreError> {
+        let (order, profile, shop_state) = tokio::try_join!(
+            self.store.get_order(&f.shop, f.order_id),
+            self.store.get_profile(&f.shop, &f.customer_key),
+            self.store.get_shop(&f.shop),
+        )?;
+        let suppression = match profile.as_ref().and_then(|p| p.email.as_deref()) {
+            Some(e) => self
+                .store
+                .get_suppression(&f.shop, &email_hash(e))
+                .await?
+                .map(|s| s.reason),
+            None => None,
+        };
+        Ok(GuardContext {
+            order,
+            profile,
+            uninstalled: shop_state
+                .as_ref()
+                .is_some_and(|s| s.uninstalled_at.is_some()),
+            uninstall_unconfirmed: shop_state
+                .as_ref()
+                .is_some_and(|s| s.uninstall_unconfirmed_at.is_some()),
+            suppression,
+        })
+    }
+
+    async fn send(
+        &self,
+        f: FollowUpRecord,
+        shop: &ShopConfig,
+        ctx: GuardContext,
+        now: DateTime<Utc>,
+        run: &Run<'_>,
+    ) -> Result<(), Interrupted> {
+        let report = run.report;
+        let (Some(order), Some(profile)) = (ctx.order, ctx.profile) else {
+            return Ok(self
+                .finish_cancelled(f, "order or customer not found", run)
+                .await?);
+        };
+        let Some(to) = profile.email.clone() else {
+            return Ok(self.finish_cancelled(f, "no email address", run).await?);
+        };
+        let Some(from) = shop.sender_email.clone() else {
+            return Ok(self
+                .finish_failed(f, "shop has no sender_email configured", run)
+                .await?);
+        };
+        // The frequency cap, taken atomically on the profile.
+        let now_key = utc_key(&now);
+        let cap = Duration::hours(shop.frequency_cap_hours.into());
+        let cap_start = utc_key(&(now - cap));
+        if shop.frequency_cap_hours > 0
+            && self
+                .store
+                .reserve_send_slot(&f.shop, &f.customer_key, &f.id, &now_key, &cap_start)
+                .await?
+                == Cas::Lost
+        {
+            let last = self
+                .store
+                .get_profile(&f.shop, &f.customer_key)
+                .await?
+                .and_then(|p| p.last_email_at)
+                .and_then(|t| parse_time(&t))
+                .map(|t| t.to_utc())
+                .unwrap_or(now);
+            Report::add(&report.deferred);
+            return Ok(self
+                .reschedule(f, last + cap, "frequency cap", false, run)
+                .await?);
+        }
+
+        // A playbook that carries a code gets it now, created in the store exactly once
+        // (a retry of this follow-up reuses it).
+        let mut discount = None;
+        if let Some(rule) = crate::adapters::shopify_admin::code_rule(shop, f.playbook) {
+            use crate::adapters::shopify_admin::Issued;
+            let issued = match crate::adapters::shopify_admin::issue(
+                &self.store,
+                &self.admin,
+                shop,
+                rule,
+                &f,
+                now,
+            )
+            .await
+            {
+                Ok(issued) => issued,
+                Err(e) => {
+                    self.release_quietly(&f, &profile, &now_key, shop).await;
+                    return Err(e.into());
+                }
+            };
+            match issued {
+                Issued::Ready(d) => discount = Some(d),
+                Issued::Skip(reason) => {
+                    self.release(&f, &profile, &now_key, shop).await?;
+                    return Ok(self.finish_cancelled(f, &reason, run).await?);
+                }
+                Issued::Refused(e) => {
+                    self.release(&f, &profile, &now_key, shop).await?;
+                    if e.is_auth() {
+                        crate::adapters::shopify_admin::alert_merchant(
+                            &self.store,
+                            &self.mailer,
+                            &self.config,
+                            shop,
+                            &e,
+                            now,
+                        )
+                        .await?;
+                    }
+                    if e.is_transient() && f.attempts < self.config.dispatch.max_attempts {
+                        Report::add(&report.retried);
+                        let until = now + retry_backoff(f.attempts);
+                        tracing::warn!(followup = %f.id, attempts = f.attempts, error = %e, "discount code not created; retrying later");
+                        return Ok(self
+                            .reschedule(
+                                f,
+                                until,
+                                &format!("retrying: discount code: {e}"),
+                                true,
+                                run,
+                            )
+                            .await?);
+                    }
+                    return Ok(self
+                        .finish_failed(f, &format!("discount code: {e}"), run)
+                        .await?);
+                }
+            }
+        }
+        let mut email_ctx = email_context(&self.links, &f, shop, &order, &profile, &to, &from, now);
+        email_ctx.discount_expires = discount
+            .as_ref()
+            .and_then(|d| crate::adapters::shopify_admin::expiry_date(d, shop));
+        email_ctx.discount_code = discount.map(|d| d.code);
+        let builtin;
+        let templates = match self.templates.get(&f.shop) {
+            Some(t) => t,
+            None => {
+                builtin = Templates::builtin();
+                &builtin
+            }
+        };
+        let raw = templates
+            .render(&email_ctx)
+            .and_then(|rendered| email::build_mime(&email_ctx, &rendered, now));
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.release(&f, &profile, &now_key, shop).await?;
+                return Ok(self
+                    .finish_failed(f, &format!("cannot build the email: {e}"), run)
+                    .await?);
+            }
+        };
+        let outgoing = OutgoingEmail {
+            raw,
+            from,
+            to,
+            configuration_set: self.config.email.configuration_set.clone(),
+            tags: vec![
+                ("shop", f.shop.clone()),
+                ("playbook", f.playbook.as_str().to_owned()),
+                ("followup", f.id.clone()),
+                ("customer", f.customer_key.clone()),
+            ],
+        };
+        // Mark the hand-over before waiting for the send slot, so the SES call itself
+        // keeps to the send rate.
+        let f = match self.hand_over(&f, &now_key).await {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                // Our lease ended and another dispatcher holds the follow-up now.
+                Report::add(&report.lost);
+                return Ok(());
+            }
+            Err(e) => {
+                self.release_quietly(&f, &profile, &now_key, shop).await;
+                return Err(e.into());
+            }
+        };
+        let handed_over = |error| Interrupted {
+            error,
+            handed_over: true,
+        };
+        // The send rate may hold the email past the run's deadline, and SES may have
+        // halted sending meanwhile: then it goes back, unsent, for the next run.
+        if run.closing() || !run.pace.wait_until(run.cutoff()).await || run.closing() {
+            self.release_quietly(&f, &profile, &now_key, shop).await;
+            Report::add(&report.put_back);
+            let reason = report.halted.get().map(|r| format!("halted: {r}"));
+            return self.put_back(f, reason, run).await.map_err(handed_over);
+        }
+        match self.mailer.send(&outgoing).await {
+            Ok(message_id) => {
+                let mut done = next_version(&f);
+                done.status = FollowUpStatus::Sent;
+                done.ses_message_id = Some(message_id);
+                done.sent_at = Some(now_key);
+                done.reason = None;
+                done.unindex();
+                Report::add(&report.sent);
+                tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
+                // Retried until the deadline; if it still fails, the hand-over mark
+                // keeps a later claim from sending again.
+                self.store_outcome(&done, f.v, run)
+                    .await
+                    .map_err(handed_over)
+            }
+            Err(e) => {
+                // SES answered: nothing went out. The outcome clears the hand-over mark.
+                self.release_quietly(&f, &profile, &now_key, shop).await;
+                let recorded = match e {
+                    SendError::Halt { reason } => {
+                        run.halt(&reason);
+                        Report::add(&report.put_back);
+                        self.put_back(f, Some(format!("halted: {reason}")), run)
+                            .await
+                    }
+                    SendError::Transient(msg) if f.attempts < self.config.dispatch.max_attempts => {
+                        Report::add(&report.retried);
+                        let until = now + retry_backoff(f.attempts);
+                        tracing::warn!(followup = %f.id, attempts = f.attempts, error = %msg, "send failed; retrying later");
+                        self.reschedule(f, until, &format!("retrying: {msg}"), true, run)
+                            .await
+                    }
+                    other => self.finish_failed(f, &other.to_string(), run).await,
+                };
+                recorded.map_err(handed_over)
+            }
+        }
+    }
+
+    /// Records, before the send slot and the SES call, that this claim is handing the
+    /// email over: `sent_at` on a follow-up still `sending`. Every outcome of this claim
+    /// replaces it; a later claim that still finds it knows the email may have gone out.
+    /// `None` if the follow-up is no longer ours.
+    async fn hand_over(
+        &self,
+        f: &FollowUpRecord,
+        now_key: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        let mut next = next_version(f);
+        next.sent_at = Some(now_key.to_owned());
+        Ok(match self.store.save_followup(&next, f.v, None).await? {
+            Cas::Done => Some(next),
+            Cas::Lost => None,
+        })
+    }
+
+    /// Gives back the customer's send slot after a send that did not happen.
+    async fn release(
+        &self,
+        f: &FollowUpRecord,
+        profile: &ProfileRecord,
+        reserved: &str,
+        shop: &ShopConfig,
+    ) -> Result<(), StoreError> {
+        if shop.frequency_cap_hours > 0 {
+            self.store
+                .release_send_slot(
+                    &f.shop,
+                    &f.customer_key,
+                    &f.id,
+                    reserved,
+                    profile.last_email_at.as_deref(),
+                    profile.last_email_by.as_deref(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::release`] where a failure must not stop what follows: the slot then stays
+    /// taken by this follow-up, which takes it again on its next claim.
+    async fn release_quietly(
+        &self,
+        f: &FollowUpRecord,
+        profile: &ProfileRecord,
+        reserved: &str,
+        shop: &ShopConfig,
+    ) {
+        if let Err(e) = self.release(f, profile, reserved, shop).await {
+            tracing::warn!(followup = %f.id, error = %e, "send slot not given back");
+        }
+    }
+
+    async fn reschedule(
+        &self,
+        f: FollowUpRecord,
+        until: DateTime<Utc>,
+        reason: &str,
+        keep_attempts: bool,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        self.pending_at(
+            f,
+            utc_key(&until),
+            Some(reason.to_owned()),
+            keep_attempts,
+            run,
+        )
+        .await
+    }
+
+    /// Back to pending at its due time, unsent and with no attempt counted. `reason`
+    /// replaces the previous one if given.
+    async fn put_back(
+        &self,
+        f: FollowUpRecord,
+        reason: Option<String>,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        let due_at = f.due_at.clone();
+        let reason = reason.or_else(|| f.reason.clone());
+        self.pending_at(f, due_at, reason, false, run).await
+    }
+
+    async fn pending_at(
+        &self,
+        f: FollowUpRecord,
+        due_at: String,
+        reason: Option<String>,
+        keep_attempts: bool,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        let mut next = next_version(&f);
+        next.status = FollowUpStatus::Pending;
+        next.due_at = due_at;
+        next.reason = reason;
+        next.lease_owner = None;
+        next.lease_until = None;
+        next.sent_at = None;
+        if !keep_attempts {
+            // A deferral is not a failed attempt.
+            next.attempts = f.attempts.saturating_sub(1);
+        }
+        let due_at = next.due_at.clone();
+        next.index_at(&due_at, self.config.dispatch.shards);
+        self.store_outcome(&next, f.v, run).await
+    }
+
+    async fn finish_cancelled(
+        &self,
+        f: FollowUpRecord,
+        reason: &str,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        Report::add(&run.report.cancelled);
+        let mut next = next_version(&f);
+        next.status = FollowUpStatus::Cancelled;
+        next.reason = Some(reason.to_owned());
+        next.sent_at = None;
+        next.unindex();
+        self.store_outcome(&next, f.v, run).await
+    }
+
+    async fn finish_failed(
+        &self,
+        f: FollowUpRecord,
+        reason: &str,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        Report::add(&run.report.failed);
+        tracing::warn!(followup = %f.id, shop = %f.shop, reason, "follow-up failed");
+        let mut next = next_version(&f);
+        next.status = FollowUpStatus::Failed;
+        next.reason = Some(reason.to_owned());
+        next.sent_at = None;
+        next.unindex();
+        self.store_outcome(&next, f.v, run).await
+    }
+
+    /// Marks sent, without sending, a follow-up an earlier claim handed to SES without
+    /// recording the outcome.
+    async fn finish_unconfirmed(&self, f: FollowUpRecord, run: &Run<'_>) -> Result<(), StoreError> {
+        Report::add(&run.report.unconfirmed);
+        tracing::warn!(followup = %f.id, shop = %f.shop, handed_over_at = f.sent_at.as_deref().unwrap_or_default(),
+            "an earlier claim handed this email to SES and recorded no outcome: marked sent, not sent again");
+        let mut done = next_version(&f);
+        done.status = FollowUpStatus::Sent;
+        done.reason = Some(POSSIBLY_SENT.to_owned());
+        done.unindex();
+        self.store_outcome(&done, f.v, run).await
+    }
+
+    /// Writes an outcome, conditional on the claim's version, retrying a failing store
+    /// with backoff while a call still fits before the invocation's deadline.
+    async fn store_outcome(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        let mut wait = std::time::Duration::from_millis(100);
+        let mut failed_before = false;
+        loop {
+            match self.store.save_followup(next, expected, None).await {
+                Ok(Cas::Done) => return Ok(()),
+                Ok(Cas::Lost) if failed_before => {
+                    // An earlier attempt may have landed, or the lease passed on.
+                    tracing::warn!(followup = %next.id, "outcome already written by an earlier attempt, or the lease passed to another dispatcher");
+                    return Ok(());
+                }
+                Ok(Cas::Lost) => {
+                    // Only possible if our lease ended and another dispatcher took over.
+                    tracing::warn!(followup = %next.id, "outcome not recorded: the lease had passed to another dispatcher");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let jitter = fastrand::u64(..=wait.as_millis() as u64 / 2);
+                    let pause = wait + std::time::Duration::from_millis(jitter);
+                    if !run.time_for(pause) {
+                        return Err(e);
+                    }
+                    tracing::warn!(followup = %next.id, error = %e, "outcome not recorded yet; retrying");
+                    failed_before = true;
+                    tokio::time::sleep(pause).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
+/// The email for follow-up `f`: what the templates see.
+#[allow(clippy::too_many_arguments)]
+pub fn email_context(
+    links: &LinkBuilder,
+    f: &FollowUpRecord,
+    shop: &ShopConfig,
+    order: &OrderRecord,
+    profile: &ProfileRecord,
+    to: &str,
+    from: &str,
+    now: DateTime<Utc>,
+) -> EmailContext {
+    let now_s = now.timestamp();
+    let lines: Vec<_> = order
+        .lines
+        .iter()
+        .filter(|l| f.product_id.is_none() || l.product_id == f.product_id)
+        .collect();
+    let rules: Vec<_> = lines
+        .iter()
+        .filter_map(|l| shop.product(l.product_id, l.sku.as_deref()))
+        .collect();
+    let mut complementary: Vec<LinkView> = Vec::new();
+    for c in rules.iter().flat_map(|r| &r.complementary) {
+        if !complementary.iter().any(|x| x.url == c.url) {
+            complementary.push(LinkView {
+                title: c.title.clone(),
+                url: c.url.clone(),
+            });
+        }
+    }
+    EmailContext {
+        playbook: f.playbook,
+        shop_name: shop.brand().to_owned(),
+        from: Sender {
+            name: shop
+                .sender_name
+                .clone()
+                .unwrap_or_else(|| shop.brand().to_owned()),
+            email: from.to_owned(),
+        },
+        to: to.to_owned(),
+        support_email: shop.support_email.clone(),
+        first_name: profile.first_name.clone(),
+        locale: order
+            .customer_locale
+            .clone()
+            .or_else(|| profile.locale.clone())
+            .or_else(|| shop.locale.clone()),
+        order_name: order.name.clone(),
+        lines: lines
+            .iter()
+            .map(|l| {
+                let rule = shop.product(l.product_id, l.sku.as_deref());
+                LineView {
+                    title: l.title.clone(),
+                    variant_title: l.variant_title.clone(),
+                    quantity: l.quantity,
+                    care_url: rule.and_then(|r| r.care_url.clone()),
+                    how_to_url: rule.and_then(|r| r.how_to_url.clone()),
+                }
+            })
+            .collect(),
+        savings: order.total_discounts.filter(|d| !d.is_zero()).map(|d| {
+            format!("{d} {}", order.currency.as_deref().unwrap_or_default())
+                .trim()
+                .to_owned()
+        }),
+        rating_urls: if f.playbook == Playbook::Satisfaction {
+            links.rating_urls(&f.shop, &f.customer_key, &f.id, now_s)
+        } else {
+            Vec::new()
+        },
+        reorder_url: (f.playbook == Playbook::Replenishment)
+            .then(|| links.reorder_url(&f.shop, &f.customer_key, &f.id, now_s)),
+        review_url: shop.review_url.clone(),
+        // Set by `send` once the code exists in the store (see `admin::code_rule`).
+        discount_code: None,
+        discount_expires: None,
+        complementary,
+        unsubscribe_url: Some(links.unsubscribe_url(&f.shop, &f.customer_key, &f.id, now_s)),
+    }
+}
+
+fn next_version(f: &FollowUpRecord) -> FollowUpRecord {
+    let mut n = f.clone();
+    n.v = f.v + 1;
+    n
+}
+
+/// Minutes to wait after the n-th failed attempt: 2, 4, 8 … capped at an hour, with
+/// ±25 % jitter so retries of many follow-ups spread out.
+pub fn retry_backoff(attempt: u32) -> Duration {
+    let base = 2i64.saturating_pow(attempt.clamp(1, 6)).min(60);
+    let jitter = fastrand::i64(-(base * 15)..=(base * 15)); // seconds, ±25 % of base minutes
+    Duration::minutes(base) + Duration::seconds(jitter)
+}
+
+/// Why a follow-up waits while its shop's uninstall is being confirmed.
+pub const UNCONFIRMED_REASON: &str = "shop uninstall awaiting confirmation";
+/// How long it then waits before the guards look again.
+pub const UNCONFIRMED_DEFER_MINUTES: i64 = 10;
+
+/// What the guards look at, read just before sending.
+#[derive(Debug, Clone, Default)]
+pub struct GuardContext {
+    pub order: Option<OrderRecord>,
+    pub profile: Option<ProfileRecord>,
+    pub uninstalled: bool,
+    /// The uninstall is not yet confirmed with the Admin API (it may be forged).
+    pub uninstall_unconfirmed: bool,
+    /// The suppression reason, if the address is suppressed.
+    pub suppression: Option<String>,
+}
+
+/// The guards, in order. Pure, so each is tested on its own. The frequency cap is
+/// applied after them, atomically on the profile (see `reserve_send_slot`).
+pub fn guard(
+    config: &Config,
+    shop: &ShopConfig,
+    f: &FollowUpRecord,
+    ctx: &GuardContext,
+    now: DateTime<Utc>,
+) -> Verdict {
+    if ctx.uninstalled && ctx.uninstall_unconfirmed {
+        // Stopped, not cancelled: the privacy pass confirms the uninstall (or shows it
+        // forged and resumes sends) before a later run.
+        return Verdict::Defer {
+            until: now + Duration::minutes(UNCONFIRMED_DEFER_MINUTES),
+            reason: UNCONFIRMED_REASON.into(),
+        };
+    }
+    if ctx.uninstalled {
+        return Verdict::Cancel("shop uninstalled".into());
+    }
+    let Some(order) = &ctx.order else {
+        return Verdict::Cancel("order not found".into());
+    };
+    if order.cancelled_at.is_some() {
+        return Verdict::Cancel("order cancelled".into());
+    }
+    if f.playbook != Playbook::Returns && order.fully_refunded() {
+        return Verdict::Cancel("order refunded".into());
+    }
+    if order.test && !config.email.dev_mode {
+        return Verdict::Cancel("test order (email.dev_mode is off)".into());
+    }
+    let Some(profile) = &ctx.profile else {
+        return Verdict::Cancel("customer not found".into());
+    };
+    if profile.email.is_none() {
+        return Verdict::Cancel("no email address".into());
+    }
+    if let Some(reason) = &ctx.suppression {
+        return Verdict::Cancel(format!("address suppressed ({reason})"));
+    }
+    if f.playbook.is_marketing() && !profile.allows_marketing() {
+        return Verdict::Cancel("no marketing consent".into());
+    }
+    if f.playbook == Playbook::Replenishment {
+        let created = order.created_at.as_deref().unwrap_or_default();
+        let reordered = f
+            .product_id
+            .and_then(|p| profile.products.get(&p.to_string()))
+            .is_some_and(|last| last.as_str() > created);
+        if reordered {
+            return Verdict::Cancel("reordered".into());
+        }
+    }
+    if let Some(until) = quiet_until(now, shop) {
+        return Verdict::Defer {
+            until,
+            reason: "quiet hours".into(),
+        };
+    }
+    Verdict::Send
+}
+
+/// If `now` falls in the shop's quiet hours (in its time zone), when they end.
+pub fn quiet_until(now: DateTime<Utc>, shop: &ShopConfig) -> Option<DateTime<Utc>> {
+    let (start, end) = shop.quiet_hours.times()?;
+    if start == end {
+        return None;
+    }
+    let tz = shop.tz();
+    let local = now.with_timezone(&tz);
+    let t = local.time();
+    let quiet = if start < end {
+        t >= start && t < end
+    } else {
+        t >= start || t < end
+    };
+    if !quiet {
+        return None;
+    }
+    // The end is today if it is still ahead, else tomorrow.
+    let mut day = local.date_naive();
+    if t >= end {
+        day = day.succ_opt()?;
+    }
+    let end_local = local_instant(&tz, day, end)?;
+    Some(end_local.to_utc())
+}
+
+fn local_instant(
+    tz: &chrono_tz::Tz,
+    day: chrono::NaiveDate,
+    t: NaiveTime,
+) -> Option<DateTime<chrono_tz::Tz>> {
+    let naive = day.and_time(t);
+    // A time skipped by a DST change resolves to the first instant after the gap.
+    tz.from_local_datetime(&naive).earliest().or_else(|| {
+        tz.from_local_datetime(&(naive + Duration::hours(1)))
+            .earliest()
+    })
+}
+
+mod alerts;
+#[cfg(test)]
+mod tests;
+
+impl Dispatcher<crate::adapters::ses::SesMailer> {
+    /// Builds the dispatcher once per cold start: config, link keys, per-shop templates
+    /// (overrides validated now, not at the first send), DynamoDB and SES clients.
+    pub async fn from_env(
+        clock: Arc<dyn Clock>,
+        owner: String,
+    ) -> Result<Self, crate::apps::startup::StartupError> {
+        let config = Arc::new(crate::apps::startup::load_config()?);
+        let table = crate::apps::startup::table_name()?;
+        let keys = crate::apps::startup::link_keys().await?;
+        let templates = shop_templates(&config)?;
+        let admin = crate::apps::startup::admin_client(&config).await?;
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let dynamo = crate::adapters::dynamo::dynamo_client_from(&shared);
+        Ok(Dispatcher {
+            links: LinkBuilder {
+                base_url: config.links.base_url.clone(),
+                keys,
+                ttl_days: config.links.ttl_days.into(),
+            },
+            config,
+            store: DynamoStore::new(dynamo, table, std::time::Duration::from_secs(7 * 86_400)),
+            mailer: crate::adapters::ses::SesMailer::new(aws_sdk_sesv2::Client::new(&shared)),
+            templates,
+            clock,
+            owner,
+            admin,
+        })
+    }
+}
+
+/// Each shop's templates: its override directory over the built-ins.
+pub fn shop_templates(
+    config: &Config,
+) -> Result<HashMap<String, Templates>, crate::apps::startup::StartupError> {
+    config
+        .shops
+        .iter()
+        .map(|s| {
+            let t = match &s.templates_dir {
+                Some(dir) => Templates::with_overrides(dir).map_err(|e| {
+                    crate::apps::startup::StartupError::Invalid(
+                        "templates_dir",
+                        format!("{}: {e}", s.domain),
+                    )
+                })?,
+                None => Templates::builtin(),
+            };
+            Ok((s.domain.clone(), t))
+        })
+        .collect()
+}
+
+/// A lease owner id for this process: one Lambda container runs one invocation at a
+/// time, so the container's log stream plus a random suffix identifies it.
+pub fn instance_id() -> String {
+    let stream = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| "local".into());
+    format!("{stream}-{:08x}", fastrand::u32(..))
+}

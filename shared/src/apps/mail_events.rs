@@ -1,0 +1,148 @@
+//! The `mail-events` function: SES bounce, complaint, delivery, open and click events
+//! ([`crate::wire::ses`]) are planned ([`crate::domain::mail_events`]) and applied
+//! exactly once through the [`MailEventStore`] port.
+
+use crate::adapters::dynamo::DynamoStore;
+use crate::domain::mail_events::{plan, Applied, DeliveryInfo, RECEIPT_TTL};
+use crate::model::time::Clock;
+use crate::ports::mail_events::MailEventStore;
+use crate::ports::store::StoreError;
+use crate::wire::ses::{parse_payload, SesEvent};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// SES events in the payload.
+    pub events: u32,
+    pub applied: u32,
+    pub duplicates: u32,
+    /// Accepted with nothing to do.
+    pub ignored: u32,
+    /// Malformed: logged and dropped (retrying cannot fix them).
+    pub skipped: u32,
+}
+
+/// The function's handler, built once per cold start.
+pub struct MailEventsApp<S> {
+    pub store: S,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl<S: MailEventStore> MailEventsApp<S> {
+    /// Handles one Lambda payload. `Err` only when the store fails, so Lambda retries
+    /// the payload (events already applied are then recognised by their receipts).
+    pub async fn handle(&self, payload: Value) -> Result<Summary, StoreError> {
+        let mut summary = Summary::default();
+        let incoming = match parse_payload(&payload) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, outcome = "skipped", "mail event payload not understood");
+                summary.events = 1;
+                summary.skipped = 1;
+                return Ok(summary);
+            }
+        };
+        for i in incoming {
+            summary.events += 1;
+            let source = i.source.as_str();
+            let delivery_id = i.delivery_id.as_str();
+            let event = match i.event {
+                Ok(SesEvent::Tracked(e)) => e,
+                Ok(SesEvent::Ignored(t)) => {
+                    summary.ignored += 1;
+                    tracing::info!(
+                        source,
+                        delivery_id,
+                        event_type = t.as_str(),
+                        outcome = "ignored",
+                        "mail event"
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    summary.skipped += 1;
+                    tracing::warn!(source, delivery_id, error = %e, outcome = "skipped", "mail event not usable");
+                    continue;
+                }
+            };
+            let plan = match plan(&event) {
+                Ok(p) => p,
+                Err(e) => {
+                    summary.skipped += 1;
+                    tracing::warn!(source, delivery_id, event_type = event.event_type.as_str(), error = %e, outcome = "skipped", "mail event not usable");
+                    continue;
+                }
+            };
+            for note in &plan.notes {
+                tracing::warn!(source, delivery_id, shop = %plan.shop, error = %note, "mail event: follow-up not identified; addresses still handled");
+            }
+            let followup = plan.followup.as_ref().map(|f| f.id.as_str());
+            if plan.is_empty() {
+                summary.ignored += 1;
+                tracing::info!(
+                    source,
+                    delivery_id,
+                    shop = %plan.shop,
+                    event_type = plan.event_type.as_str(),
+                    outcome = "ignored",
+                    "mail event names no follow-up"
+                );
+                continue;
+            }
+            let delivery = DeliveryInfo {
+                source: i.source,
+                delivery_id,
+                now: self.clock.now(),
+            };
+            let outcome = match self.store.apply(&plan, &delivery).await {
+                Ok(Applied::Written { followup_found }) => {
+                    summary.applied += 1;
+                    if plan.followup.is_some() && !followup_found {
+                        "applied_followup_gone"
+                    } else {
+                        "applied"
+                    }
+                }
+                Ok(Applied::Duplicate) => {
+                    summary.duplicates += 1;
+                    "duplicate"
+                }
+                Err(e) => {
+                    tracing::error!(source, delivery_id, shop = %plan.shop, event_id = %plan.event_id, error = %e, "mail event not recorded; the invocation fails so it is retried");
+                    return Err(e);
+                }
+            };
+            tracing::info!(
+                source,
+                delivery_id,
+                shop = %plan.shop,
+                event_type = plan.event_type.as_str(),
+                event_id = %plan.event_id,
+                followup,
+                suppressed = plan.suppress.len(),
+                transient = plan.transient.len(),
+                outcome,
+                "mail event"
+            );
+        }
+        Ok(summary)
+    }
+}
+
+impl MailEventsApp<DynamoStore> {
+    /// Builds the handler once per cold start: the table name and a DynamoDB client.
+    pub async fn from_env() -> Result<Self, crate::apps::startup::StartupError> {
+        let table = crate::apps::startup::table_name()?;
+        let client = crate::adapters::dynamo::dynamo_client().await;
+        Ok(MailEventsApp {
+            store: DynamoStore::new(client, table, RECEIPT_TTL),
+            clock: Arc::new(crate::model::time::SystemClock),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

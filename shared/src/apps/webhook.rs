@@ -1,0 +1,319 @@
+//! The `webhook` function: verify → deduplicate → record → answer, inside Shopify's 5 s.
+//!
+//! Every failure maps to a status here and nowhere else:
+//! body too large 413; delivery headers missing or malformed 400; shop not configured
+//! or signature missing/wrong 401 (nothing stored); triggered longer ago than
+//! `webhook.max_delivery_age_hours` 400; body not valid for its topic, or naming another
+//! shop, 400; topic not handled 200 (ignored, so Shopify keeps the subscription);
+//! recording failed or too slow 503 (Shopify retries, nothing is lost).
+//!
+//! A signed delivery refused as too old or as the wrong body for its topic is counted
+//! per shop and day (`crate::domain::refusals`); the dispatcher alerts the merchant once a day.
+
+use crate::config::{Config, WebhookSecrets};
+use crate::domain::ingest::Context;
+use crate::domain::refusals::RefusalKind;
+use crate::model::time::Clock;
+use crate::ports::store::{Outcome, Recorder, StoreError};
+use crate::wire::shopify::{self, Delivery, Topic};
+use crate::wire::verify::{verify_webhook, VerifyError};
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderMap, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything the handler needs, built once per cold start.
+pub struct WebhookApp<R> {
+    pub config: Arc<Config>,
+    pub secrets: WebhookSecrets,
+    pub recorder: R,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Why a delivery was not recorded, with the status it gets.
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("body of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error(transparent)]
+    Header(#[from] shopify::HeaderError),
+    #[error("shop is not configured")]
+    UnknownShop,
+    #[error(transparent)]
+    Signature(#[from] VerifyError),
+    #[error(
+        "the delivery was triggered {age_hours} hours ago (X-Shopify-Triggered-At), \
+         longer ago than the {limit_hours}-hour limit: refused as a possible replay"
+    )]
+    Stale { age_hours: i64, limit_hours: u32 },
+    #[error(transparent)]
+    Parse(#[from] shopify::ParseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("recording did not finish within {0} ms")]
+    Timeout(u64),
+}
+
+impl Rejection {
+    fn status(&self) -> StatusCode {
+        match self {
+            Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Header(_) | Rejection::Parse(_) | Rejection::Stale { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Rejection::UnknownShop | Rejection::Signature(_) => StatusCode::UNAUTHORIZED,
+            Rejection::Store(_) | Rejection::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// What the caller is told. Authentication failures say only that: which secret,
+    /// which shop or what digest was expected is never revealed.
+    fn public_message(&self) -> String {
+        match self {
+            Rejection::UnknownShop | Rejection::Signature(_) => "invalid webhook signature".into(),
+            Rejection::Store(_) | Rejection::Timeout(_) => {
+                "temporarily unavailable, retry later".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The refusal to count, for a signed delivery refused for what it says.
+    fn refusal(&self) -> Option<RefusalKind> {
+        match self {
+            Rejection::Stale { .. } => Some(RefusalKind::Stale),
+            Rejection::Parse(e) => match e.kind {
+                // A field of the wrong type is a broken body, not another topic's.
+                shopify::ParseErrorKind::Malformed => None,
+                shopify::ParseErrorKind::Shape => Some(RefusalKind::WrongShape),
+                shopify::ParseErrorKind::OtherShop => Some(RefusalKind::OtherShop),
+            },
+            _ => None,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::Header(_) => "bad_headers",
+            Rejection::UnknownShop => "unknown_shop",
+            Rejection::Signature(_) => "bad_signature",
+            Rejection::Stale { .. } => "stale",
+            Rejection::Parse(e) => match e.kind {
+                shopify::ParseErrorKind::Malformed => "bad_body",
+                shopify::ParseErrorKind::Shape => "wrong_shape",
+                shopify::ParseErrorKind::OtherShop => "other_shop",
+            },
+            Rejection::Store(_) => "store_error",
+            Rejection::Timeout(_) => "store_timeout",
+        }
+    }
+}
+
+/// The result of one delivery, as logged and answered.
+enum Answer {
+    Recorded(Outcome),
+    Ignored,
+}
+
+impl<R: Recorder> WebhookApp<R> {
+    /// Handles one HTTP delivery. Never fails: every outcome is a response.
+    pub async fn handle(&self, req: Request) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
+        let headers = req.headers();
+        let body: &[u8] = req.body().as_ref();
+        let delivery = Delivery::from_headers(headers);
+        let result = self.process(headers, delivery.clone(), body).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let (topic, shop, webhook_id) = delivery
+            .map(|d| (d.topic, d.shop, d.webhook_id))
+            .unwrap_or_default();
+        match result {
+            Ok(answer) => {
+                let outcome = match &answer {
+                    Answer::Recorded(o) => o.as_str(),
+                    Answer::Ignored => "ignored",
+                };
+                tracing::info!(
+                    request_id,
+                    topic,
+                    shop,
+                    webhook_id,
+                    outcome,
+                    status = 200,
+                    latency_ms,
+                    "webhook handled"
+                );
+                json(StatusCode::OK, serde_json::json!({ "status": outcome }))
+            }
+            Err(rejection) => {
+                let status = rejection.status();
+                let body_sha256 = hex_prefix(&Sha256::digest(body));
+                if status.is_server_error() {
+                    tracing::error!(
+                        request_id, topic, shop, webhook_id, outcome = rejection.kind(),
+                        status = status.as_u16(), latency_ms, error = %rejection,
+                        "webhook not recorded; Shopify will retry"
+                    );
+                } else {
+                    // The ids and a digest identify the delivery in Shopify's admin
+                    // (where it can be resent); the body itself is never logged.
+                    tracing::warn!(
+                        request_id, topic, shop, webhook_id, outcome = rejection.kind(),
+                        status = status.as_u16(), latency_ms, body_bytes = body.len(),
+                        body_sha256, error = %rejection,
+                        "webhook rejected"
+                    );
+                }
+                json(
+                    status,
+                    serde_json::json!({ "error": rejection.public_message() }),
+                )
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        headers: &HeaderMap,
+        delivery: Result<Delivery<'_>, shopify::HeaderError>,
+        body: &[u8],
+    ) -> Result<Answer, Rejection> {
+        let limit = self.config.webhook.max_body_bytes;
+        if body.len() > limit {
+            return Err(Rejection::TooLarge {
+                size: body.len(),
+                limit,
+            });
+        }
+        let delivery = delivery?;
+        let shop = self
+            .config
+            .shop(delivery.shop)
+            .ok_or(Rejection::UnknownShop)?;
+        let secrets = self
+            .secrets
+            .for_shop(delivery.shop)
+            .ok_or(Rejection::UnknownShop)?;
+        verify_webhook(body, shopify::signature_header(headers), secrets)?;
+
+        // A topic Aftercart does not act on is acknowledged whatever its age or body.
+        let Some(topic) = Topic::parse(delivery.topic) else {
+            return Ok(Answer::Ignored);
+        };
+        let now = self.clock.now();
+        let event = match self
+            .check_age(&delivery, now)
+            .and_then(|()| Ok(shopify::parse_delivery(topic, delivery.shop, body)?))
+        {
+            Ok(event) => event,
+            Err(rejection) => {
+                self.count(delivery.shop, &rejection, now).await;
+                return Err(rejection);
+            }
+        };
+        let ctx = Context {
+            shop: delivery.shop,
+            webhook_id: delivery.webhook_id,
+            now,
+            rules: Some(shop),
+            shards: self.config.dispatch.shards,
+        };
+        let budget = self.config.webhook.store_budget_ms;
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(budget),
+            self.recorder.record(&ctx, &event),
+        )
+        .await
+        .map_err(|_| Rejection::Timeout(budget))??;
+        Ok(Answer::Recorded(outcome))
+    }
+}
+
+impl<R: Recorder> WebhookApp<R> {
+    /// Refuses a delivery Shopify says it triggered longer ago than the limit. Without
+    /// the header (or with one that is not a time) nothing is refused here: the header
+    /// is not signed, so it only stops replays that resend it as captured.
+    fn check_age(&self, delivery: &Delivery<'_>, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let limit_hours = self.config.webhook.max_delivery_age_hours;
+        let Some(at) = delivery
+            .triggered_at
+            .and_then(crate::model::time::parse_time)
+        else {
+            return Ok(());
+        };
+        let age = now.signed_duration_since(at.to_utc());
+        if age > chrono::Duration::hours(i64::from(limit_hours)) {
+            return Err(Rejection::Stale {
+                age_hours: age.num_hours(),
+                limit_hours,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts a refused signed delivery, within the store budget. A failure to count is
+    /// logged and does not change the answer: the delivery is refused either way.
+    async fn count(&self, shop: &str, rejection: &Rejection, now: DateTime<Utc>) {
+        let Some(kind) = rejection.refusal() else {
+            return;
+        };
+        let budget = Duration::from_millis(self.config.webhook.store_budget_ms);
+        let counted =
+            tokio::time::timeout(budget, self.recorder.count_refusal(shop, kind, now)).await;
+        match counted {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(shop, refusal = kind.as_str(), error = %e, "refused delivery not counted")
+            }
+            Err(_) => tracing::error!(
+                shop,
+                refusal = kind.as_str(),
+                "refused delivery not counted: the store did not answer in time"
+            ),
+        }
+    }
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
+    let mut resp = Response::new(Body::Text(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn hex_prefix(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;
+
+impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
+    /// Builds the app from the environment, once per cold start: the config file named
+    /// by `AFTERCART_CONFIG`, secrets from the variables it names, the table named by
+    /// `AFTERCART_TABLE`, and one DynamoDB client with the webhook's time budget.
+    pub async fn from_env() -> Result<Self, crate::apps::startup::StartupError> {
+        let config = Arc::new(crate::apps::startup::load_config()?);
+        // Every shop's secrets, resolved together (one SSM call in production).
+        let secrets = crate::apps::startup::webhook_secrets(&config).await?;
+        let table = crate::apps::startup::table_name()?;
+        let receipt_ttl = Duration::from_secs(u64::from(config.webhook.receipt_days) * 86_400);
+        let client = crate::adapters::dynamo::dynamo_client().await;
+        Ok(WebhookApp {
+            config,
+            secrets,
+            recorder: crate::adapters::dynamo::DynamoStore::new(client, table, receipt_ttl),
+            clock: Arc::new(crate::model::time::SystemClock),
+        })
+    }
+}

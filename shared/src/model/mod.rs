@@ -1,0 +1,872 @@
+//! What is stored, item by item. `docs/data-model.md` documents the same keys and
+//! access patterns; every item lives in the one table defined in [`crate::adapters::dynamo::table`].
+//!
+//! Personal data is kept only where a playbook needs it: the customer's email, first
+//! name and locale, on the customer's profile item and nowhere else. Orders, shipments
+//! and refunds name the customer only by its key, so erasure touches one partition.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Partition and sort key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+pub mod locale;
+pub mod personal;
+pub mod time;
+pub mod tokens;
+
+/// What a write expects of the item already stored under its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// No item yet.
+    Absent,
+    /// The item still has this version.
+    Version(u64),
+    /// Anything: the write is idempotent (immutable facts).
+    Any,
+}
+
+pub mod keys {
+    //! Key layout. `{shop}` is the shop's myshopify domain.
+    use super::Key;
+
+    /// A delivery already processed: `X-Shopify-Webhook-Id`.
+    pub fn delivery(shop: &str, webhook_id: &str) -> Key {
+        Key {
+            pk: format!("DELIVERY#{shop}#{webhook_id}"),
+            sk: "DELIVERY".into(),
+        }
+    }
+
+    /// A resource state already processed: topic, resource id and its version.
+    pub fn event(shop: &str, topic: &str, resource_id: u64, version: &str) -> Key {
+        Key {
+            pk: format!("EVENT#{shop}#{topic}#{resource_id}#{version}"),
+            sk: "EVENT".into(),
+        }
+    }
+
+    pub fn order_pk(shop: &str, order_id: u64) -> String {
+        format!("SHOP#{shop}#ORDER#{order_id}")
+    }
+
+    pub fn order(shop: &str, order_id: u64) -> Key {
+        Key {
+            pk: order_pk(shop, order_id),
+            sk: "ORDER".into(),
+        }
+    }
+
+    pub fn fulfillment(shop: &str, order_id: u64, fulfillment_id: u64) -> Key {
+        Key {
+            pk: order_pk(shop, order_id),
+            sk: format!("FULFILLMENT#{fulfillment_id}"),
+        }
+    }
+
+    pub fn refund(shop: &str, order_id: u64, refund_id: u64) -> Key {
+        Key {
+            pk: order_pk(shop, order_id),
+            sk: format!("REFUND#{refund_id}"),
+        }
+    }
+
+    pub fn customer_pk(shop: &str, customer_key: &str) -> String {
+        format!("SHOP#{shop}#CUSTOMER#{customer_key}")
+    }
+
+    pub fn profile(shop: &str, customer_key: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: "PROFILE".into(),
+        }
+    }
+
+    /// One entry of the customer's order history, sorted by order time.
+    pub fn history(shop: &str, customer_key: &str, created_at: &str, order_id: u64) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("ORDER#{created_at}#{order_id}"),
+        }
+    }
+
+    /// A follow-up lives in its customer's partition; its id is deterministic
+    /// (`{playbook}#{order_id}#{product_id or 0}`), so one is planned at most once.
+    pub fn followup(shop: &str, customer_key: &str, id: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("{FOLLOWUP_PREFIX}{id}"),
+        }
+    }
+
+    pub const FOLLOWUP_PREFIX: &str = "FOLLOWUP#";
+
+    /// The customer's rating (and comment) for one satisfaction follow-up.
+    pub fn feedback(shop: &str, customer_key: &str, followup_id: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("{FEEDBACK_PREFIX}{followup_id}"),
+        }
+    }
+
+    pub const FEEDBACK_PREFIX: &str = "FEEDBACK#";
+
+    /// The discount code issued for one follow-up (loyalty, recovery).
+    pub fn discount(shop: &str, customer_key: &str, followup_id: &str) -> Key {
+        Key {
+            pk: customer_pk(shop, customer_key),
+            sk: format!("{DISCOUNT_PREFIX}{followup_id}"),
+        }
+    }
+
+    pub const DISCOUNT_PREFIX: &str = "DISCOUNT#";
+
+    /// An address that must not be mailed again (unsubscribed, bounced, complained),
+    /// keyed by the address's hash so the opt-out outlives erasure.
+    pub fn suppression(shop: &str, email_hash: &str) -> Key {
+        Key {
+            pk: format!("SUPPRESS#{shop}#{email_hash}"),
+            sk: "SUPPRESSION".into(),
+        }
+    }
+
+    pub fn privacy_request(shop: &str, received_at: &str, webhook_id: &str) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}#PRIVACY"),
+            sk: format!("{received_at}#{webhook_id}"),
+        }
+    }
+
+    pub fn shop(shop: &str) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}"),
+            sk: "SHOP".into(),
+        }
+    }
+
+    /// The count of signed deliveries refused on one UTC day (`day` is `YYYY-MM-DD`):
+    /// wrong shape for the topic, another shop's domain, too old, or a destructive
+    /// request the Admin API showed to be forged.
+    pub fn refusals(shop: &str, day: &str) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}"),
+            sk: format!("{REFUSALS_PREFIX}{day}"),
+        }
+    }
+
+    /// The sort-key prefix of [`refusals`] items.
+    pub const REFUSALS_PREFIX: &str = "REFUSED#";
+}
+
+/// How a customer is identified within a shop: the Shopify customer id, or for a guest
+/// checkout a hash of the lower-cased email (so guests' orders still group together).
+pub fn customer_key(customer_id: Option<u64>, email: Option<&str>) -> Option<String> {
+    match (customer_id, email) {
+        (Some(id), _) => Some(id.to_string()),
+        (None, Some(e)) if !e.trim().is_empty() => Some(format!("guest-{}", email_hash(e))),
+        _ => None,
+    }
+}
+
+/// SHA-256 of the trimmed, lower-cased address, hex, first 32 characters: enough to
+/// match an address without storing it (suppression lists, guest keys, logs).
+pub fn email_hash(email: &str) -> String {
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The follow-up emails Aftercart sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Playbook {
+    /// Thanks after payment, with care and how-to links per product.
+    ThankYou,
+    /// Rating request some days after delivery (or after fulfillment as a fallback).
+    Satisfaction,
+    /// Reorder reminder when a product is about to run out.
+    Replenishment,
+    /// Reward code on the Nth paid order or past a lifetime-spend threshold.
+    Loyalty,
+    /// A note after a refund, asking what went wrong.
+    Returns,
+    /// An apology after a low rating (planned by the `links` function, not by orders).
+    Recovery,
+}
+
+impl Playbook {
+    pub const ALL: [Playbook; 6] = [
+        Playbook::ThankYou,
+        Playbook::Satisfaction,
+        Playbook::Replenishment,
+        Playbook::Loyalty,
+        Playbook::Returns,
+        Playbook::Recovery,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Playbook::ThankYou => "thank_you",
+            Playbook::Satisfaction => "satisfaction",
+            Playbook::Replenishment => "replenishment",
+            Playbook::Loyalty => "loyalty",
+            Playbook::Returns => "returns",
+            Playbook::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Playbook> {
+        Playbook::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Marketing mail needs the customer's marketing consent; the others relate to a
+    /// purchase the customer made (they still honour unsubscribes and suppressions).
+    /// Recovery answers the customer's own low rating, so it is not marketing.
+    pub fn is_marketing(self) -> bool {
+        matches!(self, Playbook::Replenishment | Playbook::Loyalty)
+    }
+}
+
+/// Marker for item types so the adapter can tell what it writes.
+pub trait Record: Serialize {
+    const KIND: &'static str;
+}
+
+/// Receipt of one delivery (`DELIVERY#…`) or of one resource state (`EVENT#…`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Receipt {
+    pub topic: String,
+    pub webhook_id: String,
+    pub received_at: String,
+    /// Epoch seconds; DynamoDB TTL deletes the receipt some time after.
+    pub expires_at: i64,
+    /// Random token of the call that wrote it. When an SDK retry of a transaction that
+    /// had already committed finds the receipt, the token tells "written by me" from
+    /// "a real duplicate".
+    #[serde(default)]
+    pub writer: String,
+}
+impl Record for Receipt {
+    const KIND: &'static str = "receipt";
+}
+
+/// A line of an order, as the playbooks need it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderLine {
+    pub line_item_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_title: Option<String>,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Decimal>,
+}
+
+/// The order's current state (`SHOP#…#ORDER#id` / `ORDER`). Shipments and refunds may
+/// arrive before the order itself: then the item exists with only those fields set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OrderRecord {
+    /// Optimistic-concurrency version: every write expects the version it read.
+    pub v: u64,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Shopify's `updated_at` of the state stored here; older deliveries don't overwrite it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_discounts: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub financial_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfillment_status: Option<String>,
+    #[serde(default)]
+    pub test: bool,
+    #[serde(default)]
+    pub buyer_accepts_marketing: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_locale: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discount_codes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<OrderLine>,
+    /// First time the order was seen paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<String>,
+    /// Earliest fulfillment (shipment) time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfilled_at: Option<String>,
+    /// Earliest carrier-reported delivery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    /// Latest refund time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<String>,
+    /// Refunds already counted into `refunded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds_applied: Vec<u64>,
+    /// Quantities refunded so far, by line item id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refunded: BTreeMap<String, u32>,
+    /// Whether this order has been added to the customer's profile and history.
+    #[serde(default)]
+    pub counted: bool,
+    /// Whether this order's total has been added to the customer's paid spend.
+    #[serde(default)]
+    pub spend_counted: bool,
+    /// The amount that was added (totals change when an order is edited, so a
+    /// cancellation must take back exactly this, not the total it has by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_spend: Option<Decimal>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+impl Record for OrderRecord {
+    const KIND: &'static str = "order";
+}
+
+impl OrderRecord {
+    /// Units of a line refunded so far.
+    pub fn refunded_qty(&self, line_item_id: u64) -> u32 {
+        self.refunded
+            .get(&line_item_id.to_string())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every unit of every line has been refunded.
+    pub fn fully_refunded(&self) -> bool {
+        !self.lines.is_empty()
+            && self
+                .lines
+                .iter()
+                .all(|l| self.refunded_qty(l.line_item_id) >= l.quantity)
+    }
+}
+
+/// A shipment of (part of) an order (`SHOP#…#ORDER#id` / `FULFILLMENT#fid`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FulfillmentRecord {
+    pub v: u64,
+    pub fulfillment_id: u64,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfillment_updated_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub line_item_ids: Vec<u64>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+impl Record for FulfillmentRecord {
+    const KIND: &'static str = "fulfillment";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefundLine {
+    pub line_item_id: u64,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant_id: Option<u64>,
+}
+
+/// A refund (`SHOP#…#ORDER#id` / `REFUND#rid`); refunds never change once made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefundRecord {
+    pub refund_id: u64,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    pub restock: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<RefundLine>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+impl Record for RefundRecord {
+    const KIND: &'static str = "refund";
+}
+
+/// The customer's profile (`SHOP#…#CUSTOMER#key` / `PROFILE`): the only item holding
+/// personal data.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProfileRecord {
+    pub v: u64,
+    pub customer_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Orders recorded (any state).
+    #[serde(default)]
+    pub orders_count: u32,
+    /// Orders seen paid.
+    #[serde(default)]
+    pub paid_orders_count: u32,
+    /// Sum of paid orders' totals, exact, in `currency`.
+    #[serde(default)]
+    pub total_spent: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_order_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_order_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_order_id: Option<u64>,
+    /// Product id → time of the latest order containing it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub products: BTreeMap<String, String>,
+    /// When the last follow-up was sent (or is being sent): the frequency cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_email_at: Option<String>,
+    /// Which follow-up holds that slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_email_by: Option<String>,
+    /// `buyer_accepts_marketing` of the latest order.
+    #[serde(default)]
+    pub accepts_marketing_at_checkout: bool,
+    /// Email-marketing consent state from `customers_email_marketing_consent/update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_updated_at: Option<String>,
+}
+impl Record for ProfileRecord {
+    const KIND: &'static str = "profile";
+}
+
+impl ProfileRecord {
+    /// Whether marketing mail may be sent: explicit consent wins; without any consent
+    /// record, the checkout opt-in of the latest order counts.
+    pub fn allows_marketing(&self) -> bool {
+        match self.consent_state.as_deref() {
+            Some(state) => state == "subscribed",
+            None => self.accepts_marketing_at_checkout,
+        }
+    }
+}
+
+/// One entry of the customer's order history (`SHOP#…#CUSTOMER#key` / `ORDER#time#id`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryRecord {
+    pub order_id: u64,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_price: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub product_ids: Vec<u64>,
+    /// Epoch seconds: order time + `privacy.retention_days`; DynamoDB TTL removes the
+    /// item some time after (it can lag up to 48 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+impl Record for HistoryRecord {
+    const KIND: &'static str = "history";
+}
+
+/// Where a follow-up is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpStatus {
+    /// Waiting for its due time (in the due index).
+    Pending,
+    /// Claimed by a dispatcher until `lease_until` (still in the due index, at the
+    /// lease's end, so another dispatcher takes it over if this one dies).
+    Sending,
+    Sent,
+    Cancelled,
+    Failed,
+}
+
+/// A planned email (`SHOP#…#CUSTOMER#key` / `FOLLOWUP#{playbook}#{order}#{product}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FollowUpRecord {
+    pub v: u64,
+    pub id: String,
+    pub shop: String,
+    pub customer_key: String,
+    pub playbook: Playbook,
+    pub order_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<u64>,
+    pub status: FollowUpStatus,
+    pub due_at: String,
+    /// Due-index keys; present only while pending or sending (the index is sparse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Why it is waiting, was cancelled or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ses_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    pub planned_at: String,
+    /// What happened after sending (SES events, clicks, orders). These attributes are
+    /// set with UpdateItem `SET` (never bumping `v`) by `mail-events`, `links` and
+    /// attribution; they are never needed to decide a send.
+    #[serde(flatten)]
+    pub tracking: Tracking,
+}
+impl Record for FollowUpRecord {
+    const KIND: &'static str = "followup";
+}
+
+impl FollowUpRecord {
+    /// A new pending follow-up, in the due index at `due_at`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pending(
+        shop: &str,
+        customer_key: &str,
+        playbook: Playbook,
+        order_id: u64,
+        product_id: Option<u64>,
+        due_at: &str,
+        now: &str,
+        shards: u32,
+    ) -> FollowUpRecord {
+        let mut f = FollowUpRecord {
+            v: 1,
+            id: followup_id(playbook, order_id, product_id),
+            shop: shop.to_owned(),
+            customer_key: customer_key.to_owned(),
+            playbook,
+            order_id,
+            product_id,
+            status: FollowUpStatus::Pending,
+            due_at: due_at.to_owned(),
+            due_pk: None,
+            due_sk: None,
+            lease_owner: None,
+            lease_until: None,
+            attempts: 0,
+            reason: None,
+            ses_message_id: None,
+            sent_at: None,
+            planned_at: now.to_owned(),
+            tracking: Tracking::default(),
+        };
+        f.index_at(due_at, shards);
+        f
+    }
+
+    pub fn key(&self) -> Key {
+        keys::followup(&self.shop, &self.customer_key, &self.id)
+    }
+
+    /// Puts the follow-up in the due index at `at` (pending, or sending until `at`).
+    pub fn index_at(&mut self, at: &str, shards: u32) {
+        let key = self.key();
+        self.due_pk = Some(due_shard(&key, shards));
+        self.due_sk = Some(format!("{at}#{}#{}", key.pk, key.sk));
+    }
+
+    /// Takes the follow-up out of the due index (sent, cancelled, failed).
+    pub fn unindex(&mut self) {
+        self.due_pk = None;
+        self.due_sk = None;
+        self.lease_owner = None;
+        self.lease_until = None;
+    }
+}
+
+/// After-send facts of a follow-up, for the merchant's report and attribution.
+/// Times are UTC keys (`time::utc_key`); counts only ever grow.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Tracking {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub opens: u32,
+    /// First click on a link in the email (SES click tracking or the `links` function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clicked_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_clicked_at: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clicks: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounced_at: Option<String>,
+    /// `permanent` or `transient`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounce_type: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transient_bounces: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complained_at: Option<String>,
+    /// The order this follow-up led to (reorder click, rating click, or its code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributed_order_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributed_at: Option<String>,
+    /// `code`, `reorder_click` or `rating_click`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributed_by: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A customer's rating of one satisfaction follow-up
+/// (`SHOP#…#CUSTOMER#key` / `FEEDBACK#{followup id}`): one item per follow-up, a second
+/// click updates it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FeedbackRecord {
+    pub v: u64,
+    pub followup: String,
+    pub order_id: u64,
+    /// 1–5.
+    pub score: u8,
+    /// Free text from the comment form, at most `links::MAX_COMMENT_CHARS` characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub first_at: String,
+    pub updated_at: String,
+    /// How many times a score was submitted.
+    pub submissions: u32,
+    /// When the merchant was alerted about a low score (once per follow-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerted_at: Option<String>,
+}
+impl Record for FeedbackRecord {
+    const KIND: &'static str = "feedback";
+}
+
+/// Where an issued discount code is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountStatus {
+    /// The code is chosen and recorded; the store may or may not have it yet.
+    Reserved,
+    /// The store confirmed it (`discountCodeBasicCreate` returned it).
+    Created,
+    /// The store refused it for good (reason on the record).
+    Failed,
+}
+
+/// A discount code issued for one follow-up
+/// (`SHOP#…#CUSTOMER#key` / `DISCOUNT#{followup id}`). It is written before the store is
+/// asked to create it, so a retried dispatch reuses the code instead of making another.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DiscountRecord {
+    pub v: u64,
+    pub followup: String,
+    pub code: String,
+    pub status: DiscountStatus,
+    pub reserved_at: String,
+    /// The Shopify customer the code is tied to (`gid://shopify/Customer/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_gid: Option<String>,
+    /// Validity, fixed at reservation so every attempt sends the same variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<String>,
+    /// Codes tried before this one that the store said were taken by another discount.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// `gid://shopify/DiscountCodeNode/…` as the store returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The order that used the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_order_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_at: Option<String>,
+}
+impl Record for DiscountRecord {
+    const KIND: &'static str = "discount";
+}
+
+/// The follow-up's id: one per playbook, order and product.
+pub fn followup_id(playbook: Playbook, order_id: u64, product_id: Option<u64>) -> String {
+    format!(
+        "{}#{order_id}#{}",
+        playbook.as_str(),
+        product_id.unwrap_or(0)
+    )
+}
+
+/// `DUE#{n}`: a stable hash of the key spreads follow-ups over `shards` partitions.
+pub fn due_shard(key: &Key, shards: u32) -> String {
+    let digest = Sha256::digest(format!("{}|{}", key.pk, key.sk).as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards.max(1);
+    format!("DUE#{n}")
+}
+
+/// A suppressed address (`SUPPRESS#{shop}#{hash}` / `SUPPRESSION`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SuppressionRecord {
+    pub email_hash: String,
+    /// `unsubscribed`, `bounced` or `complained`.
+    pub reason: String,
+    pub at: String,
+}
+impl Record for SuppressionRecord {
+    const KIND: &'static str = "suppression";
+}
+
+/// A compliance request waiting to be carried out (`SHOP#…#PRIVACY` / `time#webhook`).
+/// It holds the customer id and a hash of the address, never the address itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrivacyRequestRecord {
+    pub topic: String,
+    pub received_at: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_ids: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_request_id: Option<u64>,
+}
+impl Record for PrivacyRequestRecord {
+    const KIND: &'static str = "privacy_request";
+}
+
+/// The shop's installation state (`SHOP#…` / `SHOP`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShopRecord {
+    pub v: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstalled_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redact_requested_at: Option<String>,
+    /// When an uninstall notice (`app/uninstalled`, `shop/redact`) arrived that the
+    /// dispatcher has not yet confirmed with the Admin API: until it has, due follow-ups
+    /// wait instead of being cancelled, so a forged notice loses no email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstall_unconfirmed_at: Option<String>,
+    /// When the merchant was told the Admin API refused our access token (once, until
+    /// a code is created again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_auth_alerted_at: Option<String>,
+}
+impl Record for ShopRecord {
+    const KIND: &'static str = "shop";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_key_prefers_id_then_hashes_guest_email() {
+        assert_eq!(customer_key(Some(42), Some("a@b.c")).as_deref(), Some("42"));
+        let g = customer_key(None, Some(" Bob@Example.com ")).unwrap();
+        assert_eq!(g, customer_key(None, Some("bob@example.com")).unwrap());
+        assert!(g.starts_with("guest-") && !g.contains("bob"));
+        assert_eq!(customer_key(None, Some("  ")), None);
+        assert_eq!(customer_key(None, None), None);
+    }
+
+    #[test]
+    fn due_shard_spreads_follow_ups_over_every_shard_and_is_deterministic() {
+        // 100 follow-ups as the planner names them: 25 customers, 4 playbooks each.
+        let keys: Vec<Key> = (0..100u64)
+            .map(|i| {
+                let customer = (207_119_551 + i / 4).to_string();
+                let id = followup_id(Playbook::ALL[(i % 4) as usize], 450_789_469 + i, None);
+                keys::followup("acme.myshopify.com", &customer, &id)
+            })
+            .collect();
+        for shards in [4u32, 8, 16] {
+            let mut counts = vec![0u32; shards as usize];
+            for key in &keys {
+                let shard = due_shard(key, shards);
+                assert_eq!(
+                    shard,
+                    due_shard(key, shards),
+                    "the same key, the same shard"
+                );
+                let n: usize = shard
+                    .strip_prefix("DUE#")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{shard} is not DUE#n"));
+                counts[n] += 1;
+            }
+            let expected = 100 / shards;
+            assert!(
+                counts.iter().all(|&c| c >= 1 && c <= 3 * expected),
+                "{shards} shards, every one used, none with over 3x its share: {counts:?}"
+            );
+        }
+        // One shard (or a zero that validation refuses anyway) puts everything on DUE#0.
+        assert!(keys.iter().all(|k| due_shard(k, 1) == "DUE#0"));
+        assert_eq!(due_shard(&keys[0], 0), "DUE#0");
+    }
+
+    #[test]
+    fn email_hash_is_stable_and_opaque() {
+        // printf '%s' 'bob@example.com' | sha256sum | cut -c1-32
+        assert_eq!(
+            email_hash("Bob@Example.com"),
+            "5ff860bf1190596c7188ab851db691f0"
+        );
+    }
+}

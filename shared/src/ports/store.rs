@@ -1,0 +1,71 @@
+//! The webhook records deliveries through [`Recorder`]; every store port fails with a
+//! [`StoreError`].
+
+use crate::domain::ingest::Context;
+use crate::domain::refusals::RefusalKind;
+use crate::wire::shopify::Event;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Written: this many items (receipts included).
+    Recorded { items: usize },
+    /// Already recorded: the same delivery (`delivery`) or the same resource state
+    /// under another delivery id (`event`). Nothing was written.
+    Duplicate { of: DuplicateOf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateOf {
+    Delivery,
+    Event,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Recorded { .. } => "recorded",
+            Outcome::Duplicate {
+                of: DuplicateOf::Delivery,
+            } => "duplicate_delivery",
+            Outcome::Duplicate {
+                of: DuplicateOf::Event,
+            } => "duplicate_event",
+        }
+    }
+}
+
+/// Recording failed; the delivery must be retried. Messages carry no personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} failed: {message}")]
+    Unavailable {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("stored item {key} cannot be read: {message}")]
+    Corrupt { key: String, message: String },
+    #[error(
+        "gave up after {attempts} attempts: concurrent deliveries kept changing the same items"
+    )]
+    Contention { attempts: u32 },
+}
+
+/// The port the webhook handler records through.
+pub trait Recorder: Send + Sync {
+    fn record(
+        &self,
+        ctx: &Context<'_>,
+        event: &Event,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// Counts a signed delivery that was refused (see [`crate::domain::refusals`]).
+    fn count_refusal(
+        &self,
+        shop: &str,
+        kind: RefusalKind,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
