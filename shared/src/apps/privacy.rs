@@ -1229,63 +1229,49 @@ pub struct ExportMail<'a> {
 pub enum ExportError {
     #[error("{0} is not a valid email address")]
     Address(&'static str),
-    #[error("invalid attachment content type")]
-    ContentType,
     #[error(transparent)]
-    Build(#[from] lettre::error::Error),
+    Build(crate::email::EmailError),
 }
 
 /// The MIME message carrying the export: a short text part and the JSON attachment
-/// `customer-data-{reference}.json`.
+/// `customer-data-{reference}.json`, built by [`crate::email::mime::build`].
 pub fn export_email(m: &ExportMail<'_>) -> Result<Vec<u8>, ExportError> {
-    use lettre::message::header::ContentType;
-    use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-    use lettre::{Address, Message};
-    let from: Address = m
-        .from
-        .parse()
-        .map_err(|_| ExportError::Address("sender_email"))?;
-    let to: Address =
-        m.to.parse()
-            .map_err(|_| ExportError::Address("privacy_email"))?;
-    let clean = |s: &str| {
-        s.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect::<String>()
-    };
+    use crate::email::{mime, EmailError};
     let reference: String = m
         .reference
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
-    let message_id = format!("<{:032x}@{}>", fastrand::u128(..), from.domain());
     let text = format!(
         "Customer data request {reference} for {shop}\n\n\
          Attached is everything Aftercart holds about the customer named in this Shopify\n\
          data request: the customer's profile, order history, orders with their shipments\n\
          and refunds, follow-up emails, feedback, discount codes and suppressions.\n\n\
          Shopify asks you to provide this data to the customer.\n",
-        shop = clean(m.shop_name),
+        shop = m.shop_name.replace(|c: char| c.is_control(), " "),
     );
-    let json_type = ContentType::parse("application/json").map_err(|_| ExportError::ContentType)?;
-    let message = Message::builder()
-        .from(Mailbox::new(Some(clean(m.from_name)), from))
-        .to(Mailbox::new(None, to))
-        .subject(format!(
-            "Customer data request {reference} – {}",
-            clean(m.shop_name)
-        ))
-        .date(std::time::SystemTime::from(m.date))
-        .message_id(Some(message_id))
-        .multipart(
-            MultiPart::mixed()
-                .singlepart(SinglePart::plain(text))
-                .singlepart(
-                    Attachment::new(format!("customer-data-{reference}.json"))
-                        .body(m.json.to_vec(), json_type),
-                ),
-        )?;
-    Ok(message.formatted())
+    let subject = format!("Customer data request {reference} – {}", m.shop_name);
+    let envelope = mime::Envelope {
+        from: (m.from_name, m.from),
+        from_field: "sender_email",
+        to: m.to,
+        to_field: "privacy_email",
+        reply_to: None,
+        subject: &subject,
+        date: m.date,
+        unsubscribe_url: None,
+    };
+    let filename = format!("customer-data-{reference}.json");
+    let body = mime::Body::Attached {
+        text: &text,
+        filename: &filename,
+        content_type: "application/json",
+        bytes: m.json,
+    };
+    mime::build(&envelope, body).map_err(|e| match e {
+        EmailError::InvalidAddress { field, .. } => ExportError::Address(field),
+        other => ExportError::Build(other),
+    })
 }
 
 #[cfg(test)]

@@ -37,9 +37,7 @@
 
 use crate::model::locale::locale_chain;
 use crate::model::Playbook;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
-use lettre::{Address, Message};
+use lettre::Address;
 use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -47,10 +45,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::SystemTime;
 
 #[cfg(test)]
 mod tests;
+
+pub mod mime;
 
 /// The `From` of an email: the shop's display name and a verified SES sender address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +151,8 @@ pub enum EmailError {
     /// `field` names the context field, e.g. `unsubscribe_url` or `lines[2].care_url`.
     #[error("invalid URL in `{field}`: {reason}")]
     InvalidUrl { field: String, reason: &'static str },
+    #[error("invalid attachment content type")]
+    InvalidAttachmentType,
     #[error("building the MIME message failed: {0}")]
     Build(#[from] lettre::error::Error),
 }
@@ -421,17 +422,8 @@ impl Templates {
     }
 }
 
-/// Builds the full RFC 5322 message for SES v2 raw sending.
-///
-/// `multipart/alternative` with `text/plain` then `text/html` (both UTF-8); `From`
-/// (`"name" <email>`), `To` (the bare address), `Reply-To` (`support_email`, with the shop
-/// name, when set), `Subject`, `Date` (`date`), `Message-ID`
-/// (`<32 random hex digits@domain of from.email>`), `MIME-Version`, and when
-/// `ctx.unsubscribe_url` is set `List-Unsubscribe: <URL>` and
-/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
-///
 /// A plain-text notice to the merchant (low-rating alert and the like): one text part,
-/// header text cleaned and encoded as for customer email.
+/// header text cleaned and encoded as for customer email ([`mime::build`]).
 pub fn build_notice(
     from: (&str, &str),
     to: &str,
@@ -439,61 +431,47 @@ pub fn build_notice(
     text: &str,
     date: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<u8>, EmailError> {
-    let to = parse_address("to", to)?;
-    let address = parse_address("from", from.1)?;
-    let message_id = format!("<{:032x}@{}>", fastrand::u128(..), address.domain());
-    let name = clean_line(from.0);
-    let message = Message::builder()
-        .from(Mailbox::new((!name.is_empty()).then_some(name), address))
-        .to(Mailbox::new(None, to))
-        .subject(clean_line(subject))
-        .date(SystemTime::from(date))
-        .message_id(Some(message_id))
-        .singlepart(SinglePart::plain(text.to_owned()))?;
-    Ok(message.formatted())
+    let envelope = mime::Envelope {
+        from,
+        from_field: "from",
+        to,
+        to_field: "to",
+        reply_to: None,
+        subject,
+        date,
+        unsubscribe_url: None,
+    };
+    mime::build(&envelope, mime::Body::Plain(text))
 }
 
-/// Control characters in the sender name and subject are replaced by spaces; non-ASCII
-/// header text is RFC 2047-encoded. Addresses must be plain ASCII `user@domain`.
+/// Builds the full RFC 5322 message for SES v2 raw sending ([`mime::build`]).
+///
+/// `multipart/alternative` with `text/plain` then `text/html` (both UTF-8); `From`
+/// (`"name" <email>`), `To` (the bare address), `Reply-To` (`support_email`, with the shop
+/// name, when set), `Subject`, `Date` (`date`), `Message-ID`
+/// (`<32 random hex digits@domain of from.email>`), `MIME-Version`, and when
+/// `ctx.unsubscribe_url` is set `List-Unsubscribe: <URL>` and
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
 pub fn build_mime(
     ctx: &EmailContext,
     rendered: &Rendered,
     date: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<u8>, EmailError> {
-    let to = parse_address("to", &ctx.to)?;
-    let from = parse_address("from.email", &ctx.from.email)?;
-    let message_id = format!("<{:032x}@{}>", fastrand::u128(..), from.domain());
-    let from_name = clean_line(&ctx.from.name);
-    let from = Mailbox::new((!from_name.is_empty()).then_some(from_name), from);
-
-    let mut builder = Message::builder()
-        .from(from)
-        .to(Mailbox::new(None, to))
-        .subject(clean_line(&rendered.subject))
-        .date(SystemTime::from(date))
-        .message_id(Some(message_id));
-    if let Some(support) = non_blank(&ctx.support_email) {
-        let address = parse_address("support_email", support)?;
-        let shop = clean_line(&ctx.shop_name);
-        builder = builder.reply_to(Mailbox::new((!shop.is_empty()).then_some(shop), address));
-    }
-    if let Some(url) = &ctx.unsubscribe_url {
-        let url = check_unsubscribe_url(url)?;
-        builder = builder
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                format!("<{url}>"),
-            ))
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                "List-Unsubscribe=One-Click".to_owned(),
-            ));
-    }
-    let message = builder.multipart(MultiPart::alternative_plain_html(
-        rendered.text.clone(),
-        rendered.html.clone(),
-    ))?;
-    Ok(message.formatted())
+    let envelope = mime::Envelope {
+        from: (&ctx.from.name, &ctx.from.email),
+        from_field: "from.email",
+        to: &ctx.to,
+        to_field: "to",
+        reply_to: non_blank(&ctx.support_email).map(|s| (ctx.shop_name.as_str(), s)),
+        subject: &rendered.subject,
+        date,
+        unsubscribe_url: ctx.unsubscribe_url.as_deref(),
+    };
+    let body = mime::Body::Alternative {
+        text: &rendered.text,
+        html: &rendered.html,
+    };
+    mime::build(&envelope, body)
 }
 
 // ---------------------------------------------------------------------------------------
