@@ -41,7 +41,7 @@ fn customer_pk() -> String {
 }
 
 /// Sends what is due at `at`; returns the emails sent.
-async fn dispatch_at(t: &TestApp, at: &str) -> Vec<aftercart::adapters::ses::OutgoingEmail> {
+async fn dispatch_at(t: &TestApp, at: &str) -> Vec<aftercart::ports::mail::OutgoingEmail> {
     let d = t.dispatcher(at, None).await;
     run_dispatch(&d).await;
     let sent = d.mailer.sent.lock().unwrap().clone();

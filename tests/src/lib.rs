@@ -523,7 +523,7 @@ fn refuse_writes_to(op: &str, body: &[u8], sk: &str) -> Vec<u8> {
 /// test sees exactly its own emails (moto's SES store is shared by all tests).
 pub struct Recording<M> {
     pub inner: M,
-    pub sent: std::sync::Mutex<Vec<aftercart::adapters::ses::OutgoingEmail>>,
+    pub sent: std::sync::Mutex<Vec<aftercart::ports::mail::OutgoingEmail>>,
     /// When each successful send started (the send rate's footprint), in the order the
     /// sends finished.
     pub sent_times: std::sync::Mutex<Vec<std::time::Instant>>,
@@ -539,11 +539,11 @@ impl<M> Recording<M> {
     }
 }
 
-impl<M: aftercart::adapters::ses::Mailer> aftercart::adapters::ses::Mailer for Recording<M> {
+impl<M: aftercart::ports::mail::Mailer> aftercart::ports::mail::Mailer for Recording<M> {
     async fn send(
         &self,
-        email: &aftercart::adapters::ses::OutgoingEmail,
-    ) -> Result<String, aftercart::adapters::ses::SendError> {
+        email: &aftercart::ports::mail::OutgoingEmail,
+    ) -> Result<String, aftercart::ports::mail::SendError> {
         let started = std::time::Instant::now();
         let id = self.inner.send(email).await?;
         self.sent.lock().expect("not poisoned").push(email.clone());
@@ -833,7 +833,7 @@ pub async fn click(
 
 /// The customer links (`https://links.example.test/...`) in a sent email's HTML part,
 /// in order.
-pub fn links_in(email: &aftercart::adapters::ses::OutgoingEmail) -> Vec<String> {
+pub fn links_in(email: &aftercart::ports::mail::OutgoingEmail) -> Vec<String> {
     let message = mail_parser::MessageParser::default()
         .parse(&email.raw)
         .expect("MIME parses");
@@ -850,7 +850,7 @@ pub fn links_in(email: &aftercart::adapters::ses::OutgoingEmail) -> Vec<String> 
 }
 
 /// The `List-Unsubscribe` URL of a sent email.
-pub fn list_unsubscribe(email: &aftercart::adapters::ses::OutgoingEmail) -> String {
+pub fn list_unsubscribe(email: &aftercart::ports::mail::OutgoingEmail) -> String {
     let message = mail_parser::MessageParser::default()
         .parse(&email.raw)
         .expect("MIME parses");

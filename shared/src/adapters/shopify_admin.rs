@@ -20,10 +20,10 @@ pub mod graphql;
 
 use crate::adapters::dynamo::dispatch::Cas;
 use crate::adapters::dynamo::DynamoStore;
-use crate::adapters::ses::{Mailer, OutgoingEmail};
 use crate::config::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig};
 use crate::model::time::utc_key;
 use crate::model::{DiscountRecord, DiscountStatus, FollowUpRecord, Playbook};
+use crate::ports::mail::{Mailer, OutgoingEmail};
 use crate::ports::store::StoreError;
 use chrono::{DateTime, Duration as Days, Utc};
 use graphql::{Bucket, CreateAnswer, DiscountValue, FoundDiscount, NewDiscount, TopErrors};

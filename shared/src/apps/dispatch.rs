@@ -15,7 +15,6 @@
 
 use crate::adapters::dynamo::dispatch::Cas;
 use crate::adapters::dynamo::DynamoStore;
-use crate::adapters::ses::{Mailer, OutgoingEmail, SendError};
 use crate::config::{Config, ShopConfig};
 use crate::email::{self, EmailContext, LineView, LinkView, Sender, Templates};
 use crate::model::time::{parse_time, utc_key, Clock};
@@ -23,6 +22,7 @@ use crate::model::tokens::LinkBuilder;
 use crate::model::{
     email_hash, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook, ProfileRecord,
 };
+use crate::ports::mail::{Mailer, OutgoingEmail, SendError};
 use crate::ports::store::StoreError;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use futures::StreamExt;

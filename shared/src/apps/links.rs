@@ -22,7 +22,6 @@
 use crate::adapters::dynamo::dispatch::Cas;
 use crate::adapters::dynamo::links::SELF_SERVICE_REASON;
 use crate::adapters::dynamo::DynamoStore;
-use crate::adapters::ses::{notify_merchant, Mailer, Notice, NoticeError};
 use crate::config::{Config, ShopConfig};
 use crate::model::time::{utc_key, Clock};
 use crate::model::tokens::{self as links, LinkClaims, LinkError, LinkKeys, Purpose};
@@ -30,6 +29,7 @@ use crate::model::{
     email_hash, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
     ProfileRecord, SuppressionRecord,
 };
+use crate::ports::mail::{notify_merchant, Mailer, Notice, NoticeError};
 use crate::ports::store::StoreError;
 use chrono::Duration;
 use lambda_http::http::{header, Method, StatusCode};

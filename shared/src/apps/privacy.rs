@@ -31,7 +31,6 @@
 
 use crate::adapters::dynamo::privacy::{status, RequestCondition, ScanPage};
 use crate::adapters::dynamo::{dispatch::Cas, Attrs};
-use crate::adapters::ses::{Mailer, OutgoingEmail, SendError};
 use crate::adapters::shopify_admin::AdminError;
 use crate::apps::dispatch::{retry_backoff, Dispatcher};
 use crate::config::ShopConfig;
@@ -39,6 +38,7 @@ use crate::domain::refusals::RefusalKind;
 use crate::model::personal::{mask_addresses, retention_expiry};
 use crate::model::time::utc_key;
 use crate::model::{email_hash, keys, Key, PrivacyRequestRecord};
+use crate::ports::mail::{Mailer, OutgoingEmail, SendError};
 use crate::ports::store::StoreError;
 use crate::wire::shopify::Topic;
 use aws_sdk_dynamodb::types::AttributeValue;

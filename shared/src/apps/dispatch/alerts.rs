@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 /// marked before the email is sent and unmarked if it cannot be, so two dispatchers
 /// never both send it and a failed send is tried again on the next run. Returns how
 /// many alerts went out.
-pub(super) async fn alert_merchants<M: crate::adapters::ses::Mailer>(
+pub(super) async fn alert_merchants<M: crate::ports::mail::Mailer>(
     store: &crate::adapters::dynamo::DynamoStore,
     mailer: &M,
     config: &crate::config::Config,
     now: DateTime<Utc>,
 ) -> Result<u32, crate::ports::store::StoreError> {
     use crate::adapters::dynamo::dispatch::Cas;
-    use crate::adapters::ses::{notify_merchant, Notice, NoticeError};
+    use crate::ports::mail::{notify_merchant, Notice, NoticeError};
     let since = day_of(now - chrono::Duration::days(1));
     let at = crate::model::time::utc_key(&now);
     let mut sent = 0;
