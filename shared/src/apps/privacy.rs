@@ -429,32 +429,47 @@ impl<M: Mailer> Worker<'_, M> {
         step: Step,
         report: &mut Report,
     ) -> Result<(), StoreError> {
-        let now = self.d.clock.now();
         let is_shop_redact = kind == Some(Kind::ShopRedact);
         let kind = kind.map_or("unknown", Kind::as_str);
-        let owner = self.d.owner.clone();
         state.lease_owner = None;
         state.lease_until = None;
+        if is_shop_redact && matches!(step, Step::Done) {
+            return self.finish_shop_erasure(&state, kind, report).await;
+        }
+        self.settle(&mut state, kind, step, report);
+        self.record_outcome(&state, kind).await
+    }
+
+    /// The shop's items are gone; its request record goes last, leaving only the
+    /// installation record as the tombstone.
+    async fn finish_shop_erasure(
+        &self,
+        state: &RequestState,
+        kind: &str,
+        report: &mut Report,
+    ) -> Result<(), StoreError> {
+        self.d
+            .store
+            .delete_keys(std::slice::from_ref(self.key))
+            .await?;
+        report.done += 1;
+        tracing::info!(
+            kind,
+            shop = %self.shop.domain,
+            erased_items = state.erased_items,
+            "privacy request carried out"
+        );
+        Ok(())
+    }
+
+    /// Writes the step's outcome onto the request: its status, reason and times, and
+    /// counts and logs it.
+    fn settle(&self, state: &mut RequestState, kind: &str, step: Step, report: &mut Report) {
+        let now = self.d.clock.now();
         let shop = self.shop.domain.as_str();
         match step {
-            Step::Done if is_shop_redact => {
-                // The shop's items are gone; its request record goes last, leaving
-                // only the installation record as the tombstone.
-                self.d
-                    .store
-                    .delete_keys(std::slice::from_ref(self.key))
-                    .await?;
-                report.done += 1;
-                tracing::info!(
-                    kind,
-                    shop,
-                    erased_items = state.erased_items,
-                    "privacy request carried out"
-                );
-                return Ok(());
-            }
             Step::Done => {
-                forget_customer(&mut state);
+                forget_customer(state);
                 state.request.status = status::DONE.into();
                 state.completed_at = Some(utc_key(&now));
                 state.reason = None;
@@ -491,7 +506,7 @@ impl<M: Mailer> Worker<'_, M> {
                 );
             }
             Step::Refused(reason) => {
-                forget_customer(&mut state);
+                forget_customer(state);
                 state.request.status = status::REFUSED.into();
                 state.reason = Some(reason.clone());
                 state.completed_at = Some(utc_key(&now));
@@ -521,17 +536,23 @@ impl<M: Mailer> Worker<'_, M> {
                 tracing::error!(kind, shop, request = %self.key.sk, reason, "privacy request failed");
             }
         }
-        let held = RequestCondition::HeldBy { owner: &owner };
+    }
+
+    /// Stores the settled request, if this dispatcher still holds its lease.
+    async fn record_outcome(&self, state: &RequestState, kind: &str) -> Result<(), StoreError> {
+        let held = RequestCondition::HeldBy {
+            owner: &self.d.owner,
+        };
         if self
             .d
             .store
-            .put_privacy_request(self.key, &state, held)
+            .put_privacy_request(self.key, state, held)
             .await?
             == Cas::Lost
         {
             tracing::warn!(
                 kind,
-                shop,
+                shop = %self.shop.domain,
                 "privacy request outcome not recorded: the lease had passed to another dispatcher"
             );
         }
@@ -588,49 +609,14 @@ impl<M: Mailer> Worker<'_, M> {
         report: &mut Report,
     ) -> Result<Step, StoreError> {
         let shop = self.shop;
-        let Some(to) = shop.privacy_email.clone().or(shop.support_email.clone()) else {
-            return Ok(Step::Failed(format!(
-                "shop {} has neither privacy_email nor support_email configured: add privacy_email \
-                 to its [[shop]] table, deploy, then set this request's status back to pending",
-                shop.domain
-            )));
+        let (to, from) = match export_addresses(shop) {
+            Ok(addresses) => addresses,
+            Err(step) => return Ok(step),
         };
-        let Some(from) = shop.sender_email.clone() else {
-            return Ok(Step::Failed(format!(
-                "shop {} has no sender_email configured to send the export from",
-                shop.domain
-            )));
-        };
-        let held = gather(self.d, &shop.domain, state).await?;
-        let mut suppressions = Vec::new();
-        for h in &held.hashes {
-            let pk = keys::suppression(&shop.domain, h).pk;
-            suppressions.extend(self.d.store.partition_items(&pk).await?);
-        }
         let now = self.d.clock.now();
-        let document = export_document(
-            &shop.domain,
-            &state.request,
-            &utc_key(&now),
-            &held,
-            &suppressions,
-        );
-        let reference = state
-            .request
-            .data_request_id
-            .map_or_else(|| self.key.sk.clone(), |id| id.to_string());
-        let body = serde_json::to_vec_pretty(&document).unwrap_or_default();
-        let raw = match export_email(&ExportMail {
-            from: &from,
-            from_name: shop.sender_name.as_deref().unwrap_or(shop.brand()),
-            to: &to,
-            shop_name: shop.brand(),
-            reference: &reference,
-            json: &body,
-            date: now,
-        }) {
+        let raw = match self.export_message(state, &to, &from, now).await? {
             Ok(raw) => raw,
-            Err(e) => return Ok(Step::Failed(format!("cannot build the export email: {e}"))),
+            Err(step) => return Ok(step),
         };
         if self.out_of_time() {
             return Ok(Step::Unfinished);
@@ -645,33 +631,85 @@ impl<M: Mailer> Worker<'_, M> {
                 ("kind", "data_request".to_owned()),
             ],
         };
-        match self.d.mailer.send(&email).await {
+        Ok(self.send_export(state, &email, now, report).await)
+    }
+
+    /// The export email: everything held about the customer as a JSON attachment.
+    async fn export_message(
+        &self,
+        state: &RequestState,
+        to: &str,
+        from: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<u8>, Step>, StoreError> {
+        let shop = self.shop;
+        let held = gather(self.d, &shop.domain, state).await?;
+        let mut suppressions = Vec::new();
+        for h in &held.hashes {
+            let pk = keys::suppression(&shop.domain, h).pk;
+            suppressions.extend(self.d.store.partition_items(&pk).await?);
+        }
+        let document = export_document(
+            &shop.domain,
+            &state.request,
+            &utc_key(&now),
+            &held,
+            &suppressions,
+        );
+        let reference = state
+            .request
+            .data_request_id
+            .map_or_else(|| self.key.sk.clone(), |id| id.to_string());
+        let body = serde_json::to_vec_pretty(&document).unwrap_or_default();
+        let mail = ExportMail {
+            from,
+            from_name: shop.sender_name.as_deref().unwrap_or(shop.brand()),
+            to,
+            shop_name: shop.brand(),
+            reference: &reference,
+            json: &body,
+            date: now,
+        };
+        Ok(export_email(&mail)
+            .map_err(|e| Step::Failed(format!("cannot build the export email: {e}"))))
+    }
+
+    /// Hands the export to SES; a transient failure retries with backoff, a halt waits
+    /// without using an attempt.
+    async fn send_export(
+        &self,
+        state: &mut RequestState,
+        email: &OutgoingEmail,
+        now: DateTime<Utc>,
+        report: &mut Report,
+    ) -> Step {
+        match self.d.mailer.send(email).await {
             Ok(message_id) => {
                 state.ses_message_id = Some(message_id);
                 report.exports_sent += 1;
                 // Keep to the send rate: follow-ups go out right after this.
                 let rate = self.d.config.email.max_send_rate.max(0.001);
                 tokio::time::sleep(Duration::from_secs_f64((1.0 / rate).min(1.0))).await;
-                Ok(Step::Done)
+                Step::Done
             }
             Err(SendError::Transient(msg))
                 if state.attempts < self.d.config.dispatch.max_attempts =>
             {
-                Ok(Step::Retry {
+                Step::Retry {
                     reason: format!("retrying: {}", mask_addresses(&msg)),
                     not_before: utc_key(&(now + retry_backoff(state.attempts))),
-                })
+                }
             }
             Err(SendError::Halt { reason }) => {
                 // The account, sender domain or configuration set refuses every email:
                 // the export waits for that to be fixed, and the wait is not an attempt.
                 state.attempts = state.attempts.saturating_sub(1);
-                Ok(Step::Retry {
+                Step::Retry {
                     reason: format!("halted: {}", mask_addresses(&reason)),
                     not_before: utc_key(&(now + chrono::Duration::minutes(HALT_RETRY_MINUTES))),
-                })
+                }
             }
-            Err(e) => Ok(Step::Failed(mask_addresses(&e.to_string()))),
+            Err(e) => Step::Failed(mask_addresses(&e.to_string())),
         }
     }
 
@@ -1136,62 +1174,20 @@ pub fn export_document(
     held: &Holdings,
     suppressions: &[Attrs],
 ) -> Value {
-    let mut profiles = Vec::new();
-    let mut history = Vec::new();
-    let mut followups = Vec::new();
-    let mut feedback = Vec::new();
-    let mut discounts = Vec::new();
-    let mut other = Vec::new();
-    for item in held.customers.values().flatten() {
-        let sk = sk_of(item);
-        let json = item_json(item);
-        if sk == "PROFILE" {
-            profiles.push(json);
-        } else if sk.starts_with("ORDER#") {
-            history.push(json);
-        } else if sk.starts_with(keys::FOLLOWUP_PREFIX) {
-            followups.push(json);
-        } else if sk.starts_with(keys::FEEDBACK_PREFIX) {
-            feedback.push(json);
-        } else if sk.starts_with(keys::DISCOUNT_PREFIX) {
-            discounts.push(json);
-        } else {
-            other.push(json);
-        }
-    }
+    let sections = CustomerSections::of(held.customers.values().flatten());
     let orders: Vec<Value> = held
         .orders
         .iter()
-        .map(|(id, items)| {
-            let mut order = Value::Null;
-            let mut fulfillments = Vec::new();
-            let mut refunds = Vec::new();
-            let mut more = Vec::new();
-            for item in items {
-                let sk = sk_of(item);
-                let json = item_json(item);
-                if sk == "ORDER" {
-                    order = json;
-                } else if sk.starts_with("FULFILLMENT#") {
-                    fulfillments.push(json);
-                } else if sk.starts_with("REFUND#") {
-                    refunds.push(json);
-                } else {
-                    more.push(json);
-                }
-            }
-            let mut v = json!({
-                "order_id": id,
-                "order": order,
-                "fulfillments": fulfillments,
-                "refunds": refunds,
-            });
-            if !more.is_empty() {
-                v["other"] = Value::Array(more);
-            }
-            v
-        })
+        .map(|(id, items)| order_json(*id, items))
         .collect();
+    let CustomerSections {
+        profiles,
+        history,
+        followups,
+        feedback,
+        discounts,
+        other,
+    } = sections;
     let mut doc = json!({
         "format": "aftercart-customer-data/1",
         "shop": shop,
@@ -1211,6 +1207,91 @@ pub fn export_document(
         doc["other"] = Value::Array(other);
     }
     doc
+}
+
+/// A customer partition's items, by the export's section.
+#[derive(Default)]
+struct CustomerSections {
+    profiles: Vec<Value>,
+    history: Vec<Value>,
+    followups: Vec<Value>,
+    feedback: Vec<Value>,
+    discounts: Vec<Value>,
+    other: Vec<Value>,
+}
+
+impl CustomerSections {
+    fn of<'a>(items: impl Iterator<Item = &'a Attrs>) -> Self {
+        let mut s = CustomerSections::default();
+        for item in items {
+            let sk = sk_of(item);
+            let section = if sk == "PROFILE" {
+                &mut s.profiles
+            } else if sk.starts_with("ORDER#") {
+                &mut s.history
+            } else if sk.starts_with(keys::FOLLOWUP_PREFIX) {
+                &mut s.followups
+            } else if sk.starts_with(keys::FEEDBACK_PREFIX) {
+                &mut s.feedback
+            } else if sk.starts_with(keys::DISCOUNT_PREFIX) {
+                &mut s.discounts
+            } else {
+                &mut s.other
+            };
+            section.push(item_json(item));
+        }
+        s
+    }
+}
+
+/// One order's partition in the export: the order, its fulfillments and refunds.
+fn order_json(id: u64, items: &[Attrs]) -> Value {
+    let mut order = Value::Null;
+    let mut fulfillments = Vec::new();
+    let mut refunds = Vec::new();
+    let mut more = Vec::new();
+    for item in items {
+        let sk = sk_of(item);
+        let json = item_json(item);
+        if sk == "ORDER" {
+            order = json;
+        } else if sk.starts_with("FULFILLMENT#") {
+            fulfillments.push(json);
+        } else if sk.starts_with("REFUND#") {
+            refunds.push(json);
+        } else {
+            more.push(json);
+        }
+    }
+    let mut v = json!({
+        "order_id": id,
+        "order": order,
+        "fulfillments": fulfillments,
+        "refunds": refunds,
+    });
+    if !more.is_empty() {
+        v["other"] = Value::Array(more);
+    }
+    v
+}
+
+/// Where a shop's data export goes (`privacy_email`, else `support_email`) and where it
+/// comes from (`sender_email`): the request fails, saying what to configure, without.
+fn export_addresses(shop: &ShopConfig) -> Result<(String, String), Step> {
+    let Some(to) = shop.privacy_email.clone().or(shop.support_email.clone()) else {
+        return Err(Step::Failed(format!(
+            "shop {} has neither privacy_email nor support_email configured: add privacy_email \
+             to its [[shop]] table, deploy, then set this request's status back to pending",
+            shop.domain
+        )));
+    };
+    let Some(from) = shop.sender_email.clone() else {
+        return Err(Step::Failed(format!(
+            "shop {} has no sender_email configured to send the export from",
+            shop.domain
+        )));
+    };
+    Ok((to, from))
 }
 
 /// The export email's parts.
