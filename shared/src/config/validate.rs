@@ -237,25 +237,48 @@ fn is_env_var_name(var: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// The fields of one table of the file (`shop[0]`, `shop[0].playbooks.loyalty.discount`),
+/// to name them in errors.
+#[derive(Clone, Copy)]
+struct Table<'a>(&'a str);
+
+impl Table<'_> {
+    /// `name` inside the table, e.g. `shop[0].time_zone`.
+    fn field(self, name: &str) -> String {
+        format!("{}.{name}", self.0)
+    }
+
+    /// The error for `name` inside the table.
+    fn bad(self, name: &str, problem: String, fix: &str) -> ConfigError {
+        ConfigError::Invalid {
+            field: self.field(name),
+            problem,
+            fix: fix.to_owned(),
+        }
+    }
+}
+
 /// A discount rule at `field` (e.g. `shop[0].playbooks.loyalty.discount`): one of
 /// percentage or amount, a sensible validity, a readable prefix.
 pub fn validate_discount(field: &str, d: &DiscountRule) -> Result<(), ConfigError> {
-    let f = |name: &str| format!("{field}.{name}");
-    let bad = |name: &str, problem: String, fix: &str| ConfigError::Invalid {
-        field: f(name),
-        problem,
-        fix: fix.to_owned(),
-    };
+    let at = Table(field);
+    check_discount_value(at, d)?;
+    check_discount_code(at, d)
+}
+
+/// Exactly one of a percentage (1–100) or a positive amount; `applies_on_each_item`
+/// only with an amount.
+fn check_discount_value(at: Table<'_>, d: &DiscountRule) -> Result<(), ConfigError> {
     match (d.percentage, d.amount) {
         (Some(_), Some(_)) => {
-            return Err(bad(
+            return Err(at.bad(
                 "amount",
                 "both percentage and amount are set".into(),
                 "keep one: percentage = 15 (percent off) or amount = \"10.00\" (fixed amount off)",
             ))
         }
         (None, None) => {
-            return Err(bad(
+            return Err(at.bad(
                 "percentage",
                 "the discount has no value".into(),
                 "add percentage = 15 (percent off) or amount = \"10.00\" (fixed amount off)",
@@ -264,7 +287,7 @@ pub fn validate_discount(field: &str, d: &DiscountRule) -> Result<(), ConfigErro
         (Some(p), None) => {
             // Below 1 % is almost surely a fraction meant as a percentage (0.15 for 15).
             if p < rust_decimal::Decimal::ONE || p > rust_decimal::Decimal::ONE_HUNDRED {
-                return Err(bad(
+                return Err(at.bad(
                     "percentage",
                     format!("{p} is not between 1 and 100"),
                     "write the percent off as a number such as 15 (not 0.15)",
@@ -273,7 +296,7 @@ pub fn validate_discount(field: &str, d: &DiscountRule) -> Result<(), ConfigErro
         }
         (None, Some(a)) => {
             if a <= rust_decimal::Decimal::ZERO {
-                return Err(bad(
+                return Err(at.bad(
                     "amount",
                     format!("{a} is not a positive amount"),
                     "use the amount off in the shop's currency, e.g. amount = \"10.00\"",
@@ -282,14 +305,19 @@ pub fn validate_discount(field: &str, d: &DiscountRule) -> Result<(), ConfigErro
         }
     }
     if d.applies_on_each_item && d.amount.is_none() {
-        return Err(bad(
+        return Err(at.bad(
             "applies_on_each_item",
             "only applies to a fixed amount".into(),
             "remove it, or use amount instead of percentage",
         ));
     }
+    Ok(())
+}
+
+/// The code's validity in days, its prefix and its title.
+fn check_discount_code(at: Table<'_>, d: &DiscountRule) -> Result<(), ConfigError> {
     if !(1..=365).contains(&d.days_valid) {
-        return Err(bad(
+        return Err(at.bad(
             "days_valid",
             format!("{} is not between 1 and 365 days", d.days_valid),
             "use e.g. days_valid = 30",
@@ -302,7 +330,7 @@ pub fn validate_discount(field: &str, d: &DiscountRule) -> Result<(), ConfigErro
             .iter()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
     {
-        return Err(bad(
+        return Err(at.bad(
             "prefix",
             format!("{:?} is not 1–12 upper-case letters or digits", d.prefix),
             "use e.g. prefix = \"THANKS\"",
@@ -310,7 +338,7 @@ pub fn validate_discount(field: &str, d: &DiscountRule) -> Result<(), ConfigErro
     }
     if let Some(t) = &d.title {
         if t.trim().is_empty() || t.chars().count() > 255 || t.chars().any(char::is_control) {
-            return Err(bad(
+            return Err(at.bad(
                 "title",
                 "must be 1–255 characters on one line".into(),
                 "use e.g. title = \"Loyalty reward\", or remove it",
@@ -384,13 +412,22 @@ fn check_links_base(u: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// One `[[shop]]` table, its domain and secret variables aside (`Config::validate`
+/// checks those): addresses, language and hours, links, playbook rules, products, and a
+/// sender whenever a playbook is on, in that order.
 fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
-    let field = |name: &str| format!("shop[{i}].{name}");
-    let bad = |name: &str, problem: String, fix: &str| ConfigError::Invalid {
-        field: field(name),
-        problem,
-        fix: fix.to_owned(),
-    };
+    let table = format!("shop[{i}]");
+    let at = Table(&table);
+    check_shop_addresses(at, shop)?;
+    check_shop_locale_and_hours(at, shop)?;
+    check_shop_urls(at, shop)?;
+    check_shop_playbook_rules(at, shop)?;
+    check_shop_products(at, shop)?;
+    check_shop_sender(at, shop)
+}
+
+/// The sender, support, alert and privacy addresses, as the email builder parses them.
+fn check_shop_addresses(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
     for (name, value) in [
         ("sender_email", &shop.sender_email),
         ("support_email", &shop.support_email),
@@ -399,7 +436,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
     ] {
         if let Some(v) = value {
             if !is_sendable_address(v) {
-                return Err(bad(
+                return Err(at.bad(
                     name,
                     format!("{v:?} is not a plain ASCII email address, so every email using it would fail when built"),
                     "use an address such as \"hello@your-store.com\" (write an internationalised domain in its xn-- form)",
@@ -407,9 +444,14 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             }
         }
     }
+    Ok(())
+}
+
+/// The language tag, the time zone and the quiet hours.
+fn check_shop_locale_and_hours(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
     if let Some(locale) = &shop.locale {
         if crate::model::locale::locale_chain(Some(locale)).is_empty() {
-            return Err(bad(
+            return Err(at.bad(
                 "locale",
                 format!("{locale:?} is not a language tag"),
                 "use a tag such as \"fr\" or \"fr-CA\", or remove it for English",
@@ -417,14 +459,14 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
         }
     }
     if shop.time_zone.parse::<chrono_tz::Tz>().is_err() {
-        return Err(bad(
+        return Err(at.bad(
             "time_zone",
             format!("{:?} is not an IANA time zone", shop.time_zone),
             "use a name such as \"Europe/Paris\" or \"America/New_York\"",
         ));
     }
     if shop.quiet_hours.times().is_none() {
-        return Err(bad(
+        return Err(at.bad(
             "quiet_hours",
             format!(
                 "{:?}–{:?} are not HH:MM times",
@@ -433,6 +475,11 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             "write them as quiet_hours = { start = \"21:00\", end = \"08:00\" }",
         ));
     }
+    Ok(())
+}
+
+/// Every link the shop's emails carry: review, referral and each product's pages.
+fn check_shop_urls(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
     let urls =
         shop.review_url
             .iter()
@@ -457,15 +504,21 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             }));
     for (name, url) in urls {
         if !is_web_url(url) {
-            return Err(bad(
+            return Err(at.bad(
                 &name,
                 format!("{url:?} is not a web address"),
                 "use a full http(s) URL without spaces, e.g. \"https://your-store.com/care\"",
             ));
         }
     }
+    Ok(())
+}
+
+/// The frequency cap, the satisfaction scores, the attribution window and the loyalty
+/// and recovery rules (their discounts included).
+fn check_shop_playbook_rules(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
     if shop.frequency_cap_hours > 24 * 30 {
-        return Err(bad(
+        return Err(at.bad(
             "frequency_cap_hours",
             "is more than 30 days".into(),
             "use a number of hours such as 16",
@@ -476,7 +529,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
         || !(1..=5).contains(&sat.high_score)
         || sat.low_score >= sat.high_score
     {
-        return Err(bad(
+        return Err(at.bad(
             "playbooks.satisfaction.low_score",
             format!(
                 "low_score {} and high_score {} must be 1–5 with low_score below high_score",
@@ -486,29 +539,34 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
         ));
     }
     if shop.attribution_window_days == 0 || shop.attribution_window_days > 90 {
-        return Err(bad(
+        return Err(at.bad(
             "attribution_window_days",
             format!("{} is outside 1–90", shop.attribution_window_days),
             "use a number of days such as 5",
         ));
     }
     if shop.playbooks.loyalty.nth_order == 0 {
-        return Err(bad(
+        return Err(at.bad(
             "playbooks.loyalty.nth_order",
             "must be at least 1".into(),
             "use e.g. 3 for every third order",
         ));
     }
     if let Some(d) = &shop.playbooks.loyalty.discount {
-        validate_discount(&field("playbooks.loyalty.discount"), d)?;
+        validate_discount(&at.field("playbooks.loyalty.discount"), d)?;
     }
     if let Some(d) = &shop.playbooks.recovery.discount {
-        validate_discount(&field("playbooks.recovery.discount"), d)?;
+        validate_discount(&at.field("playbooks.recovery.discount"), d)?;
     }
+    Ok(())
+}
+
+/// Each product rule: matched by product id or SKU, a lead time below its consumption.
+fn check_shop_products(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
     for (j, p) in shop.products.iter().enumerate() {
         let pf = |name: &str| format!("product[{j}].{name}");
         if p.product_id.is_none() && p.sku.is_none() {
-            return Err(bad(
+            return Err(at.bad(
                 &pf("product_id"),
                 "a product rule needs product_id or sku".into(),
                 "add product_id = 1234 (the Shopify product id) or sku = \"ABC-1\"",
@@ -516,7 +574,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
         }
         if let Some(days) = p.consumption_days {
             if days == 0 || p.lead_days >= days {
-                return Err(bad(
+                return Err(at.bad(
                     &pf("lead_days"),
                     format!(
                         "lead_days ({}) must be less than consumption_days ({days})",
@@ -527,9 +585,14 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
             }
         }
     }
+    Ok(())
+}
+
+/// A sender address whenever any playbook is on (every follow-up needs one).
+fn check_shop_sender(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
     let enabled = shop.playbooks.enabled();
     if shop.sender_email.is_none() && !enabled.is_empty() {
-        return Err(bad(
+        return Err(at.bad(
             "sender_email",
             format!(
                 "is missing, but playbooks {} are enabled: every follow-up would fail when sent",
