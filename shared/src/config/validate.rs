@@ -1,6 +1,6 @@
 //! Every check run on the file at load, each error naming the field and the fix.
 
-use super::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig};
+use super::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig, WebhookSettings};
 use std::collections::HashMap;
 
 /// Longest URL the email builder accepts (see `email::check_url`).
@@ -10,84 +10,19 @@ const MAX_URL_LEN: usize = 2000;
 const MAX_LINKS_BASE_LEN: usize = 500;
 
 impl Config {
+    /// The whole file, in this order: at least one shop, `[webhook]`, the other
+    /// settings, then each shop.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field: String, problem: &str, fix: &str| ConfigError::Invalid {
-            field,
-            problem: problem.to_owned(),
-            fix: fix.to_owned(),
-        };
         if self.shops.is_empty() {
-            return Err(invalid(
-                "shop".into(),
+            return Err(invalid_field(
+                "shop",
                 "no shop is configured",
                 "add a [[shop]] table with domain = \"your-store.myshopify.com\"",
             ));
         }
-        if self.webhook.max_body_bytes < 1024 {
-            return Err(invalid(
-                "webhook.max_body_bytes".into(),
-                "is below 1024 bytes, too small for any Shopify payload",
-                "remove it to use the 1 MiB default",
-            ));
-        }
-        if !(100..=4500).contains(&self.webhook.store_budget_ms) {
-            return Err(invalid(
-                "webhook.store_budget_ms".into(),
-                "must be between 100 and 4500 (Shopify waits 5 s in total)",
-                "remove it to use the 2500 ms default",
-            ));
-        }
-        if !(5..=24 * 30).contains(&self.webhook.max_delivery_age_hours) {
-            return Err(invalid(
-                "webhook.max_delivery_age_hours".into(),
-                "must be between 5 (Shopify retries for 4 hours) and 720 (30 days)",
-                "remove it to use the 28-hour default",
-            ));
-        }
+        validate_webhook(&self.webhook)?;
         self.validate_settings()?;
-        let mut seen = HashMap::new();
-        for (i, shop) in self.shops.iter().enumerate() {
-            let field = format!("shop[{i}].domain");
-            let d = &shop.domain;
-            if !crate::wire::shopify::is_shop_domain(d) {
-                return Err(invalid(
-                    field,
-                    &format!("{d:?} is not a shop domain"),
-                    "use the permanent lowercase domain, e.g. \"acme.myshopify.com\", without https://",
-                ));
-            }
-            if let Some(prev) = seen.insert(d.clone(), i) {
-                return Err(invalid(
-                    field,
-                    &format!("{d:?} is configured twice (also shop[{prev}])"),
-                    "keep one [[shop]] table per domain",
-                ));
-            }
-            validate_shop(i, shop)?;
-            if let Some(var) = &shop.webhook_secrets_env {
-                if var.is_empty()
-                    || !var
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-                {
-                    return Err(invalid(
-                        format!("shop[{i}].webhook_secrets_env"),
-                        &format!("{var:?} is not an environment variable name"),
-                        "use upper-case letters, digits and _, e.g. \"ACME_WEBHOOK_SECRETS\"",
-                    ));
-                }
-            }
-            if let Some(var) = &shop.admin_token_env {
-                if !is_env_var_name(var) {
-                    return Err(invalid(
-                        format!("shop[{i}].admin_token_env"),
-                        &format!("{var:?} is not an environment variable name"),
-                        "use upper-case letters, digits and _, e.g. \"ACME_ADMIN_TOKEN\"",
-                    ));
-                }
-            }
-        }
-        Ok(())
+        validate_shops(&self.shops)
     }
 
     /// Validations that only make sense once the file parsed.
@@ -150,6 +85,76 @@ impl Config {
         }
         validate_admin(&self.admin)
     }
+}
+
+/// `[webhook]`: a body cap, a recording budget and a delivery age Shopify can live with.
+fn validate_webhook(w: &WebhookSettings) -> Result<(), ConfigError> {
+    if w.max_body_bytes < 1024 {
+        return Err(invalid_field(
+            "webhook.max_body_bytes",
+            "is below 1024 bytes, too small for any Shopify payload",
+            "remove it to use the 1 MiB default",
+        ));
+    }
+    if !(100..=4500).contains(&w.store_budget_ms) {
+        return Err(invalid_field(
+            "webhook.store_budget_ms",
+            "must be between 100 and 4500 (Shopify waits 5 s in total)",
+            "remove it to use the 2500 ms default",
+        ));
+    }
+    if !(5..=24 * 30).contains(&w.max_delivery_age_hours) {
+        return Err(invalid_field(
+            "webhook.max_delivery_age_hours",
+            "must be between 5 (Shopify retries for 4 hours) and 720 (30 days)",
+            "remove it to use the 28-hour default",
+        ));
+    }
+    Ok(())
+}
+
+/// Each `[[shop]]` in turn: a shop domain configured once, the table itself, then the
+/// names of its secret variables.
+fn validate_shops(shops: &[ShopConfig]) -> Result<(), ConfigError> {
+    let mut seen = HashMap::new();
+    for (i, shop) in shops.iter().enumerate() {
+        let field = format!("shop[{i}].domain");
+        let d = &shop.domain;
+        if !crate::wire::shopify::is_shop_domain(d) {
+            return Err(invalid_field(
+                &field,
+                &format!("{d:?} is not a shop domain"),
+                "use the permanent lowercase domain, e.g. \"acme.myshopify.com\", without https://",
+            ));
+        }
+        if let Some(prev) = seen.insert(d.clone(), i) {
+            return Err(invalid_field(
+                &field,
+                &format!("{d:?} is configured twice (also shop[{prev}])"),
+                "keep one [[shop]] table per domain",
+            ));
+        }
+        validate_shop(i, shop)?;
+        if let Some(var) = &shop.webhook_secrets_env {
+            if !is_env_var_name(var) {
+                return Err(invalid_field(
+                    &format!("shop[{i}].webhook_secrets_env"),
+                    &format!("{var:?} is not an environment variable name"),
+                    "use upper-case letters, digits and _, e.g. \"ACME_WEBHOOK_SECRETS\"",
+                ));
+            }
+        }
+        if let Some(var) = &shop.admin_token_env {
+            if !is_env_var_name(var) {
+                return Err(invalid_field(
+                    &format!("shop[{i}].admin_token_env"),
+                    &format!("{var:?} is not an environment variable name"),
+                    "use upper-case letters, digits and _, e.g. \"ACME_ADMIN_TOKEN\"",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `[admin]`: a pinned `YYYY-MM` (or `unstable`) version, sane timeouts, and an endpoint
