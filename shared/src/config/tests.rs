@@ -1,0 +1,442 @@
+use super::*;
+
+const GOOD: &str = r#"
+[webhook]
+max_body_bytes = 2097152
+
+[[shop]]
+domain = "acme.myshopify.com"
+name = "Acme"
+sender_email = "hello@acme.example"
+
+[[shop]]
+domain = "beta.myshopify.com"
+webhook_secrets_env = "BETA_SECRETS"
+sender_email = "hello@beta.example"
+"#;
+
+/// A minimal valid shop table (playbooks on by default, so it needs a sender).
+const SHOP_A: &str = "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"hello@a.example\"\n";
+
+#[test]
+fn parses_a_valid_file_with_defaults() {
+    let c = Config::parse(GOOD, "test").unwrap();
+    assert_eq!(c.webhook.max_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(c.webhook.store_budget_ms, 2500);
+    assert_eq!(c.shops.len(), 2);
+    assert_eq!(
+        c.shop("acme.myshopify.com").unwrap().name.as_deref(),
+        Some("Acme")
+    );
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let e = Config::parse("[[shop]]\ndomian = \"a.myshopify.com\"\n", "t").unwrap_err();
+    assert!(e.to_string().contains("domian"), "{e}");
+}
+
+#[test]
+fn bad_domain_names_field_and_fix() {
+    let e = Config::parse("[[shop]]\ndomain = \"https://Acme.myshopify.com\"\n", "t").unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("shop[0].domain") && msg.contains("Fix:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn duplicate_shop_is_rejected() {
+    let e = Config::parse(
+        "[[shop]]\ndomain=\"a.b.com\"\nsender_email=\"s@b.com\"\n[[shop]]\ndomain=\"a.b.com\"\n",
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("twice"), "{e}");
+}
+
+#[test]
+fn no_shop_is_rejected() {
+    let e = Config::parse("", "t").unwrap_err();
+    assert!(e.to_string().contains("[[shop]]"), "{e}");
+}
+
+#[test]
+fn secrets_are_split_for_rotation_and_never_printed() {
+    let c = Config::parse(GOOD, "test").unwrap();
+    let s = WebhookSecrets::load(&c, |var| match var {
+        "AFTERCART_WEBHOOK_SECRETS" => Some("new-one, old-one".into()),
+        "BETA_SECRETS" => Some("beta".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(s.for_shop("acme.myshopify.com").unwrap().len(), 2);
+    assert_eq!(s.for_shop("beta.myshopify.com").unwrap().len(), 1);
+    let shown = format!("{s:?}");
+    assert!(
+        !shown.contains("new-one") && !shown.contains("beta\""),
+        "{shown}"
+    );
+}
+
+#[test]
+fn product_urls_are_checked_at_load() {
+    let e = Config::parse(
+        "[[shop]]\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nproduct_id = 1\ncare_url = \"www.example.com/care me\"\n",
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("shop[0].product[0].care_url"), "{e}");
+}
+
+#[test]
+fn bad_time_zone_and_quiet_hours_name_the_field() {
+    let e = Config::parse(
+        "[[shop]]\ndomain = \"a.myshopify.com\"\ntime_zone = \"Mars/Olympus\"\n",
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("shop[0].time_zone"), "{e}");
+    let e = Config::parse(
+        "[[shop]]\ndomain = \"a.myshopify.com\"\nquiet_hours = { start = \"9pm\", end = \"08:00\" }\n",
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("shop[0].quiet_hours"), "{e}");
+}
+
+#[test]
+fn replenishment_needs_lead_days_below_consumption_days() {
+    let e = Config::parse(
+        "[[shop]]\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nsku = \"X\"\nconsumption_days = 5\nlead_days = 5\n",
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("product[0].lead_days"), "{e}");
+}
+
+#[test]
+fn the_sample_config_in_infra_is_valid() {
+    Config::parse(
+        include_str!("../../../infra/aftercart.toml"),
+        "infra/aftercart.toml",
+    )
+    .unwrap();
+}
+
+fn with_loyalty(discount: &str) -> Result<Config, ConfigError> {
+    Config::parse(
+        &format!("{SHOP_A}[shop.playbooks.loyalty]\ndiscount = {discount}\n"),
+        "t",
+    )
+}
+
+#[test]
+fn admin_settings_default_to_a_pinned_version_and_no_override() {
+    let c = Config::parse(GOOD, "test").unwrap();
+    assert_eq!(c.admin.api_version, "2025-10");
+    assert_eq!(c.admin.timeout_ms, 10_000);
+    assert_eq!(c.admin.endpoint, None);
+    assert_eq!(c.shops[0].admin_token_env, None);
+    assert_eq!(c.shops[0].playbooks.loyalty.discount, None);
+}
+
+#[test]
+fn a_loyalty_discount_rule_parses_with_defaults() {
+    let c = with_loyalty(
+        "{ percentage = 15, combines_with = { order = true, product = false, shipping = true } }",
+    )
+    .unwrap();
+    let d = c.shops[0].playbooks.loyalty.discount.clone().unwrap();
+    assert_eq!(d.percentage, Some(rust_decimal::Decimal::from(15)));
+    assert_eq!((d.days_valid, d.prefix.as_str()), (30, "THANKS"));
+    assert!(d.combines_with.order && !d.combines_with.product && d.combines_with.shipping);
+    let d = with_loyalty("{ amount = \"10.00\", applies_on_each_item = true, prefix = \"VIP\" }")
+        .unwrap()
+        .shops[0]
+        .playbooks
+        .loyalty
+        .discount
+        .clone()
+        .unwrap();
+    assert_eq!(d.amount, Some("10.00".parse().unwrap()));
+    assert_eq!(d.combines_with, CombinesWith::default());
+}
+
+#[test]
+fn bad_discount_rules_name_the_field_and_the_fix() {
+    for (rule, field) in [
+        ("{ days_valid = 30 }", "discount.percentage"),
+        ("{ percentage = 10, amount = 5 }", "discount.amount"),
+        ("{ percentage = 0.15 }", "discount.percentage"),
+        ("{ percentage = 150 }", "discount.percentage"),
+        ("{ amount = -1 }", "discount.amount"),
+        (
+            "{ percentage = 10, applies_on_each_item = true }",
+            "applies_on_each_item",
+        ),
+        ("{ percentage = 10, days_valid = 0 }", "discount.days_valid"),
+        (
+            "{ percentage = 10, prefix = \"thanks-10\" }",
+            "discount.prefix",
+        ),
+        (
+            "{ percentage = 10, combines_with = { orders = true } }",
+            "orders",
+        ),
+    ] {
+        match with_loyalty(rule) {
+            Ok(_) => panic!("{rule} was accepted"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains(field), "{rule}: {msg}");
+                if field.starts_with("discount.") || field == "applies_on_each_item" {
+                    assert!(
+                        msg.contains("shop[0].playbooks.loyalty.discount") && msg.contains("Fix:"),
+                        "{rule}: {msg}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn admin_endpoint_override_refuses_clear_text_off_the_machine() {
+    let parse = |endpoint: &str| {
+        Config::parse(
+            &format!("[admin]\nendpoint = \"{endpoint}\"\n{SHOP_A}"),
+            "t",
+        )
+    };
+    for ok in [
+        "http://127.0.0.1:5112",
+        "http://localhost:8080/",
+        "http://[::1]:9000",
+        "https://admin-proxy.example.com",
+    ] {
+        parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for bad in [
+        "http://admin-proxy.example.com",
+        "http://10.0.0.5:80",
+        "ftp://127.0.0.1",
+        "https://127.0.0.1/admin/api",
+        "https://user:pw@example.com",
+        "not a url",
+    ] {
+        let e = parse(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("admin.endpoint") && e.contains("Fix:"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
+fn admin_version_and_token_variable_are_checked() {
+    for (toml, field) in [
+        ("[admin]\napi_version = \"2025-11\"\n", "admin.api_version"),
+        ("[admin]\napi_version = \"latest\"\n", "admin.api_version"),
+        ("[admin]\ntimeout_ms = 60000\n", "admin.timeout_ms"),
+        ("[admin]\nmax_attempts = 0\n", "admin.max_attempts"),
+    ] {
+        let e = Config::parse(&format!("{toml}{SHOP_A}"), "t").unwrap_err();
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    Config::parse(
+        &format!("[admin]\napi_version = \"2024-07\"\n{SHOP_A}"),
+        "t",
+    )
+    .unwrap();
+    let e = Config::parse(&format!("{SHOP_A}admin_token_env = \"acme-token\"\n"), "t").unwrap_err();
+    assert!(e.to_string().contains("shop[0].admin_token_env"), "{e}");
+}
+
+#[test]
+fn retention_defaults_to_two_years_and_reaches_every_shop() {
+    let c = Config::parse(GOOD, "test").unwrap();
+    assert_eq!(c.privacy.retention_days, 730);
+    let c = Config::parse(&format!("[privacy]\nretention_days = 400\n{GOOD}"), "t").unwrap();
+    assert!(c.shops.iter().all(|s| s.retention_days == 400));
+}
+
+#[test]
+fn retention_out_of_range_names_the_field() {
+    for days in [0, 29, 36_501] {
+        let e =
+            Config::parse(&format!("[privacy]\nretention_days = {days}\n{GOOD}"), "t").unwrap_err();
+        assert!(e.to_string().contains("privacy.retention_days"), "{e}");
+    }
+}
+
+#[test]
+fn privacy_email_must_be_an_address() {
+    let e = Config::parse(
+        "[[shop]]\ndomain = \"a.myshopify.com\"\nprivacy_email = \"legal team\"\n",
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("shop[0].privacy_email"), "{e}");
+}
+
+#[test]
+fn a_shop_with_playbooks_on_but_no_sender_is_refused_naming_the_field_and_the_fix() {
+    // Every playbook is on by default: before this check such a file loaded, and
+    // every follow-up failed when dispatch came to send it.
+    let e = Config::parse("[[shop]]\ndomain = \"a.myshopify.com\"\n", "t")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("shop[0].sender_email: is missing")
+            && e.contains("thank_you, satisfaction, replenishment, loyalty, returns, recovery")
+            && e.contains("Fix: add sender_email = "),
+        "{e}"
+    );
+    // Named per shop, and only the playbooks that are on.
+    let off = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("[shop.playbooks.{n}]\nenabled = false\n"))
+            .collect::<String>()
+    };
+    let all_but_returns = off(&[
+        "thank_you",
+        "satisfaction",
+        "replenishment",
+        "loyalty",
+        "recovery",
+    ]);
+    let e = Config::parse(
+        &format!("{SHOP_A}[[shop]]\ndomain = \"b.myshopify.com\"\n{all_but_returns}"),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("shop[1].sender_email") && e.contains("playbooks returns are enabled"),
+        "{e}"
+    );
+    // A shop that only records (every playbook off) needs no sender.
+    let c = Config::parse(
+        &format!(
+            "[[shop]]\ndomain = \"b.myshopify.com\"\n{all_but_returns}{}",
+            off(&["returns"])
+        ),
+        "t",
+    )
+    .unwrap();
+    assert!(c.shops[0].playbooks.enabled().is_empty());
+}
+
+#[test]
+fn addresses_the_email_builder_refuses_are_refused_at_load() {
+    // Each passed the earlier check (an @ and a dot), then failed every send.
+    for field in [
+        "sender_email",
+        "support_email",
+        "alert_email",
+        "privacy_email",
+    ] {
+        for bad in [
+            "héllo@a.example",
+            "Shop <hello@a.example>",
+            "hello@@a.example",
+            "hello@a.example,b@a.example",
+        ] {
+            let sender = if field == "sender_email" {
+                String::new()
+            } else {
+                "sender_email = \"hello@a.example\"\n".to_owned()
+            };
+            let toml =
+                format!("[[shop]]\ndomain = \"a.myshopify.com\"\n{sender}{field} = \"{bad}\"\n");
+            match Config::parse(&toml, "t") {
+                Ok(_) => panic!("{field} = {bad:?} accepted"),
+                Err(e) => assert!(e.to_string().contains(&format!("shop[0].{field}: ")), "{e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn urls_longer_than_the_email_builder_takes_are_refused() {
+    let long = format!("https://a.example/{}", "r".repeat(2000));
+    let e = Config::parse(&format!("{SHOP_A}review_url = \"{long}\"\n"), "t").unwrap_err();
+    assert!(e.to_string().contains("shop[0].review_url"), "{e}");
+    let long_base = format!("https://links.example.com/{}", "l".repeat(480));
+    let e = Config::parse(
+        &format!("[links]\nbase_url = \"{long_base}\"\n{SHOP_A}"),
+        "t",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("links.base_url"), "{e}");
+}
+
+#[test]
+fn a_configuration_set_ses_would_refuse_is_refused_at_load() {
+    let parse = |set: &str| {
+        Config::parse(
+            &format!("[email]\nconfiguration_set = \"{set}\"\n{SHOP_A}"),
+            "t",
+        )
+    };
+    for ok in ["aftercart", "aftercart-events_prod-2"] {
+        parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for bad in ["", "aftercart events", "aftercart.events", &"x".repeat(65)] {
+        let e = parse(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("email.configuration_set") && e.contains("Fix:"),
+            "{bad:?}: {e}"
+        );
+    }
+}
+
+#[test]
+fn the_environment_can_turn_dev_mode_on_for_a_local_run_only() {
+    let mut c = Config::parse(SHOP_A, "t").unwrap();
+    assert!(!c.email.dev_mode, "off by default");
+    c.apply_env(|_| None).unwrap();
+    assert!(!c.email.dev_mode, "untouched without the variable");
+    c.apply_env(|v| (v == DEV_MODE_ENV).then(|| "true".into()))
+        .unwrap();
+    assert!(c.email.dev_mode);
+    c.apply_env(|v| (v == DEV_MODE_ENV).then(|| "0".into()))
+        .unwrap();
+    assert!(
+        !c.email.dev_mode,
+        "and off again, over a file that has it on"
+    );
+    let e = c
+        .apply_env(|v| (v == DEV_MODE_ENV).then(|| "maybe".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("AFTERCART_DEV_MODE") && e.contains("Fix:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_sample_config_is_safe_to_deploy() {
+    // `make deploy` ships infra/aftercart.toml unless told otherwise.
+    let c = Config::parse(
+        include_str!("../../../infra/aftercart.toml"),
+        "infra/aftercart.toml",
+    )
+    .unwrap();
+    assert!(
+        !c.email.dev_mode,
+        "the sample must not send for test orders"
+    );
+    assert!(c.shops.iter().all(|s| s.sender_email.is_some()));
+}
+
+#[test]
+fn missing_secret_variable_is_named() {
+    let c = Config::parse(GOOD, "test").unwrap();
+    let e = WebhookSecrets::load(&c, |_| None).unwrap_err();
+    assert!(e.to_string().contains("AFTERCART_WEBHOOK_SECRETS"), "{e}");
+}
