@@ -161,6 +161,7 @@ struct Effects {
 }
 
 impl Effects {
+    /// Just the tracking update `tracking` makes of the time `at`; no addresses.
     fn tracking(tracking: fn(String) -> TrackingUpdate, at: &DateTime<Utc>) -> Effects {
         let at = utc_key(at);
         Effects {
@@ -229,6 +230,7 @@ fn addresses(
     }
 }
 
+/// Each address hash, to be suppressed for `reason`.
 fn suppressed(hashes: Vec<String>, reason: SuppressReason) -> Vec<(String, SuppressReason)> {
     hashes.into_iter().map(|h| (h, reason)).collect()
 }
