@@ -314,50 +314,13 @@ impl<M: Mailer> LinksApp<M> {
         let rules = &shop.playbooks.satisfaction;
         let low = score <= rules.low_score;
         let commenting = comment.is_some();
-
-        // Create or update the one feedback item of this follow-up.
-        let mut saved = None;
-        for _ in 0..FEEDBACK_ATTEMPTS {
-            let current = self
-                .store
-                .get_feedback(&claims.shop, &claims.customer_key, &claims.followup)
-                .await?;
-            let expected = current.as_ref().map(|f| f.v);
-            let mut next = current.unwrap_or_else(|| FeedbackRecord {
-                v: 0,
-                followup: claims.followup.clone(),
-                order_id: followup.order_id,
-                score,
-                comment: None,
-                first_at: now_key.clone(),
-                updated_at: now_key.clone(),
-                submissions: 0,
-                alerted_at: None,
-            });
-            next.v += 1;
-            next.score = score;
-            next.updated_at.clone_from(&now_key);
-            match &comment {
-                Some(c) if !c.is_empty() => next.comment = Some(c.clone()),
-                Some(_) => {}
-                None => next.submissions += 1,
-            }
-            // Whoever writes the first low score alerts the merchant.
-            let alert_now = low && next.alerted_at.is_none();
-            if alert_now {
-                next.alerted_at = Some(now_key.clone());
-            }
-            if self
-                .store
-                .save_feedback(&claims.shop, &claims.customer_key, &next, expected)
-                .await?
-                == Cas::Done
-            {
-                saved = Some((next, alert_now));
-                break;
-            }
-        }
-        let (feedback, alert_now) = saved.ok_or(Refusal::Contention)?;
+        let rating = Rating {
+            score,
+            comment: comment.as_deref(),
+            low,
+            now_key: &now_key,
+        };
+        let (feedback, alert_now) = self.record_feedback(claims, &followup, &rating).await?;
         if !commenting {
             self.store.record_click(&followup.key(), &now_key).await?;
         }
@@ -387,6 +350,34 @@ impl<M: Mailer> LinksApp<M> {
         let locale = self.customer_locale(claims, order.as_ref(), None).await;
         let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
         Ok(rating_page(shop, score, token, commenting, &chain))
+    }
+
+    /// Creates or updates the one feedback item of this follow-up (retrying when another
+    /// request wrote it meanwhile). Returns it as saved, and whether this write is the
+    /// one that must alert the merchant.
+    async fn record_feedback(
+        &self,
+        claims: &LinkClaims,
+        followup: &FollowUpRecord,
+        rating: &Rating<'_>,
+    ) -> Result<(FeedbackRecord, bool), Refusal> {
+        for _ in 0..FEEDBACK_ATTEMPTS {
+            let current = self
+                .store
+                .get_feedback(&claims.shop, &claims.customer_key, &claims.followup)
+                .await?;
+            let expected = current.as_ref().map(|f| f.v);
+            let (next, alert_now) = rated(current, claims, followup, rating);
+            if self
+                .store
+                .save_feedback(&claims.shop, &claims.customer_key, &next, expected)
+                .await?
+                == Cas::Done
+            {
+                return Ok((next, alert_now));
+            }
+        }
+        Err(Refusal::Contention)
     }
 
     async fn alert_merchant(
@@ -615,6 +606,50 @@ struct Served {
     shop: String,
     followup: String,
     outcome: &'static str,
+}
+
+/// One submission of the rating link or form.
+struct Rating<'a> {
+    score: u8,
+    /// From the form (possibly empty); `None` for the link.
+    comment: Option<&'a str>,
+    /// The score is at or below the shop's low score.
+    low: bool,
+    now_key: &'a str,
+}
+
+/// The feedback item after `rating` (`current` as stored, if any), and whether this
+/// write alerts the merchant: whoever writes the first low score does.
+fn rated(
+    current: Option<FeedbackRecord>,
+    claims: &LinkClaims,
+    followup: &FollowUpRecord,
+    rating: &Rating<'_>,
+) -> (FeedbackRecord, bool) {
+    let mut next = current.unwrap_or_else(|| FeedbackRecord {
+        v: 0,
+        followup: claims.followup.clone(),
+        order_id: followup.order_id,
+        score: rating.score,
+        comment: None,
+        first_at: rating.now_key.to_owned(),
+        updated_at: rating.now_key.to_owned(),
+        submissions: 0,
+        alerted_at: None,
+    });
+    next.v += 1;
+    next.score = rating.score;
+    rating.now_key.clone_into(&mut next.updated_at);
+    match rating.comment {
+        Some(c) if !c.is_empty() => next.comment = Some(c.to_owned()),
+        Some(_) => {}
+        None => next.submissions += 1,
+    }
+    let alert_now = rating.low && next.alerted_at.is_none();
+    if alert_now {
+        next.alerted_at = Some(rating.now_key.to_owned());
+    }
+    (next, alert_now)
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, Refusal> {

@@ -3,11 +3,11 @@
 //! exactly once through the [`MailEventStore`] port.
 
 use crate::adapters::dynamo::DynamoStore;
-use crate::domain::mail_events::{plan, Applied, DeliveryInfo, RECEIPT_TTL};
+use crate::domain::mail_events::{plan, Applied, DeliveryInfo, Plan, RECEIPT_TTL};
 use crate::model::time::Clock;
 use crate::ports::mail_events::MailEventStore;
 use crate::ports::store::StoreError;
-use crate::wire::ses::{parse_payload, SesEvent};
+use crate::wire::ses::{parse_payload, Incoming, SesEvent};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -47,89 +47,113 @@ impl<S: MailEventStore> MailEventsApp<S> {
         };
         for i in incoming {
             summary.events += 1;
-            let source = i.source.as_str();
-            let delivery_id = i.delivery_id.as_str();
-            let event = match i.event {
-                Ok(SesEvent::Tracked(e)) => e,
-                Ok(SesEvent::Ignored(t)) => {
-                    summary.ignored += 1;
-                    tracing::info!(
-                        source,
-                        delivery_id,
-                        event_type = t.as_str(),
-                        outcome = "ignored",
-                        "mail event"
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    summary.skipped += 1;
-                    tracing::warn!(source, delivery_id, error = %e, outcome = "skipped", "mail event not usable");
-                    continue;
-                }
-            };
-            let plan = match plan(&event) {
-                Ok(p) => p,
-                Err(e) => {
-                    summary.skipped += 1;
-                    tracing::warn!(source, delivery_id, event_type = event.event_type.as_str(), error = %e, outcome = "skipped", "mail event not usable");
-                    continue;
-                }
-            };
-            for note in &plan.notes {
-                tracing::warn!(source, delivery_id, shop = %plan.shop, error = %note, "mail event: follow-up not identified; addresses still handled");
-            }
-            let followup = plan.followup.as_ref().map(|f| f.id.as_str());
-            if plan.is_empty() {
-                summary.ignored += 1;
-                tracing::info!(
-                    source,
-                    delivery_id,
-                    shop = %plan.shop,
-                    event_type = plan.event_type.as_str(),
-                    outcome = "ignored",
-                    "mail event names no follow-up"
-                );
+            let Some(plan) = usable_plan(&i, &mut summary) else {
                 continue;
-            }
-            let delivery = DeliveryInfo {
-                source: i.source,
-                delivery_id,
-                now: self.clock.now(),
             };
-            let outcome = match self.store.apply(&plan, &delivery).await {
-                Ok(Applied::Written { followup_found }) => {
-                    summary.applied += 1;
-                    if plan.followup.is_some() && !followup_found {
-                        "applied_followup_gone"
-                    } else {
-                        "applied"
-                    }
-                }
-                Ok(Applied::Duplicate) => {
-                    summary.duplicates += 1;
-                    "duplicate"
-                }
-                Err(e) => {
-                    tracing::error!(source, delivery_id, shop = %plan.shop, event_id = %plan.event_id, error = %e, "mail event not recorded; the invocation fails so it is retried");
-                    return Err(e);
-                }
-            };
-            tracing::info!(
-                source,
-                delivery_id,
-                shop = %plan.shop,
-                event_type = plan.event_type.as_str(),
-                event_id = %plan.event_id,
-                followup,
-                suppressed = plan.suppress.len(),
-                transient = plan.transient.len(),
-                outcome,
-                "mail event"
-            );
+            self.apply(&plan, &i, &mut summary).await?;
         }
         Ok(summary)
     }
+
+    /// Applies `plan` exactly once and logs the outcome; `Err` (logged) if the store
+    /// fails.
+    async fn apply(
+        &self,
+        plan: &Plan,
+        i: &Incoming,
+        summary: &mut Summary,
+    ) -> Result<(), StoreError> {
+        let source = i.source.as_str();
+        let delivery_id = i.delivery_id.as_str();
+        let followup = plan.followup.as_ref().map(|f| f.id.as_str());
+        let delivery = DeliveryInfo {
+            source: i.source,
+            delivery_id,
+            now: self.clock.now(),
+        };
+        let outcome = match self.store.apply(plan, &delivery).await {
+            Ok(Applied::Written { followup_found }) => {
+                summary.applied += 1;
+                if plan.followup.is_some() && !followup_found {
+                    "applied_followup_gone"
+                } else {
+                    "applied"
+                }
+            }
+            Ok(Applied::Duplicate) => {
+                summary.duplicates += 1;
+                "duplicate"
+            }
+            Err(e) => {
+                tracing::error!(source, delivery_id, shop = %plan.shop, event_id = %plan.event_id, error = %e, "mail event not recorded; the invocation fails so it is retried");
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            source,
+            delivery_id,
+            shop = %plan.shop,
+            event_type = plan.event_type.as_str(),
+            event_id = %plan.event_id,
+            followup,
+            suppressed = plan.suppress.len(),
+            transient = plan.transient.len(),
+            outcome,
+            "mail event"
+        );
+        Ok(())
+    }
+}
+
+/// The plan of an incoming event that has something to write; `None` (counted in
+/// `summary` and logged) for an event that is ignored, unusable or names nothing to
+/// change.
+fn usable_plan(i: &Incoming, summary: &mut Summary) -> Option<Plan> {
+    let source = i.source.as_str();
+    let delivery_id = i.delivery_id.as_str();
+    let event = match &i.event {
+        Ok(SesEvent::Tracked(e)) => e,
+        Ok(SesEvent::Ignored(t)) => {
+            summary.ignored += 1;
+            tracing::info!(
+                source,
+                delivery_id,
+                event_type = t.as_str(),
+                outcome = "ignored",
+                "mail event"
+            );
+            return None;
+        }
+        Err(e) => {
+            summary.skipped += 1;
+            tracing::warn!(source, delivery_id, error = %e, outcome = "skipped", "mail event not usable");
+            return None;
+        }
+    };
+    let plan = match plan(event) {
+        Ok(p) => p,
+        Err(e) => {
+            summary.skipped += 1;
+            tracing::warn!(source, delivery_id, event_type = event.event_type.as_str(), error = %e, outcome = "skipped", "mail event not usable");
+            return None;
+        }
+    };
+    for note in &plan.notes {
+        tracing::warn!(source, delivery_id, shop = %plan.shop, error = %note, "mail event: follow-up not identified; addresses still handled");
+    }
+    if plan.is_empty() {
+        summary.ignored += 1;
+        tracing::info!(
+            source,
+            delivery_id,
+            shop = %plan.shop,
+            event_type = plan.event_type.as_str(),
+            outcome = "ignored",
+            "mail event names no follow-up"
+        );
+        return None;
+    }
+    Some(plan)
 }
 
 impl MailEventsApp<DynamoStore> {

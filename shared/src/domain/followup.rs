@@ -171,11 +171,28 @@ pub fn reconcile(
         return Vec::new();
     };
     let wanted = wanted(order, p.rules, triggers);
+    let mut out = Vec::new();
+    schedule_wanted(p, order, customer_key, &wanted, existing, &mut out);
+    cancel_unwanted(order, &wanted, existing, &mut out);
+    if triggers.newly_paid && order.cancelled_at.is_none() {
+        cancel_reordered(order, existing, &mut out);
+    }
+    out
+}
+
+/// Creates each wanted follow-up that is not stored yet, and moves a pending one whose
+/// due time changed.
+fn schedule_wanted(
+    p: &Planner<'_>,
+    order: &OrderRecord,
+    customer_key: &str,
+    wanted: &[Wanted],
+    existing: &[FollowUpRecord],
+    out: &mut Vec<(FollowUpRecord, Expect)>,
+) {
     let by_id: BTreeMap<&str, &FollowUpRecord> =
         existing.iter().map(|f| (f.id.as_str(), f)).collect();
-    let mut out = Vec::new();
-
-    for w in &wanted {
+    for w in wanted {
         let id = followup_id(w.playbook, order.order_id, w.product_id);
         match by_id.get(id.as_str()) {
             None => {
@@ -200,10 +217,17 @@ pub fn reconcile(
             Some(_) => {}
         }
     }
+}
 
-    // Pending follow-ups of this order that are no longer wanted. Loyalty rewards and
-    // recovery emails are planned by their trigger (a paid order, a low rating), not by
-    // the order's state, so they go only with the order itself.
+/// Cancels the pending follow-ups of this order that are no longer wanted. Loyalty
+/// rewards and recovery emails are planned by their trigger (a paid order, a low
+/// rating), not by the order's state, so they go only with the order itself.
+fn cancel_unwanted(
+    order: &OrderRecord,
+    wanted: &[Wanted],
+    existing: &[FollowUpRecord],
+    out: &mut Vec<(FollowUpRecord, Expect)>,
+) {
     let gone = order.cancelled_at.is_some() || order.fully_refunded();
     for f in existing
         .iter()
@@ -225,20 +249,24 @@ pub fn reconcile(
             out.push(cancelled(f, reason));
         }
     }
+}
 
-    // A reorder of a product makes the older orders' reminders for it pointless.
-    if triggers.newly_paid && order.cancelled_at.is_none() {
-        let bought: Vec<u64> = order.lines.iter().filter_map(|l| l.product_id).collect();
-        for f in existing.iter().filter(|f| {
-            f.playbook == Playbook::Replenishment
-                && f.status == FollowUpStatus::Pending
-                && f.order_id != order.order_id
-                && f.product_id.is_some_and(|id| bought.contains(&id))
-        }) {
-            out.push(cancelled(f, "reordered"));
-        }
+/// A reorder of a product makes the older orders' reminders for it pointless: cancels
+/// the customer's pending replenishments of the products `order` bought.
+fn cancel_reordered(
+    order: &OrderRecord,
+    existing: &[FollowUpRecord],
+    out: &mut Vec<(FollowUpRecord, Expect)>,
+) {
+    let bought: Vec<u64> = order.lines.iter().filter_map(|l| l.product_id).collect();
+    for f in existing.iter().filter(|f| {
+        f.playbook == Playbook::Replenishment
+            && f.status == FollowUpStatus::Pending
+            && f.order_id != order.order_id
+            && f.product_id.is_some_and(|id| bought.contains(&id))
+    }) {
+        out.push(cancelled(f, "reordered"));
     }
-    out
 }
 
 fn bump(f: &FollowUpRecord) -> FollowUpRecord {

@@ -15,7 +15,10 @@ use crate::model::{
     HistoryRecord, Key, OrderLine, OrderRecord, PrivacyRequestRecord, ProfileRecord, RefundLine,
     RefundRecord, ShopRecord,
 };
-use crate::wire::shopify::{Event, Fulfillment, FulfillmentEvent, Order, Refund, Topic};
+use crate::wire::shopify::{
+    AppUninstalled, ConsentUpdate, Event, Fulfillment, FulfillmentEvent, Order, Refund, ShopRedact,
+    Topic,
+};
 use chrono::{DateTime, Utc};
 
 /// The stored items an event's plan depends on.
@@ -141,39 +144,7 @@ pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
         Event::Fulfillment(_, f) => plan_fulfillment(ctx, f, loaded, &mut out),
         Event::FulfillmentEvent(e) => plan_fulfillment_event(ctx, e, loaded, &mut out),
         Event::Refund(r) => plan_refund(ctx, r, loaded, &mut out),
-        Event::Consent(c) => {
-            let key = c.customer_id.to_string();
-            let (mut p, expect) = versioned(loaded.profile.as_ref(), || ProfileRecord {
-                customer_key: key.clone(),
-                customer_id: Some(c.customer_id),
-                ..ProfileRecord::default()
-            });
-            let mut changed = loaded.profile.is_none();
-            if let Some(consent) = &c.email_marketing_consent {
-                let at = consent.consent_updated_at.map(|t| utc_key(&t));
-                let newer = match (&at, &p.consent_updated_at) {
-                    (Some(new), Some(old)) => new >= old,
-                    (None, Some(_)) => false,
-                    _ => true,
-                };
-                if newer {
-                    p.consent_state = Some(consent.state.clone());
-                    p.consent_updated_at = at.or_else(|| Some(utc_key(&ctx.now)));
-                    changed = true;
-                }
-            }
-            if p.email.is_none() && c.email_address.is_some() {
-                p.email = c.email_address.clone();
-                changed = true;
-            }
-            if changed {
-                out.push(write(
-                    keys::profile(ctx.shop, &key),
-                    Item::Profile(p),
-                    expect,
-                ));
-            }
-        }
+        Event::Consent(c) => plan_consent(ctx, c, loaded, &mut out),
         Event::DataRequest(d) => out.push(privacy(
             ctx,
             Topic::CustomersDataRequest,
@@ -190,49 +161,102 @@ pub fn plan(ctx: &Context<'_>, event: &Event, loaded: &Loaded) -> Vec<Write> {
             r.orders_to_redact.clone(),
             None,
         )),
-        Event::ShopRedact(s) => {
-            out.push(privacy(
-                ctx,
-                Topic::ShopRedact,
-                None,
-                None,
-                Vec::new(),
-                None,
-            ));
-            let (mut rec, expect) = versioned(loaded.shop.as_ref(), ShopRecord::default);
-            rec.shop_id = rec.shop_id.or(s.shop_id);
-            rec.redact_requested_at
-                .get_or_insert_with(|| utc_key(&ctx.now));
-            // A redacted shop is uninstalled too: nothing more may be sent.
-            rec.uninstalled_at.get_or_insert_with(|| utc_key(&ctx.now));
-            rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
-            out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
-        }
-        Event::AppUninstalled(s) => {
-            // Sends stop at once; the dispatcher then confirms the uninstall with the
-            // Admin API (the topic header is not signed) and resumes them if forged.
-            out.push(privacy(
-                ctx,
-                Topic::AppUninstalled,
-                None,
-                None,
-                Vec::new(),
-                None,
-            ));
-            let (mut rec, expect) = versioned(loaded.shop.as_ref(), ShopRecord::default);
-            rec.shop_id = rec.shop_id.or(s.id);
-            rec.uninstalled_at = Some(utc_key(&ctx.now));
-            rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
-            out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
-        }
+        Event::ShopRedact(s) => plan_shop_redact(ctx, s, loaded, &mut out),
+        Event::AppUninstalled(s) => plan_app_uninstalled(ctx, s, loaded, &mut out),
     }
     out
+}
+
+/// A consent update: the newer consent state (an undated one counts as newest unless a
+/// dated one is stored), and the email address if the profile has none yet. Writes
+/// the profile only if it is new or changed.
+fn plan_consent(ctx: &Context<'_>, c: &ConsentUpdate, loaded: &Loaded, out: &mut Vec<Write>) {
+    let key = c.customer_id.to_string();
+    let (mut p, expect) = versioned(loaded.profile.as_ref(), || ProfileRecord {
+        customer_key: key.clone(),
+        customer_id: Some(c.customer_id),
+        ..ProfileRecord::default()
+    });
+    let mut changed = loaded.profile.is_none();
+    if let Some(consent) = &c.email_marketing_consent {
+        let at = consent.consent_updated_at.map(|t| utc_key(&t));
+        let newer = match (&at, &p.consent_updated_at) {
+            (Some(new), Some(old)) => new >= old,
+            (None, Some(_)) => false,
+            _ => true,
+        };
+        if newer {
+            p.consent_state = Some(consent.state.clone());
+            p.consent_updated_at = at.or_else(|| Some(utc_key(&ctx.now)));
+            changed = true;
+        }
+    }
+    if p.email.is_none() && c.email_address.is_some() {
+        p.email = c.email_address.clone();
+        changed = true;
+    }
+    if changed {
+        out.push(write(
+            keys::profile(ctx.shop, &key),
+            Item::Profile(p),
+            expect,
+        ));
+    }
+}
+
+/// A shop's redaction: a privacy request to carry out, and the shop marked as redacted
+/// and uninstalled (a redacted shop is sent nothing more).
+fn plan_shop_redact(ctx: &Context<'_>, s: &ShopRedact, loaded: &Loaded, out: &mut Vec<Write>) {
+    out.push(privacy(
+        ctx,
+        Topic::ShopRedact,
+        None,
+        None,
+        Vec::new(),
+        None,
+    ));
+    let (mut rec, expect) = versioned(loaded.shop.as_ref(), ShopRecord::default);
+    rec.shop_id = rec.shop_id.or(s.shop_id);
+    rec.redact_requested_at
+        .get_or_insert_with(|| utc_key(&ctx.now));
+    // A redacted shop is uninstalled too: nothing more may be sent.
+    rec.uninstalled_at.get_or_insert_with(|| utc_key(&ctx.now));
+    rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
+    out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
+}
+
+/// An uninstall: a privacy request to carry out, and the shop marked as uninstalled
+/// (unconfirmed until the dispatcher checks).
+fn plan_app_uninstalled(
+    ctx: &Context<'_>,
+    s: &AppUninstalled,
+    loaded: &Loaded,
+    out: &mut Vec<Write>,
+) {
+    // Sends stop at once; the dispatcher then confirms the uninstall with the
+    // Admin API (the topic header is not signed) and resumes them if forged.
+    out.push(privacy(
+        ctx,
+        Topic::AppUninstalled,
+        None,
+        None,
+        Vec::new(),
+        None,
+    ));
+    let (mut rec, expect) = versioned(loaded.shop.as_ref(), ShopRecord::default);
+    rec.shop_id = rec.shop_id.or(s.id);
+    rec.uninstalled_at = Some(utc_key(&ctx.now));
+    rec.uninstall_unconfirmed_at = Some(utc_key(&ctx.now));
+    out.push(write(keys::shop(ctx.shop), Item::Shop(rec), expect));
 }
 
 fn order_customer_key(o: &Order) -> Option<String> {
     customer_key(o.customer.as_ref().map(|c| c.id), o.recipient_email())
 }
 
+/// An order delivery: the order's newest state and its one-way facts, the customer's
+/// profile and history, the follow-ups this state calls for, and (the first time the
+/// order is counted) its attribution to a follow-up. The order itself is written last.
 fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: &mut Vec<Write>) {
     let (mut rec, expect) = versioned(loaded.order.as_ref(), OrderRecord::default);
     rec.order_id = o.id;
@@ -243,30 +267,53 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
         .as_deref()
         .is_none_or(|stored| version.as_str() >= stored);
     if is_newest {
-        rec.order_updated_at = Some(version.clone());
-        rec.name = o.name.clone();
-        rec.created_at = Some(created.clone());
-        rec.currency = o.currency.clone();
-        rec.total_price = o.total_price;
-        rec.total_discounts = o.total_discounts;
-        rec.financial_status = o.financial_status.clone();
-        rec.fulfillment_status = o.fulfillment_status.clone();
-        rec.test = o.test;
-        rec.buyer_accepts_marketing = o.buyer_accepts_marketing;
-        rec.customer_locale = o.customer_locale.clone();
-        rec.discount_codes = o.discount_codes.iter().map(|d| d.code.clone()).collect();
-        rec.lines = o.line_items.iter().map(order_line).collect();
+        take_order_snapshot(&mut rec, o, &version, &created);
     }
-    // Facts that only ever move one way are merged whatever the delivery order.
-    // The customer an order was counted for stays its customer (see `needs_after`).
+    let mut triggers = Triggers {
+        newly_paid: merge_one_way_facts(topic, o, &mut rec, &version),
+        ..Triggers::default()
+    };
+    rec.expires_at = order_expiry(ctx, &rec, &created);
+    let newly_counted = !rec.counted && rec.customer_key.is_some();
+    if let Some(ckey) = rec.customer_key.clone() {
+        triggers.loyalty = plan_customer(ctx, o, &mut rec, &ckey, &created, loaded, out);
+    }
+    plan_followups(ctx, &rec, triggers, loaded, out);
+    if newly_counted {
+        plan_attribution(ctx, o, &rec, loaded, out);
+    }
+    out.push(write(keys::order(ctx.shop, o.id), Item::Order(rec), expect));
+}
+
+/// Copies the order's current state (the newest delivery seen) onto its record.
+fn take_order_snapshot(rec: &mut OrderRecord, o: &Order, version: &str, created: &str) {
+    rec.order_updated_at = Some(version.to_owned());
+    rec.name = o.name.clone();
+    rec.created_at = Some(created.to_owned());
+    rec.currency = o.currency.clone();
+    rec.total_price = o.total_price;
+    rec.total_discounts = o.total_discounts;
+    rec.financial_status = o.financial_status.clone();
+    rec.fulfillment_status = o.fulfillment_status.clone();
+    rec.test = o.test;
+    rec.buyer_accepts_marketing = o.buyer_accepts_marketing;
+    rec.customer_locale = o.customer_locale.clone();
+    rec.discount_codes = o.discount_codes.iter().map(|d| d.code.clone()).collect();
+    rec.lines = o.line_items.iter().map(order_line).collect();
+}
+
+/// Merges the facts that only ever move one way, whatever the delivery order: the
+/// customer (the one an order was counted for stays its customer, see `needs_after`),
+/// paid, cancelled and fulfilled times. True if this delivery is the first to see the
+/// order paid.
+fn merge_one_way_facts(topic: Topic, o: &Order, rec: &mut OrderRecord, version: &str) -> bool {
     if !rec.counted || rec.customer_key.is_none() {
         rec.customer_key = order_customer_key(o);
     }
-    let ckey = rec.customer_key.clone();
-    let mut triggers = Triggers::default();
+    let mut newly_paid = false;
     if (topic == Topic::OrdersPaid || o.is_paid()) && rec.paid_at.is_none() {
-        triggers.newly_paid = true;
-        rec.paid_at = Some(version.clone());
+        newly_paid = true;
+        rec.paid_at = Some(version.to_owned());
     }
     if let Some(c) = o
         .cancelled_at
@@ -275,106 +322,134 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
         rec.cancelled_at = Some(earliest(rec.cancelled_at.take(), utc_key(&c)));
     }
     if topic == Topic::OrdersFulfilled {
-        rec.fulfilled_at = Some(earliest(rec.fulfilled_at.take(), version.clone()));
+        rec.fulfilled_at = Some(earliest(rec.fulfilled_at.take(), version.to_owned()));
     }
-    rec.expires_at = order_expiry(ctx, &rec, &created);
+    newly_paid
+}
 
-    let newly_counted = !rec.counted && ckey.is_some();
-    if let Some(ckey) = ckey {
-        let current = loaded.profile.as_ref().filter(|p| p.customer_key == ckey);
-        let (mut p, pexpect) = versioned(current, || ProfileRecord {
-            customer_key: ckey.clone(),
-            ..ProfileRecord::default()
-        });
-        let mut changed = false;
-        if !rec.counted {
-            rec.counted = true;
-            changed = true;
-            p.orders_count += 1;
-            for id in o.line_items.iter().filter_map(|l| l.product_id) {
-                let seen = p.products.entry(id.to_string()).or_default();
-                if *seen < created {
-                    seen.clone_from(&created);
-                }
-            }
-            p.first_order_at = Some(match p.first_order_at.take() {
-                Some(f) if f <= created => f,
-                _ => created.clone(),
-            });
-            let latest = p
-                .last_order_at
-                .as_deref()
-                .is_none_or(|l| created.as_str() >= l);
-            if latest {
-                p.last_order_at = Some(created.clone());
-                p.last_order_id = Some(o.id);
-                // The latest order carries the freshest contact details.
-                p.customer_id = o.customer.as_ref().map(|c| c.id).or(p.customer_id);
-                if let Some(email) = o.recipient_email() {
-                    p.email = Some(email.to_owned());
-                }
-                if let Some(name) = o.customer.as_ref().and_then(|c| c.first_name.clone()) {
-                    p.first_name = Some(name);
-                }
-                p.locale = o
-                    .customer_locale
-                    .clone()
-                    .or_else(|| o.customer.as_ref().and_then(|c| c.locale.clone()))
-                    .or(p.locale.take());
-                p.accepts_marketing_at_checkout = o.buyer_accepts_marketing;
-            }
-            out.push(write(
-                keys::history(ctx.shop, &ckey, &created, o.id),
-                Item::History(HistoryRecord {
-                    order_id: o.id,
-                    created_at: created.clone(),
-                    name: o.name.clone(),
-                    total_price: o.total_price,
-                    currency: o.currency.clone(),
-                    product_ids: product_ids(o),
-                    expires_at: expiry(ctx, &created),
-                }),
-                Expect::Any,
-            ));
-        }
-        if rec.paid_at.is_some() && rec.cancelled_at.is_none() && !rec.spend_counted {
-            let total = rec.total_price.unwrap_or_default();
-            rec.spend_counted = true;
-            rec.counted_spend = Some(total);
-            changed = true;
-            let spent_before = p.total_spent;
-            p.paid_orders_count += 1;
-            p.total_spent += total;
-            if let Some(rule) = ctx.rules.map(|r| &r.playbooks.loyalty) {
-                let nth = rule.nth_order.max(1);
-                let crossed = rule
-                    .spend_threshold
-                    .is_some_and(|t| spent_before < t && p.total_spent >= t);
-                triggers.loyalty = p.paid_orders_count % nth == 0 || crossed;
-            }
-            if p.currency.is_none() {
-                p.currency.clone_from(&rec.currency);
-            }
-        } else if rec.cancelled_at.is_some() && rec.spend_counted {
-            // A cancelled order no longer counts towards spend or loyalty.
-            rec.spend_counted = false;
-            changed = true;
-            p.paid_orders_count = p.paid_orders_count.saturating_sub(1);
-            p.total_spent -= rec.counted_spend.take().unwrap_or_default();
-        }
-        if changed {
-            out.push(write(
-                keys::profile(ctx.shop, &ckey),
-                Item::Profile(p),
-                pexpect,
-            ));
+/// Brings the customer `ckey`'s profile up to date with the order: counts it once (with
+/// a history entry), counts its spend once paid, and takes the spend back if it is
+/// cancelled. Writes the profile if it changed; true if this payment earned the loyalty
+/// reward.
+fn plan_customer(
+    ctx: &Context<'_>,
+    o: &Order,
+    rec: &mut OrderRecord,
+    ckey: &str,
+    created: &str,
+    loaded: &Loaded,
+    out: &mut Vec<Write>,
+) -> bool {
+    let current = loaded.profile.as_ref().filter(|p| p.customer_key == ckey);
+    let (mut p, pexpect) = versioned(current, || ProfileRecord {
+        customer_key: ckey.to_owned(),
+        ..ProfileRecord::default()
+    });
+    let mut changed = false;
+    let mut loyalty = false;
+    if !rec.counted {
+        rec.counted = true;
+        changed = true;
+        count_order(&mut p, o, created);
+        out.push(history(ctx, ckey, o, created));
+    }
+    if rec.paid_at.is_some() && rec.cancelled_at.is_none() && !rec.spend_counted {
+        changed = true;
+        loyalty = count_spend(ctx, rec, &mut p);
+    } else if rec.cancelled_at.is_some() && rec.spend_counted {
+        // A cancelled order no longer counts towards spend or loyalty.
+        rec.spend_counted = false;
+        changed = true;
+        p.paid_orders_count = p.paid_orders_count.saturating_sub(1);
+        p.total_spent -= rec.counted_spend.take().unwrap_or_default();
+    }
+    if changed {
+        out.push(write(
+            keys::profile(ctx.shop, ckey),
+            Item::Profile(p),
+            pexpect,
+        ));
+    }
+    loyalty
+}
+
+/// Counts an order placed at `created` in the profile: the order count, the products
+/// bought, the first and last order times, and, if it is the latest order, its contact
+/// details.
+fn count_order(p: &mut ProfileRecord, o: &Order, created: &str) {
+    p.orders_count += 1;
+    for id in o.line_items.iter().filter_map(|l| l.product_id) {
+        let seen = p.products.entry(id.to_string()).or_default();
+        if seen.as_str() < created {
+            *seen = created.to_owned();
         }
     }
-    plan_followups(ctx, &rec, triggers, loaded, out);
-    if newly_counted {
-        plan_attribution(ctx, o, &rec, loaded, out);
+    p.first_order_at = Some(match p.first_order_at.take() {
+        Some(f) if f.as_str() <= created => f,
+        _ => created.to_owned(),
+    });
+    let latest = p.last_order_at.as_deref().is_none_or(|l| created >= l);
+    if latest {
+        p.last_order_at = Some(created.to_owned());
+        p.last_order_id = Some(o.id);
+        take_contact_details(p, o);
     }
-    out.push(write(keys::order(ctx.shop, o.id), Item::Order(rec), expect));
+}
+
+/// The latest order carries the freshest contact details.
+fn take_contact_details(p: &mut ProfileRecord, o: &Order) {
+    p.customer_id = o.customer.as_ref().map(|c| c.id).or(p.customer_id);
+    if let Some(email) = o.recipient_email() {
+        p.email = Some(email.to_owned());
+    }
+    if let Some(name) = o.customer.as_ref().and_then(|c| c.first_name.clone()) {
+        p.first_name = Some(name);
+    }
+    p.locale = o
+        .customer_locale
+        .clone()
+        .or_else(|| o.customer.as_ref().and_then(|c| c.locale.clone()))
+        .or(p.locale.take());
+    p.accepts_marketing_at_checkout = o.buyer_accepts_marketing;
+}
+
+/// The customer's history entry for an order placed at `created`.
+fn history(ctx: &Context<'_>, ckey: &str, o: &Order, created: &str) -> Write {
+    write(
+        keys::history(ctx.shop, ckey, created, o.id),
+        Item::History(HistoryRecord {
+            order_id: o.id,
+            created_at: created.to_owned(),
+            name: o.name.clone(),
+            total_price: o.total_price,
+            currency: o.currency.clone(),
+            product_ids: product_ids(o),
+            expires_at: expiry(ctx, created),
+        }),
+        Expect::Any,
+    )
+}
+
+/// Counts a paid order's total in the profile's spend (once). True if this payment
+/// earned the loyalty reward: the shop's Nth paid order, or crossing its spend threshold.
+fn count_spend(ctx: &Context<'_>, rec: &mut OrderRecord, p: &mut ProfileRecord) -> bool {
+    let total = rec.total_price.unwrap_or_default();
+    rec.spend_counted = true;
+    rec.counted_spend = Some(total);
+    let spent_before = p.total_spent;
+    p.paid_orders_count += 1;
+    p.total_spent += total;
+    let loyalty = ctx.rules.map(|r| &r.playbooks.loyalty).is_some_and(|rule| {
+        let nth = rule.nth_order.max(1);
+        let crossed = rule
+            .spend_threshold
+            .is_some_and(|t| spent_before < t && p.total_spent >= t);
+        p.paid_orders_count % nth == 0 || crossed
+    });
+    if p.currency.is_none() {
+        p.currency.clone_from(&rec.currency);
+    }
+    loyalty
 }
 
 /// Credits a newly recorded order to the follow-up that led to it (see

@@ -110,17 +110,7 @@ impl Plan {
 /// a bounce reported for a forwarding target must still stop mail to the address the
 /// profile holds, which is the one the dispatch guard checks.
 pub fn plan(event: &TrackedEvent) -> Result<Plan, EventError> {
-    let shop = event
-        .tags
-        .shop
-        .clone()
-        .ok_or(EventError::MissingTag("shop"))?;
-    if !crate::wire::shopify::is_shop_domain(&shop) || shop.len() > 255 {
-        return Err(EventError::BadTag {
-            tag: "shop",
-            problem: "not a shop domain",
-        });
-    }
+    let shop = shop_tag(&event.tags)?;
     let mut notes = Vec::new();
     let followup = match followup_ref(&event.tags) {
         Ok(f) => f,
@@ -129,67 +119,12 @@ pub fn plan(event: &TrackedEvent) -> Result<Plan, EventError> {
             None
         }
     };
-    let addresses = |recipients: &[Address], what: &'static str| {
-        let mut hashes: Vec<String> = Vec::new();
-        let single = (event.destination.len() == 1).then(|| &event.destination[0]);
-        for a in recipients.iter().chain(single) {
-            let h = a.hash();
-            if !hashes.contains(&h) {
-                hashes.push(h);
-            }
-        }
-        if hashes.is_empty() {
-            Err(EventError::NoRecipients(what))
-        } else {
-            Ok(hashes)
-        }
-    };
-    let mut suppress = Vec::new();
-    let mut transient = Vec::new();
-    let (tracking, at) = match &event.what {
-        What::Bounce {
-            kind,
-            recipients,
-            at,
-        } => {
-            let hashes = addresses(recipients, "the bounce")?;
-            let at = utc_key(at);
-            match kind {
-                BounceKind::Permanent => {
-                    suppress = hashes
-                        .into_iter()
-                        .map(|h| (h, SuppressReason::Bounced))
-                        .collect();
-                    (TrackingUpdate::PermanentBounce { at: at.clone() }, at)
-                }
-                BounceKind::Transient | BounceKind::Undetermined => {
-                    transient = hashes;
-                    (TrackingUpdate::TransientBounce { at: at.clone() }, at)
-                }
-            }
-        }
-        What::Complaint { recipients, at } => {
-            let hashes = addresses(recipients, "the complaint")?;
-            suppress = hashes
-                .into_iter()
-                .map(|h| (h, SuppressReason::Complained))
-                .collect();
-            let at = utc_key(at);
-            (TrackingUpdate::Complained { at: at.clone() }, at)
-        }
-        What::Delivery { at } => {
-            let at = utc_key(at);
-            (TrackingUpdate::Delivered { at: at.clone() }, at)
-        }
-        What::Open { at } => {
-            let at = utc_key(at);
-            (TrackingUpdate::Opened { at: at.clone() }, at)
-        }
-        What::Click { at } => {
-            let at = utc_key(at);
-            (TrackingUpdate::Clicked { at: at.clone() }, at)
-        }
-    };
+    let Effects {
+        tracking,
+        at,
+        suppress,
+        transient,
+    } = effects(event)?;
     Ok(Plan {
         shop,
         event_id: event.event_id.clone(),
@@ -202,6 +137,102 @@ pub fn plan(event: &TrackedEvent) -> Result<Plan, EventError> {
         at,
         notes,
     })
+}
+
+/// The shop the `shop` tag names; an event without a valid one cannot be applied.
+fn shop_tag(tags: &Tags) -> Result<String, EventError> {
+    let shop = tags.shop.clone().ok_or(EventError::MissingTag("shop"))?;
+    if !crate::wire::shopify::is_shop_domain(&shop) || shop.len() > 255 {
+        return Err(EventError::BadTag {
+            tag: "shop",
+            problem: "not a shop domain",
+        });
+    }
+    Ok(shop)
+}
+
+/// What an event's kind changes, before the tags decide whether a follow-up takes the
+/// tracking update.
+struct Effects {
+    tracking: TrackingUpdate,
+    at: String,
+    suppress: Vec<(String, SuppressReason)>,
+    transient: Vec<String>,
+}
+
+impl Effects {
+    /// Just the tracking update `tracking` makes of the time `at`; no addresses.
+    fn tracking(tracking: fn(String) -> TrackingUpdate, at: &DateTime<Utc>) -> Effects {
+        let at = utc_key(at);
+        Effects {
+            tracking: tracking(at.clone()),
+            at,
+            suppress: Vec::new(),
+            transient: Vec::new(),
+        }
+    }
+}
+
+/// The effects of the event's kind: a permanent bounce or a complaint suppresses the
+/// addresses, a transient (or undetermined) bounce counts them, and every kind updates
+/// the tracking fields.
+fn effects(event: &TrackedEvent) -> Result<Effects, EventError> {
+    Ok(match &event.what {
+        What::Bounce {
+            kind,
+            recipients,
+            at,
+        } => {
+            let hashes = addresses(event, recipients, "the bounce")?;
+            match kind {
+                BounceKind::Permanent => Effects {
+                    suppress: suppressed(hashes, SuppressReason::Bounced),
+                    ..Effects::tracking(|at| TrackingUpdate::PermanentBounce { at }, at)
+                },
+                BounceKind::Transient | BounceKind::Undetermined => Effects {
+                    transient: hashes,
+                    ..Effects::tracking(|at| TrackingUpdate::TransientBounce { at }, at)
+                },
+            }
+        }
+        What::Complaint { recipients, at } => {
+            let hashes = addresses(event, recipients, "the complaint")?;
+            Effects {
+                suppress: suppressed(hashes, SuppressReason::Complained),
+                ..Effects::tracking(|at| TrackingUpdate::Complained { at }, at)
+            }
+        }
+        What::Delivery { at } => Effects::tracking(|at| TrackingUpdate::Delivered { at }, at),
+        What::Open { at } => Effects::tracking(|at| TrackingUpdate::Opened { at }, at),
+        What::Click { at } => Effects::tracking(|at| TrackingUpdate::Clicked { at }, at),
+    })
+}
+
+/// The hashes of the addresses an event acts on (`what` names it in the error): the
+/// `recipients` and, for a message sent to one address, that address; each once.
+fn addresses(
+    event: &TrackedEvent,
+    recipients: &[Address],
+    what: &'static str,
+) -> Result<Vec<String>, EventError> {
+    let mut hashes: Vec<String> = Vec::new();
+    let single = (event.destination.len() == 1).then(|| &event.destination[0]);
+    for a in recipients.iter().chain(single) {
+        let h = a.hash();
+        if !hashes.contains(&h) {
+            hashes.push(h);
+        }
+    }
+    if hashes.is_empty() {
+        Err(EventError::NoRecipients(what))
+    } else {
+        Ok(hashes)
+    }
+}
+
+/// Each address hash, to be suppressed for `reason`.
+fn suppressed(hashes: Vec<String>, reason: SuppressReason) -> Vec<(String, SuppressReason)> {
+    hashes.into_iter().map(|h| (h, reason)).collect()
 }
 
 /// The follow-up named by the `followup` and `customer` tags; `None` when the message

@@ -391,13 +391,7 @@ struct RawTracked {
 
 /// Reads one SES event object (what SNS carries as `Message`, EventBridge as `detail`).
 pub fn parse_ses_event(v: &Value) -> Result<SesEvent, EventError> {
-    let type_str = v
-        .get("eventType")
-        .or_else(|| v.get("notificationType"))
-        .and_then(Value::as_str)
-        .ok_or(EventError::MissingEventType)?;
-    let event_type =
-        EventType::parse(type_str).ok_or_else(|| EventError::UnknownEventType(shown(type_str)))?;
+    let event_type = event_type(v)?;
     if !matches!(
         event_type,
         EventType::Bounce
@@ -410,6 +404,45 @@ pub fn parse_ses_event(v: &Value) -> Result<SesEvent, EventError> {
     }
     let raw: RawTracked = serde_path_to_error::deserialize(v).map_err(schema_error)?;
     let mail = raw.mail;
+    let destination = destination(&mail)?;
+    let tags = tags(&mail);
+    let detail = match event_type {
+        EventType::Bounce => bounce(raw.bounce)?,
+        EventType::Complaint => complaint(raw.complaint)?,
+        EventType::Delivery => timed(raw.delivery, "delivery", "delivery.timestamp")
+            .map(|(at, stamp)| Detail::new(What::Delivery { at }, stamp, String::new()))?,
+        EventType::Open => timed(raw.open, "open", "open.timestamp")
+            .map(|(at, stamp)| Detail::new(What::Open { at }, stamp, String::new()))?,
+        EventType::Click => match click(raw.click)? {
+            Some(detail) => detail,
+            None => return Ok(SesEvent::Ignored(event_type)),
+        },
+        other => return Ok(SesEvent::Ignored(other)),
+    };
+    let event_id = fingerprint(event_type, &mail.message_id, &detail.stamp, &detail.extra);
+    Ok(SesEvent::Tracked(Box::new(TrackedEvent {
+        event_type,
+        message_id: mail.message_id,
+        tags,
+        destination,
+        what: detail.what,
+        event_id,
+    })))
+}
+
+/// The event's type (`eventType`, or `notificationType` in the older SNS format).
+fn event_type(v: &Value) -> Result<EventType, EventError> {
+    let type_str = v
+        .get("eventType")
+        .or_else(|| v.get("notificationType"))
+        .and_then(Value::as_str)
+        .ok_or(EventError::MissingEventType)?;
+    EventType::parse(type_str).ok_or_else(|| EventError::UnknownEventType(shown(type_str)))
+}
+
+/// The addresses the message was sent to: each a valid address, at most
+/// [`MAX_RECIPIENTS`].
+fn destination(mail: &RawMail) -> Result<Vec<Address>, EventError> {
     let destination = mail
         .destination
         .iter()
@@ -426,85 +459,102 @@ pub fn parse_ses_event(v: &Value) -> Result<SesEvent, EventError> {
             count: destination.len(),
         });
     }
+    Ok(destination)
+}
+
+/// The message tags dispatch set (the first value of each).
+fn tags(mail: &RawMail) -> Tags {
     let first = |name: &str| {
         mail.tags
             .get(name)
             .and_then(|values| values.first())
             .cloned()
     };
-    let tags = Tags {
+    Tags {
         shop: first("shop"),
         playbook: first("playbook"),
         followup: first("followup"),
         customer: first("customer"),
+    }
+}
+
+/// What happened, with the parts that tell two events apart: the same SES event
+/// reaching us by SNS and by EventBridge, or redelivered, has the same parts.
+struct Detail {
+    what: What,
+    /// The event's own timestamp, as SES wrote it.
+    stamp: String,
+    /// The feedback id (bounces, complaints) or link (clicks); empty otherwise.
+    extra: String,
+}
+
+impl Detail {
+    fn new(what: What, stamp: String, extra: String) -> Detail {
+        Detail { what, stamp, extra }
+    }
+}
+
+fn bounce(raw: Option<RawBounce>) -> Result<Detail, EventError> {
+    let b = raw.ok_or(EventError::MissingDetail("bounce"))?;
+    let kind = match b.bounce_type.as_str() {
+        "Permanent" => BounceKind::Permanent,
+        "Transient" => BounceKind::Transient,
+        "Undetermined" => BounceKind::Undetermined,
+        _ => {
+            return Err(EventError::Schema {
+                path: "bounce.bounceType".into(),
+                problem: "expected Permanent, Transient or Undetermined".into(),
+            })
+        }
     };
-    // The parts that tell two events apart: the same SES event reaching us by SNS and by
-    // EventBridge, or redelivered, has the same parts.
-    let (what, stamp, extra) = match event_type {
-        EventType::Bounce => {
-            let b = raw.bounce.ok_or(EventError::MissingDetail("bounce"))?;
-            let kind = match b.bounce_type.as_str() {
-                "Permanent" => BounceKind::Permanent,
-                "Transient" => BounceKind::Transient,
-                "Undetermined" => BounceKind::Undetermined,
-                _ => {
-                    return Err(EventError::Schema {
-                        path: "bounce.bounceType".into(),
-                        problem: "expected Permanent, Transient or Undetermined".into(),
-                    })
-                }
-            };
-            let recipients = recipients(&b.bounced_recipients, "bounce.bouncedRecipients")?;
-            let at = time(&b.timestamp, "bounce.timestamp")?;
-            let what = What::Bounce {
-                kind,
-                recipients,
-                at,
-            };
-            (what, b.timestamp, b.feedback_id.unwrap_or_default())
-        }
-        EventType::Complaint => {
-            let c = raw
-                .complaint
-                .ok_or(EventError::MissingDetail("complaint"))?;
-            let recipients =
-                recipients(&c.complained_recipients, "complaint.complainedRecipients")?;
-            let at = time(&c.timestamp, "complaint.timestamp")?;
-            let what = What::Complaint { recipients, at };
-            (what, c.timestamp, c.feedback_id.unwrap_or_default())
-        }
-        EventType::Delivery => {
-            let d = raw.delivery.ok_or(EventError::MissingDetail("delivery"))?;
-            let at = time(&d.timestamp, "delivery.timestamp")?;
-            (What::Delivery { at }, d.timestamp, String::new())
-        }
-        EventType::Open => {
-            let o = raw.open.ok_or(EventError::MissingDetail("open"))?;
-            let at = time(&o.timestamp, "open.timestamp")?;
-            (What::Open { at }, o.timestamp, String::new())
-        }
-        EventType::Click => {
-            let c = raw.click.ok_or(EventError::MissingDetail("click"))?;
-            let link = c.link.unwrap_or_default();
-            if is_customer_link(&link) {
-                // The `links` function counts clicks on its own links when it serves
-                // them; counting SES's copy too would count each click twice.
-                return Ok(SesEvent::Ignored(event_type));
-            }
-            let at = time(&c.timestamp, "click.timestamp")?;
-            (What::Click { at }, c.timestamp, link)
-        }
-        other => return Ok(SesEvent::Ignored(other)),
+    let recipients = recipients(&b.bounced_recipients, "bounce.bouncedRecipients")?;
+    let at = time(&b.timestamp, "bounce.timestamp")?;
+    let what = What::Bounce {
+        kind,
+        recipients,
+        at,
     };
-    let event_id = fingerprint(event_type, &mail.message_id, &stamp, &extra);
-    Ok(SesEvent::Tracked(Box::new(TrackedEvent {
-        event_type,
-        message_id: mail.message_id,
-        tags,
-        destination,
+    Ok(Detail::new(
         what,
-        event_id,
-    })))
+        b.timestamp,
+        b.feedback_id.unwrap_or_default(),
+    ))
+}
+
+fn complaint(raw: Option<RawComplaint>) -> Result<Detail, EventError> {
+    let c = raw.ok_or(EventError::MissingDetail("complaint"))?;
+    let recipients = recipients(&c.complained_recipients, "complaint.complainedRecipients")?;
+    let at = time(&c.timestamp, "complaint.timestamp")?;
+    let what = What::Complaint { recipients, at };
+    Ok(Detail::new(
+        what,
+        c.timestamp,
+        c.feedback_id.unwrap_or_default(),
+    ))
+}
+
+/// A delivery's or open's time, parsed and as SES wrote it.
+fn timed(
+    raw: Option<RawTimed>,
+    detail: &'static str,
+    field: &'static str,
+) -> Result<(DateTime<Utc>, String), EventError> {
+    let t = raw.ok_or(EventError::MissingDetail(detail))?;
+    let at = time(&t.timestamp, field)?;
+    Ok((at, t.timestamp))
+}
+
+/// A click, or `None` for a click on one of Aftercart's customer links: the `links`
+/// function counts clicks on its own links when it serves them; counting SES's copy
+/// too would count each click twice.
+fn click(raw: Option<RawTimed>) -> Result<Option<Detail>, EventError> {
+    let c = raw.ok_or(EventError::MissingDetail("click"))?;
+    let link = c.link.unwrap_or_default();
+    if is_customer_link(&link) {
+        return Ok(None);
+    }
+    let at = time(&c.timestamp, "click.timestamp")?;
+    Ok(Some(Detail::new(What::Click { at }, c.timestamp, link)))
 }
 
 /// Whether `link` is one of Aftercart's signed customer links (`…/rate?t=v…`,

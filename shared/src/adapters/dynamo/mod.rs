@@ -283,47 +283,17 @@ impl Recorder for DynamoStore {
         };
         // Items of the last transaction this call sent.
         let mut items = 0;
-        let mine = |w: &Option<String>| w.as_deref() == Some(receipt.writer.as_str());
         let mut receipt_keys = vec![keys::delivery(ctx.shop, ctx.webhook_id)];
         if let Some((id, version)) = event.business_key() {
             receipt_keys.push(keys::event(ctx.shop, topic, id, &version));
         }
         let first = ingest::needs(event);
         for attempt in 1..=MAX_ATTEMPTS {
-            let ((mut present, mut loaded), (followups, discounts)) = tokio::try_join!(
-                self.read(&receipt_keys, &first, ctx.shop),
-                self.plans_of(ctx.shop, first.followups_of.as_deref()),
-            )?;
-            loaded.followups = followups;
-            loaded.discounts = discounts;
-            // The stored order may name another customer than the payload (or the only
-            // one, for shipments and refunds): read again just what that changes.
-            let refined = ingest::needs_after(event, &first, &loaded);
-            if refined.profile != first.profile {
-                let followups = std::mem::take(&mut loaded.followups);
-                let discounts = std::mem::take(&mut loaded.discounts);
-                (present, loaded) = self.read(&receipt_keys, &refined, ctx.shop).await?;
-                loaded.followups = followups;
-                loaded.discounts = discounts;
-            }
-            if refined.followups_of != first.followups_of {
-                (loaded.followups, loaded.discounts) = self
-                    .plans_of(ctx.shop, refined.followups_of.as_deref())
-                    .await?;
-            }
-            if mine(&present[0]) {
-                // An SDK retry after our own commit: not a duplicate.
-                return Ok(Outcome::Recorded { items });
-            }
-            if present[0].is_some() {
-                return Ok(Outcome::Duplicate {
-                    of: DuplicateOf::Delivery,
-                });
-            }
-            if present.iter().skip(1).any(|p| p.is_some()) {
-                return Ok(Outcome::Duplicate {
-                    of: DuplicateOf::Event,
-                });
+            let (present, loaded) = self
+                .read_for_plan(&receipt_keys, &first, event, ctx.shop)
+                .await?;
+            if let Some(seen) = seen_receipts(&present, &receipt.writer, items) {
+                return Ok(seen);
             }
             let writes = ingest::plan(ctx, event, &loaded);
             items = receipt_keys.len() + writes.len();
@@ -339,15 +309,11 @@ impl Recorder for DynamoStore {
                     let (present, _) = self
                         .read(&receipt_keys, &Needs::default(), ctx.shop)
                         .await?;
-                    if mine(&present[0]) {
-                        return Ok(Outcome::Recorded { items });
-                    }
-                    let of = if present[0].is_some() {
-                        DuplicateOf::Delivery
-                    } else {
-                        DuplicateOf::Event
-                    };
-                    return Ok(Outcome::Duplicate { of });
+                    return Ok(seen_receipts(&present, &receipt.writer, items).unwrap_or(
+                        Outcome::Duplicate {
+                            of: DuplicateOf::Event,
+                        },
+                    ));
                 }
                 WriteResult::Conflict => continue_after_backoff(attempt).await,
             }
@@ -356,6 +322,61 @@ impl Recorder for DynamoStore {
             attempts: MAX_ATTEMPTS,
         })
     }
+}
+
+impl DynamoStore {
+    /// The receipts (`present`, in `receipt_keys` order) and the items `event`'s plan
+    /// depends on, with the customer's follow-ups and discount codes.
+    async fn read_for_plan(
+        &self,
+        receipt_keys: &[Key],
+        first: &Needs,
+        event: &Event,
+        shop: &str,
+    ) -> Result<(Vec<Option<String>>, Loaded), StoreError> {
+        let ((mut present, mut loaded), (followups, discounts)) = tokio::try_join!(
+            self.read(receipt_keys, first, shop),
+            self.plans_of(shop, first.followups_of.as_deref()),
+        )?;
+        loaded.followups = followups;
+        loaded.discounts = discounts;
+        // The stored order may name another customer than the payload (or the only
+        // one, for shipments and refunds): read again just what that changes.
+        let refined = ingest::needs_after(event, first, &loaded);
+        if refined.profile != first.profile {
+            let followups = std::mem::take(&mut loaded.followups);
+            let discounts = std::mem::take(&mut loaded.discounts);
+            (present, loaded) = self.read(receipt_keys, &refined, shop).await?;
+            loaded.followups = followups;
+            loaded.discounts = discounts;
+        }
+        if refined.followups_of != first.followups_of {
+            (loaded.followups, loaded.discounts) =
+                self.plans_of(shop, refined.followups_of.as_deref()).await?;
+        }
+        Ok((present, loaded))
+    }
+}
+
+/// What the stored receipts (`present`: the delivery's, then the event's) say before
+/// planning: recorded already by this call's `writer` (an SDK retry after our own
+/// commit, of `items` items: not a duplicate), a duplicate delivery or event, or
+/// `None`, not seen yet.
+fn seen_receipts(present: &[Option<String>], writer: &str, items: usize) -> Option<Outcome> {
+    if present[0].as_deref() == Some(writer) {
+        return Some(Outcome::Recorded { items });
+    }
+    if present[0].is_some() {
+        return Some(Outcome::Duplicate {
+            of: DuplicateOf::Delivery,
+        });
+    }
+    if present.iter().skip(1).any(|p| p.is_some()) {
+        return Some(Outcome::Duplicate {
+            of: DuplicateOf::Event,
+        });
+    }
+    None
 }
 
 async fn continue_after_backoff(attempt: u32) {
