@@ -756,7 +756,7 @@ pub async fn run_dispatch(d: &TestDispatcher) -> serde_json::Value {
 pub const LINK_KEYS: &str = "1:integration-link-key-0123456789abcdef0123";
 
 pub type TestLinks =
-    aftercart::apps::links::LinksApp<Recording<aftercart::adapters::ses::SesMailer>>;
+    aftercart::apps::links::LinksApp<DynamoStore, Recording<aftercart::adapters::ses::SesMailer>>;
 
 /// What a customer's browser (or mail provider) got back from the links function.
 #[derive(Debug)]

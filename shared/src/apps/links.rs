@@ -29,6 +29,7 @@ use crate::model::{
     email_hash, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
     ProfileRecord, SuppressionRecord,
 };
+use crate::ports::links::LinkStore;
 use crate::ports::mail::{notify_merchant, Mailer, Notice, NoticeError};
 use crate::ports::store::StoreError;
 use chrono::Duration;
@@ -50,10 +51,10 @@ use crate::wire::shopify::ATTRIBUTION_ATTRIBUTE;
 /// Optimistic-concurrency rounds for a rating before giving up with a 503.
 const FEEDBACK_ATTEMPTS: u32 = 5;
 
-pub struct LinksApp<M> {
+pub struct LinksApp<S, M> {
     pub config: Arc<Config>,
     pub keys: LinkKeys,
-    pub store: DynamoStore,
+    pub store: S,
     pub mailer: M,
     pub clock: Arc<dyn Clock>,
 }
@@ -172,7 +173,7 @@ struct CommentForm {
     comment: String,
 }
 
-impl<M: Mailer> LinksApp<M> {
+impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
         let route = route(req.method(), req.uri().path());
@@ -473,7 +474,7 @@ impl<M: Mailer> LinksApp<M> {
         next.reason = Some("rated again higher".into());
         next.unindex();
         // Lost: a dispatcher took it first; the apology goes out, which is harmless.
-        self.store.save_followup(&next, f.v, None).await?;
+        self.store.save_followup(&next, f.v).await?;
         Ok(())
     }
 
@@ -877,7 +878,7 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-impl LinksApp<crate::adapters::ses::SesMailer> {
+impl LinksApp<DynamoStore, crate::adapters::ses::SesMailer> {
     /// Builds the app once per cold start: config, link keys, DynamoDB and SES clients.
     pub async fn from_env(
         clock: Arc<dyn Clock>,

@@ -7,6 +7,14 @@ use crate::wire::shopify::Event;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
+/// The result of a conditional write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cas {
+    Done,
+    /// The condition failed: someone else changed the item first.
+    Lost,
+}
+
 /// What recording a delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

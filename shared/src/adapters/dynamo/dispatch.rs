@@ -12,13 +12,7 @@ use crate::model::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
-/// The result of a conditional write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cas {
-    Done,
-    /// The condition failed: someone else changed the item first.
-    Lost,
-}
+pub use crate::ports::store::Cas;
 
 impl DynamoStore {
     /// Follow-ups of one due-index shard due at or before `now_key`, earliest first.

@@ -8,7 +8,11 @@
 
 use super::dispatch::Cas;
 use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
-use crate::model::{keys, FeedbackRecord, FollowUpRecord, Key, Record, SuppressionRecord};
+use crate::model::{
+    keys, FeedbackRecord, FollowUpRecord, Key, OrderRecord, ProfileRecord, Record,
+    SuppressionRecord,
+};
+use crate::ports::links::LinkStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 /// Suppression reasons a customer may lift by resubscribing. Bounces and complaints
@@ -133,5 +137,84 @@ impl DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item)))
+    }
+}
+
+/// The links app's port, over the methods above and the dispatcher's reads.
+impl LinkStore for DynamoStore {
+    async fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        DynamoStore::get_followup(self, shop, customer_key, id).await
+    }
+
+    async fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        DynamoStore::get_feedback(self, shop, customer_key, followup).await
+    }
+
+    async fn save_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        next: &FeedbackRecord,
+        expected: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::save_feedback(self, shop, customer_key, next, expected).await
+    }
+
+    async fn record_click(&self, key: &Key, now_key: &str) -> Result<Cas, StoreError> {
+        DynamoStore::record_click(self, key, now_key).await
+    }
+
+    async fn suppress(&self, shop: &str, record: &SuppressionRecord) -> Result<(), StoreError> {
+        DynamoStore::suppress(self, shop, record).await
+    }
+
+    async fn unsuppress_self_service(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::unsuppress_self_service(self, shop, email_hash).await
+    }
+
+    async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
+        DynamoStore::create_followup(self, f).await
+    }
+
+    async fn save_followup(&self, next: &FollowUpRecord, expected: u64) -> Result<Cas, StoreError> {
+        DynamoStore::save_followup(self, next, expected, None).await
+    }
+
+    async fn get_suppression(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> Result<Option<SuppressionRecord>, StoreError> {
+        DynamoStore::get_suppression(self, shop, email_hash).await
+    }
+
+    async fn get_order(
+        &self,
+        shop: &str,
+        order_id: u64,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        DynamoStore::get_order(self, shop, order_id).await
+    }
+
+    async fn get_profile(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        DynamoStore::get_profile(self, shop, customer_key).await
     }
 }

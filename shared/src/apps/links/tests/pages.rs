@@ -364,7 +364,7 @@ fn the_page_language_falls_back_customer_then_shop_then_english() {
     }
 }
 
-fn offline_app(config: Config) -> LinksApp<crate::adapters::ses::SesMailer> {
+fn offline_app(config: Config) -> LinksApp<DynamoStore, crate::adapters::ses::SesMailer> {
     use aws_config::{BehaviorVersion, Region};
     let dynamo = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -1,0 +1,90 @@
+//! What the `links` function reads and writes: the follow-up a link names, its rating
+//! and comment, click counts, suppressions (unsubscribe, resubscribe) and the recovery
+//! follow-up a low rating plans.
+
+use super::store::{Cas, StoreError};
+use crate::model::{
+    FeedbackRecord, FollowUpRecord, Key, OrderRecord, ProfileRecord, SuppressionRecord,
+};
+use std::future::Future;
+
+pub trait LinkStore: Send + Sync {
+    /// The follow-up a link names (strongly consistent).
+    fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<FollowUpRecord>, StoreError>> + Send;
+
+    /// The feedback item of a follow-up (strongly consistent).
+    fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> impl Future<Output = Result<Option<FeedbackRecord>, StoreError>> + Send;
+
+    /// Writes `next` if the stored feedback still has version `expected` (`None`: if
+    /// there is none yet).
+    fn save_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        next: &FeedbackRecord,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Counts a click on the follow-up at `key` (the first click's time kept); `Lost`
+    /// when the follow-up no longer exists.
+    fn record_click(
+        &self,
+        key: &Key,
+        now_key: &str,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Suppresses an address for the shop; an existing suppression is kept as it is.
+    fn suppress(
+        &self,
+        shop: &str,
+        record: &SuppressionRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Lifts a suppression the customer made themselves; `Lost` when there was none.
+    fn unsuppress_self_service(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Creates a follow-up unless one with its id exists.
+    fn create_followup(
+        &self,
+        f: &FollowUpRecord,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Writes `next` if the stored follow-up still has version `expected`.
+    fn save_followup(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    fn get_suppression(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> impl Future<Output = Result<Option<SuppressionRecord>, StoreError>> + Send;
+
+    fn get_order(
+        &self,
+        shop: &str,
+        order_id: u64,
+    ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
+
+    fn get_profile(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> impl Future<Output = Result<Option<ProfileRecord>, StoreError>> + Send;
+}
