@@ -893,7 +893,10 @@ impl LinksApp<DynamoStore, crate::adapters::ses::SesMailer> {
             config,
             keys,
             store: DynamoStore::new(
-                crate::adapters::dynamo::dynamo_client_from(&shared),
+                crate::adapters::dynamo::dynamo_client_with(
+                    &shared,
+                    crate::adapters::dynamo::Budget::Interactive,
+                ),
                 table,
                 std::time::Duration::from_secs(7 * 86_400),
             ),

@@ -160,7 +160,9 @@ impl MailEventsApp<DynamoStore> {
     /// Builds the handler once per cold start: the table name and a DynamoDB client.
     pub async fn from_env() -> Result<Self, crate::apps::startup::StartupError> {
         let table = crate::apps::startup::table_name()?;
-        let client = crate::adapters::dynamo::dynamo_client().await;
+        let client =
+            crate::adapters::dynamo::dynamo_client(crate::adapters::dynamo::Budget::Background)
+                .await;
         Ok(MailEventsApp {
             store: DynamoStore::new(client, table, RECEIPT_TTL),
             clock: Arc::new(crate::model::time::SystemClock),

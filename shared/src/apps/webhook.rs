@@ -308,7 +308,8 @@ impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
         let secrets = crate::apps::startup::webhook_secrets(&config).await?;
         let table = crate::apps::startup::table_name()?;
         let receipt_ttl = Duration::from_secs(u64::from(config.webhook.receipt_days) * 86_400);
-        let client = crate::adapters::dynamo::dynamo_client().await;
+        let client =
+            crate::adapters::dynamo::dynamo_client(crate::adapters::dynamo::Budget::Webhook).await;
         Ok(WebhookApp {
             config,
             secrets,

@@ -382,7 +382,8 @@ async fn outbox(dir: &std::path::Path, endpoint: &str) -> Result<()> {
 async fn confirm_redact(shop: &str, by: &str) -> Result<()> {
     let table_name = aftercart::apps::startup::table_name()?;
     let store = aftercart::adapters::dynamo::DynamoStore::new(
-        aftercart::adapters::dynamo::dynamo_client().await,
+        aftercart::adapters::dynamo::dynamo_client(aftercart::adapters::dynamo::Budget::Background)
+            .await,
         table_name,
         std::time::Duration::from_secs(7 * 86_400),
     );

@@ -472,33 +472,63 @@ fn unavailable(operation: &'static str, e: &(dyn std::error::Error + 'static)) -
     }
 }
 
-/// Timeouts and retries sized so the webhook answers well inside Shopify's 5 s: each
-/// attempt may take 800 ms, the whole call 2 s, three attempts with short backoff.
-pub fn sdk_timeouts() -> (
-    aws_config::timeout::TimeoutConfig,
-    aws_config::retry::RetryConfig,
-) {
-    (
-        aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .operation_attempt_timeout(Duration::from_millis(800))
-            .operation_timeout(Duration::from_millis(2000))
-            .build(),
-        aws_config::retry::RetryConfig::standard()
-            .with_max_attempts(3)
-            .with_initial_backoff(Duration::from_millis(25))
-            .with_max_backoff(Duration::from_millis(250)),
-    )
+/// How long a function may wait on DynamoDB: each function's client gets the budget of
+/// its caller's patience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// The webhook answers well inside Shopify's 5 s: each attempt may take 800 ms, the
+    /// whole call 2 s, three attempts with short backoff.
+    Webhook,
+    /// A customer's click (`links`): an attempt may take 1 s, the call 3 s.
+    Interactive,
+    /// Work nobody waits on (`dispatch`, `mail-events`, the privacy worker): a slow
+    /// store is waited out rather than failed — 3 s per attempt, 10 s per call, five
+    /// attempts with backoff up to 2 s.
+    Background,
+}
+
+impl Budget {
+    /// The SDK's timeout and retry settings for this budget.
+    pub fn sdk_config(
+        self,
+    ) -> (
+        aws_config::timeout::TimeoutConfig,
+        aws_config::retry::RetryConfig,
+    ) {
+        let ms = Duration::from_millis;
+        let (connect, attempt, total, attempts, first, max) = match self {
+            Budget::Webhook => (ms(500), ms(800), ms(2000), 3, ms(25), ms(250)),
+            Budget::Interactive => (ms(500), ms(1000), ms(3000), 3, ms(25), ms(250)),
+            Budget::Background => (ms(1000), ms(3000), ms(10_000), 5, ms(100), ms(2000)),
+        };
+        (
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(connect)
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(total)
+                .build(),
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(first)
+                .with_max_backoff(max),
+        )
+    }
 }
 
 /// A DynamoDB client for the Lambda environment (or `AWS_ENDPOINT_URL` locally).
-pub async fn dynamo_client() -> Client {
-    dynamo_client_from(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+pub async fn dynamo_client(budget: Budget) -> Client {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    dynamo_client_with(&shared, budget)
 }
 
 /// A DynamoDB client from an already loaded SDK config, with the webhook's timeouts.
 pub fn dynamo_client_from(shared: &aws_config::SdkConfig) -> Client {
-    let (timeouts, retries) = sdk_timeouts();
+    dynamo_client_with(shared, Budget::Webhook)
+}
+
+/// A DynamoDB client from an already loaded SDK config, with `budget`'s timeouts.
+pub fn dynamo_client_with(shared: &aws_config::SdkConfig, budget: Budget) -> Client {
+    let (timeouts, retries) = budget.sdk_config();
     Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(shared)
             .timeout_config(timeouts)
@@ -510,6 +540,22 @@ pub fn dynamo_client_from(shared: &aws_config::SdkConfig) -> Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn background_clients_wait_longer_than_the_webhook_and_retry_more() {
+        let (web, web_retries) = Budget::Webhook.sdk_config();
+        for budget in [Budget::Interactive, Budget::Background] {
+            let (t, r) = budget.sdk_config();
+            assert!(
+                t.operation_timeout() > web.operation_timeout(),
+                "{budget:?}"
+            );
+            assert!(r.max_attempts() >= web_retries.max_attempts(), "{budget:?}");
+        }
+        let (t, r) = Budget::Background.sdk_config();
+        assert_eq!(t.operation_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(r.max_attempts(), 5);
+    }
 
     #[test]
     fn the_webhook_client_carries_its_timeouts_and_retry_limit() {
