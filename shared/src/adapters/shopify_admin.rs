@@ -23,6 +23,7 @@ use crate::adapters::dynamo::DynamoStore;
 use crate::config::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig};
 use crate::model::time::utc_key;
 use crate::model::{DiscountRecord, DiscountStatus, FollowUpRecord, Playbook};
+pub use crate::ports::admin::AdminError;
 use crate::ports::mail::{Mailer, OutgoingEmail};
 use crate::ports::store::StoreError;
 use chrono::{DateTime, Duration as Days, Utc};
@@ -58,51 +59,6 @@ pub fn needs_code(shop: &ShopConfig, playbook: Playbook) -> bool {
 /// Whether any playbook of `shop` makes codes (then it needs an Admin API token).
 pub fn shop_makes_codes(shop: &ShopConfig) -> bool {
     Playbook::ALL.into_iter().any(|p| needs_code(shop, p))
-}
-
-/// Why an Admin API call did not give what was asked. Messages carry no token, no
-/// request body and no personal data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AdminError {
-    /// No token was configured for the shop.
-    #[error("no Admin API access token is configured for this shop")]
-    NoToken,
-    /// 401/403 or `ACCESS_DENIED`: the token is wrong, revoked or lacks a scope.
-    #[error("the Admin API refused the access token ({0})")]
-    Auth(String),
-    /// 5xx, timeouts, connection failures or throttling that outlasted the retries.
-    #[error("the Admin API is unavailable for now ({0})")]
-    Transient(String),
-    /// The store already has a discount with this code.
-    #[error("the discount code is already taken in the store")]
-    CodeTaken,
-    /// `userErrors`: the store refuses this discount as configured.
-    #[error("the store rejected the discount: {}", join(.0))]
-    Rejected(Vec<graphql::UserError>),
-    /// Anything else: a 4xx, a query the pinned version does not know, an answer of an
-    /// unknown shape.
-    #[error("Admin API error: {0}")]
-    Api(String),
-}
-
-fn join(errors: &[graphql::UserError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl AdminError {
-    /// Worth trying again later (the dispatcher reschedules the follow-up).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, AdminError::Transient(_))
-    }
-
-    /// The merchant must act on the token (the dispatcher alerts them once).
-    pub fn is_auth(&self) -> bool {
-        matches!(self, AdminError::Auth(_))
-    }
 }
 
 /// Each shop's Admin API access token, read once at start.

@@ -1,6 +1,7 @@
 //! One trait per capability the apps need from the outside world, so the apps' logic
 //! runs over in-memory versions in unit tests and over the adapters in production.
 
+pub mod admin;
 pub mod links;
 pub mod mail;
 pub mod mail_events;

@@ -2,7 +2,7 @@
 //! `discountCodeBasicCreate` (both API-version shapes), reading responses and their
 //! `userErrors`, and the cost-bucket arithmetic for throttling.
 
-use crate::config::CombinesWith;
+pub use crate::ports::admin::{DiscountValue, FoundDiscount, NewDiscount, UserError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -62,28 +62,6 @@ pub const LOOKUP_COST: f64 = 2.0;
 /// versions use the (since deprecated) `customerSelection`.
 pub const CONTEXT_SINCE: &str = "2025-10";
 
-/// What a discount takes off.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DiscountValue {
-    /// Percent off, 1–100 (sent to Shopify as a fraction, 15 → 0.15).
-    Percentage(Decimal),
-    /// A fixed amount in the shop's currency, once per order or on each item.
-    Amount { amount: Decimal, each_item: bool },
-}
-
-/// One unique, single-use code for one customer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewDiscount {
-    pub title: String,
-    pub code: String,
-    pub starts_at: String,
-    pub ends_at: Option<String>,
-    /// `gid://shopify/Customer/{id}`.
-    pub customer_gid: String,
-    pub value: DiscountValue,
-    pub combines_with: CombinesWith,
-}
-
 /// Whether `api_version` (`YYYY-MM` or `unstable`) takes `context`.
 pub fn uses_context(api_version: &str) -> bool {
     api_version == "unstable" || api_version >= CONTEXT_SINCE
@@ -133,29 +111,6 @@ pub fn create_variables(d: &NewDiscount, api_version: &str) -> Value {
     };
     input[who] = customers;
     json!({ "basicCodeDiscount": input })
-}
-
-/// One entry of `userErrors`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct UserError {
-    #[serde(default)]
-    pub field: Option<Vec<String>>,
-    #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub message: String,
-}
-
-impl std::fmt::Display for UserError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.code.as_deref().unwrap_or("ERROR"))?;
-        if let Some(field) = self.field.as_ref().filter(|p| !p.is_empty()) {
-            write!(f, " at {}", field.join("."))?;
-        }
-        // Messages name fields and rules, not people; keep them short for the logs.
-        let message: String = self.message.chars().take(200).collect();
-        write!(f, ": {message}")
-    }
 }
 
 impl UserError {
@@ -213,13 +168,6 @@ pub fn parse_create(data: &Value) -> CreateAnswer {
         },
         _ => CreateAnswer::Unexpected("no codeDiscountNode and no userErrors".into()),
     }
-}
-
-/// The discount a code belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundDiscount {
-    pub id: String,
-    pub title: Option<String>,
 }
 
 /// Reads the `data` of a [`DISCOUNT_BY_CODE`] response (`None`: no discount has it).
