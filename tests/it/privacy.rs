@@ -794,7 +794,9 @@ async fn shop_redact_resumes_where_the_previous_run_stopped() {
         max_scan_pages: Some(2),
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    let first = carry_out_with(&d, deadline, limits).await.unwrap();
+    let first = carry_out_with(&d.compliance(), deadline, limits)
+        .await
+        .unwrap();
     assert_eq!((first.done, first.unfinished), (0, 1), "{first:?}");
     assert!(first.erased_items > 0, "{first:?}");
     let r = &privacy_records(&t).await[0];
@@ -804,7 +806,9 @@ async fn shop_redact_resumes_where_the_previous_run_stopped() {
 
     let mut passes = 1;
     loop {
-        let report = carry_out_with(&d, deadline, limits).await.unwrap();
+        let report = carry_out_with(&d.compliance(), deadline, limits)
+            .await
+            .unwrap();
         passes += 1;
         if report.done == 1 {
             break;
@@ -978,7 +982,7 @@ async fn a_forged_shop_redact_erases_nothing_and_sends_resume() {
     // The privacy pass alone (no sends), so the table can be compared item by item.
     let d = t.dispatcher("2026-11-22T09:30:00Z", None).await;
     let report = carry_out_with(
-        &d,
+        &d.compliance(),
         Instant::now() + Duration::from_secs(60),
         Limits::default(),
     )

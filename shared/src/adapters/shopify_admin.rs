@@ -778,3 +778,9 @@ fn alert_message(
         .map_err(|e| e.to_string())?;
     Ok(message.formatted())
 }
+
+impl crate::ports::privacy::AppAccess for AdminClient {
+    async fn check_access(&self, shop: &str) -> Result<(), AdminError> {
+        AdminClient::check_access(self, shop).await
+    }
+}

@@ -201,10 +201,31 @@ impl From<StoreError> for Interrupted {
 }
 
 impl<M: Mailer> Dispatcher<M> {
+    /// What the privacy worker needs of this dispatcher.
+    pub fn compliance(
+        &self,
+    ) -> crate::apps::privacy::Compliance<
+        '_,
+        DynamoStore,
+        M,
+        crate::adapters::shopify_admin::AdminClient,
+    > {
+        crate::apps::privacy::Compliance {
+            config: &self.config,
+            store: &self.store,
+            mailer: &self.mailer,
+            admin: &self.admin,
+            clock: &*self.clock,
+            owner: &self.owner,
+        }
+    }
+}
+
+impl<M: Mailer> Dispatcher<M> {
     /// One run: claims and sends what is due until nothing is or `deadline` is near.
     pub async fn run(&self, deadline: Instant) -> Result<Report, StoreError> {
         // Compliance requests before any send, so a customer erased now is not mailed.
-        crate::apps::privacy::carry_out(self, deadline).await?;
+        crate::apps::privacy::carry_out(&self.compliance(), deadline).await?;
         // The merchant hears of refused deliveries once a day; a failure here is logged
         // and never holds up the sends.
         if let Err(e) =

@@ -29,22 +29,20 @@
 //! step is idempotent, so a request half done is finished by the next run. Done
 //! requests keep no customer id, address hash or order id.
 
-use crate::adapters::dynamo::privacy::{status, RequestCondition, ScanPage};
-use crate::adapters::dynamo::{dispatch::Cas, Attrs};
-use crate::adapters::shopify_admin::AdminError;
-use crate::apps::dispatch::{retry_backoff, Dispatcher};
-use crate::config::ShopConfig;
+use crate::config::{Config, ShopConfig};
+use crate::domain::guards::retry_backoff;
 use crate::domain::refusals::RefusalKind;
 use crate::model::personal::{mask_addresses, retention_expiry};
-use crate::model::time::utc_key;
+use crate::model::time::{utc_key, Clock};
 use crate::model::{email_hash, keys, Key, PrivacyRequestRecord};
+use crate::ports::admin::AdminError;
 use crate::ports::mail::{Mailer, OutgoingEmail, SendError};
-use crate::ports::store::StoreError;
+use crate::ports::privacy::{status, AppAccess, Item, PrivacyStore, RequestCondition, ScanPage};
+use crate::ports::store::{Cas, StoreError};
 use crate::wire::shopify::Topic;
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -163,6 +161,18 @@ impl Default for Limits {
     }
 }
 
+/// What carrying out compliance requests needs: the config, the store, the mailer (for
+/// data exports), the Admin API (to confirm uninstalls), the clock, and who holds the
+/// leases taken (the dispatcher's invocation).
+pub struct Compliance<'a, S, M, A> {
+    pub config: &'a Config,
+    pub store: &'a S,
+    pub mailer: &'a M,
+    pub admin: &'a A,
+    pub clock: &'a dyn Clock,
+    pub owner: &'a str,
+}
+
 /// Carries out the open compliance requests of every configured shop, before
 /// `deadline` (less `dispatch.deadline_margin_ms`). Customer requests come first, in
 /// the order they arrived; shop erasures get half of the time that is left, so sends
@@ -170,16 +180,16 @@ impl Default for Limits {
 ///
 /// A store failure ends the pass with an error (the dispatcher then sends nothing this
 /// run); a request that cannot be carried out is marked failed and the rest go on.
-pub async fn carry_out<M: Mailer>(
-    d: &Dispatcher<M>,
+pub async fn carry_out<S: PrivacyStore, M: Mailer, A: AppAccess>(
+    d: &Compliance<'_, S, M, A>,
     deadline: Instant,
 ) -> Result<Report, StoreError> {
     carry_out_with(d, deadline, Limits::default()).await
 }
 
 /// [`carry_out`] with explicit [`Limits`].
-pub async fn carry_out_with<M: Mailer>(
-    d: &Dispatcher<M>,
+pub async fn carry_out_with<S: PrivacyStore, M: Mailer, A: AppAccess>(
+    d: &Compliance<'_, S, M, A>,
     deadline: Instant,
     limits: Limits,
 ) -> Result<Report, StoreError> {
@@ -190,13 +200,13 @@ pub async fn carry_out_with<M: Mailer>(
     let mut customer = Vec::new();
     let mut shops = Vec::new();
     for shop in &d.config.shops {
-        for (key, item) in d.store.open_privacy_requests(&shop.domain).await? {
+        let open = [status::PENDING, status::IN_PROGRESS];
+        for (key, state) in d.store.privacy_requests_in(&shop.domain, &open).await? {
             report.open += 1;
-            let state: RequestState = match serde_dynamo::from_item(item) {
+            let state: RequestState = match state {
                 Ok(s) => s,
-                Err(e) => {
+                Err(error) => {
                     report.failed += 1;
-                    let error = elide_quoted(&e.to_string());
                     tracing::error!(shop = %shop.domain, request = %key.sk, error, "privacy request cannot be read; skipped");
                     continue;
                 }
@@ -293,22 +303,21 @@ pub fn awaiting_reason(shop: &str, why: &str) -> String {
 /// Marks `shop`'s `shop/redact` requests that await confirmation as confirmed by
 /// `operator` at `now` and pending again, so the next dispatch erases the shop. Returns
 /// the keys of the requests confirmed (none: nothing was waiting).
-pub async fn confirm_redact(
-    store: &crate::adapters::dynamo::DynamoStore,
+pub async fn confirm_redact<S: PrivacyStore>(
+    store: &S,
     shop: &str,
     operator: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Key>, StoreError> {
     let mut confirmed = Vec::new();
-    for (key, item) in store
-        .privacy_requests_in(shop, &[status::AWAITING_CONFIRMATION])
+    for (key, state) in store
+        .privacy_requests_in::<RequestState>(shop, &[status::AWAITING_CONFIRMATION])
         .await?
     {
-        let mut state: RequestState =
-            serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-                key: format!("{}/{}", key.pk, key.sk),
-                message: elide_quoted(&e.to_string()),
-            })?;
+        let mut state = state.map_err(|message| StoreError::Corrupt {
+            key: format!("{}/{}", key.pk, key.sk),
+            message,
+        })?;
         if Kind::of(&state.request.topic) != Some(Kind::ShopRedact) {
             continue;
         }
@@ -365,15 +374,15 @@ enum Step {
     Await(String),
 }
 
-struct Worker<'a, M> {
-    d: &'a Dispatcher<M>,
+struct Worker<'a, S, M, A> {
+    d: &'a Compliance<'a, S, M, A>,
     shop: &'a ShopConfig,
     key: &'a Key,
     until: Instant,
     limits: Limits,
 }
 
-impl<M: Mailer> Worker<'_, M> {
+impl<S: PrivacyStore, M: Mailer, A: AppAccess> Worker<'_, S, M, A> {
     async fn run(&self, seen: RequestState, report: &mut Report) -> Result<(), StoreError> {
         let now = self.d.clock.now();
         let now_key = utc_key(&now);
@@ -388,7 +397,7 @@ impl<M: Mailer> Worker<'_, M> {
         let lease = chrono::Duration::seconds(self.d.config.dispatch.lease_seconds.into());
         let mut state = seen;
         state.request.status = status::IN_PROGRESS.into();
-        state.lease_owner = Some(self.d.owner.clone());
+        state.lease_owner = Some(self.d.owner.to_owned());
         state.lease_until = Some(utc_key(&(now + lease)));
         state.attempts += 1;
         state.not_before = None;
@@ -915,7 +924,7 @@ impl<M: Mailer> Worker<'_, M> {
             let now = self.d.clock.now();
             let lease = chrono::Duration::seconds(self.d.config.dispatch.lease_seconds.into());
             state.lease_until = Some(utc_key(&(now + lease)));
-            let owner = self.d.owner.clone();
+            let owner = self.d.owner;
             let held = RequestCondition::HeldBy { owner: &owner };
             if self
                 .d
@@ -946,9 +955,9 @@ fn forget_customer(state: &mut RequestState) {
 pub struct Holdings {
     /// The customer's partitions (by customer id, and `guest-{hash}` for each address),
     /// by pk, with their items.
-    pub customers: BTreeMap<String, Vec<Attrs>>,
+    pub customers: BTreeMap<String, Vec<Item>>,
     /// The customer's orders (order, shipments, refunds), by order id.
-    pub orders: BTreeMap<u64, Vec<Attrs>>,
+    pub orders: BTreeMap<u64, Vec<Item>>,
     /// Hashes of the customer's addresses.
     pub hashes: BTreeSet<String>,
     /// Orders named by the customer's items but stored for another customer.
@@ -958,8 +967,8 @@ pub struct Holdings {
 /// Reads everything held about the request's customer: the customer-id partition, a
 /// guest partition for each known address (the request's and the profile's), and the
 /// order partitions they and the request name.
-async fn gather<M>(
-    d: &Dispatcher<M>,
+async fn gather<S: PrivacyStore, M, A>(
+    d: &Compliance<'_, S, M, A>,
     shop: &str,
     state: &RequestState,
 ) -> Result<Holdings, StoreError> {
@@ -1017,12 +1026,12 @@ pub struct Found {
 
 /// The orders (history entries, follow-ups, feedback) and addresses (profile) named by
 /// the items of a customer partition.
-pub fn scan_customer_items(items: &[Attrs]) -> Found {
+pub fn scan_customer_items(items: &[Item]) -> Found {
     let mut found = Found::default();
     for item in items {
         let sk = sk_of(item);
         if sk == "PROFILE" {
-            if let Some(AttributeValue::S(e)) = item.get("email") {
+            if let Some(e) = text(item, "email") {
                 if !e.trim().is_empty() {
                     found.hashes.insert(email_hash(e));
                 }
@@ -1045,18 +1054,14 @@ pub fn scan_customer_items(items: &[Attrs]) -> Found {
 /// order item is the customer's (or names nobody, when only shipments or refunds
 /// arrived). An order of another customer (e.g. one that used this customer's code)
 /// is left alone.
-pub fn order_belongs(items: &[Attrs], customer_keys: &BTreeSet<String>, requested: bool) -> bool {
+pub fn order_belongs(items: &[Item], customer_keys: &BTreeSet<String>, requested: bool) -> bool {
     if requested {
         return true;
     }
-    let owner =
-        items
-            .iter()
-            .find(|i| sk_of(i) == "ORDER")
-            .and_then(|i| match i.get("customer_key") {
-                Some(AttributeValue::S(k)) => Some(k.clone()),
-                _ => None,
-            });
+    let owner = items
+        .iter()
+        .find(|i| sk_of(i) == "ORDER")
+        .and_then(|i| text(i, "customer_key").map(str::to_owned));
     owner.is_none_or(|k| customer_keys.contains(&k))
 }
 
@@ -1076,33 +1081,23 @@ pub fn safe_cursor(pk: &str, shop: &str) -> bool {
     is_shop_item(pk, shop) || !pk.contains("#CUSTOMER#")
 }
 
-/// Drops the values serde quotes in its messages (`invalid type: string "…"`): they
-/// may be personal data.
-pub fn elide_quoted(message: &str) -> String {
-    message
-        .split('"')
-        .enumerate()
-        .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
-        .collect::<Vec<_>>()
-        .join("\"")
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(Value::as_str)
 }
 
-fn sk_of(item: &Attrs) -> &str {
-    match item.get(crate::adapters::dynamo::table::SK) {
-        Some(AttributeValue::S(s)) => s,
-        _ => "",
-    }
+fn sk_of(item: &Item) -> &str {
+    text(item, "sk").unwrap_or_default()
 }
 
-fn item_key(item: &Attrs) -> Option<Key> {
-    crate::adapters::dynamo::privacy::key_of(item)
+fn item_key(item: &Item) -> Option<Key> {
+    Some(Key {
+        pk: text(item, "pk")?.to_owned(),
+        sk: text(item, "sk")?.to_owned(),
+    })
 }
 
-fn number(item: &Attrs, name: &str) -> Option<u64> {
-    match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse().ok(),
-        _ => None,
-    }
+fn number(item: &Item, name: &str) -> Option<u64> {
+    item.get(name).and_then(Value::as_u64)
 }
 
 /// Attributes that are table plumbing, not data about the customer.
@@ -1117,53 +1112,14 @@ const PLUMBING: [&str; 8] = [
     "v",
 ];
 
-/// A stored item as JSON (without its table plumbing). Numbers keep every digit.
-pub fn item_json(item: &Attrs) -> Value {
+/// A stored item as the export shows it: without its table plumbing.
+pub fn item_json(item: &Item) -> Value {
     Value::Object(
         item.iter()
             .filter(|(k, _)| !PLUMBING.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), attribute_json(v)))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )
-}
-
-fn attribute_json(v: &AttributeValue) -> Value {
-    match v {
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(n) => number_json(n),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::M(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), attribute_json(v)))
-                .collect::<Map<_, _>>(),
-        ),
-        AttributeValue::L(l) => Value::Array(l.iter().map(attribute_json).collect()),
-        AttributeValue::Ss(l) => Value::Array(l.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(l) => Value::Array(l.iter().map(|n| number_json(n)).collect()),
-        AttributeValue::B(b) => Value::String(base64_of(b.as_ref())),
-        AttributeValue::Bs(l) => Value::Array(
-            l.iter()
-                .map(|b| Value::String(base64_of(b.as_ref())))
-                .collect(),
-        ),
-        _ => Value::Null,
-    }
-}
-
-fn number_json(n: &str) -> Value {
-    if let Ok(u) = n.parse::<u64>() {
-        Value::from(u)
-    } else if let Ok(i) = n.parse::<i64>() {
-        Value::from(i)
-    } else {
-        // Fractions stay exact as text.
-        Value::String(n.to_owned())
-    }
-}
-
-fn base64_of(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The export: everything held about the customer, grouped by kind.
@@ -1172,7 +1128,7 @@ pub fn export_document(
     req: &PrivacyRequestRecord,
     generated_at: &str,
     held: &Holdings,
-    suppressions: &[Attrs],
+    suppressions: &[Item],
 ) -> Value {
     let sections = CustomerSections::of(held.customers.values().flatten());
     let orders: Vec<Value> = held
@@ -1221,7 +1177,7 @@ struct CustomerSections {
 }
 
 impl CustomerSections {
-    fn of<'a>(items: impl Iterator<Item = &'a Attrs>) -> Self {
+    fn of<'a>(items: impl Iterator<Item = &'a Item>) -> Self {
         let mut s = CustomerSections::default();
         for item in items {
             let sk = sk_of(item);
@@ -1245,7 +1201,7 @@ impl CustomerSections {
 }
 
 /// One order's partition in the export: the order, its fulfillments and refunds.
-fn order_json(id: u64, items: &[Attrs]) -> Value {
+fn order_json(id: u64, items: &[Item]) -> Value {
     let mut order = Value::Null;
     let mut fulfillments = Vec::new();
     let mut refunds = Vec::new();

@@ -4,6 +4,7 @@
 
 pub mod attribution;
 pub mod followup;
+pub mod guards;
 pub mod ingest;
 pub mod mail_events;
 pub mod refusals;

@@ -40,6 +40,17 @@ pub fn mask_addresses(text: &str) -> String {
         .join(" ")
 }
 
+/// Drops the values serde quotes in its messages (`invalid type: string "…"`): they
+/// may be personal data.
+pub fn elide_quoted(message: &str) -> String {
+    message
+        .split('"')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+        .collect::<Vec<_>>()
+        .join("\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,4 +5,5 @@ pub mod admin;
 pub mod links;
 pub mod mail;
 pub mod mail_events;
+pub mod privacy;
 pub mod store;

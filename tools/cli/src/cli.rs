@@ -216,7 +216,7 @@ pub async fn confirm_redact(
         bail!(
             "no shop/redact request of {shop} awaits confirmation (status {}): it may not have \
              been checked yet, or it was confirmed, refused or carried out already",
-            aftercart::adapters::dynamo::privacy::status::AWAITING_CONFIRMATION
+            aftercart::ports::privacy::status::AWAITING_CONFIRMATION
         );
     }
     let requests: Vec<&str> = confirmed.iter().map(|k| k.sk.as_str()).collect();

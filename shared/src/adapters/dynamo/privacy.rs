@@ -7,54 +7,13 @@
 
 use super::dispatch::Cas;
 use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use crate::model::personal::elide_quoted;
 use crate::model::{Key, Record, ShopRecord};
+use crate::ports::privacy::{status, Item, PrivacyStore, RequestCondition, ScanPage};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// Status values of a compliance request (`PrivacyRequestRecord.status`).
-pub mod status {
-    /// Recorded by the webhook, not yet carried out (or released half done).
-    pub const PENDING: &str = "pending";
-    /// Claimed by a dispatcher until `lease_until`.
-    pub const IN_PROGRESS: &str = "in_progress";
-    pub const DONE: &str = "done";
-    pub const FAILED: &str = "failed";
-    /// A destructive request the Admin API showed to be forged (the store still accepts
-    /// the app's token): nothing was erased.
-    pub const REFUSED: &str = "refused";
-    /// A `shop/redact` the Admin API could not confirm (no token configured): it waits
-    /// for `aftercart confirm-redact --shop …`, which sets it back to pending.
-    pub const AWAITING_CONFIRMATION: &str = "awaiting_confirmation";
-}
-
-/// The condition a request's state change requires.
-#[derive(Debug, Clone, Copy)]
-pub enum RequestCondition<'a> {
-    /// A claim: the request is pending, or its holder's lease ended before `now`. The
-    /// exact claim already applied (same `owner` and `lease_until`) also passes, so an
-    /// SDK retry of an attempt that did land succeeds.
-    Claimable {
-        now: &'a str,
-        owner: &'a str,
-        lease_until: &'a str,
-    },
-    /// The request is still held by `owner` (nobody took it over).
-    HeldBy { owner: &'a str },
-    /// The request still awaits an operator's confirmation.
-    Awaiting,
-}
-
-/// One page of the shop-erasure scan.
-#[derive(Debug, Default)]
-pub struct ScanPage {
-    /// Keys of the items on the page whose `pk` contains `#{shop}#`.
-    pub keys: Vec<Key>,
-    /// Where the next page starts; `None` at the end of the table.
-    pub next: Option<Key>,
-    /// Items the page read (matching or not).
-    pub scanned: i32,
-}
 
 /// Tries BatchWriteItem makes to have DynamoDB take every item before giving up.
 const BATCH_ATTEMPTS: u32 = 8;
@@ -316,4 +275,121 @@ pub fn key_of(item: &Attrs) -> Option<Key> {
         pk: text(table::PK)?,
         sk: text(table::SK)?,
     })
+}
+
+/// A stored item as the privacy port hands it out ([`Item`]): every attribute as JSON.
+pub fn item_of(attrs: &Attrs) -> Item {
+    attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), attribute_json(v)))
+        .collect()
+}
+
+fn attribute_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => number_json(n),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::M(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), attribute_json(v)))
+                .collect::<serde_json::Map<_, _>>(),
+        ),
+        AttributeValue::L(l) => Value::Array(l.iter().map(attribute_json).collect()),
+        AttributeValue::Ss(l) => Value::Array(l.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ns(l) => Value::Array(l.iter().map(|n| number_json(n)).collect()),
+        AttributeValue::B(b) => Value::String(base64_of(b.as_ref())),
+        AttributeValue::Bs(l) => Value::Array(
+            l.iter()
+                .map(|b| Value::String(base64_of(b.as_ref())))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+fn number_json(n: &str) -> Value {
+    if let Ok(u) = n.parse::<u64>() {
+        Value::from(u)
+    } else if let Ok(i) = n.parse::<i64>() {
+        Value::from(i)
+    } else {
+        // Fractions stay exact as text.
+        Value::String(n.to_owned())
+    }
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+impl PrivacyStore for DynamoStore {
+    async fn privacy_requests_in<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        shop: &str,
+        statuses: &[&str],
+    ) -> Result<Vec<(Key, Result<T, String>)>, StoreError> {
+        let stored = DynamoStore::privacy_requests_in(self, shop, statuses).await?;
+        Ok(stored
+            .into_iter()
+            .map(|(key, item)| {
+                let state = serde_dynamo::from_item(item).map_err(|e| elide_quoted(&e.to_string()));
+                (key, state)
+            })
+            .collect())
+    }
+
+    async fn put_privacy_request<T: serde::Serialize + Sync>(
+        &self,
+        key: &Key,
+        state: &T,
+        condition: RequestCondition<'_>,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::put_privacy_request(self, key, state, condition).await
+    }
+
+    async fn get_shop(&self, shop: &str) -> Result<Option<ShopRecord>, StoreError> {
+        DynamoStore::get_shop(self, shop).await
+    }
+
+    async fn resume_sends(&self, shop: &str, v: u64) -> Result<Cas, StoreError> {
+        DynamoStore::resume_sends(self, shop, v).await
+    }
+
+    async fn confirm_uninstalled(
+        &self,
+        shop: &str,
+        at: &str,
+        redact: bool,
+    ) -> Result<(), StoreError> {
+        DynamoStore::confirm_uninstalled(self, shop, at, redact).await
+    }
+
+    async fn partition_items(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let items = DynamoStore::partition_items(self, pk).await?;
+        Ok(items.iter().map(item_of).collect())
+    }
+
+    async fn delete_keys(&self, keys: &[Key]) -> Result<usize, StoreError> {
+        DynamoStore::delete_keys(self, keys).await
+    }
+
+    async fn scan_shop_page(
+        &self,
+        shop: &str,
+        start: Option<&Key>,
+        limit: i32,
+    ) -> Result<ScanPage, StoreError> {
+        DynamoStore::scan_shop_page(self, shop, start, limit).await
+    }
+
+    async fn count_refusal(
+        &self,
+        shop: &str,
+        kind: crate::domain::refusals::RefusalKind,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        crate::ports::store::Recorder::count_refusal(self, shop, kind, now).await
+    }
 }

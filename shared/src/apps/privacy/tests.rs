@@ -1,4 +1,8 @@
 use super::*;
+use crate::adapters::dynamo::privacy::item_of;
+use crate::adapters::dynamo::Attrs;
+use crate::model::personal::elide_quoted;
+use aws_sdk_dynamodb::types::AttributeValue;
 use mail_parser::{MessageParser, MimeHeaders};
 use std::collections::HashMap;
 
@@ -12,14 +16,15 @@ fn n(v: &str) -> AttributeValue {
     AttributeValue::N(v.into())
 }
 
-fn item(pk: &str, sk: &str, attrs: &[(&str, AttributeValue)]) -> Attrs {
+/// A stored item as the privacy port hands it out (built as DynamoDB stores it).
+fn item(pk: &str, sk: &str, attrs: &[(&str, AttributeValue)]) -> Item {
     let mut m: Attrs = attrs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
     m.insert("pk".into(), s(pk));
     m.insert("sk".into(), s(sk));
-    m
+    item_of(&m)
 }
 
 fn request(topic: &str) -> PrivacyRequestRecord {
