@@ -403,7 +403,7 @@ impl<S: PrivacyStore, M: Mailer, A: AppAccess> Worker<'_, S, M, A> {
         state.not_before = None;
         let claim = RequestCondition::Claimable {
             now: &now_key,
-            owner: &self.d.owner,
+            owner: self.d.owner,
             lease_until: state.lease_until.as_deref().unwrap_or_default(),
         };
         if self
@@ -550,7 +550,7 @@ impl<S: PrivacyStore, M: Mailer, A: AppAccess> Worker<'_, S, M, A> {
     /// Stores the settled request, if this dispatcher still holds its lease.
     async fn record_outcome(&self, state: &RequestState, kind: &str) -> Result<(), StoreError> {
         let held = RequestCondition::HeldBy {
-            owner: &self.d.owner,
+            owner: self.d.owner,
         };
         if self
             .d
@@ -925,7 +925,7 @@ impl<S: PrivacyStore, M: Mailer, A: AppAccess> Worker<'_, S, M, A> {
             let lease = chrono::Duration::seconds(self.d.config.dispatch.lease_seconds.into());
             state.lease_until = Some(utc_key(&(now + lease)));
             let owner = self.d.owner;
-            let held = RequestCondition::HeldBy { owner: &owner };
+            let held = RequestCondition::HeldBy { owner };
             if self
                 .d
                 .store
