@@ -19,10 +19,11 @@ pub mod code;
 pub mod graphql;
 
 use crate::config::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig};
+use crate::dispatch::ports::{DiscountStore, StoreAdmin};
 use crate::mailer::{Mailer, OutgoingEmail};
 use crate::model::{DiscountRecord, DiscountStatus, FollowUpRecord, Playbook};
 use crate::store::dispatch::Cas;
-use crate::store::{DynamoStore, StoreError};
+use crate::store::StoreError;
 use crate::time::utc_key;
 use chrono::{DateTime, Duration as Days, Utc};
 use graphql::{Bucket, CreateAnswer, DiscountValue, FoundDiscount, NewDiscount, TopErrors};
@@ -640,9 +641,9 @@ pub fn expiry_date(rec: &DiscountRecord, shop: &ShopConfig) -> Option<String> {
 /// one, else records a new one first, then creates it. Store failures are returned as
 /// errors (the follow-up's lease then ends and it is retried); Admin API outcomes as
 /// [`Issued`].
-pub async fn issue(
-    store: &DynamoStore,
-    admin: &AdminClient,
+pub async fn issue<S: DiscountStore, A: StoreAdmin>(
+    store: &S,
+    admin: &A,
     shop: &ShopConfig,
     rule: &DiscountRule,
     f: &FollowUpRecord,
@@ -740,7 +741,10 @@ pub async fn issue(
     }
 }
 
-async fn reread(store: &DynamoStore, f: &FollowUpRecord) -> Result<DiscountRecord, StoreError> {
+async fn reread<S: DiscountStore>(
+    store: &S,
+    f: &FollowUpRecord,
+) -> Result<DiscountRecord, StoreError> {
     store
         .get_discount(&f.shop, &f.customer_key, &f.id)
         .await?
@@ -754,8 +758,8 @@ async fn reread(store: &DynamoStore, f: &FollowUpRecord) -> Result<DiscountRecor
 /// store refused the Admin API token — once per shop: the fact is recorded on the shop
 /// item first, and given back if the email cannot be sent. Returns whether an alert
 /// went out.
-pub async fn alert_merchant<M: Mailer>(
-    store: &DynamoStore,
+pub async fn alert_merchant<M: Mailer, S: DiscountStore>(
+    store: &S,
     mailer: &M,
     config: &Config,
     shop: &ShopConfig,
