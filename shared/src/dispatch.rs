@@ -40,7 +40,7 @@ const BATCH: i32 = 200;
 
 /// The dispatcher over its ports: the follow-up and discount store `S`, the mailer `M`
 /// and the Admin API `A`. Production uses DynamoDB and the Admin GraphQL client (the
-/// defaults).
+/// defaults); the unit tests use the in-memory doubles of `dispatch::memory`.
 pub struct Dispatcher<M, S = DynamoStore, A = crate::admin::AdminClient> {
     pub config: Arc<Config>,
     pub store: S,
@@ -1154,6 +1154,10 @@ fn local_instant(
 }
 
 mod alerts;
+#[cfg(test)]
+mod machine_tests;
+#[cfg(test)]
+pub(crate) mod memory;
 pub mod ports;
 #[cfg(test)]
 mod tests;
