@@ -505,3 +505,40 @@ async fn a_store_failure_before_the_hand_over_retries_with_backoff_and_sends_not
     w.advance(Duration::hours(1));
     assert_eq!(n(&run(&w.dispatcher("a")).await, "sent"), 1);
 }
+
+#[tokio::test]
+async fn a_refused_admin_token_fails_the_follow_up_and_alerts_the_merchant_once() {
+    let mut w = World::new();
+    w.config = Arc::new(
+        Config::parse(
+            "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+             support_email = \"help@acme.example\"\ntime_zone = \"Europe/Paris\"\n\
+             [shop.playbooks.loyalty]\ndiscount = { percentage = 15 }\n",
+            "test",
+        )
+        .unwrap(),
+    );
+    let first = w.due(Playbook::Loyalty, "42", 1001);
+    let second = w.due(Playbook::Loyalty, "43", 1002);
+    for _ in 0..2 {
+        w.admin
+            .fail_next(crate::admin::AdminError::Auth("HTTP 401".into()));
+    }
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(n(&report, "failed"), 2, "{report}");
+    for id in [&first, &second] {
+        let f = w.store.followup(id);
+        assert_eq!(f.status, FollowUpStatus::Failed);
+        assert!(f.reason.as_deref().unwrap().starts_with("discount code: "));
+    }
+    // One alert, to the merchant, for both refusals.
+    let sent = w.mailer.sent();
+    assert_eq!(
+        sent.len(),
+        1,
+        "{:?}",
+        sent.iter().map(|e| &e.to).collect::<Vec<_>>()
+    );
+    assert_eq!(sent[0].to, "help@acme.example");
+    assert_eq!(w.store.calls(Op::ClaimAlert), 2);
+}
