@@ -284,7 +284,7 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
             .save_followup(&f, seen_v, Some("2026-11-22T09:10:00.000Z"))
             .await
             .unwrap(),
-        aftercart::adapters::dynamo::dispatch::Cas::Done
+        aftercart::ports::store::Cas::Done
     );
     // It had taken the customer's send slot too, and never gave it back.
     assert_eq!(
@@ -298,7 +298,7 @@ async fn a_dispatcher_that_died_mid_send_leaves_the_follow_up_to_the_next_after_
             )
             .await
             .unwrap(),
-        aftercart::adapters::dynamo::dispatch::Cas::Done
+        aftercart::ports::store::Cas::Done
     );
 
     let during = t.dispatcher("2026-11-22T09:11:00Z", None).await;

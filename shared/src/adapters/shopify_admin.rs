@@ -18,14 +18,13 @@
 pub mod code;
 pub mod graphql;
 
-use crate::adapters::dynamo::dispatch::Cas;
-use crate::adapters::dynamo::DynamoStore;
 use crate::config::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig};
 use crate::model::time::utc_key;
 use crate::model::{DiscountRecord, DiscountStatus, FollowUpRecord, Playbook};
 pub use crate::ports::admin::AdminError;
+use crate::ports::dispatch::{DiscountStore, StoreAdmin};
 use crate::ports::mail::{Mailer, OutgoingEmail};
-use crate::ports::store::StoreError;
+use crate::ports::store::{Cas, StoreError};
 use chrono::{DateTime, Duration as Days, Utc};
 use graphql::{Bucket, CreateAnswer, DiscountValue, FoundDiscount, NewDiscount, TopErrors};
 use reqwest::header::HeaderValue;
@@ -575,9 +574,9 @@ pub fn expiry_date(rec: &DiscountRecord, shop: &ShopConfig) -> Option<String> {
 /// one, else records a new one first, then creates it. Store failures are returned as
 /// errors (the follow-up's lease then ends and it is retried); Admin API outcomes as
 /// [`Issued`].
-pub async fn issue(
-    store: &DynamoStore,
-    admin: &AdminClient,
+pub async fn issue<S: DiscountStore, A: StoreAdmin>(
+    store: &S,
+    admin: &A,
     shop: &ShopConfig,
     rule: &DiscountRule,
     f: &FollowUpRecord,
@@ -675,7 +674,10 @@ pub async fn issue(
     }
 }
 
-async fn reread(store: &DynamoStore, f: &FollowUpRecord) -> Result<DiscountRecord, StoreError> {
+async fn reread<S: DiscountStore>(
+    store: &S,
+    f: &FollowUpRecord,
+) -> Result<DiscountRecord, StoreError> {
     store
         .get_discount(&f.shop, &f.customer_key, &f.id)
         .await?
@@ -689,8 +691,8 @@ async fn reread(store: &DynamoStore, f: &FollowUpRecord) -> Result<DiscountRecor
 /// store refused the Admin API token — once per shop: the fact is recorded on the shop
 /// item first, and given back if the email cannot be sent. Returns whether an alert
 /// went out.
-pub async fn alert_merchant<M: Mailer>(
-    store: &DynamoStore,
+pub async fn alert_merchant<M: Mailer, S: DiscountStore>(
+    store: &S,
     mailer: &M,
     config: &Config,
     shop: &ShopConfig,
@@ -782,5 +784,22 @@ fn alert_message(
 impl crate::ports::privacy::AppAccess for AdminClient {
     async fn check_access(&self, shop: &str) -> Result<(), AdminError> {
         AdminClient::check_access(self, shop).await
+    }
+}
+
+impl StoreAdmin for AdminClient {
+    async fn create_discount(
+        &self,
+        shop: &str,
+        d: &NewDiscount,
+    ) -> Result<(String, Option<String>), AdminError> {
+        AdminClient::create_discount(self, shop, d).await
+    }
+    async fn find_by_code(
+        &self,
+        shop: &str,
+        code: &str,
+    ) -> Result<Option<FoundDiscount>, AdminError> {
+        AdminClient::find_by_code(self, shop, code).await
     }
 }

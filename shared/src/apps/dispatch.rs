@@ -13,16 +13,18 @@
 //! ([`POSSIBLY_SENT`]), never sent twice. Account-level SES refusals
 //! ([`SendError::Halt`]) stop the run and leave every follow-up due.
 
-use crate::adapters::dynamo::dispatch::Cas;
 use crate::adapters::dynamo::DynamoStore;
 use crate::config::{Config, ShopConfig};
 use crate::email::{self, EmailContext, LineView, LinkView, Sender, Templates};
 use crate::model::time::{parse_time, utc_key, Clock};
 use crate::model::tokens::LinkBuilder;
 use crate::model::{
-    email_hash, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook, ProfileRecord,
+    email_hash, DiscountRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
+    ProfileRecord,
 };
+use crate::ports::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
 use crate::ports::mail::{Mailer, OutgoingEmail, SendError};
+use crate::ports::store::Cas;
 use crate::ports::store::StoreError;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use futures::StreamExt;
@@ -37,9 +39,12 @@ const CONCURRENCY: usize = 8;
 /// Due follow-ups read per shard per run.
 const BATCH: i32 = 200;
 
-pub struct Dispatcher<M> {
+/// The dispatcher over its ports: the follow-up and discount store `S`, the mailer `M`
+/// and the Admin API `A`. Production uses DynamoDB and the Admin GraphQL client (the
+/// defaults); the unit tests use the in-memory doubles of `ports::memory`.
+pub struct Dispatcher<M, S = DynamoStore, A = crate::adapters::shopify_admin::AdminClient> {
     pub config: Arc<Config>,
-    pub store: DynamoStore,
+    pub store: S,
     pub mailer: M,
     pub links: LinkBuilder,
     /// Templates per shop domain (built-in where the shop has no overrides).
@@ -48,7 +53,7 @@ pub struct Dispatcher<M> {
     /// Who holds the leases this dispatcher takes (the invocation's request id).
     pub owner: String,
     /// The Shopify Admin API, for the discount codes some playbooks carry.
-    pub admin: crate::adapters::shopify_admin::AdminClient,
+    pub admin: A,
 }
 
 /// What one run did.
@@ -200,7 +205,82 @@ impl From<StoreError> for Interrupted {
     }
 }
 
+/// A follow-up that passed the guards, with what sending it needs.
+struct Attempt<'a> {
+    shop: &'a ShopConfig,
+    order: OrderRecord,
+    profile: ProfileRecord,
+    to: String,
+    from: String,
+    now: DateTime<Utc>,
+    /// `now` as a key: the send slot's and the hand-over's time.
+    now_key: String,
+}
+
+/// Why a follow-up that passed the guards still cannot be sent.
+enum Unsendable {
+    Cancel(&'static str),
+    Fail(&'static str),
+}
+
+/// The recipient and the sender of a follow-up the guards let through.
+fn recipient(
+    shop: &ShopConfig,
+    ctx: GuardContext,
+    now: DateTime<Utc>,
+) -> Result<Attempt<'_>, Unsendable> {
+    let (Some(order), Some(profile)) = (ctx.order, ctx.profile) else {
+        return Err(Unsendable::Cancel("order or customer not found"));
+    };
+    let Some(to) = profile.email.clone() else {
+        return Err(Unsendable::Cancel("no email address"));
+    };
+    let Some(from) = shop.sender_email.clone() else {
+        return Err(Unsendable::Fail("shop has no sender_email configured"));
+    };
+    Ok(Attempt {
+        shop,
+        order,
+        profile,
+        to,
+        from,
+        now,
+        now_key: utc_key(&now),
+    })
+}
+
+/// Where a step of [`Dispatcher::send`] leaves the follow-up: go on with what it made,
+/// or stop (the step recorded the outcome).
+enum Step<T> {
+    Next(T),
+    Done,
+}
+
+/// A store failure after the hand-over mark was written.
+fn handed_over(error: StoreError) -> Interrupted {
+    Interrupted {
+        error,
+        handed_over: true,
+    }
+}
+
 impl<M: Mailer> Dispatcher<M> {
+    /// One run: compliance requests and the merchants' refused-deliveries alerts, then
+    /// claims and sends what is due until nothing is or `deadline` is near
+    /// ([`Dispatcher::send_due`]).
+    pub async fn run(&self, deadline: Instant) -> Result<Report, StoreError> {
+        // Compliance requests before any send, so a customer erased now is not mailed.
+        crate::apps::privacy::carry_out(&self.compliance(), deadline).await?;
+        // The merchant hears of refused deliveries once a day; a failure here is logged
+        // and never holds up the sends.
+        if let Err(e) =
+            alerts::alert_merchants(&self.store, &self.mailer, &self.config, self.clock.now()).await
+        {
+            tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
+        }
+        self.send_due(deadline).await
+    }
+
     /// What the privacy worker needs of this dispatcher.
     pub fn compliance(
         &self,
@@ -221,18 +301,10 @@ impl<M: Mailer> Dispatcher<M> {
     }
 }
 
-impl<M: Mailer> Dispatcher<M> {
-    /// One run: claims and sends what is due until nothing is or `deadline` is near.
-    pub async fn run(&self, deadline: Instant) -> Result<Report, StoreError> {
-        // Compliance requests before any send, so a customer erased now is not mailed.
-        crate::apps::privacy::carry_out(&self.compliance(), deadline).await?;
-        // The merchant hears of refused deliveries once a day; a failure here is logged
-        // and never holds up the sends.
-        if let Err(e) =
-            alerts::alert_merchants(&self.store, &self.mailer, &self.config, self.clock.now()).await
-        {
-            tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
-        }
+impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S, A> {
+    /// Claims and sends what is due until nothing is or `deadline` is near: the state
+    /// machine, over the ports only (no compliance pass, no merchant alerts).
+    pub async fn send_due(&self, deadline: Instant) -> Result<Report, StoreError> {
         let report = Report::default();
         // SES's own MaxSendRate where the endpoint tells it, else the configured one.
         let rate = self
@@ -247,16 +319,7 @@ impl<M: Mailer> Dispatcher<M> {
             deadline,
             margin: std::time::Duration::from_millis(self.config.dispatch.deadline_margin_ms),
         };
-        let now_key = utc_key(&self.clock.now());
-        let mut due = Vec::new();
-        for shard in 0..self.config.dispatch.shards {
-            due.extend(
-                self.store
-                    .due(&format!("DUE#{shard}"), &now_key, BATCH)
-                    .await?,
-            );
-        }
-        due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
+        let due = self.due_now().await?;
         report.due.store(due.len() as u32, Ordering::Relaxed);
 
         let errors = Mutex::new(Vec::new());
@@ -278,6 +341,21 @@ impl<M: Mailer> Dispatcher<M> {
             tracing::error!(error = %e, count = errors.len(), "dispatch: store errors; unfinished follow-ups are retried later");
         }
         Ok(report)
+    }
+
+    /// What every shard of the due index holds up to now, earliest first.
+    async fn due_now(&self) -> Result<Vec<FollowUpRecord>, StoreError> {
+        let now_key = utc_key(&self.clock.now());
+        let mut due = Vec::new();
+        for shard in 0..self.config.dispatch.shards {
+            due.extend(
+                self.store
+                    .due(&format!("DUE#{shard}"), &now_key, BATCH)
+                    .await?,
+            );
+        }
+        due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
+        Ok(due)
     }
 
     async fn handle(&self, seen: FollowUpRecord, run: &Run<'_>) -> Result<(), StoreError> {
@@ -413,6 +491,9 @@ impl<M: Mailer> Dispatcher<M> {
         })
     }
 
+    /// A follow-up the guards let through: recipient → frequency-cap slot → discount
+    /// code → render → hand over → deliver (which records the outcome). Each step that
+    /// ends the attempt records its outcome and gives back the slot it no longer needs.
     async fn send(
         &self,
         f: FollowUpRecord,
@@ -421,106 +502,146 @@ impl<M: Mailer> Dispatcher<M> {
         now: DateTime<Utc>,
         run: &Run<'_>,
     ) -> Result<(), Interrupted> {
-        let report = run.report;
-        let (Some(order), Some(profile)) = (ctx.order, ctx.profile) else {
-            return Ok(self
-                .finish_cancelled(f, "order or customer not found", run)
-                .await?);
-        };
-        let Some(to) = profile.email.clone() else {
-            return Ok(self.finish_cancelled(f, "no email address", run).await?);
-        };
-        let Some(from) = shop.sender_email.clone() else {
-            return Ok(self
-                .finish_failed(f, "shop has no sender_email configured", run)
-                .await?);
-        };
-        // The frequency cap, taken atomically on the profile.
-        let now_key = utc_key(&now);
-        let cap = Duration::hours(shop.frequency_cap_hours.into());
-        let cap_start = utc_key(&(now - cap));
-        if shop.frequency_cap_hours > 0
-            && self
-                .store
-                .reserve_send_slot(&f.shop, &f.customer_key, &f.id, &now_key, &cap_start)
-                .await?
-                == Cas::Lost
-        {
-            let last = self
-                .store
-                .get_profile(&f.shop, &f.customer_key)
-                .await?
-                .and_then(|p| p.last_email_at)
-                .and_then(|t| parse_time(&t))
-                .map(|t| t.to_utc())
-                .unwrap_or(now);
-            Report::add(&report.deferred);
-            return Ok(self
-                .reschedule(f, last + cap, "frequency cap", false, run)
-                .await?);
-        }
-
-        // A playbook that carries a code gets it now, created in the store exactly once
-        // (a retry of this follow-up reuses it).
-        let mut discount = None;
-        if let Some(rule) = crate::adapters::shopify_admin::code_rule(shop, f.playbook) {
-            use crate::adapters::shopify_admin::Issued;
-            let issued = match crate::adapters::shopify_admin::issue(
-                &self.store,
-                &self.admin,
-                shop,
-                rule,
-                &f,
-                now,
-            )
-            .await
-            {
-                Ok(issued) => issued,
-                Err(e) => {
-                    self.release_quietly(&f, &profile, &now_key, shop).await;
-                    return Err(e.into());
-                }
-            };
-            match issued {
-                Issued::Ready(d) => discount = Some(d),
-                Issued::Skip(reason) => {
-                    self.release(&f, &profile, &now_key, shop).await?;
-                    return Ok(self.finish_cancelled(f, &reason, run).await?);
-                }
-                Issued::Refused(e) => {
-                    self.release(&f, &profile, &now_key, shop).await?;
-                    if e.is_auth() {
-                        crate::adapters::shopify_admin::alert_merchant(
-                            &self.store,
-                            &self.mailer,
-                            &self.config,
-                            shop,
-                            &e,
-                            now,
-                        )
-                        .await?;
-                    }
-                    if e.is_transient() && f.attempts < self.config.dispatch.max_attempts {
-                        Report::add(&report.retried);
-                        let until = now + retry_backoff(f.attempts);
-                        tracing::warn!(followup = %f.id, attempts = f.attempts, error = %e, "discount code not created; retrying later");
-                        return Ok(self
-                            .reschedule(
-                                f,
-                                until,
-                                &format!("retrying: discount code: {e}"),
-                                true,
-                                run,
-                            )
-                            .await?);
-                    }
-                    return Ok(self
-                        .finish_failed(f, &format!("discount code: {e}"), run)
-                        .await?);
-                }
+        let a = match recipient(shop, ctx, now) {
+            Ok(a) => a,
+            Err(Unsendable::Cancel(reason)) => {
+                return Ok(self.finish_cancelled(f, reason, run).await?)
             }
+            Err(Unsendable::Fail(reason)) => return Ok(self.finish_failed(f, reason, run).await?),
+        };
+        if let Some(until) = self.take_slot(&f, &a).await? {
+            Report::add(&run.report.deferred);
+            return Ok(self
+                .reschedule(f, until, "frequency cap", false, run)
+                .await?);
         }
-        let mut email_ctx = email_context(&self.links, &f, shop, &order, &profile, &to, &from, now);
+        let Step::Next(discount) = self.discount_code(&f, &a, run).await? else {
+            return Ok(());
+        };
+        let Step::Next(outgoing) = self.render(&f, &a, discount, run).await? else {
+            return Ok(());
+        };
+        let Step::Next(f) = self.hand_over_step(&f, &a, run).await? else {
+            return Ok(());
+        };
+        self.deliver(f, &a, &outgoing, run).await
+    }
+
+    /// The frequency cap, taken atomically on the profile: `Some(until)` when another
+    /// follow-up holds the customer's slot (this one then waits until it ends).
+    async fn take_slot(
+        &self,
+        f: &FollowUpRecord,
+        a: &Attempt<'_>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let shop = a.shop;
+        let cap = Duration::hours(shop.frequency_cap_hours.into());
+        let cap_start = utc_key(&(a.now - cap));
+        if shop.frequency_cap_hours == 0
+            || self
+                .store
+                .reserve_send_slot(&f.shop, &f.customer_key, &f.id, &a.now_key, &cap_start)
+                .await?
+                == Cas::Done
+        {
+            return Ok(None);
+        }
+        let last = self
+            .store
+            .get_profile(&f.shop, &f.customer_key)
+            .await?
+            .and_then(|p| p.last_email_at)
+            .and_then(|t| parse_time(&t))
+            .map(|t| t.to_utc())
+            .unwrap_or(a.now);
+        Ok(Some(last + cap))
+    }
+
+    /// A playbook that carries a code gets it now, created in the store exactly once
+    /// (a retry of this follow-up reuses it). `Done` when the follow-up was cancelled,
+    /// rescheduled or failed instead.
+    async fn discount_code(
+        &self,
+        f: &FollowUpRecord,
+        a: &Attempt<'_>,
+        run: &Run<'_>,
+    ) -> Result<Step<Option<Box<DiscountRecord>>>, Interrupted> {
+        use crate::adapters::shopify_admin::Issued;
+        let shop = a.shop;
+        let Some(rule) = crate::adapters::shopify_admin::code_rule(shop, f.playbook) else {
+            return Ok(Step::Next(None));
+        };
+        let issued = match crate::adapters::shopify_admin::issue(
+            &self.store,
+            &self.admin,
+            shop,
+            rule,
+            f,
+            a.now,
+        )
+        .await
+        {
+            Ok(issued) => issued,
+            Err(e) => {
+                self.release_quietly(f, &a.profile, &a.now_key, shop).await;
+                return Err(e.into());
+            }
+        };
+        let e = match issued {
+            Issued::Ready(d) => return Ok(Step::Next(Some(d))),
+            Issued::Skip(reason) => {
+                self.release(f, &a.profile, &a.now_key, shop).await?;
+                self.finish_cancelled(f.clone(), &reason, run).await?;
+                return Ok(Step::Done);
+            }
+            Issued::Refused(e) => e,
+        };
+        self.release(f, &a.profile, &a.now_key, shop).await?;
+        if e.is_auth() {
+            crate::adapters::shopify_admin::alert_merchant(
+                &self.store,
+                &self.mailer,
+                &self.config,
+                shop,
+                &e,
+                a.now,
+            )
+            .await?;
+        }
+        if e.is_transient() && f.attempts < self.config.dispatch.max_attempts {
+            Report::add(&run.report.retried);
+            let until = a.now + retry_backoff(f.attempts);
+            tracing::warn!(followup = %f.id, attempts = f.attempts, error = %e, "discount code not created; retrying later");
+            let reason = format!("retrying: discount code: {e}");
+            self.reschedule(f.clone(), until, &reason, true, run)
+                .await?;
+        } else {
+            self.finish_failed(f.clone(), &format!("discount code: {e}"), run)
+                .await?;
+        }
+        Ok(Step::Done)
+    }
+
+    /// The message, rendered with the shop's templates; `Done` (failed, slot given back)
+    /// when it cannot be built.
+    async fn render(
+        &self,
+        f: &FollowUpRecord,
+        a: &Attempt<'_>,
+        discount: Option<Box<DiscountRecord>>,
+        run: &Run<'_>,
+    ) -> Result<Step<OutgoingEmail>, Interrupted> {
+        let shop = a.shop;
+        let mut email_ctx = email_context(
+            &self.links,
+            f,
+            shop,
+            &a.order,
+            &a.profile,
+            &a.to,
+            &a.from,
+            a.now,
+        );
         email_ctx.discount_expires = discount
             .as_ref()
             .and_then(|d| crate::adapters::shopify_admin::expiry_date(d, shop));
@@ -535,20 +656,20 @@ impl<M: Mailer> Dispatcher<M> {
         };
         let raw = templates
             .render(&email_ctx)
-            .and_then(|rendered| email::build_mime(&email_ctx, &rendered, now));
+            .and_then(|rendered| email::build_mime(&email_ctx, &rendered, a.now));
         let raw = match raw {
             Ok(raw) => raw,
             Err(e) => {
-                self.release(&f, &profile, &now_key, shop).await?;
-                return Ok(self
-                    .finish_failed(f, &format!("cannot build the email: {e}"), run)
-                    .await?);
+                self.release(f, &a.profile, &a.now_key, shop).await?;
+                self.finish_failed(f.clone(), &format!("cannot build the email: {e}"), run)
+                    .await?;
+                return Ok(Step::Done);
             }
         };
-        let outgoing = OutgoingEmail {
+        Ok(Step::Next(OutgoingEmail {
             raw,
-            from,
-            to,
+            from: a.from.clone(),
+            to: a.to.clone(),
             configuration_set: self.config.email.configuration_set.clone(),
             tags: vec![
                 ("shop", f.shop.clone()),
@@ -556,70 +677,99 @@ impl<M: Mailer> Dispatcher<M> {
                 ("followup", f.id.clone()),
                 ("customer", f.customer_key.clone()),
             ],
-        };
-        // Mark the hand-over before waiting for the send slot, so the SES call itself
-        // keeps to the send rate.
-        let f = match self.hand_over(&f, &now_key).await {
-            Ok(Some(f)) => f,
+        }))
+    }
+
+    /// Marks the hand-over before waiting for the send slot, so the SES call itself
+    /// keeps to the send rate. `Done` when the follow-up is no longer ours.
+    async fn hand_over_step(
+        &self,
+        f: &FollowUpRecord,
+        a: &Attempt<'_>,
+        run: &Run<'_>,
+    ) -> Result<Step<FollowUpRecord>, Interrupted> {
+        match self.hand_over(f, &a.now_key).await {
+            Ok(Some(f)) => Ok(Step::Next(f)),
             Ok(None) => {
                 // Our lease ended and another dispatcher holds the follow-up now.
-                Report::add(&report.lost);
-                return Ok(());
+                Report::add(&run.report.lost);
+                Ok(Step::Done)
             }
             Err(e) => {
-                self.release_quietly(&f, &profile, &now_key, shop).await;
-                return Err(e.into());
+                self.release_quietly(f, &a.profile, &a.now_key, a.shop)
+                    .await;
+                Err(e.into())
             }
-        };
-        let handed_over = |error| Interrupted {
-            error,
-            handed_over: true,
-        };
+        }
+    }
+
+    /// Waits for the send rate, hands the email to SES and records the outcome. Every
+    /// store failure from here on is `handed_over`: nothing may put the follow-up back.
+    async fn deliver(
+        &self,
+        f: FollowUpRecord,
+        a: &Attempt<'_>,
+        outgoing: &OutgoingEmail,
+        run: &Run<'_>,
+    ) -> Result<(), Interrupted> {
+        let report = run.report;
         // The send rate may hold the email past the run's deadline, and SES may have
         // halted sending meanwhile: then it goes back, unsent, for the next run.
         if run.closing() || !run.pace.wait_until(run.cutoff()).await || run.closing() {
-            self.release_quietly(&f, &profile, &now_key, shop).await;
+            self.release_quietly(&f, &a.profile, &a.now_key, a.shop)
+                .await;
             Report::add(&report.put_back);
             let reason = report.halted.get().map(|r| format!("halted: {r}"));
             return self.put_back(f, reason, run).await.map_err(handed_over);
         }
-        match self.mailer.send(&outgoing).await {
+        let recorded = match self.mailer.send(outgoing).await {
             Ok(message_id) => {
                 let mut done = next_version(&f);
                 done.status = FollowUpStatus::Sent;
                 done.ses_message_id = Some(message_id);
-                done.sent_at = Some(now_key);
+                done.sent_at = Some(a.now_key.clone());
                 done.reason = None;
                 done.unindex();
                 Report::add(&report.sent);
                 tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
                 // Retried until the deadline; if it still fails, the hand-over mark
                 // keeps a later claim from sending again.
-                self.store_outcome(&done, f.v, run)
-                    .await
-                    .map_err(handed_over)
+                self.store_outcome(&done, f.v, run).await
             }
             Err(e) => {
                 // SES answered: nothing went out. The outcome clears the hand-over mark.
-                self.release_quietly(&f, &profile, &now_key, shop).await;
-                let recorded = match e {
-                    SendError::Halt { reason } => {
-                        run.halt(&reason);
-                        Report::add(&report.put_back);
-                        self.put_back(f, Some(format!("halted: {reason}")), run)
-                            .await
-                    }
-                    SendError::Transient(msg) if f.attempts < self.config.dispatch.max_attempts => {
-                        Report::add(&report.retried);
-                        let until = now + retry_backoff(f.attempts);
-                        tracing::warn!(followup = %f.id, attempts = f.attempts, error = %msg, "send failed; retrying later");
-                        self.reschedule(f, until, &format!("retrying: {msg}"), true, run)
-                            .await
-                    }
-                    other => self.finish_failed(f, &other.to_string(), run).await,
-                };
-                recorded.map_err(handed_over)
+                self.release_quietly(&f, &a.profile, &a.now_key, a.shop)
+                    .await;
+                self.not_sent(f, e, a.now, run).await
             }
+        };
+        recorded.map_err(handed_over)
+    }
+
+    /// Records a send SES refused: a halt stops the run and puts the follow-up back, a
+    /// transient error retries it with backoff (until `max_attempts`), the rest fail it.
+    async fn not_sent(
+        &self,
+        f: FollowUpRecord,
+        e: SendError,
+        now: DateTime<Utc>,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
+        match e {
+            SendError::Halt { reason } => {
+                run.halt(&reason);
+                Report::add(&run.report.put_back);
+                self.put_back(f, Some(format!("halted: {reason}")), run)
+                    .await
+            }
+            SendError::Transient(msg) if f.attempts < self.config.dispatch.max_attempts => {
+                Report::add(&run.report.retried);
+                let until = now + retry_backoff(f.attempts);
+                tracing::warn!(followup = %f.id, attempts = f.attempts, error = %msg, "send failed; retrying later");
+                self.reschedule(f, until, &format!("retrying: {msg}"), true, run)
+                    .await
+            }
+            other => self.finish_failed(f, &other.to_string(), run).await,
         }
     }
 
@@ -833,19 +983,7 @@ pub fn email_context(
         .iter()
         .filter(|l| f.product_id.is_none() || l.product_id == f.product_id)
         .collect();
-    let rules: Vec<_> = lines
-        .iter()
-        .filter_map(|l| shop.product(l.product_id, l.sku.as_deref()))
-        .collect();
-    let mut complementary: Vec<LinkView> = Vec::new();
-    for c in rules.iter().flat_map(|r| &r.complementary) {
-        if !complementary.iter().any(|x| x.url == c.url) {
-            complementary.push(LinkView {
-                title: c.title.clone(),
-                url: c.url.clone(),
-            });
-        }
-    }
+    let complementary = complementary_links(shop, &lines);
     EmailContext {
         playbook: f.playbook,
         shop_name: shop.brand().to_owned(),
@@ -865,19 +1003,7 @@ pub fn email_context(
             .or_else(|| profile.locale.clone())
             .or_else(|| shop.locale.clone()),
         order_name: order.name.clone(),
-        lines: lines
-            .iter()
-            .map(|l| {
-                let rule = shop.product(l.product_id, l.sku.as_deref());
-                LineView {
-                    title: l.title.clone(),
-                    variant_title: l.variant_title.clone(),
-                    quantity: l.quantity,
-                    care_url: rule.and_then(|r| r.care_url.clone()),
-                    how_to_url: rule.and_then(|r| r.how_to_url.clone()),
-                }
-            })
-            .collect(),
+        lines: lines.iter().map(|l| line_view(shop, l)).collect(),
         savings: order.total_discounts.filter(|d| !d.is_zero()).map(|d| {
             format!("{d} {}", order.currency.as_deref().unwrap_or_default())
                 .trim()
@@ -896,6 +1022,36 @@ pub fn email_context(
         discount_expires: None,
         complementary,
         unsubscribe_url: Some(links.unsubscribe_url(&f.shop, &f.customer_key, &f.id, now_s)),
+    }
+}
+
+/// The complementary products of the email's lines, each once.
+fn complementary_links(shop: &ShopConfig, lines: &[&crate::model::OrderLine]) -> Vec<LinkView> {
+    let rules: Vec<_> = lines
+        .iter()
+        .filter_map(|l| shop.product(l.product_id, l.sku.as_deref()))
+        .collect();
+    let mut complementary: Vec<LinkView> = Vec::new();
+    for c in rules.iter().flat_map(|r| &r.complementary) {
+        if !complementary.iter().any(|x| x.url == c.url) {
+            complementary.push(LinkView {
+                title: c.title.clone(),
+                url: c.url.clone(),
+            });
+        }
+    }
+    complementary
+}
+
+/// One order line as the templates show it, with its product's care and how-to links.
+fn line_view(shop: &ShopConfig, l: &crate::model::OrderLine) -> LineView {
+    let rule = shop.product(l.product_id, l.sku.as_deref());
+    LineView {
+        title: l.title.clone(),
+        variant_title: l.variant_title.clone(),
+        quantity: l.quantity,
+        care_url: rule.and_then(|r| r.care_url.clone()),
+        how_to_url: rule.and_then(|r| r.how_to_url.clone()),
     }
 }
 
@@ -1033,6 +1189,8 @@ fn local_instant(
 }
 
 mod alerts;
+#[cfg(test)]
+mod machine_tests;
 #[cfg(test)]
 mod tests;
 

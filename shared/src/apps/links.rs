@@ -19,7 +19,6 @@
 //! browser's `Accept-Language`, else English.
 //! Nothing personal is logged: shop, follow-up id, purpose, outcome and status only.
 
-use crate::adapters::dynamo::dispatch::Cas;
 use crate::adapters::dynamo::links::SELF_SERVICE_REASON;
 use crate::adapters::dynamo::DynamoStore;
 use crate::config::{Config, ShopConfig};
@@ -31,6 +30,7 @@ use crate::model::{
 };
 use crate::ports::links::LinkStore;
 use crate::ports::mail::{notify_merchant, Mailer, Notice, NoticeError};
+use crate::ports::store::Cas;
 use crate::ports::store::StoreError;
 use chrono::Duration;
 use lambda_http::http::{header, Method, StatusCode};

@@ -2,8 +2,11 @@
 //! runs over in-memory versions in unit tests and over the adapters in production.
 
 pub mod admin;
+pub mod dispatch;
 pub mod links;
 pub mod mail;
 pub mod mail_events;
+#[cfg(test)]
+pub mod memory;
 pub mod privacy;
 pub mod store;

@@ -12,6 +12,8 @@ use crate::model::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
+use crate::model::DiscountRecord;
+use crate::ports::dispatch::{DiscountStore, FollowUpStore};
 pub use crate::ports::store::Cas;
 
 impl DynamoStore {
@@ -205,5 +207,134 @@ impl DynamoStore {
             update.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         super::cas("UpdateItem", req.update_expression(update).send().await)
+    }
+}
+
+impl FollowUpStore for DynamoStore {
+    async fn due(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> Result<Vec<FollowUpRecord>, StoreError> {
+        DynamoStore::due(self, shard, now_key, limit).await
+    }
+    async fn save_followup(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::save_followup(self, next, expected, claimable_at).await
+    }
+    async fn get_order(
+        &self,
+        shop: &str,
+        order_id: u64,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        DynamoStore::get_order(self, shop, order_id).await
+    }
+    async fn get_profile(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        DynamoStore::get_profile(self, shop, customer_key).await
+    }
+    async fn get_shop(&self, shop: &str) -> Result<Option<ShopRecord>, StoreError> {
+        DynamoStore::get_shop(self, shop).await
+    }
+    async fn get_suppression(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> Result<Option<SuppressionRecord>, StoreError> {
+        DynamoStore::get_suppression(self, shop, email_hash).await
+    }
+    async fn reserve_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        by: &str,
+        now: &str,
+        cap_start: &str,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::reserve_send_slot(self, shop, customer_key, by, now, cap_start).await
+    }
+    async fn release_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        by: &str,
+        reserved: &str,
+        previous_at: Option<&str>,
+        previous_by: Option<&str>,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::release_send_slot(
+            self,
+            shop,
+            customer_key,
+            by,
+            reserved,
+            previous_at,
+            previous_by,
+        )
+        .await
+    }
+}
+
+impl DiscountStore for DynamoStore {
+    async fn get_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<DiscountRecord>, StoreError> {
+        DynamoStore::get_discount(self, shop, customer_key, followup).await
+    }
+    async fn reserve_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::reserve_discount(self, shop, customer_key, rec).await
+    }
+    async fn save_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        next: &DiscountRecord,
+        expected: u64,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::save_discount(self, shop, customer_key, next, expected).await
+    }
+    async fn mark_discount_created(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+        discount_id: Option<String>,
+        now: &str,
+    ) -> Result<(DiscountRecord, Cas), StoreError> {
+        DynamoStore::mark_discount_created(self, shop, customer_key, rec, discount_id, now).await
+    }
+    async fn mark_discount_failed(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+        reason: &str,
+    ) -> Result<(DiscountRecord, Cas), StoreError> {
+        DynamoStore::mark_discount_failed(self, shop, customer_key, rec, reason).await
+    }
+    async fn claim_admin_alert(&self, shop: &str, now: &str) -> Result<Cas, StoreError> {
+        DynamoStore::claim_admin_alert(self, shop, now).await
+    }
+    async fn release_admin_alert(&self, shop: &str, at: &str) -> Result<Cas, StoreError> {
+        DynamoStore::release_admin_alert(self, shop, at).await
+    }
+    async fn clear_admin_alert(&self, shop: &str) -> Result<Cas, StoreError> {
+        DynamoStore::clear_admin_alert(self, shop).await
     }
 }

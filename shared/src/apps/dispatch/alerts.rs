@@ -15,8 +15,8 @@ pub(super) async fn alert_merchants<M: crate::ports::mail::Mailer>(
     config: &crate::config::Config,
     now: DateTime<Utc>,
 ) -> Result<u32, crate::ports::store::StoreError> {
-    use crate::adapters::dynamo::dispatch::Cas;
     use crate::ports::mail::{notify_merchant, Notice, NoticeError};
+    use crate::ports::store::Cas;
     let since = day_of(now - chrono::Duration::days(1));
     let at = crate::model::time::utc_key(&now);
     let mut sent = 0;

@@ -1,5 +1,6 @@
 //! The guards, quiet hours and retry backoff, as pure functions. Claiming, sending and
-//! the frequency cap run against moto in `tests/it/dispatch.rs`.
+//! the frequency cap run over the in-memory ports in `machine_tests.rs`, and against
+//! moto in `tests/it/dispatch.rs`.
 
 use super::*;
 use crate::model::OrderLine;

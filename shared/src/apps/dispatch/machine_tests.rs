@@ -1,0 +1,548 @@
+//! The dispatcher's state machine over the in-memory ports (`memory.rs`): claims and
+//! leases, the guards, the frequency cap, halts, the hand-over mark, retries and
+//! discount codes, without moto. The same behaviour against DynamoDB and SES is covered
+//! by `tests/it/dispatch.rs`.
+
+use super::*;
+use crate::model::time::FixedClock;
+use crate::model::OrderLine;
+use crate::ports::memory::{MemoryAdmin, MemoryMailer, MemoryStore, Op};
+
+const SHOP: &str = "acme.myshopify.com";
+/// 11:00 in Paris on a weekday: outside the default 21:00–08:00 quiet hours.
+const T0: &str = "2026-11-23T10:00:00Z";
+const EMAIL: &str = "bob@example.com";
+
+type Machine = Dispatcher<MemoryMailer, MemoryStore, MemoryAdmin>;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn config() -> Arc<Config> {
+    Arc::new(
+        Config::parse(
+            "[dispatch]\nmax_attempts = 3\ndeadline_margin_ms = 100\n\
+             [[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+             time_zone = \"Europe/Paris\"\n\
+             [shop.playbooks.loyalty]\ndiscount = { percentage = 15 }\n",
+            "test",
+        )
+        .unwrap(),
+    )
+}
+
+/// One store, mailer, admin and clock, and dispatchers over them.
+struct World {
+    store: MemoryStore,
+    mailer: MemoryMailer,
+    admin: MemoryAdmin,
+    clock: Arc<FixedClock>,
+    config: Arc<Config>,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            store: MemoryStore::default(),
+            mailer: MemoryMailer::default(),
+            admin: MemoryAdmin::default(),
+            clock: Arc::new(FixedClock::new(at(T0))),
+            config: config(),
+        }
+    }
+
+    fn dispatcher(&self, owner: &str) -> Machine {
+        Dispatcher {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            links: LinkBuilder {
+                base_url: "https://links.example.test".into(),
+                keys: crate::model::tokens::LinkKeys::parse(
+                    "1:a-test-key-that-is-long-enough-0123456789",
+                )
+                .unwrap(),
+                ttl_days: 60,
+            },
+            templates: HashMap::new(),
+            clock: self.clock.clone(),
+            owner: owner.into(),
+            admin: self.admin.clone(),
+        }
+    }
+
+    /// A customer `key` with an order `order_id`, and a follow-up of `playbook` on it
+    /// due at T0. Returns the follow-up's id.
+    fn due(&self, playbook: Playbook, key: &str, order_id: u64) -> String {
+        self.store.put_order(
+            SHOP,
+            OrderRecord {
+                v: 1,
+                order_id,
+                created_at: Some("2026-11-01T10:00:00.000Z".into()),
+                lines: vec![OrderLine {
+                    line_item_id: 1,
+                    product_id: Some(7),
+                    variant_id: Some(70),
+                    sku: None,
+                    title: "Tea".into(),
+                    variant_title: None,
+                    quantity: 1,
+                    price: None,
+                }],
+                ..OrderRecord::default()
+            },
+        );
+        if self.store.profile(SHOP, key).is_none() {
+            self.store.put_profile(
+                SHOP,
+                ProfileRecord {
+                    v: 1,
+                    customer_key: key.into(),
+                    email: Some(format!("{key}-{EMAIL}")),
+                    consent_state: Some("subscribed".into()),
+                    ..ProfileRecord::default()
+                },
+            );
+        }
+        let id = format!("{}#{order_id}#0", playbook.as_str());
+        let mut f = FollowUpRecord {
+            v: 1,
+            id: id.clone(),
+            shop: SHOP.into(),
+            customer_key: key.into(),
+            playbook,
+            order_id,
+            product_id: (playbook == Playbook::Replenishment).then_some(7),
+            status: FollowUpStatus::Pending,
+            due_at: utc_key(&at(T0)),
+            due_pk: None,
+            due_sk: None,
+            lease_owner: None,
+            lease_until: None,
+            attempts: 0,
+            reason: None,
+            ses_message_id: None,
+            sent_at: None,
+            planned_at: "2026-11-01T10:00:00.000Z".into(),
+            tracking: Default::default(),
+        };
+        f.index_at(&f.due_at.clone(), self.config.dispatch.shards);
+        self.store.put_followup(f);
+        id
+    }
+
+    fn advance(&self, by: Duration) {
+        self.clock.set(self.clock.now() + by);
+    }
+}
+
+/// A run with a minute to spare.
+async fn run(d: &Machine) -> serde_json::Value {
+    run_until(d, std::time::Duration::from_secs(60)).await
+}
+
+async fn run_until(d: &Machine, left: std::time::Duration) -> serde_json::Value {
+    d.send_due(Instant::now() + left)
+        .await
+        .expect("the run reads the due index")
+        .summary()
+}
+
+/// A counter of a run's report.
+fn n(report: &serde_json::Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} in {report}"))
+}
+
+fn is_due(f: &FollowUpRecord) -> bool {
+    f.due_pk.is_some() && f.due_sk.is_some()
+}
+
+#[tokio::test]
+async fn a_due_follow_up_is_sent_once_and_leaves_the_due_index() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!((n(&report, "claimed"), n(&report, "sent")), (1, 1));
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Sent);
+    assert!(!is_due(&f));
+    assert_eq!(w.mailer.sent().len(), 1);
+    assert_eq!(w.mailer.sent()[0].to, format!("42-{EMAIL}"));
+    // Nothing left to do.
+    let again = run(&w.dispatcher("b")).await;
+    assert_eq!(again["due"], 0);
+    assert_eq!(w.mailer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn of_two_dispatchers_racing_for_a_follow_up_exactly_one_sends() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    let (a, b) = (w.dispatcher("a"), w.dispatcher("b"));
+    let (ra, rb) = tokio::join!(run(&a), run(&b));
+    assert_eq!((n(&ra, "due"), n(&rb, "due")), (1, 1), "both saw it due");
+    let claimed = n(&ra, "claimed") + n(&rb, "claimed");
+    let lost = n(&ra, "lost") + n(&rb, "lost");
+    assert_eq!((claimed, lost), (1, 1), "{ra} {rb}");
+    assert_eq!(w.mailer.sent().len(), 1, "one email");
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Sent);
+}
+
+#[tokio::test]
+async fn a_claim_whose_dispatcher_died_is_retaken_once_its_lease_ends() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    // The claim lands; every write after it fails (the dispatcher loses the store).
+    w.store.fail_after(Op::SaveFollowup, 1, u32::MAX);
+    // (A short run: the failing outcome writes are retried until the deadline.)
+    let first = run_until(&w.dispatcher("a"), std::time::Duration::from_millis(3_500)).await;
+    assert_eq!(first["claimed"], 1);
+    assert!(w.mailer.sent().is_empty());
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Sending);
+    assert_eq!(f.lease_owner.as_deref(), Some("a"));
+    w.store.heal();
+
+    // Within the lease nobody else takes it.
+    w.advance(Duration::seconds(60));
+    let early = run(&w.dispatcher("b")).await;
+    assert_eq!((n(&early, "due"), n(&early, "claimed")), (0, 0));
+    assert!(w.mailer.sent().is_empty());
+
+    // Past the lease the next run retakes and sends it, counting the lost attempt.
+    w.advance(Duration::seconds(61));
+    let late = run(&w.dispatcher("b")).await;
+    assert_eq!((n(&late, "claimed"), n(&late, "sent")), (1, 1));
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Sent);
+    assert_eq!(f.attempts, 2);
+    assert_eq!(w.mailer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn marketing_without_consent_is_cancelled_not_sent() {
+    let w = World::new();
+    let id = w.due(Playbook::Replenishment, "42", 1001);
+    let mut p = w.store.profile(SHOP, "42").unwrap();
+    p.consent_state = Some("unsubscribed".into());
+    w.store.put_profile(SHOP, p);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(report["cancelled"], 1);
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Cancelled);
+    assert_eq!(f.reason.as_deref(), Some("no marketing consent"));
+    assert!(!is_due(&f));
+    assert!(w.mailer.attempts().is_empty());
+}
+
+#[tokio::test]
+async fn a_suppressed_address_is_cancelled_not_sent() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    w.store.suppress(SHOP, &format!("42-{EMAIL}"), "bounced");
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(report["cancelled"], 1);
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Cancelled);
+    assert_eq!(f.reason.as_deref(), Some("address suppressed (bounced)"));
+    assert!(w.mailer.attempts().is_empty());
+}
+
+#[tokio::test]
+async fn the_frequency_cap_defers_the_second_follow_up_until_the_slot_ends() {
+    let w = World::new();
+    let first = w.due(Playbook::ThankYou, "42", 1001);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(report["sent"], 1);
+    let p = w.store.profile(SHOP, "42").unwrap();
+    assert_eq!(p.last_email_by.as_deref(), Some(first.as_str()));
+    assert_eq!(p.last_email_at, Some(utc_key(&at(T0))));
+
+    w.advance(Duration::hours(1));
+    let second = w.due(Playbook::Satisfaction, "42", 1002);
+    let mut f = w.store.followup(&second);
+    f.due_at = utc_key(&w.clock.now());
+    f.index_at(&f.due_at.clone(), w.config.dispatch.shards);
+    w.store.put_followup(f);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!((n(&report, "deferred"), n(&report, "sent")), (1, 0));
+    let f = w.store.followup(&second);
+    assert_eq!(f.status, FollowUpStatus::Pending);
+    assert_eq!(f.reason.as_deref(), Some("frequency cap"));
+    // 16 hours after the first email, with no attempt counted.
+    assert_eq!(f.due_at, utc_key(&(at(T0) + Duration::hours(16))));
+    assert_eq!(f.attempts, 0);
+    assert_eq!(w.mailer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn the_send_slot_is_given_back_when_the_send_does_not_happen() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    let before = w.store.profile(SHOP, "42").unwrap();
+    w.mailer
+        .fail_next(SendError::Permanent("rejected recipient".into()));
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(report["failed"], 1);
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Failed);
+    // The slot was taken (SES was asked), then given back to its previous holder.
+    assert_eq!(w.store.calls(Op::ReserveSlot), 1);
+    let after = w.store.profile(SHOP, "42").unwrap();
+    assert_eq!(
+        (after.last_email_at, after.last_email_by),
+        (before.last_email_at, before.last_email_by)
+    );
+    // So another follow-up of the customer goes out now, not 16 hours later.
+    let other = w.due(Playbook::Satisfaction, "42", 1002);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(report["sent"], 1, "{report}");
+    assert_eq!(w.store.followup(&other).status, FollowUpStatus::Sent);
+}
+
+#[tokio::test]
+async fn quiet_hours_defer_without_counting_an_attempt() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    // 22:30 in Paris: quiet until 08:00 Paris (07:00 UTC) the next day.
+    w.clock.set(at("2026-11-23T21:30:00Z"));
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!((n(&report, "deferred"), n(&report, "sent")), (1, 0));
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Pending);
+    assert_eq!(f.due_at, utc_key(&at("2026-11-24T07:00:00Z")));
+    assert_eq!(f.reason.as_deref(), Some("quiet hours"));
+    assert_eq!(f.attempts, 0);
+    assert!(is_due(&f));
+    assert!(w.mailer.attempts().is_empty());
+    // It goes out once they end.
+    w.clock.set(at("2026-11-24T07:00:00Z"));
+    assert_eq!(run(&w.dispatcher("a")).await["sent"], 1);
+}
+
+#[tokio::test]
+async fn an_account_level_refusal_halts_the_run_and_leaves_everything_due() {
+    let w = World::new();
+    let ids: Vec<_> = (0..3)
+        .map(|i| w.due(Playbook::ThankYou, &format!("{}", 40 + i), 1001 + i))
+        .collect();
+    w.mailer.fail_next(SendError::Halt {
+        reason: "account suspended".into(),
+    });
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(report["halted"], "account suspended");
+    assert_eq!(report["sent"], 0);
+    assert_eq!(w.mailer.attempts().len(), 1, "SES is not asked again");
+    for id in &ids {
+        let f = w.store.followup(id);
+        assert_eq!(f.status, FollowUpStatus::Pending, "{id}");
+        assert!(is_due(&f), "{id}");
+        assert_eq!(f.due_at, utc_key(&at(T0)), "{id}");
+        assert_eq!(f.attempts, 0, "{id}: no attempt counted");
+        assert!(f.sent_at.is_none(), "{id}");
+    }
+    // Once SES sends again, all three go out.
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(report["sent"], 3);
+}
+
+#[tokio::test]
+async fn a_lost_outcome_after_the_hand_over_is_marked_possibly_sent_never_resent() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    w.store.lose_outcomes_after_hand_over();
+    // Too little time left to retry the outcome write.
+    let first = run_until(&w.dispatcher("a"), std::time::Duration::from_millis(2_000)).await;
+    assert_eq!(first["sent"], 1);
+    assert_eq!(w.mailer.sent().len(), 1);
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Sending);
+    assert!(f.sent_at.is_some(), "the hand-over mark stays");
+    w.store.heal();
+
+    w.advance(Duration::minutes(3));
+    let second = run(&w.dispatcher("b")).await;
+    assert_eq!((n(&second, "claimed"), n(&second, "unconfirmed")), (1, 1));
+    assert_eq!(second["sent"], 0);
+    assert_eq!(w.mailer.attempts().len(), 1, "no second email");
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Sent);
+    assert_eq!(f.reason.as_deref(), Some(POSSIBLY_SENT));
+    assert!(!is_due(&f));
+}
+
+#[tokio::test]
+async fn transient_ses_errors_retry_with_backoff_then_fail_after_max_attempts() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    w.mailer
+        .fail_always(SendError::Transient("throttled".into()));
+    let first = run(&w.dispatcher("a")).await;
+    assert_eq!(first["retried"], 1);
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Pending);
+    assert_eq!(f.attempts, 1);
+    assert_eq!(f.reason.as_deref(), Some("retrying: throttled"));
+    // retry_backoff(1): 2 minutes ± 25 %.
+    let due = parse_time(&f.due_at).unwrap().to_utc() - at(T0);
+    assert!(
+        due >= Duration::seconds(90) && due <= Duration::seconds(150),
+        "{due}"
+    );
+    // Not before its backoff ends.
+    w.advance(Duration::seconds(60));
+    assert_eq!(run(&w.dispatcher("a")).await["due"], 0);
+
+    w.advance(Duration::hours(1));
+    assert_eq!(run(&w.dispatcher("a")).await["retried"], 1);
+    assert_eq!(w.store.followup(&id).attempts, 2);
+    w.advance(Duration::hours(1));
+    let last = run(&w.dispatcher("a")).await;
+    assert_eq!((n(&last, "failed"), n(&last, "retried")), (1, 0));
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Failed);
+    assert_eq!(f.attempts, 3);
+    assert!(!is_due(&f));
+    assert_eq!(w.mailer.attempts().len(), 3, "max_attempts = 3");
+    assert!(w.mailer.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_discount_code_is_created_once_across_retries() {
+    let w = World::new();
+    let id = w.due(Playbook::Loyalty, "42", 1001);
+    w.mailer.fail_next(SendError::Transient("throttled".into()));
+    let first = run(&w.dispatcher("a")).await;
+    assert_eq!(first["retried"], 1);
+    assert_eq!(w.admin.create_calls(), 1);
+    let codes = w.admin.codes();
+    assert_eq!(codes.len(), 1);
+
+    w.advance(Duration::hours(1));
+    let second = run(&w.dispatcher("b")).await;
+    assert_eq!(second["sent"], 1);
+    assert_eq!(w.admin.create_calls(), 1, "the recorded code is reused");
+    assert_eq!(w.admin.codes(), codes);
+    // Both emails carry that one code.
+    let attempts = w.mailer.attempts();
+    assert_eq!(attempts.len(), 2);
+    for email in &attempts {
+        let raw = String::from_utf8_lossy(&email.raw);
+        assert!(raw.contains(&codes[0]), "the email carries {}", codes[0]);
+    }
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Sent);
+}
+
+#[tokio::test]
+async fn a_code_created_before_a_store_failure_is_adopted_on_retry() {
+    let w = World::new();
+    let id = w.due(Playbook::Loyalty, "42", 1001);
+    // The store is down right after the code is created in Shopify: the follow-up is
+    // retried with the code still marked reserved.
+    w.store.fail_after(Op::SaveDiscount, 0, 1);
+    let first = run(&w.dispatcher("a")).await;
+    assert_eq!(first["retried"], 1, "{first}");
+    assert_eq!(w.admin.codes().len(), 1);
+
+    w.advance(Duration::hours(1));
+    let second = run(&w.dispatcher("a")).await;
+    assert_eq!(second["sent"], 1, "{second}");
+    // Shopify answered TAKEN for our own code; it was adopted, not replaced.
+    assert_eq!(w.admin.codes().len(), 1);
+    let d = &w.store.discounts()[0];
+    assert_eq!(d.status, crate::model::DiscountStatus::Created);
+    assert!(d.replaced.is_empty());
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Sent);
+}
+
+#[tokio::test]
+async fn a_transient_admin_error_retries_the_follow_up_with_its_reserved_code() {
+    let w = World::new();
+    let id = w.due(Playbook::Loyalty, "42", 1001);
+    w.admin
+        .fail_next(crate::ports::admin::AdminError::Transient(
+            "HTTP 503".into(),
+        ));
+    let first = run(&w.dispatcher("a")).await;
+    assert_eq!(n(&first, "retried"), 1, "{first}");
+    assert!(w.mailer.attempts().is_empty());
+    let reserved = w.store.discounts()[0].clone();
+    assert_eq!(reserved.status, crate::model::DiscountStatus::Reserved);
+    assert!(w.admin.codes().is_empty());
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Pending);
+    assert!(f
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("retrying: discount code"));
+
+    w.advance(Duration::hours(1));
+    assert_eq!(n(&run(&w.dispatcher("a")).await, "sent"), 1);
+    assert_eq!(
+        w.admin.codes(),
+        vec![reserved.code],
+        "the reserved code is created"
+    );
+    assert_eq!(w.admin.create_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_store_failure_before_the_hand_over_retries_with_backoff_and_sends_nothing() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    w.store.fail_next(Op::GetOrder, 1);
+    let first = run(&w.dispatcher("a")).await;
+    assert_eq!(n(&first, "retried"), 1, "{first}");
+    assert!(w.mailer.attempts().is_empty());
+    let f = w.store.followup(&id);
+    assert_eq!((f.status, f.attempts), (FollowUpStatus::Pending, 1));
+    assert!(f
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("retrying: DynamoDB"));
+    assert!(f.due_at > utc_key(&at(T0)));
+    w.advance(Duration::hours(1));
+    assert_eq!(n(&run(&w.dispatcher("a")).await, "sent"), 1);
+}
+
+#[tokio::test]
+async fn a_refused_admin_token_fails_the_follow_up_and_alerts_the_merchant_once() {
+    let mut w = World::new();
+    w.config = Arc::new(
+        Config::parse(
+            "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+             support_email = \"help@acme.example\"\ntime_zone = \"Europe/Paris\"\n\
+             [shop.playbooks.loyalty]\ndiscount = { percentage = 15 }\n",
+            "test",
+        )
+        .unwrap(),
+    );
+    let first = w.due(Playbook::Loyalty, "42", 1001);
+    let second = w.due(Playbook::Loyalty, "43", 1002);
+    for _ in 0..2 {
+        w.admin
+            .fail_next(crate::ports::admin::AdminError::Auth("HTTP 401".into()));
+    }
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(n(&report, "failed"), 2, "{report}");
+    for id in [&first, &second] {
+        let f = w.store.followup(id);
+        assert_eq!(f.status, FollowUpStatus::Failed);
+        assert!(f.reason.as_deref().unwrap().starts_with("discount code: "));
+    }
+    // One alert, to the merchant, for both refusals.
+    let sent = w.mailer.sent();
+    assert_eq!(
+        sent.len(),
+        1,
+        "{:?}",
+        sent.iter().map(|e| &e.to).collect::<Vec<_>>()
+    );
+    assert_eq!(sent[0].to, "help@acme.example");
+    assert_eq!(w.store.calls(Op::ClaimAlert), 2);
+}

@@ -1,0 +1,162 @@
+//! The ports the dispatcher's state machine runs over: its follow-up store, the discount
+//! codes' store and the Shopify Admin API. DynamoDB ([`crate::adapters::dynamo::DynamoStore`]) and the Admin
+//! GraphQL client ([`crate::adapters::shopify_admin::AdminClient`]) implement them by delegating to their own methods;
+//! the in-memory doubles in `dispatch::memory` implement them for the unit tests.
+//!
+//! Every write that can lose a race returns [`Cas`]: `Lost` when the condition (the
+//! version read, a lease that ended, a free send slot …) no longer holds.
+
+use super::admin::{AdminError, FoundDiscount, NewDiscount};
+use super::store::{Cas, StoreError};
+use crate::model::SuppressionRecord;
+use crate::model::{DiscountRecord, FollowUpRecord, OrderRecord, ProfileRecord, ShopRecord};
+use std::future::Future;
+
+/// Follow-ups, and what the guards and the frequency cap read and write around them.
+pub trait FollowUpStore: Send + Sync {
+    /// Follow-ups of one due-index shard due at or before `now_key`, earliest first.
+    fn due(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<FollowUpRecord>, StoreError>> + Send;
+
+    /// Writes `next` if the stored follow-up still has version `expected` and, for a
+    /// claim, is still claimable at `claimable_at` (pending, or a lease that ended).
+    /// Also accepts the exact write already applied (same version and lease owner).
+    fn save_followup(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    fn get_order(
+        &self,
+        shop: &str,
+        order_id: u64,
+    ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
+
+    fn get_profile(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> impl Future<Output = Result<Option<ProfileRecord>, StoreError>> + Send;
+
+    fn get_shop(
+        &self,
+        shop: &str,
+    ) -> impl Future<Output = Result<Option<ShopRecord>, StoreError>> + Send;
+
+    fn get_suppression(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> impl Future<Output = Result<Option<SuppressionRecord>, StoreError>> + Send;
+
+    /// Takes the customer's send slot at `now` for follow-up `by` unless another
+    /// follow-up took it after `cap_start` (the frequency cap).
+    fn reserve_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        by: &str,
+        now: &str,
+        cap_start: &str,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Gives back the slot `by` took at `reserved`, restoring the previous holder.
+    fn release_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        by: &str,
+        reserved: &str,
+        previous_at: Option<&str>,
+        previous_by: Option<&str>,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+}
+
+/// Discount-code records (reserved before the store is asked to create the code), and
+/// the shop's "merchant told about a refused Admin API token" mark.
+pub trait DiscountStore: Send + Sync {
+    fn get_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> impl Future<Output = Result<Option<DiscountRecord>, StoreError>> + Send;
+
+    /// Records `rec` unless the follow-up already has a code (`Lost`).
+    fn reserve_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Writes `next` if the stored record still has version `expected`.
+    fn save_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        next: &DiscountRecord,
+        expected: u64,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    fn mark_discount_created(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+        discount_id: Option<String>,
+        now: &str,
+    ) -> impl Future<Output = Result<(DiscountRecord, Cas), StoreError>> + Send;
+
+    fn mark_discount_failed(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+        reason: &str,
+    ) -> impl Future<Output = Result<(DiscountRecord, Cas), StoreError>> + Send;
+
+    /// Takes the right to alert the merchant about a refused token (`Done` once).
+    fn claim_admin_alert(
+        &self,
+        shop: &str,
+        now: &str,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Gives back the claim made at `at` (the alert could not be sent).
+    fn release_admin_alert(
+        &self,
+        shop: &str,
+        at: &str,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Clears the mark once the token works again.
+    fn clear_admin_alert(&self, shop: &str)
+        -> impl Future<Output = Result<Cas, StoreError>> + Send;
+}
+
+/// The store's Admin API, as far as discount codes need it: create one, find one by code
+/// (to tell our own earlier attempt from someone else's). [`crate::adapters::shopify_admin::issue`] drives
+/// these exactly once per follow-up; [`crate::adapters::shopify_admin::alert_merchant`] reports a refused
+/// token to the merchant through the mailer and [`DiscountStore::claim_admin_alert`].
+pub trait StoreAdmin: Send + Sync {
+    /// Creates `d` in `shop`: the discount's id and the code the store echoed.
+    fn create_discount(
+        &self,
+        shop: &str,
+        d: &NewDiscount,
+    ) -> impl Future<Output = Result<(String, Option<String>), AdminError>> + Send;
+
+    /// The discount `code` belongs to in `shop`, if any.
+    fn find_by_code(
+        &self,
+        shop: &str,
+        code: &str,
+    ) -> impl Future<Output = Result<Option<FoundDiscount>, AdminError>> + Send;
+}

@@ -1,0 +1,600 @@
+//! In-memory doubles of the dispatcher's ports, for the state-machine tests
+//! (`machine_tests.rs`): a store with DynamoDB's conditional-write semantics, a mailer
+//! and an Admin API that record what they were asked, each with fault injection. The
+//! clock is [`crate::model::time::FixedClock`].
+//!
+//! Each double is a cheap handle (`Clone`) on shared state, so two dispatchers can share
+//! one store and a test can look inside after a run. Every operation yields once before
+//! it acts, so dispatchers driven together (`tokio::join!`) interleave as they would
+//! against a real table.
+
+use super::admin::{AdminError, FoundDiscount, NewDiscount};
+use super::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
+use super::mail::{Mailer, OutgoingEmail, SendError};
+use super::store::{Cas, StoreError};
+use crate::model::{
+    email_hash, DiscountRecord, DiscountStatus, FollowUpRecord, FollowUpStatus, OrderRecord,
+    ProfileRecord, ShopRecord, SuppressionRecord,
+};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// The store operations faults can be injected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Due,
+    SaveFollowup,
+    GetOrder,
+    GetProfile,
+    GetShop,
+    GetSuppression,
+    ReserveSlot,
+    ReleaseSlot,
+    GetDiscount,
+    ReserveDiscount,
+    SaveDiscount,
+    ClaimAlert,
+    ReleaseAlert,
+    ClearAlert,
+}
+
+/// Faults armed on one operation: let `skip` calls through, then fail `count`.
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    skip: u32,
+    count: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// By (pk, sk), like the table.
+    followups: BTreeMap<(String, String), FollowUpRecord>,
+    orders: HashMap<(String, u64), OrderRecord>,
+    profiles: HashMap<(String, String), ProfileRecord>,
+    shops: HashMap<String, ShopRecord>,
+    suppressions: HashMap<(String, String), SuppressionRecord>,
+    discounts: HashMap<(String, String, String), DiscountRecord>,
+    faults: HashMap<Op, Fault>,
+    calls: HashMap<Op, u32>,
+    /// Lose every outcome write of a follow-up once its hand-over mark is written.
+    lose_outcomes: bool,
+    /// Follow-ups whose outcome writes are being lost.
+    losing: HashSet<(String, String)>,
+}
+
+impl State {
+    /// Counts a call of `op`, failing it if a fault says so.
+    fn call(&mut self, op: Op) -> Result<(), StoreError> {
+        *self.calls.entry(op).or_default() += 1;
+        if let Some(f) = self.faults.get_mut(&op) {
+            if f.skip > 0 {
+                f.skip -= 1;
+            } else if f.count > 0 {
+                f.count -= 1;
+                return Err(unavailable(op));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unavailable(op: Op) -> StoreError {
+    StoreError::Unavailable {
+        operation: "memory store",
+        message: format!("injected fault in {op:?}"),
+    }
+}
+
+/// Follow-ups, orders, profiles, shops, suppressions and discount records in memory.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("memory store not poisoned")
+    }
+
+    /// Runs `f` on the state after one yield (so concurrent callers interleave), as
+    /// operation `op`.
+    async fn op<T>(
+        &self,
+        op: Op,
+        f: impl FnOnce(&mut State) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        tokio::task::yield_now().await;
+        let mut s = self.lock();
+        s.call(op)?;
+        f(&mut s)
+    }
+
+    pub fn put_followup(&self, f: FollowUpRecord) {
+        let k = f.key();
+        self.lock().followups.insert((k.pk, k.sk), f);
+    }
+    pub fn put_order(&self, shop: &str, o: OrderRecord) {
+        self.lock().orders.insert((shop.into(), o.order_id), o);
+    }
+    pub fn put_profile(&self, shop: &str, p: ProfileRecord) {
+        self.lock()
+            .profiles
+            .insert((shop.into(), p.customer_key.clone()), p);
+    }
+    /// Suppresses `email` in `shop` for `reason`.
+    pub fn suppress(&self, shop: &str, email: &str, reason: &str) {
+        let hash = email_hash(email);
+        let rec = SuppressionRecord {
+            email_hash: hash.clone(),
+            reason: reason.into(),
+            at: "2026-01-01T00:00:00.000Z".into(),
+        };
+        self.lock().suppressions.insert((shop.into(), hash), rec);
+    }
+
+    /// Every follow-up, in key order.
+    pub fn followups(&self) -> Vec<FollowUpRecord> {
+        self.lock().followups.values().cloned().collect()
+    }
+    pub fn followup(&self, id: &str) -> FollowUpRecord {
+        self.followups()
+            .into_iter()
+            .find(|f| f.id == id)
+            .unwrap_or_else(|| panic!("no follow-up {id}"))
+    }
+    pub fn profile(&self, shop: &str, customer_key: &str) -> Option<ProfileRecord> {
+        self.lock()
+            .profiles
+            .get(&(shop.into(), customer_key.into()))
+            .cloned()
+    }
+    pub fn discounts(&self) -> Vec<DiscountRecord> {
+        self.lock().discounts.values().cloned().collect()
+    }
+    /// How many times `op` was called.
+    pub fn calls(&self, op: Op) -> u32 {
+        self.lock().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Fails the next `count` calls of `op` with [`StoreError::Unavailable`].
+    pub fn fail_next(&self, op: Op, count: u32) {
+        self.fail_after(op, 0, count);
+    }
+    /// Lets `skip` calls of `op` through, then fails the `count` after them.
+    pub fn fail_after(&self, op: Op, skip: u32, count: u32) {
+        self.lock().faults.insert(op, Fault { skip, count });
+    }
+    /// From now on, once a follow-up's hand-over mark is written, every later outcome
+    /// write of it fails (the store goes away between the SES call and the outcome).
+    pub fn lose_outcomes_after_hand_over(&self) {
+        self.lock().lose_outcomes = true;
+    }
+    /// Clears every armed fault.
+    pub fn heal(&self) {
+        let mut s = self.lock();
+        s.faults.clear();
+        s.lose_outcomes = false;
+        s.losing.clear();
+    }
+}
+
+/// DynamoDB's condition of `save_followup` (see `store::dispatch`).
+fn followup_condition(
+    stored: &FollowUpRecord,
+    next: &FollowUpRecord,
+    expected: u64,
+    claimable_at: Option<&str>,
+) -> bool {
+    let owner = next.lease_owner.clone().unwrap_or_default();
+    let already_applied = stored.v == next.v && stored.lease_owner.as_deref() == Some(&owner);
+    let claimable = match claimable_at {
+        None => true,
+        Some(now) => {
+            stored.status == FollowUpStatus::Pending
+                || (stored.status == FollowUpStatus::Sending
+                    && stored.lease_until.as_deref().is_some_and(|l| l < now))
+        }
+    };
+    (stored.v == expected && claimable) || already_applied
+}
+
+impl FollowUpStore for MemoryStore {
+    async fn due(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> Result<Vec<FollowUpRecord>, StoreError> {
+        let upper = format!("{now_key}#~");
+        self.op(Op::Due, |s| {
+            let mut due: Vec<_> = s
+                .followups
+                .values()
+                .filter(|f| {
+                    f.due_pk.as_deref() == Some(shard)
+                        && f.due_sk.as_deref().is_some_and(|k| k <= upper.as_str())
+                })
+                .cloned()
+                .collect();
+            due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
+            due.truncate(limit.max(0) as usize);
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn save_followup(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+    ) -> Result<Cas, StoreError> {
+        let k = next.key();
+        let key = (k.pk, k.sk);
+        self.op(Op::SaveFollowup, |s| {
+            if claimable_at.is_none() && s.losing.contains(&key) {
+                return Err(unavailable(Op::SaveFollowup));
+            }
+            let Some(stored) = s.followups.get(&key) else {
+                return Ok(Cas::Lost);
+            };
+            if !followup_condition(stored, next, expected, claimable_at) {
+                return Ok(Cas::Lost);
+            }
+            let hand_over = next.status == FollowUpStatus::Sending
+                && next.sent_at.is_some()
+                && stored.sent_at.is_none();
+            if hand_over && s.lose_outcomes {
+                s.losing.insert(key.clone());
+            }
+            s.followups.insert(key, next.clone());
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn get_order(
+        &self,
+        shop: &str,
+        order_id: u64,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        self.op(Op::GetOrder, |s| {
+            Ok(s.orders.get(&(shop.into(), order_id)).cloned())
+        })
+        .await
+    }
+
+    async fn get_profile(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<Option<ProfileRecord>, StoreError> {
+        self.op(Op::GetProfile, |s| {
+            Ok(s.profiles.get(&(shop.into(), customer_key.into())).cloned())
+        })
+        .await
+    }
+
+    async fn get_shop(&self, shop: &str) -> Result<Option<ShopRecord>, StoreError> {
+        self.op(Op::GetShop, |s| Ok(s.shops.get(shop).cloned()))
+            .await
+    }
+
+    async fn get_suppression(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> Result<Option<SuppressionRecord>, StoreError> {
+        self.op(Op::GetSuppression, |s| {
+            Ok(s.suppressions
+                .get(&(shop.into(), email_hash.into()))
+                .cloned())
+        })
+        .await
+    }
+
+    async fn reserve_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        by: &str,
+        now: &str,
+        cap_start: &str,
+    ) -> Result<Cas, StoreError> {
+        self.op(Op::ReserveSlot, |s| {
+            let Some(p) = s.profiles.get_mut(&(shop.into(), customer_key.into())) else {
+                return Ok(Cas::Lost);
+            };
+            let free = match p.last_email_at.as_deref() {
+                None => true,
+                Some(at) => at <= cap_start || p.last_email_by.as_deref() == Some(by),
+            };
+            if !free {
+                return Ok(Cas::Lost);
+            }
+            p.last_email_at = Some(now.into());
+            p.last_email_by = Some(by.into());
+            p.v += 1;
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn release_send_slot(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        by: &str,
+        reserved: &str,
+        previous_at: Option<&str>,
+        previous_by: Option<&str>,
+    ) -> Result<Cas, StoreError> {
+        self.op(Op::ReleaseSlot, |s| {
+            let Some(p) = s.profiles.get_mut(&(shop.into(), customer_key.into())) else {
+                return Ok(Cas::Lost);
+            };
+            if p.last_email_at.as_deref() != Some(reserved)
+                || p.last_email_by.as_deref() != Some(by)
+            {
+                return Ok(Cas::Lost);
+            }
+            p.last_email_at = previous_at.map(str::to_owned);
+            p.last_email_by = previous_by.map(str::to_owned);
+            p.v += 1;
+            Ok(Cas::Done)
+        })
+        .await
+    }
+}
+
+fn discount_key(shop: &str, customer_key: &str, followup: &str) -> (String, String, String) {
+    (shop.into(), customer_key.into(), followup.into())
+}
+
+impl DiscountStore for MemoryStore {
+    async fn get_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<DiscountRecord>, StoreError> {
+        self.op(Op::GetDiscount, |s| {
+            Ok(s.discounts
+                .get(&discount_key(shop, customer_key, followup))
+                .cloned())
+        })
+        .await
+    }
+
+    async fn reserve_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+    ) -> Result<Cas, StoreError> {
+        self.op(Op::ReserveDiscount, |s| {
+            let key = discount_key(shop, customer_key, &rec.followup);
+            if s.discounts.contains_key(&key) {
+                return Ok(Cas::Lost);
+            }
+            s.discounts.insert(key, rec.clone());
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn save_discount(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        next: &DiscountRecord,
+        expected: u64,
+    ) -> Result<Cas, StoreError> {
+        self.op(Op::SaveDiscount, |s| {
+            let key = discount_key(shop, customer_key, &next.followup);
+            let Some(stored) = s.discounts.get(&key) else {
+                return Ok(Cas::Lost);
+            };
+            let applied =
+                stored.v == next.v && stored.status == next.status && stored.code == next.code;
+            if stored.v != expected && !applied {
+                return Ok(Cas::Lost);
+            }
+            s.discounts.insert(key, next.clone());
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn mark_discount_created(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+        discount_id: Option<String>,
+        now: &str,
+    ) -> Result<(DiscountRecord, Cas), StoreError> {
+        let mut next = rec.clone();
+        next.v = rec.v + 1;
+        next.status = DiscountStatus::Created;
+        next.created_at = Some(now.to_owned());
+        next.discount_id = discount_id;
+        next.reason = None;
+        let cas = self.save_discount(shop, customer_key, &next, rec.v).await?;
+        Ok((next, cas))
+    }
+
+    async fn mark_discount_failed(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        rec: &DiscountRecord,
+        reason: &str,
+    ) -> Result<(DiscountRecord, Cas), StoreError> {
+        let mut next = rec.clone();
+        next.v = rec.v + 1;
+        next.status = DiscountStatus::Failed;
+        next.reason = Some(reason.to_owned());
+        let cas = self.save_discount(shop, customer_key, &next, rec.v).await?;
+        Ok((next, cas))
+    }
+
+    async fn claim_admin_alert(&self, shop: &str, now: &str) -> Result<Cas, StoreError> {
+        self.op(Op::ClaimAlert, |s| {
+            let rec = s.shops.entry(shop.into()).or_default();
+            if rec.admin_auth_alerted_at.is_some() {
+                return Ok(Cas::Lost);
+            }
+            rec.admin_auth_alerted_at = Some(now.into());
+            rec.v += 1;
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn release_admin_alert(&self, shop: &str, at: &str) -> Result<Cas, StoreError> {
+        self.op(Op::ReleaseAlert, |s| match s.shops.get_mut(shop) {
+            Some(rec) if rec.admin_auth_alerted_at.as_deref() == Some(at) => {
+                rec.admin_auth_alerted_at = None;
+                rec.v += 1;
+                Ok(Cas::Done)
+            }
+            _ => Ok(Cas::Lost),
+        })
+        .await
+    }
+
+    async fn clear_admin_alert(&self, shop: &str) -> Result<Cas, StoreError> {
+        self.op(Op::ClearAlert, |s| match s.shops.get_mut(shop) {
+            Some(rec) if rec.admin_auth_alerted_at.is_some() => {
+                rec.admin_auth_alerted_at = None;
+                rec.v += 1;
+                Ok(Cas::Done)
+            }
+            _ => Ok(Cas::Lost),
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Default)]
+struct MailerState {
+    sent: Vec<OutgoingEmail>,
+    /// Every message the dispatcher tried to send, sent or not.
+    attempts: Vec<OutgoingEmail>,
+    /// Answers for the next sends, in order.
+    script: VecDeque<SendError>,
+    /// Answer every send with this once the script is used up.
+    always: Option<SendError>,
+}
+
+/// A mailer that records what it sends and answers with scripted [`SendError`]s.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryMailer {
+    state: Arc<Mutex<MailerState>>,
+}
+
+impl MemoryMailer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MailerState> {
+        self.state.lock().expect("memory mailer not poisoned")
+    }
+    /// Answers the next send (after those already scripted) with `e`.
+    pub fn fail_next(&self, e: SendError) {
+        self.lock().script.push_back(e);
+    }
+    /// Answers every send with `e` (after the script).
+    pub fn fail_always(&self, e: SendError) {
+        self.lock().always = Some(e);
+    }
+    /// The messages that went out.
+    pub fn sent(&self) -> Vec<OutgoingEmail> {
+        self.lock().sent.clone()
+    }
+    /// Every message handed to the mailer, including those it refused.
+    pub fn attempts(&self) -> Vec<OutgoingEmail> {
+        self.lock().attempts.clone()
+    }
+}
+
+impl Mailer for MemoryMailer {
+    async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        tokio::task::yield_now().await;
+        let mut s = self.lock();
+        s.attempts.push(email.clone());
+        if let Some(e) = s.script.pop_front().or_else(|| s.always.clone()) {
+            return Err(e);
+        }
+        s.sent.push(email.clone());
+        Ok(format!("memory-{}", s.sent.len()))
+    }
+
+    async fn max_send_rate(&self) -> Option<f64> {
+        Some(50.0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct AdminState {
+    /// Discounts created in the store, by code.
+    created: BTreeMap<String, (String, NewDiscount)>,
+    create_calls: u32,
+    script: VecDeque<AdminError>,
+}
+
+/// A store's Admin API that creates discounts in memory, refusing a code it already
+/// has (`CodeTaken`), with scripted errors.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryAdmin {
+    state: Arc<Mutex<AdminState>>,
+}
+
+impl MemoryAdmin {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AdminState> {
+        self.state.lock().expect("memory admin not poisoned")
+    }
+    /// Answers the next create call with `e`.
+    pub fn fail_next(&self, e: AdminError) {
+        self.lock().script.push_back(e);
+    }
+    /// How many times a discount was asked to be created.
+    pub fn create_calls(&self) -> u32 {
+        self.lock().create_calls
+    }
+    /// The codes that exist in the store.
+    pub fn codes(&self) -> Vec<String> {
+        self.lock().created.keys().cloned().collect()
+    }
+}
+
+impl StoreAdmin for MemoryAdmin {
+    async fn create_discount(
+        &self,
+        _shop: &str,
+        d: &NewDiscount,
+    ) -> Result<(String, Option<String>), AdminError> {
+        tokio::task::yield_now().await;
+        let mut s = self.lock();
+        s.create_calls += 1;
+        if let Some(e) = s.script.pop_front() {
+            return Err(e);
+        }
+        if s.created.contains_key(&d.code) {
+            return Err(AdminError::CodeTaken);
+        }
+        let id = format!("gid://shopify/DiscountCodeNode/{}", s.created.len() + 1);
+        s.created.insert(d.code.clone(), (id.clone(), d.clone()));
+        Ok((id, Some(d.code.clone())))
+    }
+
+    async fn find_by_code(
+        &self,
+        _shop: &str,
+        code: &str,
+    ) -> Result<Option<FoundDiscount>, AdminError> {
+        tokio::task::yield_now().await;
+        Ok(self.lock().created.get(code).map(|(id, d)| FoundDiscount {
+            id: id.clone(),
+            title: Some(d.title.clone()),
+        }))
+    }
+}
