@@ -1148,7 +1148,7 @@ async fn while_the_admin_api_is_down_an_uninstall_defers_sends_and_a_forged_one_
     assert_eq!(f[0].status, FollowUpStatus::Pending, "{f:?}");
     assert_eq!(
         f[0].reason.as_deref(),
-        Some(aftercart::apps::dispatch::UNCONFIRMED_REASON)
+        Some(aftercart::domain::guards::UNCONFIRMED_REASON)
     );
     let r = request_of(&t, "app/uninstalled").await;
     assert_eq!(s(&r, "status"), "pending", "{r:?}");

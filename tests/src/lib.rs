@@ -693,7 +693,7 @@ impl TestApp {
         }
         let config = self.app.config.clone();
         aftercart::apps::dispatch::Dispatcher {
-            templates: aftercart::apps::dispatch::shop_templates(&config).expect("templates"),
+            templates: aftercart::apps::startup::shop_templates(&config).expect("templates"),
             links: aftercart::model::tokens::LinkBuilder {
                 base_url: config.links.base_url.clone(),
                 keys: aftercart::model::tokens::LinkKeys::parse(LINK_KEYS).expect("keys"),

@@ -14,19 +14,21 @@
 //! ([`SendError::Halt`]) stop the run and leave every follow-up due.
 
 use crate::adapters::dynamo::DynamoStore;
+use crate::apps::startup::shop_templates;
 use crate::config::{Config, ShopConfig};
-use crate::email::{self, EmailContext, LineView, LinkView, Sender, Templates};
+use crate::domain::guards::{guard, retry_backoff, GuardContext, Verdict};
+use crate::email::context::email_context;
+use crate::email::{self, Templates};
 use crate::model::time::{parse_time, utc_key, Clock};
 use crate::model::tokens::LinkBuilder;
 use crate::model::{
-    email_hash, DiscountRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
-    ProfileRecord,
+    email_hash, DiscountRecord, FollowUpRecord, FollowUpStatus, OrderRecord, ProfileRecord,
 };
 use crate::ports::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
 use crate::ports::mail::{Mailer, OutgoingEmail, SendError};
 use crate::ports::store::Cas;
 use crate::ports::store::StoreError;
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -97,17 +99,6 @@ impl Report {
 /// The reason recorded on a follow-up that a dispatcher handed to SES without recording
 /// the outcome: it is marked sent, never sent a second time.
 pub const POSSIBLY_SENT: &str = "possibly sent, outcome not recorded";
-
-/// What a guard decided.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    Send,
-    Defer {
-        until: DateTime<Utc>,
-        reason: String,
-    },
-    Cancel(String),
-}
 
 /// Spaces sends at most `rate` per second across this dispatcher.
 pub struct Pace {
@@ -965,227 +956,10 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     }
 }
 
-/// The email for follow-up `f`: what the templates see.
-#[allow(clippy::too_many_arguments)]
-pub fn email_context(
-    links: &LinkBuilder,
-    f: &FollowUpRecord,
-    shop: &ShopConfig,
-    order: &OrderRecord,
-    profile: &ProfileRecord,
-    to: &str,
-    from: &str,
-    now: DateTime<Utc>,
-) -> EmailContext {
-    let now_s = now.timestamp();
-    let lines: Vec<_> = order
-        .lines
-        .iter()
-        .filter(|l| f.product_id.is_none() || l.product_id == f.product_id)
-        .collect();
-    let complementary = complementary_links(shop, &lines);
-    EmailContext {
-        playbook: f.playbook,
-        shop_name: shop.brand().to_owned(),
-        from: Sender {
-            name: shop
-                .sender_name
-                .clone()
-                .unwrap_or_else(|| shop.brand().to_owned()),
-            email: from.to_owned(),
-        },
-        to: to.to_owned(),
-        support_email: shop.support_email.clone(),
-        first_name: profile.first_name.clone(),
-        locale: order
-            .customer_locale
-            .clone()
-            .or_else(|| profile.locale.clone())
-            .or_else(|| shop.locale.clone()),
-        order_name: order.name.clone(),
-        lines: lines.iter().map(|l| line_view(shop, l)).collect(),
-        savings: order.total_discounts.filter(|d| !d.is_zero()).map(|d| {
-            format!("{d} {}", order.currency.as_deref().unwrap_or_default())
-                .trim()
-                .to_owned()
-        }),
-        rating_urls: if f.playbook == Playbook::Satisfaction {
-            links.rating_urls(&f.shop, &f.customer_key, &f.id, now_s)
-        } else {
-            Vec::new()
-        },
-        reorder_url: (f.playbook == Playbook::Replenishment)
-            .then(|| links.reorder_url(&f.shop, &f.customer_key, &f.id, now_s)),
-        review_url: shop.review_url.clone(),
-        // Set by `send` once the code exists in the store (see `admin::code_rule`).
-        discount_code: None,
-        discount_expires: None,
-        complementary,
-        unsubscribe_url: Some(links.unsubscribe_url(&f.shop, &f.customer_key, &f.id, now_s)),
-    }
-}
-
-/// The complementary products of the email's lines, each once.
-fn complementary_links(shop: &ShopConfig, lines: &[&crate::model::OrderLine]) -> Vec<LinkView> {
-    let rules: Vec<_> = lines
-        .iter()
-        .filter_map(|l| shop.product(l.product_id, l.sku.as_deref()))
-        .collect();
-    let mut complementary: Vec<LinkView> = Vec::new();
-    for c in rules.iter().flat_map(|r| &r.complementary) {
-        if !complementary.iter().any(|x| x.url == c.url) {
-            complementary.push(LinkView {
-                title: c.title.clone(),
-                url: c.url.clone(),
-            });
-        }
-    }
-    complementary
-}
-
-/// One order line as the templates show it, with its product's care and how-to links.
-fn line_view(shop: &ShopConfig, l: &crate::model::OrderLine) -> LineView {
-    let rule = shop.product(l.product_id, l.sku.as_deref());
-    LineView {
-        title: l.title.clone(),
-        variant_title: l.variant_title.clone(),
-        quantity: l.quantity,
-        care_url: rule.and_then(|r| r.care_url.clone()),
-        how_to_url: rule.and_then(|r| r.how_to_url.clone()),
-    }
-}
-
 fn next_version(f: &FollowUpRecord) -> FollowUpRecord {
     let mut n = f.clone();
     n.v = f.v + 1;
     n
-}
-
-/// Minutes to wait after the n-th failed attempt: 2, 4, 8 … capped at an hour, with
-/// ±25 % jitter so retries of many follow-ups spread out.
-pub fn retry_backoff(attempt: u32) -> Duration {
-    let base = 2i64.saturating_pow(attempt.clamp(1, 6)).min(60);
-    let jitter = fastrand::i64(-(base * 15)..=(base * 15)); // seconds, ±25 % of base minutes
-    Duration::minutes(base) + Duration::seconds(jitter)
-}
-
-/// Why a follow-up waits while its shop's uninstall is being confirmed.
-pub const UNCONFIRMED_REASON: &str = "shop uninstall awaiting confirmation";
-/// How long it then waits before the guards look again.
-pub const UNCONFIRMED_DEFER_MINUTES: i64 = 10;
-
-/// What the guards look at, read just before sending.
-#[derive(Debug, Clone, Default)]
-pub struct GuardContext {
-    pub order: Option<OrderRecord>,
-    pub profile: Option<ProfileRecord>,
-    pub uninstalled: bool,
-    /// The uninstall is not yet confirmed with the Admin API (it may be forged).
-    pub uninstall_unconfirmed: bool,
-    /// The suppression reason, if the address is suppressed.
-    pub suppression: Option<String>,
-}
-
-/// The guards, in order. Pure, so each is tested on its own. The frequency cap is
-/// applied after them, atomically on the profile (see `reserve_send_slot`).
-pub fn guard(
-    config: &Config,
-    shop: &ShopConfig,
-    f: &FollowUpRecord,
-    ctx: &GuardContext,
-    now: DateTime<Utc>,
-) -> Verdict {
-    if ctx.uninstalled && ctx.uninstall_unconfirmed {
-        // Stopped, not cancelled: the privacy pass confirms the uninstall (or shows it
-        // forged and resumes sends) before a later run.
-        return Verdict::Defer {
-            until: now + Duration::minutes(UNCONFIRMED_DEFER_MINUTES),
-            reason: UNCONFIRMED_REASON.into(),
-        };
-    }
-    if ctx.uninstalled {
-        return Verdict::Cancel("shop uninstalled".into());
-    }
-    let Some(order) = &ctx.order else {
-        return Verdict::Cancel("order not found".into());
-    };
-    if order.cancelled_at.is_some() {
-        return Verdict::Cancel("order cancelled".into());
-    }
-    if f.playbook != Playbook::Returns && order.fully_refunded() {
-        return Verdict::Cancel("order refunded".into());
-    }
-    if order.test && !config.email.dev_mode {
-        return Verdict::Cancel("test order (email.dev_mode is off)".into());
-    }
-    let Some(profile) = &ctx.profile else {
-        return Verdict::Cancel("customer not found".into());
-    };
-    if profile.email.is_none() {
-        return Verdict::Cancel("no email address".into());
-    }
-    if let Some(reason) = &ctx.suppression {
-        return Verdict::Cancel(format!("address suppressed ({reason})"));
-    }
-    if f.playbook.is_marketing() && !profile.allows_marketing() {
-        return Verdict::Cancel("no marketing consent".into());
-    }
-    if f.playbook == Playbook::Replenishment {
-        let created = order.created_at.as_deref().unwrap_or_default();
-        let reordered = f
-            .product_id
-            .and_then(|p| profile.products.get(&p.to_string()))
-            .is_some_and(|last| last.as_str() > created);
-        if reordered {
-            return Verdict::Cancel("reordered".into());
-        }
-    }
-    if let Some(until) = quiet_until(now, shop) {
-        return Verdict::Defer {
-            until,
-            reason: "quiet hours".into(),
-        };
-    }
-    Verdict::Send
-}
-
-/// If `now` falls in the shop's quiet hours (in its time zone), when they end.
-pub fn quiet_until(now: DateTime<Utc>, shop: &ShopConfig) -> Option<DateTime<Utc>> {
-    let (start, end) = shop.quiet_hours.times()?;
-    if start == end {
-        return None;
-    }
-    let tz = shop.tz();
-    let local = now.with_timezone(&tz);
-    let t = local.time();
-    let quiet = if start < end {
-        t >= start && t < end
-    } else {
-        t >= start || t < end
-    };
-    if !quiet {
-        return None;
-    }
-    // The end is today if it is still ahead, else tomorrow.
-    let mut day = local.date_naive();
-    if t >= end {
-        day = day.succ_opt()?;
-    }
-    let end_local = local_instant(&tz, day, end)?;
-    Some(end_local.to_utc())
-}
-
-fn local_instant(
-    tz: &chrono_tz::Tz,
-    day: chrono::NaiveDate,
-    t: NaiveTime,
-) -> Option<DateTime<chrono_tz::Tz>> {
-    let naive = day.and_time(t);
-    // A time skipped by a DST change resolves to the first instant after the gap.
-    tz.from_local_datetime(&naive).earliest().or_else(|| {
-        tz.from_local_datetime(&(naive + Duration::hours(1)))
-            .earliest()
-    })
 }
 
 mod alerts;
@@ -1225,28 +999,6 @@ impl Dispatcher<crate::adapters::ses::SesMailer> {
             admin,
         })
     }
-}
-
-/// Each shop's templates: its override directory over the built-ins.
-pub fn shop_templates(
-    config: &Config,
-) -> Result<HashMap<String, Templates>, crate::apps::startup::StartupError> {
-    config
-        .shops
-        .iter()
-        .map(|s| {
-            let t = match &s.templates_dir {
-                Some(dir) => Templates::with_overrides(dir).map_err(|e| {
-                    crate::apps::startup::StartupError::Invalid(
-                        "templates_dir",
-                        format!("{}: {e}", s.domain),
-                    )
-                })?,
-                None => Templates::builtin(),
-            };
-            Ok((s.domain.clone(), t))
-        })
-        .collect()
 }
 
 /// A lease owner id for this process: one Lambda container runs one invocation at a

@@ -2,7 +2,9 @@
 
 use crate::adapters::shopify_admin::{token_var, AdminClient, AdminTokens};
 use crate::config::{Config, ConfigError, WebhookSecrets, DEFAULT_SECRETS_ENV, LINK_KEYS_VAR};
+use crate::email::Templates;
 use crate::model::tokens::LinkKeys;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Path of the merchant config file.
@@ -115,4 +117,22 @@ pub async fn admin_client(config: &Config) -> Result<AdminClient, StartupError> 
     let tokens = AdminTokens::load(config, |var| values.value(var))?;
     AdminClient::new(&config.admin, tokens)
         .map_err(|e| StartupError::Invalid("admin", e.to_string()))
+}
+
+/// Each shop's templates: its override directory over the built-ins, read and checked
+/// once at cold start (not at the first send).
+pub fn shop_templates(config: &Config) -> Result<HashMap<String, Templates>, StartupError> {
+    config
+        .shops
+        .iter()
+        .map(|s| {
+            let t = match &s.templates_dir {
+                Some(dir) => Templates::with_overrides(dir).map_err(|e| {
+                    StartupError::Invalid("templates_dir", format!("{}: {e}", s.domain))
+                })?,
+                None => Templates::builtin(),
+            };
+            Ok((s.domain.clone(), t))
+        })
+        .collect()
 }

@@ -1,7 +1,20 @@
 //! What decides whether a due follow-up goes out now, later or never, and how long a
 //! failed attempt waits before the next.
 
-use chrono::Duration;
+use crate::config::{Config, ShopConfig};
+use crate::model::{FollowUpRecord, OrderRecord, Playbook, ProfileRecord};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+
+/// What a guard decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Send,
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    Cancel(String),
+}
 
 /// Minutes to wait after the n-th failed attempt: 2, 4, 8 … capped at an hour, with
 /// ±25 % jitter so retries of many follow-ups spread out.
@@ -9,4 +22,123 @@ pub fn retry_backoff(attempt: u32) -> Duration {
     let base = 2i64.saturating_pow(attempt.clamp(1, 6)).min(60);
     let jitter = fastrand::i64(-(base * 15)..=(base * 15)); // seconds, ±25 % of base minutes
     Duration::minutes(base) + Duration::seconds(jitter)
+}
+
+/// Why a follow-up waits while its shop's uninstall is being confirmed.
+pub const UNCONFIRMED_REASON: &str = "shop uninstall awaiting confirmation";
+/// How long it then waits before the guards look again.
+pub const UNCONFIRMED_DEFER_MINUTES: i64 = 10;
+
+/// What the guards look at, read just before sending.
+#[derive(Debug, Clone, Default)]
+pub struct GuardContext {
+    pub order: Option<OrderRecord>,
+    pub profile: Option<ProfileRecord>,
+    pub uninstalled: bool,
+    /// The uninstall is not yet confirmed with the Admin API (it may be forged).
+    pub uninstall_unconfirmed: bool,
+    /// The suppression reason, if the address is suppressed.
+    pub suppression: Option<String>,
+}
+
+/// The guards, in order. Pure, so each is tested on its own. The frequency cap is
+/// applied after them, atomically on the profile (see `reserve_send_slot`).
+pub fn guard(
+    config: &Config,
+    shop: &ShopConfig,
+    f: &FollowUpRecord,
+    ctx: &GuardContext,
+    now: DateTime<Utc>,
+) -> Verdict {
+    if ctx.uninstalled && ctx.uninstall_unconfirmed {
+        // Stopped, not cancelled: the privacy pass confirms the uninstall (or shows it
+        // forged and resumes sends) before a later run.
+        return Verdict::Defer {
+            until: now + Duration::minutes(UNCONFIRMED_DEFER_MINUTES),
+            reason: UNCONFIRMED_REASON.into(),
+        };
+    }
+    if ctx.uninstalled {
+        return Verdict::Cancel("shop uninstalled".into());
+    }
+    let Some(order) = &ctx.order else {
+        return Verdict::Cancel("order not found".into());
+    };
+    if order.cancelled_at.is_some() {
+        return Verdict::Cancel("order cancelled".into());
+    }
+    if f.playbook != Playbook::Returns && order.fully_refunded() {
+        return Verdict::Cancel("order refunded".into());
+    }
+    if order.test && !config.email.dev_mode {
+        return Verdict::Cancel("test order (email.dev_mode is off)".into());
+    }
+    let Some(profile) = &ctx.profile else {
+        return Verdict::Cancel("customer not found".into());
+    };
+    if profile.email.is_none() {
+        return Verdict::Cancel("no email address".into());
+    }
+    if let Some(reason) = &ctx.suppression {
+        return Verdict::Cancel(format!("address suppressed ({reason})"));
+    }
+    if f.playbook.is_marketing() && !profile.allows_marketing() {
+        return Verdict::Cancel("no marketing consent".into());
+    }
+    if f.playbook == Playbook::Replenishment {
+        let created = order.created_at.as_deref().unwrap_or_default();
+        let reordered = f
+            .product_id
+            .and_then(|p| profile.products.get(&p.to_string()))
+            .is_some_and(|last| last.as_str() > created);
+        if reordered {
+            return Verdict::Cancel("reordered".into());
+        }
+    }
+    if let Some(until) = quiet_until(now, shop) {
+        return Verdict::Defer {
+            until,
+            reason: "quiet hours".into(),
+        };
+    }
+    Verdict::Send
+}
+
+/// If `now` falls in the shop's quiet hours (in its time zone), when they end.
+pub fn quiet_until(now: DateTime<Utc>, shop: &ShopConfig) -> Option<DateTime<Utc>> {
+    let (start, end) = shop.quiet_hours.times()?;
+    if start == end {
+        return None;
+    }
+    let tz = shop.tz();
+    let local = now.with_timezone(&tz);
+    let t = local.time();
+    let quiet = if start < end {
+        t >= start && t < end
+    } else {
+        t >= start || t < end
+    };
+    if !quiet {
+        return None;
+    }
+    // The end is today if it is still ahead, else tomorrow.
+    let mut day = local.date_naive();
+    if t >= end {
+        day = day.succ_opt()?;
+    }
+    let end_local = local_instant(&tz, day, end)?;
+    Some(end_local.to_utc())
+}
+
+fn local_instant(
+    tz: &chrono_tz::Tz,
+    day: chrono::NaiveDate,
+    t: NaiveTime,
+) -> Option<DateTime<chrono_tz::Tz>> {
+    let naive = day.and_time(t);
+    // A time skipped by a DST change resolves to the first instant after the gap.
+    tz.from_local_datetime(&naive).earliest().or_else(|| {
+        tz.from_local_datetime(&(naive + Duration::hours(1)))
+            .earliest()
+    })
 }

@@ -49,6 +49,7 @@ use std::sync::OnceLock;
 #[cfg(test)]
 mod tests;
 
+pub mod context;
 pub mod mime;
 
 /// The `From` of an email: the shop's display name and a verified SES sender address.

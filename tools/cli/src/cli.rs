@@ -21,13 +21,13 @@ pub struct ConfigCheck {
 
 /// Validates the config file at `path` as every function does at start: the file and
 /// its rules ([`Config::load_with_env`], with `lookup` for the environment), then each
-/// shop's `templates_dir` overrides through [`aftercart::apps::dispatch::shop_templates`], the
+/// shop's `templates_dir` overrides through [`aftercart::apps::startup::shop_templates`], the
 /// same loader `dispatch` runs at cold start, so a broken template fails here, naming
 /// the file, rather than on deploy. Secrets that `lookup` cannot see are notes, not
 /// errors: in AWS they come from SSM, not from this shell.
 pub fn check_config(path: &Path, lookup: impl Fn(&str) -> Option<String>) -> Result<ConfigCheck> {
     let config = Config::load_with_env(path, &lookup)?;
-    aftercart::apps::dispatch::shop_templates(&config).with_context(|| {
+    aftercart::apps::startup::shop_templates(&config).with_context(|| {
         format!(
             "{}: a shop's email templates (templates_dir) do not load",
             path.display()
@@ -145,10 +145,10 @@ pub fn preview(
         .sender_email
         .clone()
         .unwrap_or_else(|| format!("hello@{}", shop.domain));
-    let email_ctx = aftercart::apps::dispatch::email_context(
+    let email_ctx = aftercart::email::context::email_context(
         &links, &f, shop, &order, &profile, &to, &from, now,
     );
-    let templates = aftercart::apps::dispatch::shop_templates(config)?
+    let templates = aftercart::apps::startup::shop_templates(config)?
         .remove(&shop.domain)
         .unwrap_or_else(aftercart::email::Templates::builtin);
     let rendered = templates.render(&email_ctx)?;

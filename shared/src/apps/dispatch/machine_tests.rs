@@ -6,6 +6,7 @@
 use super::*;
 use crate::model::time::FixedClock;
 use crate::model::OrderLine;
+use crate::model::Playbook;
 use crate::ports::memory::{MemoryAdmin, MemoryMailer, MemoryStore, Op};
 
 const SHOP: &str = "acme.myshopify.com";

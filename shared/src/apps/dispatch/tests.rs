@@ -3,7 +3,10 @@
 //! moto in `tests/it/dispatch.rs`.
 
 use super::*;
+use crate::domain::guards::*;
+use crate::email::context::email_context;
 use crate::model::OrderLine;
+use crate::model::Playbook;
 
 fn config(extra: &str) -> Config {
     Config::parse(
