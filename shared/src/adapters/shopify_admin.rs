@@ -11,7 +11,7 @@
 //!   recorded in DynamoDB *before* the store is asked to create it, so a retried dispatch
 //!   sends the same code again; a `TAKEN` answer is resolved by looking the code up
 //!   (our own earlier attempt that landed → adopt it; someone else's → a new code).
-//! - [`alert_merchant`] tells the merchant once when the store refuses the token.
+//! - [`alert_token_refused`] tells the merchant once when the store refuses the token.
 //!
 //! See `docs/discounts.md`.
 
@@ -21,12 +21,13 @@ pub mod graphql;
 use crate::config::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig};
 use crate::model::time::utc_key;
 use crate::model::{DiscountRecord, DiscountStatus, FollowUpRecord, Playbook};
-pub use crate::ports::admin::AdminError;
+use crate::ports::admin::AdminError;
+use crate::ports::admin::{DiscountValue, FoundDiscount, NewDiscount};
 use crate::ports::dispatch::{DiscountStore, StoreAdmin};
 use crate::ports::mail::{Mailer, OutgoingEmail};
 use crate::ports::store::{Cas, StoreError};
 use chrono::{DateTime, Duration as Days, Utc};
-use graphql::{Bucket, CreateAnswer, DiscountValue, FoundDiscount, NewDiscount, TopErrors};
+use graphql::{Bucket, CreateAnswer, TopErrors};
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -691,7 +692,7 @@ async fn reread<S: DiscountStore>(
 /// store refused the Admin API token — once per shop: the fact is recorded on the shop
 /// item first, and given back if the email cannot be sent. Returns whether an alert
 /// went out.
-pub async fn alert_merchant<M: Mailer, S: DiscountStore>(
+pub async fn alert_token_refused<M: Mailer, S: DiscountStore>(
     store: &S,
     mailer: &M,
     config: &Config,

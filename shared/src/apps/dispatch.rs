@@ -264,8 +264,13 @@ impl<M: Mailer> Dispatcher<M> {
         crate::apps::privacy::carry_out(&self.compliance(), deadline).await?;
         // The merchant hears of refused deliveries once a day; a failure here is logged
         // and never holds up the sends.
-        if let Err(e) =
-            alerts::alert_merchants(&self.store, &self.mailer, &self.config, self.clock.now()).await
+        if let Err(e) = alerts::alert_refused_deliveries(
+            &self.store,
+            &self.mailer,
+            &self.config,
+            self.clock.now(),
+        )
+        .await
         {
             tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
         }
@@ -589,7 +594,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         };
         self.release(f, &a.profile, &a.now_key, shop).await?;
         if e.is_auth() {
-            crate::adapters::shopify_admin::alert_merchant(
+            crate::adapters::shopify_admin::alert_token_refused(
                 &self.store,
                 &self.mailer,
                 &self.config,

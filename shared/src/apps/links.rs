@@ -333,7 +333,7 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             .ok()
             .flatten();
         if alert_now {
-            self.alert_merchant(shop, &followup, order.as_ref(), &feedback)
+            self.alert_low_rating(shop, &followup, order.as_ref(), &feedback)
                 .await;
         }
         if low && !commenting {
@@ -381,7 +381,7 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
         Err(Refusal::Contention)
     }
 
-    async fn alert_merchant(
+    async fn alert_low_rating(
         &self,
         shop: &ShopConfig,
         followup: &FollowUpRecord,

@@ -143,7 +143,7 @@ pub trait DiscountStore: Send + Sync {
 
 /// The store's Admin API, as far as discount codes need it: create one, find one by code
 /// (to tell our own earlier attempt from someone else's). [`crate::adapters::shopify_admin::issue`] drives
-/// these exactly once per follow-up; [`crate::adapters::shopify_admin::alert_merchant`] reports a refused
+/// these exactly once per follow-up; [`crate::adapters::shopify_admin::alert_token_refused`] reports a refused
 /// token to the merchant through the mailer and [`DiscountStore::claim_admin_alert`].
 pub trait StoreAdmin: Send + Sync {
     /// Creates `d` in `shop`: the discount's id and the code the store echoed.

@@ -5,9 +5,9 @@
 //! Every write is conditional: a reservation only if none exists, a state change only on
 //! the version read, the alert flag only if not already set.
 
-use super::dispatch::Cas;
 use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
 use crate::model::{keys, DiscountRecord, DiscountStatus, Record, ShopRecord};
+use crate::ports::store::Cas;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 impl DynamoStore {

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::model::DiscountRecord;
 use crate::ports::dispatch::{DiscountStore, FollowUpStore};
-pub use crate::ports::store::Cas;
+use crate::ports::store::Cas;
 
 impl DynamoStore {
     /// Follow-ups of one due-index shard due at or before `now_key`, earliest first.

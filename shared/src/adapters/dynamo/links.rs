@@ -6,13 +6,13 @@
 //! Clicks are counted with `ADD` on the follow-up's tracking attributes, never touching
 //! its version, so they cannot disturb a dispatcher's claim.
 
-use super::dispatch::Cas;
 use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
 use crate::model::{
     keys, FeedbackRecord, FollowUpRecord, Key, OrderRecord, ProfileRecord, Record,
     SuppressionRecord,
 };
 use crate::ports::links::LinkStore;
+use crate::ports::store::Cas;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 /// Suppression reasons a customer may lift by resubscribing. Bounces and complaints

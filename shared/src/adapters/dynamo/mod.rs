@@ -13,7 +13,7 @@ use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
 use crate::model::time::utc_key;
 use crate::model::Expect;
 use crate::model::{keys, DiscountRecord, FollowUpRecord, Key, Receipt, Record};
-use crate::ports::store::{DuplicateOf, Outcome, Recorder, StoreError};
+use crate::ports::store::{Cas, DuplicateOf, Outcome, Recorder, StoreError};
 use crate::wire::shopify::Event;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -450,16 +450,16 @@ pub(crate) fn cancelled(codes: &[String]) -> StoreError {
 pub(crate) fn cas<O, E>(
     operation: &'static str,
     out: Result<O, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
-) -> Result<dispatch::Cas, StoreError>
+) -> Result<Cas, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
     match out {
-        Ok(_) => Ok(dispatch::Cas::Done),
+        Ok(_) => Ok(Cas::Done),
         Err(SdkError::ServiceError(se))
             if se.err().code() == Some("ConditionalCheckFailedException") =>
         {
-            Ok(dispatch::Cas::Lost)
+            Ok(Cas::Lost)
         }
         Err(e) => Err(unavailable(operation, &e)),
     }

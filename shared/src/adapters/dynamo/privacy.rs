@@ -5,11 +5,11 @@
 //! IAM actions used here: `Query`, `PutItem`, `UpdateItem`, `BatchWriteItem`, `Scan` (plus `GetItem`
 //! through [`DynamoStore::get`]).
 
-use super::dispatch::Cas;
 use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
 use crate::model::personal::elide_quoted;
 use crate::model::{Key, Record, ShopRecord};
 use crate::ports::privacy::{status, Item, PrivacyStore, RequestCondition, ScanPage};
+use crate::ports::store::Cas;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -2,10 +2,10 @@
 //! (`SHOP#{shop}` / `REFUSED#{day}`): one atomic `ADD` per refusal, and the "merchant
 //! told today" flag the dispatcher takes before it sends the daily alert.
 
-use super::dispatch::Cas;
 use super::{table, unavailable, DynamoStore, StoreError};
 use crate::domain::refusals::{RefusalKind, RefusalsRecord, RETENTION_DAYS};
 use crate::model::{keys, Record};
+use crate::ports::store::Cas;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 

@@ -2,7 +2,7 @@
 //! `discountCodeBasicCreate` (both API-version shapes), reading responses and their
 //! `userErrors`, and the cost-bucket arithmetic for throttling.
 
-pub use crate::ports::admin::{DiscountValue, FoundDiscount, NewDiscount, UserError};
+use crate::ports::admin::{DiscountValue, FoundDiscount, NewDiscount, UserError};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::time::Duration;

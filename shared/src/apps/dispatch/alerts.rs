@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 /// marked before the email is sent and unmarked if it cannot be, so two dispatchers
 /// never both send it and a failed send is tried again on the next run. Returns how
 /// many alerts went out.
-pub(super) async fn alert_merchants<M: crate::ports::mail::Mailer>(
+pub(super) async fn alert_refused_deliveries<M: crate::ports::mail::Mailer>(
     store: &crate::adapters::dynamo::DynamoStore,
     mailer: &M,
     config: &crate::config::Config,
