@@ -161,6 +161,52 @@ impl std::fmt::Debug for AdminClient {
     }
 }
 
+/// What one attempt of an Admin API call came to.
+enum Attempt {
+    Data(Value),
+    Failed(AdminError),
+    /// Worth another attempt after a pause (the cost bucket's, when `throttled`).
+    Again {
+        problem: String,
+        throttled: bool,
+        retry_after: Option<f64>,
+    },
+}
+
+impl Attempt {
+    fn again(problem: impl Into<String>) -> Self {
+        Attempt::Again {
+            problem: problem.into(),
+            throttled: false,
+            retry_after: None,
+        }
+    }
+
+    fn throttled(problem: impl Into<String>, retry_after: Option<f64>) -> Self {
+        Attempt::Again {
+            problem: problem.into(),
+            throttled: true,
+            retry_after,
+        }
+    }
+}
+
+/// What a readable 2xx response says: its `data`, or the top-level error it carries.
+fn data_answer(json: &Value, retry_after: Option<f64>) -> Attempt {
+    match graphql::top_errors(json) {
+        TopErrors::None => match json.get("data") {
+            Some(data) if data.is_object() => Attempt::Data(data.clone()),
+            _ => Attempt::Failed(AdminError::Transient("a response without data".into())),
+        },
+        TopErrors::Throttled => Attempt::throttled("throttled", retry_after),
+        TopErrors::AccessDenied(m) => {
+            Attempt::Failed(AdminError::Auth(format!("ACCESS_DENIED: {m}")))
+        }
+        TopErrors::Internal(m) => Attempt::again(format!("INTERNAL_SERVER_ERROR: {m}")),
+        TopErrors::Other(m) => Attempt::Failed(AdminError::Api(m)),
+    }
+}
+
 impl AdminClient {
     /// A client for `settings` (validated by the config) with these tokens.
     pub fn new(settings: &AdminSettings, tokens: AdminTokens) -> Result<Self, AdminError> {
@@ -298,103 +344,89 @@ impl AdminClient {
                 tracing::warn!(shop, attempt, problem = %last, "Admin API: retrying");
             }
             self.take_from_bucket(shop, cost).await;
-            let sent = self
-                .http
-                .post(&url)
-                .header("X-Shopify-Access-Token", token.clone())
-                .json(&body)
-                .send()
-                .await;
-            let resp = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    last = if e.is_timeout() {
-                        "timed out".into()
-                    } else if e.is_connect() {
-                        "cannot connect".into()
+            match self.attempt(shop, &url, token, &body).await {
+                Attempt::Data(data) => return Ok(data),
+                Attempt::Failed(e) => return Err(e),
+                Attempt::Again {
+                    problem,
+                    throttled,
+                    retry_after,
+                } => {
+                    last = problem;
+                    if throttled {
+                        self.after_throttle(shop, attempt, retry_after).await;
                     } else {
-                        "request failed".into()
-                    };
-                    self.backoff(attempt).await;
-                    continue;
-                }
-            };
-            let status = resp.status();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0);
-            let bytes = match resp.bytes().await {
-                Ok(b) => b,
-                Err(_) => {
-                    last = format!("HTTP {} with an unreadable body", status.as_u16());
-                    self.backoff(attempt).await;
-                    continue;
-                }
-            };
-            let json: Option<Value> = serde_json::from_slice(&bytes).ok();
-            if let Some(c) = json.as_ref().and_then(graphql::cost) {
-                self.record_cost(shop, c);
-            }
-            match status.as_u16() {
-                401 | 403 => return Err(AdminError::Auth(format!("HTTP {}", status.as_u16()))),
-                429 => {
-                    last = "throttled (HTTP 429)".into();
-                    self.after_throttle(shop, attempt, retry_after).await;
-                    continue;
-                }
-                s if status.is_server_error() => {
-                    last = format!("HTTP {s}");
-                    self.backoff(attempt).await;
-                    continue;
-                }
-                402 => {
-                    return Err(AdminError::Api(
-                        "HTTP 402: the shop is frozen (unpaid bill)".into(),
-                    ))
-                }
-                404 => {
-                    return Err(AdminError::Api(format!(
-                        "HTTP 404: check the shop domain and admin.api_version {:?}",
-                        self.api_version
-                    )))
-                }
-                423 => return Err(AdminError::Api("HTTP 423: the shop is locked".into())),
-                s if !status.is_success() => return Err(AdminError::Api(format!("HTTP {s}"))),
-                _ => {}
-            }
-            let Some(json) = json else {
-                last = "an unreadable response".into();
-                self.backoff(attempt).await;
-                continue;
-            };
-            match graphql::top_errors(&json) {
-                TopErrors::None => {
-                    return match json.get("data") {
-                        Some(data) if data.is_object() => Ok(data.clone()),
-                        _ => Err(AdminError::Transient("a response without data".into())),
+                        self.backoff(attempt).await;
                     }
                 }
-                TopErrors::Throttled => {
-                    last = "throttled".into();
-                    self.after_throttle(shop, attempt, retry_after).await;
-                }
-                TopErrors::AccessDenied(m) => {
-                    return Err(AdminError::Auth(format!("ACCESS_DENIED: {m}")))
-                }
-                TopErrors::Internal(m) => {
-                    last = format!("INTERNAL_SERVER_ERROR: {m}");
-                    self.backoff(attempt).await;
-                }
-                TopErrors::Other(m) => return Err(AdminError::Api(m)),
             }
         }
         Err(AdminError::Transient(format!(
             "{last}, after {} attempts",
             self.max_attempts
         )))
+    }
+
+    /// One HTTP request of a call, read as far as deciding what to do next.
+    async fn attempt(&self, shop: &str, url: &str, token: &HeaderValue, body: &Value) -> Attempt {
+        let sent = self
+            .http
+            .post(url)
+            .header("X-Shopify-Access-Token", token.clone())
+            .json(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => return Attempt::again("timed out"),
+            Err(e) if e.is_connect() => return Attempt::again("cannot connect"),
+            Err(_) => return Attempt::again("request failed"),
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0);
+        let Ok(bytes) = resp.bytes().await else {
+            return Attempt::again(format!("HTTP {} with an unreadable body", status.as_u16()));
+        };
+        let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+        if let Some(c) = json.as_ref().and_then(graphql::cost) {
+            self.record_cost(shop, c);
+        }
+        if let Some(answer) = self.status_answer(status, retry_after) {
+            return answer;
+        }
+        match json {
+            Some(json) => data_answer(&json, retry_after),
+            None => Attempt::again("an unreadable response"),
+        }
+    }
+
+    /// What an HTTP status other than success says (`None`: read the body).
+    fn status_answer(
+        &self,
+        status: reqwest::StatusCode,
+        retry_after: Option<f64>,
+    ) -> Option<Attempt> {
+        let code = status.as_u16();
+        Some(match code {
+            401 | 403 => Attempt::Failed(AdminError::Auth(format!("HTTP {code}"))),
+            429 => Attempt::throttled("throttled (HTTP 429)", retry_after),
+            _ if status.is_server_error() => Attempt::again(format!("HTTP {code}")),
+            402 => Attempt::Failed(AdminError::Api(
+                "HTTP 402: the shop is frozen (unpaid bill)".into(),
+            )),
+            404 => Attempt::Failed(AdminError::Api(format!(
+                "HTTP 404: check the shop domain and admin.api_version {:?}",
+                self.api_version
+            ))),
+            423 => Attempt::Failed(AdminError::Api("HTTP 423: the shop is locked".into())),
+            _ if !status.is_success() => Attempt::Failed(AdminError::Api(format!("HTTP {code}"))),
+            _ => return None,
+        })
     }
 
     fn now_secs(&self) -> f64 {
@@ -586,80 +618,24 @@ pub async fn issue<S: DiscountStore, A: StoreAdmin>(
     let Some(gid) = graphql::customer_gid(&f.customer_key) else {
         return Ok(Issued::Skip(GUEST_REASON.into()));
     };
-    let (domain, ckey) = (&f.shop, &f.customer_key);
-    let mut rec = match store.get_discount(domain, ckey, &f.id).await? {
-        Some(r) => r,
-        None => {
-            let fresh = reservation(rule, f, &gid, now).map_err(|e| StoreError::Unavailable {
-                operation: "random code",
-                message: e.to_string(),
-            })?;
-            match store.reserve_discount(domain, ckey, &fresh).await? {
-                Cas::Done => fresh,
-                // Another dispatcher (or our own SDK retry) recorded one first: use it.
-                Cas::Lost => reread(store, f).await?,
-            }
-        }
-    };
+    let mut rec = recorded_or_reserved(store, rule, f, &gid, now).await?;
     let now_key = utc_key(&now);
+    let code = Issuing {
+        store,
+        admin,
+        shop,
+        rule,
+        f,
+        gid: &gid,
+        now_key: &now_key,
+    };
     for _ in 0..MAX_CODES {
-        match rec.status {
-            DiscountStatus::Created => return Ok(Issued::Ready(Box::new(rec))),
-            DiscountStatus::Failed => {
-                return Ok(Issued::Refused(AdminError::Api(format!(
-                    "the store refused this code earlier: {}",
-                    rec.reason.as_deref().unwrap_or("no reason recorded")
-                ))))
-            }
-            DiscountStatus::Reserved => {}
+        if let Some(done) = settled(&rec) {
+            return Ok(done);
         }
-        let wanted = new_discount(shop, rule, f, &rec, &gid);
-        let outcome = admin.create_discount(domain, &wanted).await;
-        let (next, cas) = match outcome {
-            Ok((id, echoed)) => {
-                if echoed.as_deref().is_some_and(|c| c != rec.code) {
-                    tracing::warn!(followup = %f.id, "Admin API echoed another code than the one sent");
-                }
-                let done = store
-                    .mark_discount_created(domain, ckey, &rec, Some(id), &now_key)
-                    .await?;
-                // The token works: a later refusal should alert the merchant again.
-                store.clear_admin_alert(domain).await?;
-                done
-            }
-            Err(AdminError::CodeTaken) => match admin.find_by_code(domain, &rec.code).await {
-                // Our own earlier attempt landed (its answer was lost): adopt it.
-                Ok(Some(found)) if found.title.as_deref() == Some(wanted.title.as_str()) => {
-                    tracing::info!(followup = %f.id, "discount code already created by an earlier attempt");
-                    store
-                        .mark_discount_created(domain, ckey, &rec, Some(found.id), &now_key)
-                        .await?
-                }
-                // Another discount has this code: record a new one, then create that.
-                Ok(_) => {
-                    tracing::warn!(followup = %f.id, "discount code taken by another discount; choosing a new one");
-                    let mut next = rec.clone();
-                    next.v = rec.v + 1;
-                    next.replaced.push(rec.code.clone());
-                    next.code =
-                        code::new_code(&rule.prefix).map_err(|e| StoreError::Unavailable {
-                            operation: "random code",
-                            message: e.to_string(),
-                        })?;
-                    let cas = store.save_discount(domain, ckey, &next, rec.v).await?;
-                    (next, cas)
-                }
-                Err(e) => return Ok(Issued::Refused(e)),
-            },
-            Err(AdminError::Rejected(errors)) => {
-                let e = AdminError::Rejected(errors);
-                store
-                    .mark_discount_failed(domain, ckey, &rec, &e.to_string())
-                    .await?;
-                return Ok(Issued::Refused(e));
-            }
-            // Transient, auth and other failures leave the code reserved for the retry.
-            Err(e) => return Ok(Issued::Refused(e)),
+        let (next, cas) = match code.create(&rec).await? {
+            Ok(step) => step,
+            Err(issued) => return Ok(issued),
         };
         rec = match cas {
             Cas::Done => next,
@@ -672,6 +648,120 @@ pub async fn issue<S: DiscountStore, A: StoreAdmin>(
         _ => Ok(Issued::Refused(AdminError::Api(format!(
             "{MAX_CODES} codes in a row were already taken in the store"
         )))),
+    }
+}
+
+/// The follow-up's recorded code, else a new one recorded now (before the store is
+/// asked to create it, so a retry sends the same code).
+async fn recorded_or_reserved<S: DiscountStore>(
+    store: &S,
+    rule: &DiscountRule,
+    f: &FollowUpRecord,
+    gid: &str,
+    now: DateTime<Utc>,
+) -> Result<DiscountRecord, StoreError> {
+    if let Some(r) = store.get_discount(&f.shop, &f.customer_key, &f.id).await? {
+        return Ok(r);
+    }
+    let fresh = reservation(rule, f, gid, now).map_err(random_code_failed)?;
+    match store
+        .reserve_discount(&f.shop, &f.customer_key, &fresh)
+        .await?
+    {
+        Cas::Done => Ok(fresh),
+        // Another dispatcher (or our own SDK retry) recorded one first: use it.
+        Cas::Lost => reread(store, f).await,
+    }
+}
+
+/// A code already created, or refused for good: nothing more to do.
+fn settled(rec: &DiscountRecord) -> Option<Issued> {
+    match rec.status {
+        DiscountStatus::Created => Some(Issued::Ready(Box::new(rec.clone()))),
+        DiscountStatus::Failed => Some(Issued::Refused(AdminError::Api(format!(
+            "the store refused this code earlier: {}",
+            rec.reason.as_deref().unwrap_or("no reason recorded")
+        )))),
+        DiscountStatus::Reserved => None,
+    }
+}
+
+fn random_code_failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable {
+        operation: "random code",
+        message: e.to_string(),
+    }
+}
+
+/// One follow-up's code being created in the store.
+struct Issuing<'a, S, A> {
+    store: &'a S,
+    admin: &'a A,
+    shop: &'a ShopConfig,
+    rule: &'a DiscountRule,
+    f: &'a FollowUpRecord,
+    gid: &'a str,
+    now_key: &'a str,
+}
+
+/// The record after one creation attempt and whether its write landed, or the end.
+type Created = Result<(DiscountRecord, Cas), Issued>;
+
+impl<S: DiscountStore, A: StoreAdmin> Issuing<'_, S, A> {
+    /// Asks the store to create the reserved code `rec`.
+    async fn create(&self, rec: &DiscountRecord) -> Result<Created, StoreError> {
+        let (domain, ckey) = (&self.f.shop, &self.f.customer_key);
+        let wanted = new_discount(self.shop, self.rule, self.f, rec, self.gid);
+        match self.admin.create_discount(domain, &wanted).await {
+            Ok((id, echoed)) => {
+                if echoed.as_deref().is_some_and(|c| c != rec.code) {
+                    tracing::warn!(followup = %self.f.id, "Admin API echoed another code than the one sent");
+                }
+                let done = self
+                    .store
+                    .mark_discount_created(domain, ckey, rec, Some(id), self.now_key)
+                    .await?;
+                // The token works: a later refusal should alert the merchant again.
+                self.store.clear_admin_alert(domain).await?;
+                Ok(Ok(done))
+            }
+            Err(AdminError::CodeTaken) => self.taken(rec, &wanted.title).await,
+            Err(AdminError::Rejected(errors)) => {
+                let e = AdminError::Rejected(errors);
+                self.store
+                    .mark_discount_failed(domain, ckey, rec, &e.to_string())
+                    .await?;
+                Ok(Err(Issued::Refused(e)))
+            }
+            // Transient, auth and other failures leave the code reserved for the retry.
+            Err(e) => Ok(Err(Issued::Refused(e))),
+        }
+    }
+
+    /// The store already has a discount with `rec`'s code: ours from an earlier attempt
+    /// whose answer was lost (adopt it), or another's (record a new code).
+    async fn taken(&self, rec: &DiscountRecord, title: &str) -> Result<Created, StoreError> {
+        let (domain, ckey) = (&self.f.shop, &self.f.customer_key);
+        match self.admin.find_by_code(domain, &rec.code).await {
+            Ok(Some(found)) if found.title.as_deref() == Some(title) => {
+                tracing::info!(followup = %self.f.id, "discount code already created by an earlier attempt");
+                let done = self
+                    .store
+                    .mark_discount_created(domain, ckey, rec, Some(found.id), self.now_key)
+                    .await?;
+                Ok(Ok(done))
+            }
+            Ok(_) => {
+                tracing::warn!(followup = %self.f.id, "discount code taken by another discount; choosing a new one");
+                let mut next = rec.clone();
+                next.v = rec.v + 1;
+                next.replaced.push(rec.code.clone());
+                next.code = code::new_code(&self.rule.prefix).map_err(random_code_failed)?;
+                let cas = self.store.save_discount(domain, ckey, &next, rec.v).await?;
+                Ok(Ok((next, cas)))
+            }
+            Err(e) => Ok(Err(Issued::Refused(e))),
+        }
     }
 }
 
