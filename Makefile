@@ -92,9 +92,11 @@ table-def: ## Print the table block that infra/template.yaml must carry
 fmt: ## Format the code
 	cargo fmt --all
 
-lint: ## Format check and clippy with warnings as errors
+lint: ## Format check, clippy with warnings as errors, the library's layering and function length
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	python3 tools/cycles.py --src shared/src
+	python3 tools/fn_length.py --src shared/src
 
 test-unit: ## Unit tests (no services needed)
 	cargo test -p aftercart -p aftercart-cli
@@ -142,7 +144,7 @@ startup: ## Start-up time to the first Runtime API poll (BINS="webhook dispatch 
 	python3 tools/startup.py --runs $(or $(RUNS),20) --config $(CONFIG) --zips target/lambda \
 	  $(addprefix target/release/,$(BINS))
 
-cycles: ## Import cycles among the library's top-level modules (tools/cycles.py; --edges lists every import)
+cycles: ## Upward imports between the library's layers and import cycles (tools/cycles.py; --edges lists every import)
 	python3 tools/cycles.py --src shared/src
 
 bench: ## Criterion benchmarks (release build); prints times and MB/s
