@@ -837,11 +837,6 @@ fn alert_message(
     problem: &AdminError,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, String> {
-    use lettre::message::{header::ContentType, Mailbox};
-    let parse = |a: &str, what: &str| {
-        a.parse::<lettre::Address>()
-            .map_err(|_| format!("{what} is not a valid address"))
-    };
     let brand = shop.brand().replace(['\r', '\n'], " ");
     let var = token_var(shop);
     let text = format!(
@@ -856,20 +851,19 @@ fn alert_message(
          -- Aftercart\r\n",
         domain = shop.domain,
     );
-    let message = lettre::Message::builder()
-        .from(Mailbox::new(
-            Some("Aftercart".into()),
-            parse(from, "sender_email")?,
-        ))
-        .to(Mailbox::new(None, parse(to, "support_email")?))
-        .subject(format!(
-            "Action needed: Aftercart cannot create discount codes for {brand}"
-        ))
-        .date(std::time::SystemTime::from(now))
-        .header(ContentType::TEXT_PLAIN)
-        .body(text)
-        .map_err(|e| e.to_string())?;
-    Ok(message.formatted())
+    let subject = format!("Action needed: Aftercart cannot create discount codes for {brand}");
+    let envelope = crate::email::mime::Envelope {
+        from: ("Aftercart", from),
+        from_field: "sender_email",
+        to,
+        to_field: "support_email",
+        reply_to: None,
+        subject: &subject,
+        date: now,
+        unsubscribe_url: None,
+    };
+    crate::email::mime::build(&envelope, crate::email::mime::Body::Plain(&text))
+        .map_err(|e| e.to_string())
 }
 
 impl crate::ports::privacy::AppAccess for AdminClient {
