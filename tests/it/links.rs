@@ -286,7 +286,8 @@ async fn a_second_rating_updates_the_one_record_and_a_low_score_alerts_once_and_
     assert_eq!(recovery.due_at, "2026-12-06T12:00:00.000Z");
 
     // Clicking 1 then adding a comment: still one item, updated; no second alert.
-    assert_eq!(click(&links, "GET", &rate[0], None).await.status, 200);
+    let one = click(&links, "GET", &rate[0], None).await;
+    assert_eq!(one.status, 200);
     let commented = click(
         &links,
         "POST",
@@ -316,6 +317,14 @@ async fn a_second_rating_updates_the_one_record_and_a_low_score_alerts_once_and_
     assert!(high
         .body
         .contains("https://reviews.example.test/aftercart-demo"));
+    // No review gating: the 1- and 2-star pages asked in exactly the same words.
+    for page in [&one.body, &low.body] {
+        assert_eq!(
+            review_ask(page),
+            review_ask(&high.body),
+            "every score is asked for a review the same way"
+        );
+    }
     assert!(high.body.contains("Share it with a friend"));
     let feedback_items = t
         .scan()
@@ -576,4 +585,15 @@ async fn reorder_without_variants_shows_the_storefront() {
     let r = click(&links, "GET", &url, None).await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains(&format!("href=\"https://{SHOP}\"")));
+}
+
+/// The review ask of a rating page: from the end of the paragraph before the review
+/// link to the end of the link's paragraph.
+fn review_ask(page: &str) -> String {
+    let link = page
+        .find("https://reviews.example.test/aftercart-demo")
+        .expect("a review link");
+    let start = page[..link].rfind("</p>").map_or(0, |i| i + "</p>".len());
+    let end = link + page[link..].find("</p>").expect("closing paragraph") + "</p>".len();
+    page[start..end].trim().to_owned()
 }

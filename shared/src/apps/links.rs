@@ -2,7 +2,7 @@
 //!
 //! | method and path | token purpose | effect |
 //! | --- | --- | --- |
-//! | `GET /rate?t=` | rate (with a score) | records the score (one item per follow-up; a second click updates it); a low score alerts the merchant once and plans the recovery email; a high score shows the review link and a referral ask |
+//! | `GET /rate?t=` | rate (with a score) | records the score (one item per follow-up; a second click updates it); a low score alerts the merchant once and plans the recovery email; every score is offered the same review link (no review gating), a high score also a referral ask |
 //! | `POST /rate?t=` | rate | adds the comment from the form (`comment=`) |
 //! | `GET /unsubscribe?t=` | unsubscribe | a confirmation page with a one-click button; nothing changes |
 //! | `POST /unsubscribe?t=` | unsubscribe | suppresses the address for the shop before answering (RFC 8058 one-click, as mail providers send it, or the page's button) |

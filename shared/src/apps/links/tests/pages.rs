@@ -20,6 +20,9 @@ fn full_config() -> Config {
     )
 }
 
+/// The review ask every rating page shows, whatever the score (no review gating).
+const REVIEW_ASK: &str = "<p>Would you like to tell other shoppers about your order?</p>\n<p><a class=\"button\" href=\"https://reviews.example/acme\">Write a review</a></p>";
+
 fn html(r: &Response<Body>) -> String {
     match r.body() {
         Body::Text(t) => t.clone(),
@@ -177,19 +180,23 @@ fn the_english_wording_is_unchanged() {
     expect(
         rating_page(shop, 1, "tok", false, &[]),
         "We're sorry",
-        &["<p>Thank you for your rating (1 out of 5). We're sorry it wasn't better — the Acme team has been told and will look into it.</p>", form],
+        &["<p>Thank you for your rating (1 out of 5). We're sorry it wasn't better — the Acme team has been told and will look into it.</p>", REVIEW_ASK, form],
     );
     expect(
         rating_page(shop, 3, "tok", false, &[]),
         "Thank you",
-        &["<p>Thanks for your rating (3 out of 5).</p>", form],
+        &[
+            "<p>Thanks for your rating (3 out of 5).</p>",
+            REVIEW_ASK,
+            form,
+        ],
     );
     expect(
         rating_page(shop, 5, "tok", false, &[]),
         "Thank you!",
         &[
             "<p>We're glad you're happy (5 out of 5).</p>",
-            "<p><a class=\"button\" href=\"https://reviews.example/acme\">Leave a review</a></p>",
+            REVIEW_ASK,
             "<p>Know someone who'd like Acme too? <a href=\"https://acme.myshopify.com\">Share it with a friend</a>.</p>",
             form,
         ],
@@ -233,7 +240,7 @@ fn the_english_wording_is_unchanged() {
     let bare = self::config("Acme", "");
     let bare = bare.shop(SHOP).unwrap();
     let high = html(&rating_page(bare, 5, "tok", false, &[]));
-    assert!(!high.contains("Leave a review"), "{high}");
+    assert!(!high.contains("Write a review"), "{high}");
     let kept = html(&resubscribe_page(Resubscribed::Kept, bare, &[]));
     assert!(kept.contains("reported as unwanted.</p>"), "{kept}");
 
@@ -293,7 +300,7 @@ fn brand_token_and_urls_are_escaped_in_every_page() {
                     "{locale} {name}: {page}"
                 );
             }
-            if name == "rated high" {
+            if name.starts_with("rated") {
                 assert!(
                     page.contains("href=\"https://reviews.example/a?b=1&amp;c=2\""),
                     "{page}"
@@ -491,4 +498,41 @@ fn the_shops_configured_locale_is_its_pages_default() {
     let french = config("Acme", "locale = \"fr-CA\"\n");
     assert_eq!(pages::shop_locale(&french.shops[0]), Some("fr-CA"));
     assert_eq!(pages::shop_locale(&config("Acme", "").shops[0]), None);
+}
+
+/// Review gating is forbidden (FTC 16 CFR 465, Google's and Shopify's review policies):
+/// every score's page must ask for a review in exactly the same words and link.
+#[test]
+fn every_score_is_asked_for_a_review_the_same_way() {
+    let config = full_config();
+    let shop = config.shop(SHOP).unwrap();
+    for locale in ["en", "fr"] {
+        let chain = chain(locale);
+        let asks: Vec<String> = (1..=5)
+            .map(|score| review_ask(&html(&rating_page(shop, score, "tok", false, &chain))))
+            .collect();
+        assert!(
+            asks[0].contains("https://reviews.example/acme"),
+            "{locale}: {}",
+            asks[0]
+        );
+        for (i, ask) in asks.iter().enumerate() {
+            assert_eq!(
+                ask,
+                &asks[0],
+                "{locale}: score {} asks differently from score 1",
+                i + 1
+            );
+        }
+    }
+}
+
+/// The paragraphs from the one before the review link to the link's own.
+fn review_ask(page: &str) -> String {
+    let link = page
+        .find("https://reviews.example/")
+        .expect("a review link");
+    let start = page[..link].rfind("</p>").map_or(0, |i| i + "</p>".len());
+    let end = link + page[link..].find("</p>").expect("closing paragraph") + "</p>".len();
+    page[start..end].trim().to_owned()
 }
