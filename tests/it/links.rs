@@ -144,6 +144,68 @@ async fn one_click_unsubscribe_as_gmail_sends_it_stops_the_very_next_send() {
 }
 
 #[tokio::test]
+async fn a_2008_emails_one_click_unsubscribe_still_suppresses_the_address() {
+    let t = TestApp::spawn().await;
+    let to = "old@example.com";
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(6051, to, "2026-11-22T08:00:00Z"),
+        "wh-1",
+    )
+    .await;
+    // The List-Unsubscribe URL of an email sent in January 2008: its token's
+    // `expires_at` passed 18 years ago.
+    let keys = LinkKeys::parse(LINK_KEYS).unwrap();
+    let old = sign(
+        &keys,
+        &LinkClaims {
+            shop: SHOP.into(),
+            customer_key: CUSTOMER.to_string(),
+            followup: "thank_you#1#0".into(),
+            purpose: Purpose::Unsubscribe,
+            expires_at: 1_204_329_600, // 2008-03-01
+            score: None,
+        },
+    );
+    let url = format!("https://links.example.test/unsubscribe?t={old}");
+    let links = t.links("2026-11-22T10:00:00Z").await;
+    let page = click(&links, "GET", &url, None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = click(
+        &links,
+        "POST",
+        &url,
+        Some((
+            "application/x-www-form-urlencoded",
+            "List-Unsubscribe=One-Click",
+        )),
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let hash = aftercart::model::email_hash(to);
+    let item = t
+        .get(&format!("SUPPRESS#{SHOP}#{hash}"), "SUPPRESSION")
+        .await
+        .expect("the old link suppressed the address");
+    assert_eq!(s(&item, "reason"), "unsubscribed");
+    // Resubscribing is consent given again: not through an 18-year-old link.
+    assert!(!done.body.contains("resubscribe?t="), "{}", done.body);
+    let back = click(
+        &links,
+        "POST",
+        &url.replace("/unsubscribe?", "/resubscribe?"),
+        None,
+    )
+    .await;
+    assert_eq!(back.status, 410, "{}", back.body);
+    assert!(t
+        .get(&format!("SUPPRESS#{SHOP}#{hash}"), "SUPPRESSION")
+        .await
+        .is_some());
+}
+
+#[tokio::test]
 async fn resubscribing_cannot_lift_a_bounce() {
     let t = TestApp::spawn().await;
     let to = "bounced@example.com";

@@ -80,6 +80,12 @@ impl Route {
         }
     }
 
+    /// Unsubscribing works for as long as the address could receive our mail; rating,
+    /// commenting, resubscribing and reordering expire with `links.ttl_days`.
+    fn never_expires(self) -> bool {
+        matches!(self, Route::UnsubscribePage | Route::Unsubscribe)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Route::Rate => "rate",
@@ -240,8 +246,12 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             .filter(|t| !t.is_empty())
             .ok_or((Refusal::NoToken, None))?;
         let now = self.clock.now();
-        let claims = links::verify(&self.keys, token, route.purpose(), now.timestamp())
-            .map_err(|e| (e.into(), None))?;
+        let claims = if route.never_expires() {
+            links::verify_lasting(&self.keys, token, route.purpose())
+        } else {
+            links::verify(&self.keys, token, route.purpose(), now.timestamp())
+        }
+        .map_err(|e| (e.into(), None))?;
         let shop = self
             .config
             .shop(&claims.shop)
@@ -279,6 +289,7 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
                 served.outcome = "confirm";
                 let locale = self.customer_locale(claims, None, None).await;
                 unsubscribe_page(
+                    false,
                     false,
                     shop,
                     token,
@@ -501,7 +512,9 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             self.store.suppress(&claims.shop, &record).await?;
         }
         served.outcome = "unsubscribed";
-        Ok(unsubscribe_page(true, shop, token, &chain))
+        // Resubscribing is consent given again: offered only while the link is fresh.
+        let resubscribe = self.clock.now().timestamp() <= claims.expires_at;
+        Ok(unsubscribe_page(true, resubscribe, shop, token, &chain))
     }
 
     async fn resubscribe(
@@ -780,6 +793,7 @@ fn rating_page(
 /// that resubscribes).
 fn unsubscribe_page(
     done: bool,
+    resubscribe: bool,
     shop: &ShopConfig,
     token: &str,
     chain: &[String],
@@ -789,7 +803,7 @@ fn unsubscribe_page(
         StatusCode::OK,
         page,
         chain,
-        context! { brand => shop.brand(), token },
+        context! { brand => shop.brand(), token, resubscribe, support_email => shop.support_email.as_deref() },
     )
 }
 

@@ -73,7 +73,8 @@ pub struct LinkClaims {
     pub customer_key: String,
     pub followup: String,
     pub purpose: Purpose,
-    /// Epoch seconds; the token is valid up to and including this second.
+    /// Epoch seconds; the token is valid up to and including this second, except where
+    /// it is checked with [`verify_lasting`] (unsubscribing never expires).
     pub expires_at: i64,
     /// The score a rating link records (1 to 5); `None` for other links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +241,21 @@ pub fn verify(
     purpose: Purpose,
     now: i64,
 ) -> Result<LinkClaims, LinkError> {
+    let claims = verify_lasting(keys, token, purpose)?;
+    if now > claims.expires_at {
+        return Err(LinkError::Expired);
+    }
+    Ok(claims)
+}
+
+/// As [`verify`], without the expiry: for what a link must do for as long as the
+/// address could receive our mail — unsubscribing (the footer link and the RFC 8058
+/// one-click POST). Still signed, still scoped to its shop, customer and purpose.
+pub fn verify_lasting(
+    keys: &LinkKeys,
+    token: &str,
+    purpose: Purpose,
+) -> Result<LinkClaims, LinkError> {
     if token.len() > MAX_TOKEN_LEN || !token.is_ascii() {
         return Err(LinkError::Malformed);
     }
@@ -276,9 +292,6 @@ pub fn verify(
             expected: purpose,
             found: claims.purpose,
         });
-    }
-    if now > claims.expires_at {
-        return Err(LinkError::Expired);
     }
     Ok(claims)
 }
@@ -471,6 +484,30 @@ mod tests {
         assert_eq!(
             verify(&only_new, &token, Purpose::Rate, NOW),
             Err(LinkError::UnknownKeyVersion(1))
+        );
+    }
+
+    #[test]
+    fn an_unsubscribe_link_never_expires_but_stays_signed_and_scoped() {
+        let mut c = claims(Purpose::Unsubscribe);
+        c.expires_at = 1_199_145_600; // 2008-01-01
+        let token = sign(&keys(), &c);
+        assert_eq!(
+            verify(&keys(), &token, Purpose::Unsubscribe, NOW),
+            Err(LinkError::Expired)
+        );
+        assert_eq!(
+            verify_lasting(&keys(), &token, Purpose::Unsubscribe),
+            Ok(c.clone())
+        );
+        assert!(matches!(
+            verify_lasting(&keys(), &token, Purpose::Rate),
+            Err(LinkError::WrongPurpose { .. })
+        ));
+        let other = LinkKeys::parse("1:someone-elses-key-0123456789abcdef012345").unwrap();
+        assert_eq!(
+            verify_lasting(&other, &token, Purpose::Unsubscribe),
+            Err(LinkError::BadSignature)
         );
     }
 

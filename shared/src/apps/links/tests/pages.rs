@@ -52,11 +52,11 @@ fn every_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Vec<(String, 
         ("commented".into(), rating_page(shop, 2, token, true, chain)),
         (
             "unsubscribe".into(),
-            unsubscribe_page(false, shop, token, chain),
+            unsubscribe_page(false, false, shop, token, chain),
         ),
         (
             "unsubscribed".into(),
-            unsubscribe_page(true, shop, token, chain),
+            unsubscribe_page(true, true, shop, token, chain),
         ),
         (
             "resubscribed".into(),
@@ -207,12 +207,12 @@ fn the_english_wording_is_unchanged() {
         &["<p>We've passed it on to the Acme team. Your rating: 2 out of 5.</p>"],
     );
     expect(
-        unsubscribe_page(false, shop, "tok", &[]),
+        unsubscribe_page(false, false, shop, "tok", &[]),
         "Unsubscribe",
         &["<p>Stop emails from Acme about your orders (thank-you notes, reminders and offers)?</p>\n<form method=\"post\" action=\"unsubscribe?t=tok\">\n<button type=\"submit\">Unsubscribe</button></form>"],
     );
     expect(
-        unsubscribe_page(true, shop, "tok", &[]),
+        unsubscribe_page(true, true, shop, "tok", &[]),
         "You're unsubscribed",
         &["<p>You won't get any more emails from Acme about your orders.</p>\n<form method=\"post\" action=\"resubscribe?t=tok\">\n<p>Changed your mind?</p>\n<button type=\"submit\">Resubscribe</button></form>"],
     );
@@ -535,4 +535,19 @@ fn review_ask(page: &str) -> String {
     let start = page[..link].rfind("</p>").map_or(0, |i| i + "</p>".len());
     let end = link + page[link..].find("</p>").expect("closing paragraph") + "</p>".len();
     page[start..end].trim().to_owned()
+}
+
+/// An old link still unsubscribes; resubscribing (consent given again) is then offered
+/// through the support address, not the stale link.
+#[test]
+fn an_old_links_unsubscribed_page_offers_no_resubscribe_button() {
+    let config = full_config();
+    let shop = config.shop(SHOP).unwrap();
+    for locale in ["en", "fr"] {
+        let page = html(&unsubscribe_page(true, false, shop, "tok", &chain(locale)));
+        assert!(!page.contains("resubscribe?t="), "{locale}: {page}");
+        assert!(page.contains("help@acme.example"), "{locale}: {page}");
+        let fresh = html(&unsubscribe_page(true, true, shop, "tok", &chain(locale)));
+        assert!(fresh.contains("resubscribe?t=tok"), "{locale}: {fresh}");
+    }
 }
