@@ -1323,3 +1323,57 @@ async fn follow_ups_of_many_orders_spread_over_the_due_shards_and_dispatch_finds
     recipients.dedup();
     assert_eq!(recipients.len() as u64, orders, "each customer mailed once");
 }
+
+#[tokio::test]
+async fn a_customers_thank_you_is_sent_before_their_satisfaction_check_when_both_are_due() {
+    // Dispatch was down from before the thank-you's time until after the delivery's
+    // satisfaction check was due: both are due at once, the cap lets one through, and
+    // it is the thank-you.
+    let t = TestApp::spawn().await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5301, 77, "tia@example.com"),
+        "wh-1",
+    )
+    .await;
+    let fulfilled = order_with(|o| {
+        o["id"] = 5301.into();
+        o["created_at"] = "2026-11-22T08:00:00Z".into();
+        o["updated_at"] = "2026-11-22T08:30:00Z".into();
+        o["financial_status"] = "paid".into();
+        o["fulfillment_status"] = "fulfilled".into();
+        o["customer"]["id"] = 77.into();
+        o["customer"]["email"] = "tia@example.com".into();
+        o["email"] = "tia@example.com".into();
+    });
+    deliver(&t, "orders/fulfilled", &fulfilled, "wh-2").await;
+    let satisfaction = t
+        .followups()
+        .await
+        .into_iter()
+        .find(|f| f.playbook == Playbook::Satisfaction)
+        .expect("satisfaction planned");
+    let at = chrono::DateTime::parse_from_rfc3339(&satisfaction.due_at).unwrap()
+        + chrono::Duration::hours(1);
+    let d = t.dispatcher(&at.to_rfc3339(), None).await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(
+        (report["sent"].as_u64(), report["deferred"].as_u64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let sent = d.mailer.sent.lock().unwrap().clone();
+    assert!(sent[0]
+        .tags
+        .iter()
+        .any(|(k, v)| *k == "playbook" && v == "thank_you"));
+    let later = t
+        .followups()
+        .await
+        .into_iter()
+        .find(|f| f.playbook == Playbook::Satisfaction)
+        .unwrap();
+    assert_eq!(later.status, FollowUpStatus::Pending);
+    assert_eq!(later.reason.as_deref(), Some("frequency cap"));
+}

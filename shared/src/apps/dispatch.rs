@@ -16,7 +16,7 @@
 use crate::adapters::dynamo::DynamoStore;
 use crate::apps::startup::shop_templates;
 use crate::config::{Config, ShopConfig};
-use crate::domain::guards::{guard, retry_backoff, GuardContext, Verdict};
+use crate::domain::guards::{guard, retry_backoff, send_order, GuardContext, Verdict};
 use crate::email::context::email_context;
 use crate::email::{self, Templates};
 use crate::model::time::{parse_time, utc_key, Clock};
@@ -319,15 +319,19 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         report.due.store(due.len() as u32, Ordering::Relaxed);
 
         let errors = Mutex::new(Vec::new());
-        futures::stream::iter(due)
-            .for_each_concurrent(CONCURRENCY, |f| {
+        // One customer's follow-ups one after another, in send order; customers in
+        // parallel.
+        futures::stream::iter(send_order(due))
+            .for_each_concurrent(CONCURRENCY, |queue| {
                 let (run, errors) = (&run, &errors);
                 async move {
-                    if run.closing() {
-                        return; // leave it for the next run
-                    }
-                    if let Err(e) = self.handle(f, run).await {
-                        errors.lock().await.push(e);
+                    for f in queue {
+                        if run.closing() {
+                            return; // leave the rest for the next run
+                        }
+                        if let Err(e) = self.handle(f, run).await {
+                            errors.lock().await.push(e);
+                        }
                     }
                 }
             })

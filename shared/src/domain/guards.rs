@@ -4,6 +4,7 @@
 use crate::config::{Config, ShopConfig};
 use crate::model::{FollowUpRecord, OrderRecord, Playbook, ProfileRecord};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use std::collections::{BTreeMap, HashMap};
 
 /// What a guard decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,4 +142,128 @@ fn local_instant(
         tz.from_local_datetime(&(naive + Duration::hours(1)))
             .earliest()
     })
+}
+
+/// The order a run sends in: one queue per customer (shop and customer key), sent one
+/// after another so the frequency cap goes to the right email; different customers go
+/// in parallel. Within a queue, transactional follow-ups come before marketing ones;
+/// then the oldest order first, and within one order its lifecycle (thank-you,
+/// satisfaction, returns, recovery), so a thank-you never follows its own order's
+/// satisfaction check or the loyalty mail it triggered. Queues come oldest first.
+pub fn send_order(due: Vec<FollowUpRecord>) -> Vec<Vec<FollowUpRecord>> {
+    let mut queues: BTreeMap<(String, String), Vec<FollowUpRecord>> = BTreeMap::new();
+    for f in due {
+        queues
+            .entry((f.shop.clone(), f.customer_key.clone()))
+            .or_default()
+            .push(f);
+    }
+    let mut out: Vec<Vec<FollowUpRecord>> = queues
+        .into_values()
+        .map(|mut q| {
+            // Each order is placed at its earliest due follow-up.
+            let mut anchor: HashMap<u64, String> = HashMap::new();
+            for f in &q {
+                let at = due_key(f);
+                anchor
+                    .entry(f.order_id)
+                    .and_modify(|a| {
+                        if at < *a {
+                            *a = at.clone();
+                        }
+                    })
+                    .or_insert(at);
+            }
+            q.sort_by_cached_key(|f| {
+                (
+                    f.playbook.is_marketing(),
+                    anchor.get(&f.order_id).cloned().unwrap_or_default(),
+                    f.order_id,
+                    lifecycle_rank(f.playbook),
+                    due_key(f),
+                )
+            });
+            q
+        })
+        .collect();
+    out.sort_by_cached_key(|q| q.iter().map(due_key).min().unwrap_or_default());
+    out
+}
+
+fn due_key(f: &FollowUpRecord) -> String {
+    f.due_sk.clone().unwrap_or_else(|| f.due_at.clone())
+}
+
+/// Where a playbook falls in an order's life.
+fn lifecycle_rank(p: Playbook) -> u8 {
+    match p {
+        Playbook::ThankYou => 0,
+        Playbook::Satisfaction => 1,
+        Playbook::Returns => 2,
+        Playbook::Recovery => 3,
+        Playbook::Replenishment => 4,
+        Playbook::Loyalty => 5,
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    fn f(customer: &str, playbook: Playbook, order_id: u64, due: &str) -> FollowUpRecord {
+        let mut f = FollowUpRecord::pending(
+            "acme.myshopify.com",
+            customer,
+            playbook,
+            order_id,
+            None,
+            due,
+            "2026-11-01T00:00:00.000Z",
+            1,
+        );
+        f.index_at(due, 1);
+        f
+    }
+
+    fn ids(q: &[FollowUpRecord]) -> Vec<&str> {
+        q.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    #[test]
+    fn one_queue_per_customer_transactional_first_then_oldest_order_then_its_lifecycle() {
+        let due = vec![
+            f(
+                "42",
+                Playbook::Replenishment,
+                1000,
+                "2026-11-20T08:00:00.000Z",
+            ),
+            f(
+                "42",
+                Playbook::Satisfaction,
+                1001,
+                "2026-11-22T08:00:00.000Z",
+            ),
+            f("7", Playbook::ThankYou, 2001, "2026-11-21T08:00:00.000Z"),
+            // Delivered fast while dispatch was down: its thank-you is due later
+            // than its satisfaction check, and still goes first.
+            f("42", Playbook::ThankYou, 1001, "2026-11-22T09:00:00.000Z"),
+            f("42", Playbook::Loyalty, 1001, "2026-11-22T08:30:00.000Z"),
+            f("42", Playbook::Returns, 999, "2026-11-23T08:00:00.000Z"),
+        ];
+        let queues = send_order(due);
+        assert_eq!(queues.len(), 2);
+        // Customer 42's oldest follow-up (20 Nov) is older than customer 7's.
+        assert_eq!(
+            ids(&queues[0]),
+            [
+                "thank_you#1001#0",
+                "satisfaction#1001#0",
+                "returns#999#0",
+                "replenishment#1000#0",
+                "loyalty#1001#0",
+            ]
+        );
+        assert_eq!(ids(&queues[1]), ["thank_you#2001#0"]);
+    }
 }

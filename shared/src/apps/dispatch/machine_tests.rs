@@ -547,3 +547,42 @@ async fn a_refused_admin_token_fails_the_follow_up_and_alerts_the_merchant_once(
     assert_eq!(sent[0].to, "help@acme.example");
     assert_eq!(w.store.calls(Op::ClaimAlert), 2);
 }
+
+/// Moves follow-up `id` to be due `ago` before now.
+fn due_earlier(w: &World, id: &str, ago: Duration) {
+    let mut f = w.store.followup(id);
+    f.due_at = utc_key(&(w.clock.now() - ago));
+    f.index_at(&f.due_at.clone(), w.config.dispatch.shards);
+    w.store.put_followup(f);
+}
+
+#[tokio::test]
+async fn a_customers_thank_you_goes_before_the_same_orders_satisfaction_check() {
+    // Both due at once, the satisfaction check the older: the frequency cap lets one
+    // through, and it must be the thank-you, every time.
+    for _ in 0..10 {
+        let w = World::new();
+        let satisfaction = w.due(Playbook::Satisfaction, "42", 1001);
+        let thanks = w.due(Playbook::ThankYou, "42", 1001);
+        due_earlier(&w, &satisfaction, Duration::hours(2));
+        due_earlier(&w, &thanks, Duration::hours(1));
+        let report = run(&w.dispatcher("a")).await;
+        assert_eq!((n(&report, "sent"), n(&report, "deferred")), (1, 1));
+        assert_eq!(w.store.followup(&thanks).status, FollowUpStatus::Sent);
+        let later = w.store.followup(&satisfaction);
+        assert_eq!(later.status, FollowUpStatus::Pending);
+        assert_eq!(later.reason.as_deref(), Some("frequency cap"));
+    }
+}
+
+#[tokio::test]
+async fn transactional_mail_goes_before_marketing_when_both_are_due() {
+    let w = World::new();
+    let reminder = w.due(Playbook::Replenishment, "42", 1000);
+    let returns = w.due(Playbook::Returns, "42", 1001);
+    due_earlier(&w, &reminder, Duration::days(3));
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!((n(&report, "sent"), n(&report, "deferred")), (1, 1));
+    assert_eq!(w.store.followup(&returns).status, FollowUpStatus::Sent);
+    assert_eq!(w.store.followup(&reminder).status, FollowUpStatus::Pending);
+}
