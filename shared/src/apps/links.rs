@@ -485,7 +485,7 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
         next.reason = Some("rated again higher".into());
         next.unindex();
         // Lost: a dispatcher took it first; the apology goes out, which is harmless.
-        self.store.save_followup(&next, f.v).await?;
+        self.store.save_followup(&next, f.v, None).await?;
         Ok(())
     }
 

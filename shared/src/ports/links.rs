@@ -2,13 +2,15 @@
 //! and comment, click counts, suppressions (unsubscribe, resubscribe) and the recovery
 //! follow-up a low rating plans.
 
+use super::dispatch::FollowUpStore;
 use super::store::{Cas, StoreError};
-use crate::model::{
-    FeedbackRecord, FollowUpRecord, Key, OrderRecord, ProfileRecord, SuppressionRecord,
-};
+use crate::model::{FeedbackRecord, FollowUpRecord, Key, SuppressionRecord};
 use std::future::Future;
 
-pub trait LinkStore: Send + Sync {
+/// Over the dispatcher's follow-up port ([`FollowUpStore`]: the order, profile and
+/// suppression reads and the version-conditioned follow-up write), what only the links
+/// app does.
+pub trait LinkStore: FollowUpStore {
     /// The follow-up a link names (strongly consistent).
     fn get_followup(
         &self,
@@ -62,29 +64,4 @@ pub trait LinkStore: Send + Sync {
         &self,
         f: &FollowUpRecord,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
-
-    /// Writes `next` if the stored follow-up still has version `expected`.
-    fn save_followup(
-        &self,
-        next: &FollowUpRecord,
-        expected: u64,
-    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
-
-    fn get_suppression(
-        &self,
-        shop: &str,
-        email_hash: &str,
-    ) -> impl Future<Output = Result<Option<SuppressionRecord>, StoreError>> + Send;
-
-    fn get_order(
-        &self,
-        shop: &str,
-        order_id: u64,
-    ) -> impl Future<Output = Result<Option<OrderRecord>, StoreError>> + Send;
-
-    fn get_profile(
-        &self,
-        shop: &str,
-        customer_key: &str,
-    ) -> impl Future<Output = Result<Option<ProfileRecord>, StoreError>> + Send;
 }

@@ -7,10 +7,7 @@
 //! its version, so they cannot disturb a dispatcher's claim.
 
 use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
-use crate::model::{
-    keys, FeedbackRecord, FollowUpRecord, Key, OrderRecord, ProfileRecord, Record,
-    SuppressionRecord,
-};
+use crate::model::{keys, FeedbackRecord, FollowUpRecord, Key, Record, SuppressionRecord};
 use crate::ports::links::LinkStore;
 use crate::ports::store::Cas;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -140,7 +137,7 @@ impl DynamoStore {
     }
 }
 
-/// The links app's port, over the methods above and the dispatcher's reads.
+/// The links app's port, over the methods above.
 impl LinkStore for DynamoStore {
     async fn get_followup(
         &self,
@@ -188,33 +185,5 @@ impl LinkStore for DynamoStore {
 
     async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
         DynamoStore::create_followup(self, f).await
-    }
-
-    async fn save_followup(&self, next: &FollowUpRecord, expected: u64) -> Result<Cas, StoreError> {
-        DynamoStore::save_followup(self, next, expected, None).await
-    }
-
-    async fn get_suppression(
-        &self,
-        shop: &str,
-        email_hash: &str,
-    ) -> Result<Option<SuppressionRecord>, StoreError> {
-        DynamoStore::get_suppression(self, shop, email_hash).await
-    }
-
-    async fn get_order(
-        &self,
-        shop: &str,
-        order_id: u64,
-    ) -> Result<Option<OrderRecord>, StoreError> {
-        DynamoStore::get_order(self, shop, order_id).await
-    }
-
-    async fn get_profile(
-        &self,
-        shop: &str,
-        customer_key: &str,
-    ) -> Result<Option<ProfileRecord>, StoreError> {
-        DynamoStore::get_profile(self, shop, customer_key).await
     }
 }

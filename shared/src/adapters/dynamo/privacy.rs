@@ -21,14 +21,6 @@ const BATCH_ATTEMPTS: u32 = 8;
 const BATCH_SIZE: usize = 25;
 
 impl DynamoStore {
-    /// Compliance requests of `shop` not carried out yet (pending or in progress),
-    /// oldest first, as stored (the caller decodes them, so one unreadable request
-    /// cannot stop the others).
-    pub async fn open_privacy_requests(&self, shop: &str) -> Result<Vec<(Key, Attrs)>, StoreError> {
-        self.privacy_requests_in(shop, &[status::PENDING, status::IN_PROGRESS])
-            .await
-    }
-
     /// Compliance requests of `shop` whose status is one of `statuses`, oldest first, as
     /// stored.
     pub async fn privacy_requests_in(

@@ -13,6 +13,7 @@ pub const ATTRIBUTION_ATTRIBUTE: &str = "aftercart_followup";
 
 pub use payload::*;
 
+use crate::model::personal::elide_quoted;
 use lambda_http::http::HeaderMap;
 
 pub const HEADER_TOPIC: &str = "x-shopify-topic";
@@ -294,26 +295,6 @@ fn parse<T: serde::de::DeserializeOwned>(topic: Topic, body: &[u8]) -> Result<T,
         };
         ParseError::new(topic, elide_quoted(&message), ParseErrorKind::Malformed)
     })
-}
-
-/// serde quotes the offending value in its messages (`invalid type: string "…"`); that
-/// value may be personal data, so it is elided before the message is logged or answered.
-fn elide_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut inside = false;
-    for c in message.chars() {
-        if c == '"' {
-            if inside {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Event {

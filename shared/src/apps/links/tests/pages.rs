@@ -59,6 +59,10 @@ fn every_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Vec<(String, 
             unsubscribe_page(true, true, shop, token, chain),
         ),
         (
+            "unsubscribed old link".into(),
+            unsubscribe_page(true, false, shop, token, chain),
+        ),
+        (
             "resubscribed".into(),
             resubscribe_page(Resubscribed::Now, shop, chain),
         ),
