@@ -689,6 +689,14 @@ impl Record for FeedbackRecord {
     const KIND: &'static str = "feedback";
 }
 
+impl FeedbackRecord {
+    /// Whether this item is a customer's rating (what the satisfaction reminder, the
+    /// report and the merchant's notices count), as opposed to clicks a mail scanner made.
+    pub fn counts(&self) -> bool {
+        true
+    }
+}
+
 /// Where an issued discount code is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
