@@ -302,42 +302,135 @@ async fn rated_order(t: &TestApp, to: &str) -> Vec<String> {
     rate
 }
 
+/// The merchant notices among what a dispatch run sent.
+fn notices(sent: &[aftercart::ports::mail::OutgoingEmail]) -> Vec<String> {
+    sent.iter()
+        .filter(|e| {
+            e.tags
+                .iter()
+                .any(|(k, v)| *k == "kind" && v == "merchant_alert")
+        })
+        .map(|e| String::from_utf8_lossy(&e.raw).into_owned())
+        .collect()
+}
+
+const FEEDBACK_SK: &str = "FEEDBACK#satisfaction#6201#0";
+
 #[tokio::test]
-async fn a_second_rating_updates_the_one_record_and_a_low_score_alerts_once_and_plans_recovery() {
+async fn a_scanner_fetching_all_five_rating_links_within_a_second_rates_nothing_and_alerts_no_one()
+{
+    let t = TestApp::spawn_configured(with_alerts()).await;
+    let rate = rated_order(&t, "sam@example.com").await;
+    // As Safe Links does on delivery: every link, in order, within a second.
+    for (i, url) in rate.iter().enumerate() {
+        let links = t
+            .links(&format!("2026-12-06T10:00:00.{}Z", 100 + 200 * i))
+            .await;
+        let page = click(&links, "GET", url, None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            links.mailer.sent.lock().unwrap().is_empty(),
+            "no alert from a click"
+        );
+    }
+    let fb = t
+        .get(&customer_pk(), FEEDBACK_SK)
+        .await
+        .expect("clicks kept");
+    assert_eq!(s(&fb, "state"), "scanner");
+    // Past the wait, the dispatcher settles it: no rating, no alert, no apology.
+    let d = t.dispatcher("2026-12-06T10:30:00Z", None).await;
+    let summary = run_dispatch(&d).await;
+    assert_eq!(summary["ratings"]["scanner_bursts"], 1, "{summary}");
+    assert_eq!(summary["ratings"]["settled"], 0, "{summary}");
+    assert!(notices(&d.mailer.sent.lock().unwrap()).is_empty());
+    let followups = t.followups().await;
+    assert!(followups.iter().all(|f| f.playbook != Playbook::Recovery));
+    let satisfaction = followups
+        .iter()
+        .find(|f| f.playbook == Playbook::Satisfaction)
+        .unwrap();
+    assert_eq!(satisfaction.tracking.clicks, 0, "no click counted");
+    assert_eq!(
+        satisfaction.tracking.clicked_at, None,
+        "nothing to credit an order to"
+    );
+    let fb = t.get(&customer_pk(), FEEDBACK_SK).await.unwrap();
+    assert_eq!(s(&fb, "state"), "scanner");
+    assert!(!fb.contains_key("due_pk"), "settled once, out of the index");
+}
+
+#[tokio::test]
+async fn a_persons_low_rating_and_comment_reach_the_merchant_once_with_reply_to() {
     let t = TestApp::spawn_configured(with_alerts()).await;
     let rate = rated_order(&t, "rita@example.com").await;
-    let links = t.links("2026-12-06T10:00:00Z").await;
 
-    // Score 2 (links are in score order 1..5).
+    // Score 2 (links are in score order 1..5): the page, and nothing sent yet.
+    let links = t.links("2026-12-06T10:00:00Z").await;
     let low = click(&links, "GET", &rate[1], None).await;
     assert_eq!(low.status, 200, "{}", low.body);
     assert!(low.body.contains("We&#39;re sorry") || low.body.contains("We're sorry"));
     assert!(low.body.contains("name=\"comment\""), "a comment form");
-    let feedback_sk = "FEEDBACK#satisfaction#6201#0";
     let fb = t
-        .get(&customer_pk(), feedback_sk)
+        .get(&customer_pk(), FEEDBACK_SK)
         .await
         .expect("rating stored");
     assert_eq!(
-        (n(&fb, "score"), n(&fb, "submissions")),
-        ("2".into(), "1".into())
+        (n(&fb, "score"), n(&fb, "submissions"), s(&fb, "state")),
+        ("2".into(), "1".into(), "pending".into())
     );
+    // The alert waits for a comment.
+    let early = t.dispatcher("2026-12-06T10:05:00Z", None).await;
+    run_dispatch(&early).await;
+    assert!(notices(&early.mailer.sent.lock().unwrap()).is_empty());
 
-    // The merchant was alerted, once.
-    let alerts = links.mailer.sent.lock().unwrap().clone();
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].to, "owner@aftercart-demo.example");
-    let alert = String::from_utf8_lossy(&alerts[0].raw).into_owned();
+    // The comment, then the next run: one mail with both, Reply-To the customer.
+    let links = t.links("2026-12-06T10:06:00Z").await;
+    let commented = click(
+        &links,
+        "POST",
+        &rate[1],
+        Some((
+            "application/x-www-form-urlencoded",
+            "comment=Arrived+broken+%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        )),
+    )
+    .await;
+    assert_eq!(commented.status, 200, "{}", commented.body);
+    assert!(commented.body.contains("Thanks for your comment"));
     assert!(
-        alert.contains("2/5") && alert.contains("/admin/orders/6201"),
-        "{alert}"
+        commented.body.contains("on its way to the"),
+        "{}",
+        commented.body
     );
+    assert!(!commented.body.contains("<script>"));
+    let d = t.dispatcher("2026-12-06T10:07:00Z", None).await;
+    let summary = run_dispatch(&d).await;
+    assert_eq!(summary["ratings"]["merchant_notices"], 1, "{summary}");
+    let sent = d.mailer.sent.lock().unwrap().clone();
+    let alert = sent
+        .iter()
+        .find(|e| {
+            e.tags
+                .iter()
+                .any(|(k, v)| *k == "kind" && v == "merchant_alert")
+        })
+        .expect("merchant told");
+    assert_eq!(alert.to, "owner@aftercart-demo.example");
+    let text = String::from_utf8_lossy(&alert.raw).into_owned();
     assert!(
-        !alert.contains("rita@example.com"),
-        "the alert names the order, not the address"
+        text.contains("Reply-To: <rita@example.com>")
+            || text.contains("Reply-To: rita@example.com"),
+        "{text}"
     );
+    assert!(text.contains("Low rating with a comment: 2/5"), "{text}");
+    assert!(
+        text.contains("Arrived broken <script>alert(1)</script>"),
+        "{text}"
+    );
+    assert!(text.contains("/admin/orders/6201"), "{text}");
 
-    // The apology is planned once.
+    // The apology is planned once, two hours after the click.
     let recovery = t
         .followups()
         .await
@@ -347,47 +440,38 @@ async fn a_second_rating_updates_the_one_record_and_a_low_score_alerts_once_and_
     assert_eq!(recovery.status, FollowUpStatus::Pending);
     assert_eq!(recovery.due_at, "2026-12-06T12:00:00.000Z");
 
-    // Clicking 1 then adding a comment: still one item, updated; no second alert.
-    let one = click(&links, "GET", &rate[0], None).await;
-    assert_eq!(one.status, 200);
-    let commented = click(
+    // The click's own settling time passes, and the comment is edited: nothing more.
+    let links = t.links("2026-12-06T10:20:00Z").await;
+    click(
         &links,
         "POST",
-        &rate[0],
-        Some((
-            "application/x-www-form-urlencoded",
-            "comment=Arrived+broken+%3Cscript%3Ealert(1)%3C%2Fscript%3E",
-        )),
+        &rate[1],
+        Some(("application/x-www-form-urlencoded", "comment=Broken+lid")),
     )
     .await;
-    assert_eq!(commented.status, 200, "{}", commented.body);
-    assert!(commented.body.contains("Thanks for your comment"));
-    assert!(!commented.body.contains("<script>"));
-    let fb = t.get(&customer_pk(), feedback_sk).await.unwrap();
-    assert_eq!(
-        (n(&fb, "score"), n(&fb, "submissions")),
-        ("1".into(), "2".into())
+    let later = t.dispatcher("2026-12-06T10:21:00Z", None).await;
+    run_dispatch(&later).await;
+    assert!(
+        notices(&later.mailer.sent.lock().unwrap()).is_empty(),
+        "told once"
     );
-    assert_eq!(
-        s(&fb, "comment"),
-        "Arrived broken <script>alert(1)</script>"
-    );
-    assert_eq!(links.mailer.sent.lock().unwrap().len(), 1, "alerted once");
 
-    // Then 5: the review link and the referral ask, and the apology is called off.
+    // Then 5: the same review ask, and the apology is called off when it settles.
+    let links = t.links("2026-12-06T11:00:00Z").await;
     let high = click(&links, "GET", &rate[4], None).await;
     assert!(high
         .body
         .contains("https://reviews.example.test/aftercart-demo"));
-    // No review gating: the 1- and 2-star pages asked in exactly the same words.
-    for page in [&one.body, &low.body] {
-        assert_eq!(
-            review_ask(page),
-            review_ask(&high.body),
-            "every score is asked for a review the same way"
-        );
-    }
+    // No review gating: the 2- and 5-star pages asked in exactly the same words.
+    assert_eq!(
+        review_ask(&low.body),
+        review_ask(&high.body),
+        "every score is asked for a review the same way"
+    );
     assert!(high.body.contains("Share it with a friend"));
+    let settle = t.dispatcher("2026-12-06T11:10:30Z", None).await;
+    run_dispatch(&settle).await;
+    assert!(notices(&settle.mailer.sent.lock().unwrap()).is_empty());
     let feedback_items = t
         .scan()
         .await
@@ -395,23 +479,22 @@ async fn a_second_rating_updates_the_one_record_and_a_low_score_alerts_once_and_
         .filter(|i| s(i, "sk").starts_with("FEEDBACK#"))
         .count();
     assert_eq!(feedback_items, 1, "one record per follow-up");
-    let recovery = t
-        .followups()
-        .await
-        .into_iter()
+    let fb = t.get(&customer_pk(), FEEDBACK_SK).await.unwrap();
+    assert_eq!(
+        (n(&fb, "score"), s(&fb, "state"), s(&fb, "comment")),
+        ("5".into(), "rated".into(), "Broken lid".into())
+    );
+    let followups = t.followups().await;
+    let recovery = followups
+        .iter()
         .find(|f| f.playbook == Playbook::Recovery)
         .unwrap();
     assert_eq!(recovery.status, FollowUpStatus::Cancelled);
-    let satisfaction = t
-        .followups()
-        .await
-        .into_iter()
+    let satisfaction = followups
+        .iter()
         .find(|f| f.playbook == Playbook::Satisfaction)
         .unwrap();
-    assert_eq!(
-        satisfaction.tracking.clicks, 3,
-        "three score clicks counted"
-    );
+    assert_eq!(satisfaction.tracking.clicks, 2, "two score clicks counted");
 }
 
 #[tokio::test]
@@ -530,6 +613,8 @@ async fn an_order_within_the_window_after_a_rating_click_is_credited_to_it() {
     let rate = rated_order(&t, "cora@example.com").await;
     let links = t.links("2026-12-06T10:00:00Z").await;
     assert_eq!(click(&links, "GET", &rate[4], None).await.status, 200);
+    // The rating takes effect when the dispatcher settles it.
+    dispatch_at(&t, "2026-12-06T10:11:00Z").await;
     // Four days later, an order with no tag at all.
     deliver(
         &t,

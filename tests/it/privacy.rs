@@ -323,7 +323,7 @@ async fn customer_with_history(t: &TestApp) {
             first_at: at.clone(),
             updated_at: at.clone(),
             submissions: 1,
-            alerted_at: None,
+            ..Default::default()
         },
     )
     .await;

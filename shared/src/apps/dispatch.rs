@@ -78,6 +78,8 @@ pub struct Report {
     pub unconfirmed: AtomicU32,
     /// Why SES refused to send anything this run ([`SendError::Halt`]), if it did.
     pub halted: OnceLock<String>,
+    /// The ratings this run settled, where it settled any ([`Dispatcher::run`]).
+    pub feedback: OnceLock<crate::apps::feedback::Settled>,
 }
 
 impl Report {
@@ -89,6 +91,10 @@ impl Report {
             "cancelled": g(&self.cancelled), "failed": g(&self.failed), "lost": g(&self.lost),
             "put_back": g(&self.put_back), "unconfirmed": g(&self.unconfirmed),
             "halted": self.halted.get(),
+            "ratings": self.feedback.get().map(|f| serde_json::json!({
+                "settled": f.ratings, "scanner_bursts": f.scanner_bursts,
+                "merchant_notices": f.notices, "lost": f.lost,
+            })),
         })
     }
     fn add(a: &AtomicU32) {
@@ -274,7 +280,24 @@ impl<M: Mailer> Dispatcher<M> {
         {
             tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
         }
-        self.send_due(deadline).await
+        // Ratings take effect (and merchants hear of low scores and comments) before the
+        // sends, so an apology planned now can go in this run when it is due.
+        let settler = crate::apps::feedback::Settler {
+            config: &self.config,
+            store: &self.store,
+            mailer: &self.mailer,
+            clock: &*self.clock,
+        };
+        let settled = match settler.settle_due(deadline).await {
+            Ok(settled) => settled,
+            Err(e) => {
+                tracing::error!(error = %e, "ratings not settled this run; the next run settles them");
+                Default::default()
+            }
+        };
+        let report = self.send_due(deadline).await?;
+        report.feedback.set(settled).ok();
+        Ok(report)
     }
 
     /// What the privacy worker needs of this dispatcher.

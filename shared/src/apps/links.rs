@@ -2,8 +2,8 @@
 //!
 //! | method and path | token purpose | effect |
 //! | --- | --- | --- |
-//! | `GET /rate?t=` | rate (with a score) | records the score (one item per follow-up; a second click updates it); a low score alerts the merchant once and plans the recovery email; every score is offered the same review link (no review gating), a high score also a referral ask |
-//! | `POST /rate?t=` | rate | adds the comment from the form (`comment=`) |
+//! | `GET /rate?t=` | rate (with a score) | keeps the click on the one feedback item of the follow-up; it takes effect when the dispatcher settles it minutes later, unless it was part of a scanner's burst (see [`crate::domain::feedback`]); every score is offered the same review link (no review gating), a high score also a referral ask |
+//! | `POST /rate?t=` | rate | the page's form: a person's rating at once, with the comment (`comment=`) the dispatcher passes on to the merchant |
 //! | `GET /unsubscribe?t=` | unsubscribe | a confirmation page with a one-click button; nothing changes |
 //! | `POST /unsubscribe?t=` | unsubscribe | suppresses the address for the shop before answering (RFC 8058 one-click, as mail providers send it, or the page's button) |
 //! | `POST /resubscribe?t=` | unsubscribe | lifts an unsubscribe the customer made (never a bounce or a complaint) |
@@ -22,14 +22,15 @@
 use crate::adapters::dynamo::links::SELF_SERVICE_REASON;
 use crate::adapters::dynamo::DynamoStore;
 use crate::config::{Config, ShopConfig};
+use crate::domain::feedback;
 use crate::model::time::{utc_key, Clock};
 use crate::model::tokens::{self as links, LinkClaims, LinkError, LinkKeys, Purpose};
 use crate::model::{
-    email_hash, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook,
-    ProfileRecord, SuppressionRecord,
+    email_hash, FeedbackRecord, FeedbackState, FollowUpRecord, OrderRecord, ProfileRecord,
+    SuppressionRecord,
 };
 use crate::ports::links::LinkStore;
-use crate::ports::mail::{notify_merchant, Mailer, Notice, NoticeError};
+use crate::ports::mail::Mailer;
 use crate::ports::store::Cas;
 use crate::ports::store::StoreError;
 use chrono::Duration;
@@ -303,7 +304,10 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
         Ok((served, response))
     }
 
-    /// Records a score (and, from the form, a comment), then answers by score band.
+    /// Keeps a click on a rating link (or, from the page's form, a person's rating and
+    /// comment), then answers by score band. Nothing takes effect here: the dispatcher
+    /// settles the item a few minutes later ([`crate::apps::feedback`]), once a
+    /// scanner's burst of clicks would be known.
     async fn rate(
         &self,
         claims: &LinkClaims,
@@ -321,43 +325,22 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             .get_followup(&claims.shop, &claims.customer_key, &claims.followup)
             .await?
             .ok_or(Refusal::Gone)?;
-        let now = self.clock.now();
-        let now_key = utc_key(&now);
-        let rules = &shop.playbooks.satisfaction;
-        let low = score <= rules.low_score;
         let commenting = comment.is_some();
-        let rating = Rating {
-            score,
-            comment: comment.as_deref(),
-            low,
-            now_key: &now_key,
-        };
-        let (feedback, alert_now) = self.record_feedback(claims, &followup, &rating).await?;
-        if !commenting {
-            self.store.record_click(&followup.key(), &now_key).await?;
-        }
-        // For the alert's order name and the page's language; neither is worth a refusal.
+        let feedback = self
+            .record_feedback(claims, &followup, shop, score, comment.as_deref())
+            .await?;
+        // For the page's language; not worth a refusal.
         let order = self
             .store
             .get_order(&shop.domain, followup.order_id)
             .await
             .ok()
             .flatten();
-        if alert_now {
-            self.alert_low_rating(shop, &followup, order.as_ref(), &feedback)
-                .await;
-        }
-        if low && !commenting {
-            self.plan_recovery(shop, &followup, now).await?;
-        } else if score >= rules.high_score {
-            self.cancel_recovery(&followup).await?;
-        }
-        served.outcome = if commenting {
-            "commented"
-        } else if feedback.submissions > 1 {
-            "rating_updated"
-        } else {
-            "rated"
+        served.outcome = match feedback.state {
+            _ if commenting => "commented",
+            FeedbackState::Scanner => "scanner_burst",
+            _ if feedback.submissions > 1 => "rating_updated",
+            _ => "rated",
         };
         let locale = self.customer_locale(claims, order.as_ref(), None).await;
         let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
@@ -365,128 +348,48 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
     }
 
     /// Creates or updates the one feedback item of this follow-up (retrying when another
-    /// request wrote it meanwhile). Returns it as saved, and whether this write is the
-    /// one that must alert the merchant.
+    /// request wrote it meanwhile) with a click (`comment` `None`) or the page's form.
+    /// Returns it as saved.
     async fn record_feedback(
         &self,
         claims: &LinkClaims,
         followup: &FollowUpRecord,
-        rating: &Rating<'_>,
-    ) -> Result<(FeedbackRecord, bool), Refusal> {
+        shop: &ShopConfig,
+        score: u8,
+        comment: Option<&str>,
+    ) -> Result<FeedbackRecord, Refusal> {
+        let target = feedback::Target {
+            shop: &claims.shop,
+            customer_key: &claims.customer_key,
+            followup: &claims.followup,
+            order_id: followup.order_id,
+        };
+        let timing = feedback::Timing {
+            burst: Duration::seconds(self.config.links.scanner_burst_seconds.into()),
+            wait: Duration::minutes(shop.playbooks.satisfaction.comment_wait_minutes.into()),
+            shards: self.config.dispatch.shards,
+        };
         for _ in 0..FEEDBACK_ATTEMPTS {
             let current = self
                 .store
                 .get_feedback(&claims.shop, &claims.customer_key, &claims.followup)
                 .await?;
             let expected = current.as_ref().map(|f| f.v);
-            let (next, alert_now) = rated(current, claims, followup, rating);
+            let now = self.clock.now();
+            let next = match comment {
+                None => feedback::clicked(current, &target, score, now, &timing),
+                Some(c) => feedback::submitted(current, &target, score, c, now, &timing),
+            };
             if self
                 .store
                 .save_feedback(&claims.shop, &claims.customer_key, &next, expected)
                 .await?
                 == Cas::Done
             {
-                return Ok((next, alert_now));
+                return Ok(next);
             }
         }
         Err(Refusal::Contention)
-    }
-
-    async fn alert_low_rating(
-        &self,
-        shop: &ShopConfig,
-        followup: &FollowUpRecord,
-        order: Option<&OrderRecord>,
-        feedback: &FeedbackRecord,
-    ) {
-        let order_name = order
-            .and_then(|o| o.name.clone())
-            .unwrap_or_else(|| format!("{}", followup.order_id));
-        let subject = format!("Low rating: {}/5 for order {order_name}", feedback.score);
-        let mut text = format!(
-            "A customer rated order {order_name} {}/5.\n\n",
-            feedback.score
-        );
-        if let Some(c) = &feedback.comment {
-            let _ = write!(text, "Their comment:\n{c}\n\n");
-        }
-        let _ = writeln!(
-            text,
-            "Order: https://{}/admin/orders/{}",
-            shop.domain, followup.order_id
-        );
-        if shop.playbooks.recovery.enabled {
-            let _ = write!(
-                text,
-                "\nAftercart will send them an apology in {} hour(s) unless they rate again higher.\n",
-                shop.playbooks.recovery.delay_hours
-            );
-        }
-        let notice = Notice {
-            subject: &subject,
-            text: &text,
-            kind: "merchant_alert",
-        };
-        match notify_merchant(&self.mailer, &self.config, shop, &notice, self.clock.now()).await {
-            Ok(()) => {
-                tracing::info!(shop = %shop.domain, followup = %followup.id, "merchant alerted of a low rating")
-            }
-            Err(NoticeError::NoContact) => {
-                tracing::warn!(shop = %shop.domain, followup = %followup.id, "low rating: no alert_email or support_email configured, merchant not alerted")
-            }
-            Err(e) => {
-                tracing::error!(shop = %shop.domain, followup = %followup.id, error = %e, "low rating alert not sent")
-            }
-        }
-    }
-
-    /// Plans the apology once per order (a pending follow-up, sent by `dispatch`).
-    async fn plan_recovery(
-        &self,
-        shop: &ShopConfig,
-        rated: &FollowUpRecord,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), Refusal> {
-        let rule = &shop.playbooks.recovery;
-        if !rule.enabled {
-            return Ok(());
-        }
-        let due = utc_key(&(now + Duration::hours(rule.delay_hours.into())));
-        let f = FollowUpRecord::pending(
-            &rated.shop,
-            &rated.customer_key,
-            Playbook::Recovery,
-            rated.order_id,
-            None,
-            &due,
-            &utc_key(&now),
-            self.config.dispatch.shards,
-        );
-        self.store.create_followup(&f).await?;
-        Ok(())
-    }
-
-    /// A customer who re-rates high no longer needs the apology.
-    async fn cancel_recovery(&self, rated: &FollowUpRecord) -> Result<(), Refusal> {
-        let id = crate::model::followup_id(Playbook::Recovery, rated.order_id, None);
-        let Some(f) = self
-            .store
-            .get_followup(&rated.shop, &rated.customer_key, &id)
-            .await?
-        else {
-            return Ok(());
-        };
-        if f.status != FollowUpStatus::Pending {
-            return Ok(());
-        }
-        let mut next = f.clone();
-        next.v += 1;
-        next.status = FollowUpStatus::Cancelled;
-        next.reason = Some("rated again higher".into());
-        next.unindex();
-        // Lost: a dispatcher took it first; the apology goes out, which is harmless.
-        self.store.save_followup(&next, f.v, None).await?;
-        Ok(())
     }
 
     async fn unsubscribe(
@@ -622,50 +525,6 @@ struct Served {
     outcome: &'static str,
 }
 
-/// One submission of the rating link or form.
-struct Rating<'a> {
-    score: u8,
-    /// From the form (possibly empty); `None` for the link.
-    comment: Option<&'a str>,
-    /// The score is at or below the shop's low score.
-    low: bool,
-    now_key: &'a str,
-}
-
-/// The feedback item after `rating` (`current` as stored, if any), and whether this
-/// write alerts the merchant: whoever writes the first low score does.
-fn rated(
-    current: Option<FeedbackRecord>,
-    claims: &LinkClaims,
-    followup: &FollowUpRecord,
-    rating: &Rating<'_>,
-) -> (FeedbackRecord, bool) {
-    let mut next = current.unwrap_or_else(|| FeedbackRecord {
-        v: 0,
-        followup: claims.followup.clone(),
-        order_id: followup.order_id,
-        score: rating.score,
-        comment: None,
-        first_at: rating.now_key.to_owned(),
-        updated_at: rating.now_key.to_owned(),
-        submissions: 0,
-        alerted_at: None,
-    });
-    next.v += 1;
-    next.score = rating.score;
-    rating.now_key.clone_into(&mut next.updated_at);
-    match rating.comment {
-        Some(c) if !c.is_empty() => next.comment = Some(c.to_owned()),
-        Some(_) => {}
-        None => next.submissions += 1,
-    }
-    let alert_now = rating.low && next.alerted_at.is_none();
-    if alert_now {
-        next.alerted_at = Some(rating.now_key.to_owned());
-    }
-    (next, alert_now)
-}
-
 fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
     let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     match (last, method) {
@@ -754,12 +613,14 @@ fn rating_page(
 ) -> Response<Body> {
     let rules = &shop.playbooks.satisfaction;
     let brand = shop.brand();
+    // Whether the merchant hears of the rating and comment: the pages say what happens.
+    let told = shop.merchant_contact().is_some();
     if commented {
         return pages::respond(
             StatusCode::OK,
             "commented",
             chain,
-            context! { brand, score },
+            context! { brand, score, told },
         );
     }
     let band = if score <= rules.low_score {
@@ -782,6 +643,7 @@ fn rating_page(
             score,
             band,
             token,
+            told,
             review_url => shop.review_url.as_deref(),
             referral_url => referral,
             max_comment => MAX_COMMENT_CHARS,

@@ -2,6 +2,7 @@
 //! reads the config and secrets through [`startup`].
 
 pub mod dispatch;
+pub mod feedback;
 pub mod links;
 pub mod mail_events;
 pub mod privacy;

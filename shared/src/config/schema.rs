@@ -256,6 +256,14 @@ pub struct SatisfactionRule {
     /// Ratings at or above this are shown the review link and the referral ask.
     #[serde(default = "default_high_score")]
     pub high_score: u8,
+    /// Minutes after the last click on a rating link before the rating takes effect: a
+    /// low score's alert waits this long for a comment, and a scanner's burst of clicks
+    /// is known by then. A comment sent from the page takes effect at the next dispatch.
+    #[serde(default = "default_comment_wait_minutes")]
+    pub comment_wait_minutes: u32,
+}
+fn default_comment_wait_minutes() -> u32 {
+    10
 }
 fn default_low_score() -> u8 {
     2
@@ -277,6 +285,7 @@ impl Default for SatisfactionRule {
             days_after_fulfillment: default_days_after_fulfillment(),
             low_score: default_low_score(),
             high_score: default_high_score(),
+            comment_wait_minutes: default_comment_wait_minutes(),
         }
     }
 }
@@ -481,6 +490,15 @@ impl ShopConfig {
         self.name.as_deref().unwrap_or(&self.domain)
     }
 
+    /// Where merchant notices go (`alert_email`, else `support_email`), when the shop can
+    /// send them at all (it has a `sender_email`).
+    pub fn merchant_contact(&self) -> Option<&str> {
+        self.sender_email.as_ref()?;
+        self.alert_email
+            .as_deref()
+            .or(self.support_email.as_deref())
+    }
+
     /// The shop's time zone (validated at load, so this never falls back in practice).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.time_zone.parse().unwrap_or(chrono_tz::UTC)
@@ -580,6 +598,13 @@ pub struct LinkSettings {
     /// Days customer links stay valid.
     #[serde(default = "default_link_ttl_days")]
     pub ttl_days: u32,
+    /// Clicks on two different scores of one email within this many seconds are a mail
+    /// scanner's, not a person's: neither counts.
+    #[serde(default = "default_scanner_burst_seconds")]
+    pub scanner_burst_seconds: u32,
+}
+fn default_scanner_burst_seconds() -> u32 {
+    10
 }
 fn default_links_base() -> String {
     "http://127.0.0.1:9000/lambda-url/links".into()
@@ -592,6 +617,7 @@ impl Default for LinkSettings {
         LinkSettings {
             base_url: default_links_base(),
             ttl_days: default_link_ttl_days(),
+            scanner_burst_seconds: default_scanner_burst_seconds(),
         }
     }
 }

@@ -69,6 +69,16 @@ impl Config {
                 "use the LinksUrl output of the stack, e.g. \"https://abc.execute-api.eu-west-1.amazonaws.com/links\" (plain http only for a local 127.0.0.1 or localhost URL)",
             ));
         }
+        if !(1..=300).contains(&self.links.scanner_burst_seconds) {
+            return Err(invalid_field(
+                "links.scanner_burst_seconds",
+                &format!(
+                    "{} is outside 1–300: mail scanners open every rating link within seconds",
+                    self.links.scanner_burst_seconds
+                ),
+                "remove it to use 10 seconds",
+            ));
+        }
         if let Some(set) = &self.email.configuration_set {
             let valid = !set.is_empty()
                 && set.len() <= 64
@@ -541,6 +551,13 @@ fn check_shop_playbook_rules(at: Table<'_>, shop: &ShopConfig) -> Result<(), Con
                 sat.low_score, sat.high_score
             ),
             "use e.g. low_score = 2 and high_score = 4",
+        ));
+    }
+    if sat.comment_wait_minutes > 24 * 60 {
+        return Err(at.bad(
+            "playbooks.satisfaction.comment_wait_minutes",
+            format!("{} is more than a day", sat.comment_wait_minutes),
+            "use a few minutes, e.g. 10",
         ));
     }
     if shop.attribution_window_days == 0 || shop.attribution_window_days > 90 {

@@ -428,6 +428,7 @@ impl Templates {
 pub fn build_notice(
     from: (&str, &str),
     to: &str,
+    reply_to: Option<&str>,
     subject: &str,
     text: &str,
     date: chrono::DateTime<chrono::Utc>,
@@ -437,7 +438,7 @@ pub fn build_notice(
         from_field: "from",
         to,
         to_field: "to",
-        reply_to: None,
+        reply_to: reply_to.map(|a| ("", a)),
         subject,
         date,
         unsubscribe_url: None,

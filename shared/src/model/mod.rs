@@ -667,12 +667,25 @@ fn is_zero(n: &u32) -> bool {
 /// A customer's rating of one satisfaction follow-up
 /// (`SHOP#…#CUSTOMER#key` / `FEEDBACK#{followup id}`): one item per follow-up, a second
 /// click updates it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+///
+/// A click on a rating link is only a candidate: mail scanners open every link of an
+/// email within seconds. The item keeps the recent clicks; the `dispatch` function
+/// settles it ([`FeedbackState`]) a few minutes after the last one, when a burst of
+/// different scores is known for a scanner's and anything else for a person's. A
+/// comment posted from the page is a person's at once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FeedbackRecord {
     pub v: u64,
+    /// The shop and customer the item belongs to, so the dispatcher can settle it from
+    /// the index (empty on items written before they were stored).
+    #[serde(default)]
+    pub shop: String,
+    #[serde(default)]
+    pub customer_key: String,
     pub followup: String,
     pub order_id: u64,
-    /// 1–5.
+    /// 1–5: the person's score (for a [`FeedbackState::Scanner`] item, the last one
+    /// clicked, which counts for nothing).
     pub score: u8,
     /// Free text from the comment form, at most `links::MAX_COMMENT_CHARS` characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -681,21 +694,92 @@ pub struct FeedbackRecord {
     pub updated_at: String,
     /// How many times a score was submitted.
     pub submissions: u32,
+    /// Whose score this is. Items from before scanners were told apart are ratings.
+    #[serde(default)]
+    pub state: FeedbackState,
+    /// The latest clicks on the rating links, oldest first (at most
+    /// [`FeedbackRecord::MAX_CLICKS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clicks: Vec<ScoreClick>,
     /// When the merchant was alerted about a low score (once per follow-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerted_at: Option<String>,
+    /// When the comment was passed on to the merchant (once per follow-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_sent_at: Option<String>,
+    /// When the dispatcher last settled the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<String>,
+    /// In the due index (partition `SETTLE#n`) while the dispatcher has something to do
+    /// with the item: settle a click, pass on a comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_sk: Option<String>,
 }
 impl Record for FeedbackRecord {
     const KIND: &'static str = "feedback";
 }
 
+/// Whose score a feedback item holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackState {
+    /// Clicked, not settled yet: a person's unless a burst of other scores shows
+    /// otherwise before the dispatcher settles it.
+    Pending,
+    /// A person's rating: a click that was not part of a burst, or the page's form.
+    #[default]
+    Rated,
+    /// Only a scanner's burst of clicks: no rating.
+    Scanner,
+}
+
+/// One GET of a rating link, or one submission of the rating page's form.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScoreClick {
+    pub score: u8,
+    /// UTC key.
+    pub at: String,
+    /// Sent with the rating page's form rather than a link: always a person.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_form: bool,
+}
+
 impl FeedbackRecord {
+    /// Clicks kept on the item (a burst needs two).
+    pub const MAX_CLICKS: usize = 10;
+
     /// Whether this item is a customer's rating (what the satisfaction reminder, the
     /// report and the merchant's notices count), as opposed to clicks a mail scanner made.
+    /// A pending click counts: it is a person's unless a burst follows within seconds.
     pub fn counts(&self) -> bool {
-        true
+        self.state != FeedbackState::Scanner
+    }
+
+    pub fn key(&self) -> Key {
+        keys::feedback(&self.shop, &self.customer_key, &self.followup)
+    }
+
+    /// Puts the item in the due index at `at`, for the dispatcher to settle.
+    pub fn index_at(&mut self, at: &str, shards: u32) {
+        let key = self.key();
+        let n = due_shard(&key, shards);
+        self.due_pk = Some(format!("{SETTLE_PREFIX}{}", &n[DUE_PREFIX.len()..]));
+        self.due_sk = Some(format!("{at}#{}#{}", key.pk, key.sk));
+    }
+
+    /// Takes the item out of the due index.
+    pub fn unindex(&mut self) {
+        self.due_pk = None;
+        self.due_sk = None;
     }
 }
+
+/// The due index partitions of feedback waiting to be settled: `SETTLE#{shard}`.
+pub const SETTLE_PREFIX: &str = "SETTLE#";
+/// The due index partitions of follow-ups: `DUE#{shard}`.
+pub const DUE_PREFIX: &str = "DUE#";
 
 /// Where an issued discount code is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -760,7 +844,7 @@ pub fn followup_id(playbook: Playbook, order_id: u64, product_id: Option<u64>) -
 pub fn due_shard(key: &Key, shards: u32) -> String {
     let digest = Sha256::digest(format!("{}|{}", key.pk, key.sk).as_bytes());
     let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % shards.max(1);
-    format!("DUE#{n}")
+    format!("{DUE_PREFIX}{n}")
 }
 
 /// A suppressed address (`SUPPRESS#{shop}#{hash}` / `SUPPRESSION`).

@@ -1,11 +1,16 @@
 //! What the `links` function reads and writes: the follow-up a link names, its rating
 //! and comment, click counts, suppressions (unsubscribe, resubscribe) and the recovery
-//! follow-up a low rating plans.
+//! follow-up a low rating plans; and what the dispatcher needs to settle ratings
+//! (`apps::feedback`).
 
 use super::dispatch::FollowUpStore;
 use super::store::{Cas, StoreError};
 use crate::model::{FeedbackRecord, FollowUpRecord, Key, SuppressionRecord};
 use std::future::Future;
+
+/// Suppression reasons a customer may lift by resubscribing. Bounces and complaints
+/// stay: the address does not work, or its owner marked us as spam.
+pub const SELF_SERVICE_REASON: &str = "unsubscribed";
 
 /// Over the dispatcher's follow-up port ([`FollowUpStore`]: the order, profile and
 /// suppression reads and the version-conditioned follow-up write), what only the links
@@ -36,6 +41,15 @@ pub trait LinkStore: FollowUpStore {
         next: &FeedbackRecord,
         expected: Option<u64>,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Feedback items of one `SETTLE#n` partition of the due index due at or before
+    /// `now_key`, earliest first (at most `limit`).
+    fn due_feedback(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<FeedbackRecord>, StoreError>> + Send;
 
     /// Counts a click on the follow-up at `key` (the first click's time kept); `Lost`
     /// when the follow-up no longer exists.

@@ -50,6 +50,8 @@ pub struct Notice<'a> {
     pub text: &'a str,
     /// The `kind` message tag (e.g. `merchant_alert`, `security_alert`).
     pub kind: &'static str,
+    /// Where the merchant's reply goes (a customer's address for their comment).
+    pub reply_to: Option<&'a str>,
 }
 
 /// Why a notice did not go out.
@@ -71,16 +73,17 @@ pub async fn notify_merchant<M: Mailer>(
     notice: &Notice<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), NoticeError> {
-    let (Some(from), Some(to)) = (
-        shop.sender_email.as_deref(),
-        shop.alert_email
-            .as_deref()
-            .or(shop.support_email.as_deref()),
-    ) else {
+    let (Some(from), Some(to)) = (shop.sender_email.as_deref(), shop.merchant_contact()) else {
         return Err(NoticeError::NoContact);
     };
-    let raw =
-        crate::email::build_notice((shop.brand(), from), to, notice.subject, notice.text, now)?;
+    let raw = crate::email::build_notice(
+        (shop.brand(), from),
+        to,
+        notice.reply_to,
+        notice.subject,
+        notice.text,
+        now,
+    )?;
     let outgoing = OutgoingEmail {
         raw,
         from: from.to_owned(),

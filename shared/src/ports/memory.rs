@@ -10,11 +10,12 @@
 
 use super::admin::{AdminError, FoundDiscount, NewDiscount};
 use super::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
+use super::links::LinkStore;
 use super::mail::{Mailer, OutgoingEmail, SendError};
 use super::store::{Cas, StoreError};
 use crate::model::{
-    email_hash, DiscountRecord, DiscountStatus, FollowUpRecord, FollowUpStatus, OrderRecord,
-    ProfileRecord, ShopRecord, SuppressionRecord,
+    email_hash, keys, DiscountRecord, DiscountStatus, FeedbackRecord, FollowUpRecord,
+    FollowUpStatus, Key, OrderRecord, ProfileRecord, ShopRecord, SuppressionRecord,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,10 @@ pub enum Op {
     ClaimAlert,
     ReleaseAlert,
     ClearAlert,
+    GetFeedback,
+    SaveFeedback,
+    DueFeedback,
+    RecordClick,
 }
 
 /// Faults armed on one operation: let `skip` calls through, then fail `count`.
@@ -54,6 +59,8 @@ struct State {
     shops: HashMap<String, ShopRecord>,
     suppressions: HashMap<(String, String), SuppressionRecord>,
     discounts: HashMap<(String, String, String), DiscountRecord>,
+    /// By (pk, sk), like the table.
+    feedback: BTreeMap<(String, String), FeedbackRecord>,
     faults: HashMap<Op, Fault>,
     calls: HashMap<Op, u32>,
     /// Lose every outcome write of a follow-up once its hand-over mark is written.
@@ -150,6 +157,14 @@ impl MemoryStore {
     }
     pub fn discounts(&self) -> Vec<DiscountRecord> {
         self.lock().discounts.values().cloned().collect()
+    }
+    /// Every feedback item, in key order.
+    pub fn feedback(&self) -> Vec<FeedbackRecord> {
+        self.lock().feedback.values().cloned().collect()
+    }
+    pub fn put_feedback(&self, f: FeedbackRecord) {
+        let k = f.key();
+        self.lock().feedback.insert((k.pk, k.sk), f);
     }
     /// How many times `op` was called.
     pub fn calls(&self, op: Op) -> u32 {
@@ -596,5 +611,131 @@ impl StoreAdmin for MemoryAdmin {
             id: id.clone(),
             title: Some(d.title.clone()),
         }))
+    }
+}
+
+/// The links app's port (and what the dispatcher settles ratings with).
+impl LinkStore for MemoryStore {
+    async fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        let k = keys::followup(shop, customer_key, id);
+        self.op(Op::SaveFollowup, |s| {
+            Ok(s.followups.get(&(k.pk, k.sk)).cloned())
+        })
+        .await
+    }
+
+    async fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        let k = keys::feedback(shop, customer_key, followup);
+        self.op(Op::GetFeedback, |s| {
+            Ok(s.feedback.get(&(k.pk, k.sk)).cloned())
+        })
+        .await
+    }
+
+    async fn save_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        next: &FeedbackRecord,
+        expected: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        let k = keys::feedback(shop, customer_key, &next.followup);
+        self.op(Op::SaveFeedback, |s| {
+            let stored = s.feedback.get(&(k.pk.clone(), k.sk.clone())).map(|f| f.v);
+            if stored != expected {
+                return Ok(Cas::Lost);
+            }
+            s.feedback.insert((k.pk, k.sk), next.clone());
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn due_feedback(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> Result<Vec<FeedbackRecord>, StoreError> {
+        let upper = format!("{now_key}#~");
+        self.op(Op::DueFeedback, |s| {
+            let mut due: Vec<_> = s
+                .feedback
+                .values()
+                .filter(|f| {
+                    f.due_pk.as_deref() == Some(shard)
+                        && f.due_sk.as_deref().is_some_and(|k| k <= upper.as_str())
+                })
+                .cloned()
+                .collect();
+            due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
+            due.truncate(limit.max(0) as usize);
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn record_click(&self, key: &Key, now_key: &str) -> Result<Cas, StoreError> {
+        let key = (key.pk.clone(), key.sk.clone());
+        self.op(Op::RecordClick, |s| {
+            let Some(f) = s.followups.get_mut(&key) else {
+                return Ok(Cas::Lost);
+            };
+            let t = &mut f.tracking;
+            t.clicked_at.get_or_insert_with(|| now_key.to_owned());
+            t.last_clicked_at = Some(now_key.to_owned());
+            t.clicks += 1;
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn suppress(&self, shop: &str, record: &SuppressionRecord) -> Result<(), StoreError> {
+        self.op(Op::GetSuppression, |s| {
+            s.suppressions
+                .entry((shop.to_owned(), record.email_hash.clone()))
+                .or_insert_with(|| record.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unsuppress_self_service(
+        &self,
+        shop: &str,
+        email_hash: &str,
+    ) -> Result<Cas, StoreError> {
+        let key = (shop.to_owned(), email_hash.to_owned());
+        self.op(Op::GetSuppression, |s| {
+            match s.suppressions.get(&key) {
+                Some(r) if r.reason == super::links::SELF_SERVICE_REASON => {}
+                _ => return Ok(Cas::Lost),
+            }
+            s.suppressions.remove(&key);
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
+        let k = f.key();
+        self.op(Op::SaveFollowup, |s| {
+            if s.followups.contains_key(&(k.pk.clone(), k.sk.clone())) {
+                return Ok(Cas::Lost);
+            }
+            s.followups.insert((k.pk, k.sk), f.clone());
+            Ok(Cas::Done)
+        })
+        .await
     }
 }

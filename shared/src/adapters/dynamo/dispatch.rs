@@ -24,6 +24,17 @@ impl DynamoStore {
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FollowUpRecord>, StoreError> {
+        self.due_items(shard, now_key, limit).await
+    }
+
+    /// Items of one due-index partition (`DUE#n` follow-ups, `SETTLE#n` feedback) due at
+    /// or before `now_key`, earliest first.
+    pub(super) async fn due_items<T: DeserializeOwned>(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
         let out = self
             .client
             .query()

@@ -12,9 +12,7 @@ use crate::ports::links::LinkStore;
 use crate::ports::store::Cas;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-/// Suppression reasons a customer may lift by resubscribing. Bounces and complaints
-/// stay: the address does not work, or its owner marked us as spam.
-pub const SELF_SERVICE_REASON: &str = "unsubscribed";
+pub use crate::ports::links::SELF_SERVICE_REASON;
 
 impl DynamoStore {
     /// The feedback item of a follow-up (strongly consistent).
@@ -56,6 +54,17 @@ impl DynamoStore {
                 .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
         };
         super::cas("PutItem", req.send().await)
+    }
+
+    /// Feedback items of one `SETTLE#n` partition of the due index due at or before
+    /// `now_key`, earliest first.
+    pub async fn due_feedback(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> Result<Vec<FeedbackRecord>, StoreError> {
+        self.due_items(shard, now_key, limit).await
     }
 
     /// Counts a click on a link of the follow-up and keeps the first click's time. A
@@ -165,6 +174,15 @@ impl LinkStore for DynamoStore {
         expected: Option<u64>,
     ) -> Result<Cas, StoreError> {
         DynamoStore::save_feedback(self, shop, customer_key, next, expected).await
+    }
+
+    async fn due_feedback(
+        &self,
+        shard: &str,
+        now_key: &str,
+        limit: i32,
+    ) -> Result<Vec<FeedbackRecord>, StoreError> {
+        DynamoStore::due_feedback(self, shard, now_key, limit).await
     }
 
     async fn record_click(&self, key: &Key, now_key: &str) -> Result<Cas, StoreError> {

@@ -37,6 +37,7 @@ pub(super) async fn alert_refused_deliveries<M: crate::ports::mail::Mailer>(
                 subject: &subject,
                 text: &text,
                 kind: "security_alert",
+                reply_to: None,
             };
             match notify_merchant(mailer, config, shop, &notice, now).await {
                 Ok(()) => {

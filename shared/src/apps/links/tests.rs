@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{OrderLine, Tracking};
+use crate::model::{FollowUpStatus, OrderLine, Playbook, Tracking};
 
 fn followup(product_id: Option<u64>) -> FollowUpRecord {
     FollowUpRecord {

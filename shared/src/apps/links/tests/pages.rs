@@ -180,11 +180,11 @@ fn the_english_wording_is_unchanged() {
             assert!(page.contains(part), "{part:?} not in {page}");
         }
     };
-    let form = "<form method=\"post\" action=\"rate?t=tok\">\n<label for=\"comment\">Anything you'd like to add? (optional)</label>\n<textarea id=\"comment\" name=\"comment\" rows=\"4\" maxlength=\"1000\"></textarea>\n<button type=\"submit\">Send</button></form>";
+    let form = "<form method=\"post\" action=\"rate?t=tok\">\n<label for=\"comment\">Anything you'd like to add? (optional) It goes to the Acme team, who can reply to you by email.</label>\n<textarea id=\"comment\" name=\"comment\" rows=\"4\" maxlength=\"1000\"></textarea>\n<button type=\"submit\">Send</button></form>";
     expect(
         rating_page(shop, 1, "tok", false, &[]),
         "We're sorry",
-        &["<p>Thank you for your rating (1 out of 5). We're sorry it wasn't better — the Acme team has been told and will look into it.</p>", REVIEW_ASK, form],
+        &["<p>Thank you for your rating (1 out of 5). We're sorry it wasn't better. We'll let the Acme team know so they can look into it.</p>", REVIEW_ASK, form],
     );
     expect(
         rating_page(shop, 3, "tok", false, &[]),
@@ -208,7 +208,7 @@ fn the_english_wording_is_unchanged() {
     expect(
         rating_page(shop, 2, "tok", true, &[]),
         "Thanks for your comment",
-        &["<p>We've passed it on to the Acme team. Your rating: 2 out of 5.</p>"],
+        &["<p>It's on its way to the Acme team, who can reply to you by email. Your rating: 2 out of 5.</p>"],
     );
     expect(
         unsubscribe_page(false, false, shop, "tok", &[]),

@@ -1,0 +1,288 @@
+//! Settling ratings: where a click on a rating link takes effect, a few minutes after it
+//! was made (see [`crate::domain::feedback`] for who counts as a person). Run by the
+//! `dispatch` function before its sends, over the links app's port.
+//!
+//! For each feedback item due in a `SETTLE#n` partition of the due index: a scanner's
+//! burst is closed with no effect; a person's rating counts the click on the follow-up,
+//! alerts the merchant of a low score (once), passes a comment on (once, `Reply-To` the
+//! customer), plans the apology for a low score and calls it off for a high one. The
+//! settling write is version-conditioned and marks the notices sent, so of two
+//! dispatchers only one acts and a notice is never sent twice (one that fails to go out
+//! is logged). Nothing personal is logged.
+
+use crate::config::{Config, ShopConfig};
+use crate::domain::feedback::{self, Effects};
+use crate::model::time::{parse_time, utc_key, Clock};
+use crate::model::{
+    keys, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook, SETTLE_PREFIX,
+};
+use crate::ports::links::LinkStore;
+use crate::ports::mail::{notify_merchant, Mailer, Notice, NoticeError};
+use crate::ports::store::{Cas, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// Feedback items read per shard per run.
+const BATCH: i32 = 200;
+
+/// What one settling pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// People's ratings that took effect (or were settled again for a comment).
+    pub ratings: u32,
+    /// Items that held only a scanner's burst of clicks.
+    pub scanner_bursts: u32,
+    /// Notices sent to merchants (low-score alerts and comments).
+    pub notices: u32,
+    /// Items another dispatcher or a new click changed first: left for the next run.
+    pub lost: u32,
+}
+
+/// What settling needs: the store, the mailer for merchant notices, config and clock.
+pub struct Settler<'a, S, M> {
+    pub config: &'a Config,
+    pub store: &'a S,
+    pub mailer: &'a M,
+    pub clock: &'a dyn Clock,
+}
+
+impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
+    /// Settles what is due in every shard until nothing is or `deadline` is near.
+    pub async fn settle_due(&self, deadline: Instant) -> Result<Settled, StoreError> {
+        let mut done = Settled::default();
+        let now_key = utc_key(&self.clock.now());
+        for shard in 0..self.config.dispatch.shards {
+            let partition = format!("{SETTLE_PREFIX}{shard}");
+            for item in self.store.due_feedback(&partition, &now_key, BATCH).await? {
+                if Instant::now() >= deadline {
+                    return Ok(done);
+                }
+                self.settle_one(item, &mut done).await?;
+            }
+        }
+        Ok(done)
+    }
+
+    async fn settle_one(&self, item: FeedbackRecord, done: &mut Settled) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let Some(shop) = self.config.shop(&item.shop) else {
+            // A shop no longer configured: close the item without effect.
+            let mut next = item.clone();
+            next.v += 1;
+            next.unindex();
+            self.save(&item, &next, done).await?;
+            return Ok(());
+        };
+        let rules = &shop.playbooks.satisfaction;
+        let burst = Duration::seconds(self.config.links.scanner_burst_seconds.into());
+        let (next, effects) =
+            feedback::settle(&item, rules.low_score, rules.high_score, burst, now);
+        // The apology's plan and call-off are idempotent: made before the settling write,
+        // so a store failure between the two loses neither (the next run settles again).
+        if let Some(effects) = &effects {
+            if effects.plan_recovery {
+                self.plan_recovery(shop, &next, &effects.rated_at, now)
+                    .await?;
+            } else if effects.cancel_recovery {
+                self.cancel_recovery(&next).await?;
+            }
+        }
+        if !self.save(&item, &next, done).await? {
+            return Ok(());
+        }
+        let Some(effects) = effects else {
+            done.scanner_bursts += 1;
+            tracing::info!(shop = %shop.domain, followup = %item.followup, clicks = item.clicks.len(), "rating clicks were a scanner's burst: no rating");
+            return Ok(());
+        };
+        done.ratings += 1;
+        // At most once from here: the write above marked the click counted and the
+        // notices sent.
+        if let Some(at) = &effects.count_click_at {
+            let followup = keys::followup(&next.shop, &next.customer_key, &next.followup);
+            self.store.record_click(&followup, at).await?;
+        }
+        if (effects.alert_low || effects.pass_comment)
+            && self.notify(shop, &next, &effects, now).await
+        {
+            done.notices += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the settled item; `false` when it changed meanwhile (the next run sees it).
+    async fn save(
+        &self,
+        item: &FeedbackRecord,
+        next: &FeedbackRecord,
+        done: &mut Settled,
+    ) -> Result<bool, StoreError> {
+        let saved = self
+            .store
+            .save_feedback(&item.shop, &item.customer_key, next, Some(item.v))
+            .await?;
+        if saved == Cas::Lost {
+            done.lost += 1;
+        }
+        Ok(saved == Cas::Done)
+    }
+
+    /// Plans the apology once per order (a pending follow-up, sent by `dispatch`),
+    /// `delay_hours` after the person rated.
+    async fn plan_recovery(
+        &self,
+        shop: &ShopConfig,
+        item: &FeedbackRecord,
+        rated_at: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let rule = &shop.playbooks.recovery;
+        if !rule.enabled {
+            return Ok(());
+        }
+        let rated = parse_time(rated_at).map_or(now, |t| t.to_utc());
+        let due = rated
+            .checked_add_signed(Duration::hours(rule.delay_hours.into()))
+            .unwrap_or(now);
+        let f = FollowUpRecord::pending(
+            &item.shop,
+            &item.customer_key,
+            Playbook::Recovery,
+            item.order_id,
+            None,
+            &utc_key(&due),
+            &utc_key(&now),
+            self.config.dispatch.shards,
+        );
+        self.store.create_followup(&f).await?;
+        Ok(())
+    }
+
+    /// A customer who re-rates high no longer needs the apology.
+    async fn cancel_recovery(&self, item: &FeedbackRecord) -> Result<(), StoreError> {
+        let id = crate::model::followup_id(Playbook::Recovery, item.order_id, None);
+        let Some(f) = self
+            .store
+            .get_followup(&item.shop, &item.customer_key, &id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if f.status != FollowUpStatus::Pending {
+            return Ok(());
+        }
+        let mut next = f.clone();
+        next.v += 1;
+        next.status = FollowUpStatus::Cancelled;
+        next.reason = Some("rated again higher".into());
+        next.unindex();
+        // Lost: a dispatcher took it first; the apology goes out, which is harmless.
+        self.store.save_followup(&next, f.v, None).await?;
+        Ok(())
+    }
+
+    /// One mail to the merchant with the score, the comment if any, the order and its
+    /// admin link, `Reply-To` the customer. `true` when it went out.
+    async fn notify(
+        &self,
+        shop: &ShopConfig,
+        item: &FeedbackRecord,
+        effects: &Effects,
+        now: DateTime<Utc>,
+    ) -> bool {
+        // Neither read is worth holding the notice back for.
+        let order = self
+            .store
+            .get_order(&item.shop, item.order_id)
+            .await
+            .ok()
+            .flatten();
+        let customer = self
+            .store
+            .get_profile(&item.shop, &item.customer_key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|p| p.email);
+        let (subject, text) = notice_text(shop, item, effects, order.as_ref(), customer.is_some());
+        let mut notice = Notice {
+            subject: &subject,
+            text: &text,
+            kind: "merchant_alert",
+            reply_to: customer.as_deref(),
+        };
+        let mut sent = notify_merchant(self.mailer, self.config, shop, &notice, now).await;
+        if matches!(sent, Err(NoticeError::Build(_))) && notice.reply_to.is_some() {
+            // The customer's address is not one a header can carry: send without it.
+            notice.reply_to = None;
+            sent = notify_merchant(self.mailer, self.config, shop, &notice, now).await;
+        }
+        let what = if effects.pass_comment {
+            "comment"
+        } else {
+            "low rating"
+        };
+        match sent {
+            Ok(()) => {
+                tracing::info!(shop = %shop.domain, followup = %item.followup, score = effects.score, notice = what, "merchant told");
+                true
+            }
+            Err(NoticeError::NoContact) => {
+                tracing::warn!(shop = %shop.domain, followup = %item.followup, notice = what, "no alert_email or support_email configured: merchant not told");
+                false
+            }
+            Err(e) => {
+                tracing::error!(shop = %shop.domain, followup = %item.followup, notice = what, error = %e, "merchant notice not sent");
+                false
+            }
+        }
+    }
+}
+
+/// The subject and text of a merchant notice: a low score, a comment, or both.
+pub fn notice_text(
+    shop: &ShopConfig,
+    item: &FeedbackRecord,
+    effects: &Effects,
+    order: Option<&OrderRecord>,
+    can_reply: bool,
+) -> (String, String) {
+    let order_name = order
+        .and_then(|o| o.name.clone())
+        .unwrap_or_else(|| item.order_id.to_string());
+    let score = effects.score;
+    let comment = item.comment.as_deref().filter(|_| effects.pass_comment);
+    let subject = match (effects.alert_low, comment.is_some()) {
+        (true, true) => format!("Low rating with a comment: {score}/5 for order {order_name}"),
+        (true, false) => format!("Low rating: {score}/5 for order {order_name}"),
+        _ => format!("A customer's comment on order {order_name} ({score}/5)"),
+    };
+    let mut text = format!("A customer rated order {order_name} {score}/5.\n\n");
+    match comment {
+        Some(c) => {
+            let _ = write!(text, "Their comment:\n\n{c}\n\n");
+        }
+        None => text
+            .push_str("They have not written a comment. If they do, Aftercart passes it on.\n\n"),
+    }
+    if comment.is_some() && can_reply {
+        text.push_str("Reply to this email to answer them directly.\n\n");
+    }
+    let _ = writeln!(
+        text,
+        "Order: https://{}/admin/orders/{}",
+        shop.domain, item.order_id
+    );
+    if effects.alert_low && shop.playbooks.recovery.enabled {
+        let _ = write!(
+            text,
+            "\nAftercart will send them an apology {} hour(s) after their rating unless they rate again higher.\n",
+            shop.playbooks.recovery.delay_hours
+        );
+    }
+    (subject, text)
+}
+
+#[cfg(test)]
+mod tests;
