@@ -43,6 +43,7 @@ fn context(playbook: Playbook) -> EmailContext {
         .collect(),
         savings: Some("10.00 USD".into()),
         rating_urls: (1..=5).map(|i| url(&format!("rate/{i}"))).collect(),
+        reason_urls: Vec::new(),
         reorder_url: Some(url("reorder")),
         review_url: Some(url("review")),
         discount_code: Some("WELCOMEBACK10".into()),

@@ -744,3 +744,80 @@ fn review_ask(page: &str) -> String {
     let end = link + page[link..].find("</p>").expect("closing paragraph") + "</p>".len();
     page[start..end].trim().to_owned()
 }
+
+#[tokio::test]
+async fn a_return_reason_click_from_the_sent_returns_email_is_stored_once() {
+    let t = TestApp::spawn_configured(with_alerts()).await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(6501, "rob@example.com", "2026-11-22T08:00:00Z"),
+        "wh-1",
+    )
+    .await;
+    let refund = serde_json::to_vec(&{
+        let mut r: serde_json::Value =
+            serde_json::from_slice(aftercart::wire::shopify::fixtures::REFUND).unwrap();
+        r["order_id"] = 6501.into();
+        r["created_at"] = "2026-11-25T08:00:00Z".into();
+        r
+    })
+    .unwrap();
+    deliver(&t, "refunds/create", &refund, "wh-2").await;
+    // The returns email, a day after the refund (the thank-you went earlier).
+    dispatch_at(&t, "2026-11-22T09:00:30Z").await;
+    let sent = dispatch_at(&t, "2026-11-26T10:00:00Z").await;
+    let email = sent
+        .iter()
+        .find(|e| {
+            e.tags
+                .iter()
+                .any(|(k, v)| *k == "playbook" && v == "returns")
+        })
+        .expect("returns email sent");
+    let reasons: Vec<String> = links_in(email)
+        .into_iter()
+        .filter(|l| l.contains("/reason?t="))
+        .collect();
+    assert_eq!(reasons.len(), 8, "one link per reason");
+    let text = String::from_utf8_lossy(&email.raw).into_owned();
+    assert!(text.contains("Defective or damaged"), "labelled buttons");
+
+    // "Defective or damaged", clicked twice by the customer minutes apart.
+    for at in ["2026-11-26T12:00:00Z", "2026-11-26T12:03:00Z"] {
+        let links = t.links(at).await;
+        let page = click(&links, "GET", &reasons[3], None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Defective or damaged"), "{}", page.body);
+    }
+    let d = t.dispatcher("2026-11-26T12:14:00Z", None).await;
+    let summary = run_dispatch(&d).await;
+    assert_eq!(summary["ratings"]["settled"], 1, "{summary}");
+    let items: Vec<_> = t
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "sk").starts_with("FEEDBACK#returns#6501"))
+        .collect();
+    assert_eq!(items.len(), 1, "one reason per refund");
+    let item = &items[0];
+    assert_eq!(
+        (
+            n(item, "score"),
+            n(item, "submissions"),
+            s(item, "state"),
+            s(item, "tallied")
+        ),
+        ("4".into(), "2".into(), "rated".into(), "defective".into())
+    );
+    let tallies: Vec<_> = t
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| s(i, "entity") == "reason_tally")
+        .collect();
+    assert!(!tallies.is_empty(), "counted for the refunded product");
+    assert!(tallies.iter().all(|i| s(i, "sk") == "REASON#defective"));
+    // A reason alone tells the merchant nothing (three alike would).
+    assert!(notices(&d.mailer.sent.lock().unwrap()).is_empty());
+}

@@ -11,10 +11,11 @@
 //! is logged). Nothing personal is logged.
 
 use crate::config::{Config, ShopConfig};
-use crate::domain::feedback::{self, Effects};
+use crate::domain::feedback::{self, Effects, Scale, TallyRule};
 use crate::model::time::{parse_time, utc_key, Clock};
 use crate::model::{
-    keys, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook, SETTLE_PREFIX,
+    keys, FeedbackRecord, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook, ReasonTallyRecord,
+    ReturnReason, SETTLE_PREFIX,
 };
 use crate::ports::links::LinkStore;
 use crate::ports::mail::{notify_merchant, Mailer, Notice, NoticeError};
@@ -25,6 +26,8 @@ use std::time::Instant;
 
 /// Feedback items read per shard per run.
 const BATCH: i32 = 200;
+/// Optimistic-concurrency rounds for one tally before the settlement is left for later.
+const TALLY_ATTEMPTS: u32 = 5;
 
 /// What one settling pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +78,20 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             return Ok(());
         };
         let rules = &shop.playbooks.satisfaction;
+        let scale = if item.is_return_reason() {
+            Scale::Reason
+        } else {
+            Scale::Score {
+                low: rules.low_score,
+                high: rules.high_score,
+            }
+        };
         let burst = Duration::seconds(self.config.links.scanner_burst_seconds.into());
-        let (next, effects) =
-            feedback::settle(&item, rules.low_score, rules.high_score, burst, now);
-        // The apology's plan and call-off are idempotent: made before the settling write,
-        // so a store failure between the two loses neither (the next run settles again).
+        let (next, effects) = feedback::settle(&item, scale, burst, now);
+        // The apology's plan and call-off and the reason tallies are idempotent: made
+        // before the settling write, so a store failure between the two loses none of
+        // them (the next run settles again).
+        let mut repeated = Vec::new();
         if let Some(effects) = &effects {
             if effects.plan_recovery {
                 self.plan_recovery(shop, &next, &effects.rated_at, now)
@@ -87,13 +99,24 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             } else if effects.cancel_recovery {
                 self.cancel_recovery(&next).await?;
             }
+            if let Some((before, reason)) = effects.retally {
+                repeated = self
+                    .retally(shop, &next, before, reason, &effects.rated_at, now)
+                    .await?;
+            }
+        }
+        // A tally that reached its count alerts once, whatever becomes of this write.
+        for alert in &repeated {
+            if self.send_notice(shop, &next, alert, None, now).await {
+                done.notices += 1;
+            }
         }
         if !self.save(&item, &next, done).await? {
             return Ok(());
         }
         let Some(effects) = effects else {
             done.scanner_bursts += 1;
-            tracing::info!(shop = %shop.domain, followup = %item.followup, clicks = item.clicks.len(), "rating clicks were a scanner's burst: no rating");
+            tracing::info!(shop = %shop.domain, followup = %item.followup, clicks = item.clicks.len(), "clicks were a scanner's burst: no rating or reason");
             return Ok(());
         };
         done.ratings += 1;
@@ -109,6 +132,96 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             done.notices += 1;
         }
         Ok(())
+    }
+
+    /// Counts the return under `reason` in the tally of every product it refunded (and
+    /// takes it out of `before`'s); the notices of tallies that reached their count.
+    async fn retally(
+        &self,
+        shop: &ShopConfig,
+        item: &FeedbackRecord,
+        before: Option<ReturnReason>,
+        reason: ReturnReason,
+        at: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rule = TallyRule {
+            count: shop.playbooks.returns.reason_alert_count,
+            window: Duration::days(shop.playbooks.returns.reason_alert_days.into()),
+        };
+        let order = self.store.get_order(&item.shop, item.order_id).await?;
+        let mut alerts = Vec::new();
+        for (product_id, title) in order.as_ref().map(returned_products).unwrap_or_default() {
+            if let Some(before) = before {
+                self.update_tally(
+                    &item.shop,
+                    product_id,
+                    before,
+                    &item.followup,
+                    None,
+                    now,
+                    &rule,
+                )
+                .await?;
+            }
+            let (tally, alert) = self
+                .update_tally(
+                    &item.shop,
+                    product_id,
+                    reason,
+                    &item.followup,
+                    Some(at),
+                    now,
+                    &rule,
+                )
+                .await?;
+            if alert {
+                alerts.push(repeated_reason_text(shop, &title, reason, &tally, &rule));
+            }
+        }
+        Ok(alerts)
+    }
+
+    /// One tally's version-conditioned update, retried while other returns write it.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_tally(
+        &self,
+        shop: &str,
+        product_id: u64,
+        reason: ReturnReason,
+        followup: &str,
+        at: Option<&str>,
+        now: DateTime<Utc>,
+        rule: &TallyRule,
+    ) -> Result<(ReasonTallyRecord, bool), StoreError> {
+        for _ in 0..TALLY_ATTEMPTS {
+            let current = self
+                .store
+                .get_reason_tally(shop, product_id, reason)
+                .await?;
+            if current.is_none() && at.is_none() {
+                return Ok((ReasonTallyRecord::default(), false)); // nothing to take out
+            }
+            let expected = current.as_ref().map(|t| t.v);
+            let current = current.unwrap_or(ReasonTallyRecord {
+                product_id,
+                reason: Some(reason),
+                ..ReasonTallyRecord::default()
+            });
+            let (next, alert) = feedback::tally(current, followup, at, now, rule);
+            if self
+                .store
+                .save_reason_tally(shop, reason, &next, expected)
+                .await?
+                == Cas::Done
+            {
+                return Ok((next, alert));
+            }
+        }
+        Err(StoreError::Unavailable {
+            operation: "PutItem",
+            message: "a return-reason tally kept changing; retried next run".into(),
+        })
     }
 
     /// Writes the settled item; `false` when it changed meanwhile (the next run sees it).
@@ -182,8 +295,8 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
         Ok(())
     }
 
-    /// One mail to the merchant with the score, the comment if any, the order and its
-    /// admin link, `Reply-To` the customer. `true` when it went out.
+    /// One mail to the merchant with the score (or reason), the comment if any, the
+    /// order and its admin link, `Reply-To` the customer. `true` when it went out.
     async fn notify(
         &self,
         shop: &ShopConfig,
@@ -205,39 +318,106 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             .ok()
             .flatten()
             .and_then(|p| p.email);
-        let (subject, text) = notice_text(shop, item, effects, order.as_ref(), customer.is_some());
+        let text = notice_text(shop, item, effects, order.as_ref(), customer.is_some());
+        self.send_notice(shop, item, &text, customer.as_deref(), now)
+            .await
+    }
+
+    /// Sends one notice `(subject, text)` to the merchant; `true` when it went out. A
+    /// customer address a header cannot carry is left out rather than losing the notice.
+    async fn send_notice(
+        &self,
+        shop: &ShopConfig,
+        item: &FeedbackRecord,
+        (subject, text): &(String, String),
+        reply_to: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> bool {
         let mut notice = Notice {
-            subject: &subject,
-            text: &text,
+            subject,
+            text,
             kind: "merchant_alert",
-            reply_to: customer.as_deref(),
+            reply_to,
         };
         let mut sent = notify_merchant(self.mailer, self.config, shop, &notice, now).await;
         if matches!(sent, Err(NoticeError::Build(_))) && notice.reply_to.is_some() {
-            // The customer's address is not one a header can carry: send without it.
             notice.reply_to = None;
             sent = notify_merchant(self.mailer, self.config, shop, &notice, now).await;
         }
-        let what = if effects.pass_comment {
-            "comment"
-        } else {
-            "low rating"
-        };
         match sent {
             Ok(()) => {
-                tracing::info!(shop = %shop.domain, followup = %item.followup, score = effects.score, notice = what, "merchant told");
+                tracing::info!(shop = %shop.domain, followup = %item.followup, "merchant told");
                 true
             }
             Err(NoticeError::NoContact) => {
-                tracing::warn!(shop = %shop.domain, followup = %item.followup, notice = what, "no alert_email or support_email configured: merchant not told");
+                tracing::warn!(shop = %shop.domain, followup = %item.followup, "no alert_email or support_email configured: merchant not told");
                 false
             }
             Err(e) => {
-                tracing::error!(shop = %shop.domain, followup = %item.followup, notice = what, error = %e, "merchant notice not sent");
+                tracing::error!(shop = %shop.domain, followup = %item.followup, error = %e, "merchant notice not sent");
                 false
             }
         }
     }
+}
+
+/// The products a return is about, each once with its title: the order's refunded lines,
+/// else (no refund lines recorded) every line with a product.
+pub fn returned_products(order: &OrderRecord) -> Vec<(u64, String)> {
+    let refunded: Vec<_> = order
+        .lines
+        .iter()
+        .filter(|l| order.refunded_qty(l.line_item_id) > 0)
+        .collect();
+    let lines = if refunded.is_empty() {
+        order.lines.iter().collect()
+    } else {
+        refunded
+    };
+    let mut out: Vec<(u64, String)> = Vec::new();
+    for line in lines {
+        if let Some(p) = line.product_id {
+            if !out.iter().any(|(q, _)| *q == p) {
+                out.push((p, line.title.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The alert of a product whose returns gave one reason `rule.count` times.
+pub fn repeated_reason_text(
+    shop: &ShopConfig,
+    title: &str,
+    reason: ReturnReason,
+    tally: &ReasonTallyRecord,
+    rule: &TallyRule,
+) -> (String, String) {
+    let days = rule.window.num_days();
+    let count = tally.returns.len();
+    let subject = format!(
+        "{count} returns of {title} in {days} days: \"{}\"",
+        reason.label()
+    );
+    let mut text = format!(
+        "{count} customers who sent back {title} in the last {days} days gave the same reason: \"{}\".\n\nProduct: https://{}/admin/products/{}\n\nOrders:\n",
+        reason.label(),
+        shop.domain,
+        tally.product_id
+    );
+    let mut returns: Vec<(&String, &String)> = tally.returns.iter().collect();
+    returns.sort_by(|a, b| b.1.cmp(a.1));
+    for (followup, _) in returns {
+        if let Some(order) = followup.split('#').nth(1) {
+            let _ = writeln!(text, "https://{}/admin/orders/{order}", shop.domain);
+        }
+    }
+    let _ = write!(
+        text,
+        "\nAftercart tells you again if it happens {} more times after {days} days.\n",
+        rule.count
+    );
+    (subject, text)
 }
 
 /// The subject and text of a merchant notice: a low score, a comment, or both.
@@ -253,6 +433,28 @@ pub fn notice_text(
         .unwrap_or_else(|| item.order_id.to_string());
     let score = effects.score;
     let comment = item.comment.as_deref().filter(|_| effects.pass_comment);
+    if let Some(reason) = item.return_reason() {
+        let subject = format!(
+            "A customer's return reason for order {order_name}: {}",
+            reason.label()
+        );
+        let mut text = format!(
+            "A customer who sent back order {order_name} gave the reason \"{}\".\n\n",
+            reason.label()
+        );
+        if let Some(c) = comment {
+            let _ = write!(text, "Their comment:\n\n{c}\n\n");
+            if can_reply {
+                text.push_str("Reply to this email to answer them directly.\n\n");
+            }
+        }
+        let _ = writeln!(
+            text,
+            "Order: https://{}/admin/orders/{}",
+            shop.domain, item.order_id
+        );
+        return (subject, text);
+    }
     let subject = match (effects.alert_low, comment.is_some()) {
         (true, true) => format!("Low rating with a comment: {score}/5 for order {order_name}"),
         (true, false) => format!("Low rating: {score}/5 for order {order_name}"),

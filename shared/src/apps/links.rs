@@ -7,6 +7,8 @@
 //! | `GET /unsubscribe?t=` | unsubscribe | a confirmation page with a one-click button; nothing changes |
 //! | `POST /unsubscribe?t=` | unsubscribe | suppresses the address for the shop before answering (RFC 8058 one-click, as mail providers send it, or the page's button) |
 //! | `POST /resubscribe?t=` | unsubscribe | lifts an unsubscribe the customer made (never a bounce or a complaint) |
+//! | `GET /reason?t=` | reason (with the reason's number) | a return reason from the returns email, kept and settled exactly like a rating click (one per returns follow-up; a second click updates it); the page names the reason and offers a comment form |
+//! | `POST /reason?t=` | reason | the page's form: a person's reason at once, with the comment passed on to the merchant |
 //! | `GET /reorder?t=` | reorder | counts the click and redirects (303) to the store's cart permalink with the reminder's variants and quantities, tagged for attribution |
 //!
 //! Only the last path segment routes, so the same binary works behind API Gateway
@@ -27,7 +29,7 @@ use crate::model::time::{utc_key, Clock};
 use crate::model::tokens::{self as links, LinkClaims, LinkError, LinkKeys, Purpose};
 use crate::model::{
     email_hash, FeedbackRecord, FeedbackState, FollowUpRecord, OrderRecord, ProfileRecord,
-    SuppressionRecord,
+    ReturnReason, SuppressionRecord,
 };
 use crate::ports::links::LinkStore;
 use crate::ports::mail::Mailer;
@@ -68,6 +70,10 @@ enum Route {
     Unsubscribe,
     Resubscribe,
     Reorder,
+    /// A return-reason link.
+    Reason,
+    /// The return-reason page's comment form.
+    ReasonComment,
 }
 
 impl Route {
@@ -78,6 +84,7 @@ impl Route {
                 Purpose::Unsubscribe
             }
             Route::Reorder => Purpose::Reorder,
+            Route::Reason | Route::ReasonComment => Purpose::Reason,
         }
     }
 
@@ -95,6 +102,8 @@ impl Route {
             Route::Unsubscribe => "unsubscribe",
             Route::Resubscribe => "resubscribe",
             Route::Reorder => "reorder",
+            Route::Reason => "reason",
+            Route::ReasonComment => "reason_comment",
         }
     }
 }
@@ -276,8 +285,10 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             outcome: "",
         };
         let response = match route {
-            Route::Rate => self.rate(claims, shop, token, None, &mut served).await?,
-            Route::Comment => {
+            Route::Rate | Route::Reason => {
+                self.rate(claims, shop, token, None, &mut served).await?
+            }
+            Route::Comment | Route::ReasonComment => {
                 let form: CommentForm = req
                     .payload()
                     .map_err(|_| Refusal::BadForm)?
@@ -316,9 +327,14 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
         comment: Option<String>,
         served: &mut Served,
     ) -> Result<Response<Body>, Refusal> {
+        // A rating's score, or a return reason's number.
+        let reason = claims.purpose == Purpose::Reason;
         let score = claims
             .score
-            .filter(|s| (1..=5).contains(s))
+            .filter(|s| match reason {
+                false => (1..=5).contains(s),
+                true => ReturnReason::from_number(*s).is_some(),
+            })
             .ok_or(Refusal::NoScore)?;
         let followup = self
             .store
@@ -344,7 +360,10 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
         };
         let locale = self.customer_locale(claims, order.as_ref(), None).await;
         let chain = pages::customer_chain(locale.as_deref(), pages::shop_locale(shop));
-        Ok(rating_page(shop, score, token, commenting, &chain))
+        Ok(match ReturnReason::from_number(score).filter(|_| reason) {
+            Some(r) => reason_page(shop, r, token, commenting, &chain),
+            None => rating_page(shop, score, token, commenting, &chain),
+        })
     }
 
     /// Creates or updates the one feedback item of this follow-up (retrying when another
@@ -538,6 +557,9 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         ("resubscribe", _) => Err(Refusal::Method("POST")),
         ("reorder", &Method::GET) => Ok(Route::Reorder),
         ("reorder", _) => Err(Refusal::Method("GET")),
+        ("reason", &Method::GET) => Ok(Route::Reason),
+        ("reason", &Method::POST) => Ok(Route::ReasonComment),
+        ("reason", _) => Err(Refusal::Method("GET, POST")),
         _ => Err(Refusal::NotFound),
     }
 }
@@ -646,6 +668,30 @@ fn rating_page(
             told,
             review_url => shop.review_url.as_deref(),
             referral_url => referral,
+            max_comment => MAX_COMMENT_CHARS,
+        },
+    )
+}
+
+/// The return-reason page: the reason chosen and a comment form, or once `commented`
+/// the thanks.
+fn reason_page(
+    shop: &ShopConfig,
+    reason: ReturnReason,
+    token: &str,
+    commented: bool,
+    chain: &[String],
+) -> Response<Body> {
+    pages::respond(
+        StatusCode::OK,
+        "reason",
+        chain,
+        context! {
+            brand => shop.brand(),
+            reason => reason.as_str(),
+            token,
+            commented,
+            told => shop.merchant_contact().is_some(),
             max_comment => MAX_COMMENT_CHARS,
         },
     )

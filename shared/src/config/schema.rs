@@ -347,15 +347,29 @@ pub struct ReturnsRule {
     /// Hours after the refund.
     #[serde(default = "default_returns_delay")]
     pub delay_hours: u32,
+    /// The merchant is alerted when this many returns of one product give the same
+    /// reason within `reason_alert_days` (0: never).
+    #[serde(default = "default_reason_alert_count")]
+    pub reason_alert_count: u32,
+    #[serde(default = "default_reason_alert_days")]
+    pub reason_alert_days: u32,
 }
 fn default_returns_delay() -> u32 {
     24
+}
+fn default_reason_alert_count() -> u32 {
+    3
+}
+fn default_reason_alert_days() -> u32 {
+    30
 }
 impl Default for ReturnsRule {
     fn default() -> Self {
         ReturnsRule {
             enabled: true,
             delay_hours: default_returns_delay(),
+            reason_alert_count: default_reason_alert_count(),
+            reason_alert_days: default_reason_alert_days(),
         }
     }
 }

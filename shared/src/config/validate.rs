@@ -560,6 +560,24 @@ fn check_shop_playbook_rules(at: Table<'_>, shop: &ShopConfig) -> Result<(), Con
             "use a few minutes, e.g. 10",
         ));
     }
+    let returns = &shop.playbooks.returns;
+    if returns.reason_alert_days == 0 || returns.reason_alert_days > 365 {
+        return Err(at.bad(
+            "playbooks.returns.reason_alert_days",
+            format!("{} is outside 1–365", returns.reason_alert_days),
+            "use a number of days such as 30",
+        ));
+    }
+    if returns.reason_alert_count > crate::model::ReasonTallyRecord::MAX_RETURNS as u32 {
+        return Err(at.bad(
+            "playbooks.returns.reason_alert_count",
+            format!(
+                "{} is more returns than a tally keeps",
+                returns.reason_alert_count
+            ),
+            "use a small count such as 3, or 0 for no alert",
+        ));
+    }
     if shop.attribution_window_days == 0 || shop.attribution_window_days > 90 {
         return Err(at.bad(
             "attribution_window_days",

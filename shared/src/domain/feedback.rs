@@ -13,9 +13,15 @@
 //! is passed on. Each notice goes once per feedback item; the low-score alert waits for
 //! the settlement (`playbooks.satisfaction.comment_wait_minutes`), so a comment written
 //! meanwhile arrives in the same mail.
+//!
+//! Return reasons (one-click links in the returns email) are feedback items of the
+//! returns follow-up, with the reason's number as their score, and follow the same
+//! rules. Settling one counts the return in its products' tallies ([`tally`]); a product
+//! whose returns give one reason `reason_alert_count` times within `reason_alert_days`
+//! alerts the merchant, once per window.
 
 use crate::model::time::{parse_time, utc_key};
-use crate::model::{FeedbackRecord, FeedbackState, ScoreClick};
+use crate::model::{FeedbackRecord, FeedbackState, ReasonTallyRecord, ReturnReason, ScoreClick};
 use chrono::{DateTime, Duration, Utc};
 
 /// Whose item a click or a form goes to.
@@ -169,16 +175,27 @@ pub struct Effects {
     pub plan_recovery: bool,
     /// The score is high: call off a pending apology.
     pub cancel_recovery: bool,
+    /// A return reason to count in its products' tallies: the one it was counted under
+    /// before (to take it out of), and the new one.
+    pub retally: Option<(Option<ReturnReason>, ReturnReason)>,
 }
 
 /// The item once settled at `now` (out of the due index, version bumped), and what the
 /// rating does, if it is a person's. Notices are marked sent here, in the same
 /// version-conditioned write that settles the item, so two dispatchers never both send
 /// one: a notice that then fails to go out is logged, not retried.
+/// What an item's score means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// A 1–5 rating with the shop's bands.
+    Score { low: u8, high: u8 },
+    /// A return reason: no bands, no apology.
+    Reason,
+}
+
 pub fn settle(
     current: &FeedbackRecord,
-    low_score: u8,
-    high_score: u8,
+    scale: Scale,
     burst: Duration,
     now: DateTime<Utc>,
 ) -> (FeedbackRecord, Option<Effects>) {
@@ -212,7 +229,10 @@ pub fn settle(
         .map(|c| c.at.clone());
     // When the person rated: their link click, else the form.
     let rated_at = link_click.or(person.as_ref()).map(|c| c.at.clone());
-    let low = next.score <= low_score;
+    let (low, high) = match scale {
+        Scale::Score { low, high } => (next.score <= low, next.score >= high),
+        Scale::Reason => (false, false),
+    };
     let alert_low = low && next.alerted_at.is_none();
     if alert_low {
         next.alerted_at = Some(now_key.clone());
@@ -228,9 +248,71 @@ pub fn settle(
         alert_low,
         pass_comment,
         plan_recovery: low,
-        cancel_recovery: next.score >= high_score,
+        cancel_recovery: high,
+        retally: None,
     };
+    let mut effects = effects;
+    if let (Scale::Reason, Some(reason)) = (scale, ReturnReason::from_number(next.score)) {
+        if next.tallied != Some(reason) {
+            effects.retally = Some((next.tallied, reason));
+            next.tallied = Some(reason);
+        }
+    }
     (next, Some(effects))
+}
+
+/// How many returns of one product with one reason alert the merchant, and within what.
+#[derive(Debug, Clone, Copy)]
+pub struct TallyRule {
+    /// 0: never.
+    pub count: u32,
+    pub window: Duration,
+}
+
+/// The tally after `followup`'s return was counted under it at `at` (`add`), or taken
+/// out of it (a changed reason), as of `now`: entries older than the window dropped.
+/// The second value says whether the merchant must now be alerted (the count reached,
+/// and no alert within the window); the returned tally then carries the alert's time.
+/// Adding the same return twice changes nothing.
+pub fn tally(
+    current: ReasonTallyRecord,
+    followup: &str,
+    at: Option<&str>,
+    now: DateTime<Utc>,
+    rule: &TallyRule,
+) -> (ReasonTallyRecord, bool) {
+    let mut next = current;
+    next.v += 1;
+    let since = utc_key(&(now - rule.window));
+    next.returns.retain(|_, t| *t >= since);
+    match at {
+        Some(at) => {
+            next.returns.insert(followup.to_owned(), at.to_owned());
+        }
+        None => {
+            next.returns.remove(followup);
+        }
+    }
+    while next.returns.len() > ReasonTallyRecord::MAX_RETURNS {
+        let oldest = next
+            .returns
+            .iter()
+            .min_by(|a, b| a.1.cmp(b.1))
+            .map(|(k, _)| k.clone());
+        match oldest {
+            Some(k) => next.returns.remove(&k),
+            None => break,
+        };
+    }
+    let recently_alerted = next.alerted_at.as_ref().is_some_and(|t| *t >= since);
+    let alert = at.is_some()
+        && rule.count > 0
+        && next.returns.len() >= rule.count as usize
+        && !recently_alerted;
+    if alert {
+        next.alerted_at = Some(utc_key(&now));
+    }
+    (next, alert)
 }
 
 #[cfg(test)]
@@ -265,7 +347,12 @@ mod tests {
     }
 
     fn settled(item: &FeedbackRecord, time: &str) -> (FeedbackRecord, Option<Effects>) {
-        settle(item, 2, 4, Duration::seconds(10), at(time))
+        settle(
+            item,
+            Scale::Score { low: 2, high: 4 },
+            Duration::seconds(10),
+            at(time),
+        )
     }
 
     #[test]
@@ -382,5 +469,94 @@ mod tests {
         assert_eq!(old.state, FeedbackState::Rated, "old items are ratings");
         let next = clicked(Some(old), &T, 4, at("10:00:00"), &timing());
         assert_eq!((next.shop.as_str(), next.v), ("acme.myshopify.com", 4));
+    }
+
+    #[test]
+    fn a_reason_is_counted_once_and_moved_when_it_changes() {
+        let t = Target {
+            followup: "returns#1001#0",
+            ..T
+        };
+        let item = clicked(None, &t, 1, at("10:00:00"), &timing());
+        assert!(item.is_return_reason());
+        let (done, e) = settle(&item, Scale::Reason, Duration::seconds(10), at("10:10:01"));
+        let e = e.unwrap();
+        assert!(!e.alert_low && !e.plan_recovery && !e.cancel_recovery);
+        assert_eq!(e.retally, Some((None, ReturnReason::SizeTooSmall)));
+        assert_eq!(done.return_reason(), Some(ReturnReason::SizeTooSmall));
+        // The comment settles it again: not counted twice.
+        let commented = submitted(Some(done), &t, 1, "tight", at("10:20:00"), &timing());
+        let (done, e) = settle(
+            &commented,
+            Scale::Reason,
+            Duration::seconds(10),
+            at("10:20:30"),
+        );
+        assert_eq!(e.unwrap().retally, None);
+        // Another reason: moved.
+        let changed = clicked(Some(done), &t, 4, at("11:00:00"), &timing());
+        let (_, e) = settle(
+            &changed,
+            Scale::Reason,
+            Duration::seconds(10),
+            at("11:10:01"),
+        );
+        assert_eq!(
+            e.unwrap().retally,
+            Some((Some(ReturnReason::SizeTooSmall), ReturnReason::Defective))
+        );
+    }
+
+    #[test]
+    fn the_third_same_reason_within_the_window_alerts_once() {
+        let rule = TallyRule {
+            count: 3,
+            window: Duration::days(30),
+        };
+        let day =
+            |d: u32| -> DateTime<Utc> { format!("2026-12-{d:02}T10:00:00Z").parse().unwrap() };
+        let add = |t: ReasonTallyRecord, f: &str, d: u32| {
+            tally(t, f, Some(&utc_key(&day(d))), day(d), &rule)
+        };
+        let (t, a1) = add(ReasonTallyRecord::default(), "returns#1#0", 1);
+        let (t, a1_again) = add(t, "returns#1#0", 1);
+        let (t, a2) = add(t, "returns#2#0", 2);
+        assert!(!a1 && !a1_again && !a2, "two returns, one counted twice");
+        let (t, a3) = add(t, "returns#3#0", 3);
+        assert!(a3, "the third alerts");
+        let (t, a4) = add(t, "returns#4#0", 4);
+        assert!(!a4, "not again within the window");
+        // A changed reason takes a return out.
+        let (t, _) = tally(t, "returns#4#0", None, day(4), &rule);
+        assert_eq!(t.returns.len(), 3);
+    }
+
+    #[test]
+    fn returns_older_than_the_window_fall_out_and_a_new_window_alerts_again() {
+        let rule = TallyRule {
+            count: 2,
+            window: Duration::days(30),
+        };
+        let at_day = |s: &str| -> DateTime<Utc> { format!("{s}T10:00:00Z").parse().unwrap() };
+        let add = |t: ReasonTallyRecord, f: &str, d: &str| {
+            tally(t, f, Some(&utc_key(&at_day(d))), at_day(d), &rule)
+        };
+        let (t, _) = add(ReasonTallyRecord::default(), "returns#1#0", "2026-10-01");
+        let (t, late) = add(t, "returns#2#0", "2026-11-15");
+        assert!(!late, "the first fell out of the window");
+        assert_eq!(t.returns.len(), 1);
+        let (t, alert) = add(t, "returns#3#0", "2026-11-20");
+        assert!(alert);
+        let (t, again) = add(t, "returns#4#0", "2026-11-25");
+        assert!(!again);
+        let (_, next_window) = add(
+            ReasonTallyRecord {
+                alerted_at: t.alerted_at.clone(),
+                ..t
+            },
+            "returns#5#0",
+            "2026-12-21",
+        );
+        assert!(next_window, "a month after the last alert");
     }
 }

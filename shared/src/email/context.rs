@@ -56,6 +56,11 @@ pub fn email_context(
         } else {
             Vec::new()
         },
+        reason_urls: if f.playbook == Playbook::Returns {
+            links.reason_urls(&f.shop, &f.customer_key, &f.id, now_s)
+        } else {
+            Vec::new()
+        },
         reorder_url: (f.playbook == Playbook::Replenishment)
             .then(|| links.reorder_url(&f.shop, &f.customer_key, &f.id, now_s)),
         review_url: shop.review_url.clone(),

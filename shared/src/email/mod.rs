@@ -26,7 +26,9 @@
 //! `playbook` (`thank_you`, …), `marketing` (bool), `shop_name`, `from_name`,
 //! `first_name`, `locale` (requested, lower-cased), `order_name`, `lines` (each `title`,
 //! `variant_title`, `quantity`, `care_url`, `how_to_url`), `savings`, `ratings` (each
-//! `score` 1–5 and `url`), `reorder_url`, `review_url`, `discount_code`, `discount_expires`, `complementary`
+//! `score` 1–5 and `url`), `reasons` (returns: each `reason` — `size_too_small`,
+//! `size_too_large`, `not_as_described`, `defective`, `arrived_late`, `wrong_item`,
+//! `unwanted`, `other` — and `url`), `reorder_url`, `review_url`, `discount_code`, `discount_expires`, `complementary`
 //! (each `title`, `url`), `support_email`, `unsubscribe_url`; and per part `lang` (the
 //! language of the template picked: `fr-CA`, `fr`, or `en` for an unlocalised one) and,
 //! in `.txt` and `.html`, the rendered `subject`.
@@ -36,7 +38,7 @@
 //! override a layout like any other template.
 
 use crate::model::locale::locale_chain;
-use crate::model::Playbook;
+use crate::model::{Playbook, ReturnReason};
 use lettre::Address;
 use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use serde::Serialize;
@@ -96,6 +98,8 @@ pub struct EmailContext {
     pub savings: Option<String>,
     /// Satisfaction: five URLs, index 0 = score 1.
     pub rating_urls: Vec<String>,
+    /// Returns: one URL per return reason, in [`ReturnReason::ALL`] order.
+    pub reason_urls: Vec<(ReturnReason, String)>,
     /// Replenishment.
     pub reorder_url: Option<String>,
     pub review_url: Option<String>,
@@ -492,6 +496,7 @@ struct View<'a> {
     lines: Vec<LineOut<'a>>,
     savings: Option<String>,
     ratings: Vec<RatingOut<'a>>,
+    reasons: Vec<ReasonOut<'a>>,
     reorder_url: Option<&'a str>,
     review_url: Option<&'a str>,
     discount_code: Option<String>,
@@ -513,6 +518,12 @@ struct LineOut<'a> {
 #[derive(Serialize)]
 struct RatingOut<'a> {
     score: usize,
+    url: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReasonOut<'a> {
+    reason: &'static str,
     url: &'a str,
 }
 
@@ -539,6 +550,13 @@ impl<'a> View<'a> {
             ratings.push(RatingOut {
                 score: i + 1,
                 url: req_url(u, || format!("rating_urls[{i}]"))?,
+            });
+        }
+        let mut reasons = Vec::with_capacity(ctx.reason_urls.len());
+        for (i, (reason, u)) in ctx.reason_urls.iter().enumerate() {
+            reasons.push(ReasonOut {
+                reason: reason.as_str(),
+                url: req_url(u, || format!("reason_urls[{i}]"))?,
             });
         }
         let mut complementary = Vec::with_capacity(ctx.complementary.len());
@@ -574,6 +592,7 @@ impl<'a> View<'a> {
             lines,
             savings: clean_opt(&ctx.savings),
             ratings,
+            reasons,
             reorder_url: opt_url(&ctx.reorder_url, || "reorder_url".to_owned())?,
             review_url: opt_url(&ctx.review_url, || "review_url".to_owned())?,
             discount_code: clean_opt(&ctx.discount_code),
@@ -618,6 +637,14 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
         savings: some("10.00 USD"),
         rating_urls: if full {
             (1..=5).map(|i| url(&format!("rate/{i}"))).collect()
+        } else {
+            Vec::new()
+        },
+        reason_urls: if full {
+            ReturnReason::ALL
+                .into_iter()
+                .map(|r| (r, url(&format!("reason/{}", r.as_str()))))
+                .collect()
         } else {
             Vec::new()
         },

@@ -118,6 +118,14 @@ pub mod keys {
 
     pub const FEEDBACK_PREFIX: &str = "FEEDBACK#";
 
+    /// How many returns of one product gave one reason lately (no customer in it).
+    pub fn reason_tally(shop: &str, product_id: u64, reason: super::ReturnReason) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}#PRODUCT#{product_id}"),
+            sk: format!("REASON#{}", reason.as_str()),
+        }
+    }
+
     /// The discount code issued for one follow-up (loyalty, recovery).
     pub fn discount(shop: &str, customer_key: &str, followup_id: &str) -> Key {
         Key {
@@ -664,9 +672,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// A customer's rating of one satisfaction follow-up
-/// (`SHOP#…#CUSTOMER#key` / `FEEDBACK#{followup id}`): one item per follow-up, a second
-/// click updates it.
+/// A customer's rating of one satisfaction follow-up, or return reason for one returns
+/// follow-up (`SHOP#…#CUSTOMER#key` / `FEEDBACK#{followup id}`): one item per follow-up,
+/// a second click updates it. For a return reason, `score` is the reason's number
+/// ([`ReturnReason::number`]).
 ///
 /// A click on a rating link is only a candidate: mail scanners open every link of an
 /// email within seconds. The item keeps the recent clicks; the `dispatch` function
@@ -684,8 +693,8 @@ pub struct FeedbackRecord {
     pub customer_key: String,
     pub followup: String,
     pub order_id: u64,
-    /// 1–5: the person's score (for a [`FeedbackState::Scanner`] item, the last one
-    /// clicked, which counts for nothing).
+    /// 1–5: the person's score, or 1–8 a return reason (for a [`FeedbackState::Scanner`]
+    /// item, the last one clicked, which counts for nothing).
     pub score: u8,
     /// Free text from the comment form, at most `links::MAX_COMMENT_CHARS` characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -710,6 +719,10 @@ pub struct FeedbackRecord {
     /// When the dispatcher last settled the item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_at: Option<String>,
+    /// For a return reason: the reason the product tallies count it under (a changed
+    /// reason moves it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tallied: Option<ReturnReason>,
     /// In the due index (partition `SETTLE#n`) while the dispatcher has something to do
     /// with the item: settle a click, pass on a comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -761,6 +774,19 @@ impl FeedbackRecord {
         keys::feedback(&self.shop, &self.customer_key, &self.followup)
     }
 
+    /// Whether the item is a return reason (of a returns follow-up) rather than a rating.
+    pub fn is_return_reason(&self) -> bool {
+        self.followup
+            .starts_with(&format!("{}#", Playbook::Returns.as_str()))
+    }
+
+    /// The return reason a person gave, for a return-reason item that counts.
+    pub fn return_reason(&self) -> Option<ReturnReason> {
+        (self.is_return_reason() && self.counts())
+            .then(|| ReturnReason::from_number(self.score))
+            .flatten()
+    }
+
     /// Puts the item in the due index at `at`, for the dispatcher to settle.
     pub fn index_at(&mut self, at: &str, shards: u32) {
         let key = self.key();
@@ -774,6 +800,103 @@ impl FeedbackRecord {
         self.due_pk = None;
         self.due_sk = None;
     }
+}
+
+/// Why a customer sent something back: Shopify's standard return reasons, as the
+/// returns email offers them (one link each). Stored on the returns follow-up's feedback
+/// item as its `score`, the reason's [`ReturnReason::number`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnReason {
+    SizeTooSmall,
+    SizeTooLarge,
+    NotAsDescribed,
+    Defective,
+    ArrivedLate,
+    WrongItem,
+    Unwanted,
+    Other,
+}
+
+impl ReturnReason {
+    /// In the order the email lists them.
+    pub const ALL: [ReturnReason; 8] = [
+        ReturnReason::SizeTooSmall,
+        ReturnReason::SizeTooLarge,
+        ReturnReason::NotAsDescribed,
+        ReturnReason::Defective,
+        ReturnReason::ArrivedLate,
+        ReturnReason::WrongItem,
+        ReturnReason::Unwanted,
+        ReturnReason::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReturnReason::SizeTooSmall => "size_too_small",
+            ReturnReason::SizeTooLarge => "size_too_large",
+            ReturnReason::NotAsDescribed => "not_as_described",
+            ReturnReason::Defective => "defective",
+            ReturnReason::ArrivedLate => "arrived_late",
+            ReturnReason::WrongItem => "wrong_item",
+            ReturnReason::Unwanted => "unwanted",
+            ReturnReason::Other => "other",
+        }
+    }
+
+    /// What the merchant reads (notices are in English).
+    pub fn label(self) -> &'static str {
+        match self {
+            ReturnReason::SizeTooSmall => "Too small",
+            ReturnReason::SizeTooLarge => "Too large",
+            ReturnReason::NotAsDescribed => "Not as described",
+            ReturnReason::Defective => "Defective or damaged",
+            ReturnReason::ArrivedLate => "Arrived late",
+            ReturnReason::WrongItem => "Wrong item",
+            ReturnReason::Unwanted => "Changed my mind",
+            ReturnReason::Other => "Other",
+        }
+    }
+
+    /// 1–8, as the link token carries it.
+    pub fn number(self) -> u8 {
+        ReturnReason::ALL
+            .iter()
+            .position(|r| *r == self)
+            .map_or(0, |i| i as u8 + 1)
+    }
+
+    pub fn from_number(n: u8) -> Option<ReturnReason> {
+        ReturnReason::ALL
+            .get(usize::from(n).checked_sub(1)?)
+            .copied()
+    }
+}
+
+/// The returns of one product that gave one reason lately
+/// (`SHOP#{shop}#PRODUCT#{product}` / `REASON#{reason}`): the merchant is alerted when
+/// they reach `reason_alert_count` within `reason_alert_days`. Holds order ids and times,
+/// nothing about the customers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReasonTallyRecord {
+    pub v: u64,
+    pub product_id: u64,
+    pub reason: Option<ReturnReason>,
+    /// The returns follow-up of each order that gave this reason, and when (UTC key);
+    /// entries older than the window are dropped on each write.
+    #[serde(default)]
+    pub returns: BTreeMap<String, String>,
+    /// When the merchant was last alerted (again only once the window has passed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerted_at: Option<String>,
+}
+impl Record for ReasonTallyRecord {
+    const KIND: &'static str = "reason_tally";
+}
+
+impl ReasonTallyRecord {
+    /// Most returns one tally keeps (the newest).
+    pub const MAX_RETURNS: usize = 500;
 }
 
 /// The due index partitions of feedback waiting to be settled: `SETTLE#{shard}`.

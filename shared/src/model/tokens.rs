@@ -47,6 +47,8 @@ pub enum Purpose {
     Rate,
     Unsubscribe,
     Reorder,
+    /// A return reason (the reason's number, 1–8, in `score`: [`crate::model::ReturnReason`]).
+    Reason,
 }
 
 impl Purpose {
@@ -56,6 +58,7 @@ impl Purpose {
             Purpose::Rate => "rate",
             Purpose::Unsubscribe => "unsubscribe",
             Purpose::Reorder => "reorder",
+            Purpose::Reason => "reason",
         }
     }
 }
@@ -76,7 +79,8 @@ pub struct LinkClaims {
     /// Epoch seconds; the token is valid up to and including this second, except where
     /// it is checked with [`verify_lasting`] (unsubscribing never expires).
     pub expires_at: i64,
-    /// The score a rating link records (1 to 5); `None` for other links.
+    /// The score a rating link records (1 to 5), or a return-reason link's reason (1 to
+    /// 8); `None` for other links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<u8>,
 }
@@ -326,6 +330,31 @@ impl LinkBuilder {
                     Some(score),
                     now,
                 )
+            })
+            .collect()
+    }
+
+    /// One return-reason link per [`crate::model::ReturnReason`], `{base}/reason?t={token}`,
+    /// in [`crate::model::ReturnReason::ALL`] order.
+    pub fn reason_urls(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+        now: i64,
+    ) -> Vec<(crate::model::ReturnReason, String)> {
+        crate::model::ReturnReason::ALL
+            .into_iter()
+            .map(|r| {
+                let url = self.url(
+                    shop,
+                    customer_key,
+                    followup,
+                    Purpose::Reason,
+                    Some(r.number()),
+                    now,
+                );
+                (r, url)
             })
             .collect()
     }

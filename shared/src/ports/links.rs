@@ -5,7 +5,9 @@
 
 use super::dispatch::FollowUpStore;
 use super::store::{Cas, StoreError};
-use crate::model::{FeedbackRecord, FollowUpRecord, Key, SuppressionRecord};
+use crate::model::{
+    FeedbackRecord, FollowUpRecord, Key, ReasonTallyRecord, ReturnReason, SuppressionRecord,
+};
 use std::future::Future;
 
 /// Suppression reasons a customer may lift by resubscribing. Bounces and complaints
@@ -77,5 +79,23 @@ pub trait LinkStore: FollowUpStore {
     fn create_followup(
         &self,
         f: &FollowUpRecord,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// The tally of one product's returns that gave `reason` (strongly consistent).
+    fn get_reason_tally(
+        &self,
+        shop: &str,
+        product_id: u64,
+        reason: ReturnReason,
+    ) -> impl Future<Output = Result<Option<ReasonTallyRecord>, StoreError>> + Send;
+
+    /// Writes `next` (of `reason`) if the stored tally still has version `expected`
+    /// (`None`: if there is none yet).
+    fn save_reason_tally(
+        &self,
+        shop: &str,
+        reason: ReturnReason,
+        next: &ReasonTallyRecord,
+        expected: Option<u64>,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
 }

@@ -15,7 +15,8 @@ use super::mail::{Mailer, OutgoingEmail, SendError};
 use super::store::{Cas, StoreError};
 use crate::model::{
     email_hash, keys, DiscountRecord, DiscountStatus, FeedbackRecord, FollowUpRecord,
-    FollowUpStatus, Key, OrderRecord, ProfileRecord, ShopRecord, SuppressionRecord,
+    FollowUpStatus, Key, OrderRecord, ProfileRecord, ReasonTallyRecord, ReturnReason, ShopRecord,
+    SuppressionRecord,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,8 @@ struct State {
     discounts: HashMap<(String, String, String), DiscountRecord>,
     /// By (pk, sk), like the table.
     feedback: BTreeMap<(String, String), FeedbackRecord>,
+    /// By (pk, sk), like the table.
+    tallies: BTreeMap<(String, String), ReasonTallyRecord>,
     faults: HashMap<Op, Fault>,
     calls: HashMap<Op, u32>,
     /// Lose every outcome write of a follow-up once its hand-over mark is written.
@@ -161,6 +164,10 @@ impl MemoryStore {
     /// Every feedback item, in key order.
     pub fn feedback(&self) -> Vec<FeedbackRecord> {
         self.lock().feedback.values().cloned().collect()
+    }
+    /// Every return-reason tally, in key order.
+    pub fn tallies(&self) -> Vec<ReasonTallyRecord> {
+        self.lock().tallies.values().cloned().collect()
     }
     pub fn put_feedback(&self, f: FeedbackRecord) {
         let k = f.key();
@@ -734,6 +741,38 @@ impl LinkStore for MemoryStore {
                 return Ok(Cas::Lost);
             }
             s.followups.insert((k.pk, k.sk), f.clone());
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn get_reason_tally(
+        &self,
+        shop: &str,
+        product_id: u64,
+        reason: ReturnReason,
+    ) -> Result<Option<ReasonTallyRecord>, StoreError> {
+        let k = keys::reason_tally(shop, product_id, reason);
+        self.op(Op::GetFeedback, |s| {
+            Ok(s.tallies.get(&(k.pk, k.sk)).cloned())
+        })
+        .await
+    }
+
+    async fn save_reason_tally(
+        &self,
+        shop: &str,
+        reason: ReturnReason,
+        next: &ReasonTallyRecord,
+        expected: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        let k = keys::reason_tally(shop, next.product_id, reason);
+        self.op(Op::SaveFeedback, |s| {
+            let stored = s.tallies.get(&(k.pk.clone(), k.sk.clone())).map(|t| t.v);
+            if stored != expected {
+                return Ok(Cas::Lost);
+            }
+            s.tallies.insert((k.pk, k.sk), next.clone());
             Ok(Cas::Done)
         })
         .await

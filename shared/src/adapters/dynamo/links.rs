@@ -7,7 +7,10 @@
 //! its version, so they cannot disturb a dispatcher's claim.
 
 use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
-use crate::model::{keys, FeedbackRecord, FollowUpRecord, Key, Record, SuppressionRecord};
+use crate::model::{
+    keys, FeedbackRecord, FollowUpRecord, Key, ReasonTallyRecord, Record, ReturnReason,
+    SuppressionRecord,
+};
 use crate::ports::links::LinkStore;
 use crate::ports::store::Cas;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -46,6 +49,36 @@ impl DynamoStore {
         expected: Option<u64>,
     ) -> Result<Cas, StoreError> {
         let key = keys::feedback(shop, customer_key, &next.followup);
+        let req = self.put_record(&key, next)?;
+        let req = match expected {
+            None => req.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => req
+                .condition_expression("v = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        };
+        super::cas("PutItem", req.send().await)
+    }
+
+    /// The tally of one product's returns that gave `reason` (strongly consistent).
+    pub async fn get_reason_tally(
+        &self,
+        shop: &str,
+        product_id: u64,
+        reason: ReturnReason,
+    ) -> Result<Option<ReasonTallyRecord>, StoreError> {
+        self.get(&keys::reason_tally(shop, product_id, reason))
+            .await
+    }
+
+    /// Writes a tally if it still has version `expected` (`None`: if there is none yet).
+    pub async fn save_reason_tally(
+        &self,
+        shop: &str,
+        reason: ReturnReason,
+        next: &ReasonTallyRecord,
+        expected: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        let key = keys::reason_tally(shop, next.product_id, reason);
         let req = self.put_record(&key, next)?;
         let req = match expected {
             None => req.condition_expression("attribute_not_exists(pk)"),
@@ -203,5 +236,24 @@ impl LinkStore for DynamoStore {
 
     async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
         DynamoStore::create_followup(self, f).await
+    }
+
+    async fn get_reason_tally(
+        &self,
+        shop: &str,
+        product_id: u64,
+        reason: ReturnReason,
+    ) -> Result<Option<ReasonTallyRecord>, StoreError> {
+        DynamoStore::get_reason_tally(self, shop, product_id, reason).await
+    }
+
+    async fn save_reason_tally(
+        &self,
+        shop: &str,
+        reason: ReturnReason,
+        next: &ReasonTallyRecord,
+        expected: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        DynamoStore::save_reason_tally(self, shop, reason, next, expected).await
     }
 }

@@ -313,3 +313,197 @@ async fn without_a_merchant_address_the_pages_promise_nothing_and_nothing_is_sen
     assert_eq!((settled.ratings, settled.notices), (1, 0));
     assert!(w.mailer.sent().is_empty());
 }
+
+/// Orders 2001.. of customers 51.., each refunded for line 1 (product 7, "Linen shirt")
+/// and keeping line 2 (product 8), with their returns follow-up sent; the reason links
+/// of each.
+fn returns_world(orders: u64) -> (World, Vec<Vec<(crate::model::ReturnReason, String)>>) {
+    use crate::model::OrderLine;
+    let w = World::new(config(""));
+    let builder = LinkBuilder {
+        base_url: "https://links.example.test".into(),
+        keys: LinkKeys::parse(KEY).unwrap(),
+        ttl_days: 60,
+    };
+    let line = |id: u64, product: u64, title: &str| OrderLine {
+        line_item_id: id,
+        product_id: Some(product),
+        variant_id: Some(product * 10),
+        sku: None,
+        title: title.into(),
+        variant_title: None,
+        quantity: 1,
+        price: None,
+    };
+    let mut links = Vec::new();
+    for i in 0..orders {
+        let (order_id, customer) = (2001 + i, (51 + i).to_string());
+        let mut o = OrderRecord {
+            v: 1,
+            order_id,
+            name: Some(format!("#{order_id}")),
+            lines: vec![line(1, 7, "Linen shirt"), line(2, 8, "Socks")],
+            ..OrderRecord::default()
+        };
+        o.refunded.insert("1".into(), 1);
+        w.store.put_order(SHOP, o);
+        w.store.put_profile(
+            SHOP,
+            ProfileRecord {
+                v: 1,
+                customer_key: customer.clone(),
+                email: Some(format!("c{i}@example.com")),
+                ..ProfileRecord::default()
+            },
+        );
+        let mut f = FollowUpRecord::pending(
+            SHOP,
+            &customer,
+            Playbook::Returns,
+            order_id,
+            None,
+            "2026-12-05T10:00:00.000Z",
+            "2026-12-04T10:00:00.000Z",
+            w.config.dispatch.shards,
+        );
+        f.status = FollowUpStatus::Sent;
+        f.unindex();
+        links.push(builder.reason_urls(SHOP, &customer, &f.id, w.clock.now().timestamp()));
+        w.store.put_followup(f);
+    }
+    (w, links)
+}
+
+impl World {
+    async fn open(&self, url: &str, form: Option<&str>) -> (u16, String) {
+        let parsed = reqwest::Url::parse(url).unwrap();
+        let query: HashMap<String, String> = parsed.query_pairs().into_owned().collect();
+        let mut builder = lambda_http::http::Request::builder()
+            .method(if form.is_some() { "POST" } else { "GET" })
+            .uri(parsed.as_str());
+        let body = match form {
+            Some(f) => {
+                builder = builder.header("content-type", "application/x-www-form-urlencoded");
+                Body::Text(f.to_owned())
+            }
+            None => Body::Empty,
+        };
+        let req: Request = builder
+            .body(body)
+            .unwrap()
+            .with_query_string_parameters(query);
+        let resp = self.links.handle(req).await;
+        (
+            resp.status().as_u16(),
+            String::from_utf8_lossy(resp.body().as_ref()).into_owned(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_return_reason_is_one_click_stored_once_and_a_changed_mind_moves_it() {
+    use crate::model::ReturnReason;
+    let (w, links) = returns_world(1);
+    let (status, page) = w.open(&links[0][0].1, None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<strong>Too small</strong>"), "{page}");
+    assert!(page.contains("action=\"reason?t="), "a comment form");
+    w.set("2026-12-06T10:11:00Z");
+    let settled = w.settle().await;
+    assert_eq!(
+        (settled.ratings, settled.notices),
+        (1, 0),
+        "a reason alone tells no one"
+    );
+    let item = w
+        .store
+        .feedback()
+        .into_iter()
+        .find(|f| f.is_return_reason())
+        .unwrap();
+    assert_eq!(item.return_reason(), Some(ReturnReason::SizeTooSmall));
+    let tallies = w.store.tallies();
+    assert_eq!(tallies.len(), 1, "only the refunded product: {tallies:?}");
+    assert_eq!(
+        (
+            tallies[0].product_id,
+            tallies[0].reason,
+            tallies[0].returns.len()
+        ),
+        (7, Some(ReturnReason::SizeTooSmall), 1)
+    );
+    // A second click, another reason: one item, counted under the new reason only.
+    w.set("2026-12-06T12:00:00Z");
+    w.open(&links[0][3].1, None).await;
+    w.set("2026-12-06T12:10:01Z");
+    w.settle().await;
+    let reasons: Vec<_> = w
+        .store
+        .feedback()
+        .into_iter()
+        .filter(|f| f.is_return_reason())
+        .collect();
+    assert_eq!(reasons.len(), 1);
+    assert_eq!(reasons[0].return_reason(), Some(ReturnReason::Defective));
+    let counts: Vec<_> = w
+        .store
+        .tallies()
+        .into_iter()
+        .map(|t| (t.reason, t.returns.len()))
+        .collect();
+    assert!(
+        counts.contains(&(Some(ReturnReason::SizeTooSmall), 0)),
+        "{counts:?}"
+    );
+    assert!(
+        counts.contains(&(Some(ReturnReason::Defective), 1)),
+        "{counts:?}"
+    );
+    // Its comment reaches the merchant, Reply-To the customer.
+    let (_, page) = w
+        .open(&links[0][3].1, Some("comment=Seam+came+apart"))
+        .await;
+    assert!(page.contains("Thanks for your comment") && page.contains("Defective or damaged"));
+    w.set("2026-12-06T12:11:00Z");
+    w.settle().await;
+    let notices = w.notices();
+    assert_eq!(notices.len(), 1);
+    assert!(notices[0].contains("A customer's return reason for order #2001: Defective or damaged"));
+    assert!(notices[0].contains("Seam came apart") && notices[0].contains("c0@example.com"));
+}
+
+#[tokio::test]
+async fn three_returns_of_one_product_for_the_same_reason_alert_the_merchant_once() {
+    let (w, links) = returns_world(4);
+    for (i, order_links) in links.iter().enumerate() {
+        w.set(&format!("2026-12-06T1{i}:00:00Z"));
+        w.open(&order_links[0].1, None).await; // too small
+        w.set(&format!("2026-12-06T1{i}:11:00Z"));
+        w.settle().await;
+    }
+    let notices = w.notices();
+    assert_eq!(notices.len(), 1, "alerted once at the third: {notices:?}");
+    let n = &notices[0];
+    assert!(
+        n.contains("3 returns of Linen shirt in 30 days: \"Too small\""),
+        "{n}"
+    );
+    assert!(n.contains("/admin/products/7"), "{n}");
+    for order in ["2001", "2002", "2003"] {
+        assert!(n.contains(&format!("/admin/orders/{order}")), "{n}");
+    }
+    assert!(!n.contains("@example.com"), "no customer in it");
+}
+
+#[tokio::test]
+async fn a_scanner_opening_every_reason_link_gives_no_reason() {
+    let (w, links) = returns_world(1);
+    for (i, (_, url)) in links[0].iter().enumerate() {
+        w.set(&format!("2026-12-06T10:00:00.{}Z", 100 + 100 * i));
+        assert_eq!(w.open(url, None).await.0, 200);
+    }
+    w.set("2026-12-06T10:30:00Z");
+    let settled = w.settle().await;
+    assert_eq!((settled.scanner_bursts, settled.ratings), (1, 0));
+    assert!(w.store.tallies().is_empty(), "nothing tallied");
+}

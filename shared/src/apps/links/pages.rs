@@ -33,6 +33,8 @@ pub(super) const TEMPLATES: &[(&str, &str)] = page_templates![
     "rated.fr.html",
     "commented.html",
     "commented.fr.html",
+    "reason.html",
+    "reason.fr.html",
     "unsubscribe.html",
     "unsubscribe.fr.html",
     "unsubscribed.html",

@@ -51,6 +51,14 @@ fn every_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Vec<(String, 
         ),
         ("commented".into(), rating_page(shop, 2, token, true, chain)),
         (
+            "reason".into(),
+            reason_page(shop, ReturnReason::Defective, token, false, chain),
+        ),
+        (
+            "reason_commented".into(),
+            reason_page(shop, ReturnReason::Unwanted, token, true, chain),
+        ),
+        (
             "unsubscribe".into(),
             unsubscribe_page(false, false, shop, token, chain),
         ),
