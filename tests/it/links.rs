@@ -700,6 +700,32 @@ async fn forged_altered_expired_and_misused_tokens_get_friendly_pages() {
         }
     }
     assert!(t.scan().await.is_empty(), "refused links change nothing");
+    // An expired rating or reorder link is still ours: its page is in the shop's brand
+    // and points to the support address, or to the storefront for a reorder.
+    let page = click(&links, "GET", &format!("{base}/rate?t={expired}"), None).await;
+    assert!(page.body.contains("<p class=\"brand\">"), "{}", page.body);
+    let store = format!("href=\"https://{SHOP}\"");
+    assert!(
+        page.body.contains("mailto:") || page.body.contains(&store),
+        "{}",
+        page.body
+    );
+    let old_reorder = sign(
+        &keys,
+        &LinkClaims {
+            score: None,
+            ..claims(Purpose::Reorder, now - 1)
+        },
+    );
+    let page = click(
+        &links,
+        "GET",
+        &format!("{base}/reorder?t={old_reorder}"),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 410);
+    assert!(page.body.contains(&store), "{}", page.body);
 }
 
 #[tokio::test]

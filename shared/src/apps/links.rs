@@ -13,7 +13,9 @@
 //!
 //! Only the last path segment routes, so the same binary works behind API Gateway
 //! (`/rate`) and `cargo lambda watch` (`/lambda-url/links/rate`). Token problems get a
-//! friendly page: malformed 400, forged or for another purpose 403, expired 410. Pages
+//! friendly page: malformed 400, forged or for another purpose 403, expired 410 (in the
+//! shop's brand, offering the storefront for a reorder link and the support address for
+//! the others). Pages
 //! are small, self-contained HTML (no external assets), escaped, in the shop's brand,
 //! rendered from templates in English and French ([`pages`]): in the customer's locale
 //! as emails pick it (the order's, else the profile's), else the shop's default, else
@@ -197,6 +199,7 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             .query_string_parameters_ref()
             .and_then(|q| q.first("t").map(str::to_owned));
         let route_name = route.as_ref().map(|r| r.as_str()).unwrap_or("none");
+        let served_route = route.as_ref().ok().copied();
         let result = match route {
             Ok(route) => self.serve(route, token.as_deref(), &req).await,
             Err(e) => Err((e, None)),
@@ -234,7 +237,12 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
                     .and_then(|v| v.to_str().ok());
                 let chain =
                     pages::anonymous_chain(shop.and_then(pages::shop_locale), accept_language);
-                let mut response = refusal_page(&refusal, &chain);
+                let mut response = match (&refusal, shop, served_route) {
+                    (Refusal::Token(LinkError::Expired), Some(shop), Some(route)) => {
+                        expired_page(shop, route, &chain)
+                    }
+                    _ => refusal_page(&refusal, &chain),
+                };
                 if let Refusal::Method(allow) = refusal {
                     if let Ok(v) = header::HeaderValue::from_str(allow) {
                         response.headers_mut().insert(header::ALLOW, v);
@@ -256,16 +264,17 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             .filter(|t| !t.is_empty())
             .ok_or((Refusal::NoToken, None))?;
         let now = self.clock.now();
-        let claims = if route.never_expires() {
-            links::verify_lasting(&self.keys, token, route.purpose())
-        } else {
-            links::verify(&self.keys, token, route.purpose(), now.timestamp())
-        }
-        .map_err(|e| (e.into(), None))?;
+        // Signature, scope and purpose first: an expired link is still ours, so its page
+        // can be in the shop's brand and point somewhere useful.
+        let claims = links::verify_lasting(&self.keys, token, route.purpose())
+            .map_err(|e| (e.into(), None))?;
         let shop = self
             .config
             .shop(&claims.shop)
             .ok_or((Refusal::UnknownShop, None))?;
+        if !route.never_expires() && now.timestamp() > claims.expires_at {
+            return Err((Refusal::Token(LinkError::Expired), Some(shop)));
+        }
         self.serve_shop(route, token, req, &claims, shop)
             .await
             .map_err(|refusal| (refusal, Some(shop)))
@@ -747,6 +756,22 @@ fn shop_again_page(shop: &ShopConfig, chain: &[String]) -> Response<Body> {
         "shop_again",
         chain,
         context! { brand => shop.brand(), store_url => format!("https://{}", shop.domain) },
+    )
+}
+
+/// An expired rating, reason or reorder link's page (410), in the shop's brand: the
+/// storefront for a reorder, else the support address (or the storefront without one).
+fn expired_page(shop: &ShopConfig, route: Route, chain: &[String]) -> Response<Body> {
+    pages::respond(
+        StatusCode::GONE,
+        "expired",
+        chain,
+        context! {
+            brand => shop.brand(),
+            reorder => route == Route::Reorder,
+            support_email => shop.support_email.as_deref(),
+            store_url => format!("https://{}", shop.domain),
+        },
     )
 }
 

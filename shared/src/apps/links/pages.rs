@@ -35,6 +35,8 @@ pub(super) const TEMPLATES: &[(&str, &str)] = page_templates![
     "commented.fr.html",
     "reason.html",
     "reason.fr.html",
+    "expired.html",
+    "expired.fr.html",
     "unsubscribe.html",
     "unsubscribe.fr.html",
     "unsubscribed.html",

@@ -51,6 +51,14 @@ fn every_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Vec<(String, 
         ),
         ("commented".into(), rating_page(shop, 2, token, true, chain)),
         (
+            "expired-rating".into(),
+            expired_page(shop, Route::Rate, chain),
+        ),
+        (
+            "expired-reorder".into(),
+            expired_page(shop, Route::Reorder, chain),
+        ),
+        (
             "reason".into(),
             reason_page(shop, ReturnReason::Defective, token, false, chain),
         ),
