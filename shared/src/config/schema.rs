@@ -208,6 +208,7 @@ impl Playbooks {
                 Playbook::Loyalty => self.loyalty.enabled,
                 Playbook::Returns => self.returns.enabled,
                 Playbook::Recovery => self.recovery.enabled,
+                Playbook::SatisfactionReminder => self.satisfaction.reminder_on(),
             })
             .map(Playbook::as_str)
             .collect()
@@ -256,6 +257,20 @@ pub struct SatisfactionRule {
     /// Ratings at or above this are shown the review link and the referral ask.
     #[serde(default = "default_high_score")]
     pub high_score: u8,
+    /// Days after the satisfaction email to send one reminder to a customer who has not
+    /// rated (only if that email was delivered); 0 sends none.
+    #[serde(default = "default_reminder_days")]
+    pub reminder_days: u32,
+}
+impl SatisfactionRule {
+    /// Whether the one reminder is sent: the satisfaction check is on and
+    /// `reminder_days` is not 0.
+    pub fn reminder_on(&self) -> bool {
+        self.enabled && self.reminder_days > 0
+    }
+}
+fn default_reminder_days() -> u32 {
+    5
 }
 fn default_low_score() -> u8 {
     2
@@ -277,6 +292,7 @@ impl Default for SatisfactionRule {
             days_after_fulfillment: default_days_after_fulfillment(),
             low_score: default_low_score(),
             high_score: default_high_score(),
+            reminder_days: default_reminder_days(),
         }
     }
 }

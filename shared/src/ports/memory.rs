@@ -13,8 +13,8 @@ use super::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
 use super::mail::{Mailer, OutgoingEmail, SendError};
 use super::store::{Cas, StoreError};
 use crate::model::{
-    email_hash, DiscountRecord, DiscountStatus, FollowUpRecord, FollowUpStatus, OrderRecord,
-    ProfileRecord, ShopRecord, SuppressionRecord,
+    email_hash, keys, DiscountRecord, DiscountStatus, FeedbackRecord, FollowUpRecord,
+    FollowUpStatus, OrderRecord, ProfileRecord, ShopRecord, SuppressionRecord,
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex};
 pub enum Op {
     Due,
     SaveFollowup,
+    GetFollowup,
+    CreateFollowup,
+    GetFeedback,
     GetOrder,
     GetProfile,
     GetShop,
@@ -54,6 +57,8 @@ struct State {
     shops: HashMap<String, ShopRecord>,
     suppressions: HashMap<(String, String), SuppressionRecord>,
     discounts: HashMap<(String, String, String), DiscountRecord>,
+    /// By (shop, customer key, follow-up id).
+    feedback: HashMap<(String, String, String), FeedbackRecord>,
     faults: HashMap<Op, Fault>,
     calls: HashMap<Op, u32>,
     /// Lose every outcome write of a follow-up once its hand-over mark is written.
@@ -85,7 +90,8 @@ fn unavailable(op: Op) -> StoreError {
     }
 }
 
-/// Follow-ups, orders, profiles, shops, suppressions and discount records in memory.
+/// Follow-ups, orders, profiles, shops, suppressions, feedback and discount records in
+/// memory.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
@@ -120,6 +126,11 @@ impl MemoryStore {
         self.lock()
             .profiles
             .insert((shop.into(), p.customer_key.clone()), p);
+    }
+    /// Stores `rec` as the feedback item of its follow-up, for customer `customer_key`.
+    pub fn put_feedback(&self, shop: &str, customer_key: &str, rec: FeedbackRecord) {
+        let key = discount_key(shop, customer_key, &rec.followup);
+        self.lock().feedback.insert(key, rec);
     }
     /// Suppresses `email` in `shop` for `reason`.
     pub fn suppress(&self, shop: &str, email: &str, reason: &str) {
@@ -249,6 +260,45 @@ impl FollowUpStore for MemoryStore {
             }
             s.followups.insert(key, next.clone());
             Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        let k = keys::followup(shop, customer_key, id);
+        self.op(Op::GetFollowup, |s| {
+            Ok(s.followups.get(&(k.pk, k.sk)).cloned())
+        })
+        .await
+    }
+
+    async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
+        let k = f.key();
+        self.op(Op::CreateFollowup, |s| {
+            if s.followups.contains_key(&(k.pk.clone(), k.sk.clone())) {
+                return Ok(Cas::Lost);
+            }
+            s.followups.insert((k.pk, k.sk), f.clone());
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        self.op(Op::GetFeedback, |s| {
+            Ok(s.feedback
+                .get(&discount_key(shop, customer_key, followup))
+                .cloned())
         })
         .await
     }
