@@ -276,4 +276,31 @@ mod order_tests {
         );
         assert_eq!(ids(&queues[1]), ["thank_you#2001#0"]);
     }
+
+    #[test]
+    fn a_satisfaction_reminder_comes_right_after_its_satisfaction_check() {
+        let due = vec![
+            f("42", Playbook::Returns, 1001, "2026-11-20T08:00:00.000Z"),
+            f(
+                "42",
+                Playbook::SatisfactionReminder,
+                1001,
+                "2026-11-20T08:00:00.000Z",
+            ),
+            f(
+                "42",
+                Playbook::Satisfaction,
+                1001,
+                "2026-11-20T09:00:00.000Z",
+            ),
+        ];
+        assert_eq!(
+            ids(&send_order(due)[0]),
+            [
+                "satisfaction#1001#0",
+                "satisfaction_reminder#1001#0",
+                "returns#1001#0"
+            ]
+        );
+    }
 }
