@@ -157,8 +157,9 @@ fn local_instant(
 /// after another so the frequency cap goes to the right email; different customers go
 /// in parallel. Within a queue, transactional follow-ups come before marketing ones;
 /// then the oldest order first, and within one order its lifecycle (thank-you,
-/// satisfaction, its reminder, returns, recovery), so a thank-you never follows its own order's
-/// satisfaction check or the loyalty mail it triggered. Queues come oldest first.
+/// satisfaction, its reminder, returns, recovery), so a thank-you never follows its own
+/// order's satisfaction check or the loyalty mail it triggered. Queues come oldest
+/// first.
 pub fn send_order(due: Vec<FollowUpRecord>) -> Vec<Vec<FollowUpRecord>> {
     let mut queues: BTreeMap<(String, String), Vec<FollowUpRecord>> = BTreeMap::new();
     for f in due {
