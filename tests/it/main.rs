@@ -7,6 +7,7 @@ mod fake_admin;
 mod links;
 mod mail_events;
 mod privacy;
+mod reminder;
 mod replay;
 mod secrets;
 mod webhook;

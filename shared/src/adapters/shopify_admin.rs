@@ -47,7 +47,8 @@ pub fn code_rule(shop: &ShopConfig, playbook: Playbook) -> Option<&DiscountRule>
         Playbook::ThankYou
         | Playbook::Satisfaction
         | Playbook::Replenishment
-        | Playbook::Returns => None,
+        | Playbook::Returns
+        | Playbook::SatisfactionReminder => None,
     }
 }
 

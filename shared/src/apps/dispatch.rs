@@ -501,6 +501,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 .map(|s| s.reason),
             None => None,
         };
+        let reminder = self.reminder_facts(f).await?;
         Ok(GuardContext {
             order,
             profile,
@@ -511,6 +512,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 .as_ref()
                 .is_some_and(|s| s.uninstall_unconfirmed_at.is_some()),
             suppression,
+            reminder,
         })
     }
 
@@ -756,8 +758,13 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 Report::add(&report.sent);
                 tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
                 // Retried until the deadline; if it still fails, the hand-over mark
-                // keeps a later claim from sending again.
-                self.store_outcome(&done, f.v, run).await
+                // keeps a later claim from sending again (and that claim plans the
+                // satisfaction reminder).
+                let recorded = self.store_outcome(&done, f.v, run).await;
+                if recorded.is_ok() {
+                    self.plan_reminder(&done, run).await;
+                }
+                recorded
             }
             Err(e) => {
                 // SES answered: nothing went out. The outcome clears the hand-over mark.
@@ -946,7 +953,10 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         done.status = FollowUpStatus::Sent;
         done.reason = Some(POSSIBLY_SENT.to_owned());
         done.unindex();
-        self.store_outcome(&done, f.v, run).await
+        self.store_outcome(&done, f.v, run).await?;
+        // Its guard finds out whether it was delivered.
+        self.plan_reminder(&done, run).await;
+        Ok(())
     }
 
     /// Writes an outcome, conditional on the claim's version, retrying a failing store
@@ -997,6 +1007,9 @@ fn next_version(f: &FollowUpRecord) -> FollowUpRecord {
 mod alerts;
 #[cfg(test)]
 mod machine_tests;
+mod reminder;
+#[cfg(test)]
+mod reminder_tests;
 #[cfg(test)]
 mod tests;
 

@@ -208,6 +208,7 @@ impl Playbooks {
                 Playbook::Loyalty => self.loyalty.enabled,
                 Playbook::Returns => self.returns.enabled,
                 Playbook::Recovery => self.recovery.enabled,
+                Playbook::SatisfactionReminder => self.satisfaction.reminder_on(),
             })
             .map(Playbook::as_str)
             .collect()
@@ -261,6 +262,20 @@ pub struct SatisfactionRule {
     /// is known by then. A comment sent from the page takes effect at the next dispatch.
     #[serde(default = "default_comment_wait_minutes")]
     pub comment_wait_minutes: u32,
+    /// Days after the satisfaction email to send one reminder to a customer who has not
+    /// rated (only if that email was delivered); 0 sends none.
+    #[serde(default = "default_reminder_days")]
+    pub reminder_days: u32,
+}
+impl SatisfactionRule {
+    /// Whether the one reminder is sent: the satisfaction check is on and
+    /// `reminder_days` is not 0.
+    pub fn reminder_on(&self) -> bool {
+        self.enabled && self.reminder_days > 0
+    }
+}
+fn default_reminder_days() -> u32 {
+    5
 }
 fn default_comment_wait_minutes() -> u32 {
     10
@@ -286,6 +301,7 @@ impl Default for SatisfactionRule {
             low_score: default_low_score(),
             high_score: default_high_score(),
             comment_wait_minutes: default_comment_wait_minutes(),
+            reminder_days: default_reminder_days(),
         }
     }
 }

@@ -440,3 +440,34 @@ fn missing_secret_variable_is_named() {
     let e = WebhookSecrets::load(&c, |_| None).unwrap_err();
     assert!(e.to_string().contains("AFTERCART_WEBHOOK_SECRETS"), "{e}");
 }
+
+#[test]
+fn the_satisfaction_reminder_is_on_after_five_days_by_default_and_bounded() {
+    let base = "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"s@a.example\"\n";
+    let c = Config::parse(base, "t").unwrap();
+    let sat = &c.shops[0].playbooks.satisfaction;
+    assert_eq!(sat.reminder_days, 5);
+    assert!(c.shops[0]
+        .playbooks
+        .enabled()
+        .contains(&"satisfaction_reminder"));
+    let with = |days: &str| {
+        Config::parse(
+            &format!("{base}[shop.playbooks.satisfaction]\nreminder_days = {days}\n"),
+            "t",
+        )
+    };
+    let off = with("0").unwrap();
+    assert!(!off.shops[0].playbooks.satisfaction.reminder_on());
+    assert!(!off.shops[0]
+        .playbooks
+        .enabled()
+        .contains(&"satisfaction_reminder"));
+    assert!(with("30").is_ok());
+    let e = with("31").unwrap_err().to_string();
+    assert!(
+        e.contains("shop[0].playbooks.satisfaction.reminder_days")
+            && e.contains("0 for no reminder"),
+        "{e}"
+    );
+}

@@ -553,6 +553,13 @@ fn check_shop_playbook_rules(at: Table<'_>, shop: &ShopConfig) -> Result<(), Con
             "use e.g. low_score = 2 and high_score = 4",
         ));
     }
+    if sat.reminder_days > 30 {
+        return Err(at.bad(
+            "playbooks.satisfaction.reminder_days",
+            format!("{} is more than 30 days", sat.reminder_days),
+            "use a number of days such as 5, or 0 for no reminder",
+        ));
+    }
     if sat.comment_wait_minutes > 24 * 60 {
         return Err(at.bad(
             "playbooks.satisfaction.comment_wait_minutes",

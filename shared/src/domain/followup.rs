@@ -220,8 +220,9 @@ fn schedule_wanted(
 }
 
 /// Cancels the pending follow-ups of this order that are no longer wanted. Loyalty
-/// rewards and recovery emails are planned by their trigger (a paid order, a low
-/// rating), not by the order's state, so they go only with the order itself.
+/// rewards, recovery emails and satisfaction reminders are planned by their trigger (a
+/// paid order, a low rating, a sent satisfaction check), not by the order's state, so
+/// they go only with the order itself (a reminder also with any refund).
 fn cancel_unwanted(
     order: &OrderRecord,
     wanted: &[Wanted],
@@ -237,7 +238,10 @@ fn cancel_unwanted(
             .iter()
             .any(|w| followup_id(w.playbook, order.order_id, w.product_id) == f.id);
         let by_trigger = matches!(f.playbook, Playbook::Loyalty | Playbook::Recovery);
-        let keep = still_wanted || (by_trigger && !gone);
+        // The satisfaction reminder is planned by its send (`domain::reminder`); any
+        // refund calls it off.
+        let reminder = f.playbook == Playbook::SatisfactionReminder && order.refunded_at.is_none();
+        let keep = still_wanted || ((by_trigger || reminder) && !gone);
         if !keep {
             let reason = if order.cancelled_at.is_some() {
                 "order cancelled"

@@ -2,6 +2,7 @@
 //! failed attempt waits before the next.
 
 use crate::config::{Config, ShopConfig};
+use crate::domain::reminder::{self, ReminderFacts};
 use crate::model::{FollowUpRecord, OrderRecord, Playbook, ProfileRecord};
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -40,6 +41,8 @@ pub struct GuardContext {
     pub uninstall_unconfirmed: bool,
     /// The suppression reason, if the address is suppressed.
     pub suppression: Option<String>,
+    /// For a satisfaction reminder: the satisfaction check it repeats, and its rating.
+    pub reminder: Option<ReminderFacts>,
 }
 
 /// The guards, in order. Pure, so each is tested on its own. The frequency cap is
@@ -85,6 +88,12 @@ pub fn guard(
     }
     if f.playbook.is_marketing() && !profile.allows_marketing() {
         return Verdict::Cancel("no marketing consent".into());
+    }
+    if f.playbook == Playbook::SatisfactionReminder {
+        let rules = &shop.playbooks.satisfaction;
+        if let Some(reason) = reminder::stop_reason(rules, order, ctx.reminder.as_ref()) {
+            return Verdict::Cancel(reason.into());
+        }
     }
     if f.playbook == Playbook::Replenishment {
         let created = order.created_at.as_deref().unwrap_or_default();
@@ -148,8 +157,9 @@ fn local_instant(
 /// after another so the frequency cap goes to the right email; different customers go
 /// in parallel. Within a queue, transactional follow-ups come before marketing ones;
 /// then the oldest order first, and within one order its lifecycle (thank-you,
-/// satisfaction, returns, recovery), so a thank-you never follows its own order's
-/// satisfaction check or the loyalty mail it triggered. Queues come oldest first.
+/// satisfaction, its reminder, returns, recovery), so a thank-you never follows its own
+/// order's satisfaction check or the loyalty mail it triggered. Queues come oldest
+/// first.
 pub fn send_order(due: Vec<FollowUpRecord>) -> Vec<Vec<FollowUpRecord>> {
     let mut queues: BTreeMap<(String, String), Vec<FollowUpRecord>> = BTreeMap::new();
     for f in due {
@@ -199,10 +209,11 @@ fn lifecycle_rank(p: Playbook) -> u8 {
     match p {
         Playbook::ThankYou => 0,
         Playbook::Satisfaction => 1,
-        Playbook::Returns => 2,
-        Playbook::Recovery => 3,
-        Playbook::Replenishment => 4,
-        Playbook::Loyalty => 5,
+        Playbook::SatisfactionReminder => 2,
+        Playbook::Returns => 3,
+        Playbook::Recovery => 4,
+        Playbook::Replenishment => 5,
+        Playbook::Loyalty => 6,
     }
 }
 
@@ -265,5 +276,32 @@ mod order_tests {
             ]
         );
         assert_eq!(ids(&queues[1]), ["thank_you#2001#0"]);
+    }
+
+    #[test]
+    fn a_satisfaction_reminder_comes_right_after_its_satisfaction_check() {
+        let due = vec![
+            f("42", Playbook::Returns, 1001, "2026-11-20T08:00:00.000Z"),
+            f(
+                "42",
+                Playbook::SatisfactionReminder,
+                1001,
+                "2026-11-20T08:00:00.000Z",
+            ),
+            f(
+                "42",
+                Playbook::Satisfaction,
+                1001,
+                "2026-11-20T09:00:00.000Z",
+            ),
+        ];
+        assert_eq!(
+            ids(&send_order(due)[0]),
+            [
+                "satisfaction#1001#0",
+                "satisfaction_reminder#1001#0",
+                "returns#1001#0"
+            ]
+        );
     }
 }

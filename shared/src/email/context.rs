@@ -51,10 +51,11 @@ pub fn email_context(
                 .trim()
                 .to_owned()
         }),
-        rating_urls: if f.playbook == Playbook::Satisfaction {
-            links.rating_urls(&f.shop, &f.customer_key, &f.id, now_s)
-        } else {
-            Vec::new()
+        // A reminder's ratings are signed for the satisfaction check it repeats, so
+        // they land on that one feedback item.
+        rating_urls: match f.rating_target() {
+            Some(target) => links.rating_urls(&f.shop, &f.customer_key, &target, now_s),
+            None => Vec::new(),
         },
         reason_urls: if f.playbook == Playbook::Returns {
             links.reason_urls(&f.shop, &f.customer_key, &f.id, now_s)

@@ -216,6 +216,12 @@ const BUILTIN: &[(&str, &str)] = builtin_templates![
     "recovery.fr.subject",
     "recovery.fr.txt",
     "recovery.fr.html",
+    "satisfaction_reminder.subject",
+    "satisfaction_reminder.txt",
+    "satisfaction_reminder.html",
+    "satisfaction_reminder.fr.subject",
+    "satisfaction_reminder.fr.txt",
+    "satisfaction_reminder.fr.html",
 ];
 
 /// A compiled template set: the built-ins, possibly with a shop's overrides on top.

@@ -901,3 +901,93 @@ fn reward_emails_show_the_code_and_its_last_day() {
     no_expiry.discount_expires = None;
     assert!(!render(&no_expiry).text.contains("until"));
 }
+
+#[test]
+fn the_satisfaction_reminder_repeats_the_rating_links_in_english_and_french() {
+    let ctx = full(Playbook::SatisfactionReminder);
+    let r = render(&ctx);
+    assert_eq!(r.subject, "A quick reminder: how was order #1001?");
+    for url in &ctx.rating_urls {
+        assert!(r.text.contains(url.as_str()) && r.html.contains(url.as_str()));
+    }
+    assert!(r.text.contains("5 – excellent:"), "{}", r.text);
+    assert!(r.html.contains("This is the only reminder"), "{}", r.html);
+
+    let mut fr = ctx.clone();
+    fr.locale = Some("fr".into());
+    let r = render(&fr);
+    assert_eq!(
+        r.subject,
+        "Petit rappel\u{a0}: comment s’est passée la commande #1001\u{a0}?"
+    );
+    assert!(r.html.contains("Petit rappel&nbsp;:"), "{}", r.html);
+    assert!(r.text.contains("5 – excellent\u{a0}:"), "{}", r.text);
+    // French typography: a no-break space before ? ! : (never a plain one), in every
+    // part, the layout's footer included.
+    for part in [&r.subject, &r.text, &r.html] {
+        for mark in [" ?", " !", " :"] {
+            assert!(!part.contains(mark), "{mark:?} in {part}");
+        }
+    }
+    // Without rating links (a minimal context) it still renders, and says less.
+    let r = render(&minimal(Playbook::SatisfactionReminder));
+    assert!(!r.text.contains("Choose a rating"), "{}", r.text);
+}
+
+#[test]
+fn a_reminders_rating_links_are_signed_for_the_satisfaction_check_it_repeats() {
+    use crate::model::tokens::{verify, LinkBuilder, LinkKeys, Purpose};
+    use crate::model::{FollowUpRecord, OrderRecord, ProfileRecord};
+    let config = crate::config::Config::parse(
+        "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+        "test",
+    )
+    .unwrap();
+    let keys = LinkKeys::parse("1:a-test-key-that-is-long-enough-0123456789").unwrap();
+    let links = LinkBuilder {
+        base_url: "https://links.example.test".into(),
+        keys: keys.clone(),
+        ttl_days: 60,
+    };
+    let reminder = FollowUpRecord::pending(
+        "acme.myshopify.com",
+        "42",
+        Playbook::SatisfactionReminder,
+        1001,
+        None,
+        "2026-11-28T10:00:00.000Z",
+        "2026-11-23T10:00:00.000Z",
+        4,
+    );
+    let order = OrderRecord {
+        order_id: 1001,
+        ..OrderRecord::default()
+    };
+    let profile = ProfileRecord {
+        customer_key: "42".into(),
+        ..ProfileRecord::default()
+    };
+    let now = date();
+    let ctx = super::context::email_context(
+        &links,
+        &reminder,
+        &config.shops[0],
+        &order,
+        &profile,
+        "bob@example.com",
+        "shop@acme.example",
+        now,
+    );
+    assert_eq!(ctx.rating_urls.len(), 5);
+    for (i, url) in ctx.rating_urls.iter().enumerate() {
+        let token = url.split("t=").nth(1).unwrap();
+        let claims = verify(&keys, token, Purpose::Rate, now.timestamp()).unwrap();
+        assert_eq!(claims.followup, "satisfaction#1001#0");
+        assert_eq!(claims.score, Some(i as u8 + 1));
+    }
+    // Its unsubscribe link names the reminder itself.
+    let unsubscribe = ctx.unsubscribe_url.unwrap();
+    let token = unsubscribe.split("t=").nth(1).unwrap();
+    let claims = crate::model::tokens::verify_lasting(&keys, token, Purpose::Unsubscribe).unwrap();
+    assert_eq!(claims.followup, "satisfaction_reminder#1001#0");
+}

@@ -206,16 +206,20 @@ pub enum Playbook {
     Returns,
     /// An apology after a low rating (planned by the `links` function, not by orders).
     Recovery,
+    /// One reminder of the satisfaction check to a customer who has not rated, planned
+    /// by the dispatcher when the satisfaction email is sent (`domain::reminder`).
+    SatisfactionReminder,
 }
 
 impl Playbook {
-    pub const ALL: [Playbook; 6] = [
+    pub const ALL: [Playbook; 7] = [
         Playbook::ThankYou,
         Playbook::Satisfaction,
         Playbook::Replenishment,
         Playbook::Loyalty,
         Playbook::Returns,
         Playbook::Recovery,
+        Playbook::SatisfactionReminder,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -226,6 +230,7 @@ impl Playbook {
             Playbook::Loyalty => "loyalty",
             Playbook::Returns => "returns",
             Playbook::Recovery => "recovery",
+            Playbook::SatisfactionReminder => "satisfaction_reminder",
         }
     }
 
@@ -621,6 +626,21 @@ impl FollowUpRecord {
         let key = self.key();
         self.due_pk = Some(due_shard(&key, shards));
         self.due_sk = Some(format!("{at}#{}#{}", key.pk, key.sk));
+    }
+
+    /// The follow-up whose feedback item this one's rating links write: a satisfaction
+    /// check's own id, and for its reminder the satisfaction check's (one rating per
+    /// order, whichever email it came from); `None` for the other playbooks.
+    pub fn rating_target(&self) -> Option<String> {
+        match self.playbook {
+            Playbook::Satisfaction => Some(self.id.clone()),
+            Playbook::SatisfactionReminder => Some(followup_id(
+                Playbook::Satisfaction,
+                self.order_id,
+                self.product_id,
+            )),
+            _ => None,
+        }
     }
 
     /// Takes the follow-up out of the due index (sent, cancelled, failed).

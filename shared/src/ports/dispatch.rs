@@ -9,7 +9,9 @@
 use super::admin::{AdminError, FoundDiscount, NewDiscount};
 use super::store::{Cas, StoreError};
 use crate::model::SuppressionRecord;
-use crate::model::{DiscountRecord, FollowUpRecord, OrderRecord, ProfileRecord, ShopRecord};
+use crate::model::{
+    DiscountRecord, FeedbackRecord, FollowUpRecord, OrderRecord, ProfileRecord, ShopRecord,
+};
 use std::future::Future;
 
 /// Follow-ups, and what the guards and the frequency cap read and write around them.
@@ -31,6 +33,30 @@ pub trait FollowUpStore: Send + Sync {
         expected: u64,
         claimable_at: Option<&str>,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// One follow-up by id (strongly consistent): the one a link names, or the
+    /// satisfaction check a reminder repeats.
+    fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<FollowUpRecord>, StoreError>> + Send;
+
+    /// Creates a follow-up unless one with its id exists (`Lost` then): a recovery
+    /// email, a satisfaction reminder.
+    fn create_followup(
+        &self,
+        f: &FollowUpRecord,
+    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// The feedback item of a follow-up (strongly consistent).
+    fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> impl Future<Output = Result<Option<FeedbackRecord>, StoreError>> + Send;
 
     fn get_order(
         &self,

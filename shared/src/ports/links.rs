@@ -5,35 +5,17 @@
 
 use super::dispatch::FollowUpStore;
 use super::store::{Cas, StoreError};
-use crate::model::{
-    FeedbackRecord, FollowUpRecord, Key, ReasonTallyRecord, ReturnReason, SuppressionRecord,
-};
+use crate::model::{FeedbackRecord, Key, ReasonTallyRecord, ReturnReason, SuppressionRecord};
 use std::future::Future;
 
 /// Suppression reasons a customer may lift by resubscribing. Bounces and complaints
 /// stay: the address does not work, or its owner marked us as spam.
 pub const SELF_SERVICE_REASON: &str = "unsubscribed";
 
-/// Over the dispatcher's follow-up port ([`FollowUpStore`]: the order, profile and
-/// suppression reads and the version-conditioned follow-up write), what only the links
-/// app does.
+/// Over the dispatcher's follow-up port ([`FollowUpStore`]: the follow-up, feedback,
+/// order, profile and suppression reads, the version-conditioned follow-up write and
+/// the create-if-absent), what only the links app does.
 pub trait LinkStore: FollowUpStore {
-    /// The follow-up a link names (strongly consistent).
-    fn get_followup(
-        &self,
-        shop: &str,
-        customer_key: &str,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<FollowUpRecord>, StoreError>> + Send;
-
-    /// The feedback item of a follow-up (strongly consistent).
-    fn get_feedback(
-        &self,
-        shop: &str,
-        customer_key: &str,
-        followup: &str,
-    ) -> impl Future<Output = Result<Option<FeedbackRecord>, StoreError>> + Send;
-
     /// Writes `next` if the stored feedback still has version `expected` (`None`: if
     /// there is none yet).
     fn save_feedback(
@@ -73,12 +55,6 @@ pub trait LinkStore: FollowUpStore {
         &self,
         shop: &str,
         email_hash: &str,
-    ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
-
-    /// Creates a follow-up unless one with its id exists.
-    fn create_followup(
-        &self,
-        f: &FollowUpRecord,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
 
     /// The tally of one product's returns that gave `reason` (strongly consistent).

@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex};
 pub enum Op {
     Due,
     SaveFollowup,
+    GetFollowup,
+    CreateFollowup,
+    GetFeedback,
     GetOrder,
     GetProfile,
     GetShop,
@@ -38,7 +41,6 @@ pub enum Op {
     ClaimAlert,
     ReleaseAlert,
     ClearAlert,
-    GetFeedback,
     SaveFeedback,
     DueFeedback,
     RecordClick,
@@ -95,7 +97,8 @@ fn unavailable(op: Op) -> StoreError {
     }
 }
 
-/// Follow-ups, orders, profiles, shops, suppressions and discount records in memory.
+/// Follow-ups, orders, profiles, shops, suppressions, feedback and discount records in
+/// memory.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
@@ -271,6 +274,44 @@ impl FollowUpStore for MemoryStore {
             }
             s.followups.insert(key, next.clone());
             Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        let k = keys::followup(shop, customer_key, id);
+        self.op(Op::GetFollowup, |s| {
+            Ok(s.followups.get(&(k.pk, k.sk)).cloned())
+        })
+        .await
+    }
+
+    async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
+        let k = f.key();
+        self.op(Op::CreateFollowup, |s| {
+            if s.followups.contains_key(&(k.pk.clone(), k.sk.clone())) {
+                return Ok(Cas::Lost);
+            }
+            s.followups.insert((k.pk, k.sk), f.clone());
+            Ok(Cas::Done)
+        })
+        .await
+    }
+
+    async fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        let k = keys::feedback(shop, customer_key, followup);
+        self.op(Op::GetFeedback, |s| {
+            Ok(s.feedback.get(&(k.pk, k.sk)).cloned())
         })
         .await
     }
@@ -623,32 +664,6 @@ impl StoreAdmin for MemoryAdmin {
 
 /// The links app's port (and what the dispatcher settles ratings with).
 impl LinkStore for MemoryStore {
-    async fn get_followup(
-        &self,
-        shop: &str,
-        customer_key: &str,
-        id: &str,
-    ) -> Result<Option<FollowUpRecord>, StoreError> {
-        let k = keys::followup(shop, customer_key, id);
-        self.op(Op::SaveFollowup, |s| {
-            Ok(s.followups.get(&(k.pk, k.sk)).cloned())
-        })
-        .await
-    }
-
-    async fn get_feedback(
-        &self,
-        shop: &str,
-        customer_key: &str,
-        followup: &str,
-    ) -> Result<Option<FeedbackRecord>, StoreError> {
-        let k = keys::feedback(shop, customer_key, followup);
-        self.op(Op::GetFeedback, |s| {
-            Ok(s.feedback.get(&(k.pk, k.sk)).cloned())
-        })
-        .await
-    }
-
     async fn save_feedback(
         &self,
         shop: &str,
@@ -729,18 +744,6 @@ impl LinkStore for MemoryStore {
                 _ => return Ok(Cas::Lost),
             }
             s.suppressions.remove(&key);
-            Ok(Cas::Done)
-        })
-        .await
-    }
-
-    async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
-        let k = f.key();
-        self.op(Op::SaveFollowup, |s| {
-            if s.followups.contains_key(&(k.pk.clone(), k.sk.clone())) {
-                return Ok(Cas::Lost);
-            }
-            s.followups.insert((k.pk, k.sk), f.clone());
             Ok(Cas::Done)
         })
         .await

@@ -12,7 +12,7 @@ use crate::model::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
-use crate::model::DiscountRecord;
+use crate::model::{DiscountRecord, FeedbackRecord};
 use crate::ports::dispatch::{DiscountStore, FollowUpStore};
 use crate::ports::store::Cas;
 
@@ -237,6 +237,25 @@ impl FollowUpStore for DynamoStore {
         claimable_at: Option<&str>,
     ) -> Result<Cas, StoreError> {
         DynamoStore::save_followup(self, next, expected, claimable_at).await
+    }
+    async fn get_followup(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        id: &str,
+    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        DynamoStore::get_followup(self, shop, customer_key, id).await
+    }
+    async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
+        DynamoStore::create_followup(self, f).await
+    }
+    async fn get_feedback(
+        &self,
+        shop: &str,
+        customer_key: &str,
+        followup: &str,
+    ) -> Result<Option<FeedbackRecord>, StoreError> {
+        DynamoStore::get_feedback(self, shop, customer_key, followup).await
     }
     async fn get_order(
         &self,

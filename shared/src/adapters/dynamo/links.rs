@@ -179,26 +179,9 @@ impl DynamoStore {
     }
 }
 
-/// The links app's port, over the methods above.
+/// The links app's port, over the methods above (`get_followup`, `get_feedback` and
+/// `create_followup` belong to [`crate::ports::dispatch::FollowUpStore`], in `dispatch.rs`).
 impl LinkStore for DynamoStore {
-    async fn get_followup(
-        &self,
-        shop: &str,
-        customer_key: &str,
-        id: &str,
-    ) -> Result<Option<FollowUpRecord>, StoreError> {
-        DynamoStore::get_followup(self, shop, customer_key, id).await
-    }
-
-    async fn get_feedback(
-        &self,
-        shop: &str,
-        customer_key: &str,
-        followup: &str,
-    ) -> Result<Option<FeedbackRecord>, StoreError> {
-        DynamoStore::get_feedback(self, shop, customer_key, followup).await
-    }
-
     async fn save_feedback(
         &self,
         shop: &str,
@@ -232,10 +215,6 @@ impl LinkStore for DynamoStore {
         email_hash: &str,
     ) -> Result<Cas, StoreError> {
         DynamoStore::unsuppress_self_service(self, shop, email_hash).await
-    }
-
-    async fn create_followup(&self, f: &FollowUpRecord) -> Result<Cas, StoreError> {
-        DynamoStore::create_followup(self, f).await
     }
 
     async fn get_reason_tally(

@@ -72,6 +72,20 @@ fn ctx() -> GuardContext {
         uninstalled: false,
         uninstall_unconfirmed: false,
         suppression: None,
+        reminder: Some(delivered_satisfaction()),
+    }
+}
+
+/// What a due satisfaction reminder finds when it may go: its satisfaction check sent,
+/// delivered, and not rated.
+fn delivered_satisfaction() -> crate::domain::reminder::ReminderFacts {
+    let mut first = followup(Playbook::Satisfaction);
+    first.status = FollowUpStatus::Sent;
+    first.sent_at = Some("2026-11-17T10:00:00.000Z".into());
+    first.tracking.delivered_at = Some("2026-11-17T10:00:02.000Z".into());
+    crate::domain::reminder::ReminderFacts {
+        satisfaction: Some(first),
+        feedback: None,
     }
 }
 

@@ -380,3 +380,42 @@ fn replenishment_ignores_custom_lines_and_unconfigured_products() {
         "{p:?}"
     );
 }
+
+#[test]
+fn a_pending_satisfaction_reminder_is_kept_by_later_deliveries_and_called_off_by_any_refund() {
+    let c = rules("");
+    let mut o = paid_order();
+    o.fulfilled_at = Some("2026-11-03T10:00:00.000Z".into());
+    let mut existing = stored(plan(&c, &o, Triggers::default(), &[]));
+    let satisfaction = existing
+        .iter_mut()
+        .find(|f| f.playbook == Playbook::Satisfaction)
+        .expect("satisfaction planned");
+    satisfaction.status = FollowUpStatus::Sent;
+    satisfaction.sent_at = Some("2026-11-15T10:00:00.000Z".into());
+    satisfaction.unindex();
+    let sent = satisfaction.clone();
+    let rules = &c.shops[0].playbooks.satisfaction;
+    let reminder = crate::domain::reminder::plan(&sent, rules, NOW, 4).expect("planned");
+    existing.push(reminder.clone());
+
+    // A later delivery (the carrier reports delivery) re-plans nothing of it.
+    o.delivered_at = Some("2026-11-04T10:00:00.000Z".into());
+    let p = plan(&c, &o, Triggers::default(), &existing);
+    assert!(
+        p.iter().all(|(f, _)| f.id != reminder.id),
+        "kept as it is: {:?}",
+        ids(&p)
+    );
+
+    // A refund of one unit (not the whole order) cancels it.
+    o.refunded.insert("12".into(), 1);
+    o.refunded_at = Some("2026-11-16T12:00:00.000Z".into());
+    let p = plan(&c, &o, Triggers::default(), &existing);
+    let cancelled = p
+        .iter()
+        .find(|(f, _)| f.id == reminder.id)
+        .expect("the reminder is cancelled");
+    assert_eq!(cancelled.0.status, FollowUpStatus::Cancelled);
+    assert_eq!(cancelled.1, Expect::Version(reminder.v));
+}

@@ -1,0 +1,73 @@
+//! The dispatcher's part in the satisfaction reminder (`domain::reminder`): what the
+//! guard reads about the satisfaction check a due reminder repeats, and planning the
+//! reminder once that check is recorded as sent.
+
+use super::{Dispatcher, Run};
+use crate::domain::reminder::{self, ReminderFacts};
+use crate::model::time::utc_key;
+use crate::model::{FollowUpRecord, Playbook};
+use crate::ports::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
+use crate::ports::mail::Mailer;
+use crate::ports::store::{Cas, StoreError};
+
+impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S, A> {
+    /// For a satisfaction reminder, the satisfaction follow-up it repeats and that
+    /// follow-up's feedback item (both strongly consistent); `None` for other playbooks.
+    pub(super) async fn reminder_facts(
+        &self,
+        f: &FollowUpRecord,
+    ) -> Result<Option<ReminderFacts>, StoreError> {
+        if f.playbook != Playbook::SatisfactionReminder {
+            return Ok(None);
+        }
+        let Some(target) = f.rating_target() else {
+            return Ok(None);
+        };
+        let (satisfaction, feedback) = tokio::try_join!(
+            self.store.get_followup(&f.shop, &f.customer_key, &target),
+            self.store.get_feedback(&f.shop, &f.customer_key, &target),
+        )?;
+        Ok(Some(ReminderFacts {
+            satisfaction,
+            feedback,
+        }))
+    }
+
+    /// Plans the reminder of `sent`, a satisfaction follow-up whose send was just
+    /// recorded (or marked possibly sent), if the shop wants one: created only if
+    /// absent, so a re-run or a retaken claim never makes a second. A failing store is
+    /// retried while a call fits before the deadline; if it still fails the reminder
+    /// is not planned (logged): one reminder fewer, never one more, and never a reason
+    /// to hold up the run.
+    pub(super) async fn plan_reminder(&self, sent: &FollowUpRecord, run: &Run<'_>) {
+        let Some(shop) = self.config.shop(&sent.shop) else {
+            return;
+        };
+        let now_key = utc_key(&self.clock.now());
+        let rules = &shop.playbooks.satisfaction;
+        let shards = self.config.dispatch.shards;
+        let Some(next) = reminder::plan(sent, rules, &now_key, shards) else {
+            return;
+        };
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            match self.store.create_followup(&next).await {
+                Ok(Cas::Done) => {
+                    tracing::info!(followup = %next.id, shop = %next.shop, due_at = %next.due_at, "satisfaction reminder planned");
+                    return;
+                }
+                // Planned before (a re-run, or a retaken claim): still one reminder.
+                Ok(Cas::Lost) => return,
+                Err(e) if run.time_for(wait) => {
+                    tracing::warn!(followup = %next.id, error = %e, "satisfaction reminder not planned yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(followup = %next.id, shop = %next.shop, error = %e, "satisfaction reminder not planned: the store kept failing");
+                    return;
+                }
+            }
+        }
+    }
+}
