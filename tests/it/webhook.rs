@@ -494,3 +494,16 @@ async fn malformed_body_is_400_and_stores_nothing() {
 fn load_test_config() -> aftercart::config::Config {
     config_with("[webhook]\nstore_budget_ms = 4500\n", "")
 }
+
+#[tokio::test]
+async fn a_correctly_signed_order_by_any_method_but_post_is_405_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    for method in ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let mut req = signed("orders/paid", fixtures::ORDER, &format!("wh-{method}"));
+        *req.method_mut() = lambda_http::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = t.app.handle(req).await;
+        assert_eq!(resp.status().as_u16(), 405, "{method}");
+        assert_eq!(resp.headers()["allow"], "POST", "{method}");
+    }
+    assert!(t.scan().await.is_empty(), "nothing stored");
+}

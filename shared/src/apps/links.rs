@@ -129,6 +129,8 @@ enum Refusal {
     Gone,
     #[error("the form could not be read")]
     BadForm,
+    #[error("the form was not sent as application/x-www-form-urlencoded")]
+    NotAForm,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("ratings kept changing under us")]
@@ -141,6 +143,7 @@ impl Refusal {
             Refusal::NotFound => StatusCode::NOT_FOUND,
             Refusal::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::NoToken | Refusal::NoScore | Refusal::BadForm => StatusCode::BAD_REQUEST,
+            Refusal::NotAForm => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refusal::Token(LinkError::Malformed) => StatusCode::BAD_REQUEST,
             Refusal::Token(LinkError::Expired) => StatusCode::GONE,
             Refusal::Token(_) => StatusCode::FORBIDDEN,
@@ -162,6 +165,7 @@ impl Refusal {
             Refusal::UnknownShop => "unknown_shop",
             Refusal::Gone => "gone",
             Refusal::BadForm => "bad_form",
+            Refusal::NotAForm => "not_a_form",
             Refusal::Store(_) => "store_error",
             Refusal::Contention => "contention",
         }
@@ -179,7 +183,7 @@ impl Refusal {
             Refusal::Token(LinkError::WrongPurpose { .. }) => "wrong_purpose",
             Refusal::Token(_) => "invalid",
             Refusal::UnknownShop | Refusal::Gone => "inactive",
-            Refusal::BadForm => "bad_form",
+            Refusal::BadForm | Refusal::NotAForm => "bad_form",
             Refusal::Store(_) | Refusal::Contention => "server",
         }
     }
@@ -298,6 +302,9 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
                 self.rate(claims, shop, token, None, &mut served).await?
             }
             Route::Comment | Route::ReasonComment => {
+                if !is_form(req) {
+                    return Err(Refusal::NotAForm);
+                }
                 let form: CommentForm = req
                     .payload()
                     .map_err(|_| Refusal::BadForm)?
@@ -551,6 +558,19 @@ struct Served {
     shop: String,
     followup: String,
     outcome: &'static str,
+}
+
+/// Whether the request body is declared as the pages' forms send it
+/// (`application/x-www-form-urlencoded`, any parameters), so nothing else is read as one.
+fn is_form(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 fn route(method: &Method, path: &str) -> Result<Route, Refusal> {

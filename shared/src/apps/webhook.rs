@@ -35,6 +35,8 @@ pub struct WebhookApp<R> {
 /// Why a delivery was not recorded, with the status it gets.
 #[derive(Debug, thiserror::Error)]
 enum Rejection {
+    #[error("{0} is not accepted: Shopify delivers webhooks with POST")]
+    Method(String),
     #[error("body of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
     #[error(transparent)]
@@ -59,6 +61,7 @@ enum Rejection {
 impl Rejection {
     fn status(&self) -> StatusCode {
         match self {
+            Rejection::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::Header(_) | Rejection::Parse(_) | Rejection::Stale { .. } => {
                 StatusCode::BAD_REQUEST
@@ -96,6 +99,7 @@ impl Rejection {
 
     fn kind(&self) -> &'static str {
         match self {
+            Rejection::Method(_) => "method",
             Rejection::TooLarge { .. } => "too_large",
             Rejection::Header(_) => "bad_headers",
             Rejection::UnknownShop => "unknown_shop",
@@ -129,7 +133,14 @@ impl<R: Recorder> WebhookApp<R> {
         let headers = req.headers();
         let body: &[u8] = req.body().as_ref();
         let delivery = Delivery::from_headers(headers);
-        let result = self.process(headers, delivery.clone(), body).await;
+        let result = if req.method() == lambda_http::http::Method::POST {
+            self.process(headers, delivery.clone(), body).await
+        } else {
+            // Nothing is verified, parsed or stored for another method.
+            Err(Rejection::Method(
+                req.method().as_str().chars().take(16).collect(),
+            ))
+        };
         let latency_ms = started.elapsed().as_millis() as u64;
         let (topic, shop, webhook_id) = delivery
             .map(|d| (d.topic, d.shop, d.webhook_id))
@@ -171,10 +182,17 @@ impl<R: Recorder> WebhookApp<R> {
                         "webhook rejected"
                     );
                 }
-                json(
+                let mut resp = json(
                     status,
                     serde_json::json!({ "error": rejection.public_message() }),
-                )
+                );
+                if let Rejection::Method(_) = rejection {
+                    resp.headers_mut().insert(
+                        lambda_http::http::header::ALLOW,
+                        lambda_http::http::HeaderValue::from_static("POST"),
+                    );
+                }
+                resp
             }
         }
     }

@@ -507,3 +507,39 @@ async fn a_scanner_opening_every_reason_link_gives_no_reason() {
     assert_eq!((settled.scanner_bursts, settled.ratings), (1, 0));
     assert!(w.store.tallies().is_empty(), "nothing tallied");
 }
+
+#[tokio::test]
+async fn a_comment_not_sent_as_a_form_is_refused_and_changes_nothing() {
+    let w = World::new(config(""));
+    for content_type in [None, Some("application/json"), Some("text/plain")] {
+        let url = reqwest::Url::parse(&w.rate[1]).unwrap();
+        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(url.as_str());
+        if let Some(t) = content_type {
+            builder = builder.header("content-type", t);
+        }
+        let req: Request = builder
+            .body(Body::Text("comment=hello".into()))
+            .unwrap()
+            .with_query_string_parameters(query);
+        let resp = w.links.handle(req).await;
+        assert_eq!(resp.status().as_u16(), 415, "{content_type:?}");
+    }
+    assert!(w.store.feedback().is_empty(), "nothing stored");
+    // With a charset parameter it is a form.
+    let url = reqwest::Url::parse(&w.rate[1]).unwrap();
+    let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let req: Request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri(url.as_str())
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )
+        .body(Body::Text("comment=hello".into()))
+        .unwrap()
+        .with_query_string_parameters(query);
+    assert_eq!(w.links.handle(req).await.status().as_u16(), 200);
+}

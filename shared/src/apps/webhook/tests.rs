@@ -141,6 +141,28 @@ async fn signed_order_is_recorded() {
     assert_eq!(calls(&app), 1);
 }
 
+#[tokio::test]
+async fn only_post_is_accepted_even_correctly_signed() {
+    let app = app(Behaviour::Record);
+    for method in ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] {
+        let mut req = signed("orders/paid", fixtures::ORDER);
+        *req.method_mut() = http::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = app.handle(req).await;
+        assert_eq!(resp.status().as_u16(), 405, "{method}");
+        assert_eq!(resp.headers()["allow"], "POST", "{method}");
+        let body: serde_json::Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("POST"),
+            "{method}: {body}"
+        );
+    }
+    assert_eq!(calls(&app), 0, "nothing recorded");
+    assert!(
+        app.recorder.refusals.lock().unwrap().is_empty(),
+        "nor counted"
+    );
+}
+
 /// The sample body of `topic`, with the demo shop's domain replaced by [`SHOP`]'s.
 fn sample_of_this_shop(topic: Topic) -> Vec<u8> {
     String::from_utf8_lossy(fixtures::sample(topic))

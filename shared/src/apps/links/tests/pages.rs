@@ -115,6 +115,7 @@ fn refusals() -> Vec<Refusal> {
         Refusal::UnknownShop,
         Refusal::Gone,
         Refusal::BadForm,
+        Refusal::NotAForm,
         Refusal::Store(StoreError::Contention { attempts: 1 }),
         Refusal::Contention,
     ]
