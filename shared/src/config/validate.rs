@@ -83,6 +83,7 @@ impl Config {
                 ));
             }
         }
+        self.reputation.validate()?;
         validate_admin(&self.admin)
     }
 }
