@@ -78,6 +78,9 @@ pub struct Report {
     pub unconfirmed: AtomicU32,
     /// Why SES refused to send anything this run ([`SendError::Halt`]), if it did.
     pub halted: OnceLock<String>,
+    /// Shops whose marketing is paused by the reputation brake, with the reason
+    /// ([`reputation`]); unset when the run did not check (`send_due` alone).
+    pub marketing_paused: OnceLock<std::collections::BTreeMap<String, String>>,
 }
 
 impl Report {
@@ -89,6 +92,7 @@ impl Report {
             "cancelled": g(&self.cancelled), "failed": g(&self.failed), "lost": g(&self.lost),
             "put_back": g(&self.put_back), "unconfirmed": g(&self.unconfirmed),
             "halted": self.halted.get(),
+            "marketing_paused": self.marketing_paused.get(),
         })
     }
     fn add(a: &AtomicU32) {
@@ -274,7 +278,13 @@ impl<M: Mailer> Dispatcher<M> {
         {
             tracing::error!(error = %e, "refused-deliveries alerts not checked this run");
         }
-        self.send_due(deadline).await
+        // The reputation brake, before any send, so the guards see this run's state.
+        let paused =
+            reputation::check_shops(&self.store, &self.mailer, &self.config, self.clock.now())
+                .await;
+        let report = self.send_due(deadline).await?;
+        let _ = report.marketing_paused.set(paused);
+        Ok(report)
     }
 
     /// What the privacy worker needs of this dispatcher.
@@ -488,6 +498,9 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 .as_ref()
                 .is_some_and(|s| s.uninstall_unconfirmed_at.is_some()),
             suppression,
+            marketing_paused: shop_state
+                .as_ref()
+                .and_then(|s| s.reputation.as_ref()?.pause_reason().map(str::to_owned)),
         })
     }
 
@@ -734,7 +747,9 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
                 // Retried until the deadline; if it still fails, the hand-over mark
                 // keeps a later claim from sending again.
-                self.store_outcome(&done, f.v, run).await
+                let recorded = self.store_outcome(&done, f.v, run).await;
+                self.count_for_reputation(&f, a.now).await;
+                recorded
             }
             Err(e) => {
                 // SES answered: nothing went out. The outcome clears the hand-over mark.
@@ -974,6 +989,7 @@ fn next_version(f: &FollowUpRecord) -> FollowUpRecord {
 mod alerts;
 #[cfg(test)]
 mod machine_tests;
+pub mod reputation;
 #[cfg(test)]
 mod tests;
 

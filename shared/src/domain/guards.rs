@@ -40,6 +40,8 @@ pub struct GuardContext {
     pub uninstall_unconfirmed: bool,
     /// The suppression reason, if the address is suppressed.
     pub suppression: Option<String>,
+    /// Why the shop's marketing is paused (`domain::reputation`), if it is.
+    pub marketing_paused: Option<String>,
 }
 
 /// The guards, in order. Pure, so each is tested on its own. The frequency cap is
@@ -95,6 +97,10 @@ pub fn guard(
         if reordered {
             return Verdict::Cancel("reordered".into());
         }
+    }
+    let paused = ctx.marketing_paused.as_deref();
+    if let Some((until, reason)) = crate::domain::reputation::brake(f.playbook, paused, now) {
+        return Verdict::Defer { until, reason };
     }
     if let Some(until) = quiet_until(now, shop) {
         return Verdict::Defer {

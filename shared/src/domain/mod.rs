@@ -8,3 +8,4 @@ pub mod guards;
 pub mod ingest;
 pub mod mail_events;
 pub mod refusals;
+pub mod reputation;
