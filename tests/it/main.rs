@@ -8,6 +8,7 @@ mod links;
 mod mail_events;
 mod privacy;
 mod replay;
+mod reputation;
 mod secrets;
 mod webhook;
 mod webhook_failures;
