@@ -2,10 +2,11 @@
 //! computed from, and the marketing pause kept on its shop item (see
 //! `domain::reputation` for the rule and `docs/deliverability.md`).
 //!
-//! Two items per shop and UTC day, in the shop's partition:
-//! - `SHOP#{shop}` / `REPUTATION#{day}#sent` — emails SES accepted (`sent`), one `ADD`
+//! Two items per shop and UTC day, in a partition of their own (a shop item, so
+//! `shop/redact` erases them with the rest):
+//! - `SHOP#{shop}#REPUTATION` / `{day}#sent` — emails SES accepted (`sent`), one `ADD`
 //!   by the dispatcher per follow-up sent;
-//! - `SHOP#{shop}` / `REPUTATION#{day}#events` — permanent bounces (`bounced`) and
+//! - `SHOP#{shop}#REPUTATION` / `{day}#events` — permanent bounces (`bounced`) and
 //!   complaints (`complained`), one `ADD` in the same transaction as the SES event's
 //!   receipt, so an event redelivered or arriving by two routes counts once.
 //!
@@ -18,22 +19,24 @@ use serde::{Deserialize, Serialize};
 /// Days a day's counts are kept (DynamoDB TTL): longer than the longest window.
 pub const RETENTION_DAYS: i64 = 40;
 
-/// The sort-key prefix of the day items.
-pub const PREFIX: &str = "REPUTATION#";
+/// The partition of a shop's day items.
+pub fn days_pk(shop: &str) -> String {
+    format!("{}#REPUTATION", super::keys::shop(shop).pk)
+}
 
 /// The item counting sends of `day` (`YYYY-MM-DD`).
 pub fn sent_key(shop: &str, day: &str) -> Key {
     Key {
-        pk: super::keys::shop(shop).pk,
-        sk: format!("{PREFIX}{day}#sent"),
+        pk: days_pk(shop),
+        sk: format!("{day}#sent"),
     }
 }
 
 /// The item counting permanent bounces and complaints of `day` (`YYYY-MM-DD`).
 pub fn events_key(shop: &str, day: &str) -> Key {
     Key {
-        pk: super::keys::shop(shop).pk,
-        sk: format!("{PREFIX}{day}#events"),
+        pk: days_pk(shop),
+        sk: format!("{day}#events"),
     }
 }
 

@@ -17,7 +17,7 @@
 //! 4. per transiently bounced address, `SUPPRESS#{shop}#{hash}` / `TRANSIENT_BOUNCES` —
 //!    `ADD count 1`, first and latest time, TTL refreshed;
 //! 5. for a permanent bounce or a complaint of a follow-up, the shop's day count
-//!    `SHOP#{shop}` / `REPUTATION#{day}#events` — `ADD bounced|complained 1` (see
+//!    `SHOP#{shop}#REPUTATION` / `{day}#events` — `ADD bounced|complained 1` (see
 //!    [`crate::adapters::dynamo::reputation`]): counted once, with the receipt.
 
 use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};

@@ -1,8 +1,8 @@
 //! DynamoDB operations of the reputation brake (`model::reputation`,
 //! `domain::reputation`):
-//! - the dispatcher's `ADD sent 1` on `SHOP#{shop}` / `REPUTATION#{day}#sent` after SES
+//! - the dispatcher's `ADD sent 1` on `SHOP#{shop}#REPUTATION` / `{day}#sent` after SES
 //!   accepted an email;
-//! - mail-events' `ADD bounced|complained 1` on `SHOP#{shop}` / `REPUTATION#{day}#events`,
+//! - mail-events' `ADD bounced|complained 1` on `SHOP#{shop}#REPUTATION` / `{day}#events`,
 //!   an item of the event's transaction ([`DynamoStore::reputation_event_item`]);
 //! - one Query over the window's day items;
 //! - the shop item's `reputation` state, written conditioned on its version `v`.
@@ -11,7 +11,7 @@ use super::{table, unavailable, DynamoStore, StoreError};
 use crate::domain::mail_events::Plan;
 use crate::domain::reputation::{counter_of, day_of};
 use crate::model::reputation::{
-    events_key, sent_key, ReputationDay, ReputationState, PREFIX, RETENTION_DAYS,
+    days_pk, events_key, sent_key, ReputationDay, ReputationState, RETENTION_DAYS,
 };
 use crate::model::{keys, Record, ShopRecord};
 use crate::ports::store::Cas;
@@ -84,7 +84,7 @@ impl DynamoStore {
         first_day: &str,
         last_day: &str,
     ) -> Result<Vec<ReputationDay>, StoreError> {
-        let pk = keys::shop(shop).pk;
+        let pk = days_pk(shop);
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -94,15 +94,9 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(
-                    ":from",
-                    AttributeValue::S(format!("{PREFIX}{first_day}")),
-                )
+                .expression_attribute_values(":from", AttributeValue::S(first_day.to_owned()))
                 // `~` sorts after `#events` and `#sent`.
-                .expression_attribute_values(
-                    ":to",
-                    AttributeValue::S(format!("{PREFIX}{last_day}~")),
-                )
+                .expression_attribute_values(":to", AttributeValue::S(format!("{last_day}~")))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()

@@ -52,7 +52,13 @@ pub async fn check_shop<M: Mailer>(
     shop: &ShopConfig,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StoreError> {
-    let (mut v, mut state) = store.shop_reputation(&shop.domain).await?;
+    let rec = store.get_shop(&shop.domain).await?;
+    if rec.as_ref().is_some_and(|r| r.uninstalled_at.is_some()) {
+        // Uninstalled: nothing is sent, nobody to tell, and after `shop/redact` the
+        // shop item is a tombstone nothing else writes.
+        return Ok(None);
+    }
+    let (mut v, mut state) = rec.map_or((None, None), |r| (Some(r.v), r.reputation));
     let figures = figures(store, config, &shop.domain, now).await?;
     let next = match evaluate(&config.reputation, state.as_ref(), &figures, now) {
         Change::Keep => None,
