@@ -106,9 +106,9 @@ async fn day(t: &TestApp, key: aftercart::model::Key) -> ReputationDay {
     serde_dynamo::from_item(item).expect("day item decodes")
 }
 
-#[tokio::test]
-async fn planted_complaints_pause_marketing_but_not_thank_yous_tell_the_merchant_once_and_a_resume_lets_it_go(
-) {
+/// Two thank-yous sent on 22 Nov (Ann, Ben), Ben's complaint applied (twice, counted
+/// once), and a third customer's order paid on 25 Nov at 06:00. With `min_sends = 2`.
+async fn two_sends_and_a_complaint() -> (TestApp, aftercart::config::Config) {
     let config = config_with(
         "[reputation]\nmin_sends = 2\n",
         &format!(
@@ -143,6 +143,13 @@ async fn planted_complaints_pause_marketing_but_not_thank_yous_tell_the_merchant
     // due (Ben's reminder too, but his address is suppressed now).
     let later = "2026-11-25T06:00:00Z";
     deliver(&t, &paid(5103, 93, "cat@example.com", later), "wh-3").await;
+    (t, config)
+}
+
+#[tokio::test]
+async fn planted_complaints_pause_marketing_but_not_thank_yous_tell_the_merchant_once_and_a_resume_lets_it_go(
+) {
+    let (t, config) = two_sends_and_a_complaint().await;
     let d2 = t.dispatcher("2026-11-25T08:00:30Z", None).await;
     let r2 = run_dispatch(&d2).await;
     let reason = "marketing paused: complaint rate 50.00 % over 7 days";
@@ -214,4 +221,34 @@ async fn planted_complaints_pause_marketing_but_not_thank_yous_tell_the_merchant
         .find(|f| f.playbook == Playbook::Replenishment && f.order_id == 5101)
         .unwrap();
     assert_eq!(ann.status, FollowUpStatus::Sent);
+}
+
+#[tokio::test]
+async fn the_pause_lifts_by_itself_once_the_complaint_leaves_the_window() {
+    let (t, _) = two_sends_and_a_complaint().await;
+    let d = t.dispatcher("2026-11-25T08:00:30Z", None).await;
+    let r = run_dispatch(&d).await;
+    assert_eq!(
+        r["marketing_paused"].as_object().map(|m| m.len()),
+        Some(1),
+        "{r}"
+    );
+    // 1 Dec: the window (25 Nov – 1 Dec) holds the 25 Nov thank-you and no complaint.
+    let d = t.dispatcher("2026-12-01T10:00:00Z", None).await;
+    let r = run_dispatch(&d).await;
+    assert_eq!(r["marketing_paused"], json!({}), "{r}");
+    let sent = sent_by(&d);
+    let reminders = playbooks(&sent)
+        .into_iter()
+        .filter(|p| p == "replenishment")
+        .count();
+    assert_eq!(reminders, 2, "Ann's waiting reminder and Cat's: {r}");
+    let told = notices(&sent);
+    assert_eq!(told.len(), 1);
+    let text = body(&told[0]);
+    assert!(
+        text.contains("The rates are back below their lines"),
+        "{text}"
+    );
+    assert!(text.contains("1 email was sent"), "{text}");
 }

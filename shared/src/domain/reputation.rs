@@ -200,12 +200,16 @@ pub fn notice_text(
     let brand = shop.brand();
     let f = &state.figures;
     let figures = format!(
-        "Over the last {} days (UTC), {} emails were sent for {brand}: {} bounced permanently \
+        "Over the last {} days (UTC), {} for {brand}: {} bounced permanently \
          (bounce rate {}; Aftercart's line {}, SES reviews accounts at 5 % and pauses them at 10 %) \
          and {} recipients complained (complaint rate {}; Aftercart's line {}, SES reviews at \
          0.1 % and pauses at 0.5 %, Gmail refuses bulk senders at 0.3 %).",
         f.window_days,
-        f.sent,
+        if f.sent == 1 {
+            "1 email was sent".to_owned()
+        } else {
+            format!("{} emails were sent", f.sent)
+        },
         f.bounced,
         percent(f.bounce_rate()),
         percent(s.bounce_warn),
