@@ -21,8 +21,9 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// Checks every shop; returns the paused ones with their reason (the dispatch
-/// summary's `marketing_paused`). A shop whose check fails keeps its stored state
-/// (logged); the guards read that state.
+/// summary's `marketing_paused`). On a store error the remaining shops are left for
+/// the next run (logged), so a failing table does not eat the run's time before the
+/// sends; every shop's stored state stands meanwhile, and the guards read that.
 pub(super) async fn check_shops<M: Mailer>(
     store: &DynamoStore,
     mailer: &M,
@@ -30,14 +31,16 @@ pub(super) async fn check_shops<M: Mailer>(
     now: DateTime<Utc>,
 ) -> BTreeMap<String, String> {
     let mut paused = BTreeMap::new();
-    for shop in &config.shops {
+    for (i, shop) in config.shops.iter().enumerate() {
         match check_shop(store, mailer, config, shop, now).await {
             Ok(Some(reason)) => {
                 paused.insert(shop.domain.clone(), reason);
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::error!(shop = %shop.domain, error = %e, "reputation not checked this run; the stored state stands");
+                let unchecked = config.shops.len() - i;
+                tracing::error!(shop = %shop.domain, unchecked, error = %e, "reputation not checked this run; stored states stand");
+                break;
             }
         }
     }
