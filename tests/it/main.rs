@@ -9,6 +9,7 @@ mod mail_events;
 mod privacy;
 mod reminder;
 mod replay;
+mod reputation;
 mod secrets;
 mod webhook;
 mod webhook_failures;

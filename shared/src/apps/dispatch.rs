@@ -80,6 +80,9 @@ pub struct Report {
     pub halted: OnceLock<String>,
     /// The ratings this run settled, where it settled any ([`Dispatcher::run`]).
     pub feedback: OnceLock<crate::apps::feedback::Settled>,
+    /// Shops whose marketing is paused by the reputation brake, with the reason
+    /// ([`reputation`]); unset when the run did not check (`send_due` alone).
+    pub marketing_paused: OnceLock<std::collections::BTreeMap<String, String>>,
 }
 
 impl Report {
@@ -95,6 +98,7 @@ impl Report {
                 "settled": f.ratings, "scanner_bursts": f.scanner_bursts,
                 "merchant_notices": f.notices, "lost": f.lost,
             })),
+            "marketing_paused": self.marketing_paused.get(),
         })
     }
     fn add(a: &AtomicU32) {
@@ -295,8 +299,13 @@ impl<M: Mailer> Dispatcher<M> {
                 Default::default()
             }
         };
+        // The reputation brake, before any send, so the guards see this run's state.
+        let paused =
+            reputation::check_shops(&self.store, &self.mailer, &self.config, self.clock.now())
+                .await;
         let report = self.send_due(deadline).await?;
         report.feedback.set(settled).ok();
+        let _ = report.marketing_paused.set(paused);
         Ok(report)
     }
 
@@ -513,6 +522,9 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 .is_some_and(|s| s.uninstall_unconfirmed_at.is_some()),
             suppression,
             reminder,
+            marketing_paused: shop_state
+                .as_ref()
+                .and_then(|s| s.reputation.as_ref()?.pause_reason().map(str::to_owned)),
         })
     }
 
@@ -764,6 +776,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 if recorded.is_ok() {
                     self.plan_reminder(&done, run).await;
                 }
+                self.count_for_reputation(&f, a.now).await;
                 recorded
             }
             Err(e) => {
@@ -1010,6 +1023,7 @@ mod machine_tests;
 mod reminder;
 #[cfg(test)]
 mod reminder_tests;
+pub mod reputation;
 #[cfg(test)]
 mod tests;
 

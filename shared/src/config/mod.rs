@@ -18,11 +18,13 @@
 //! `crate::config::ShopConfig` do not name the file that defines it.
 
 mod load;
+mod reputation;
 mod schema;
 mod secrets;
 mod validate;
 
 pub use load::*;
+pub use reputation::*;
 pub use schema::*;
 pub use secrets::*;
 pub use validate::*;

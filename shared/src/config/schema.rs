@@ -19,6 +19,9 @@ pub struct Config {
     /// The Shopify Admin GraphQL API (discount codes).
     #[serde(default)]
     pub admin: AdminSettings,
+    /// The marketing brake on bounce and complaint rates.
+    #[serde(default)]
+    pub reputation: super::ReputationSettings,
     /// One `[[shop]]` table per store.
     #[serde(rename = "shop", default)]
     pub shops: Vec<ShopConfig>,

@@ -93,6 +93,7 @@ impl Config {
                 ));
             }
         }
+        self.reputation.validate()?;
         validate_admin(&self.admin)
     }
 }

@@ -43,6 +43,8 @@ pub struct GuardContext {
     pub suppression: Option<String>,
     /// For a satisfaction reminder: the satisfaction check it repeats, and its rating.
     pub reminder: Option<ReminderFacts>,
+    /// Why the shop's marketing is paused (`domain::reputation`), if it is.
+    pub marketing_paused: Option<String>,
 }
 
 /// The guards, in order. Pure, so each is tested on its own. The frequency cap is
@@ -104,6 +106,10 @@ pub fn guard(
         if reordered {
             return Verdict::Cancel("reordered".into());
         }
+    }
+    let paused = ctx.marketing_paused.as_deref();
+    if let Some((until, reason)) = crate::domain::reputation::brake(f.playbook, paused, now) {
+        return Verdict::Defer { until, reason };
     }
     if let Some(until) = quiet_until(now, shop) {
         return Verdict::Defer {

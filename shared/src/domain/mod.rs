@@ -10,3 +10,4 @@ pub mod ingest;
 pub mod mail_events;
 pub mod refusals;
 pub mod reminder;
+pub mod reputation;

@@ -19,6 +19,7 @@ pub struct Key {
 
 pub mod locale;
 pub mod personal;
+pub mod reputation;
 pub mod time;
 pub mod tokens;
 
@@ -1041,6 +1042,9 @@ pub struct ShopRecord {
     /// a code is created again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_auth_alerted_at: Option<String>,
+    /// The marketing brake on bounce and complaint rates (`model::reputation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<reputation::ReputationState>,
 }
 impl Record for ShopRecord {
     const KIND: &'static str = "shop";

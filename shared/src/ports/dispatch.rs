@@ -81,6 +81,17 @@ pub trait FollowUpStore: Send + Sync {
         email_hash: &str,
     ) -> impl Future<Output = Result<Option<SuppressionRecord>, StoreError>> + Send;
 
+    /// Counts one email SES accepted for `shop` on the UTC day of `now`: the
+    /// reputation brake's denominator (`domain::reputation`). Counts nothing by default
+    /// (the in-memory store).
+    fn count_sent(
+        &self,
+        _shop: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+
     /// Takes the customer's send slot at `now` for follow-up `by` unless another
     /// follow-up took it after `cap_start` (the frequency cap).
     fn reserve_send_slot(

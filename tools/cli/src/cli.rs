@@ -227,5 +227,39 @@ pub async fn confirm_redact(
     ))
 }
 
+/// `aftercart reputation --shop SHOP [--resume]`: the shop's bounce and complaint
+/// figures over the window and its marketing brake's state; with `resume`, first lifts
+/// a pause by hand (see `docs/deliverability.md`: it holds for the window unless new
+/// bounces or complaints arrive). Returns what to print.
+pub async fn reputation(
+    store: &aftercart::adapters::dynamo::DynamoStore,
+    config: &aftercart::config::Config,
+    shop: &str,
+    resume: bool,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    use aftercart::apps::dispatch::reputation as brake;
+    let shop = parse_shop_domain(shop)?;
+    if config.shop(&shop).is_none() {
+        bail!("{shop} is not a shop of the config file");
+    }
+    let mut out = String::new();
+    if resume {
+        let resumed = brake::resume(store, config, &shop, now)
+            .await
+            .with_context(|| format!("resuming the marketing of {shop}"))?;
+        out.push_str(if resumed {
+            "resumed: marketing follow-ups go out from the next dispatch, which tells the merchant\n"
+        } else {
+            "marketing was not paused: nothing changed\n"
+        });
+    }
+    let status = brake::status(store, config, &shop, now)
+        .await
+        .with_context(|| format!("reading the reputation of {shop}"))?;
+    out.push_str(&status.describe(config));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@
 //!   aftercart outbox                 write the emails moto received to outbox/
 //!   aftercart preview --playbook P   render a playbook for the sample order, send nothing
 //!   aftercart confirm-redact --shop S  confirm a shop/redact the Admin API could not confirm
+//!   aftercart reputation --shop S [--resume]  bounce and complaint rates, marketing brake
 
 use aftercart::adapters::dynamo::{table, Attrs};
 use aftercart::wire::shopify::Topic;
@@ -130,6 +131,17 @@ enum Command {
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,
     },
+    /// Show a shop's bounce and complaint rates over the window and whether its
+    /// marketing is paused; `--resume` lifts a pause by hand (docs/deliverability.md).
+    /// Uses the config (AFTERCART_CONFIG) and the table in AFTERCART_TABLE.
+    Reputation {
+        /// The shop's domain, e.g. acme.myshopify.com.
+        #[arg(long)]
+        shop: String,
+        /// Lift the pause now; it holds for the window unless new bounces or complaints arrive.
+        #[arg(long)]
+        resume: bool,
+    },
 }
 
 #[tokio::main]
@@ -169,6 +181,7 @@ async fn run(command: Command) -> Result<()> {
             dir,
         } => preview(&playbook, shop.as_deref(), locale, &dir),
         Command::ConfirmRedact { shop, by } => confirm_redact(&shop, &by).await,
+        Command::Reputation { shop, resume } => reputation(&shop, resume).await,
     }
 }
 
@@ -389,6 +402,21 @@ async fn confirm_redact(shop: &str, by: &str) -> Result<()> {
     );
     let done = aftercart_cli::cli::confirm_redact(&store, shop, by, chrono::Utc::now()).await?;
     println!("{done}");
+    Ok(())
+}
+
+async fn reputation(shop: &str, resume: bool) -> Result<()> {
+    let config = aftercart::apps::startup::load_config()?;
+    let table_name = aftercart::apps::startup::table_name()?;
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        aftercart::adapters::dynamo::dynamo_client(aftercart::adapters::dynamo::Budget::Background)
+            .await,
+        table_name,
+        std::time::Duration::from_secs(7 * 86_400),
+    );
+    let out =
+        aftercart_cli::cli::reputation(&store, &config, shop, resume, chrono::Utc::now()).await?;
+    print!("{out}");
     Ok(())
 }
 

@@ -281,6 +281,13 @@ impl FollowUpStore for DynamoStore {
     ) -> Result<Option<SuppressionRecord>, StoreError> {
         DynamoStore::get_suppression(self, shop, email_hash).await
     }
+    async fn count_sent(
+        &self,
+        shop: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        DynamoStore::count_sent(self, shop, now).await
+    }
     async fn reserve_send_slot(
         &self,
         shop: &str,

@@ -15,7 +15,10 @@
 //!    so the merchant's report must show them. `at` stays the time the address was
 //!    first suppressed;
 //! 4. per transiently bounced address, `SUPPRESS#{shop}#{hash}` / `TRANSIENT_BOUNCES` —
-//!    `ADD count 1`, first and latest time, TTL refreshed.
+//!    `ADD count 1`, first and latest time, TTL refreshed;
+//! 5. for a permanent bounce or a complaint of a follow-up, the shop's day count
+//!    `SHOP#{shop}#REPUTATION` / `{day}#events` — `ADD bounced|complained 1` (see
+//!    [`crate::adapters::dynamo::reputation`]): counted once, with the receipt.
 
 use super::{key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
 use crate::domain::mail_events::{
@@ -44,7 +47,8 @@ impl MailEventStore for DynamoStore {
     async fn apply(&self, plan: &Plan, delivery: &DeliveryInfo<'_>) -> Result<Applied, StoreError> {
         let mut with_followup = plan.tracking.is_some() && plan.followup.is_some();
         for attempt in 1..=MAX_ATTEMPTS {
-            let items = self.mail_event_items(plan, delivery, with_followup)?;
+            let mut items = self.mail_event_items(plan, delivery, with_followup)?;
+            items.extend(self.reputation_event_item(plan)?);
             match self.send_mail_event(items, with_followup).await? {
                 Sent::Written => {
                     return Ok(Applied::Written {

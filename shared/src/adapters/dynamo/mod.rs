@@ -7,6 +7,7 @@ pub mod links;
 pub mod mail_events;
 pub mod privacy;
 pub mod refusals;
+pub mod reputation;
 pub mod table;
 
 use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};

@@ -72,6 +72,7 @@ fn ctx() -> GuardContext {
         uninstalled: false,
         uninstall_unconfirmed: false,
         suppression: None,
+        marketing_paused: None,
         reminder: Some(delivered_satisfaction()),
     }
 }

@@ -351,3 +351,29 @@ fn confirm_redact_takes_only_a_shop_domain() {
         assert!(e.contains("acme.myshopify.com"), "{bad}: {e}");
     }
 }
+
+#[tokio::test]
+async fn reputation_refuses_a_bad_or_unknown_shop_before_reading_the_table() {
+    // A client that is never called: both refusals come before any request.
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .build(),
+    );
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        client,
+        "t",
+        std::time::Duration::from_secs(1),
+    );
+    let config = sample_config();
+    let e = reputation(&store, &config, "acme", false, now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a shop domain"), "{e}");
+    let e = reputation(&store, &config, "other.myshopify.com", true, now())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a shop of the config file"), "{e}");
+}
