@@ -558,6 +558,11 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         let Step::Next(outgoing) = self.render(&f, &a, discount, run).await? else {
             return Ok(());
         };
+        // The send-rate slot before the hand-over mark, and nothing between the mark and
+        // SES: a crash leaves at most the one email being sent uncertain.
+        let Step::Next(()) = self.pace_step(&f, &a, run).await? else {
+            return Ok(());
+        };
         let Step::Next(f) = self.hand_over_step(&f, &a, run).await? else {
             return Ok(());
         };
@@ -740,8 +745,28 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         }
     }
 
-    /// Waits for the send rate, hands the email to SES and records the outcome. Every
-    /// store failure from here on is `handed_over`: nothing may put the follow-up back.
+    /// Waits for the send rate. It may hold the email past the run's deadline, and SES
+    /// may have halted sending meanwhile: then the follow-up goes back, unsent and without
+    /// a hand-over mark, for the next run.
+    async fn pace_step(
+        &self,
+        f: &FollowUpRecord,
+        a: &Attempt<'_>,
+        run: &Run<'_>,
+    ) -> Result<Step<()>, Interrupted> {
+        if run.closing() || !run.pace.wait_until(run.cutoff()).await || run.closing() {
+            self.release_quietly(f, &a.profile, &a.now_key, a.shop)
+                .await;
+            Report::add(&run.report.put_back);
+            let reason = run.report.halted.get().map(|r| format!("halted: {r}"));
+            self.put_back(f.clone(), reason, run).await?;
+            return Ok(Step::Done);
+        }
+        Ok(Step::Next(()))
+    }
+
+    /// Hands the email to SES and records the outcome. Every store failure from here on
+    /// is `handed_over`: nothing may put the follow-up back.
     async fn deliver(
         &self,
         f: FollowUpRecord,
@@ -750,15 +775,6 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         run: &Run<'_>,
     ) -> Result<(), Interrupted> {
         let report = run.report;
-        // The send rate may hold the email past the run's deadline, and SES may have
-        // halted sending meanwhile: then it goes back, unsent, for the next run.
-        if run.closing() || !run.pace.wait_until(run.cutoff()).await || run.closing() {
-            self.release_quietly(&f, &a.profile, &a.now_key, a.shop)
-                .await;
-            Report::add(&report.put_back);
-            let reason = report.halted.get().map(|r| format!("halted: {r}"));
-            return self.put_back(f, reason, run).await.map_err(handed_over);
-        }
         let recorded = match self.mailer.send(outgoing).await {
             Ok(message_id) => {
                 let mut done = next_version(&f);

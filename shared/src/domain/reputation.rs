@@ -222,7 +222,8 @@ pub fn notice_text(
         let text = format!(
             "Hello,\n\n{figures}\n\n{}.\n\nPaused: replenishment reminders and loyalty rewards. \
              They wait and go out once sending resumes; nothing is lost. Still sent: thank-you \
-             emails, satisfaction checks, returns follow-ups and apologies.\n\n\
+             emails, satisfaction checks and their one reminder, returns follow-ups and \
+             apologies.\n\n\
              Marketing resumes by itself once both rates are below {} of their lines with \
              at least {} emails in the window (or no bounce or complaint is left in it). \
              Addresses that bounced or complained are already suppressed. Check where the \

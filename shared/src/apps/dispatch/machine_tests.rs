@@ -586,3 +586,75 @@ async fn transactional_mail_goes_before_marketing_when_both_are_due() {
     assert_eq!(w.store.followup(&returns).status, FollowUpStatus::Sent);
     assert_eq!(w.store.followup(&reminder).status, FollowUpStatus::Pending);
 }
+
+/// The follow-up id an email was sent for (its SES tag, `#` as `_`).
+fn tagged_followup(e: &crate::ports::mail::OutgoingEmail) -> String {
+    e.tags
+        .iter()
+        .find(|(k, _)| *k == "followup")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dispatcher_stopped_at_any_moment_leaves_at_most_the_email_in_flight_uncertain() {
+    // 20 customers due at once, 8 handled at a time, SES at 50 emails/s: the run is
+    // dropped (as a killed process stops) after `cut` of paced sending, at every await
+    // point in turn as `cut` grows.
+    for cut_ms in [0u64, 1, 7, 19, 20, 21, 45, 60, 99, 140, 201, 330, 399, 500] {
+        let w = World::new();
+        for i in 0..20u64 {
+            w.due(Playbook::ThankYou, &format!("c{i}"), 3000 + i);
+        }
+        let crashing = w.dispatcher("crashing");
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(cut_ms),
+            crashing.send_due(deadline),
+        )
+        .await;
+        drop(crashing);
+        let asked: std::collections::HashSet<String> =
+            w.mailer.attempts().iter().map(tagged_followup).collect();
+        let uncertain: Vec<String> = w
+            .store
+            .followups()
+            .into_iter()
+            .filter(|f| f.status == FollowUpStatus::Sending && f.sent_at.is_some())
+            .map(|f| f.id.replace('#', "_"))
+            .filter(|id| !asked.contains(id))
+            .collect();
+        assert!(
+            uncertain.len() <= 1,
+            "stopped after {cut_ms} ms: {} follow-ups marked handed over that SES never got: {uncertain:?}",
+            uncertain.len()
+        );
+
+        // Once the leases end, the next run sends every other one exactly once.
+        w.advance(Duration::seconds(
+            i64::from(w.config.dispatch.lease_seconds) + 1,
+        ));
+        run(&w.dispatcher("next")).await;
+        let followups = w.store.followups();
+        assert!(
+            followups.iter().all(|f| f.status == FollowUpStatus::Sent),
+            "after {cut_ms} ms: {:?}",
+            followups
+                .iter()
+                .map(|f| (&f.id, f.status))
+                .collect::<Vec<_>>()
+        );
+        let sent: Vec<String> = w.mailer.sent().iter().map(tagged_followup).collect();
+        let unique: std::collections::HashSet<&String> = sent.iter().collect();
+        assert_eq!(
+            unique.len(),
+            sent.len(),
+            "after {cut_ms} ms: one sent twice"
+        );
+        assert_eq!(
+            sent.len() + uncertain.len(),
+            20,
+            "after {cut_ms} ms: all but the uncertain one sent"
+        );
+    }
+}
