@@ -1186,7 +1186,7 @@ async fn dynamodb_failing_mid_dispatch_sends_nothing_twice_and_loses_nothing() {
 }
 
 #[tokio::test]
-async fn a_store_that_keeps_failing_is_retried_then_fails_with_the_dynamodb_error() {
+async fn a_store_that_keeps_failing_is_waited_out_never_counted_as_a_send_attempt() {
     let t = TestApp::spawn_configured(config_with("[dispatch]\nmax_attempts = 2\n", "")).await;
     deliver(
         &t,
@@ -1199,30 +1199,36 @@ async fn a_store_that_keeps_failing_is_retried_then_fails_with_the_dynamodb_erro
     let (proxy, _) =
         failing_proxy(|_, head, body| is("GetItem", r#""S":"ORDER""#, head, body)).await;
 
-    let first = t.dispatcher_via("2026-11-22T10:00:00Z", None, &proxy).await;
-    let report = run_for(&first, 20).await.expect("the run ends normally");
-    assert_eq!(report["retried"], 1, "{report}");
+    // Four runs, twice max_attempts: the follow-up waits, it never fails.
+    let mut due_at = "2026-11-22T10:00:00Z".to_owned();
+    for run in 1..=4u32 {
+        let d = t.dispatcher_via(&due_at, None, &proxy).await;
+        let report = run_for(&d, 20).await.expect("the run ends normally");
+        assert_eq!(
+            (report["retried"].as_u64(), report["failed"].as_u64()),
+            (Some(1), Some(0)),
+            "{report}"
+        );
+        assert!(recipients(&d).is_empty());
+        let f = t.followups().await.remove(0);
+        assert_eq!(
+            (f.status, f.attempts, f.store_retries),
+            (FollowUpStatus::Pending, 0, run)
+        );
+        let reason = f.reason.clone().unwrap();
+        assert!(
+            reason.starts_with("store trouble, retrying: DynamoDB GetItem failed")
+                && reason.contains("injected by the test proxy"),
+            "{reason}"
+        );
+        due_at = f.due_at;
+    }
+    // The store back: sent, with one send attempt.
+    let d = t.dispatcher(&due_at, None).await;
+    let report = run_for(&d, 20).await.expect("the run ends normally");
+    assert_eq!(report["sent"], 1, "{report}");
     let f = t.followups().await.remove(0);
-    assert_eq!((f.status, f.attempts), (FollowUpStatus::Pending, 1));
-    let reason = f.reason.clone().unwrap();
-    assert!(
-        reason.starts_with("retrying: DynamoDB GetItem failed")
-            && reason.contains("injected by the test proxy"),
-        "{reason}"
-    );
-
-    let second = t.dispatcher_via(&f.due_at, None, &proxy).await;
-    let report = run_for(&second, 20).await.expect("the run ends normally");
-    assert_eq!(report["failed"], 1, "{report}");
-    let f = t.followups().await.remove(0);
-    assert_eq!(f.status, FollowUpStatus::Failed);
-    let reason = f.reason.unwrap();
-    assert!(
-        reason.starts_with("DynamoDB GetItem failed")
-            && reason.contains("injected by the test proxy"),
-        "{reason}"
-    );
-    assert!(recipients(&first).is_empty() && recipients(&second).is_empty());
+    assert_eq!((f.status, f.attempts), (FollowUpStatus::Sent, 1));
 }
 
 #[tokio::test]

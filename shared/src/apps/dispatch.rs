@@ -142,10 +142,10 @@ impl Pace {
     }
 }
 
-/// How long one DynamoDB call may take (the client's operation timeout, see
-/// `store::sdk_timeouts`, plus a little): a retry starts only if one fits before the
-/// invocation's deadline.
-const STORE_CALL: std::time::Duration = std::time::Duration::from_millis(2_500);
+/// How long one DynamoDB call may take (the operation timeout of
+/// `adapters::dynamo::Budget::Dispatch`, plus a little): a retry starts only if one fits
+/// before the invocation's deadline.
+const STORE_CALL: std::time::Duration = std::time::Duration::from_millis(4_500);
 
 /// How much of a store error a follow-up's `reason` keeps.
 const REASON_CHARS: usize = 300;
@@ -463,9 +463,11 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     }
 
     /// A store call failed before anything was handed to SES: record why and try again
-    /// later with backoff, like a transient SES error, or fail the follow-up once it has
-    /// had `max_attempts`. If even that cannot be written, the claim's lease ends and a
-    /// later run retakes it.
+    /// later with backoff. Store trouble (unavailable, timed out, contended) is not a send
+    /// attempt: the claim's attempt is given back and the follow-up waits out the store,
+    /// however long (backoff up to an hour). Data the store cannot give back (a corrupt
+    /// item) is: it fails once it has had `max_attempts`. If even that cannot be written,
+    /// the claim's lease ends and a later run retakes it.
     async fn retry_after(
         &self,
         f: FollowUpRecord,
@@ -482,7 +484,22 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         if reason.len() < full.len() {
             reason.push('…');
         }
-        let recorded = if f.attempts < self.config.dispatch.max_attempts {
+        let store_trouble = !matches!(error, StoreError::Corrupt { .. });
+        let recorded = if store_trouble {
+            Report::add(&run.report.retried);
+            let retries = f.store_retries.saturating_add(1);
+            let until = now + retry_backoff(retries);
+            let mut f = f;
+            f.store_retries = retries;
+            self.reschedule(
+                f,
+                until,
+                &format!("store trouble, retrying: {reason}"),
+                false,
+                run,
+            )
+            .await
+        } else if f.attempts < self.config.dispatch.max_attempts {
             Report::add(&run.report.retried);
             let until = now + retry_backoff(f.attempts);
             self.reschedule(f, until, &format!("retrying: {reason}"), true, run)
@@ -1058,7 +1075,10 @@ impl Dispatcher<crate::adapters::ses::SesMailer> {
         let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .load()
             .await;
-        let dynamo = crate::adapters::dynamo::dynamo_client_from(&shared);
+        let dynamo = crate::adapters::dynamo::dynamo_client_with(
+            &shared,
+            crate::adapters::dynamo::Budget::Dispatch,
+        );
         Ok(Dispatcher {
             links: LinkBuilder {
                 base_url: config.links.base_url.clone(),

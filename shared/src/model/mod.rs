@@ -560,8 +560,14 @@ pub struct FollowUpRecord {
     pub lease_owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<String>,
+    /// Send attempts: claims that reached SES, or ended without an outcome (a crash).
+    /// Store trouble gives its claim's attempt back.
     #[serde(default)]
     pub attempts: u32,
+    /// Store failures met so far (unavailable, timed out, contended): they set the
+    /// backoff of the next try, never fail the follow-up.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub store_retries: u32,
     /// Why it is waiting, was cancelled or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -608,6 +614,7 @@ impl FollowUpRecord {
             lease_owner: None,
             lease_until: None,
             attempts: 0,
+            store_retries: 0,
             reason: None,
             ses_message_id: None,
             sent_at: None,

@@ -51,6 +51,9 @@ pub enum Op {
 struct Fault {
     skip: u32,
     count: u32,
+    /// Fail with [`StoreError::Corrupt`] (an item that cannot be read) instead of
+    /// [`StoreError::Unavailable`].
+    corrupt: bool,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +86,12 @@ impl State {
                 f.skip -= 1;
             } else if f.count > 0 {
                 f.count -= 1;
+                if f.corrupt {
+                    return Err(StoreError::Corrupt {
+                        key: format!("{op:?}"),
+                        message: "injected: the item does not decode".into(),
+                    });
+                }
                 return Err(unavailable(op));
             }
         }
@@ -187,7 +196,21 @@ impl MemoryStore {
     }
     /// Lets `skip` calls of `op` through, then fails the `count` after them.
     pub fn fail_after(&self, op: Op, skip: u32, count: u32) {
-        self.lock().faults.insert(op, Fault { skip, count });
+        let fault = Fault {
+            skip,
+            count,
+            corrupt: false,
+        };
+        self.lock().faults.insert(op, fault);
+    }
+    /// The next `count` calls of `op` find an item that does not decode.
+    pub fn corrupt_next(&self, op: Op, count: u32) {
+        let fault = Fault {
+            skip: 0,
+            count,
+            corrupt: true,
+        };
+        self.lock().faults.insert(op, fault);
     }
     /// From now on, once a follow-up's hand-over mark is written, every later outcome
     /// write of it fails (the store goes away between the SES call and the outcome).

@@ -482,7 +482,12 @@ pub enum Budget {
     Webhook,
     /// A customer's click (`links`): an attempt may take 1 s, the call 3 s.
     Interactive,
-    /// Work nobody waits on (`dispatch`, `mail-events`, the privacy worker): a slow
+    /// The dispatcher: nobody waits on a send, but its run has a deadline and a send
+    /// rate to keep — an attempt may take 1.5 s, the call 4 s, four attempts with
+    /// backoff up to 1 s. A store that is slower still is not a send attempt: the
+    /// follow-up waits it out (`apps::dispatch`).
+    Dispatch,
+    /// Work nobody waits on (`mail-events`, the privacy worker, the CLI): a slow
     /// store is waited out rather than failed — 3 s per attempt, 10 s per call, five
     /// attempts with backoff up to 2 s.
     Background,
@@ -500,6 +505,7 @@ impl Budget {
         let (connect, attempt, total, attempts, first, max) = match self {
             Budget::Webhook => (ms(500), ms(800), ms(2000), 3, ms(25), ms(250)),
             Budget::Interactive => (ms(500), ms(1000), ms(3000), 3, ms(25), ms(250)),
+            Budget::Dispatch => (ms(500), ms(1500), ms(4000), 4, ms(50), ms(1000)),
             Budget::Background => (ms(1000), ms(3000), ms(10_000), 5, ms(100), ms(2000)),
         };
         (

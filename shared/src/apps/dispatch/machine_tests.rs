@@ -123,6 +123,7 @@ impl World {
             lease_owner: None,
             lease_until: None,
             attempts: 0,
+            store_retries: 0,
             reason: None,
             ses_message_id: None,
             sent_at: None,
@@ -500,15 +501,58 @@ async fn a_store_failure_before_the_hand_over_retries_with_backoff_and_sends_not
     assert_eq!(n(&first, "retried"), 1, "{first}");
     assert!(w.mailer.attempts().is_empty());
     let f = w.store.followup(&id);
-    assert_eq!((f.status, f.attempts), (FollowUpStatus::Pending, 1));
+    // Store trouble is not a send attempt.
+    assert_eq!(
+        (f.status, f.attempts, f.store_retries),
+        (FollowUpStatus::Pending, 0, 1)
+    );
     assert!(f
         .reason
         .as_deref()
         .unwrap()
-        .starts_with("retrying: DynamoDB"));
+        .starts_with("store trouble, retrying: DynamoDB"));
     assert!(f.due_at > utc_key(&at(T0)));
     w.advance(Duration::hours(1));
     assert_eq!(n(&run(&w.dispatcher("a")).await, "sent"), 1);
+    assert_eq!(w.store.followup(&id).attempts, 1, "the one send");
+}
+
+#[tokio::test]
+async fn a_store_brownout_never_fails_a_follow_up_however_many_runs_it_lasts() {
+    // Every order read fails for 12 runs in a row (max_attempts is 3): the follow-up
+    // waits the store out with growing backoff and is sent once it recovers.
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    for i in 1..=12u32 {
+        w.store.fail_next(Op::GetOrder, 1);
+        let r = run(&w.dispatcher("a")).await;
+        assert_eq!((n(&r, "retried"), n(&r, "failed")), (1, 0), "run {i}: {r}");
+        let f = w.store.followup(&id);
+        assert_eq!(
+            (f.status, f.attempts, f.store_retries),
+            (FollowUpStatus::Pending, 0, i)
+        );
+        w.advance(Duration::minutes(80)); // past the longest backoff (60 min ± 25 %)
+    }
+    // 16 hours on it is 03:00 in Paris: past the quiet hours, the store back.
+    w.advance(Duration::hours(8));
+    assert_eq!(n(&run(&w.dispatcher("a")).await, "sent"), 1);
+    assert_eq!(w.mailer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_item_is_a_failed_attempt_and_fails_after_max_attempts() {
+    // Data the store cannot give back will not heal by waiting.
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    w.store.corrupt_next(Op::GetOrder, 3);
+    for _ in 0..3 {
+        run(&w.dispatcher("a")).await;
+        w.advance(Duration::minutes(80));
+    }
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Failed, "{f:?}");
+    assert!(w.mailer.attempts().is_empty());
 }
 
 #[tokio::test]

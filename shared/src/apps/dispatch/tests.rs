@@ -38,6 +38,7 @@ fn followup(playbook: Playbook) -> FollowUpRecord {
         lease_owner: Some("me".into()),
         lease_until: None,
         attempts: 1,
+        store_retries: 0,
         reason: None,
         ses_message_id: None,
         sent_at: None,

@@ -17,6 +17,7 @@ fn followup(product_id: Option<u64>) -> FollowUpRecord {
         lease_owner: None,
         lease_until: None,
         attempts: 1,
+        store_retries: 0,
         reason: None,
         ses_message_id: Some("m-1".into()),
         sent_at: Some("2026-12-01T10:00:00.000Z".into()),
