@@ -232,3 +232,242 @@ async fn a_refused_profile_write_cancels_the_receipts_and_order_too() {
     ))
     .await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Input no real store sends (issue 17): correctly signed deliveries that used to panic
+// the process (`panic = "abort"`: Shopify retried, then dropped the subscription) or
+// plan a date that sorted as due at once. Each is refused with a 400 naming the field
+// and nothing stored, or recorded with a plan inside the 10-year window.
+// ---------------------------------------------------------------------------------------
+
+/// The fixture's product (on all three lines), configured for replenishment.
+const PRODUCT_RULE: &str =
+    "[[shop.product]]\nproduct_id = 632910392\nconsumption_days = 30\nlead_days = 5\n";
+
+async fn with_product_rule() -> TestApp {
+    TestApp::spawn_configured(config_with("", PRODUCT_RULE)).await
+}
+
+/// A 400 whose error names `field` and quotes no personal data of the fixture.
+fn assert_refused_naming(status: u16, body: &serde_json::Value, field: &str) {
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!(": {field}: ")), "{error}");
+    for personal in ["bob", "Bob", "Norman", "hostmail", "Ottawa", "555"] {
+        assert!(!error.contains(personal), "{error}");
+    }
+}
+
+/// The fixture order, paid, with `edit` applied.
+fn paid_order_with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    order_with(|o| {
+        o["financial_status"] = "paid".into();
+        edit(o);
+    })
+}
+
+#[tokio::test]
+async fn a_line_of_4294967295_units_is_refused_naming_the_field_and_stores_nothing() {
+    // Used to panic: `TimeDelta::days out of bounds`.
+    let t = with_product_rule().await;
+    let body = paid_order_with(|o| o["line_items"][0]["quantity"] = 4_294_967_295u64.into());
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-qty-max")).await;
+    assert_refused_naming(status, &answer, "line_items[0].quantity");
+    assert!(t.scan().await.is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn two_lines_of_2_pow_31_units_are_refused_naming_the_field_and_store_nothing() {
+    // Used to panic: `attempt to add with overflow` in the unit sum.
+    let t = with_product_rule().await;
+    let body = paid_order_with(|o| {
+        o["line_items"][0]["quantity"] = (1u64 << 31).into();
+        o["line_items"][1]["quantity"] = (1u64 << 31).into();
+    });
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-qty-2-31")).await;
+    assert_refused_naming(status, &answer, "line_items[0].quantity");
+    assert!(t.scan().await.is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_refund_of_2_times_4294967295_units_is_refused_and_changes_nothing() {
+    // Used to panic: the refunded quantities' sum overflowed.
+    let t = with_product_rule().await;
+    let (status, _) = t
+        .post(signed("orders/paid", &paid_order_with(|_| {}), "wh-paid"))
+        .await;
+    assert_eq!(status, 200);
+    let before = t.scan().await;
+    let mut refund: serde_json::Value = serde_json::from_slice(fixtures::REFUND).unwrap();
+    for line in refund["refund_line_items"].as_array_mut().unwrap() {
+        line["line_item_id"] = 466157049u64.into();
+        line["quantity"] = 4_294_967_295u64.into();
+    }
+    let body = serde_json::to_vec(&refund).unwrap();
+    let (status, answer) = t
+        .post(signed("refunds/create", &body, "wh-refund-max"))
+        .await;
+    assert_refused_naming(status, &answer, "refund_line_items[0].quantity");
+    assert_eq!(t.scan().await, before, "nothing added or changed");
+}
+
+#[tokio::test]
+async fn a_total_of_decimal_max_is_refused_and_a_stored_max_spend_saturates() {
+    // Used to panic on the customer's second order: `Addition overflowed`.
+    const DECIMAL_MAX: &str = "79228162514264337593543950335";
+    let t = with_product_rule().await;
+    let body = paid_order_with(|o| o["total_price"] = DECIMAL_MAX.into());
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-total-max")).await;
+    assert_refused_naming(status, &answer, "total_price");
+    assert!(
+        !answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(DECIMAL_MAX),
+        "the amount is not quoted: {answer}"
+    );
+    assert!(t.scan().await.is_empty(), "nothing stored");
+
+    // A profile that earlier code let reach Decimal::MAX: the next order saturates.
+    let (status, _) = t
+        .post(signed("orders/paid", &paid_order_with(|_| {}), "wh-first"))
+        .await;
+    assert_eq!(status, 200);
+    let mut profile = t
+        .get(
+            "SHOP#aftercart-demo.myshopify.com#CUSTOMER#207119551",
+            "PROFILE",
+        )
+        .await
+        .expect("profile");
+    profile.insert(
+        "total_spent".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(DECIMAL_MAX.into()),
+    );
+    t.client
+        .put_item()
+        .table_name(&t.table)
+        .set_item(Some(profile))
+        .send()
+        .await
+        .expect("put profile");
+    let second = order_with(|o| {
+        o["id"] = 450789470u64.into();
+        o["name"] = "#1002".into();
+        o["financial_status"] = "paid".into();
+    });
+    let (status, answer) = t.post(signed("orders/paid", &second, "wh-second")).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("recorded")),
+        "{answer}"
+    );
+    let profile = t
+        .get(
+            "SHOP#aftercart-demo.myshopify.com#CUSTOMER#207119551",
+            "PROFILE",
+        )
+        .await
+        .expect("profile");
+    assert_eq!(s(&profile, "total_spent"), DECIMAL_MAX, "saturated");
+    assert_eq!(n(&profile, "orders_count"), "2");
+}
+
+#[tokio::test]
+async fn a_created_at_past_9999_in_utc_is_refused_naming_the_field() {
+    let t = with_product_rule().await;
+    let body = paid_order_with(|o| o["created_at"] = "9999-12-31T23:59:59-23:59".into());
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-y10k")).await;
+    assert_refused_naming(status, &answer, "created_at");
+    assert!(t.scan().await.is_empty(), "nothing stored");
+}
+
+/// Every stored follow-up: (sk, due_at, due_sk).
+async fn stored_followups(t: &TestApp) -> Vec<(String, String, String)> {
+    t.scan()
+        .await
+        .iter()
+        .filter(|i| s(i, "sk").starts_with("FOLLOWUP#"))
+        .map(|i| (s(i, "sk"), s(i, "due_at"), s(i, "due_sk")))
+        .collect()
+}
+
+#[tokio::test]
+async fn units_lasting_beyond_ten_years_plan_no_reminder_and_every_due_key_sorts() {
+    // 150,000 units × 30 days used to give a due date of `+14347-…`, which sorts before
+    // `2026-…`: the reminder counted as due at once.
+    let t = with_product_rule().await;
+    let recent = |o: &mut serde_json::Value| {
+        o["created_at"] = "2026-11-20T10:00:00Z".into();
+        o["updated_at"] = "2026-11-20T10:00:00Z".into();
+    };
+    let body = paid_order_with(|o| {
+        recent(o);
+        o["line_items"][0]["quantity"] = 150_000.into();
+    });
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-150k")).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("recorded")),
+        "{answer}"
+    );
+    let followups = stored_followups(&t).await;
+    assert_eq!(
+        followups.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
+        ["FOLLOWUP#thank_you#450789469#0"],
+        "the thank-you only: no replenishment 12,000 years out"
+    );
+
+    // A second order of normal quantities plans its reminder 85 days out.
+    let normal = order_with(|o| {
+        recent(o);
+        o["id"] = 450789470u64.into();
+        o["name"] = "#1002".into();
+        o["financial_status"] = "paid".into();
+    });
+    let (status, _) = t.post(signed("orders/paid", &normal, "wh-normal")).await;
+    assert_eq!(status, 200);
+    let followups = stored_followups(&t).await;
+    let latest = "2036-11-22T08:00:00.000Z"; // NOW + 10 years
+    for (sk, due_at, due_sk) in &followups {
+        assert_eq!(due_at.len(), 24, "{sk}: {due_at}");
+        assert!(
+            due_at.as_str() >= "2026-" && due_at.as_str() <= latest,
+            "{sk}: {due_at}"
+        );
+        assert!(due_sk.starts_with(due_at.as_str()), "{sk}: {due_sk}");
+    }
+    let replenishment = followups
+        .iter()
+        .find(|f| f.0 == "FOLLOWUP#replenishment#450789470#632910392")
+        .expect("the normal order's reminder");
+    assert_eq!(
+        replenishment.1, "2027-02-13T10:00:00.000Z",
+        "3 × 30 − 5 days"
+    );
+    assert!(
+        replenishment.2.as_str() > NOW,
+        "sorts after now in the due index: not due at once"
+    );
+}
+
+#[tokio::test]
+async fn an_order_updated_in_year_9999_is_recorded_with_nothing_planned_past_the_window() {
+    let t = with_product_rule().await;
+    let body = paid_order_with(|o| o["updated_at"] = "9999-12-31T23:59:59Z".into());
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-9999")).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("recorded")),
+        "{answer}"
+    );
+    let order = t
+        .get("SHOP#aftercart-demo.myshopify.com#ORDER#450789469", "ORDER")
+        .await
+        .expect("order");
+    assert_eq!(s(&order, "paid_at"), "9999-12-31T23:59:59.000Z");
+    assert!(
+        stored_followups(&t).await.is_empty(),
+        "nothing due after 2036 is planned"
+    );
+}

@@ -617,7 +617,8 @@ pub fn cart_permalink(
             continue;
         }
         match items.iter_mut().find(|(v, _)| *v == variant) {
-            Some((_, q)) => *q += qty,
+            // Saturating: lines of one variant can sum past `u32` (issue 17).
+            Some((_, q)) => *q = q.saturating_add(qty),
             None => items.push((variant, qty)),
         }
     }

@@ -117,6 +117,38 @@ fn replenishment_needs_lead_days_below_consumption_days() {
 }
 
 #[test]
+fn consumption_days_and_delays_beyond_the_planning_window_are_refused() {
+    // A follow-up due more than 10 years out is never planned: say so at load.
+    let base = "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"s@a.example\"\n";
+    for (extra, field) in [
+        (
+            "[[shop.product]]\nsku = \"X\"\nconsumption_days = 3654\n",
+            "shop[0].product[0].consumption_days",
+        ),
+        (
+            "[shop.playbooks.thank_you]\ndelay_hours = 87673\n",
+            "shop[0].playbooks.thank_you.delay_hours",
+        ),
+        (
+            "[shop.playbooks.satisfaction]\ndays_after_delivery = 4000000000\n",
+            "shop[0].playbooks.satisfaction.days_after_delivery",
+        ),
+        (
+            "[shop.playbooks.recovery]\ndelay_hours = 4294967295\n",
+            "shop[0].playbooks.recovery.delay_hours",
+        ),
+    ] {
+        let e = Config::parse(&format!("{base}{extra}"), "t").unwrap_err();
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+    Config::parse(
+        &format!("{base}[[shop.product]]\nsku = \"X\"\nconsumption_days = 3653\n[shop.playbooks.thank_you]\ndelay_hours = 87672\n"),
+        "t",
+    )
+    .unwrap();
+}
+
+#[test]
 fn the_sample_config_in_infra_is_valid() {
     Config::parse(
         include_str!("../../../infra/aftercart.toml"),

@@ -1,6 +1,7 @@
 //! Every check run on the file at load, each error naming the field and the fix.
 
 use super::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig, WebhookSettings};
+use crate::model::time::MAX_PLAN_AHEAD_DAYS;
 use std::collections::HashMap;
 
 /// Longest URL the email builder accepts (see `email::check_url`).
@@ -540,6 +541,7 @@ fn check_shop_playbook_rules(at: Table<'_>, shop: &ShopConfig) -> Result<(), Con
             "use a number of hours such as 16",
         ));
     }
+    check_shop_delays(at, shop)?;
     let sat = &shop.playbooks.satisfaction;
     if !(1..=5).contains(&sat.low_score)
         || !(1..=5).contains(&sat.high_score)
@@ -609,6 +611,46 @@ fn check_shop_playbook_rules(at: Table<'_>, shop: &ShopConfig) -> Result<(), Con
     Ok(())
 }
 
+/// Every playbook delay inside the planning window (a follow-up due later is never
+/// planned, so a longer delay is a mistake to name at load).
+fn check_shop_delays(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
+    let pb = &shop.playbooks;
+    let max_hours = MAX_PLAN_AHEAD_DAYS * 24;
+    for (name, hours) in [
+        ("playbooks.thank_you.delay_hours", pb.thank_you.delay_hours),
+        ("playbooks.loyalty.delay_hours", pb.loyalty.delay_hours),
+        ("playbooks.returns.delay_hours", pb.returns.delay_hours),
+        ("playbooks.recovery.delay_hours", pb.recovery.delay_hours),
+    ] {
+        if i64::from(hours) > max_hours {
+            return Err(at.bad(
+                name,
+                format!("{hours} hours is more than 10 years ({max_hours} hours)"),
+                "use a delay in hours such as 24",
+            ));
+        }
+    }
+    for (name, days) in [
+        (
+            "playbooks.satisfaction.days_after_delivery",
+            pb.satisfaction.days_after_delivery,
+        ),
+        (
+            "playbooks.satisfaction.days_after_fulfillment",
+            pb.satisfaction.days_after_fulfillment,
+        ),
+    ] {
+        if i64::from(days) > MAX_PLAN_AHEAD_DAYS {
+            return Err(at.bad(
+                name,
+                format!("{days} days is more than 10 years ({MAX_PLAN_AHEAD_DAYS} days)"),
+                "use a number of days such as 7",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Each product rule: matched by product id or SKU, a lead time below its consumption.
 fn check_shop_products(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
     for (j, p) in shop.products.iter().enumerate() {
@@ -621,6 +663,13 @@ fn check_shop_products(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigErr
             ));
         }
         if let Some(days) = p.consumption_days {
+            if i64::from(days) > MAX_PLAN_AHEAD_DAYS {
+                return Err(at.bad(
+                    &pf("consumption_days"),
+                    format!("{days} is more than {MAX_PLAN_AHEAD_DAYS} days (10 years): no reminder would ever be planned"),
+                    "use the days one unit lasts, e.g. 30",
+                ));
+            }
             if days == 0 || p.lead_days >= days {
                 return Err(at.bad(
                     &pf("lead_days"),

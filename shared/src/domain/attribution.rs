@@ -72,7 +72,9 @@ pub fn credit(
         });
     }
     let created = DateTime::parse_from_rfc3339(order.created_at).ok()?;
-    let earliest = crate::model::time::utc_key(&(created - Duration::days(window_days.into())));
+    let earliest = crate::model::time::utc_key(
+        &created.checked_sub_signed(Duration::days(window_days.into()))?,
+    );
     followups
         .iter()
         .filter(open)

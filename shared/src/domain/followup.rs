@@ -7,15 +7,22 @@
 //! being sent are never touched; only pending ones move or get cancelled.
 
 use crate::config::ShopConfig;
-use crate::model::time::{parse_time, utc_key};
+use crate::model::time::{keyable, parse_time, utc_key};
 use crate::model::Expect;
 use crate::model::{followup_id, FollowUpRecord, FollowUpStatus, OrderRecord, Playbook};
-use chrono::Duration;
+use chrono::{DateTime, Duration, FixedOffset};
 use std::collections::BTreeMap;
 
 /// Most replenishment reminders planned for one order (keeps a delivery's writes well
 /// inside DynamoDB's 100-item transaction limit).
 pub const MAX_REPLENISHMENTS_PER_ORDER: usize = 40;
+
+/// The planning window, in days (ten years). A follow-up due more than this after the
+/// time it counts from (payment, shipment, delivery, refund), or more than this after
+/// now, is not planned: no reminder makes sense that late, and a date past 9999 could
+/// not be a sortable key. Offsets are computed with checked arithmetic, so no input can
+/// make planning panic.
+pub use crate::model::time::MAX_PLAN_AHEAD_DAYS;
 
 /// What planning needs besides the order.
 #[derive(Debug, Clone, Copy)]
@@ -44,12 +51,20 @@ pub struct Wanted {
     pub due_at: String,
 }
 
-/// The follow-ups `order` should have now, per the shop's rules.
-pub fn wanted(order: &OrderRecord, rules: &ShopConfig, triggers: Triggers) -> Vec<Wanted> {
+/// The follow-ups `order` should have at `now` (a [`utc_key`]), per the shop's rules;
+/// none due outside the planning window ([`MAX_PLAN_AHEAD_DAYS`]).
+pub fn wanted(
+    order: &OrderRecord,
+    rules: &ShopConfig,
+    triggers: Triggers,
+    now: &str,
+) -> Vec<Wanted> {
     let pb = &rules.playbooks;
+    let window = Window::at(now);
     let mut out = Vec::new();
-    let mut want = |playbook, product_id, due: Option<String>| {
-        if let Some(due_at) = due {
+    // Wants `playbook` due `after` the time `from`, if both are known and in the window.
+    let mut want = |playbook, product_id, from: Option<&str>, after: Option<Duration>| {
+        if let Some(due_at) = from.zip(after).and_then(|(at, d)| window.plus(at, d)) {
             out.push(Wanted {
                 playbook,
                 product_id,
@@ -57,76 +72,51 @@ pub fn wanted(order: &OrderRecord, rules: &ShopConfig, triggers: Triggers) -> Ve
             });
         }
     };
+    let refunded = order.refunded_at.as_deref();
+    let returns_delay = hours(pb.returns.delay_hours);
     if order.customer_key.is_none() || order.cancelled_at.is_some() || order.fully_refunded() {
-        if let Some(refunded) = &order.refunded_at {
-            if pb.returns.enabled && order.customer_key.is_some() && order.cancelled_at.is_none() {
-                want(
-                    Playbook::Returns,
-                    None,
-                    plus(refunded, Duration::hours(pb.returns.delay_hours.into())),
-                );
-            }
+        if pb.returns.enabled && order.customer_key.is_some() && order.cancelled_at.is_none() {
+            want(Playbook::Returns, None, refunded, returns_delay);
         }
         return out;
     }
+    let paid = order.paid_at.as_deref();
     if pb.thank_you.enabled {
-        want(
-            Playbook::ThankYou,
-            None,
-            order
-                .paid_at
-                .as_deref()
-                .and_then(|t| plus(t, Duration::hours(pb.thank_you.delay_hours.into()))),
-        );
+        let delay = hours(pb.thank_you.delay_hours);
+        want(Playbook::ThankYou, None, paid, delay);
     }
     if pb.satisfaction.enabled {
         let s = &pb.satisfaction;
-        let due = match (&order.delivered_at, &order.fulfilled_at) {
-            (Some(d), _) => plus(d, Duration::days(s.days_after_delivery.into())),
-            (None, Some(f)) => plus(f, Duration::days(s.days_after_fulfillment.into())),
-            (None, None) => None,
+        let (from, after) = match (&order.delivered_at, &order.fulfilled_at) {
+            (Some(d), _) => (Some(d.as_str()), days(s.days_after_delivery.into())),
+            (None, Some(f)) => (Some(f.as_str()), days(s.days_after_fulfillment.into())),
+            (None, None) => (None, None),
         };
-        want(Playbook::Satisfaction, None, due);
+        want(Playbook::Satisfaction, None, from, after);
     }
-    if pb.replenishment.enabled {
-        if let Some(paid) = &order.paid_at {
-            for (product, days) in replenishment_days(order, rules)
-                .into_iter()
-                .take(MAX_REPLENISHMENTS_PER_ORDER)
-            {
-                want(
-                    Playbook::Replenishment,
-                    Some(product),
-                    plus(paid, Duration::days(days)),
-                );
-            }
+    if pb.replenishment.enabled && paid.is_some() {
+        for (product, n) in replenishment_days(order, rules)
+            .into_iter()
+            .take(MAX_REPLENISHMENTS_PER_ORDER)
+        {
+            want(Playbook::Replenishment, Some(product), paid, days(n));
         }
     }
     if pb.returns.enabled {
-        if let Some(refunded) = &order.refunded_at {
-            want(
-                Playbook::Returns,
-                None,
-                plus(refunded, Duration::hours(pb.returns.delay_hours.into())),
-            );
-        }
+        want(Playbook::Returns, None, refunded, returns_delay);
     }
     if pb.loyalty.enabled && triggers.loyalty {
-        if let Some(paid) = &order.paid_at {
-            want(
-                Playbook::Loyalty,
-                None,
-                plus(paid, Duration::hours(pb.loyalty.delay_hours.into())),
-            );
-        }
+        want(Playbook::Loyalty, None, paid, hours(pb.loyalty.delay_hours));
     }
     out
 }
 
 /// Days from payment to the reminder, per product still kept (not refunded):
-/// consumption days × quantity − lead days.
+/// consumption days × quantity − lead days. Units are summed in `u64` and the days
+/// computed with saturating arithmetic; a product whose reminder would fall outside
+/// the planning window ([`MAX_PLAN_AHEAD_DAYS`]) gets none.
 fn replenishment_days(order: &OrderRecord, rules: &ShopConfig) -> BTreeMap<u64, i64> {
-    let mut units: BTreeMap<u64, (u32, u32, u32)> = BTreeMap::new(); // product -> (qty, days, lead)
+    let mut units: BTreeMap<u64, (u64, u32, u32)> = BTreeMap::new(); // product -> (qty, days, lead)
     for line in &order.lines {
         let Some(product) = line.product_id else {
             continue;
@@ -144,19 +134,56 @@ fn replenishment_days(order: &OrderRecord, rules: &ShopConfig) -> BTreeMap<u64, 
             continue;
         }
         let e = units.entry(product).or_insert((0, days, rule.lead_days));
-        e.0 += kept;
+        e.0 = e.0.saturating_add(u64::from(kept));
     }
     units
         .into_iter()
         .map(|(product, (qty, days, lead))| {
-            let total = i64::from(days) * i64::from(qty) - i64::from(lead);
+            let qty = i64::try_from(qty).unwrap_or(i64::MAX);
+            let total = i64::from(days)
+                .saturating_mul(qty)
+                .saturating_sub(i64::from(lead));
             (product, total.max(1))
         })
+        .filter(|(_, total)| *total <= MAX_PLAN_AHEAD_DAYS)
         .collect()
 }
 
-fn plus(at: &str, d: Duration) -> Option<String> {
-    parse_time(at).map(|t| utc_key(&(t + d)))
+fn hours(h: u32) -> Option<Duration> {
+    Duration::try_hours(h.into())
+}
+
+fn days(d: i64) -> Option<Duration> {
+    Duration::try_days(d)
+}
+
+/// The latest due time planning accepts.
+struct Window {
+    /// `now` + [`MAX_PLAN_AHEAD_DAYS`]; `None` if `now` is not a time (then only the
+    /// offset is bounded).
+    latest: Option<DateTime<FixedOffset>>,
+}
+
+impl Window {
+    fn at(now: &str) -> Window {
+        let ahead = Duration::days(MAX_PLAN_AHEAD_DAYS);
+        Window {
+            latest: parse_time(now).and_then(|t| t.checked_add_signed(ahead)),
+        }
+    }
+
+    /// `at` + `d` as a [`utc_key`], or `None` when `at` is not a time, `d` is longer
+    /// than the window or negative, or the sum is past the window.
+    fn plus(&self, at: &str, d: Duration) -> Option<String> {
+        if d < Duration::zero() || d > Duration::days(MAX_PLAN_AHEAD_DAYS) {
+            return None;
+        }
+        let due = parse_time(at)?.checked_add_signed(d)?;
+        if self.latest.is_some_and(|latest| due > latest) || !keyable(&due) {
+            return None;
+        }
+        Some(utc_key(&due))
+    }
 }
 
 /// The writes that bring the stored follow-ups of `order` (and, on a reorder, the
@@ -170,7 +197,7 @@ pub fn reconcile(
     let Some(customer_key) = order.customer_key.as_deref() else {
         return Vec::new();
     };
-    let wanted = wanted(order, p.rules, triggers);
+    let wanted = wanted(order, p.rules, triggers, p.now);
     let mut out = Vec::new();
     schedule_wanted(p, order, customer_key, &wanted, existing, &mut out);
     cancel_unwanted(order, &wanted, existing, &mut out);
@@ -247,8 +274,11 @@ fn cancel_unwanted(
                 "order cancelled"
             } else if gone {
                 "order refunded"
-            } else {
+            } else if order.refunded_at.is_some() {
                 "items refunded"
+            } else {
+                // An edit dropped the line, or its reminder fell outside the window.
+                "no longer planned"
             };
             out.push(cancelled(f, reason));
         }

@@ -361,7 +361,9 @@ fn plan_customer(
         rec.spend_counted = false;
         changed = true;
         p.paid_orders_count = p.paid_orders_count.saturating_sub(1);
-        p.total_spent -= rec.counted_spend.take().unwrap_or_default();
+        p.total_spent = p
+            .total_spent
+            .saturating_sub(rec.counted_spend.take().unwrap_or_default());
     }
     if changed {
         out.push(write(
@@ -377,7 +379,7 @@ fn plan_customer(
 /// bought, the first and last order times, and, if it is the latest order, its contact
 /// details.
 fn count_order(p: &mut ProfileRecord, o: &Order, created: &str) {
-    p.orders_count += 1;
+    p.orders_count = p.orders_count.saturating_add(1);
     for id in o.line_items.iter().filter_map(|l| l.product_id) {
         let seen = p.products.entry(id.to_string()).or_default();
         if seen.as_str() < created {
@@ -437,8 +439,10 @@ fn count_spend(ctx: &Context<'_>, rec: &mut OrderRecord, p: &mut ProfileRecord) 
     rec.spend_counted = true;
     rec.counted_spend = Some(total);
     let spent_before = p.total_spent;
-    p.paid_orders_count += 1;
-    p.total_spent += total;
+    p.paid_orders_count = p.paid_orders_count.saturating_add(1);
+    // Each total is bounded at parse (`wire::shopify::de::MAX_MONEY`), but a profile
+    // may hold any sum: lifetime spend saturates at `Decimal::MAX` rather than overflow.
+    p.total_spent = p.total_spent.saturating_add(total);
     let loyalty = ctx.rules.map(|r| &r.playbooks.loyalty).is_some_and(|rule| {
         let nth = rule.nth_order.max(1);
         let crossed = rule
@@ -664,10 +668,12 @@ fn plan_refund(ctx: &Context<'_>, r: &Refund, loaded: &Loaded, out: &mut Vec<Wri
     if !order.refunds_applied.contains(&r.id) {
         order.refunds_applied.push(r.id);
         for l in &r.refund_line_items {
-            *order
+            // Saturating: more units refunded than a `u32` holds are all of them anyway.
+            let refunded = order
                 .refunded
                 .entry(l.line_item_id.to_string())
-                .or_default() += l.quantity;
+                .or_default();
+            *refunded = refunded.saturating_add(l.quantity);
         }
     }
     plan_followups(ctx, &order, Triggers::default(), loaded, out);

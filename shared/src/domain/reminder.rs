@@ -42,7 +42,7 @@ pub fn plan(
         return None;
     }
     let sent_at = parse_time(sent.sent_at.as_deref()?)?;
-    let due = utc_key(&(sent_at + Duration::days(rules.reminder_days.into())));
+    let due = utc_key(&sent_at.checked_add_signed(Duration::days(rules.reminder_days.into()))?);
     Some(FollowUpRecord::pending(
         &sent.shop,
         &sent.customer_key,

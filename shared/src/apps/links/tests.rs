@@ -143,6 +143,17 @@ fn cart_permalink_leaves_out_refunded_units_and_custom_items() {
 }
 
 #[test]
+fn cart_permalink_quantities_of_one_variant_saturate_instead_of_overflowing() {
+    // Lines of one variant summing past u32 (issue 17) used to overflow.
+    let o = order(vec![
+        line(1, Some(7), Some(70), u32::MAX),
+        line(2, Some(7), Some(70), 2),
+    ]);
+    let url = cart_permalink("acme.myshopify.com", &o, &followup(Some(7))).unwrap();
+    assert!(url.contains("/cart/70:4294967295?"), "{url}");
+}
+
+#[test]
 fn comments_are_trimmed_cut_and_cleaned() {
     assert_eq!(clean_comment("  too\r\nsalty \u{7}"), "too\nsalty");
     let long = "é".repeat(MAX_COMMENT_CHARS + 50);

@@ -419,3 +419,179 @@ fn a_pending_satisfaction_reminder_is_kept_by_later_deliveries_and_called_off_by
     assert_eq!(cancelled.0.status, FollowUpStatus::Cancelled);
     assert_eq!(cancelled.1, Expect::Version(reminder.v));
 }
+
+// ---------------------------------------------------------------------------------------
+// No panic and no date outside the planning window, whatever the quantities (issue 17)
+// ---------------------------------------------------------------------------------------
+
+fn replenishments(p: &[(FollowUpRecord, Expect)]) -> Vec<(String, String)> {
+    p.iter()
+        .filter(|(f, _)| f.playbook == Playbook::Replenishment)
+        .map(|(f, _)| (f.id.clone(), f.due_at.clone()))
+        .collect()
+}
+
+fn newly_paid() -> Triggers {
+    Triggers {
+        newly_paid: true,
+        loyalty: false,
+    }
+}
+
+#[test]
+fn a_line_of_u32_max_units_plans_no_replenishment_and_does_not_panic() {
+    // Used to panic: `TimeDelta::days out of bounds`.
+    let c = rules("");
+    let mut o = paid_order();
+    o.lines[0].quantity = u32::MAX;
+    let p = plan(&c, &o, newly_paid(), &[]);
+    assert_eq!(
+        replenishments(&p),
+        vec![(
+            "replenishment#1001#2".into(),
+            "2026-11-21T10:00:00.000Z".into()
+        )],
+        "product 1 would last 350 million years: no reminder; product 2 as usual"
+    );
+    assert!(p.iter().any(|(f, _)| f.playbook == Playbook::ThankYou));
+}
+
+#[test]
+fn two_lines_of_one_product_at_2_pow_31_do_not_overflow_the_unit_sum() {
+    // Used to panic: `attempt to add with overflow` (and wrap without overflow checks).
+    let c = rules("");
+    let mut o = paid_order();
+    o.lines[0].quantity = 1 << 31;
+    o.lines.push(line(14, Some(1), None, 1 << 31));
+    let p = plan(&c, &o, newly_paid(), &[]);
+    assert!(
+        !replenishments(&p)
+            .iter()
+            .any(|(id, _)| id == "replenishment#1001#1"),
+        "{p:?}"
+    );
+    // A huge refund count (saturated) leaves nothing kept, so nothing to remind of.
+    o.refunded.insert("11".into(), u32::MAX);
+    o.refunded.insert("14".into(), u32::MAX);
+    let p = plan(&c, &o, newly_paid(), &[]);
+    assert!(!replenishments(&p)
+        .iter()
+        .any(|(id, _)| id == "replenishment#1001#1"));
+}
+
+#[test]
+fn replenishment_is_planned_up_to_the_window_and_not_beyond() {
+    let c = rules("");
+    // Product 2 (20 days, no lead): 182 units = 3,640 days, inside 3,653.
+    let mut o = paid_order();
+    o.lines[1].quantity = 182;
+    let p = plan(&c, &o, newly_paid(), &[]);
+    let due = replenishments(&p)
+        .into_iter()
+        .find(|(id, _)| id == "replenishment#1001#2")
+        .map(|(_, due)| due);
+    assert_eq!(due.as_deref(), Some("2036-10-19T10:00:00.000Z"));
+    // 183 units = 3,660 days: outside, not planned; and 150,000 units neither (the
+    // fuzzer's `+14347-…` date, which sorted before 2026 and so was due at once).
+    for qty in [183, 150_000] {
+        o.lines[1].quantity = qty;
+        let p = plan(&c, &o, newly_paid(), &[]);
+        assert!(
+            !replenishments(&p)
+                .iter()
+                .any(|(id, _)| id == "replenishment#1001#2"),
+            "{qty}: {p:?}"
+        );
+    }
+}
+
+#[test]
+fn a_pending_replenishment_pushed_outside_the_window_is_cancelled_not_moved() {
+    let c = rules("");
+    let o = paid_order();
+    let existing = stored(plan(&c, &o, newly_paid(), &[]));
+    let mut bigger = o.clone();
+    bigger.lines[1].quantity = 150_000;
+    let p = plan(&c, &bigger, Triggers::default(), &existing);
+    let (f, _) = p
+        .iter()
+        .find(|(f, _)| f.id == "replenishment#1001#2")
+        .expect("the pending reminder is written");
+    assert_eq!(f.status, FollowUpStatus::Cancelled);
+    assert_eq!(f.reason.as_deref(), Some("no longer planned"));
+    assert!(f.due_pk.is_none(), "out of the due index");
+}
+
+#[test]
+fn times_far_in_the_future_plan_nothing_past_the_window_or_past_9999() {
+    let c = rules("");
+    for paid in [
+        "2040-01-01T00:00:00.000Z", // more than 10 years after NOW
+        "9999-12-31T23:30:00.000Z", // thank-you an hour later would be year 10000
+    ] {
+        let mut o = paid_order();
+        o.paid_at = Some(paid.into());
+        o.created_at = Some(paid.into());
+        let p = plan(&c, &o, newly_paid(), &[]);
+        assert!(p.is_empty(), "{paid}: {p:?}");
+    }
+    // Inside the window: planned as usual.
+    let mut o = paid_order();
+    o.paid_at = Some("2036-01-01T00:00:00.000Z".into());
+    let p = plan(&c, &o, newly_paid(), &[]);
+    assert!(p
+        .iter()
+        .any(|(f, _)| f.playbook == Playbook::ThankYou && f.due_at == "2036-01-01T01:00:00.000Z"));
+}
+
+#[test]
+fn no_planned_date_is_outside_the_window_for_any_quantities_and_times() {
+    // A cheap property test (fastrand, fixed seed): random quantities, refunds and
+    // times across the accepted input range; every due date is a fixed-width key, not
+    // before the time it counts from, and at most 10 years after it and after now.
+    fastrand::seed(17);
+    let c = rules("");
+    let now = parse_time(NOW).unwrap();
+    let latest = utc_key(&(now + Duration::days(MAX_PLAN_AHEAD_DAYS)));
+    let t0 = parse_time("1970-01-01T00:00:00Z").unwrap().timestamp();
+    let t1 = parse_time("9999-12-31T23:59:59Z").unwrap().timestamp();
+    let time = |secs: i64| utc_key(&chrono::DateTime::from_timestamp(secs, 0).unwrap());
+    let qty = || match fastrand::u8(..4) {
+        0 => fastrand::u32(..),
+        1 => fastrand::u32(..=1_000_000),
+        _ => fastrand::u32(..=200),
+    };
+    for _ in 0..3_000 {
+        let mut o = paid_order();
+        for l in &mut o.lines {
+            l.quantity = qty();
+        }
+        if fastrand::bool() {
+            o.lines.push(line(14, Some(1), None, qty()));
+            o.refunded.insert("11".into(), qty());
+        }
+        let base = time(fastrand::i64(t0..=t1));
+        o.paid_at = Some(base.clone());
+        o.delivered_at = fastrand::bool().then(|| time(fastrand::i64(t0..=t1)));
+        o.fulfilled_at = fastrand::bool().then(|| time(fastrand::i64(t0..=t1)));
+        for (f, _) in plan(&c, &o, newly_paid(), &[]) {
+            let due = &f.due_at;
+            assert_eq!(due.len(), 24, "{due}");
+            assert!(due.as_str() <= latest.as_str(), "{due} after {latest}");
+            let from = parse_time(due).unwrap();
+            let counted_from = match f.playbook {
+                Playbook::Satisfaction => o.delivered_at.clone().or(o.fulfilled_at.clone()),
+                _ => o.paid_at.clone(),
+            }
+            .unwrap();
+            let from_base = from.signed_duration_since(parse_time(&counted_from).unwrap());
+            assert!(
+                from_base >= Duration::zero() && from_base <= Duration::days(MAX_PLAN_AHEAD_DAYS),
+                "{due} from {counted_from}"
+            );
+            if let Some(sk) = &f.due_sk {
+                assert!(sk.starts_with(due.as_str()), "{sk}");
+            }
+        }
+    }
+}

@@ -2043,3 +2043,96 @@ fn loyalty_rewards_every_nth_paid_order_and_unpaid_orders_do_not_count() {
     );
     assert_eq!(t.profile(&CUSTOMER_ID.to_string()).paid_orders_count, 4);
 }
+
+// ---------------------------------------------------------------------------------------
+// Counters and sums saturate rather than overflow (issue 17): bodies are bounded at
+// parse, but items stored before the bounds (or by many deliveries) may hold anything.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn lifetime_spend_and_order_counts_saturate_instead_of_panicking() {
+    // The fuzzer's case: a first order of Decimal::MAX (stored by earlier code), then a
+    // second order, used to panic with `Addition overflowed`.
+    let rules = rules_config("spend_threshold = \"500.00\"");
+    let mut table = Table::default();
+    deliver_with(
+        &mut table,
+        &rules.shops[0],
+        Topic::OrdersPaid,
+        &paid_order(),
+        now(),
+    );
+    let key = keys::profile(SHOP, &CUSTOMER_ID.to_string());
+    let Some(Item::Profile(p)) = table.items.get_mut(&key) else {
+        panic!("no profile")
+    };
+    p.total_spent = Decimal::MAX;
+    p.orders_count = u32::MAX;
+    p.paid_orders_count = u32::MAX;
+    let second = second_order("2008-02-01T10:00:00-05:00", "10.00");
+    let writes = deliver_with(
+        &mut table,
+        &rules.shops[0],
+        Topic::OrdersPaid,
+        &second,
+        now(),
+    );
+    let p = profile_writes(&writes)[0];
+    assert_eq!(p.total_spent, Decimal::MAX, "saturated");
+    assert_eq!((p.orders_count, p.paid_orders_count), (u32::MAX, u32::MAX));
+
+    // Taking a cancelled order's spend back saturates the other way.
+    let Some(Item::Profile(p)) = table.items.get_mut(&key) else {
+        panic!("no profile")
+    };
+    p.total_spent = Decimal::MIN;
+    let cancelled = order_body(|o| {
+        o["id"] = json!(ORDER_2_ID);
+        o["updated_at"] = json!("2008-02-02T10:00:00-05:00");
+        o["created_at"] = json!("2008-02-01T10:00:00-05:00");
+        o["financial_status"] = json!("paid");
+        o["cancelled_at"] = json!("2008-02-02T10:00:00-05:00");
+    });
+    let writes = deliver_with(
+        &mut table,
+        &rules.shops[0],
+        Topic::OrdersCancelled,
+        &cancelled,
+        now(),
+    );
+    assert_eq!(profile_writes(&writes)[0].total_spent, Decimal::MIN);
+}
+
+#[test]
+fn refunded_quantities_saturate_instead_of_overflowing() {
+    // The fuzzer's case: 2 × 4,294,967,295 refunded of one line panicked in the sum.
+    let rules = rules();
+    let mut table = Table::default();
+    deliver_with(
+        &mut table,
+        &rules.shops[0],
+        Topic::OrdersPaid,
+        &paid_order(),
+        now(),
+    );
+    let key = keys::order(SHOP, ORDER_ID);
+    let Some(Item::Order(o)) = table.items.get_mut(&key) else {
+        panic!("no order")
+    };
+    o.refunded.insert("703073504".into(), u32::MAX - 1);
+    let writes = deliver_with(
+        &mut table,
+        &rules.shops[0],
+        Topic::RefundsCreate,
+        fixtures::REFUND,
+        now(),
+    );
+    let Item::Order(o) = &find(&writes, &key).item else {
+        panic!("not an order")
+    };
+    assert_eq!(o.refunded_qty(703073504), u32::MAX);
+    assert_eq!(o.refunded_qty(466157049), 1);
+    for (f, _) in followup_writes(&writes) {
+        assert_eq!(f.due_at.len(), 24, "{}", f.due_at);
+    }
+}

@@ -11,6 +11,7 @@ use shape::Keys;
 /// Cart attribute that carries the follow-up id into the order (`note_attributes`).
 pub const ATTRIBUTION_ATTRIBUTE: &str = "aftercart_followup";
 
+pub use de::{check_time, MAX_MONEY, MAX_QUANTITY};
 pub use payload::*;
 
 use crate::model::personal::elide_quoted;
@@ -194,7 +195,9 @@ pub enum Event {
 
 /// A body that is not valid JSON of the shape its topic requires. The message names
 /// the field and the problem (`line_items[2].quantity: invalid type: …`), never a value
-/// from the body beyond what serde quotes of the offending token.
+/// from the body beyond what serde quotes of the offending token. A value outside its
+/// bound ([`MAX_QUANTITY`], [`MAX_MONEY`], times in 1970–9999 UTC) is refused the
+/// same way (`total_price: out of range: …`), the amount or time not quoted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("body is not a valid {topic} payload: {message}")]
 pub struct ParseError {

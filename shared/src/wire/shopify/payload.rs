@@ -63,12 +63,13 @@ payload! {
         pub email: Option<String>,
         #[serde(default)]
         pub contact_email: Option<String>,
+        #[serde(deserialize_with = "de::timestamp")]
         pub created_at: Timestamp,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub updated_at: Option<Timestamp>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub processed_at: Option<Timestamp>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub cancelled_at: Option<Timestamp>,
         #[serde(default)]
         pub cancel_reason: Option<String>,
@@ -188,7 +189,7 @@ pub struct LineItem {
     pub title: String,
     #[serde(default)]
     pub variant_title: Option<String>,
-    #[serde(default, deserialize_with = "de::null_default")]
+    #[serde(default, deserialize_with = "de::quantity")]
     pub quantity: u32,
     #[serde(default, deserialize_with = "de::opt_money")]
     pub price: Option<Decimal>,
@@ -222,9 +223,9 @@ payload! {
         /// Carrier status (`delivered`, `in_transit`, …) where a carrier integration reports it.
         #[serde(default)]
         pub shipment_status: Option<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub created_at: Option<Timestamp>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub updated_at: Option<Timestamp>,
         #[serde(default, deserialize_with = "de::null_default")]
         pub line_items: Vec<LineItemRef>,
@@ -252,7 +253,7 @@ pub struct LineItemRef {
     pub product_id: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_id")]
     pub variant_id: Option<u64>,
-    #[serde(default, deserialize_with = "de::null_default")]
+    #[serde(default, deserialize_with = "de::quantity")]
     pub quantity: u32,
 }
 
@@ -269,9 +270,9 @@ payload! {
         /// Required (`delivered`, `in_transit`, …); `null` reads as empty.
         #[serde(deserialize_with = "de::null_default")]
         pub status: String,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub happened_at: Option<Timestamp>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub created_at: Option<Timestamp>,
     }
     foreign {
@@ -296,7 +297,7 @@ payload! {
         pub id: u64,
         #[serde(deserialize_with = "de::id")]
         pub order_id: u64,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "de::opt_timestamp")]
         pub created_at: Option<Timestamp>,
         #[serde(default, deserialize_with = "de::null_default")]
         pub restock: bool,
@@ -323,7 +324,7 @@ payload! {
 pub struct RefundLineItem {
     #[serde(deserialize_with = "de::id")]
     pub line_item_id: u64,
-    #[serde(default, deserialize_with = "de::null_default")]
+    #[serde(default, deserialize_with = "de::quantity")]
     pub quantity: u32,
     #[serde(default)]
     pub line_item: Option<LineItemRef>,
@@ -359,7 +360,7 @@ pub struct EmailConsent {
     pub state: String,
     #[serde(default)]
     pub opt_in_level: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::opt_timestamp")]
     pub consent_updated_at: Option<Timestamp>,
 }
 

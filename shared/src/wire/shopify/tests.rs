@@ -1999,3 +1999,148 @@ fn every_topic_refuses_each_key_of_its_forbidden_set_and_needs_each_required_one
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// bounds: values no real order has are refused, naming the field (issue 17)
+// ---------------------------------------------------------------------------------------
+
+fn parse_refund_err(v: &Value) -> ParseError {
+    match parse_event(Topic::RefundsCreate, &body(v)) {
+        Ok(other) => panic!("expected a parse error, got {other:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn line_quantity_above_the_bound_is_refused_naming_its_path() {
+    // The fuzzer's 4,294,967,295 (u32::MAX) used to parse, then panic in planning.
+    for bad in [json!(4_294_967_295u64), json!(1_000_001), json!(1u64 << 31)] {
+        let mut items: Vec<Value> = (0..3).map(line_item).collect();
+        items[2]["quantity"] = bad.clone();
+        let e = parse_order_err(&order_with_line_items(items));
+        assert_eq!(e.kind, ParseErrorKind::Malformed, "{e}");
+        assert!(
+            e.message.starts_with("line_items[2].quantity: ")
+                && e.message.contains("a quantity from 0 to 1000000"),
+            "{bad}: {}",
+            e.message
+        );
+    }
+    let mut item = line_item(1);
+    item["quantity"] = json!(de::MAX_QUANTITY);
+    let o = parse_order(&order_with_line_items(vec![item])).unwrap();
+    assert_eq!(o.line_items[0].quantity, 1_000_000);
+}
+
+#[test]
+fn refund_quantity_above_the_bound_is_refused_naming_its_path() {
+    let mut v: Value = serde_json::from_slice(REFUND_JSON).unwrap();
+    v["refund_line_items"][1]["quantity"] = json!(4_294_967_295u64);
+    let e = parse_refund_err(&v);
+    assert!(
+        e.message.starts_with("refund_line_items[1].quantity: "),
+        "{}",
+        e.message
+    );
+    let mut v: Value = serde_json::from_slice(REFUND_JSON).unwrap();
+    v["refund_line_items"][0]["line_item"]["quantity"] = json!(2_000_000);
+    let e = parse_refund_err(&v);
+    assert!(
+        e.message
+            .starts_with("refund_line_items[0].line_item.quantity: "),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn money_beyond_the_bound_is_refused_naming_the_field_without_quoting_it() {
+    for bad in [
+        json!("79228162514264337593543950335"), // Decimal::MAX
+        json!("1000000000000.01"),
+        json!("-1000000000000.01"),
+        json!(10_000_000_000_000u64),
+        json!(-10_000_000_000_000i64),
+    ] {
+        let mut v = minimal_order();
+        v["total_price"] = bad.clone();
+        let e = parse_order_err(&v);
+        assert_eq!(e.kind, ParseErrorKind::Malformed, "{e}");
+        assert!(
+            e.message.starts_with("total_price: out of range"),
+            "{bad}: {}",
+            e.message
+        );
+        assert!(!e.message.contains("79228162514264337593543950335"), "{e}");
+    }
+    let mut item = line_item(1);
+    item["price"] = json!("79228162514264337593543950335");
+    let e = parse_order_err(&order_with_line_items(vec![item]));
+    assert!(
+        e.message.starts_with("line_items[0].price: out of range"),
+        "{}",
+        e.message
+    );
+    let mut v = minimal_order();
+    v["total_price"] = json!("1000000000000.00");
+    v["total_discounts"] = json!("-1000000000000");
+    let o = parse_order(&v).unwrap();
+    assert_eq!(o.total_price, Some(de::MAX_MONEY));
+    assert_eq!(de::MAX_MONEY.to_string(), "1000000000000");
+}
+
+#[test]
+fn times_outside_1970_to_9999_utc_are_refused_naming_the_field() {
+    // The fuzzer's case: within 9999 as written, but 10000-01-01 in UTC.
+    for (field, bad) in [
+        ("created_at", "9999-12-31T23:59:59-23:59"),
+        ("created_at", "1969-12-31T23:59:59Z"),
+        ("updated_at", "9999-12-31T23:59:59-01:00"),
+        ("cancelled_at", "0000-01-01T00:00:00+01:00"),
+        ("processed_at", "1970-01-01T00:30:00+01:00"),
+    ] {
+        let mut v = minimal_order();
+        v[field] = json!(bad);
+        let e = parse_order_err(&v);
+        assert_eq!(e.kind, ParseErrorKind::Malformed, "{e}");
+        assert!(
+            e.message.starts_with(&format!("{field}: out of range")),
+            "{bad}: {}",
+            e.message
+        );
+    }
+    let mut v = minimal_order();
+    v["created_at"] = json!("9999-12-31T23:59:59Z");
+    v["updated_at"] = json!("1970-01-01T00:00:00Z");
+    v["cancelled_at"] = json!(null);
+    let o = parse_order(&v).unwrap();
+    assert_eq!(o.created_at, ts("9999-12-31T23:59:59Z"));
+
+    let mut f: Value = serde_json::from_slice(FULFILLMENT_JSON).unwrap();
+    f["updated_at"] = json!("9999-12-31T23:59:59-05:00");
+    let e = parse_event(Topic::FulfillmentsUpdate, &body(&f)).unwrap_err();
+    assert!(e.message.starts_with("updated_at: out of range"), "{e}");
+    let mut r: Value = serde_json::from_slice(REFUND_JSON).unwrap();
+    r["created_at"] = json!("9999-12-31T23:59:59-05:00");
+    assert!(parse_refund_err(&r)
+        .message
+        .starts_with("created_at: out of range"));
+    let mut fe: Value = serde_json::from_slice(FULFILLMENT_EVENT_JSON).unwrap();
+    fe["happened_at"] = json!("9999-12-31T23:59:59-05:00");
+    let e = parse_event(Topic::FulfillmentEventsCreate, &body(&fe)).unwrap_err();
+    assert!(e.message.starts_with("happened_at: out of range"), "{e}");
+    let consent = json!({
+        "customer_id": 1,
+        "email_address": "a@example.com",
+        "email_marketing_consent": {
+            "state": "subscribed",
+            "consent_updated_at": "9999-12-31T23:59:59-05:00"
+        }
+    });
+    let e = parse_event(Topic::EmailConsentUpdate, &body(&consent)).unwrap_err();
+    assert!(
+        e.message
+            .starts_with("email_marketing_consent.consent_updated_at: out of range"),
+        "{e}"
+    );
+}
