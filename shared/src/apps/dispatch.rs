@@ -111,9 +111,16 @@ impl Report {
 pub const POSSIBLY_SENT: &str = "possibly sent, outcome not recorded";
 
 /// Spaces sends at most `rate` per second across this dispatcher.
+///
+/// A send takes its slot ([`Pace::wait_until`]) before its hand-over mark is written,
+/// so a crash leaves no marked email waiting for the rate; then, mark written, it
+/// passes [`Pace::space_call`], which keeps consecutive SES calls one interval apart
+/// however long each mark's write took (it waits only when a slow write was followed
+/// by a fast one).
 pub struct Pace {
     interval: std::time::Duration,
     next: Mutex<tokio::time::Instant>,
+    last_call: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Pace {
@@ -121,7 +128,18 @@ impl Pace {
         Pace {
             interval: std::time::Duration::from_secs_f64(1.0 / rate.max(0.001)),
             next: Mutex::new(tokio::time::Instant::now()),
+            last_call: Mutex::new(None),
         }
+    }
+
+    /// Waits until one interval has passed since the previous SES call, and counts
+    /// this one. Calls pass one at a time.
+    pub async fn space_call(&self) {
+        let mut last = self.last_call.lock().await;
+        if let Some(prev) = *last {
+            tokio::time::sleep_until(prev + self.interval).await;
+        }
+        *last = Some(tokio::time::Instant::now());
     }
 
     /// Waits for the next send slot. Returns `false` at once, taking no slot, when that
@@ -792,6 +810,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         run: &Run<'_>,
     ) -> Result<(), Interrupted> {
         let report = run.report;
+        run.pace.space_call().await;
         let recorded = match self.mailer.send(outgoing).await {
             Ok(message_id) => {
                 let mut done = next_version(&f);
