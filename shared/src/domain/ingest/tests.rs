@@ -2136,3 +2136,114 @@ fn refunded_quantities_saturate_instead_of_overflowing() {
         assert_eq!(f.due_at.len(), 24, "{}", f.due_at);
     }
 }
+
+/// Every order of `items`, each once (Heap's algorithm).
+fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    fn heap<T: Clone>(k: usize, a: &mut Vec<T>, out: &mut Vec<Vec<T>>) {
+        if k <= 1 {
+            out.push(a.clone());
+            return;
+        }
+        for i in 0..k {
+            heap(k - 1, a, out);
+            let j = if k % 2 == 0 { i } else { 0 };
+            a.swap(j, k - 1);
+        }
+    }
+    let mut a = items.to_vec();
+    let mut out = Vec::new();
+    heap(a.len(), &mut a, &mut out);
+    out
+}
+
+#[test]
+fn one_orders_deliveries_in_any_order_plan_what_they_plan_in_order() {
+    // Paid, shipped, delivered, partly refunded, and a consent update: 120 arrival
+    // orders, each delivered (and then redelivered) on one table; every one must end
+    // with the follow-ups of the in-order sequence.
+    let config = rules();
+    let rules = &config.shops[0];
+    let events: Vec<(Topic, Vec<u8>)> = vec![
+        (Topic::OrdersPaid, paid_on_time()),
+        (Topic::FulfillmentsCreate, shipped()),
+        (Topic::FulfillmentEventsCreate, delivered().to_vec()),
+        (Topic::RefundsCreate, refunded()),
+        (Topic::EmailConsentUpdate, fixtures::CONSENT.to_vec()),
+    ];
+    let run = |order: &[(Topic, Vec<u8>)]| {
+        let mut t = Table::default();
+        for (topic, body) in order {
+            deliver_with(&mut t, rules, *topic, body, now());
+        }
+        // Shopify redelivers: nothing changes.
+        let once = followups(&t);
+        for (topic, body) in order {
+            deliver_with(&mut t, rules, *topic, body, now());
+        }
+        assert_eq!(followups(&t), once, "a redelivery changed the plan");
+        once
+    };
+    let expected = run(&events);
+    assert!(!expected.is_empty());
+    let all = permutations(&events);
+    assert_eq!(all.len(), 120);
+    for order in all {
+        let topics: Vec<&str> = order.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(run(&order), expected, "arrival order {topics:?}");
+    }
+}
+
+#[test]
+fn refunds_never_increase_what_a_customer_keeps_whatever_they_claim() {
+    // 200 random histories of up to 6 refunds of random lines and quantities (some far
+    // beyond what was bought, some repeated): after each, no line keeps more units than
+    // before.
+    let config = rules();
+    let rules = &config.shops[0];
+    let lines = [466157049u64, 518995019, 703073504];
+    let mut rng = fastrand::Rng::with_seed(17);
+    for history in 0..200u64 {
+        let mut t = Table::default();
+        let paid = order_body(|o| {
+            o["created_at"] = json!(PAID_AT);
+            o["updated_at"] = json!(PAID_AT);
+            o["financial_status"] = json!("paid");
+            for l in o["line_items"].as_array_mut().unwrap() {
+                l["quantity"] = json!(3);
+            }
+        });
+        deliver_with(&mut t, rules, Topic::OrdersPaid, &paid, now());
+        let kept = |t: &Table| -> Vec<u32> {
+            let o = t.order(ORDER_ID);
+            o.lines
+                .iter()
+                .map(|l| l.quantity.saturating_sub(o.refunded_qty(l.line_item_id)))
+                .collect()
+        };
+        let mut before = kept(&t);
+        for n in 0..rng.u64(1..=6) {
+            // A repeated refund id now and then: Shopify redelivering one.
+            let refund_id = 9_000_000 + history * 10 + rng.u64(0..=n);
+            let body = edit(fixtures::REFUND, |r| {
+                r["id"] = json!(refund_id);
+                r["created_at"] = json!("2026-11-19T12:00:00Z");
+                let items: Vec<Value> = (0..rng.usize(1..=3))
+                    .map(|i| {
+                        json!({
+                            "id": refund_id * 10 + i as u64,
+                            "line_item_id": lines[rng.usize(0..lines.len())],
+                            "quantity": rng.u32(0..=5),
+                        })
+                    })
+                    .collect();
+                r["refund_line_items"] = json!(items);
+            });
+            deliver_with(&mut t, rules, Topic::RefundsCreate, &body, now());
+            let after = kept(&t);
+            for (b, a) in before.iter().zip(&after) {
+                assert!(a <= b, "history {history}: kept {before:?} then {after:?}");
+            }
+            before = after;
+        }
+    }
+}
