@@ -25,7 +25,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview \
-        build deploy validate startup cycles confirm-redact reputation
+        build deploy validate startup cycles confirm-redact replay reputation
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ preview: .env ## Render PLAYBOOK (default thank_you) for the sample order to out
 confirm-redact: .env ## Confirm a shop/redact waiting for an operator: SHOP=name.myshopify.com (BY=who, default $$USER)
 	@test -n "$(SHOP)" || { echo "usage: make confirm-redact SHOP=name.myshopify.com [BY=name]"; exit 2; }
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- confirm-redact --shop $(SHOP) $(if $(BY),--by $(BY))
+
+replay: .env ## Record a shop's quarantined deliveries after a fix: SHOP=name.myshopify.com
+	@test -n "$(SHOP)" || { echo "usage: make replay SHOP=name.myshopify.com"; exit 2; }
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- replay --shop $(SHOP)
 
 reputation: .env ## A shop's bounce/complaint rates and marketing brake: SHOP=name.myshopify.com (RESUME=1 lifts a pause)
 	@test -n "$(SHOP)" || { echo "usage: make reputation SHOP=name.myshopify.com [RESUME=1]"; exit 2; }

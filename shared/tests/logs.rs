@@ -25,6 +25,14 @@ impl Recorder for Accept {
         Ok(Outcome::Recorded { items: 5 })
     }
 
+    async fn quarantine(
+        &self,
+        _: &aftercart::model::Key,
+        _: &aftercart::model::QuarantineRecord,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn count_refusal(
         &self,
         _: &str,

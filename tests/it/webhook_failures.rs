@@ -471,3 +471,101 @@ async fn an_order_updated_in_year_9999_is_recorded_with_nothing_planned_past_the
         "nothing due after 2036 is planned"
     );
 }
+
+/// The fixture order with `n` lines of long titles: well under the body limit, but an
+/// order item over DynamoDB's 400 KB.
+fn oversized_order(n: u64) -> Vec<u8> {
+    order_with(|o| {
+        let lines: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "id": 1_000_000 + i,
+                    "product_id": 632910392,
+                    "variant_id": 808950810,
+                    "title": format!("Limited edition print no. {i} {}", "x".repeat(300)),
+                    "quantity": 1,
+                    "price": "1.00",
+                })
+            })
+            .collect();
+        o["line_items"] = serde_json::Value::Array(lines);
+        o["financial_status"] = "paid".into();
+    })
+}
+
+#[tokio::test]
+async fn a_delivery_the_store_refuses_for_good_is_quarantined_and_replayed_exactly_once() {
+    let t = TestApp::spawn().await;
+    let body = oversized_order(1_400);
+    assert!(body.len() < 1_048_576, "{} bytes", body.len());
+    // Shopify is told 200, so it stops retrying and keeps the subscription.
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-big")).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("quarantined")),
+        "{answer}"
+    );
+    // Kept in the order's partition, nothing else written.
+    let items = t.scan().await;
+    assert_eq!(items.len(), 1, "only the quarantined delivery");
+    let order_pk = format!("SHOP#{SHOP}#ORDER#450789469");
+    assert_eq!(s(&items[0], "pk"), order_pk);
+    assert_eq!(s(&items[0], "sk"), "QUARANTINE#wh-big");
+    assert!(s(&items[0], "error").contains("maximum allowed size"));
+    // Shopify's retry of it keeps the one copy.
+    let (status, _) = t.post(signed("orders/paid", &body, "wh-big")).await;
+    assert_eq!(status, 200);
+    assert_eq!(t.scan().await.len(), 1);
+
+    // Replayed while still too big: kept.
+    let first = t.app.replay(SHOP).await.expect("replay runs");
+    assert_eq!((first.still_refused, first.recorded), (1, 0));
+    assert_eq!(t.scan().await.len(), 1);
+
+    // After a fix (here: the same delivery, now small enough), replay records it once.
+    let fixed = aftercart::model::QuarantineRecord {
+        shop: SHOP.into(),
+        topic: "orders/paid".into(),
+        webhook_id: "wh-big".into(),
+        received_at: "2026-11-22T08:00:00.000Z".into(),
+        triggered_at: None,
+        error: "earlier".into(),
+        body_gzip: aftercart::model::QuarantineRecord::pack(&order_with(|o| {
+            o["financial_status"] = "paid".into()
+        }))
+        .unwrap(),
+        expires_at: 4_102_444_800,
+    };
+    let mut item: aftercart::adapters::dynamo::Attrs = serde_dynamo::to_item(&fixed).unwrap();
+    for (k, v) in [
+        ("pk", order_pk.as_str()),
+        ("sk", "QUARANTINE#wh-big"),
+        ("entity", "quarantine"),
+    ] {
+        item.insert(
+            k.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(v.into()),
+        );
+    }
+    t.client
+        .put_item()
+        .table_name(&t.table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put_item");
+    let second = t.app.replay(SHOP).await.expect("replay runs");
+    assert_eq!((second.recorded, second.still_refused), (1, 0));
+    assert!(
+        t.get(&order_pk, "ORDER").await.is_some(),
+        "the order is recorded"
+    );
+    assert!(
+        t.get(&order_pk, "QUARANTINE#wh-big").await.is_none(),
+        "and released"
+    );
+    let after = t.scan().await.len();
+    let third = t.app.replay(SHOP).await.expect("replay runs");
+    assert_eq!(third, Default::default(), "nothing left to replay");
+    assert_eq!(t.scan().await.len(), after, "nothing recorded twice");
+}

@@ -502,7 +502,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         if reason.len() < full.len() {
             reason.push('…');
         }
-        let store_trouble = !matches!(error, StoreError::Corrupt { .. });
+        let store_trouble = !error.is_permanent();
         let recorded = if store_trouble {
             Report::add(&run.report.retried);
             let retries = f.store_retries.saturating_add(1);

@@ -120,6 +120,8 @@ impl Rejection {
 enum Answer {
     Recorded(Outcome),
     Ignored,
+    /// Kept for `aftercart replay`: recording failed for good (the error).
+    Quarantined(StoreError),
 }
 
 impl<R: Recorder> WebhookApp<R> {
@@ -146,10 +148,24 @@ impl<R: Recorder> WebhookApp<R> {
             .map(|d| (d.topic, d.shop, d.webhook_id))
             .unwrap_or_default();
         match result {
+            Ok(Answer::Quarantined(error)) => {
+                // The ids name the delivery for `aftercart replay`; the body stays in the
+                // table. The log metric `DeliveriesQuarantined` alarms on this line.
+                tracing::error!(
+                    request_id, topic, shop, webhook_id, outcome = "quarantined", status = 200,
+                    latency_ms, error = %error,
+                    "delivery quarantined"
+                );
+                json(
+                    StatusCode::OK,
+                    serde_json::json!({ "status": "quarantined" }),
+                )
+            }
             Ok(answer) => {
                 let outcome = match &answer {
                     Answer::Recorded(o) => o.as_str(),
                     Answer::Ignored => "ignored",
+                    Answer::Quarantined(_) => "quarantined",
                 };
                 tracing::info!(
                     request_id,
@@ -164,35 +180,13 @@ impl<R: Recorder> WebhookApp<R> {
                 json(StatusCode::OK, serde_json::json!({ "status": outcome }))
             }
             Err(rejection) => {
-                let status = rejection.status();
-                let body_sha256 = hex_prefix(&Sha256::digest(body));
-                if status.is_server_error() {
-                    tracing::error!(
-                        request_id, topic, shop, webhook_id, outcome = rejection.kind(),
-                        status = status.as_u16(), latency_ms, error = %rejection,
-                        "webhook not recorded; Shopify will retry"
-                    );
-                } else {
-                    // The ids and a digest identify the delivery in Shopify's admin
-                    // (where it can be resent); the body itself is never logged.
-                    tracing::warn!(
-                        request_id, topic, shop, webhook_id, outcome = rejection.kind(),
-                        status = status.as_u16(), latency_ms, body_bytes = body.len(),
-                        body_sha256, error = %rejection,
-                        "webhook rejected"
-                    );
-                }
-                let mut resp = json(
-                    status,
-                    serde_json::json!({ "error": rejection.public_message() }),
-                );
-                if let Rejection::Method(_) = rejection {
-                    resp.headers_mut().insert(
-                        lambda_http::http::header::ALLOW,
-                        lambda_http::http::HeaderValue::from_static("POST"),
-                    );
-                }
-                resp
+                let ids = Ids {
+                    request_id: &request_id,
+                    topic,
+                    shop,
+                    webhook_id,
+                };
+                rejected(&rejection, &ids, body, latency_ms)
             }
         }
     }
@@ -244,13 +238,63 @@ impl<R: Recorder> WebhookApp<R> {
             shards: self.config.dispatch.shards,
         };
         let budget = self.config.webhook.store_budget_ms;
-        let outcome = tokio::time::timeout(
+        let recorded = tokio::time::timeout(
             Duration::from_millis(budget),
             self.recorder.record(&ctx, &event),
         )
         .await
-        .map_err(|_| Rejection::Timeout(budget))??;
-        Ok(Answer::Recorded(outcome))
+        .map_err(|_| Rejection::Timeout(budget))?;
+        match recorded {
+            Ok(outcome) => Ok(Answer::Recorded(outcome)),
+            // A retry cannot fix it: keep it for a replay and let Shopify stop retrying
+            // (8 failures in a row would delete an Admin API subscription).
+            Err(e) if e.is_permanent() => {
+                self.quarantine(&delivery, &event, body, &e, now).await?;
+                Ok(Answer::Quarantined(e))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps the delivery in the partition it is about; a failure to keep it is a 503.
+    async fn quarantine(
+        &self,
+        delivery: &Delivery<'_>,
+        event: &shopify::Event,
+        body: &[u8],
+        error: &StoreError,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Rejection> {
+        let Some(body_gzip) = crate::model::QuarantineRecord::pack(body) else {
+            // Too big to keep even gzipped: Shopify's retries are all that is left.
+            tracing::error!(
+                shop = delivery.shop,
+                webhook_id = delivery.webhook_id,
+                topic = delivery.topic,
+                body_bytes = body.len(),
+                "delivery refused by the store and too large to quarantine"
+            );
+            return Err(Rejection::Store(StoreError::Refused {
+                operation: "quarantine",
+                message: "the body is too large to keep, even compressed".into(),
+            }));
+        };
+        let key = crate::model::keys::quarantine(
+            &crate::domain::ingest::quarantine_pk(delivery.shop, event),
+            delivery.webhook_id,
+        );
+        let record = crate::model::QuarantineRecord {
+            shop: delivery.shop.to_owned(),
+            topic: delivery.topic.to_owned(),
+            webhook_id: delivery.webhook_id.to_owned(),
+            received_at: crate::model::time::utc_key(&now),
+            triggered_at: delivery.triggered_at.map(str::to_owned),
+            error: error.to_string(),
+            body_gzip,
+            expires_at: now.timestamp() + crate::model::QuarantineRecord::KEEP_DAYS * 86_400,
+        };
+        self.recorder.quarantine(&key, &record).await?;
+        Ok(())
     }
 }
 
@@ -297,6 +341,107 @@ impl<R: Recorder> WebhookApp<R> {
             ),
         }
     }
+}
+
+/// What `aftercart replay` did for one shop.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Replayed {
+    /// Recorded now (and removed from quarantine).
+    pub recorded: u32,
+    /// Already recorded (an earlier replay, or Shopify's own retry): removed.
+    pub duplicates: u32,
+    /// Still refused for good: kept, with the new error.
+    pub still_refused: u32,
+    /// No longer readable as a delivery (its topic or body): kept for a look.
+    pub unreadable: u32,
+}
+
+impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
+    /// Records every quarantined delivery of `shop` through the same path as a live
+    /// one (its webhook id's receipt makes it exactly once: a replay run twice, or cut
+    /// short between recording and removing, records nothing twice). A store outage
+    /// stops the replay with the error; what is left stays quarantined.
+    pub async fn replay(&self, shop: &str) -> Result<Replayed, StoreError> {
+        let mut done = Replayed::default();
+        for (key, q) in self.recorder.quarantined(shop).await? {
+            let event = match (Topic::parse(&q.topic), q.unpack()) {
+                (Some(topic), Some(body)) => shopify::parse_delivery(topic, shop, &body).ok(),
+                _ => None,
+            };
+            let Some(event) = event else {
+                done.unreadable += 1;
+                tracing::error!(shop, webhook_id = %q.webhook_id, topic = %q.topic, "quarantined delivery cannot be read as one; left in place");
+                continue;
+            };
+            let ctx = Context {
+                shop,
+                webhook_id: &q.webhook_id,
+                now: self.clock.now(),
+                rules: self.config.shop(shop),
+                shards: self.config.dispatch.shards,
+            };
+            match self.recorder.record(&ctx, &event).await {
+                Ok(Outcome::Recorded { .. }) => done.recorded += 1,
+                Ok(Outcome::Duplicate { .. }) => done.duplicates += 1,
+                Err(e) if e.is_permanent() => {
+                    done.still_refused += 1;
+                    tracing::error!(shop, webhook_id = %q.webhook_id, topic = %q.topic, error = %e, "quarantined delivery still refused; left in place");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            self.recorder.release_quarantined(&key).await?;
+            tracing::info!(shop, webhook_id = %q.webhook_id, topic = %q.topic, "quarantined delivery replayed");
+        }
+        Ok(done)
+    }
+}
+
+/// What names a delivery in the logs.
+struct Ids<'a> {
+    request_id: &'a str,
+    topic: &'a str,
+    shop: &'a str,
+    webhook_id: &'a str,
+}
+
+/// Logs a rejected delivery (ids and a digest, never the body) and answers it.
+fn rejected(rejection: &Rejection, ids: &Ids<'_>, body: &[u8], latency_ms: u64) -> Response<Body> {
+    let Ids {
+        request_id,
+        topic,
+        shop,
+        webhook_id,
+    } = *ids;
+    let status = rejection.status();
+    let body_sha256 = hex_prefix(&Sha256::digest(body));
+    if status.is_server_error() {
+        tracing::error!(
+            request_id, topic, shop, webhook_id, outcome = rejection.kind(),
+            status = status.as_u16(), latency_ms, error = %rejection,
+            "webhook not recorded; Shopify will retry"
+        );
+    } else {
+        // The ids and a digest identify the delivery in Shopify's admin (where it can be
+        // resent); the body itself is never logged.
+        tracing::warn!(
+            request_id, topic, shop, webhook_id, outcome = rejection.kind(),
+            status = status.as_u16(), latency_ms, body_bytes = body.len(),
+            body_sha256, error = %rejection,
+            "webhook rejected"
+        );
+    }
+    let mut resp = json(
+        status,
+        serde_json::json!({ "error": rejection.public_message() }),
+    );
+    if let Rejection::Method(_) = rejection {
+        resp.headers_mut().insert(
+            lambda_http::http::header::ALLOW,
+            lambda_http::http::HeaderValue::from_static("POST"),
+        );
+    }
+    resp
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {

@@ -787,5 +787,27 @@ fn write(key: Key, item: Item, expect: Expect) -> Write {
     Write { key, item, expect }
 }
 
+/// The partition a quarantined delivery of `event` is kept in: its order's, or its
+/// customer's, so erasing them erases it; shop-wide topics in `SHOP#{shop}#QUARANTINE`.
+pub fn quarantine_pk(shop: &str, event: &Event) -> String {
+    match event {
+        Event::Order(_, o) => keys::order_pk(shop, o.id),
+        Event::Fulfillment(_, f) => keys::order_pk(shop, f.order_id),
+        Event::FulfillmentEvent(e) => keys::order_pk(shop, e.order_id),
+        Event::Refund(r) => keys::order_pk(shop, r.order_id),
+        Event::Consent(c) => keys::customer_pk(shop, &c.customer_id.to_string()),
+        Event::DataRequest(r) => customer_or_shop(shop, r.customer.id),
+        Event::CustomerRedact(r) => customer_or_shop(shop, r.customer.id),
+        Event::ShopRedact(_) | Event::AppUninstalled(_) => format!("SHOP#{shop}#QUARANTINE"),
+    }
+}
+
+fn customer_or_shop(shop: &str, customer: Option<u64>) -> String {
+    match customer {
+        Some(id) => keys::customer_pk(shop, &id.to_string()),
+        None => format!("SHOP#{shop}#QUARANTINE"),
+    }
+}
+
 #[cfg(test)]
 mod tests;

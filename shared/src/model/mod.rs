@@ -119,6 +119,16 @@ pub mod keys {
 
     pub const FEEDBACK_PREFIX: &str = "FEEDBACK#";
 
+    /// A quarantined delivery, in the partition `pk` of what it is about.
+    pub fn quarantine(pk: &str, webhook_id: &str) -> Key {
+        Key {
+            pk: pk.to_owned(),
+            sk: format!("{QUARANTINE_PREFIX}{webhook_id}"),
+        }
+    }
+
+    pub const QUARANTINE_PREFIX: &str = "QUARANTINE#";
+
     /// How many returns of one product gave one reason lately (no customer in it).
     pub fn reason_tally(shop: &str, product_id: u64, reason: super::ReturnReason) -> Key {
         Key {
@@ -827,6 +837,66 @@ impl FeedbackRecord {
     pub fn unindex(&mut self) {
         self.due_pk = None;
         self.due_sk = None;
+    }
+}
+
+/// A correctly signed delivery that could not be recorded for a reason no retry can
+/// fix ([`crate::ports::store::StoreError::is_permanent`]: an item over DynamoDB's
+/// 400 KB, data it refuses), kept so it is not lost while Shopify is told 200, and
+/// recorded by `aftercart replay` after a fix. It lives in the partition of the order
+/// or customer it is about (`QUARANTINE#{webhook id}`), so the privacy worker erases
+/// it with them, and expires after [`QuarantineRecord::KEEP_DAYS`]. The body is the
+/// delivery as Shopify sent it, gzipped and base64-encoded ([`QuarantineRecord::pack`]);
+/// it is never logged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct QuarantineRecord {
+    pub shop: String,
+    pub topic: String,
+    pub webhook_id: String,
+    /// UTC key.
+    pub received_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggered_at: Option<String>,
+    /// Why recording failed (the store's message; no value from the body).
+    pub error: String,
+    /// The raw body, gzipped, base64 (standard alphabet).
+    pub body_gzip: String,
+    /// Epoch seconds: DynamoDB TTL.
+    pub expires_at: i64,
+}
+impl Record for QuarantineRecord {
+    const KIND: &'static str = "quarantine";
+}
+
+impl QuarantineRecord {
+    /// How long a quarantined delivery is kept for a replay.
+    pub const KEEP_DAYS: i64 = 14;
+    /// The largest packed body kept (with room for the rest under DynamoDB's 400 KB).
+    pub const MAX_PACKED: usize = 350_000;
+
+    /// `body` gzipped and base64-encoded, or `None` when that is over [`Self::MAX_PACKED`].
+    pub fn pack(body: &[u8]) -> Option<String> {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(body).ok()?;
+        let packed = base64::engine::general_purpose::STANDARD.encode(gz.finish().ok()?);
+        (packed.len() <= Self::MAX_PACKED).then_some(packed)
+    }
+
+    /// The body as Shopify sent it, or `None` if the stored one does not unpack.
+    pub fn unpack(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        use std::io::Read as _;
+        let gz = base64::engine::general_purpose::STANDARD
+            .decode(&self.body_gzip)
+            .ok()?;
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(gz.as_slice())
+            .take(16 << 20)
+            .read_to_end(&mut body)
+            .ok()?;
+        Some(body)
     }
 }
 

@@ -59,6 +59,24 @@ pub enum StoreError {
         "gave up after {attempts} attempts: concurrent deliveries kept changing the same items"
     )]
     Contention { attempts: u32 },
+    /// DynamoDB refused the request for what it holds (`ValidationException`: an item
+    /// over 400 KB, an attribute it cannot store). Sending it again changes nothing.
+    #[error("DynamoDB refused {operation} for good: {message}")]
+    Refused {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the same request can never succeed (the data, not the store, is
+    /// the problem).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. } | StoreError::Refused { .. }
+        )
+    }
 }
 
 /// The port the webhook handler records through.
@@ -68,6 +86,15 @@ pub trait Recorder: Send + Sync {
         ctx: &Context<'_>,
         event: &Event,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// Keeps a delivery that can never be recorded as it is (see
+    /// [`StoreError::is_permanent`]) at `key`, for `aftercart replay`. A delivery already
+    /// kept (Shopify retrying it) is left as it is.
+    fn quarantine(
+        &self,
+        key: &crate::model::Key,
+        record: &crate::model::QuarantineRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Counts a signed delivery that was refused (see [`crate::domain::refusals`]).
     fn count_refusal(

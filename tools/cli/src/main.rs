@@ -131,6 +131,15 @@ enum Command {
         #[arg(long, env = "USER", default_value = "operator")]
         by: String,
     },
+    /// Record the deliveries of a shop that were quarantined because the store refused
+    /// them for good (answered 200 so Shopify kept the subscription; alarm
+    /// DeliveriesQuarantined), once the cause is fixed. Exactly once: a replay run twice
+    /// records nothing twice. Uses the config (AFTERCART_CONFIG) and AFTERCART_TABLE.
+    Replay {
+        /// The shop's domain, e.g. acme.myshopify.com.
+        #[arg(long)]
+        shop: String,
+    },
     /// Show a shop's bounce and complaint rates over the window and whether its
     /// marketing is paused; `--resume` lifts a pause by hand (docs/deliverability.md).
     /// Uses the config (AFTERCART_CONFIG) and the table in AFTERCART_TABLE.
@@ -182,6 +191,7 @@ async fn run(command: Command) -> Result<()> {
         } => preview(&playbook, shop.as_deref(), locale, &dir),
         Command::ConfirmRedact { shop, by } => confirm_redact(&shop, &by).await,
         Command::Reputation { shop, resume } => reputation(&shop, resume).await,
+        Command::Replay { shop } => replay(&shop).await,
     }
 }
 
@@ -402,6 +412,36 @@ async fn confirm_redact(shop: &str, by: &str) -> Result<()> {
     );
     let done = aftercart_cli::cli::confirm_redact(&store, shop, by, chrono::Utc::now()).await?;
     println!("{done}");
+    Ok(())
+}
+
+async fn replay(shop: &str) -> Result<()> {
+    let config = aftercart::apps::startup::load_config()?;
+    anyhow::ensure!(
+        config.shop(shop).is_some(),
+        "{shop} is not a shop of the config file"
+    );
+    let table_name = aftercart::apps::startup::table_name()?;
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        aftercart::adapters::dynamo::dynamo_client(aftercart::adapters::dynamo::Budget::Background)
+            .await,
+        table_name,
+        std::time::Duration::from_secs(config.webhook.receipt_days as u64 * 86_400),
+    );
+    let app = aftercart::apps::webhook::WebhookApp {
+        config: std::sync::Arc::new(config),
+        // Nothing is verified on a replay: the deliveries were verified when they came.
+        secrets: aftercart::config::WebhookSecrets::from_pairs(
+            std::iter::empty::<(&str, &[&str])>(),
+        ),
+        recorder: store,
+        clock: std::sync::Arc::new(aftercart::model::time::SystemClock),
+    };
+    let done = app.replay(shop).await?;
+    println!(
+        "{shop}: {} recorded, {} already recorded, {} still refused, {} unreadable",
+        done.recorded, done.duplicates, done.still_refused, done.unreadable
+    );
     Ok(())
 }
 

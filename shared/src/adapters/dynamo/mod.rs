@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod links;
 pub mod mail_events;
 pub mod privacy;
+pub mod quarantine;
 pub mod refusals;
 pub mod reputation;
 pub mod table;
@@ -16,7 +17,7 @@ use crate::model::Expect;
 use crate::model::{keys, DiscountRecord, FollowUpRecord, Key, Receipt, Record};
 use crate::ports::store::{Cas, DuplicateOf, Outcome, Recorder, StoreError};
 use crate::wire::shopify::Event;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, TransactGetItem, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -264,6 +265,32 @@ enum WriteResult {
 }
 
 impl Recorder for DynamoStore {
+    async fn quarantine(
+        &self,
+        key: &Key,
+        record: &crate::model::QuarantineRecord,
+    ) -> Result<(), StoreError> {
+        let mut item: Attrs = serde_dynamo::to_item(record).map_err(|e| StoreError::Corrupt {
+            key: format!("{}/{}", key.pk, key.sk),
+            message: e.to_string(),
+        })?;
+        item.extend(key_attrs(key));
+        item.insert(
+            table::ENTITY.into(),
+            AttributeValue::S(crate::model::QuarantineRecord::KIND.into()),
+        );
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        // Lost: Shopify retried a delivery already kept.
+        cas("PutItem", out).map(|_| ())
+    }
+
     async fn count_refusal(
         &self,
         shop: &str,
@@ -429,6 +456,10 @@ pub(crate) fn transact<O>(
                 .iter()
                 .map(|r| r.code().unwrap_or("None").to_owned())
                 .collect())),
+            other if other.code() == Some(VALIDATION) => Err(StoreError::Refused {
+                operation: "TransactWriteItems",
+                message: other.message().unwrap_or("ValidationException").to_owned(),
+            }),
             other => Err(StoreError::Unavailable {
                 operation: "TransactWriteItems",
                 message: DisplayErrorContext(other).to_string(),
@@ -437,6 +468,10 @@ pub(crate) fn transact<O>(
         Err(e) => Err(unavailable("TransactWriteItems", &e)),
     }
 }
+
+/// DynamoDB's code for a request it refuses for what it holds (its message says what,
+/// e.g. "Item size has exceeded the maximum allowed size", and quotes no value).
+const VALIDATION: &str = "ValidationException";
 
 /// A cancellation no retry of the same plan can fix.
 pub(crate) fn cancelled(codes: &[String]) -> StoreError {
@@ -461,6 +496,16 @@ where
             if se.err().code() == Some("ConditionalCheckFailedException") =>
         {
             Ok(Cas::Lost)
+        }
+        Err(SdkError::ServiceError(se)) if se.err().code() == Some(VALIDATION) => {
+            Err(StoreError::Refused {
+                operation,
+                message: se
+                    .err()
+                    .message()
+                    .unwrap_or("ValidationException")
+                    .to_owned(),
+            })
         }
         Err(e) => Err(unavailable(operation, &e)),
     }

@@ -23,6 +23,8 @@ enum Behaviour {
     Record,
     Fail,
     Hang,
+    /// DynamoDB refuses the write for good (an item over 400 KB).
+    Refuse,
 }
 
 struct CountingRecorder {
@@ -30,6 +32,7 @@ struct CountingRecorder {
     behaviour: Behaviour,
     topics: Mutex<Vec<&'static str>>,
     refusals: Mutex<Vec<(String, RefusalKind)>>,
+    quarantined: Mutex<Vec<(crate::model::Key, crate::model::QuarantineRecord)>>,
 }
 
 impl Recorder for CountingRecorder {
@@ -41,7 +44,7 @@ impl Recorder for CountingRecorder {
     ) -> Result<(), StoreError> {
         self.refusals.lock().unwrap().push((shop.to_owned(), kind));
         match self.behaviour {
-            Behaviour::Record => Ok(()),
+            Behaviour::Record | Behaviour::Refuse => Ok(()),
             Behaviour::Fail => Err(StoreError::Unavailable {
                 operation: "UpdateItem",
                 message: "connection refused".into(),
@@ -68,7 +71,23 @@ impl Recorder for CountingRecorder {
                     of: DuplicateOf::Delivery,
                 })
             }
+            Behaviour::Refuse => Err(StoreError::Refused {
+                operation: "TransactWriteItems",
+                message: "Item size has exceeded the maximum allowed size".into(),
+            }),
         }
+    }
+
+    async fn quarantine(
+        &self,
+        key: &crate::model::Key,
+        record: &crate::model::QuarantineRecord,
+    ) -> Result<(), StoreError> {
+        self.quarantined
+            .lock()
+            .unwrap()
+            .push((key.clone(), record.clone()));
+        Ok(())
     }
 }
 
@@ -82,6 +101,7 @@ fn app_with(behaviour: Behaviour, config_toml: &str) -> WebhookApp<CountingRecor
             behaviour,
             topics: Mutex::new(Vec::new()),
             refusals: Mutex::new(Vec::new()),
+            quarantined: Mutex::new(Vec::new()),
         },
         clock: Arc::new(FixedClock::new(chrono::Utc::now())),
     }
@@ -139,6 +159,38 @@ async fn signed_order_is_recorded() {
     let (status, body) = answer(&app, signed("orders/paid", fixtures::ORDER)).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("recorded")));
     assert_eq!(calls(&app), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_the_store_refuses_for_good_is_quarantined_and_answered_200() {
+    let refusing = app(Behaviour::Refuse);
+    let (status, body) = answer(&refusing, signed("orders/paid", fixtures::ORDER)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("quarantined"))
+    );
+    let kept = refusing.recorder.quarantined.lock().unwrap().clone();
+    assert_eq!(kept.len(), 1);
+    let (key, record) = &kept[0];
+    // In the order's partition, so erasing the order erases it.
+    assert_eq!(key.pk, format!("SHOP#{SHOP}#ORDER#450789469"));
+    assert_eq!(key.sk, "QUARANTINE#b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
+    assert_eq!(record.topic, "orders/paid");
+    assert_eq!(
+        record.unpack().unwrap(),
+        fixtures::ORDER,
+        "the body exactly as Shopify sent it"
+    );
+    assert!(
+        record.body_gzip.len() < fixtures::ORDER.len(),
+        "kept gzipped"
+    );
+    assert!(record.error.contains("maximum allowed size"));
+    // A store outage is still a 503: Shopify retries.
+    let outage = app(Behaviour::Fail);
+    let (status, _) = answer(&outage, signed("orders/paid", fixtures::ORDER)).await;
+    assert_eq!(status, 503);
+    assert!(outage.recorder.quarantined.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
