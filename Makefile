@@ -20,12 +20,19 @@ DEV_PORT    ?= 5005
 TEST_PORT   ?= 5006
 WATCH_PORT  ?= 9000
 TOPIC       ?= orders/paid
+# cargo-fuzz, pinned, installed from crates.io into .tools/ by `make fuzz`.
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ  := .tools/bin/cargo-fuzz
+FUZZ_TARGETS ?= webhook mail_events link_tokens config
+# Seconds each fuzz target runs (`make fuzz SECONDS=300`).
+SECONDS     ?= 60
 # Load .env (KEY=VALUE lines) into a recipe's shell.
 WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview \
-        build deploy validate startup cycles confirm-redact replay reputation
+        build deploy validate startup cycles confirm-redact replay reputation fuzz fuzz-build \
+        fuzz-corpus
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -151,6 +158,20 @@ startup: ## Start-up time to the first Runtime API poll (BINS="webhook dispatch 
 	cargo build --release $(addprefix -p ,$(BINS))
 	python3 tools/startup.py --runs $(or $(RUNS),20) --config $(CONFIG) --zips target/lambda \
 	  $(addprefix target/release/,$(BINS))
+
+$(CARGO_FUZZ):
+	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root .tools
+
+# -s none (no sanitizer) builds on the stable toolchain; -O -a: optimised, with debug
+# assertions and overflow checks. The fuzz crate is its own workspace (fuzz/target).
+fuzz-build: $(CARGO_FUZZ) ## Build the fuzz targets (cargo-fuzz, libFuzzer, stable toolchain)
+	env -u CARGO_TARGET_DIR $(CARGO_FUZZ) build -s none -O -a --codegen-units 16
+
+fuzz-corpus: ## Write the fuzz seed corpora (fuzz/corpus/) from the fixtures
+	fuzz/seed.sh
+
+fuzz: fuzz-build fuzz-corpus ## Run each fuzz target for SECONDS (default 60); fails on any crash, prints executions
+	env -u CARGO_TARGET_DIR fuzz/run.sh $(SECONDS) $(CARGO_FUZZ) $(FUZZ_TARGETS)
 
 cycles: ## Upward imports between the library's layers and import cycles (tools/cycles.py; --edges lists every import)
 	python3 tools/cycles.py --src shared/src

@@ -1,0 +1,218 @@
+//! Signed deliveries of every handled topic through verify → parse → plan, as the
+//! webhook function and its recorder do them, on a small in-memory table.
+//!
+//! Input: one to four deliveries separated by the bytes `0xFF 0xFE` (never in UTF-8, so
+//! never inside a JSON body). The first byte of each delivery picks the topic
+//! (`Topic::ALL[byte % 13]`), the rest is its body. Each body is signed with a fixed
+//! secret and must verify; a parsed event is planned against the items it needs, as the
+//! DynamoDB adapter reads them (`needs`, `needs_after`, the customer's follow-ups and
+//! codes), and the plan is applied to the table before the next delivery, so later
+//! deliveries are planned on the state earlier ones left (a second order of one
+//! customer, a refund after the order, a replay).
+//!
+//! The config is `infra/aftercart.toml` (the demo shop, every playbook on, a configured
+//! product with `consumption_days`), so the replenishment and loyalty arithmetic runs.
+
+#![no_main]
+
+use aftercart::config::Config;
+use aftercart::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
+use aftercart::model::{keys, Expect, Key};
+use aftercart::wire::shopify::{parse_delivery, Topic};
+use aftercart::wire::verify::{sign_webhook, verify_webhook};
+use chrono::{DateTime, TimeZone, Utc};
+use libfuzzer_sys::fuzz_target;
+use secrecy::SecretString;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::LazyLock;
+
+const SHOP: &str = "aftercart-demo.myshopify.com";
+const SEPARATOR: &[u8] = &[0xFF, 0xFE];
+const MAX_DELIVERIES: usize = 4;
+
+static CONFIG: LazyLock<Config> = LazyLock::new(|| {
+    Config::parse(
+        include_str!("../../infra/aftercart.toml"),
+        "infra/aftercart.toml",
+    )
+    .expect("the sample config is valid")
+});
+
+static SECRETS: LazyLock<[SecretString; 1]> =
+    LazyLock::new(|| [SecretString::from("shpss_fuzz_secret".to_owned())]);
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+}
+
+/// The table as the planner sees it: versioned items by key.
+#[derive(Default)]
+struct Table {
+    items: BTreeMap<Key, Item>,
+    receipts: HashSet<Key>,
+}
+
+fn version_of(item: &Item) -> Option<u64> {
+    match item {
+        Item::Order(r) => Some(r.v),
+        Item::Fulfillment(r) => Some(r.v),
+        Item::Profile(r) => Some(r.v),
+        Item::Shop(r) => Some(r.v),
+        Item::FollowUp(r) => Some(r.v),
+        Item::Discount(r) => Some(r.v),
+        Item::Refund(_) | Item::History(_) | Item::Privacy(_) => None,
+    }
+}
+
+impl Table {
+    fn get(&self, key: &Key) -> Option<&Item> {
+        self.items.get(key)
+    }
+
+    /// What the adapter reads for `needs`: the named items and the customer's
+    /// follow-ups and discount codes.
+    fn load(&self, needs: &Needs) -> Loaded {
+        let order = needs
+            .order
+            .and_then(|id| match self.get(&keys::order(SHOP, id)) {
+                Some(Item::Order(r)) => Some(r.clone()),
+                _ => None,
+            });
+        let fulfillment =
+            needs
+                .fulfillment
+                .and_then(|(o, f)| match self.get(&keys::fulfillment(SHOP, o, f)) {
+                    Some(Item::Fulfillment(r)) => Some(r.clone()),
+                    _ => None,
+                });
+        let profile =
+            needs
+                .profile
+                .as_deref()
+                .and_then(|c| match self.get(&keys::profile(SHOP, c)) {
+                    Some(Item::Profile(r)) => Some(r.clone()),
+                    _ => None,
+                });
+        let shop = match (needs.shop, self.get(&keys::shop(SHOP))) {
+            (true, Some(Item::Shop(r))) => Some(r.clone()),
+            _ => None,
+        };
+        let (mut followups, mut discounts) = (Vec::new(), Vec::new());
+        if let Some(c) = needs.followups_of.as_deref() {
+            let pk = keys::customer_pk(SHOP, c);
+            for (k, item) in &self.items {
+                if k.pk != pk {
+                    continue;
+                }
+                match item {
+                    Item::FollowUp(f) if k.sk.starts_with(keys::FOLLOWUP_PREFIX) => {
+                        followups.push(f.clone())
+                    }
+                    Item::Discount(d) if k.sk.starts_with(keys::DISCOUNT_PREFIX) => {
+                        discounts.push(d.clone())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Loaded {
+            order,
+            fulfillment,
+            profile,
+            shop,
+            followups,
+            discounts,
+        }
+    }
+
+    /// One TransactWriteItems: all conditions hold or nothing is written (a lost race,
+    /// which the adapter re-plans; here the delivery is dropped).
+    fn apply(&mut self, writes: Vec<Write>) {
+        let holds = writes.iter().all(|w| match (w.expect, self.get(&w.key)) {
+            (Expect::Any, _) | (Expect::Absent, None) => true,
+            (Expect::Version(v), Some(item)) => version_of(item) == Some(v),
+            _ => false,
+        });
+        if holds {
+            for w in writes {
+                self.items.insert(w.key, w.item);
+            }
+        }
+    }
+}
+
+fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
+    let Some((&selector, body)) = raw.split_first() else {
+        return;
+    };
+    let topic = Topic::ALL[usize::from(selector) % Topic::ALL.len()];
+
+    // The signature Shopify would send verifies; a header made of the body does not
+    // panic whatever it is.
+    let signature = sign_webhook(body, &SECRETS[0]);
+    verify_webhook(body, Some(&signature), &*SECRETS).expect("a correct signature verifies");
+    let junk = String::from_utf8_lossy(&body[..body.len().min(64)]);
+    let _ = verify_webhook(body, Some(junk.as_ref()), &*SECRETS);
+
+    let Ok(event) = parse_delivery(topic, SHOP, body) else {
+        return;
+    };
+    let _ = event.topic();
+
+    // The receipts: the delivery id and, where the event has one, its business key.
+    let webhook_id = format!("fuzz-{index}");
+    let mut receipts = vec![keys::delivery(SHOP, &webhook_id)];
+    if let Some((id, version)) = event.business_key() {
+        receipts.push(keys::event(SHOP, topic.as_str(), id, &version));
+    }
+    if receipts.iter().any(|k| table.receipts.contains(k)) {
+        return;
+    }
+
+    let first = ingest::needs(&event);
+    let loaded = table.load(&first);
+    let refined = ingest::needs_after(&event, &first, &loaded);
+    let loaded = if refined == first {
+        loaded
+    } else {
+        table.load(&refined)
+    };
+    let ctx = Context {
+        shop: SHOP,
+        webhook_id: &webhook_id,
+        now: now(),
+        rules: CONFIG.shop(SHOP),
+        shards: CONFIG.dispatch.shards,
+    };
+    let writes = ingest::plan(&ctx, &event, &loaded);
+
+    // DynamoDB refuses a transaction with two operations on one item (and so would
+    // retry the delivery for ever): a plan never names an item twice.
+    let mut seen = HashSet::new();
+    for w in &writes {
+        assert!(
+            seen.insert(&w.key),
+            "{}: two writes of one item {:?}",
+            topic.as_str(),
+            w.key
+        );
+    }
+    table.receipts.extend(receipts);
+    table.apply(writes);
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut table = Table::default();
+    let mut rest = data;
+    for index in 0..MAX_DELIVERIES {
+        let (one, more) = match rest.windows(SEPARATOR.len()).position(|w| w == SEPARATOR) {
+            Some(at) => (&rest[..at], Some(&rest[at + SEPARATOR.len()..])),
+            None => (rest, None),
+        };
+        deliver(&mut table, index, one);
+        match more {
+            Some(more) => rest = more,
+            None => break,
+        }
+    }
+});
