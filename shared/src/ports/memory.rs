@@ -246,6 +246,30 @@ fn followup_condition(
     (stored.v == expected && claimable) || already_applied
 }
 
+/// The due index's query over `items`: those in partition `shard` due at or before
+/// `now_key` (`index` gives an item's `due_pk` and `due_sk`), earliest first, at most
+/// `limit`.
+fn due_in<'a, T: Clone + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    shard: &str,
+    now_key: &str,
+    limit: i32,
+    index: impl Fn(&T) -> (Option<&str>, Option<&str>),
+) -> Vec<T> {
+    let upper = format!("{now_key}#~");
+    let mut due: Vec<(String, T)> = items
+        .filter_map(|i| match index(i) {
+            (Some(pk), Some(sk)) if pk == shard && sk <= upper.as_str() => {
+                Some((sk.to_owned(), i.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    due.sort_by(|a, b| a.0.cmp(&b.0));
+    due.truncate(limit.max(0) as usize);
+    due.into_iter().map(|(_, i)| i).collect()
+}
+
 impl FollowUpStore for MemoryStore {
     async fn due(
         &self,
@@ -253,20 +277,10 @@ impl FollowUpStore for MemoryStore {
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FollowUpRecord>, StoreError> {
-        let upper = format!("{now_key}#~");
         self.op(Op::Due, |s| {
-            let mut due: Vec<_> = s
-                .followups
-                .values()
-                .filter(|f| {
-                    f.due_pk.as_deref() == Some(shard)
-                        && f.due_sk.as_deref().is_some_and(|k| k <= upper.as_str())
-                })
-                .cloned()
-                .collect();
-            due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
-            due.truncate(limit.max(0) as usize);
-            Ok(due)
+            Ok(due_in(s.followups.values(), shard, now_key, limit, |f| {
+                (f.due_pk.as_deref(), f.due_sk.as_deref())
+            }))
         })
         .await
     }
@@ -712,20 +726,10 @@ impl LinkStore for MemoryStore {
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
-        let upper = format!("{now_key}#~");
         self.op(Op::DueFeedback, |s| {
-            let mut due: Vec<_> = s
-                .feedback
-                .values()
-                .filter(|f| {
-                    f.due_pk.as_deref() == Some(shard)
-                        && f.due_sk.as_deref().is_some_and(|k| k <= upper.as_str())
-                })
-                .cloned()
-                .collect();
-            due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
-            due.truncate(limit.max(0) as usize);
-            Ok(due)
+            Ok(due_in(s.feedback.values(), shard, now_key, limit, |f| {
+                (f.due_pk.as_deref(), f.due_sk.as_deref())
+            }))
         })
         .await
     }

@@ -49,14 +49,7 @@ impl DynamoStore {
         expected: Option<u64>,
     ) -> Result<Cas, StoreError> {
         let key = keys::feedback(shop, customer_key, &next.followup);
-        let req = self.put_record(&key, next)?;
-        let req = match expected {
-            None => req.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => req
-                .condition_expression("v = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
-        };
-        super::cas("PutItem", req.send().await)
+        self.put_versioned(&key, next, expected).await
     }
 
     /// The tally of one product's returns that gave `reason` (strongly consistent).
@@ -79,14 +72,7 @@ impl DynamoStore {
         expected: Option<u64>,
     ) -> Result<Cas, StoreError> {
         let key = keys::reason_tally(shop, next.product_id, reason);
-        let req = self.put_record(&key, next)?;
-        let req = match expected {
-            None => req.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => req
-                .condition_expression("v = :expected")
-                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
-        };
-        super::cas("PutItem", req.send().await)
+        self.put_versioned(&key, next, expected).await
     }
 
     /// Feedback items of one `SETTLE#n` partition of the due index due at or before
@@ -156,6 +142,24 @@ impl DynamoStore {
         let req = self
             .put_record(&f.key(), f)?
             .condition_expression("attribute_not_exists(pk)");
+        super::cas("PutItem", req.send().await)
+    }
+
+    /// Puts `record` at `key` if the stored one still has version `expected` (`None`: if
+    /// there is none yet); `Lost` otherwise.
+    async fn put_versioned<T: Record>(
+        &self,
+        key: &Key,
+        record: &T,
+        expected: Option<u64>,
+    ) -> Result<Cas, StoreError> {
+        let req = self.put_record(key, record)?;
+        let req = match expected {
+            None => req.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => req
+                .condition_expression("v = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(v.to_string())),
+        };
         super::cas("PutItem", req.send().await)
     }
 

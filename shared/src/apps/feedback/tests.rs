@@ -110,27 +110,7 @@ impl World {
 
     /// Opens rating link `score` (1–5) as a browser or scanner would; the page.
     async fn click(&self, score: usize, form: Option<&str>) -> (u16, String) {
-        let url = reqwest::Url::parse(&self.rate[score - 1]).unwrap();
-        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
-        let mut builder = lambda_http::http::Request::builder()
-            .method(if form.is_some() { "POST" } else { "GET" })
-            .uri(url.as_str());
-        let body = match form {
-            Some(f) => {
-                builder = builder.header("content-type", "application/x-www-form-urlencoded");
-                Body::Text(f.to_owned())
-            }
-            None => Body::Empty,
-        };
-        let req: Request = builder
-            .body(body)
-            .unwrap()
-            .with_query_string_parameters(query);
-        let resp = self.links.handle(req).await;
-        (
-            resp.status().as_u16(),
-            String::from_utf8_lossy(resp.body().as_ref()).into_owned(),
-        )
+        self.open(&self.rate[score - 1].clone(), form).await
     }
 
     async fn settle(&self) -> Settled {
