@@ -19,6 +19,7 @@ pub struct Key {
 
 pub mod locale;
 pub mod personal;
+pub mod report;
 pub mod reputation;
 pub mod time;
 pub mod tokens;
@@ -903,7 +904,7 @@ impl QuarantineRecord {
 /// Why a customer sent something back: Shopify's standard return reasons, as the
 /// returns email offers them (one link each). Stored on the returns follow-up's feedback
 /// item as its `score`, the reason's [`ReturnReason::number`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnReason {
     SizeTooSmall,
