@@ -9,6 +9,7 @@ mod mail_events;
 mod privacy;
 mod reminder;
 mod replay;
+mod report;
 mod reputation;
 mod secrets;
 mod webhook;

@@ -63,10 +63,18 @@ pub struct TestApp {
 
 /// Config for the one test shop, with the default limits; `shop_extra` is added to
 /// its `[[shop]]` table and `top` before it (for `[email]`, `[dispatch]`, …).
+///
+/// The weekly digest is off unless `shop_extra` has a `[shop.report]` table: on, it
+/// would be one more email in every dispatcher test that looks at what was sent.
 pub fn config_with(top: &str, shop_extra: &str) -> Config {
+    let digest = if shop_extra.contains("[shop.report]") {
+        ""
+    } else {
+        "report = { digest = false }\n"
+    };
     Config::parse(
         &format!(
-            "[links]\nbase_url = \"https://links.example.test\"\n{top}\n[[shop]]\ndomain = \"{SHOP}\"\nname = \"Aftercart Demo\"\nsender_email = \"{SENDER}\"\n{shop_extra}"
+            "[links]\nbase_url = \"https://links.example.test\"\n{top}\n[[shop]]\ndomain = \"{SHOP}\"\nname = \"Aftercart Demo\"\nsender_email = \"{SENDER}\"\n{digest}{shop_extra}"
         ),
         "integration",
     )

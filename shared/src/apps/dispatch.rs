@@ -83,6 +83,8 @@ pub struct Report {
     /// Shops whose marketing is paused by the reputation brake, with the reason
     /// ([`reputation`]); unset when the run did not check (`send_due` alone).
     pub marketing_paused: OnceLock<std::collections::BTreeMap<String, String>>,
+    /// The weekly digests this run sent ([`crate::apps::report::send_digests`]).
+    pub digests: OnceLock<crate::apps::report::Digests>,
 }
 
 impl Report {
@@ -99,6 +101,9 @@ impl Report {
                 "merchant_notices": f.notices, "lost": f.lost,
             })),
             "marketing_paused": self.marketing_paused.get(),
+            "digests": self.digests.get().map(|d| serde_json::json!({
+                "sent": d.sent, "quiet": d.quiet, "failed": d.failed,
+            })),
         })
     }
     fn add(a: &AtomicU32) {
@@ -324,6 +329,17 @@ impl<M: Mailer> Dispatcher<M> {
         let report = self.send_due(deadline).await?;
         report.feedback.set(settled).ok();
         let _ = report.marketing_paused.set(paused);
+        // The merchants' weekly digests, after the sends (they wait for nobody).
+        let digests = crate::apps::report::send_digests(
+            &self.store,
+            &self.mailer,
+            &self.config,
+            &self.links,
+            self.clock.now(),
+            deadline,
+        )
+        .await;
+        let _ = report.digests.set(digests);
         Ok(report)
     }
 
@@ -824,7 +840,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 // Retried until the deadline; if it still fails, the hand-over mark
                 // keeps a later claim from sending again (and that claim plans the
                 // satisfaction reminder).
-                let recorded = self.store_outcome(&done, f.v, run).await;
+                let recorded = self.store_outcome(&done, &f, run).await;
                 if recorded.is_ok() {
                     self.plan_reminder(&done, run).await;
                 }
@@ -974,7 +990,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         }
         let due_at = next.due_at.clone();
         next.index_at(&due_at, self.config.dispatch.shards);
-        self.store_outcome(&next, f.v, run).await
+        self.store_outcome(&next, &f, run).await
     }
 
     async fn finish_cancelled(
@@ -989,7 +1005,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         next.reason = Some(reason.to_owned());
         next.sent_at = None;
         next.unindex();
-        self.store_outcome(&next, f.v, run).await
+        self.store_outcome(&next, &f, run).await
     }
 
     async fn finish_failed(
@@ -1005,7 +1021,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         next.reason = Some(reason.to_owned());
         next.sent_at = None;
         next.unindex();
-        self.store_outcome(&next, f.v, run).await
+        self.store_outcome(&next, &f, run).await
     }
 
     /// Marks sent, without sending, a follow-up an earlier claim handed to SES without
@@ -1018,10 +1034,26 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         done.status = FollowUpStatus::Sent;
         done.reason = Some(POSSIBLY_SENT.to_owned());
         done.unindex();
-        self.store_outcome(&done, f.v, run).await?;
+        self.store_outcome(&done, &f, run).await?;
         // Its guard finds out whether it was delivered.
         self.plan_reminder(&done, run).await;
         Ok(())
+    }
+
+    /// The report's counters an outcome changes (sent, not sent and why, failed, held
+    /// by the cap), and a code it carried to the customer.
+    async fn count_outcome(&self, before: &FollowUpRecord, next: &FollowUpRecord) {
+        let now_key = utc_key(&self.clock.now());
+        let Some(mut tally) = crate::domain::report::of_outcome(before, next, &now_key) else {
+            return;
+        };
+        let carried_code = self.config.shop(&next.shop).is_some_and(|shop| {
+            crate::adapters::shopify_admin::code_rule(shop, next.playbook).is_some()
+        });
+        if next.status == FollowUpStatus::Sent && carried_code {
+            tally = tally.one(crate::model::report::Counter::CodesIssued);
+        }
+        self.store.count(&next.shop, vec![tally]).await;
     }
 
     /// Writes an outcome, conditional on the claim's version, retrying a failing store
@@ -1029,14 +1061,18 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     async fn store_outcome(
         &self,
         next: &FollowUpRecord,
-        expected: u64,
+        before: &FollowUpRecord,
         run: &Run<'_>,
     ) -> Result<(), StoreError> {
+        let expected = before.v;
         let mut wait = std::time::Duration::from_millis(100);
         let mut failed_before = false;
         loop {
             match self.store.save_followup(next, expected, None).await {
-                Ok(Cas::Done) => return Ok(()),
+                Ok(Cas::Done) => {
+                    self.count_outcome(before, next).await;
+                    return Ok(());
+                }
                 Ok(Cas::Lost) if failed_before => {
                     // An earlier attempt may have landed, or the lease passed on.
                     tracing::warn!(followup = %next.id, "outcome already written by an earlier attempt, or the lease passed to another dispatcher");

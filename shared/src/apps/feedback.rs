@@ -87,7 +87,8 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             }
         };
         let burst = Duration::seconds(self.config.links.scanner_burst_seconds.into());
-        let (next, effects) = feedback::settle(&item, scale, burst, now);
+        let (mut next, effects) = feedback::settle(&item, scale, burst, now);
+        let tallies = self.report_counts(&mut next, effects.is_some()).await?;
         // The apology's plan and call-off and the reason tallies are idempotent: made
         // before the settling write, so a store failure between the two loses none of
         // them (the next run settles again).
@@ -114,6 +115,7 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
         if !self.save(&item, &next, done).await? {
             return Ok(());
         }
+        self.store.count(&item.shop, tallies).await;
         let Some(effects) = effects else {
             done.scanner_bursts += 1;
             tracing::info!(shop = %shop.domain, followup = %item.followup, clicks = item.clicks.len(), "clicks were a scanner's burst: no rating or reason");
@@ -132,6 +134,41 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             done.notices += 1;
         }
         Ok(())
+    }
+
+    /// The report's counters this settling changes (a first or changed score or
+    /// reason, a comment), marked on `next` so they move rather than add up; and, for a
+    /// comment, the item's entry in the shop's list of comments (`VOICE#{shop}`).
+    async fn report_counts(
+        &self,
+        next: &mut FeedbackRecord,
+        rated: bool,
+    ) -> Result<Vec<crate::model::report::Tally>, StoreError> {
+        let playbook = if next.is_return_reason() {
+            Playbook::Returns
+        } else {
+            Playbook::Satisfaction
+        };
+        let order = if rated {
+            self.store.get_order(&next.shop, next.order_id).await?
+        } else {
+            None
+        };
+        let products = match (&order, playbook) {
+            (Some(o), Playbook::Returns) => returned_products(o),
+            (Some(o), _) => ordered_products(o),
+            (None, _) => Vec::new(),
+        };
+        if let Some(name) = order.and_then(|o| o.name) {
+            next.order_name = Some(name);
+        }
+        let now_key = utc_key(&self.clock.now());
+        let (tallies, score, comment) =
+            crate::domain::report::of_settle(next, playbook, &products, &now_key);
+        next.counted_score = score;
+        next.counted_comment = comment;
+        next.index_voice();
+        Ok(tallies)
     }
 
     /// Counts the return under `reason` in the tally of every product it refunded (and
@@ -268,7 +305,10 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             &utc_key(&now),
             self.config.dispatch.shards,
         );
-        self.store.create_followup(&f).await?;
+        if self.store.create_followup(&f).await? == Cas::Done {
+            let tally = crate::domain::report::planned(&f, &utc_key(&now));
+            self.store.count(&f.shop, vec![tally]).await;
+        }
         Ok(())
     }
 
@@ -291,7 +331,11 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
         next.reason = Some("rated again higher".into());
         next.unindex();
         // Lost: a dispatcher took it first; the apology goes out, which is harmless.
-        self.store.save_followup(&next, f.v, None).await?;
+        if self.store.save_followup(&next, f.v, None).await? == Cas::Done {
+            let now_key = utc_key(&self.clock.now());
+            let tally = crate::domain::report::of_outcome(&f, &next, &now_key);
+            self.store.count(&f.shop, tally.into_iter().collect()).await;
+        }
         Ok(())
     }
 
@@ -338,6 +382,7 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             text,
             kind: "merchant_alert",
             reply_to,
+            html: None,
         };
         let mut sent = notify_merchant(self.mailer, self.config, shop, &notice, now).await;
         if matches!(sent, Err(NoticeError::Build(_))) && notice.reply_to.is_some() {
@@ -363,6 +408,19 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
 
 /// The products a return is about, each once with its title: the order's refunded lines,
 /// else (no refund lines recorded) every line with a product.
+/// Every product of an order, once each, with its title.
+pub fn ordered_products(order: &OrderRecord) -> Vec<(u64, String)> {
+    let mut out: Vec<(u64, String)> = Vec::new();
+    for line in &order.lines {
+        if let Some(p) = line.product_id {
+            if !out.iter().any(|(q, _)| *q == p) {
+                out.push((p, line.title.clone()));
+            }
+        }
+    }
+    out
+}
+
 pub fn returned_products(order: &OrderRecord) -> Vec<(u64, String)> {
     let refunded: Vec<_> = order
         .lines

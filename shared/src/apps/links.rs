@@ -35,6 +35,7 @@ use crate::model::{
 };
 use crate::ports::links::LinkStore;
 use crate::ports::mail::Mailer;
+use crate::ports::report::ReportStore;
 use crate::ports::store::Cas;
 use crate::ports::store::StoreError;
 use chrono::Duration;
@@ -47,6 +48,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod pages;
+mod report;
 
 /// Longest comment kept, in characters; longer ones are cut.
 pub const MAX_COMMENT_CHARS: usize = 1000;
@@ -76,6 +78,8 @@ enum Route {
     Reason,
     /// The return-reason page's comment form.
     ReasonComment,
+    /// The merchant's report page (`GET /report?t=…`, a shop's `report` token).
+    Report,
 }
 
 impl Route {
@@ -87,6 +91,7 @@ impl Route {
             }
             Route::Reorder => Purpose::Reorder,
             Route::Reason | Route::ReasonComment => Purpose::Reason,
+            Route::Report => Purpose::Report,
         }
     }
 
@@ -106,6 +111,7 @@ impl Route {
             Route::Reorder => "reorder",
             Route::Reason => "reason",
             Route::ReasonComment => "reason_comment",
+            Route::Report => "report",
         }
     }
 }
@@ -135,6 +141,8 @@ enum Refusal {
     Store(#[from] StoreError),
     #[error("ratings kept changing under us")]
     Contention,
+    #[error("the report could not be rendered")]
+    Render,
 }
 
 impl Refusal {
@@ -149,6 +157,7 @@ impl Refusal {
             Refusal::Token(_) => StatusCode::FORBIDDEN,
             Refusal::UnknownShop | Refusal::Gone => StatusCode::GONE,
             Refusal::Store(_) | Refusal::Contention => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Render => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -168,6 +177,7 @@ impl Refusal {
             Refusal::NotAForm => "not_a_form",
             Refusal::Store(_) => "store_error",
             Refusal::Contention => "contention",
+            Refusal::Render => "render_error",
         }
     }
 
@@ -184,7 +194,7 @@ impl Refusal {
             Refusal::Token(_) => "invalid",
             Refusal::UnknownShop | Refusal::Gone => "inactive",
             Refusal::BadForm | Refusal::NotAForm => "bad_form",
-            Refusal::Store(_) | Refusal::Contention => "server",
+            Refusal::Store(_) | Refusal::Contention | Refusal::Render => "server",
         }
     }
 }
@@ -195,7 +205,7 @@ struct CommentForm {
     comment: String,
 }
 
-impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
+impl<S: LinkStore + ReportStore, M: Mailer> LinksApp<S, M> {
     pub async fn handle(&self, req: Request) -> Response<Body> {
         let started = Instant::now();
         let route = route(req.method(), req.uri().path());
@@ -327,6 +337,7 @@ impl<S: LinkStore, M: Mailer> LinksApp<S, M> {
             Route::Unsubscribe => self.unsubscribe(claims, shop, token, &mut served).await?,
             Route::Resubscribe => self.resubscribe(claims, shop, &mut served).await?,
             Route::Reorder => self.reorder(claims, shop, &mut served).await?,
+            Route::Report => self.report(shop, token, req, &mut served).await?,
         };
         Ok((served, response))
     }
@@ -589,6 +600,8 @@ fn route(method: &Method, path: &str) -> Result<Route, Refusal> {
         ("reason", &Method::GET) => Ok(Route::Reason),
         ("reason", &Method::POST) => Ok(Route::ReasonComment),
         ("reason", _) => Err(Refusal::Method("GET, POST")),
+        ("report", &Method::GET) => Ok(Route::Report),
+        ("report", _) => Err(Refusal::Method("GET")),
         _ => Err(Refusal::NotFound),
     }
 }
@@ -790,6 +803,8 @@ fn expired_page(shop: &ShopConfig, route: Route, chain: &[String]) -> Response<B
         context! {
             brand => shop.brand(),
             reorder => route == Route::Reorder,
+            report => route == Route::Report,
+            shop_domain => &shop.domain,
             support_email => shop.support_email.as_deref(),
             store_url => format!("https://{}", shop.domain),
         },

@@ -6,6 +6,7 @@ pub mod feedback;
 pub mod links;
 pub mod mail_events;
 pub mod privacy;
+pub mod report;
 pub mod startup;
 pub mod telemetry;
 pub mod webhook;

@@ -18,12 +18,14 @@
 //! `crate::config::ShopConfig` do not name the file that defines it.
 
 mod load;
+mod report;
 mod reputation;
 mod schema;
 mod secrets;
 mod validate;
 
 pub use load::*;
+pub use report::*;
 pub use reputation::*;
 pub use schema::*;
 pub use secrets::*;

@@ -142,6 +142,9 @@ pub struct ShopConfig {
     /// Per-product rules, matched by `product_id` or `sku`.
     #[serde(rename = "product", default)]
     pub products: Vec<ProductRule>,
+    /// The weekly digest and report links.
+    #[serde(default)]
+    pub report: super::ReportSettings,
 }
 
 fn default_attribution_window_days() -> u32 {

@@ -440,6 +440,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
     check_shop_urls(at, shop)?;
     check_shop_playbook_rules(at, shop)?;
     check_shop_products(at, shop)?;
+    shop.report.validate(i)?;
     check_shop_sender(at, shop)
 }
 

@@ -10,4 +10,5 @@ pub mod ingest;
 pub mod mail_events;
 pub mod refusals;
 pub mod reminder;
+pub mod report;
 pub mod reputation;

@@ -441,6 +441,7 @@ pub fn build_notice(
     reply_to: Option<&str>,
     subject: &str,
     text: &str,
+    html: Option<&str>,
     date: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<u8>, EmailError> {
     let envelope = mime::Envelope {
@@ -453,7 +454,10 @@ pub fn build_notice(
         date,
         unsubscribe_url: None,
     };
-    mime::build(&envelope, mime::Body::Plain(text))
+    match html {
+        Some(html) => mime::build(&envelope, mime::Body::Alternative { text, html }),
+        None => mime::build(&envelope, mime::Body::Plain(text)),
+    }
 }
 
 /// Builds the full RFC 5322 message for SES v2 raw sending ([`mime::build`]).

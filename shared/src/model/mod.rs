@@ -762,6 +762,16 @@ pub struct FeedbackRecord {
     /// reason moves it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tallied: Option<ReturnReason>,
+    /// The score (or reason number) the report's counters hold for this item, and
+    /// whether they count its comment: set in the settling write, so a changed score
+    /// moves the count instead of adding one (`domain::report::of_settle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_score: Option<u8>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted_comment: bool,
+    /// The order's name (`#1001`), kept when settled for the report's comment list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_name: Option<String>,
     /// In the due index (partition `SETTLE#n`) while the dispatcher has something to do
     /// with the item: settle a click, pass on a comment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -839,7 +849,22 @@ impl FeedbackRecord {
         self.due_pk = None;
         self.due_sk = None;
     }
+
+    /// A settled item with a comment is listed in the report: the due index's
+    /// partition `VOICE#{shop}`, sorted by when it was last changed (pattern 28), so a
+    /// period's comments are one query per shop and erasing the item erases the entry.
+    pub fn index_voice(&mut self) {
+        if self.due_pk.is_some() || self.state != FeedbackState::Rated || self.comment.is_none() {
+            return;
+        }
+        let key = self.key();
+        self.due_pk = Some(format!("{VOICE_PREFIX}{}", self.shop));
+        self.due_sk = Some(format!("{}#{}#{}", self.updated_at, key.pk, key.sk));
+    }
 }
+
+/// Due-index partition of a shop's settled comments (`VOICE#{shop}`).
+pub const VOICE_PREFIX: &str = "VOICE#";
 
 /// A correctly signed delivery that could not be recorded for a reason no retry can
 /// fix ([`crate::ports::store::StoreError::is_permanent`]: an item over DynamoDB's

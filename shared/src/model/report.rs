@@ -142,7 +142,7 @@ impl NotSentReason {
             NotSentReason::OrderCancelled => "Order cancelled",
             NotSentReason::Refunded => "Order refunded",
             NotSentReason::Paused => "Marketing paused (reputation)",
-            NotSentReason::Answered => "Reminder not needed",
+            NotSentReason::Answered => "No longer needed (rated, not delivered)",
             NotSentReason::Other => "Other",
         }
     }
@@ -187,6 +187,8 @@ pub struct Tally {
     pub adds: Vec<(Counter, String)>,
     /// A failure's reason, added to the item's `failed_reasons` set (no personal data).
     pub failed_reason: Option<String>,
+    /// A product's title, kept on its item (`title`) for the report.
+    pub title: Option<String>,
 }
 
 impl Tally {
@@ -196,6 +198,7 @@ impl Tally {
             scope,
             adds: Vec::new(),
             failed_reason: None,
+            title: None,
         }
     }
 
@@ -219,6 +222,7 @@ pub struct StatsRow {
     /// Attribute name → value, as the exact decimal string DynamoDB returns.
     pub counts: BTreeMap<String, String>,
     pub failed_reasons: Vec<String>,
+    pub title: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------

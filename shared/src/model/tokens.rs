@@ -49,6 +49,9 @@ pub enum Purpose {
     Reorder,
     /// A return reason (the reason's number, 1–8, in `score`: [`crate::model::ReturnReason`]).
     Reason,
+    /// The merchant's report page for one shop (`customer_key` empty, `followup`
+    /// `report`): never opened by a customer's token, nor by another shop's.
+    Report,
 }
 
 impl Purpose {
@@ -59,6 +62,7 @@ impl Purpose {
             Purpose::Unsubscribe => "unsubscribe",
             Purpose::Reorder => "reorder",
             Purpose::Reason => "reason",
+            Purpose::Report => "report",
         }
     }
 }
@@ -380,6 +384,23 @@ impl LinkBuilder {
     /// `{base}/reorder?t={token}`.
     pub fn reorder_url(&self, shop: &str, customer_key: &str, followup: &str, now: i64) -> String {
         self.url(shop, customer_key, followup, Purpose::Reorder, None, now)
+    }
+
+    /// The shop's report page, `{base}/report?t={token}`, valid `days` days from `now`.
+    pub fn report_url(&self, shop: &str, now: i64, days: i64) -> String {
+        let claims = LinkClaims {
+            shop: shop.to_owned(),
+            customer_key: String::new(),
+            followup: "report".into(),
+            purpose: Purpose::Report,
+            expires_at: now.saturating_add(days.max(1).saturating_mul(SECONDS_PER_DAY)),
+            score: None,
+        };
+        format!(
+            "{}/report?t={}",
+            self.base_url.trim_end_matches('/'),
+            sign(&self.keys, &claims)
+        )
     }
 
     fn url(

@@ -24,6 +24,15 @@ pub trait FollowUpStore: Send + Sync {
         limit: i32,
     ) -> impl Future<Output = Result<Vec<FollowUpRecord>, StoreError>> + Send;
 
+    /// Adds to the report's counters, once the write they count has committed. Best
+    /// effort: a counter that cannot be written is logged and lost, never retried into
+    /// a double count (`adapters::dynamo::report`).
+    fn count(
+        &self,
+        shop: &str,
+        tallies: Vec<crate::model::report::Tally>,
+    ) -> impl Future<Output = ()> + Send;
+
     /// Writes `next` if the stored follow-up still has version `expected` and, for a
     /// claim, is still claimable at `claimable_at` (pending, or a lease that ended).
     /// Also accepts the exact write already applied (same version and lease owner).

@@ -52,6 +52,8 @@ pub struct Notice<'a> {
     pub kind: &'static str,
     /// Where the merchant's reply goes (a customer's address for their comment).
     pub reply_to: Option<&'a str>,
+    /// An HTML part beside the text (the weekly digest); plain text alone otherwise.
+    pub html: Option<&'a str>,
 }
 
 /// Why a notice did not go out.
@@ -82,6 +84,7 @@ pub async fn notify_merchant<M: Mailer>(
         notice.reply_to,
         notice.subject,
         notice.text,
+        notice.html,
         now,
     )?;
     let outgoing = OutgoingEmail {

@@ -69,6 +69,11 @@ struct State {
     feedback: BTreeMap<(String, String), FeedbackRecord>,
     /// By (pk, sk), like the table.
     tallies: BTreeMap<(String, String), ReasonTallyRecord>,
+    /// The report's counters added (`FollowUpStore::count`), in order, merged per
+    /// day and scope on each call.
+    counts: Vec<(String, crate::model::report::Tally)>,
+    /// Weekly digest marks taken, by (shop, week).
+    digests: HashSet<(String, String)>,
     faults: HashMap<Op, Fault>,
     calls: HashMap<Op, u32>,
     /// Lose every outcome write of a follow-up once its hand-over mark is written.
@@ -129,6 +134,23 @@ impl MemoryStore {
         let mut s = self.lock();
         s.call(op)?;
         f(&mut s)
+    }
+
+    /// The total each counter was given, by `{day}#{scope}#{counter}`.
+    pub fn counted(&self) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        for (_, t) in &self.lock().counts {
+            for (c, n) in &t.adds {
+                let key = format!("{}#{}#{}", t.day, t.scope.key(), c.name());
+                let total = out
+                    .get(&key)
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+                    + n.parse::<i64>().unwrap_or(0);
+                out.insert(key, total.to_string());
+            }
+        }
+        out
     }
 
     pub fn put_followup(&self, f: FollowUpRecord) {
@@ -271,6 +293,13 @@ fn due_in<'a, T: Clone + 'a>(
 }
 
 impl FollowUpStore for MemoryStore {
+    async fn count(&self, shop: &str, tallies: Vec<crate::model::report::Tally>) {
+        let merged = crate::domain::report::merge(tallies);
+        let mut s = self.lock();
+        s.counts
+            .extend(merged.into_iter().map(|t| (shop.to_owned(), t)));
+    }
+
     async fn due(
         &self,
         shard: &str,
@@ -806,5 +835,138 @@ impl LinkStore for MemoryStore {
             Ok(Cas::Done)
         })
         .await
+    }
+}
+
+/// The report's reads over what the memory store holds: the counters added through
+/// [`FollowUpStore::count`], the feedback items in the `VOICE#{shop}` index partition.
+impl super::report::ReportStore for MemoryStore {
+    async fn stats(
+        &self,
+        shop: &str,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<crate::model::report::StatsRow>, StoreError> {
+        use crate::model::report::StatsRow;
+        let mut rows: BTreeMap<(String, String), StatsRow> = BTreeMap::new();
+        for (_, t) in self.lock().counts.iter().filter(|(s, _)| s == shop) {
+            if t.day.as_str() < from_day || t.day.as_str() > to_day {
+                continue;
+            }
+            let row = rows
+                .entry((t.day.clone(), t.scope.key()))
+                .or_insert_with(|| StatsRow {
+                    day: t.day.clone(),
+                    scope: t.scope.key(),
+                    ..StatsRow::default()
+                });
+            for (c, n) in &t.adds {
+                let before: i64 = row
+                    .counts
+                    .get(&c.name())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let add: i64 = n.parse().unwrap_or(0);
+                row.counts.insert(c.name(), (before + add).to_string());
+            }
+            if let Some(r) = &t.failed_reason {
+                if !row.failed_reasons.contains(r) {
+                    row.failed_reasons.push(r.clone());
+                }
+            }
+            if t.title.is_some() {
+                row.title.clone_from(&t.title);
+            }
+        }
+        Ok(rows.into_values().collect())
+    }
+
+    async fn comments(
+        &self,
+        shop: &str,
+        from_key: &str,
+        to_key: &str,
+        limit: usize,
+    ) -> Result<(Vec<FeedbackRecord>, bool), StoreError> {
+        let partition = format!("{}{shop}", crate::model::VOICE_PREFIX);
+        let upper = format!("{to_key}#~");
+        let mut items: Vec<FeedbackRecord> = self
+            .lock()
+            .feedback
+            .values()
+            .filter(|f| f.due_pk.as_deref() == Some(partition.as_str()))
+            .filter(|f| {
+                f.due_sk
+                    .as_deref()
+                    .is_some_and(|k| k >= from_key && k <= upper.as_str())
+            })
+            .cloned()
+            .collect();
+        items.sort_by(|a, b| b.due_sk.cmp(&a.due_sk));
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Ok((items, more))
+    }
+
+    async fn find_order(
+        &self,
+        shop: &str,
+        name_or_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let wanted = name_or_id.trim();
+        let s = self.lock();
+        let by_name = s.orders.iter().find(|((sh, _), o)| {
+            sh == shop
+                && o.name
+                    .as_deref()
+                    .is_some_and(|n| n == wanted || n.trim_start_matches('#') == wanted)
+        });
+        if let Some((_, o)) = by_name {
+            return Ok(Some(o.clone()));
+        }
+        let id = wanted.trim_start_matches('#').parse::<u64>().ok();
+        Ok(id.and_then(|id| s.orders.get(&(shop.to_owned(), id)).cloned()))
+    }
+
+    async fn claim_digest(
+        &self,
+        shop: &str,
+        week: &str,
+        _now_key: &str,
+    ) -> Result<Cas, StoreError> {
+        tokio::task::yield_now().await;
+        let fresh = self
+            .lock()
+            .digests
+            .insert((shop.to_owned(), week.to_owned()));
+        Ok(if fresh { Cas::Done } else { Cas::Lost })
+    }
+
+    async fn release_digest(&self, shop: &str, week: &str) -> Result<(), StoreError> {
+        self.lock()
+            .digests
+            .remove(&(shop.to_owned(), week.to_owned()));
+        Ok(())
+    }
+
+    async fn customer_followups(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<(Vec<FollowUpRecord>, Vec<FeedbackRecord>), StoreError> {
+        let s = self.lock();
+        let followups = s
+            .followups
+            .values()
+            .filter(|f| f.shop == shop && f.customer_key == customer_key)
+            .cloned()
+            .collect();
+        let feedback = s
+            .feedback
+            .values()
+            .filter(|f| f.shop == shop && f.customer_key == customer_key)
+            .cloned()
+            .collect();
+        Ok((followups, feedback))
     }
 }

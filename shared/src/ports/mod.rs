@@ -9,4 +9,5 @@ pub mod mail_events;
 #[cfg(test)]
 pub mod memory;
 pub mod privacy;
+pub mod report;
 pub mod store;

@@ -263,3 +263,80 @@ pub async fn reputation(
 
 #[cfg(test)]
 mod tests;
+
+/// What `aftercart report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Json,
+    Csv,
+}
+
+/// `aftercart report --shop S [--from D] [--to D] --format F`: the shop's report for
+/// the UTC days `from` to `to` (default: the 30 days ending today) against as many
+/// days before, as one HTML file, JSON (`docs/report.md`) or CSV.
+pub async fn report<S: aftercart::ports::report::ReportStore>(
+    store: &S,
+    config: &aftercart::config::Config,
+    shop: &str,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    format: ReportFormat,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let domain = parse_shop_domain(shop)?;
+    let Some(shop) = config.shop(&domain) else {
+        bail!("{domain} is not a shop of the config file");
+    };
+    let to = to.unwrap_or_else(|| now.date_naive());
+    let from = from.unwrap_or(to - chrono::Duration::days(29));
+    let days = (to - from).num_days() + 1;
+    let max = i64::from(aftercart::apps::report::MAX_DAYS);
+    if !(1..=max).contains(&days) {
+        bail!(
+            "--from must be on or before --to, at most {max} days before it (got {from} to {to})"
+        );
+    }
+    let report = aftercart::apps::report::compute(store, shop, to, days as u32, now)
+        .await
+        .with_context(|| format!("reading the report of {domain}"))?;
+    Ok(match format {
+        ReportFormat::Html => {
+            let options = aftercart::email::report::PageOptions {
+                self_url: None,
+                token: None,
+                lookup: None,
+                lookup_missing: None,
+            };
+            aftercart::email::report::render_page(&report, &options)?
+        }
+        ReportFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Csv => aftercart::email::report::render_csv(&report),
+    })
+}
+
+/// `aftercart report-link --shop S [--days N]`: a signed link to the shop's report
+/// page, valid N days (default `[shop.report] link_days`).
+pub fn report_link(
+    config: &aftercart::config::Config,
+    keys: aftercart::model::tokens::LinkKeys,
+    shop: &str,
+    days: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let domain = parse_shop_domain(shop)?;
+    let Some(shop) = config.shop(&domain) else {
+        bail!("{domain} is not a shop of the config file");
+    };
+    let days = days.unwrap_or(shop.report.link_days);
+    let max = aftercart::config::MAX_LINK_DAYS;
+    if !(1..=max).contains(&days) {
+        bail!("--days must be from 1 to {max}");
+    }
+    let links = aftercart::model::tokens::LinkBuilder {
+        base_url: config.links.base_url.clone(),
+        keys,
+        ttl_days: config.links.ttl_days.into(),
+    };
+    Ok(links.report_url(&domain, now.timestamp(), days.into()))
+}

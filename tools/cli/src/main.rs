@@ -9,6 +9,8 @@
 //!   aftercart preview --playbook P   render a playbook for the sample order, send nothing
 //!   aftercart confirm-redact --shop S  confirm a shop/redact the Admin API could not confirm
 //!   aftercart reputation --shop S [--resume]  bounce and complaint rates, marketing brake
+//!   aftercart report --shop S [--from D --to D] --format html|json|csv [--out F]  the merchant's report
+//!   aftercart report-link --shop S [--days N]  a signed link to the shop's report page
 
 use aftercart::adapters::dynamo::{table, Attrs};
 use aftercart::wire::shopify::Topic;
@@ -151,6 +153,34 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Write a shop's report (what the follow-ups did, what customers said, what it
+    /// earned) for a period as HTML, JSON (docs/report.md) or CSV. Uses the config
+    /// (AFTERCART_CONFIG) and the table in AFTERCART_TABLE.
+    Report {
+        /// The shop's domain, e.g. acme.myshopify.com.
+        #[arg(long)]
+        shop: String,
+        /// First UTC day, YYYY-MM-DD (default: 29 days before --to).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last UTC day, included (default: today).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value = "html")]
+        format: aftercart_cli::cli::ReportFormat,
+        /// Write to this file (and print its path) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print a signed link to a shop's report page (the links function's /report),
+    /// valid --days days (default: the shop's [report] link_days). Uses the config and
+    /// the link keys (AFTERCART_LINK_KEYS or AFTERCART_LINK_KEYS_PARAM).
+    ReportLink {
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        days: Option<u32>,
+    },
 }
 
 #[tokio::main]
@@ -192,6 +222,21 @@ async fn run(command: Command) -> Result<()> {
         Command::ConfirmRedact { shop, by } => confirm_redact(&shop, &by).await,
         Command::Reputation { shop, resume } => reputation(&shop, resume).await,
         Command::Replay { shop } => replay(&shop).await,
+        Command::Report {
+            shop,
+            from,
+            to,
+            format,
+            out,
+        } => report(&shop, from, to, format, out).await,
+        Command::ReportLink { shop, days } => {
+            let config = aftercart::apps::startup::load_config()?;
+            let keys = aftercart::apps::startup::link_keys().await?;
+            let link =
+                aftercart_cli::cli::report_link(&config, keys, &shop, days, chrono::Utc::now())?;
+            println!("{link}");
+            Ok(())
+        }
     }
 }
 
@@ -442,6 +487,37 @@ async fn replay(shop: &str) -> Result<()> {
         "{shop}: {} recorded, {} already recorded, {} still refused, {} unreadable",
         done.recorded, done.duplicates, done.still_refused, done.unreadable
     );
+    Ok(())
+}
+
+async fn report(
+    shop: &str,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    format: aftercart_cli::cli::ReportFormat,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let config = aftercart::apps::startup::load_config()?;
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        aftercart::adapters::dynamo::dynamo_client(aftercart::adapters::dynamo::Budget::Background)
+            .await,
+        aftercart::apps::startup::table_name()?,
+        std::time::Duration::from_secs(7 * 86_400),
+    );
+    let text =
+        aftercart_cli::cli::report(&store, &config, shop, from, to, format, chrono::Utc::now())
+            .await?;
+    match out {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            println!("{}", path.display());
+        }
+        None => print!("{text}"),
+    }
     Ok(())
 }
 

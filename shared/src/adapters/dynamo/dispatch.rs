@@ -222,6 +222,12 @@ impl DynamoStore {
 }
 
 impl FollowUpStore for DynamoStore {
+    async fn count(&self, shop: &str, tallies: Vec<crate::model::report::Tally>) {
+        if !tallies.is_empty() {
+            self.add_tallies(shop, tallies).await;
+        }
+    }
+
     async fn due(
         &self,
         shard: &str,

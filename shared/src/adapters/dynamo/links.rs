@@ -7,6 +7,7 @@
 //! its version, so they cannot disturb a dispatcher's claim.
 
 use super::{key_attrs, table, Attrs, DynamoStore, StoreError};
+use crate::model::report::{Counter, Scope, Tally};
 use crate::model::{
     keys, FeedbackRecord, FollowUpRecord, Key, ReasonTallyRecord, Record, ReturnReason,
     SuppressionRecord,
@@ -101,9 +102,25 @@ impl DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", AttributeValue::S(now_key.to_owned()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
             .send()
             .await;
-        super::cas("UpdateItem", out)
+        // The follow-up's first click is counted for the report (UPDATED_OLD holds
+        // `clicked_at` when it was set before).
+        let first = out
+            .as_ref()
+            .is_ok_and(|o| o.attributes().is_none_or(|a| !a.contains_key("clicked_at")));
+        let cas = super::cas("UpdateItem", out)?;
+        let playbook = key
+            .sk
+            .strip_prefix("FOLLOWUP#")
+            .and_then(crate::domain::report::playbook_of);
+        if let (Cas::Done, true, Some(p), Some(shop)) = (cas, first, playbook, shop_of(key)) {
+            let day = crate::domain::report::day(now_key);
+            let tally = Tally::new(day, Scope::Playbook(p)).one(Counter::Clicked);
+            self.add_tallies(shop, vec![tally]).await;
+        }
+        Ok(cas)
     }
 
     /// Suppresses an address for the shop. An existing suppression is kept as it is (a
@@ -114,7 +131,16 @@ impl DynamoStore {
             .put_record(&key, record)?
             .condition_expression("attribute_not_exists(pk)");
         match super::cas("PutItem", req.send().await)? {
-            Cas::Done | Cas::Lost => Ok(()),
+            // A new unsubscribe: counted for the report, shop-wide.
+            Cas::Done => {
+                let day = crate::domain::report::day(&record.at);
+                let tally = Tally::new(day, Scope::Shop)
+                    .one(Counter::Unsubscribed)
+                    .one(Counter::Suppressed);
+                self.add_tallies(shop, vec![tally]).await;
+                Ok(())
+            }
+            Cas::Lost => Ok(()),
         }
     }
 
@@ -239,4 +265,10 @@ impl LinkStore for DynamoStore {
     ) -> Result<Cas, StoreError> {
         DynamoStore::save_reason_tally(self, shop, reason, next, expected).await
     }
+}
+
+/// The shop of a customer-partition key (`SHOP#{shop}#CUSTOMER#{key}`).
+fn shop_of(key: &Key) -> Option<&str> {
+    let rest = key.pk.strip_prefix("SHOP#")?;
+    rest.split_once("#CUSTOMER#").map(|(shop, _)| shop)
 }

@@ -46,16 +46,23 @@ enum Sent {
 impl MailEventStore for DynamoStore {
     async fn apply(&self, plan: &Plan, delivery: &DeliveryInfo<'_>) -> Result<Applied, StoreError> {
         let mut with_followup = plan.tracking.is_some() && plan.followup.is_some();
+        // The first delivery, open, click, bounce or complaint of a follow-up is counted
+        // for the report: tried first with the field's absence as a condition.
+        let mut first = with_followup && plan.tracking.as_ref().and_then(first_field).is_some();
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut items = self.mail_event_items(plan, delivery, with_followup)?;
+            let mut items = self.mail_event_items(plan, delivery, with_followup, first)?;
             items.extend(self.reputation_event_item(plan)?);
             match self.send_mail_event(items, with_followup).await? {
                 Sent::Written => {
+                    self.add_tallies(&plan.shop, report_tallies(plan, with_followup && first))
+                        .await;
                     return Ok(Applied::Written {
                         followup_found: with_followup,
-                    })
+                    });
                 }
                 Sent::ReceiptExists => return Ok(Applied::Duplicate),
+                // Not the first of its kind, or the follow-up is gone: find out which.
+                Sent::FollowUpGone if first => first = false,
                 Sent::FollowUpGone => with_followup = false,
                 Sent::Conflict => {
                     let cap = 8u64 << attempt.min(4);
@@ -75,6 +82,7 @@ impl DynamoStore {
         plan: &Plan,
         delivery: &DeliveryInfo<'_>,
         with_followup: bool,
+        first: bool,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let now = utc_key(&delivery.now);
         let mut items = Vec::new();
@@ -106,7 +114,20 @@ impl DynamoStore {
         items.push(TransactWriteItem::builder().put(put).build());
 
         if let (true, Some(f), Some(t)) = (with_followup, &plan.followup, &plan.tracking) {
-            items.push(self.update(&f.key(&plan.shop), tracking_update(t), true)?);
+            let mut expr = tracking_update(t);
+            let condition = match first_field(t) {
+                Some(field) if first => {
+                    expr = expr.name("#first", field);
+                    if matches!(t, TrackingUpdate::PermanentBounce { .. }) {
+                        expr = expr.s(":permanent", "permanent");
+                        "attribute_exists(pk) AND (attribute_not_exists(#first) OR #first <> :permanent)"
+                    } else {
+                        "attribute_exists(pk) AND attribute_not_exists(#first)"
+                    }
+                }
+                _ => "attribute_exists(pk)",
+            };
+            items.push(self.update(&f.key(&plan.shop), expr, Some(condition))?);
         }
 
         for (hash, reason) in &plan.suppress {
@@ -125,7 +146,7 @@ impl DynamoStore {
             .s(":reason", reason.as_str())
             .s(":at", &plan.at)
             .s(":entity", SuppressionRecord::KIND);
-            items.push(self.update(&keys::suppression(&plan.shop, hash), u, false)?);
+            items.push(self.update(&keys::suppression(&plan.shop, hash), u, None)?);
         }
 
         let expires_at = delivery.now.timestamp() + TRANSIENT_TTL.as_secs() as i64;
@@ -146,7 +167,7 @@ impl DynamoStore {
             .n(":expires", expires_at)
             .s(":entity", TransientBounceRecord::KIND)
             .n(":one", 1);
-            items.push(self.update(&transient_key(&plan.shop, hash), u, false)?);
+            items.push(self.update(&transient_key(&plan.shop, hash), u, None)?);
         }
         Ok(items)
     }
@@ -155,7 +176,7 @@ impl DynamoStore {
         &self,
         key: &Key,
         expr: Expr,
-        must_exist: bool,
+        condition: Option<&str>,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut u = Update::builder()
             .table_name(&self.table)
@@ -163,8 +184,8 @@ impl DynamoStore {
             .update_expression(expr.expression)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values));
-        if must_exist {
-            u = u.condition_expression("attribute_exists(pk)");
+        if let Some(c) = condition {
+            u = u.condition_expression(c);
         }
         let u = u
             .build()
@@ -197,6 +218,47 @@ impl DynamoStore {
             Err(super::cancelled(&codes))
         }
     }
+}
+
+/// The field whose absence makes an event the first of its kind on a follow-up (for
+/// a permanent bounce, `bounce_type`: a soft bounce may have set `bounced_at`).
+fn first_field(t: &TrackingUpdate) -> Option<&'static str> {
+    match t {
+        TrackingUpdate::Delivered { .. } => Some("delivered_at"),
+        TrackingUpdate::Opened { .. } => Some("opened_at"),
+        TrackingUpdate::Clicked { .. } => Some("clicked_at"),
+        TrackingUpdate::PermanentBounce { .. } => Some("bounce_type"),
+        TrackingUpdate::Complained { .. } => Some("complained_at"),
+        TrackingUpdate::TransientBounce { .. } => None,
+    }
+}
+
+/// The report's counters an applied event adds: the follow-up's first delivery, open,
+/// click, permanent bounce or complaint (on its playbook, the day SES saw it), and each
+/// address it suppressed (shop-wide).
+fn report_tallies(plan: &Plan, first: bool) -> Vec<crate::model::report::Tally> {
+    use crate::model::report::{Counter, Scope, Tally};
+    let day = crate::domain::report::day(&plan.at);
+    let mut out = Vec::new();
+    let playbook = plan
+        .followup
+        .as_ref()
+        .and_then(|f| crate::domain::report::playbook_of(&f.id));
+    let counter = match plan.tracking.as_ref() {
+        Some(TrackingUpdate::Delivered { .. }) => Some(Counter::Delivered),
+        Some(TrackingUpdate::Opened { .. }) => Some(Counter::Opened),
+        Some(TrackingUpdate::Clicked { .. }) => Some(Counter::Clicked),
+        Some(TrackingUpdate::PermanentBounce { .. }) => Some(Counter::Bounced),
+        Some(TrackingUpdate::Complained { .. }) => Some(Counter::Complained),
+        _ => None,
+    };
+    if let (true, Some(p), Some(c)) = (first, playbook, counter) {
+        out.push(Tally::new(&day, Scope::Playbook(p)).one(c));
+    }
+    for _ in &plan.suppress {
+        out.push(Tally::new(&day, Scope::Shop).one(Counter::Suppressed));
+    }
+    out
 }
 
 /// The update expression for a follow-up's tracking fields (`model::Tracking`). First

@@ -8,6 +8,7 @@ pub mod mail_events;
 pub mod privacy;
 pub mod quarantine;
 pub mod refusals;
+pub mod report;
 pub mod reputation;
 pub mod table;
 
@@ -330,18 +331,23 @@ impl Recorder for DynamoStore {
                 .map(|k| (k.clone(), receipt.clone()))
                 .collect();
             match self.write(receipts, &writes).await? {
-                WriteResult::Written => return Ok(Outcome::Recorded { items }),
+                WriteResult::Written => {
+                    self.after_commit(ctx, &loaded, &writes).await;
+                    return Ok(Outcome::Recorded { items });
+                }
                 // Another delivery of the same webhook or state won the race, or the
                 // SDK retried our own transaction after it had committed.
                 WriteResult::ReceiptExists => {
                     let (present, _) = self
                         .read(&receipt_keys, &Needs::default(), ctx.shop)
                         .await?;
-                    return Ok(seen_receipts(&present, &receipt.writer, items).unwrap_or(
-                        Outcome::Duplicate {
-                            of: DuplicateOf::Event,
-                        },
-                    ));
+                    let seen = seen_receipts(&present, &receipt.writer, items);
+                    if let Some(Outcome::Recorded { .. }) = seen {
+                        self.after_commit(ctx, &loaded, &writes).await;
+                    }
+                    return Ok(seen.unwrap_or(Outcome::Duplicate {
+                        of: DuplicateOf::Event,
+                    }));
                 }
                 WriteResult::Conflict => continue_after_backoff(attempt).await,
             }

@@ -38,6 +38,7 @@ pub(super) async fn alert_refused_deliveries<M: crate::ports::mail::Mailer>(
                 text: &text,
                 kind: "security_alert",
                 reply_to: None,
+                html: None,
             };
             match notify_merchant(mailer, config, shop, &notice, now).await {
                 Ok(()) => {

@@ -134,6 +134,7 @@ async fn tell_merchant<M: Mailer>(
         text: &text,
         kind: "reputation_alert",
         reply_to: None,
+        html: None,
     };
     match notify_merchant(mailer, config, shop, &notice, now).await {
         Ok(()) => {

@@ -182,13 +182,19 @@ pub(super) fn respond(
             )
         }
     };
+    with_headers(status, "text/html; charset=utf-8", html)
+}
+
+/// A response with every page's headers: not cached, no referrer (links carry their
+/// token), no sniffing, the strict CSP.
+pub(super) fn with_headers(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::REFERRER_POLICY, "no-referrer")
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::CONTENT_SECURITY_POLICY, CSP)
-        .body(Body::Text(html))
+        .body(Body::Text(body))
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }

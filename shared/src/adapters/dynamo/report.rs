@@ -1,0 +1,435 @@
+//! The report's items: the per-day counters (`stats`, patterns 28–29), the order-name
+//! pointers the follow-up lookup starts from (pattern 31), and the reads the report
+//! makes (a shop's stats of a period, its settled comments from the due index's
+//! `VOICE#{shop}` partition, one order's follow-ups).
+//!
+//! Counters are written **after** the write they count has committed, one `UpdateItem`
+//! (`ADD`) per day and scope, with the SDK's retries off and a 400 ms limit: a counter
+//! is never added twice by a retry, never holds a webhook past its budget, and is never
+//! part of a transaction (a per-shop, per-day item in every transaction would make
+//! concurrent deliveries of one shop cancel each other). A counter write that fails is
+//! logged (`counter not added`) and lost; the state it counts is already right.
+
+use super::{decode_item, key_attrs, unavailable, Attrs, DynamoStore, StoreError};
+use crate::model::report::{Scope, StatsRow, Tally};
+use crate::model::{keys, FeedbackRecord, FollowUpRecord, Key, OrderRecord, VOICE_PREFIX};
+use crate::ports::store::Cas;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How long a counter write may take (one attempt, no retries).
+const COUNTER_TIMEOUT: Duration = Duration::from_millis(400);
+/// Stats items are kept 400 days: a year's reports and the comparison before them.
+const STATS_TTL_DAYS: i64 = 400;
+
+pub fn stats_pk(shop: &str) -> String {
+    format!("SHOP#{shop}#STATS")
+}
+
+pub fn stats_key(shop: &str, day: &str, scope: &Scope) -> Key {
+    Key {
+        pk: stats_pk(shop),
+        sk: format!("{day}#{}", scope.key()),
+    }
+}
+
+/// `SHOP#{shop}` / `DIGEST#{week}`: the weekly digest of `week` (`2026-W49`) went out.
+pub fn digest_key(shop: &str, week: &str) -> Key {
+    Key {
+        pk: format!("SHOP#{shop}"),
+        sk: format!("DIGEST#{week}"),
+    }
+}
+
+/// `SHOP#{shop}#ORDERNAME#{name}` / `ORDERNAME`: which order id a name (`#1001`) is.
+pub fn order_name_key(shop: &str, name: &str) -> Key {
+    Key {
+        pk: format!("SHOP#{shop}#ORDERNAME#{}", name.trim()),
+        sk: "ORDERNAME".into(),
+    }
+}
+
+impl DynamoStore {
+    /// Once a delivery's writes committed: the report's counters they change and, for
+    /// an order first seen with its name, the name's pointer (both best effort, in
+    /// parallel, each bounded to 400 ms: see the module's notes).
+    pub(super) async fn after_commit(
+        &self,
+        ctx: &crate::domain::ingest::Context<'_>,
+        loaded: &crate::domain::ingest::Loaded,
+        writes: &[crate::domain::ingest::Write],
+    ) {
+        let tallies = crate::domain::report::of_writes(
+            &crate::model::time::utc_key(&ctx.now),
+            loaded,
+            writes,
+        );
+        let named = writes.iter().find_map(|w| match &w.item {
+            crate::domain::ingest::Item::Order(o)
+                if o.name.is_some() && loaded.order.as_ref().is_none_or(|l| l.name.is_none()) =>
+            {
+                Some(o)
+            }
+            _ => None,
+        });
+        let pointer = async {
+            if let Some(o) = named {
+                if let Err(e) = self.put_order_name(ctx.shop, o).await {
+                    tracing::warn!(error = %e, "order name pointer not written");
+                }
+            }
+        };
+        tokio::join!(self.add_tallies(ctx.shop, tallies), pointer);
+    }
+
+    /// Adds every tally (merged per day and scope first), each its own write, all at
+    /// once. Failures are logged and dropped (see the module's notes).
+    pub async fn add_tallies(&self, shop: &str, tallies: Vec<Tally>) {
+        let tallies = crate::domain::report::merge(tallies);
+        let writes = tallies.iter().map(|t| self.add_tally(shop, t));
+        for (t, result) in tallies.iter().zip(futures::future::join_all(writes).await) {
+            if let Err(e) = result {
+                let counters: Vec<String> = t.adds.iter().map(|(c, _)| c.name()).collect();
+                tracing::warn!(shop, day = %t.day, scope = %t.scope.key(), ?counters, error = %e, "counter not added");
+            }
+        }
+    }
+
+    async fn add_tally(&self, shop: &str, t: &Tally) -> Result<(), StoreError> {
+        let key = stats_key(shop, &t.day, &t.scope);
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut adds = Vec::new();
+        for (i, (counter, amount)) in t.adds.iter().enumerate() {
+            names.insert(format!("#c{i}"), counter.name());
+            values.insert(format!(":c{i}"), AttributeValue::N(amount.clone()));
+            adds.push(format!("#c{i} :c{i}"));
+        }
+        if let Some(reason) = &t.failed_reason {
+            names.insert("#fr".into(), "failed_reasons".into());
+            values.insert(":fr".into(), AttributeValue::Ss(vec![reason.clone()]));
+            adds.push("#fr :fr".into());
+        }
+        let mut sets = vec![
+            "#day = :day",
+            "#scope = :scope",
+            "#entity = :entity",
+            "#exp = if_not_exists(#exp, :exp)",
+        ];
+        if let Some(title) = &t.title {
+            names.insert("#title".into(), "title".into());
+            values.insert(":title".into(), AttributeValue::S(title.clone()));
+            sets.push("#title = :title");
+        }
+        for (n, a) in [
+            ("#day", "day"),
+            ("#scope", "scope"),
+            ("#entity", super::table::ENTITY),
+            ("#exp", super::table::TTL_ATTRIBUTE),
+        ] {
+            names.insert(n.into(), a.into());
+        }
+        let expires = chrono::Utc::now().timestamp() + STATS_TTL_DAYS * 86_400;
+        values.insert(":day".into(), AttributeValue::S(t.day.clone()));
+        values.insert(":scope".into(), AttributeValue::S(t.scope.key()));
+        values.insert(":entity".into(), AttributeValue::S("stats".into()));
+        values.insert(":exp".into(), AttributeValue::N(expires.to_string()));
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !adds.is_empty() {
+            expression.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        let once = aws_sdk_dynamodb::config::Builder::new()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(COUNTER_TIMEOUT)
+                    .build(),
+            );
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&key)))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .customize()
+            .config_override(once)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable("UpdateItem", &e))
+    }
+
+    /// Every stats item of `shop` from `from_day` to `to_day` (both included): one
+    /// query, paged.
+    pub async fn stats(
+        &self,
+        shop: &str,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<StatsRow>, StoreError> {
+        let mut rows = Vec::new();
+        let mut start: Option<Attrs> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", AttributeValue::S(stats_pk(shop)))
+                .expression_attribute_values(":from", AttributeValue::S(format!("{from_day}#")))
+                .expression_attribute_values(":to", AttributeValue::S(format!("{to_day}#~")))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", &e))?;
+            rows.extend(out.items().iter().map(stats_row));
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(rows),
+            }
+        }
+    }
+
+    /// The settled feedback items with a comment changed between `from_key` and
+    /// `to_key`, newest first, at most `limit`; `true` when there may be more.
+    pub async fn voice(
+        &self,
+        shop: &str,
+        from_key: &str,
+        to_key: &str,
+        limit: usize,
+    ) -> Result<(Vec<FeedbackRecord>, bool), StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Attrs> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(super::table::DUE_INDEX.name)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#pk", super::table::DUE_INDEX.pk)
+                .expression_attribute_names("#sk", super::table::DUE_INDEX.sk)
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("{VOICE_PREFIX}{shop}")),
+                )
+                .expression_attribute_values(":from", AttributeValue::S(from_key.to_owned()))
+                .expression_attribute_values(":to", AttributeValue::S(format!("{to_key}#~")))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit.saturating_add(1).min(1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", &e))?;
+            for item in out.items() {
+                items.push(decode_item::<FeedbackRecord>(item.clone(), "comment")?);
+            }
+            if items.len() > limit {
+                items.truncate(limit);
+                return Ok((items, true));
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok((items, false)),
+            }
+        }
+    }
+
+    /// Records which order a name is, the first time the order is seen with its name.
+    pub async fn put_order_name(&self, shop: &str, order: &OrderRecord) -> Result<(), StoreError> {
+        let Some(name) = order.name.as_deref().filter(|n| !n.trim().is_empty()) else {
+            return Ok(());
+        };
+        let mut item = key_attrs(&order_name_key(shop, name));
+        item.insert(
+            "order_id".into(),
+            AttributeValue::N(order.order_id.to_string()),
+        );
+        item.insert(
+            super::table::ENTITY.into(),
+            AttributeValue::S("order_name".into()),
+        );
+        if let Some(exp) = order.expires_at {
+            item.insert(
+                super::table::TTL_ATTRIBUTE.into(),
+                AttributeValue::N(exp.to_string()),
+            );
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable("PutItem", &e))
+    }
+
+    /// The order a name or id (`#1001`, `1001`, `450789469`) stands for, if recorded.
+    pub async fn find_order(
+        &self,
+        shop: &str,
+        name_or_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let wanted = name_or_id.trim();
+        let mut names = vec![wanted.to_owned()];
+        if !wanted.starts_with('#') {
+            names.push(format!("#{wanted}"));
+        }
+        for name in names {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(&order_name_key(shop, &name))))
+                .send()
+                .await
+                .map_err(|e| unavailable("GetItem", &e))?;
+            let id = out
+                .item()
+                .and_then(|i| i.get("order_id"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(id) = id {
+                return self.get_order(shop, id).await;
+            }
+        }
+        match wanted.trim_start_matches('#').parse::<u64>() {
+            Ok(id) => self.get_order(shop, id).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A customer's follow-ups and feedback items (one query of their partition).
+    pub async fn customer_followups(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<(Vec<FollowUpRecord>, Vec<FeedbackRecord>), StoreError> {
+        let pk = keys::profile(shop, customer_key).pk;
+        let (mut followups, mut feedback) = (Vec::new(), Vec::new());
+        let mut start: Option<Attrs> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":a", AttributeValue::S("FEEDBACK#".into()))
+                .expression_attribute_values(":b", AttributeValue::S("FOLLOWUP$".into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", &e))?;
+            for item in out.items() {
+                let sk = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                if sk.starts_with("FOLLOWUP#") {
+                    followups.push(decode_item(item.clone(), "follow-up")?);
+                } else if sk.starts_with("FEEDBACK#") {
+                    feedback.push(decode_item(item.clone(), "feedback")?);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok((followups, feedback)),
+            }
+        }
+    }
+}
+
+fn stats_row(item: &Attrs) -> StatsRow {
+    let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let mut row = StatsRow {
+        day: s("day").unwrap_or_default(),
+        scope: s("scope").unwrap_or_default(),
+        title: s("title"),
+        ..StatsRow::default()
+    };
+    for (k, v) in item {
+        if let Ok(n) = v.as_n() {
+            if k != super::table::TTL_ATTRIBUTE {
+                row.counts.insert(k.clone(), n.clone());
+            }
+        }
+    }
+    if let Some(AttributeValue::Ss(reasons)) = item.get("failed_reasons") {
+        row.failed_reasons = reasons.clone();
+        row.failed_reasons.sort();
+    }
+    row
+}
+
+impl crate::ports::report::ReportStore for DynamoStore {
+    async fn stats(
+        &self,
+        shop: &str,
+        from_day: &str,
+        to_day: &str,
+    ) -> Result<Vec<StatsRow>, StoreError> {
+        DynamoStore::stats(self, shop, from_day, to_day).await
+    }
+    async fn comments(
+        &self,
+        shop: &str,
+        from_key: &str,
+        to_key: &str,
+        limit: usize,
+    ) -> Result<(Vec<FeedbackRecord>, bool), StoreError> {
+        self.voice(shop, from_key, to_key, limit).await
+    }
+    async fn find_order(
+        &self,
+        shop: &str,
+        name_or_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        DynamoStore::find_order(self, shop, name_or_id).await
+    }
+    async fn customer_followups(
+        &self,
+        shop: &str,
+        customer_key: &str,
+    ) -> Result<(Vec<FollowUpRecord>, Vec<FeedbackRecord>), StoreError> {
+        DynamoStore::customer_followups(self, shop, customer_key).await
+    }
+    async fn claim_digest(&self, shop: &str, week: &str, now_key: &str) -> Result<Cas, StoreError> {
+        let mut item = key_attrs(&digest_key(shop, week));
+        item.insert("sent_at".into(), AttributeValue::S(now_key.to_owned()));
+        item.insert(
+            super::table::ENTITY.into(),
+            AttributeValue::S("digest".into()),
+        );
+        let expires = chrono::Utc::now().timestamp() + 60 * 86_400;
+        item.insert(
+            super::table::TTL_ATTRIBUTE.into(),
+            AttributeValue::N(expires.to_string()),
+        );
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        super::cas("PutItem", out)
+    }
+
+    async fn release_digest(&self, shop: &str, week: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&digest_key(shop, week))))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable("DeleteItem", &e))
+    }
+}
