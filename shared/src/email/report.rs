@@ -81,7 +81,7 @@ const STAGES: [(&str, &str); 6] = [
 pub fn render_page(report: &Report, opts: &PageOptions<'_>) -> Result<String, ReportRenderError> {
     let view = context! {
         head => header_view(report, opts.self_url),
-        tiles => headline_tiles(report),
+        tiles => headline_tiles(report, "\n"),
         funnel => funnel_view(report),
         money => money_view(report),
         voice => voice_view(report),
@@ -96,37 +96,15 @@ pub fn render_digest(report: &Report, report_url: &str) -> Result<Digest, Report
     let url = super::check_url(report_url)
         .map_err(|reason| ReportRenderError::Template(format!("report_url {reason}")))?;
     let subject = super::clean_line(&digest_subject(report));
-    let (t, p) = (&report.total, &report.total_previous);
+    let t = &report.total;
     let voice = &report.voice;
-    let rows = vec![
-        digest_row(
-            "Sent",
-            int(t.sent),
-            int(p.sent),
-            count_change(t.sent, p.sent, true),
-        ),
-        rate_row("Open rate", t.rates.opened, p.rates.opened),
-        rate_row("Click rate", t.rates.clicked, p.rates.clicked),
-        digest_row(
-            "Orders credited",
-            int(t.ordered),
-            int(p.ordered),
-            count_change(t.ordered, p.ordered, true),
-        ),
-        digest_row(
-            "Net revenue",
-            money_text(&t.money, " · "),
-            money_text(&p.money, " · "),
-            money_change(&t.money, &p.money),
-        ),
-        rate_row("CSAT", voice.csat, voice.csat_previous),
-        digest_row(
-            "Responses",
-            int(voice.responses),
-            int(voice.responses_previous),
-            count_change(voice.responses, voice.responses_previous, true),
-        ),
-    ];
+    let mut rows = headline_tiles(report, " · ");
+    rows.push(tile(
+        "Responses",
+        int(voice.responses),
+        int(voice.responses_previous),
+        count_change(voice.responses, voice.responses_previous, true),
+    ));
     let view = context! {
         subject => subject.as_str(),
         shop => report.shop.as_str(),
@@ -238,7 +216,8 @@ fn rate_tile(label: &'static str, cur: Option<f64>, prev: Option<f64>, better: b
     )
 }
 
-fn headline_tiles(report: &Report) -> Vec<Tile> {
+/// The headline numbers; `money_sep` separates the net revenue of each currency.
+fn headline_tiles(report: &Report, money_sep: &str) -> Vec<Tile> {
     let (t, p) = (&report.total, &report.total_previous);
     let v = &report.voice;
     vec![
@@ -258,7 +237,7 @@ fn headline_tiles(report: &Report) -> Vec<Tile> {
         ),
         tile(
             "Net revenue",
-            money_text(&t.money, "\n"),
+            money_text(&t.money, money_sep),
             money_text(&p.money, " · "),
             money_change(&t.money, &p.money),
         ),
@@ -669,32 +648,6 @@ fn lookup_view(opts: &PageOptions<'_>) -> Value {
 
 // ---------------------------------------------------------------------------------------
 // Digest
-
-#[derive(Serialize)]
-struct DigestRow {
-    label: &'static str,
-    current: String,
-    previous: String,
-    change: Change,
-}
-
-fn digest_row(label: &'static str, current: String, previous: String, change: Change) -> DigestRow {
-    DigestRow {
-        label,
-        current,
-        previous,
-        change,
-    }
-}
-
-fn rate_row(label: &'static str, cur: Option<f64>, prev: Option<f64>) -> DigestRow {
-    digest_row(
-        label,
-        pct(cur, 1),
-        pct(prev, 1),
-        points_change(cur, prev, true),
-    )
-}
 
 /// "Aftercart weekly: 120 sent, 38 % opened, 4.6★ — acme.myshopify.com".
 fn digest_subject(report: &Report) -> String {
