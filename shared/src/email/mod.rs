@@ -53,6 +53,7 @@ mod tests;
 
 pub mod context;
 pub mod mime;
+pub mod report;
 
 /// The `From` of an email: the shop's display name and a verified SES sender address.
 #[derive(Debug, Clone, PartialEq, Eq)]
