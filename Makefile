@@ -32,7 +32,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview \
         build deploy validate startup cycles confirm-redact replay reputation fuzz fuzz-build \
-        fuzz-corpus
+        fuzz-corpus report report-link test-browser chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -67,6 +67,7 @@ setup-local: moto-start .env ## Create the table and SES identity on the local m
 
 dev: setup-local ## Run the functions locally: moto + cargo lambda watch on 127.0.0.1:9000
 	@echo "webhook endpoint: http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/  (Ctrl-C stops; 'make stop' stops moto)"
+	@echo "report page (after 'make sample' and 'make dispatch'): $$($(WITH_ENV) cargo run --quiet -p aftercart-cli -- report-link --shop $(REPORT_SHOP))"
 	$(WITH_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO_LAMBDA) lambda watch \
 	  --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) --env-file .env \
 	  --env-var AFTERCART_CONFIG=$(CURDIR)/infra/aftercart.toml
@@ -74,6 +75,24 @@ dev: setup-local ## Run the functions locally: moto + cargo lambda watch on 127.
 sample: .env ## Send a signed sample webhook (TOPIC=orders/paid) to `make dev`, show what was stored
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- sample --topic $(TOPIC) \
 	  --url http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/
+
+REPORT_SHOP ?= aftercart-demo.myshopify.com
+REPORT_DIR  ?= target/report
+
+report: .env ## Write the demo shop's report (last 30 days) from `make dev`'s moto to target/report/, print the paths
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- report --shop $(REPORT_SHOP) --format html --out $(REPORT_DIR)/report.html
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- report --shop $(REPORT_SHOP) --format json --out $(REPORT_DIR)/report.json
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- report --shop $(REPORT_SHOP) --format csv --out $(REPORT_DIR)/report.csv
+
+report-link: .env ## Print a signed link to the demo shop's report page under `make dev` (REPORT_SHOP=… for another)
+	@$(WITH_ENV) cargo run --quiet -p aftercart-cli -- report-link --shop $(REPORT_SHOP)
+
+# Debian's chromium, for the browser checks (apt only; nothing downloaded elsewhere).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test-browser: $(VENV)/.installed chromium ## The report page in headless Chromium at 390 and 1280 px (screenshots in target/browser/)
+	tools/browser_report.sh
 
 dispatch: .env ## Run the dispatcher once against `make dev`, as of AT (default now), e.g. AT=2026-12-30T10:00:00Z
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- dispatch $(if $(AT),--at $(AT))
@@ -125,7 +144,7 @@ test-integration: $(VENV)/.installed ## Integration tests against a moto server 
 smoke: $(VENV)/.installed ## Smoke test: signed samples over HTTP through `cargo lambda watch` + moto
 	tools/smoke.sh
 
-test: lint validate test-unit test-integration smoke ## Everything CI runs: lint, infra checks, unit, integration and smoke tests
+test: lint validate test-unit test-integration smoke test-browser ## Everything CI runs: lint, infra checks, unit, integration, smoke and browser tests
 
 validate: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Static checks of infra/template.yaml: cfn-lint, sam validate --lint, checkov
 	$(VENV)/bin/cfn-lint infra/template.yaml
@@ -176,8 +195,11 @@ fuzz: fuzz-build fuzz-corpus ## Run each fuzz target for SECONDS (default 60); f
 cycles: ## Upward imports between the library's layers and import cycles (tools/cycles.py; --edges lists every import)
 	python3 tools/cycles.py --src shared/src
 
-bench: ## Criterion benchmarks (release build); prints times and MB/s
+bench: $(VENV)/.installed ## Benchmarks (release build): ingest and email (criterion), the report page against moto; prints times
 	cargo bench -p aftercart --bench ingest --bench email
+	MOTO_PORT=$(TEST_PORT) tools/moto.sh start
+	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench report; \
+	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
 
 clean: stop ## Remove build output and local state
 	cargo clean

@@ -17,8 +17,9 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 pub const MAX_DAYS: u32 = 366;
 
 /// The report of `shop` for the `days` UTC days ending with `to` (included), against
-/// the `days` before. Reads: one query of the shop's stats partition for both
-/// periods, one query of its comments.
+/// the `days` before. Reads, at once: the shop's day counters of both periods and its
+/// product counters of this one (two ranges of its stats partition), and its comments
+/// of the period (one query of the due index).
 pub async fn compute<S: ReportStore>(
     store: &S,
     shop: &ShopConfig,
@@ -27,17 +28,13 @@ pub async fn compute<S: ReportStore>(
     now: DateTime<Utc>,
 ) -> Result<Report, StoreError> {
     let (period, previous) = figures::periods(to, days.clamp(1, MAX_DAYS));
-    let rows = store
-        .stats(&shop.domain, &previous.from, &period.to)
-        .await?;
-    let (comments, capped) = store
-        .comments(
-            &shop.domain,
-            &period.from,
-            &format!("{}T23:59:59.999Z", period.to),
-            Report::MAX_COMMENTS,
-        )
-        .await?;
+    let last = format!("{}T23:59:59.999Z", period.to);
+    let (mut rows, products, (comments, capped)) = futures::try_join!(
+        store.stats(&shop.domain, &previous.from, &period.to, false),
+        store.stats(&shop.domain, &period.from, &period.to, true),
+        store.comments(&shop.domain, &period.from, &last, Report::MAX_COMMENTS),
+    )?;
+    rows.extend(products);
     Ok(figures::build(&Inputs {
         shop: &shop.domain,
         period,

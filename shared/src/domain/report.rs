@@ -749,7 +749,7 @@ fn product_rows(current: &[&StatsRow]) -> Vec<ProductRow> {
         })
         .filter(|p| p.ratings + p.returns > 0)
         .collect();
-    out.sort_by(|a, b| (b.ratings + b.returns).cmp(&(a.ratings + a.returns)));
+    out.sort_by_key(|p| std::cmp::Reverse(p.ratings + p.returns));
     out
 }
 

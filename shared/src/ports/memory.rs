@@ -846,11 +846,13 @@ impl super::report::ReportStore for MemoryStore {
         shop: &str,
         from_day: &str,
         to_day: &str,
+        products: bool,
     ) -> Result<Vec<crate::model::report::StatsRow>, StoreError> {
         use crate::model::report::StatsRow;
         let mut rows: BTreeMap<(String, String), StatsRow> = BTreeMap::new();
         for (_, t) in self.lock().counts.iter().filter(|(s, _)| s == shop) {
-            if t.day.as_str() < from_day || t.day.as_str() > to_day {
+            let product = matches!(t.scope, crate::model::report::Scope::Product(_));
+            if t.day.as_str() < from_day || t.day.as_str() > to_day || product != products {
                 continue;
             }
             let row = rows

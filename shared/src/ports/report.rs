@@ -8,13 +8,14 @@ use crate::model::{FeedbackRecord, FollowUpRecord, OrderRecord};
 use std::future::Future;
 
 pub trait ReportStore: Send + Sync {
-    /// Every stats item of `shop` from `from_day` to `to_day` (`YYYY-MM-DD`, both
-    /// included).
+    /// The stats items of `shop` from `from_day` to `to_day` (`YYYY-MM-DD`, both
+    /// included): of the playbooks and the shop, or (`products`) of the products.
     fn stats(
         &self,
         shop: &str,
         from_day: &str,
         to_day: &str,
+        products: bool,
     ) -> impl Future<Output = Result<Vec<StatsRow>, StoreError>> + Send;
 
     /// Settled feedback items with a comment last changed between the two time keys,

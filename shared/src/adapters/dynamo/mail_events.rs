@@ -87,47 +87,10 @@ impl DynamoStore {
         let now = utc_key(&delivery.now);
         let mut items = Vec::new();
 
-        let receipt_key = crate::domain::mail_events::receipt_key(&plan.shop, &plan.event_id);
-        let receipt = MailEventReceipt {
-            event_type: plan.event_type.as_str().to_owned(),
-            source: delivery.source.as_str().to_owned(),
-            delivery_id: delivery.delivery_id.to_owned(),
-            ses_message_id: plan.message_id.clone(),
-            received_at: now.clone(),
-            expires_at: delivery.now.timestamp() + self.receipt_ttl.as_secs() as i64,
-        };
-        let mut item: Attrs = serde_dynamo::to_item(&receipt).map_err(|e| StoreError::Corrupt {
-            key: format!("{}/{}", receipt_key.pk, receipt_key.sk),
-            message: e.to_string(),
-        })?;
-        item.extend(key_attrs(&receipt_key));
-        item.insert(
-            table::ENTITY.into(),
-            AttributeValue::S(MailEventReceipt::KIND.into()),
-        );
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| unavailable("TransactWriteItems", &e))?;
-        items.push(TransactWriteItem::builder().put(put).build());
+        items.push(self.receipt_item(plan, delivery, &now)?);
 
         if let (true, Some(f), Some(t)) = (with_followup, &plan.followup, &plan.tracking) {
-            let mut expr = tracking_update(t);
-            let condition = match first_field(t) {
-                Some(field) if first => {
-                    expr = expr.name("#first", field);
-                    if matches!(t, TrackingUpdate::PermanentBounce { .. }) {
-                        expr = expr.s(":permanent", "permanent");
-                        "attribute_exists(pk) AND (attribute_not_exists(#first) OR #first <> :permanent)"
-                    } else {
-                        "attribute_exists(pk) AND attribute_not_exists(#first)"
-                    }
-                }
-                _ => "attribute_exists(pk)",
-            };
-            items.push(self.update(&f.key(&plan.shop), expr, Some(condition))?);
+            items.push(self.tracking_item(&f.key(&plan.shop), t, first)?);
         }
 
         for (hash, reason) in &plan.suppress {
@@ -170,6 +133,64 @@ impl DynamoStore {
             items.push(self.update(&transient_key(&plan.shop, hash), u, None)?);
         }
         Ok(items)
+    }
+
+    /// The event's receipt: a Put that fails if the event was applied before.
+    fn receipt_item(
+        &self,
+        plan: &Plan,
+        delivery: &DeliveryInfo<'_>,
+        now: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let receipt_key = crate::domain::mail_events::receipt_key(&plan.shop, &plan.event_id);
+        let receipt = MailEventReceipt {
+            event_type: plan.event_type.as_str().to_owned(),
+            source: delivery.source.as_str().to_owned(),
+            delivery_id: delivery.delivery_id.to_owned(),
+            ses_message_id: plan.message_id.clone(),
+            received_at: now.to_owned(),
+            expires_at: delivery.now.timestamp() + self.receipt_ttl.as_secs() as i64,
+        };
+        let mut item: Attrs = serde_dynamo::to_item(&receipt).map_err(|e| StoreError::Corrupt {
+            key: format!("{}/{}", receipt_key.pk, receipt_key.sk),
+            message: e.to_string(),
+        })?;
+        item.extend(key_attrs(&receipt_key));
+        item.insert(
+            table::ENTITY.into(),
+            AttributeValue::S(MailEventReceipt::KIND.into()),
+        );
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| unavailable("TransactWriteItems", &e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The follow-up's tracking update; for the first event of its kind (`first`),
+    /// conditioned on the field's absence so the report counts it once.
+    fn tracking_item(
+        &self,
+        key: &Key,
+        t: &TrackingUpdate,
+        first: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = tracking_update(t);
+        let condition = match first_field(t) {
+            Some(field) if first => {
+                expr = expr.name("#first", field);
+                if matches!(t, TrackingUpdate::PermanentBounce { .. }) {
+                    expr = expr.s(":permanent", "permanent");
+                    "attribute_exists(pk) AND (attribute_not_exists(#first) OR #first <> :permanent)"
+                } else {
+                    "attribute_exists(pk) AND attribute_not_exists(#first)"
+                }
+            }
+            _ => "attribute_exists(pk)",
+        };
+        self.update(key, expr, Some(condition))
     }
 
     fn update(

@@ -27,18 +27,29 @@ pub fn stats_pk(shop: &str) -> String {
     format!("SHOP#{shop}#STATS")
 }
 
+/// `DAY#{day}#{scope}` for a playbook or the shop, `PRODUCT#{day}#{scope}` for a
+/// product: the report reads the first for both periods and the second for the
+/// current one only.
 pub fn stats_key(shop: &str, day: &str, scope: &Scope) -> Key {
+    let kind = match scope {
+        Scope::Product(_) => PRODUCT_ROWS,
+        Scope::Playbook(_) | Scope::Shop => DAY_ROWS,
+    };
     Key {
         pk: stats_pk(shop),
-        sk: format!("{day}#{}", scope.key()),
+        sk: format!("{kind}{day}#{}", scope.key()),
     }
 }
 
-/// `SHOP#{shop}` / `DIGEST#{week}`: the weekly digest of `week` (`2026-W49`) went out.
+const DAY_ROWS: &str = "DAY#";
+const PRODUCT_ROWS: &str = "PRODUCT#";
+
+/// `SHOP#{shop}#DIGEST` / `{week}`: the weekly digest of `week` (`2026-W49`) went out
+/// (in a partition of the shop's, so `shop/redact` erases it with the rest).
 pub fn digest_key(shop: &str, week: &str) -> Key {
     Key {
-        pk: format!("SHOP#{shop}"),
-        sk: format!("DIGEST#{week}"),
+        pk: format!("SHOP#{shop}#DIGEST"),
+        sk: week.to_owned(),
     }
 }
 
@@ -161,14 +172,16 @@ impl DynamoStore {
             .map_err(|e| unavailable("UpdateItem", &e))
     }
 
-    /// Every stats item of `shop` from `from_day` to `to_day` (both included): one
-    /// query, paged.
+    /// The stats items of `shop` from `from_day` to `to_day` (both included), of the
+    /// playbooks and the shop or (`products`) of the products: one query, paged.
     pub async fn stats(
         &self,
         shop: &str,
         from_day: &str,
         to_day: &str,
+        products: bool,
     ) -> Result<Vec<StatsRow>, StoreError> {
+        let kind = if products { PRODUCT_ROWS } else { DAY_ROWS };
         let mut rows = Vec::new();
         let mut start: Option<Attrs> = None;
         loop {
@@ -178,8 +191,11 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", AttributeValue::S(stats_pk(shop)))
-                .expression_attribute_values(":from", AttributeValue::S(format!("{from_day}#")))
-                .expression_attribute_values(":to", AttributeValue::S(format!("{to_day}#~")))
+                .expression_attribute_values(
+                    ":from",
+                    AttributeValue::S(format!("{kind}{from_day}#")),
+                )
+                .expression_attribute_values(":to", AttributeValue::S(format!("{kind}{to_day}#~")))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -373,8 +389,9 @@ impl crate::ports::report::ReportStore for DynamoStore {
         shop: &str,
         from_day: &str,
         to_day: &str,
+        products: bool,
     ) -> Result<Vec<StatsRow>, StoreError> {
-        DynamoStore::stats(self, shop, from_day, to_day).await
+        DynamoStore::stats(self, shop, from_day, to_day, products).await
     }
     async fn comments(
         &self,

@@ -321,7 +321,7 @@ pub(crate) fn sample_report() -> Report {
         period: Period { from: "2026-11-01".into(), to: "2026-11-30".into(), days: 30 },
         previous_period: Period { from: "2026-10-02".into(), to: "2026-10-31".into(), days: 30 },
         generated_at: "2026-12-01T06:00:12Z".into(),
-        attribution_rule: "An order is credited to the last follow-up clicked in the 7 days before it, by the same customer.".into(),
+        attribution_rule: "An order is credited to the last follow-up clicked in the 7 days before it, by the same customer. Opens never earn credit.".into(),
         attribution_window_days: 7,
         total,
         total_previous: prev(1030),
