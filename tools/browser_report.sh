@@ -13,7 +13,7 @@ watch_port="${BROWSER_WATCH_PORT:-9108}"
 out="${CARGO_TARGET_DIR:-target}/browser"
 log=.run/browser-watch.log
 mkdir -p .run "$out"
-rm -f "$out"/*
+rm -rf "${out:?}"/*
 
 export AWS_ACCESS_KEY_ID=browser AWS_SECRET_ACCESS_KEY=browser AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
@@ -51,12 +51,26 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
-# What the report will show: one order recorded (its thank-you planned today), the
-# thank-you sent on 2026-12-30 (as the smoke test does).
+# What the report will show: the sample order recorded and shipped (its follow-ups
+# planned today), the thank-you sent on 2026-12-30 (as the smoke test does), the
+# satisfaction check on 2027-01-15; the customer rates it 2 with a comment through
+# the links function, and the next run settles the rating (and plans the apology).
 $cli sample --topic orders/paid --url "$url" --webhook-id browser-1 >/dev/null
+$cli sample --topic orders/fulfilled --url "$url" --webhook-id browser-2 >/dev/null
 $cli dispatch --at 2026-12-30T15:00:00Z | tail -1
-# A period that holds both days: today and 2026-12-30.
-to=$(.venv/bin/python -c 'import datetime as d; print(max(d.date.today(), d.date(2026, 12, 30)))')
+$cli dispatch --at 2027-01-15T15:00:00Z | tail -1
+$cli outbox --dir "$out/outbox" >/dev/null
+rate=$(grep -ho 'http://127.0.0.1:9000/lambda-url/links/rate?t=[^"]*' "$out"/outbox/*.html | sed -n 2p)
+[ -n "$rate" ] || { echo "FAIL: no rating link in the satisfaction email"; ls "$out/outbox"; exit 1; }
+rate="${rate/127.0.0.1:9000/127.0.0.1:$watch_port}"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$rate")
+[ "$code" = 200 ] || { echo "FAIL: the rating link answered $code"; exit 1; }
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+  --data 'comment=The+lid+arrived+cracked%2C+the+tea+is+lovely+though.' "$rate")
+[ "$code" = 200 ] || { echo "FAIL: the comment form answered $code"; exit 1; }
+$cli dispatch --at 2027-01-15T15:30:00Z | tail -1
+# A period that holds every day above: today and 2027-01-15.
+to=$(.venv/bin/python -c 'import datetime as d; print(max(d.date.today(), d.date(2027, 1, 15)))')
 from=$(.venv/bin/python -c "import datetime as d; print(d.date.fromisoformat('$to') - d.timedelta(days=364))")
 $cli report --shop "$shop" --from "$from" --to "$to" --format json --out "$out/report.json" >/dev/null
 link=$($cli report-link --shop "$shop")
@@ -97,13 +111,17 @@ want = {
 for p in report["playbooks"]:
     for k in ("planned", "sent"):
         want[f"playbook.{p['playbook']}.{k}"] = p["current"][k]
-assert report["total"]["sent"] >= 1 and report["total"]["planned"] >= 1, report["total"]
+assert report["total"]["sent"] >= 2 and report["total"]["planned"] >= 2, report["total"]
+assert report["voice"]["responses"] == 1 and report["comments_total"] == 1, report["voice"]
+for i in range(5):
+    want[f"voice.score_{i + 1}"] = report["voice"]["scores"][i]
 for dom in sys.argv[2:]:
     html = open(dom).read()
     shown = dict(re.findall(r'data-figure="([^"]+)"[^>]*>\s*([^<]*?)\s*<', html))
     for figure, value in want.items():
         assert figure in shown, f"{dom}: {figure} not on the page"
         assert shown[figure] == str(value), f"{dom}: {figure} shows {shown[figure]!r}, the JSON says {value}"
-    print(f"{dom}: {len(want)} figures as in the JSON export")
+    assert "The lid arrived cracked" in html, f"{dom}: the comment is not on the page"
+    print(f"{dom}: {len(want)} figures as in the JSON export, and the comment")
 PY
 echo "browser: report page at 390 and 1280 px, no console messages; screenshots in $out"

@@ -39,6 +39,16 @@ async fn signed_order_is_stored_as_documented() {
             ),
             (CUSTOMER_PK.into(), "PROFILE".into()),
             (ORDER_PK.into(), "ORDER".into()),
+            // After the transaction: the order name's pointer (the report's lookup) and
+            // the day's counter of the thank-you planned.
+            (
+                "SHOP#aftercart-demo.myshopify.com#ORDERNAME##1001".into(),
+                "ORDERNAME".into()
+            ),
+            (
+                "SHOP#aftercart-demo.myshopify.com#STATS".into(),
+                "DAY#2026-11-22#playbook#thank_you".into()
+            ),
         ]
     );
 

@@ -126,12 +126,18 @@ async fn a_recorded_order_is_written_by_exactly_one_transaction() {
         .iter()
         .filter(|op| WRITES.contains(&op.as_str()))
         .collect();
-    assert_eq!(writes, ["TransactWriteItems"], "all: {operations:?}");
+    // One transaction, then (after it committed, outside it) the report's counter and
+    // the order name's pointer.
+    assert_eq!(
+        writes,
+        ["TransactWriteItems", "UpdateItem", "PutItem"],
+        "all: {operations:?}"
+    );
     // That one transaction carried everything the delivery stored.
     assert_eq!(
         t.scan().await.len(),
-        6,
-        "receipts, order, profile, history, thank-you"
+        8,
+        "receipts, order, profile, history, thank-you; then the stats item and the name"
     );
 }
 

@@ -141,7 +141,15 @@ impl DynamoStore {
         ] {
             names.insert(n.into(), a.into());
         }
-        let expires = chrono::Utc::now().timestamp() + STATS_TTL_DAYS * 86_400;
+        // From the item's day, so every write of it sets the same expiry.
+        let day_start = chrono::NaiveDate::parse_from_str(&t.day, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or_else(
+                || chrono::Utc::now().timestamp(),
+                |d| d.and_utc().timestamp(),
+            );
+        let expires = day_start + STATS_TTL_DAYS * 86_400;
         values.insert(":day".into(), AttributeValue::S(t.day.clone()));
         values.insert(":scope".into(), AttributeValue::S(t.scope.key()));
         values.insert(":entity".into(), AttributeValue::S("stats".into()));
