@@ -3,10 +3,10 @@
 //! `GET /report` — the stats query of both periods, the comments query, the figures
 //! and the HTML — timed over 7 runs after one warm-up.
 //!
-//! The table holds what such a month leaves: 3,334 follow-ups a day over 30 days
-//! (100,020) and as many in the 30 days before, as stats items per day and playbook,
-//! per day and product (100 products, each rated every day), per day for the shop; and
-//! 1,800 settled comments. Written with BatchWriteItem (what the counters would hold),
+//! The table holds what such a month leaves: 3,334 follow-ups a day over 30 days and
+//! as many in the 30 days before, as stats items per day and playbook and per day for
+//! the shop, per week and product (100 products, each rated every week); and 1,800
+//! settled comments (the page lists 200). Written with BatchWriteItem (what the counters would hold),
 //! since 100,000 deliveries through moto would take an hour.
 //!
 //! Run with `make bench` or, with moto on port 5006,
@@ -18,7 +18,7 @@ use aftercart::model::report::Scope;
 use aftercart::model::FeedbackRecord;
 use aftercart_integration::{client_for, config, endpoint, SHOP};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Datelike, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -41,14 +41,13 @@ fn stats_item(day: &str, scope: &str, counts: &[(&str, u64)]) -> Item {
             "sk",
             AttributeValue::S(stats_key(SHOP, day, &Scope::parse(scope).expect("scope")).sk),
         ),
-        ("day", AttributeValue::S(day.into())),
-        ("scope", AttributeValue::S(scope.into())),
         ("entity", AttributeValue::S("stats".into())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    for (k, v) in counts {
+    // As the counters leave them: only numbers that were added.
+    for (k, v) in counts.iter().filter(|(_, v)| *v > 0) {
         item.insert((*k).to_owned(), n(*v));
     }
     item
@@ -106,17 +105,6 @@ fn day_items(day: &str) -> Vec<Item> {
                     },
                 ),
                 ("comments", if playbook == "satisfaction" { 30 } else { 0 }),
-            ],
-        ));
-    }
-    for product in 0..PRODUCTS {
-        items.push(stats_item(
-            day,
-            &format!("product#{}", 9_000_000 + product),
-            &[
-                ("score_5", 2),
-                ("score_4", 1),
-                ("reason_defective", product % 2),
             ],
         ));
     }
@@ -206,7 +194,22 @@ async fn main() {
     let seeded = Instant::now();
     let mut items = Vec::new();
     for d in 0..DAYS {
-        items.extend(day_items(&(to - Duration::days(d)).to_string()));
+        let day = to - Duration::days(d);
+        items.extend(day_items(&day.to_string()));
+        // Products are counted per ISO week, on its Monday's item.
+        if day.weekday() == chrono::Weekday::Mon {
+            for product in 0..PRODUCTS {
+                items.push(stats_item(
+                    &day.to_string(),
+                    &format!("product#{}", 9_000_000 + product),
+                    &[
+                        ("score_5", 14),
+                        ("score_4", 7),
+                        ("reason_defective", product % 3),
+                    ],
+                ));
+            }
+        }
     }
     let stats_items = items.len();
     for i in 0..COMMENTS {
@@ -242,6 +245,32 @@ async fn main() {
     );
     let config = config();
     let shop = config.shop(SHOP).expect("shop");
+    // Each read alone, once, for the breakdown.
+    {
+        use aftercart::ports::report::ReportStore;
+        let t = Instant::now();
+        let days = store
+            .stats(SHOP, "2026-10-02", "2026-11-30", false)
+            .await
+            .expect("stats");
+        let (d_ms, t) = (ms(t.elapsed()), Instant::now());
+        let products = store
+            .stats(SHOP, "2026-10-26", "2026-11-30", true)
+            .await
+            .expect("stats");
+        let (p_ms, t) = (ms(t.elapsed()), Instant::now());
+        let (comments, _) = store
+            .comments(SHOP, "2026-11-01", "2026-11-30T23:59:59.999Z", 200)
+            .await
+            .expect("comments");
+        println!(
+            "report bench: reads alone: {} day items {d_ms:.0} ms, {} product items {p_ms:.0} ms, {} comments {:.0} ms",
+            days.len(),
+            products.len(),
+            comments.len(),
+            ms(t.elapsed())
+        );
+    }
     let mut totals = Vec::new();
     let mut computes = Vec::new();
     let mut renders = Vec::new();
@@ -249,9 +278,16 @@ async fn main() {
     let mut planned = 0;
     for run in 0..=RUNS {
         let start = Instant::now();
-        let report = aftercart::apps::report::compute(&store, shop, to, 30, Utc::now())
-            .await
-            .expect("report");
+        let report = aftercart::apps::report::compute_listing(
+            &store,
+            shop,
+            to,
+            30,
+            Utc::now(),
+            aftercart::model::report::Report::PAGE_COMMENTS,
+        )
+        .await
+        .expect("report");
         let computed = start.elapsed();
         let html = aftercart::email::report::render_page(&report, &Default::default())
             .expect("page renders");
@@ -266,8 +302,9 @@ async fn main() {
             planned = report.total.planned;
             assert_eq!(
                 report.comments.len(),
-                aftercart::model::report::Report::MAX_COMMENTS
+                aftercart::model::report::Report::PAGE_COMMENTS
             );
+            assert_eq!(report.products.len(), PRODUCTS as usize);
             continue; // warm-up
         }
         computes.push(computed);

@@ -27,12 +27,27 @@ pub async fn compute<S: ReportStore>(
     days: u32,
     now: DateTime<Utc>,
 ) -> Result<Report, StoreError> {
+    compute_listing(store, shop, to, days, now, Report::MAX_COMMENTS).await
+}
+
+/// As [`compute`], listing at most `max_comments` comments (the page lists
+/// [`Report::PAGE_COMMENTS`]).
+pub async fn compute_listing<S: ReportStore>(
+    store: &S,
+    shop: &ShopConfig,
+    to: NaiveDate,
+    days: u32,
+    now: DateTime<Utc>,
+    max_comments: usize,
+) -> Result<Report, StoreError> {
     let (period, previous) = figures::periods(to, days.clamp(1, MAX_DAYS));
     let last = format!("{}T23:59:59.999Z", period.to);
+    let since = figures::products_since(&period);
+    let limit = max_comments.min(Report::MAX_COMMENTS);
     let (mut rows, products, (comments, capped)) = futures::try_join!(
         store.stats(&shop.domain, &previous.from, &period.to, false),
-        store.stats(&shop.domain, &period.from, &period.to, true),
-        store.comments(&shop.domain, &period.from, &last, Report::MAX_COMMENTS),
+        store.stats(&shop.domain, &since, &period.to, true),
+        store.comments(&shop.domain, &period.from, &last, limit),
     )?;
     rows.extend(products);
     Ok(figures::build(&Inputs {
@@ -44,6 +59,7 @@ pub async fn compute<S: ReportStore>(
         rows: &rows,
         comments: &comments,
         comments_capped: capped,
+        max_comments: limit,
     }))
 }
 

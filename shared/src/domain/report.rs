@@ -274,8 +274,11 @@ pub fn of_settle(
         t
     };
     let mut out = vec![tally(Scope::Playbook(playbook))];
+    // Products are counted per ISO week (their items are keyed by its Monday).
+    let week = monday(&today).map_or_else(|| today.clone(), |d| d.to_string());
     for (id, title) in products {
         let mut t = tally(Scope::Product(*id));
+        t.day.clone_from(&week);
         t.adds.retain(|(c, _)| *c != Counter::Comments);
         t.title = Some(title.clone());
         out.push(t);
@@ -349,11 +352,21 @@ pub struct Inputs<'a> {
     pub comments: &'a [FeedbackRecord],
     /// Whether the comment query stopped at its limit.
     pub comments_capped: bool,
+    /// Most comments to list.
+    pub max_comments: usize,
 }
 
 /// The report, from the counters and the period's comments.
 pub fn build(i: &Inputs<'_>) -> Report {
-    let in_period = |p: &Period, r: &&StatsRow| r.day >= p.from && r.day <= p.to;
+    let since = products_since(&i.period);
+    let in_period = |p: &Period, r: &&StatsRow| {
+        let from = if r.scope.starts_with("product#") {
+            &since
+        } else {
+            &p.from
+        };
+        r.day >= *from && r.day <= p.to
+    };
     let current: Vec<&StatsRow> = i.rows.iter().filter(|r| in_period(&i.period, r)).collect();
     let previous: Vec<&StatsRow> = i
         .rows
@@ -369,7 +382,9 @@ pub fn build(i: &Inputs<'_>) -> Report {
     );
     let voice = voice(&current, &previous, &i.period);
     let deliverability = deliverability(&current, &i.period, &total, &shop_now);
-    let comments = comment_rows(i.shop, i.comments);
+    let mut comments = comment_rows(i.shop, i.comments);
+    let listed_all = !i.comments_capped && comments.len() <= i.max_comments;
+    comments.truncate(i.max_comments);
     let comments_total = count(&sum(&current, is_playbook), "comments").max(comments.len() as u64);
     Report {
         shop: i.shop.to_owned(),
@@ -383,15 +398,21 @@ pub fn build(i: &Inputs<'_>) -> Report {
         playbooks,
         voice,
         deliverability,
-        comments_total: if i.comments_capped {
-            comments_total
-        } else {
+        comments_total: if listed_all {
             comments.len() as u64
+        } else {
+            comments_total
         },
         comments,
         return_reasons: reason_counts(&sum(&current, |s| s == "playbook#returns")),
         products: product_rows(&current),
+        products_since: since,
     }
+}
+
+/// The Monday of the period's first week: product counters are weekly.
+pub fn products_since(period: &Period) -> String {
+    monday(&period.from).map_or_else(|| period.from.clone(), |d| d.to_string())
 }
 
 fn is_playbook(scope: &str) -> bool {

@@ -541,6 +541,7 @@ fn voice_view(report: &Report) -> Value {
         reasons => (!report.return_reasons.is_empty())
             .then(|| bar_chart("Return reasons", reasons)),
         products => report.products.iter().map(product_view).collect::<Vec<_>>(),
+        products_since => &report.products_since,
     }
 }
 

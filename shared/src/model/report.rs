@@ -254,12 +254,20 @@ pub struct Report {
     pub comments_total: u64,
     /// Return reasons given in the period, most frequent first.
     pub return_reasons: Vec<ReasonCount>,
-    /// Ratings and return reasons per product, most responses first.
+    /// Ratings and return reasons per product, most responses first. Products are
+    /// counted per ISO week: these cover the weeks that overlap the period, from
+    /// `products_since` (a Monday) to the period's end.
     pub products: Vec<ProductRow>,
+    #[serde(default)]
+    pub products_since: String,
 }
 
 impl Report {
+    /// Most comments an export lists (`aftercart report`).
     pub const MAX_COMMENTS: usize = 500;
+    /// Most comments the page lists (its CSV and JSON exports list up to
+    /// [`Report::MAX_COMMENTS`]).
+    pub const PAGE_COMMENTS: usize = 200;
 }
 
 /// A span of whole UTC days, both ends included.

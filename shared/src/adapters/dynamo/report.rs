@@ -122,20 +122,13 @@ impl DynamoStore {
             values.insert(":fr".into(), AttributeValue::Ss(vec![reason.clone()]));
             adds.push("#fr :fr".into());
         }
-        let mut sets = vec![
-            "#day = :day",
-            "#scope = :scope",
-            "#entity = :entity",
-            "#exp = if_not_exists(#exp, :exp)",
-        ];
+        let mut sets = vec!["#entity = :entity", "#exp = if_not_exists(#exp, :exp)"];
         if let Some(title) = &t.title {
             names.insert("#title".into(), "title".into());
             values.insert(":title".into(), AttributeValue::S(title.clone()));
             sets.push("#title = :title");
         }
         for (n, a) in [
-            ("#day", "day"),
-            ("#scope", "scope"),
             ("#entity", super::table::ENTITY),
             ("#exp", super::table::TTL_ATTRIBUTE),
         ] {
@@ -150,8 +143,6 @@ impl DynamoStore {
                 |d| d.and_utc().timestamp(),
             );
         let expires = day_start + STATS_TTL_DAYS * 86_400;
-        values.insert(":day".into(), AttributeValue::S(t.day.clone()));
-        values.insert(":scope".into(), AttributeValue::S(t.scope.key()));
         values.insert(":entity".into(), AttributeValue::S("stats".into()));
         values.insert(":exp".into(), AttributeValue::N(expires.to_string()));
         let mut expression = format!("SET {}", sets.join(", "));
@@ -242,6 +233,13 @@ impl DynamoStore {
                 )
                 .expression_attribute_values(":from", AttributeValue::S(from_key.to_owned()))
                 .expression_attribute_values(":to", AttributeValue::S(format!("{to_key}#~")))
+                // What a comment row needs: not the clicks, notices or tallies.
+                .projection_expression(
+                    "pk, sk, v, shop, customer_key, followup, order_id, score, #comment, \
+                     first_at, updated_at, submissions, #state, order_name",
+                )
+                .expression_attribute_names("#comment", "comment")
+                .expression_attribute_names("#state", "state")
                 .scan_index_forward(false)
                 .limit(i32::try_from(limit.saturating_add(1).min(1000)).unwrap_or(1000))
                 .set_exclusive_start_key(start.take())
@@ -371,9 +369,14 @@ impl DynamoStore {
 
 fn stats_row(item: &Attrs) -> StatsRow {
     let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    // The day and scope are the sort key's (`DAY#{day}#{scope}`, `PRODUCT#…`): not
+    // stored again, so an item holds little beyond its counters.
+    let sk = s(super::table::SK).unwrap_or_default();
+    let rest = sk.split_once('#').map_or("", |(_, rest)| rest);
+    let (day, scope) = rest.split_once('#').unwrap_or((rest, ""));
     let mut row = StatsRow {
-        day: s("day").unwrap_or_default(),
-        scope: s("scope").unwrap_or_default(),
+        day: day.to_owned(),
+        scope: scope.to_owned(),
         title: s("title"),
         ..StatsRow::default()
     };

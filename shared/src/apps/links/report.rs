@@ -43,9 +43,16 @@ impl<S: LinkStore + ReportStore, M: Mailer> LinksApp<S, M> {
                 .filter(|d| (2000..=now.year() + 1).contains(&d.year()))
                 .ok_or(Refusal::BadForm)?,
         };
-        let report = crate::apps::report::compute(&self.store, shop, to, days, now).await?;
+        let format = param("format");
+        // The page lists 200 comments; its exports as many as the CLI's.
+        let listed = match format {
+            Some("csv" | "json") => crate::model::report::Report::MAX_COMMENTS,
+            _ => crate::model::report::Report::PAGE_COMMENTS,
+        };
+        let report =
+            crate::apps::report::compute_listing(&self.store, shop, to, days, now, listed).await?;
         served.outcome = "report";
-        match param("format") {
+        match format {
             Some("csv") => {
                 return Ok(pages::with_headers(
                     StatusCode::OK,

@@ -328,6 +328,7 @@ fn the_report_sums_the_period_and_compares_with_the_one_before() {
         rows: &rows,
         comments: std::slice::from_ref(&comment),
         comments_capped: false,
+        max_comments: 500,
     });
     assert_eq!(report.total.sent, 14);
     assert_eq!(report.total_previous.sent, 5);
@@ -393,6 +394,7 @@ fn an_empty_period_has_no_rates_and_no_warnings() {
         rows: &[],
         comments: &[],
         comments_capped: false,
+        max_comments: 500,
     });
     assert_eq!(report.total.rates, Rates::default());
     assert!(report.deliverability.warnings.is_empty());

@@ -317,6 +317,7 @@ pub(crate) fn sample_report() -> Report {
         )
     };
     Report {
+        products_since: "2026-10-26".into(),
         shop: "acme-outdoor.myshopify.com".into(),
         period: Period { from: "2026-11-01".into(), to: "2026-11-30".into(), days: 30 },
         previous_period: Period { from: "2026-10-02".into(), to: "2026-10-31".into(), days: 30 },
@@ -354,6 +355,7 @@ fn zero_report() -> Report {
         days: 7,
     };
     Report {
+        products_since: "2026-10-26".into(),
         shop: "new-shop.myshopify.com".into(),
         period: period("2026-11-24", "2026-11-30"),
         previous_period: period("2026-11-17", "2026-11-23"),
