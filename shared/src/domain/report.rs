@@ -578,12 +578,12 @@ fn csat(scores: &[u64; 5]) -> Option<f64> {
 }
 
 fn voice(current: &[&StatsRow], previous: &[&StatsRow], period: &Period) -> Voice {
-    let asked_scopes = ["playbook#satisfaction", "playbook#satisfaction_reminder"];
     let rated = sum(current, |s| s == "playbook#satisfaction");
     let s = scores(&rated);
     let responses: u64 = s.iter().sum();
     let before = scores(&sum(previous, |s| s == "playbook#satisfaction"));
-    let asked = count(&sum(current, |s| s == asked_scopes[0]), "sent");
+    // A reminder asks the same customer again: customers asked are the checks sent.
+    let asked = count(&sum(current, |s| s == "playbook#satisfaction"), "sent");
     let recovery = sum(current, |s| s == "playbook#recovery");
     let weighted: u64 = s.iter().zip(1u64..).map(|(n, w)| n * w).sum();
     Voice {

@@ -349,7 +349,8 @@ pub struct Money {
 /// What customers said.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Voice {
-    /// Satisfaction checks sent in the period (checks and reminders).
+    /// Satisfaction checks sent in the period (not their reminders, which ask the same
+    /// customers again).
     pub asked: u64,
     /// A person's ratings settled in the period.
     pub responses: u64,
