@@ -605,3 +605,38 @@ async fn two_dispatchers_at_once_send_one_weekly_digest() {
     let later = t.dispatcher("2026-11-26T12:00:00Z", None).await;
     assert_eq!(run_dispatch(&later).await["digests"]["sent"], 0);
 }
+
+#[tokio::test]
+async fn an_erased_customer_leaves_only_anonymous_counts_in_the_report() {
+    let t = TestApp::spawn().await;
+    plant_month(&t).await;
+    // Ben (customer 92, order #5602) commented "The lid broke"; he asks to be erased.
+    let redact = serde_json::to_vec(&json!({
+        "shop_id": 954889,
+        "shop_domain": SHOP,
+        "customer": { "id": 92, "email": "ben@example.com", "phone": null },
+        "orders_to_redact": [5602],
+    }))
+    .unwrap();
+    deliver(&t, "customers/redact", &redact, "wh-redact-ben").await;
+    run_dispatch(&t.dispatcher("2026-12-31T10:00:00Z", None).await).await;
+
+    let r = month_report(&t).await;
+    let comments: Vec<&str> = r.comments.iter().map(|c| c.comment.as_str()).collect();
+    assert_eq!(comments, vec!["Lovely, thank you"], "his comment is gone");
+    assert_eq!(r.comments_total, 1);
+    // The counts stay: they name no one.
+    assert_eq!(r.voice.scores, [0, 1, 0, 1, 1]);
+    assert_eq!(r.voice.responses, 3);
+    assert!(aftercart::apps::report::lookup(&store(&t), SHOP, "#5602")
+        .await
+        .unwrap()
+        .is_none());
+    let anywhere = t.scan().await.iter().any(|i| {
+        format!("{i:?}").contains("lid broke") || format!("{i:?}").contains("ben@example.com")
+    });
+    assert!(
+        !anywhere,
+        "nothing in the table names him or holds his comment"
+    );
+}
