@@ -528,6 +528,11 @@ async fn only_the_shops_report_token_opens_the_page_and_it_shows_the_counts() {
     ] {
         let page = click(&links, "GET", &url, None).await;
         assert_eq!(page.status, status, "{what}: {}", page.body);
+        // `AFTERCART_PAGES_DIR=…` keeps the refusal pages, to look at in a browser.
+        if let Ok(dir) = std::env::var("AFTERCART_PAGES_DIR") {
+            let name = format!("{dir}/report-refused-{}.html", what.replace(' ', "-"));
+            std::fs::write(name, &page.body).expect("page written");
+        }
         assert!(!page.body.contains("data-figure"), "{what} shows figures");
         assert!(!page.body.contains("lid broke"), "{what} shows a comment");
     }

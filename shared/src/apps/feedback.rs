@@ -88,7 +88,13 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
         };
         let burst = Duration::seconds(self.config.links.scanner_burst_seconds.into());
         let (mut next, effects) = feedback::settle(&item, scale, burst, now);
-        let tallies = self.report_counts(&mut next, effects.is_some()).await?;
+        // A person's rating or reason needs its order: for the report (its name and
+        // products) and for the return-reason tallies. Read once.
+        let order = match effects {
+            Some(_) => self.store.get_order(&item.shop, item.order_id).await?,
+            None => None,
+        };
+        let tallies = self.report_counts(&mut next, order.as_ref());
         // The apology's plan and call-off and the reason tallies are idempotent: made
         // before the settling write, so a store failure between the two loses none of
         // them (the next run settles again).
@@ -100,9 +106,9 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             } else if effects.cancel_recovery {
                 self.cancel_recovery(&next).await?;
             }
-            if let Some((before, reason)) = effects.retally {
+            if let Some(change) = effects.retally {
                 repeated = self
-                    .retally(shop, &next, before, reason, &effects.rated_at, now)
+                    .retally(shop, &next, order.as_ref(), change, &effects.rated_at, now)
                     .await?;
             }
         }
@@ -139,27 +145,22 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
     /// The report's counters this settling changes (a first or changed score or
     /// reason, a comment), marked on `next` so they move rather than add up; and, for a
     /// comment, the item's entry in the shop's list of comments (`VOICE#{shop}`).
-    async fn report_counts(
+    fn report_counts(
         &self,
         next: &mut FeedbackRecord,
-        rated: bool,
-    ) -> Result<Vec<crate::model::report::Tally>, StoreError> {
+        order: Option<&OrderRecord>,
+    ) -> Vec<crate::model::report::Tally> {
         let playbook = if next.is_return_reason() {
             Playbook::Returns
         } else {
             Playbook::Satisfaction
         };
-        let order = if rated {
-            self.store.get_order(&next.shop, next.order_id).await?
-        } else {
-            None
-        };
-        let products = match (&order, playbook) {
+        let products = match (order, playbook) {
             (Some(o), Playbook::Returns) => returned_products(o),
             (Some(o), _) => ordered_products(o),
             (None, _) => Vec::new(),
         };
-        if let Some(name) = order.and_then(|o| o.name) {
+        if let Some(name) = order.and_then(|o| o.name.clone()) {
             next.order_name = Some(name);
         }
         let now_key = utc_key(&self.clock.now());
@@ -168,7 +169,7 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
         next.counted_score = score;
         next.counted_comment = comment;
         next.index_voice();
-        Ok(tallies)
+        tallies
     }
 
     /// Counts the return under `reason` in the tally of every product it refunded (and
@@ -177,8 +178,8 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
         &self,
         shop: &ShopConfig,
         item: &FeedbackRecord,
-        before: Option<ReturnReason>,
-        reason: ReturnReason,
+        order: Option<&OrderRecord>,
+        (before, reason): (Option<ReturnReason>, ReturnReason),
         at: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
@@ -186,9 +187,8 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
             count: shop.playbooks.returns.reason_alert_count,
             window: Duration::days(shop.playbooks.returns.reason_alert_days.into()),
         };
-        let order = self.store.get_order(&item.shop, item.order_id).await?;
         let mut alerts = Vec::new();
-        for (product_id, title) in order.as_ref().map(returned_products).unwrap_or_default() {
+        for (product_id, title) in order.map(returned_products).unwrap_or_default() {
             if let Some(before) = before {
                 self.update_tally(
                     &item.shop,

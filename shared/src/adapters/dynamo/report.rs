@@ -181,30 +181,21 @@ impl DynamoStore {
         products: bool,
     ) -> Result<Vec<StatsRow>, StoreError> {
         let kind = if products { PRODUCT_ROWS } else { DAY_ROWS };
-        let mut rows = Vec::new();
-        let mut start: Option<Attrs> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", AttributeValue::S(stats_pk(shop)))
-                .expression_attribute_values(
-                    ":from",
-                    AttributeValue::S(format!("{kind}{from_day}#")),
-                )
-                .expression_attribute_values(":to", AttributeValue::S(format!("{kind}{to_day}#~")))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            rows.extend(out.items().iter().map(stats_row));
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(rows),
-            }
-        }
+        let items: Vec<Attrs> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", AttributeValue::S(stats_pk(shop)))
+            .expression_attribute_values(":from", AttributeValue::S(format!("{kind}{from_day}#")))
+            .expression_attribute_values(":to", AttributeValue::S(format!("{kind}{to_day}#~")))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        Ok(items.iter().map(stats_row).collect())
     }
 
     /// The settled feedback items with a comment changed between `from_key` and
@@ -216,48 +207,40 @@ impl DynamoStore {
         to_key: &str,
         limit: usize,
     ) -> Result<(Vec<FeedbackRecord>, bool), StoreError> {
+        let page = i32::try_from(limit.saturating_add(1).min(1000)).unwrap_or(1000);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::table::DUE_INDEX.name)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+            .expression_attribute_names("#pk", super::table::DUE_INDEX.pk)
+            .expression_attribute_names("#sk", super::table::DUE_INDEX.sk)
+            .expression_attribute_values(":pk", AttributeValue::S(format!("{VOICE_PREFIX}{shop}")))
+            .expression_attribute_values(":from", AttributeValue::S(from_key.to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(format!("{to_key}#~")))
+            // What a comment row needs: not the clicks, notices or tallies.
+            .projection_expression(
+                "pk, sk, v, shop, customer_key, followup, order_id, score, #comment, \
+                 first_at, updated_at, submissions, #state, order_name",
+            )
+            .expression_attribute_names("#comment", "comment")
+            .expression_attribute_names("#state", "state")
+            .scan_index_forward(false)
+            .limit(page)
+            .into_paginator()
+            .items()
+            .send();
+        // One more than `limit` tells whether there were more; no page past it is read.
         let mut items = Vec::new();
-        let mut start: Option<Attrs> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(super::table::DUE_INDEX.name)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-                .expression_attribute_names("#pk", super::table::DUE_INDEX.pk)
-                .expression_attribute_names("#sk", super::table::DUE_INDEX.sk)
-                .expression_attribute_values(
-                    ":pk",
-                    AttributeValue::S(format!("{VOICE_PREFIX}{shop}")),
-                )
-                .expression_attribute_values(":from", AttributeValue::S(from_key.to_owned()))
-                .expression_attribute_values(":to", AttributeValue::S(format!("{to_key}#~")))
-                // What a comment row needs: not the clicks, notices or tallies.
-                .projection_expression(
-                    "pk, sk, v, shop, customer_key, followup, order_id, score, #comment, \
-                     first_at, updated_at, submissions, #state, order_name",
-                )
-                .expression_attribute_names("#comment", "comment")
-                .expression_attribute_names("#state", "state")
-                .scan_index_forward(false)
-                .limit(i32::try_from(limit.saturating_add(1).min(1000)).unwrap_or(1000))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            for item in out.items() {
-                items.push(decode_item::<FeedbackRecord>(item.clone(), "comment")?);
-            }
-            if items.len() > limit {
-                items.truncate(limit);
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| unavailable("Query", &e))?;
+            if items.len() == limit {
                 return Ok((items, true));
             }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok((items, false)),
-            }
+            items.push(decode_item::<FeedbackRecord>(item, "comment")?);
         }
+        Ok((items, false))
     }
 
     /// Records which order a name is, the first time the order is seen with its name.
@@ -332,38 +315,38 @@ impl DynamoStore {
         customer_key: &str,
     ) -> Result<(Vec<FollowUpRecord>, Vec<FeedbackRecord>), StoreError> {
         let pk = keys::profile(shop, customer_key).pk;
+        let items: Vec<Attrs> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":a", AttributeValue::S(keys::FEEDBACK_PREFIX.into()))
+            // `$` sorts right after `#`: the upper bound closes the `FOLLOWUP#` range.
+            .expression_attribute_values(":b", AttributeValue::S("FOLLOWUP$".into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
         let (mut followups, mut feedback) = (Vec::new(), Vec::new());
-        let mut start: Option<Attrs> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :a AND :b")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .expression_attribute_values(":a", AttributeValue::S("FEEDBACK#".into()))
-                .expression_attribute_values(":b", AttributeValue::S("FOLLOWUP$".into()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", &e))?;
-            for item in out.items() {
-                let sk = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                if sk.starts_with("FOLLOWUP#") {
-                    followups.push(decode_item(item.clone(), "follow-up")?);
-                } else if sk.starts_with("FEEDBACK#") {
-                    feedback.push(decode_item(item.clone(), "feedback")?);
+        for item in items {
+            let sk = item
+                .get(super::table::SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned();
+            match sk.as_deref() {
+                Some(sk) if sk.starts_with(keys::FOLLOWUP_PREFIX) => {
+                    followups.push(decode_item(item, "follow-up")?)
                 }
-            }
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok((followups, feedback)),
+                Some(sk) if sk.starts_with(keys::FEEDBACK_PREFIX) => {
+                    feedback.push(decode_item(item, "feedback")?)
+                }
+                _ => {}
             }
         }
+        Ok((followups, feedback))
     }
 }
 
@@ -434,7 +417,9 @@ impl crate::ports::report::ReportStore for DynamoStore {
             super::table::ENTITY.into(),
             AttributeValue::S("digest".into()),
         );
-        let expires = chrono::Utc::now().timestamp() + 60 * 86_400;
+        let sent = crate::model::time::parse_time(now_key)
+            .map_or_else(|| chrono::Utc::now().timestamp(), |t| t.timestamp());
+        let expires = sent + 60 * 86_400;
         item.insert(
             super::table::TTL_ATTRIBUTE.into(),
             AttributeValue::N(expires.to_string()),

@@ -401,3 +401,68 @@ fn an_empty_period_has_no_rates_and_no_warnings() {
     assert!(report.playbooks.is_empty());
     assert_eq!(report.voice.csat, None);
 }
+
+#[test]
+fn a_return_reason_counts_on_returns_and_each_returned_product_and_a_change_moves_it() {
+    let products = [(99, "Tea".to_owned()), (98, "Mug".to_owned())];
+    let mut reason = rated(ReturnReason::Defective.number(), None);
+    reason.followup = "returns#5#0".into();
+    let (t, score, _) = of_settle(&reason, Playbook::Returns, &products, NOW);
+    assert_eq!(score, Some(ReturnReason::Defective.number()));
+    let got = counts(&t);
+    for scope in ["playbook#returns", "product#99", "product#98"] {
+        assert!(
+            got.contains(&(scope.into(), "reason_defective".into(), "1".into())),
+            "{scope}: {got:?}"
+        );
+    }
+    // Product counters land on the Monday of the week (2026-11-20 is a Friday).
+    let product = merge(t)
+        .into_iter()
+        .find(|t| t.scope == Scope::Product(99))
+        .unwrap();
+    assert_eq!(product.day, "2026-11-16");
+
+    let mut changed = reason.clone();
+    changed.score = ReturnReason::SizeTooSmall.number();
+    changed.counted_score = Some(ReturnReason::Defective.number());
+    let got = counts(&of_settle(&changed, Playbook::Returns, &products, NOW).0);
+    assert!(got.contains(&(
+        "playbook#returns".into(),
+        "reason_defective".into(),
+        "-1".into()
+    )));
+    assert!(got.contains(&(
+        "playbook#returns".into(),
+        "reason_size_too_small".into(),
+        "1".into()
+    )));
+    // Built into the report: by reason and by product.
+    let rows: Vec<StatsRow> = merge(of_settle(&reason, Playbook::Returns, &products, NOW).0)
+        .into_iter()
+        .map(|t| StatsRow {
+            day: t.day.clone(),
+            scope: t.scope.key(),
+            counts: t.adds.iter().map(|(c, n)| (c.name(), n.clone())).collect(),
+            title: t.title.clone(),
+            ..StatsRow::default()
+        })
+        .collect();
+    let (period, previous) = periods(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(), 14);
+    let report = build(&Inputs {
+        shop: SHOP,
+        period,
+        previous,
+        generated_at: NOW.into(),
+        attribution_window_days: 5,
+        rows: &rows,
+        comments: &[],
+        comments_capped: false,
+        max_comments: 500,
+    });
+    assert_eq!(report.products_since, "2026-11-16");
+    assert_eq!(report.return_reasons.len(), 1);
+    assert_eq!(report.return_reasons[0].count, 1);
+    let mug = report.products.iter().find(|p| p.product_id == 98).unwrap();
+    assert_eq!((mug.returns, mug.title.as_deref()), (1, Some("Mug")));
+}
