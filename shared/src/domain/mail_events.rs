@@ -306,6 +306,10 @@ pub struct MailEventReceipt {
     pub received_at: String,
     /// Epoch seconds; DynamoDB TTL deletes the receipt some time after.
     pub expires_at: i64,
+    /// A random token of the call that wrote it: an SDK retry of a transaction that
+    /// had already committed finds its own token and counts as applied, not duplicate.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub writer: String,
 }
 impl crate::model::Record for MailEventReceipt {
     const KIND: &'static str = "mail_event";

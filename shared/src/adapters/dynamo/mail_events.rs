@@ -49,10 +49,16 @@ impl MailEventStore for DynamoStore {
         // The first delivery, open, click, bounce or complaint of a follow-up is counted
         // for the report: tried first with the field's absence as a condition.
         let mut first = with_followup && plan.tracking.as_ref().and_then(first_field).is_some();
+        let writer = format!("{:016x}", fastrand::u64(..));
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut items = self.mail_event_items(plan, delivery, with_followup, first)?;
+            let mut items = self.mail_event_items(plan, delivery, with_followup, first, &writer)?;
             items.extend(self.reputation_event_item(plan)?);
-            match self.send_mail_event(items, with_followup).await? {
+            let sent = match self.send_mail_event(items, with_followup).await? {
+                // The SDK sent our transaction again after it had committed: applied.
+                Sent::ReceiptExists if self.receipt_writer(plan).await? == writer => Sent::Written,
+                sent => sent,
+            };
+            match sent {
                 Sent::Written => {
                     self.add_tallies(&plan.shop, report_tallies(plan, with_followup && first))
                         .await;
@@ -83,11 +89,12 @@ impl DynamoStore {
         delivery: &DeliveryInfo<'_>,
         with_followup: bool,
         first: bool,
+        writer: &str,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let now = utc_key(&delivery.now);
         let mut items = Vec::new();
 
-        items.push(self.receipt_item(plan, delivery, &now)?);
+        items.push(self.receipt_item(plan, delivery, &now, writer)?);
 
         if let (true, Some(f), Some(t)) = (with_followup, &plan.followup, &plan.tracking) {
             items.push(self.tracking_item(&f.key(&plan.shop), t, first)?);
@@ -136,11 +143,19 @@ impl DynamoStore {
     }
 
     /// The event's receipt: a Put that fails if the event was applied before.
+    /// The writer token on the event's receipt (empty when there is none).
+    async fn receipt_writer(&self, plan: &Plan) -> Result<String, StoreError> {
+        let key = crate::domain::mail_events::receipt_key(&plan.shop, &plan.event_id);
+        let receipt: Option<MailEventReceipt> = self.get(&key).await?;
+        Ok(receipt.map(|r| r.writer).unwrap_or_default())
+    }
+
     fn receipt_item(
         &self,
         plan: &Plan,
         delivery: &DeliveryInfo<'_>,
         now: &str,
+        writer: &str,
     ) -> Result<TransactWriteItem, StoreError> {
         let receipt_key = crate::domain::mail_events::receipt_key(&plan.shop, &plan.event_id);
         let receipt = MailEventReceipt {
@@ -150,6 +165,7 @@ impl DynamoStore {
             ses_message_id: plan.message_id.clone(),
             received_at: now.to_owned(),
             expires_at: delivery.now.timestamp() + self.receipt_ttl.as_secs() as i64,
+            writer: writer.to_owned(),
         };
         let mut item: Attrs = serde_dynamo::to_item(&receipt).map_err(|e| StoreError::Corrupt {
             key: format!("{}/{}", receipt_key.pk, receipt_key.sk),
