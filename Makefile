@@ -195,10 +195,10 @@ fuzz: fuzz-build fuzz-corpus ## Run each fuzz target for SECONDS (default 60); f
 cycles: ## Upward imports between the library's layers and import cycles (tools/cycles.py; --edges lists every import)
 	python3 tools/cycles.py --src shared/src
 
-bench: $(VENV)/.installed ## Benchmarks (release build): ingest and email (criterion), the report page against moto; prints times
-	cargo bench -p aftercart --bench ingest --bench email
+bench: $(VENV)/.installed ## Benchmarks (release build): ingest, email, Node ratio; against moto: DynamoDB cost per order and the report page
+	cargo bench -p aftercart --bench ingest --bench email --bench node_ratio
 	MOTO_PORT=$(TEST_PORT) tools/moto.sh start
-	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench report; \
+	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench cost --bench report; \
 	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
 
 clean: stop ## Remove build output and local state

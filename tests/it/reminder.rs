@@ -66,30 +66,9 @@ fn followup<'a>(all: &'a [FollowUpRecord], id: &str) -> &'a FollowUpRecord {
         .unwrap_or_else(|| panic!("no follow-up {id}"))
 }
 
-/// SES's Delivery event for follow-up `f`, as SNS hands it to `mail-events`: the
-/// fixture with this follow-up's message id, tags and recipient.
+/// SES's Delivery event for follow-up `f`, as SNS hands it to `mail-events`.
 fn delivery_of(f: &FollowUpRecord, to: &str) -> Value {
-    let mut sns: Value =
-        serde_json::from_slice(aftercart::wire::ses::fixtures::SNS_DELIVERY).expect("fixture");
-    let message = sns["Records"][0]["Sns"]["Message"]
-        .as_str()
-        .expect("message");
-    let mut ses: Value = serde_json::from_str(message).expect("SES event");
-    let message_id = f.ses_message_id.clone().expect("sent");
-    ses["mail"]["messageId"] = message_id.clone().into();
-    ses["mail"]["commonHeaders"]["messageId"] = message_id.into();
-    ses["mail"]["destination"] = serde_json::json!([to]);
-    ses["delivery"]["recipients"] = serde_json::json!([to]);
-    let sent_at = time(f.sent_at.as_deref().expect("sent_at"));
-    ses["mail"]["timestamp"] = sent_at.to_rfc3339().into();
-    ses["delivery"]["timestamp"] = (sent_at + Duration::seconds(2)).to_rfc3339().into();
-    let tags = &mut ses["mail"]["tags"];
-    tags["playbook"] = serde_json::json!([f.playbook.as_str()]);
-    tags["followup"] = serde_json::json!([f.id.replace('#', "_")]);
-    tags["customer"] = serde_json::json!([f.customer_key]);
-    sns["Records"][0]["Sns"]["Message"] = ses.to_string().into();
-    sns["Records"][0]["Sns"]["MessageId"] = format!("sns-{}", f.id).into();
-    sns
+    ses_event_for(aftercart::wire::ses::fixtures::SNS_DELIVERY, f, to)
 }
 
 /// The rating link for `score` in a sent email (`/rate?t=`, five of them, 1 to 5).

@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod meter;
+
 pub const SHOP: &str = "aftercart-demo.myshopify.com";
 pub const SECRET: &str = "integration-secret";
 pub const NOW: &str = "2026-11-22T08:00:00Z";
@@ -138,6 +140,18 @@ impl TestApp {
         app
     }
 
+    /// As [`TestApp::spawn_via`], with this configuration, running alone (a bench).
+    pub async fn spawn_alone_via(proxy: &str, config: Config) -> TestApp {
+        let guard = MotoGuard::Exclusive(MOTO.write().await);
+        let table = format!("it-{:016x}", fastrand::u64(..));
+        table::create_table(&client_for(&endpoint()).await, &table)
+            .await
+            .expect("table on moto");
+        let mut app = Self::with_client(client_for(proxy).await, table, config);
+        app._moto = Some(guard);
+        app
+    }
+
     /// A webhook app whose DynamoDB client talks to `endpoint` (e.g. a dead port).
     pub async fn against(endpoint: &str) -> TestApp {
         Self::with_client(client_for(endpoint).await, "unreachable".into(), config())
@@ -225,6 +239,20 @@ pub fn signed_with(topic: &str, body: &[u8], webhook_id: &str, secret: &str) -> 
         .header("X-Shopify-Triggered-At", NOW)
         .body(Body::Binary(body.to_vec()))
         .expect("valid request")
+}
+
+/// As [`signed`], as Shopify retries it: triggered `minutes` before [`NOW`].
+pub fn signed_retry(topic: &str, body: &[u8], webhook_id: &str, minutes: i64) -> Request {
+    let mut req = signed(topic, body, webhook_id);
+    let at = NOW
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("valid time")
+        - chrono::Duration::minutes(minutes);
+    req.headers_mut().insert(
+        "x-shopify-triggered-at",
+        at.to_rfc3339().parse().expect("header value"),
+    );
+    req
 }
 
 /// String attribute `name` of `item` ("" if absent).
@@ -870,4 +898,46 @@ pub fn list_unsubscribe(email: &aftercart::ports::mail::OutgoingEmail) -> String
         .trim_start_matches('<')
         .trim_end_matches('>')
         .to_owned()
+}
+
+/// SES's event `fixture` (an SNS notification: delivery, open, click, …) for follow-up
+/// `f` sent to `to`: the fixture with this follow-up's message id, tags and recipient,
+/// and its times a few seconds after the send.
+pub fn ses_event_for(
+    fixture: &[u8],
+    f: &aftercart::model::FollowUpRecord,
+    to: &str,
+) -> serde_json::Value {
+    use serde_json::json;
+    let mut sns: serde_json::Value = serde_json::from_slice(fixture).expect("fixture");
+    let message = sns["Records"][0]["Sns"]["Message"]
+        .as_str()
+        .expect("message");
+    let mut ses: serde_json::Value = serde_json::from_str(message).expect("SES event");
+    let message_id = f.ses_message_id.clone().expect("sent");
+    ses["mail"]["messageId"] = message_id.clone().into();
+    ses["mail"]["commonHeaders"]["messageId"] = message_id.into();
+    ses["mail"]["destination"] = json!([to]);
+    let sent_at = chrono::DateTime::parse_from_rfc3339(f.sent_at.as_deref().expect("sent_at"))
+        .expect("time")
+        .to_utc();
+    ses["mail"]["timestamp"] = sent_at.to_rfc3339().into();
+    let kind = ses["eventType"].as_str().unwrap_or("Event").to_owned();
+    for (field, after) in [("delivery", 2), ("open", 600), ("click", 620)] {
+        if ses.get(field).is_some() {
+            ses[field]["timestamp"] = (sent_at + chrono::Duration::seconds(after))
+                .to_rfc3339()
+                .into();
+        }
+    }
+    if ses.get("delivery").is_some() {
+        ses["delivery"]["recipients"] = json!([to]);
+    }
+    let tags = &mut ses["mail"]["tags"];
+    tags["playbook"] = json!([f.playbook.as_str()]);
+    tags["followup"] = json!([f.id.replace('#', "_")]);
+    tags["customer"] = json!([f.customer_key]);
+    sns["Records"][0]["Sns"]["Message"] = ses.to_string().into();
+    sns["Records"][0]["Sns"]["MessageId"] = format!("sns-{kind}-{}", f.id).into();
+    sns
 }

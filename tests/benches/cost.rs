@@ -1,0 +1,355 @@
+//! What one order's whole life costs in DynamoDB, counted call by call through a
+//! metering proxy in front of moto ([`aftercart_integration::meter`]), and what 10,000
+//! such orders cost at the published prices in `tools/prices.toml`.
+//!
+//! The life, through the real handlers and SDK clients: `orders/paid`,
+//! `orders/fulfilled` and the carrier's `delivered` event reach the webhook; the
+//! dispatcher sends the thank-you, the satisfaction check and the replenishment
+//! reminder, each on its own run at its time; SES reports each email's delivery, open
+//! and click to `mail-events`. Beside it, not part of the life: the same `orders/paid`
+//! delivered again (Shopify's retry), and an order of 250 lines.
+//!
+//! Run with `make bench` or, with moto on port 5006,
+//! `AFTERCART_TEST_ENDPOINT=http://127.0.0.1:5006 cargo bench -p aftercart-integration --bench cost`.
+
+use aftercart::adapters::dynamo::DynamoStore;
+use aftercart::apps::mail_events::MailEventsApp;
+use aftercart::domain::mail_events::RECEIPT_TTL;
+use aftercart::model::time::FixedClock;
+use aftercart::model::{FollowUpRecord, FollowUpStatus};
+use aftercart::wire::ses::fixtures as ses;
+use aftercart::wire::shopify::fixtures;
+use aftercart_integration::meter::{Meter, Units, Usage};
+use aftercart_integration::*;
+use serde_json::Value;
+use std::sync::Arc;
+
+const PRICES: &str = include_str!("../../tools/prices.toml");
+const ORDERS: f64 = 10_000.0;
+/// Orders of as many customers going through their lives side by side, so each
+/// dispatcher run sends several emails, as a shop's runs do.
+const CUSTOMERS: u64 = 10;
+
+#[derive(serde::Deserialize)]
+struct Prices {
+    region: String,
+    dynamodb_write_request_unit: f64,
+    dynamodb_read_request_unit: f64,
+    ses_email: f64,
+    lambda_request: f64,
+}
+
+fn email(i: u64) -> String {
+    format!("customer{i}@example.com")
+}
+
+/// Customer `i`'s order (the sample order), paid at 08:00 by a customer who accepts
+/// marketing (so the replenishment reminder is planned); `fulfilled` as shipped at
+/// 08:30; with `lines` generated lines instead of the sample's when not 0.
+fn order(i: u64, fulfilled: bool, lines: usize) -> Vec<u8> {
+    order_with(|o| {
+        o["id"] = (450_789_469 + i).into();
+        o["name"] = format!("#{}", 1001 + i).into();
+        o["customer"]["id"] = (207_119_551 + i).into();
+        o["customer"]["email"] = email(i).into();
+        o["email"] = email(i).into();
+        o["created_at"] = "2026-11-22T08:00:00Z".into();
+        o["updated_at"] = if fulfilled {
+            "2026-11-22T08:30:00Z"
+        } else {
+            "2026-11-22T08:00:00Z"
+        }
+        .into();
+        o["financial_status"] = "paid".into();
+        o["buyer_accepts_marketing"] = true.into();
+        if fulfilled {
+            o["fulfillment_status"] = "fulfilled".into();
+        }
+        if lines > 0 {
+            let line = o["line_items"][0].clone();
+            o["line_items"] = (0..lines)
+                .map(|i| {
+                    let mut l = line.clone();
+                    l["id"] = (13_000_000_000_000_u64 + i as u64).into();
+                    l["variant_id"] = (42_000_000_000_000_u64 + i as u64).into();
+                    l["title"] = format!("Organic Cotton Tee {i}").into();
+                    l["sku"] = format!("OCT-{i:04}-GRN-M").into();
+                    l
+                })
+                .collect();
+        }
+    })
+}
+
+/// The carrier's delivered event for customer `i`'s order, on the 25th.
+fn delivered(i: u64) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(fixtures::FULFILLMENT_DELIVERED).expect("fixture");
+    v["id"] = (12_584_341_209_252 + i).into();
+    v["order_id"] = (450_789_469 + i).into();
+    v["happened_at"] = "2026-11-25T14:02:00-05:00".into();
+    v["created_at"] = "2026-11-25T14:05:00-05:00".into();
+    v["updated_at"] = "2026-11-25T14:05:00-05:00".into();
+    serde_json::to_vec(&v).expect("JSON")
+}
+
+/// Customer `i`'s body of one topic.
+type Body = fn(u64) -> Vec<u8>;
+
+struct Row {
+    what: String,
+    usage: Usage,
+    /// How many of what the row is about (emails, events) its usage covers.
+    count: u64,
+}
+
+impl Row {
+    fn print(&self) {
+        if std::env::var_os("METER_LOG").is_some() {
+            println!("  -- {}", self.what);
+            for line in &self.usage.log {
+                println!("     {line}");
+            }
+        }
+        let t = self.usage.total();
+        let per = t.per(self.count);
+        let per_calls = t.calls as f64 / self.count.max(1) as f64;
+        println!(
+            "  {:<36} {:>6.1} {:>7.1} {:>7.1}   {}",
+            self.what,
+            per_calls,
+            per.wru,
+            per.rru,
+            self.usage.calls_line()
+        );
+    }
+}
+
+async fn followups(t: &TestApp) -> Vec<FollowUpRecord> {
+    scan_table(&client_for(&endpoint()).await, &t.table)
+        .await
+        .into_iter()
+        .filter(|i| s(i, "entity") == "followup")
+        .map(|i| serde_dynamo::from_item(i).expect("follow-up decodes"))
+        .collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let prices: Prices = toml::from_str(PRICES).expect("tools/prices.toml");
+    let meter = Meter::start().await;
+    // The proxy's own reads slow every call down: time is not what is measured here.
+    let config = config_with(
+        "[webhook]\nstore_budget_ms = 4500\n",
+        "[[shop.product]]\nproduct_id = 632910392\nconsumption_days = 10\nlead_days = 2\n",
+    );
+    let t = TestApp::spawn_alone_via(&meter.url, config).await;
+    meter.take().await;
+    let mut life = Vec::new();
+    let mut aside = Vec::new();
+    let mut invocations = 0u64;
+
+    // The webhook: each customer's delivery of each topic.
+    let topics: [(&str, Body); 3] = [
+        ("orders/paid", |i| order(i, false, 0)),
+        ("orders/fulfilled", |i| order(i, true, 0)),
+        ("fulfillment_events/create", delivered),
+    ];
+    for (topic, body) in topics {
+        for i in 0..CUSTOMERS {
+            let id = format!("wh-{}-{i}", topic.replace('/', "-"));
+            let (status, resp) = t.post(signed(topic, &body(i), &id)).await;
+            assert_eq!(status, 200, "{topic}: {resp}");
+            assert_eq!(resp["status"], "recorded", "{topic}: {resp}");
+            invocations += 1;
+        }
+        life.push(Row {
+            what: format!("webhook {topic}"),
+            usage: meter.take().await,
+            count: CUSTOMERS,
+        });
+    }
+    // Shopify's retry of the first, five minutes on.
+    let (status, resp) = t
+        .post(signed_retry(
+            "orders/paid",
+            &order(0, false, 0),
+            "wh-orders-paid-0",
+            5,
+        ))
+        .await;
+    assert_eq!(
+        (status, resp["status"].as_str()),
+        (200, Some("duplicate_delivery")),
+        "{resp}"
+    );
+    aside.push(Row {
+        what: "webhook orders/paid, duplicate".into(),
+        usage: meter.take().await,
+        count: 1,
+    });
+
+    // The dispatcher, once at each email's time.
+    let mut times: Vec<(String, String)> = followups(&t)
+        .await
+        .into_iter()
+        .filter(|f| f.status == FollowUpStatus::Pending)
+        .map(|f| (f.due_at, f.playbook.as_str().to_owned()))
+        .collect();
+    times.sort();
+    times.dedup();
+    let mut sent_rows = Vec::new();
+    for (due_at, playbook) in times {
+        let at = chrono::DateTime::parse_from_rfc3339(&due_at).expect("due")
+            + chrono::Duration::minutes(1);
+        let d = t.dispatcher_via(&at.to_rfc3339(), None, &meter.url).await;
+        meter.take().await;
+        let summary = run_dispatch(&d).await;
+        let usage = meter.take().await;
+        let n = summary["sent"].as_u64().unwrap_or(0);
+        sent_rows.push(Row {
+            what: format!("dispatch, per {playbook} email ({n} sent)"),
+            usage,
+            count: n.max(1),
+        });
+    }
+    let sent: Vec<FollowUpRecord> = followups(&t)
+        .await
+        .into_iter()
+        .filter(|f| f.status == FollowUpStatus::Sent)
+        .collect();
+    let emails = sent.len() as u64;
+    let mut dispatch = Usage::default();
+    for r in &sent_rows {
+        dispatch.add(&r.usage);
+    }
+    // What each run costs with nothing due (it runs on a schedule, orders or not).
+    let d = t
+        .dispatcher_via("2026-11-22T08:05:00Z", None, &meter.url)
+        .await;
+    meter.take().await;
+    let summary = run_dispatch(&d).await;
+    assert_eq!(summary["sent"], 0, "{summary}");
+    let idle = Row {
+        what: "dispatch run, nothing due".into(),
+        usage: meter.take().await,
+        count: 1,
+    };
+    let per_email = dispatch.minus(&idle.usage, sent_rows.len() as u64);
+
+    // mail-events: each email's delivery, open and click.
+    let events = MailEventsApp {
+        store: DynamoStore::new(client_for(&meter.url).await, t.table.clone(), RECEIPT_TTL),
+        clock: Arc::new(FixedClock::new(
+            "2026-12-30T12:00:00Z".parse().expect("valid time"),
+        )),
+    };
+    let mut event_rows = Vec::new();
+    for (kind, fixture) in [
+        ("Delivery", ses::SNS_DELIVERY),
+        ("Open", ses::SNS_OPEN),
+        ("Click", ses::SNS_CLICK),
+    ] {
+        for f in &sent {
+            let i = f.order_id - 450_789_469;
+            let summary = events
+                .handle(ses_event_for(fixture, f, &email(i)))
+                .await
+                .expect("handled");
+            assert_eq!(summary.applied, 1, "{kind} of {}: {summary:?}", f.id);
+            invocations += 1;
+        }
+        event_rows.push(Row {
+            what: format!("mail-events {kind}"),
+            usage: meter.take().await,
+            count: emails,
+        });
+    }
+
+    // Beside the life: an order of 250 lines.
+    let (status, resp) = t
+        .post(signed(
+            "orders/paid",
+            &order(CUSTOMERS, false, 250),
+            "wh-large",
+        ))
+        .await;
+    assert_eq!(status, 200, "large: {resp}");
+    aside.push(Row {
+        what: "webhook orders/paid, 250 lines".into(),
+        usage: meter.take().await,
+        count: 1,
+    });
+
+    println!("\nDynamoDB per call of each kind (counted through the metering proxy against moto)");
+    println!(
+        "  {:<36} {:>6} {:>7} {:>7}   calls",
+        "", "calls", "WRU", "RRU"
+    );
+    for r in &life {
+        r.print();
+    }
+    idle.print();
+    // Each run without what it costs with nothing due, per email it sent.
+    for r in &sent_rows {
+        Row {
+            what: r.what.clone(),
+            usage: r.usage.minus(&idle.usage, 1),
+            count: r.count,
+        }
+        .print();
+    }
+    Row {
+        what: format!("dispatch, per sent email ({emails})"),
+        usage: per_email.clone(),
+        count: emails,
+    }
+    .print();
+    for r in &event_rows {
+        r.print();
+    }
+    let mut all_events = Usage::default();
+    for r in &event_rows {
+        all_events.add(&r.usage);
+    }
+    Row {
+        what: format!("mail-events, per event ({})", 3 * emails),
+        usage: all_events.clone(),
+        count: 3 * emails,
+    }
+    .print();
+    for r in &aside {
+        r.print();
+    }
+
+    // Per order: its deliveries, its emails beyond the runs' fixed cost, their events.
+    let mut total = per_email.clone();
+    for r in life.iter().chain(&event_rows) {
+        total.add(&r.usage);
+    }
+    let Units { calls, rru, wru } = total.total().per(CUSTOMERS);
+    let calls = calls as f64 / CUSTOMERS as f64;
+    let emails_each = emails / CUSTOMERS;
+    println!(
+        "\nOne order's life ({} deliveries, {emails_each} emails, {} SES events; the mean of {CUSTOMERS}): {calls:.1} calls, {wru:.1} WRU, {rru:.1} RRU",
+        life.len(),
+        3 * emails_each
+    );
+    let dynamo = ORDERS
+        * (wru * prices.dynamodb_write_request_unit + rru * prices.dynamodb_read_request_unit);
+    let mail = ORDERS * emails_each as f64 * prices.ses_email;
+    let invocations = invocations / CUSTOMERS;
+    let lambda = ORDERS * invocations as f64 * prices.lambda_request;
+    let all = dynamo + mail + lambda;
+    println!(
+        "Per 10,000 orders in {} (tools/prices.toml): DynamoDB ${dynamo:.2}, SES ${mail:.2}, Lambda requests ${lambda:.2} ({invocations} per order); all-in ${all:.2}, {:.0} % above SES alone",
+        prices.region,
+        (all / mail - 1.0) * 100.0
+    );
+    let Units { rru: idle_rru, .. } = idle.usage.total();
+    let runs = 30.0 * 24.0 * 60.0;
+    println!(
+        "Runs on the schedule, orders or not: {:.1} RRU each, ${:.2} a month at one a minute",
+        idle_rru,
+        runs * idle_rru * prices.dynamodb_read_request_unit
+    );
+}

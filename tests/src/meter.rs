@@ -1,0 +1,568 @@
+//! A metering proxy in front of moto: every DynamoDB call the functions make is
+//! forwarded unchanged and counted, with the read and write request units DynamoDB
+//! on-demand would bill for it. moto's own `ConsumedCapacity` figures are fixed
+//! placeholders, so the units are computed here from the items themselves, by the
+//! rules DynamoDB documents (the "Read and write operations" and "Item sizes" pages):
+//!
+//! - **Item size**: attribute names plus values: a string or binary its length, a
+//!   number about one byte per two significant digits plus one, a boolean or null one
+//!   byte, a list or map three bytes plus one per element plus its elements.
+//! - **Writes** (`PutItem`, `UpdateItem`, `DeleteItem`, each `BatchWriteItem` request):
+//!   one WRU per started KB of the larger of the item before and after, at least one,
+//!   also when a condition refuses it. In `TransactWriteItems` each `Put`, `Update` and
+//!   `Delete` costs twice that; a `ConditionCheck` is a transactional read.
+//! - **Index writes**: the table's one index (`due`) projects every attribute, so a
+//!   write that adds the item to it, changes an attribute of an indexed item or removes
+//!   it costs one WRU per started KB of the indexed item; a changed index key costs a
+//!   delete and a put.
+//! - **Reads**: `GetItem` one RRU per started 4 KB of the item (half when eventually
+//!   consistent; an absent item still costs the minimum); each `BatchGetItem` key the
+//!   same; `TransactGetItems` and a `ConditionCheck` twice that; `Query` one RRU per
+//!   started 4 KB of all the items it reads (before any filter or projection), halved
+//!   when eventually consistent.
+//!
+//! To find the sizes the proxy reads each written item just before and just after the
+//! call, and re-runs each query without its projection and filter; those reads go
+//! straight to moto and are not counted. Requests are metered one at a time (a lock
+//! around each call), so concurrent writers cannot blur one another's before and
+//! after: the figures are exact for what the functions sent, at the price of
+//! serialising them through the proxy.
+
+use super::{endpoint, read_request, respond};
+use aftercart::adapters::dynamo::table::INDEXES;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// What one kind of call (or all calls) cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Units {
+    pub calls: u64,
+    pub rru: f64,
+    pub wru: f64,
+}
+
+impl Units {
+    pub fn add(&mut self, other: Units) {
+        self.calls += other.calls;
+        self.rru += other.rru;
+        self.wru += other.wru;
+    }
+
+    /// These units divided by `n` (per email, per event, …).
+    pub fn per(self, n: u64) -> Units {
+        let n = n.max(1) as f64;
+        Units {
+            calls: self.calls,
+            rru: self.rru / n,
+            wru: self.wru / n,
+        }
+    }
+}
+
+/// The calls metered since the last [`Meter::take`], by operation.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    pub by_operation: BTreeMap<String, Units>,
+    /// Each call, in order: operation, units and the keys it named (what
+    /// `METER_LOG=1` prints).
+    pub log: Vec<String>,
+}
+
+impl Usage {
+    pub fn total(&self) -> Units {
+        let mut t = Units::default();
+        for u in self.by_operation.values() {
+            t.add(*u);
+        }
+        t
+    }
+
+    pub fn add(&mut self, other: &Usage) {
+        for (op, u) in &other.by_operation {
+            self.by_operation.entry(op.clone()).or_default().add(*u);
+        }
+        self.log.extend(other.log.iter().cloned());
+    }
+
+    /// These calls without `n` times those of `other` (e.g. a run's fixed cost), by
+    /// operation.
+    pub fn minus(&self, other: &Usage, n: u64) -> Usage {
+        let mut out = self.clone();
+        for (op, u) in &other.by_operation {
+            let mine = out.by_operation.entry(op.clone()).or_default();
+            mine.calls = mine.calls.saturating_sub(u.calls * n);
+            mine.rru = (mine.rru - u.rru * n as f64).max(0.0);
+            mine.wru = (mine.wru - u.wru * n as f64).max(0.0);
+        }
+        out.by_operation.retain(|_, u| u.calls > 0);
+        out
+    }
+
+    /// `TransactWriteItems×1 PutItem×2`, for a line of the bench's table.
+    pub fn calls_line(&self) -> String {
+        self.by_operation
+            .iter()
+            .map(|(op, u)| format!("{op}×{}", u.calls))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The proxy. Point the functions' DynamoDB clients at [`Meter::url`].
+pub struct Meter {
+    pub url: String,
+    usage: Arc<Mutex<Usage>>,
+    /// Held while a call is forwarded and metered.
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Meter {
+    pub async fn start() -> Meter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let usage = Arc::new(Mutex::new(Usage::default()));
+        let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+        let http = reqwest::Client::new();
+        let (seen, lock) = (usage.clone(), one_at_a_time.clone());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let (usage, lock, http) = (seen.clone(), lock.clone(), http.clone());
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    while let Some((head, body)) = read_request(&mut sock, &mut pending).await {
+                        let guard = lock.lock().await;
+                        let named = keys_named(&body);
+                        let Some(call) = forward(&http, &head, body).await else {
+                            return;
+                        };
+                        // Answer first, then look at what the call wrote: the caller's
+                        // own timeouts see the call's time, not the meter's.
+                        let (status, ctype, answer) = &call.answer;
+                        let answered = respond(&mut sock, *status, ctype, answer).await;
+                        let (op, units) = call.units(&http).await;
+                        drop(guard);
+                        if !op.is_empty() {
+                            let mut u = usage.lock().expect("not poisoned");
+                            u.log.push(format!(
+                                "{op:<18} {:>4.1} WRU {:>4.1} RRU  {named}",
+                                units.wru, units.rru
+                            ));
+                            u.by_operation.entry(op).or_default().add(units);
+                        }
+                        if !answered {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Meter {
+            url,
+            usage,
+            one_at_a_time,
+        }
+    }
+
+    /// What was metered since the last call (waiting for a call still being metered
+    /// after its answer), and start counting afresh.
+    pub async fn take(&self) -> Usage {
+        let _quiet = self.one_at_a_time.lock().await;
+        std::mem::take(&mut *self.usage.lock().expect("not poisoned"))
+    }
+}
+
+/// The `pk`/`sk` pairs (and index) a request names, for the call log.
+fn keys_named(body: &[u8]) -> String {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(pk), Some(sk)) = (m.get("pk"), m.get("sk")) {
+                    let s = |x: &Value| x["S"].as_str().unwrap_or("?").to_owned();
+                    out.push(format!("{} / {}", s(pk), s(sk)));
+                    return;
+                }
+                if let Some(index) = m.get("IndexName").and_then(Value::as_str) {
+                    out.push(format!("index {index}"));
+                }
+                for (k, v) in m {
+                    if k != "ExpressionAttributeValues" {
+                        walk(v, out);
+                    }
+                }
+                if let Some(Value::Object(values)) = m.get("ExpressionAttributeValues") {
+                    if let Some(pk) = values.get(":pk").and_then(|v| v["S"].as_str()) {
+                        out.push(format!("query {pk}"));
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        walk(&v, &mut out);
+    }
+    out.join(", ")
+}
+
+/// The DynamoDB operation of a request head, as [`super::dynamodb_operation`].
+fn operation(head: &str) -> String {
+    super::dynamodb_operation(head)
+}
+
+/// Sends `body` as operation `op` straight to moto (not metered); the JSON answer.
+async fn direct(http: &reqwest::Client, op: &str, body: &Value) -> Option<Value> {
+    let resp = http
+        .post(endpoint())
+        .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .ok()?;
+    serde_json::from_slice(&resp.bytes().await.ok()?).ok()
+}
+
+/// The item under `key` in `table` now, if any.
+async fn image(http: &reqwest::Client, table: &str, key: &Value) -> Option<Value> {
+    let answer = direct(
+        http,
+        "GetItem",
+        &json!({"TableName": table, "Key": key, "ConsistentRead": true}),
+    )
+    .await?;
+    answer.get("Item").cloned()
+}
+
+/// One item a call writes: its table and key, and whether it is part of a transaction.
+struct Write {
+    table: String,
+    key: Value,
+    transactional: bool,
+}
+
+/// The key (`pk`, `sk`) of a request's `Key`, or of its `Item`.
+fn key_of(request: &Value) -> Value {
+    let source = request.get("Key").or_else(|| request.get("Item"));
+    json!({
+        "pk": source.and_then(|s| s.get("pk")).cloned().unwrap_or(Value::Null),
+        "sk": source.and_then(|s| s.get("sk")).cloned().unwrap_or(Value::Null),
+    })
+}
+
+fn table_of(request: &Value, fallback: &str) -> String {
+    request["TableName"].as_str().unwrap_or(fallback).to_owned()
+}
+
+/// A call forwarded to moto, with what metering it needs afterwards.
+struct Forwarded {
+    op: String,
+    request: Value,
+    writes: Vec<Write>,
+    before: Vec<Option<Value>>,
+    /// Units known before the call (condition checks).
+    units: Units,
+    answer: (u16, String, Vec<u8>),
+}
+
+impl Forwarded {
+    /// The call's operation and units, from the items as the call left them.
+    async fn units(self, http: &reqwest::Client) -> (String, Units) {
+        let mut units = self.units;
+        for (w, before) in self.writes.iter().zip(self.before) {
+            let after = image(http, &w.table, &w.key).await;
+            let factor = if w.transactional { 2.0 } else { 1.0 };
+            let size = item_size_of(&before).max(item_size_of(&after));
+            units.wru += factor * write_units(size);
+            units.wru += index_write_units(before.as_ref(), after.as_ref());
+        }
+        units.rru += read_cost(http, &self.op, &self.request, &self.answer.2).await;
+        (self.op, units)
+    }
+}
+
+/// Reads what a request will write, then forwards it to moto.
+async fn forward(http: &reqwest::Client, head: &str, body: Vec<u8>) -> Option<Forwarded> {
+    let op = operation(head);
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut writes = Vec::new();
+    let mut units = Units {
+        calls: 1,
+        ..Units::default()
+    };
+    match op.as_str() {
+        "PutItem" | "UpdateItem" | "DeleteItem" => writes.push(Write {
+            table: table_of(&request, ""),
+            key: key_of(&request),
+            transactional: false,
+        }),
+        "BatchWriteItem" => {
+            for (table, requests) in request["RequestItems"].as_object().into_iter().flatten() {
+                for r in requests.as_array().into_iter().flatten() {
+                    let inner = r.get("PutRequest").or_else(|| r.get("DeleteRequest"));
+                    if let Some(inner) = inner {
+                        writes.push(Write {
+                            table: table.clone(),
+                            key: key_of(inner),
+                            transactional: false,
+                        });
+                    }
+                }
+            }
+        }
+        "TransactWriteItems" => {
+            for item in request["TransactItems"].as_array().into_iter().flatten() {
+                for kind in ["Put", "Update", "Delete"] {
+                    if let Some(w) = item.get(kind) {
+                        writes.push(Write {
+                            table: table_of(w, ""),
+                            key: key_of(w),
+                            transactional: true,
+                        });
+                    }
+                }
+                if let Some(c) = item.get("ConditionCheck") {
+                    let size = image(http, &table_of(c, ""), &key_of(c))
+                        .await
+                        .map_or(0, |i| item_size(&i));
+                    units.rru += 2.0 * read_units(size);
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut before = Vec::with_capacity(writes.len());
+    for w in &writes {
+        before.push(image(http, &w.table, &w.key).await);
+    }
+
+    let answer = super::forward_to_moto(http, head, body).await?;
+    Some(Forwarded {
+        op,
+        request,
+        writes,
+        before,
+        units,
+        answer,
+    })
+}
+
+/// The read units of a read call (`GetItem`, `BatchGetItem`, `TransactGetItems`,
+/// `Query`); 0 for others.
+async fn read_cost(http: &reqwest::Client, op: &str, request: &Value, answer: &[u8]) -> f64 {
+    let consistent = request["ConsistentRead"].as_bool().unwrap_or(false);
+    let half = |units: f64| if consistent { units } else { units / 2.0 };
+    match op {
+        "GetItem" => {
+            let size = image(http, &table_of(request, ""), &key_of(request))
+                .await
+                .map_or(0, |i| item_size(&i));
+            half(read_units(size))
+        }
+        "BatchGetItem" => {
+            let mut total = 0.0;
+            for (table, spec) in request["RequestItems"].as_object().into_iter().flatten() {
+                let consistent = spec["ConsistentRead"].as_bool().unwrap_or(false);
+                for key in spec["Keys"].as_array().into_iter().flatten() {
+                    let size = image(http, table, &key_of(&json!({"Key": key})))
+                        .await
+                        .map_or(0, |i| item_size(&i));
+                    let u = read_units(size);
+                    total += if consistent { u } else { u / 2.0 };
+                }
+            }
+            total
+        }
+        "TransactGetItems" => {
+            let mut total = 0.0;
+            for item in request["TransactItems"].as_array().into_iter().flatten() {
+                if let Some(get) = item.get("Get") {
+                    let size = image(http, &table_of(get, ""), &key_of(get))
+                        .await
+                        .map_or(0, |i| item_size(&i));
+                    total += 2.0 * read_units(size);
+                }
+            }
+            total
+        }
+        "Query" => {
+            // What the query read: the same query without projection or filter.
+            let mut bare = request.clone();
+            if let Some(o) = bare.as_object_mut() {
+                for k in ["ProjectionExpression", "FilterExpression", "Select"] {
+                    o.remove(k);
+                }
+                // Names and values only the filter or projection used would be refused.
+                let key_condition = o
+                    .get("KeyConditionExpression")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                for k in ["ExpressionAttributeNames", "ExpressionAttributeValues"] {
+                    if let Some(Value::Object(m)) = o.get_mut(k) {
+                        m.retain(|name, _| key_condition.contains(name.as_str()));
+                    }
+                }
+            }
+            let read = direct(http, "Query", &bare).await;
+            let returned: Value = serde_json::from_slice(answer).unwrap_or(Value::Null);
+            // Only as many items as the real call evaluated (its Limit or page).
+            let evaluated = returned["ScannedCount"]
+                .as_u64()
+                .or_else(|| returned["Count"].as_u64())
+                .unwrap_or(0) as usize;
+            let size: usize = read
+                .as_ref()
+                .and_then(|r| r["Items"].as_array())
+                .into_iter()
+                .flatten()
+                .take(evaluated)
+                .map(item_size)
+                .sum();
+            half(read_units(size))
+        }
+        _ => 0.0,
+    }
+}
+
+fn item_size_of(item: &Option<Value>) -> usize {
+    item.as_ref().map_or(0, item_size)
+}
+
+/// Write request units for an item of `size` bytes: per started KB, at least one.
+fn write_units(size: usize) -> f64 {
+    size.div_ceil(1024).max(1) as f64
+}
+
+/// Read request units (strongly consistent) for `size` bytes: per started 4 KB, at
+/// least one.
+fn read_units(size: usize) -> f64 {
+    size.div_ceil(4096).max(1) as f64
+}
+
+/// The index writes of one item write, from its images before and after.
+fn index_write_units(before: Option<&Value>, after: Option<&Value>) -> f64 {
+    let mut units = 0.0;
+    for index in INDEXES {
+        let keys = |i: Option<&Value>| {
+            i.and_then(|i| Some((i.get(index.pk)?.clone(), i.get(index.sk)?.clone())))
+        };
+        let (old, new) = (keys(before), keys(after));
+        match (&old, &new) {
+            (None, None) => {}
+            (Some(_), None) => units += write_units(item_size_of(&before.cloned())),
+            (None, Some(_)) => units += write_units(item_size_of(&after.cloned())),
+            (Some(o), Some(n)) if o != n => {
+                units += write_units(item_size_of(&before.cloned()))
+                    + write_units(item_size_of(&after.cloned()))
+            }
+            (Some(_), Some(_)) => {
+                if before != after {
+                    units += write_units(item_size_of(&after.cloned()));
+                }
+            }
+        }
+    }
+    units
+}
+
+/// An item's size in bytes (DynamoDB JSON), by DynamoDB's documented rules.
+pub fn item_size(item: &Value) -> usize {
+    item.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, v)| name.len() + value_size(v))
+        .sum()
+}
+
+fn number_size(n: &str) -> usize {
+    let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.max(1).div_ceil(2) + 1
+}
+
+fn value_size(v: &Value) -> usize {
+    let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return 0;
+    };
+    let str_len = |x: &Value| x.as_str().map_or(0, str::len);
+    let b64_len = |x: &Value| x.as_str().map_or(0, |s| s.len() * 3 / 4);
+    let each = |x: &Value, f: &dyn Fn(&Value) -> usize| {
+        x.as_array().into_iter().flatten().map(f).sum::<usize>()
+    };
+    match kind.as_str() {
+        "S" => str_len(inner),
+        "N" => inner.as_str().map_or(1, number_size),
+        "B" => b64_len(inner),
+        "BOOL" | "NULL" => 1,
+        "SS" => each(inner, &str_len),
+        "NS" => each(inner, &|x| x.as_str().map_or(1, number_size)),
+        "BS" => each(inner, &b64_len),
+        "L" => {
+            let items = inner.as_array().map_or(0, Vec::len);
+            3 + items + each(inner, &value_size)
+        }
+        "M" => {
+            let entries = inner.as_object().map_or(0, |m| m.len());
+            3 + entries
+                + inner
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| k.len() + value_size(v))
+                    .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_dynamodbs_rules() {
+        // "pk" (2) + "abc" (3); "n" (1) + 12345 (3 digit pairs → 3 + 1).
+        assert_eq!(item_size(&json!({"pk": {"S": "abc"}})), 5);
+        assert_eq!(item_size(&json!({"n": {"N": "12345"}})), 1 + 4);
+        assert_eq!(item_size(&json!({"b": {"BOOL": true}})), 2);
+        // A map: 3 + 1 per entry + names and values.
+        assert_eq!(
+            item_size(&json!({"m": {"M": {"a": {"S": "xy"}}}})),
+            1 + 3 + 1 + 1 + 2
+        );
+        assert_eq!(write_units(0), 1.0);
+        assert_eq!(write_units(1024), 1.0);
+        assert_eq!(write_units(1025), 2.0);
+        assert_eq!(read_units(4097), 2.0);
+    }
+
+    #[test]
+    fn index_writes_count_adds_changes_key_moves_and_removals() {
+        let small = |due: &str, x: &str| json!({"pk": {"S": "p"}, "due_pk": {"S": "D"}, "due_sk": {"S": due}, "x": {"S": x}});
+        let plain = json!({"pk": {"S": "p"}});
+        assert_eq!(index_write_units(None, Some(&plain)), 0.0);
+        assert_eq!(index_write_units(None, Some(&small("1", "a"))), 1.0);
+        assert_eq!(
+            index_write_units(Some(&small("1", "a")), Some(&small("1", "a"))),
+            0.0
+        );
+        assert_eq!(
+            index_write_units(Some(&small("1", "a")), Some(&small("1", "b"))),
+            1.0
+        );
+        assert_eq!(
+            index_write_units(Some(&small("1", "a")), Some(&small("2", "a"))),
+            2.0
+        );
+        assert_eq!(index_write_units(Some(&small("1", "a")), Some(&plain)), 1.0);
+    }
+}
