@@ -183,6 +183,7 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
         now: now(),
         rules: CONFIG.shop(SHOP),
         shards: CONFIG.dispatch.shards,
+        redelivery: false,
     };
     let writes = ingest::plan(&ctx, &event, &loaded);
 

@@ -110,6 +110,46 @@ const WRITES: [&str; 5] = [
 ];
 
 #[tokio::test]
+async fn a_retry_of_a_recorded_delivery_costs_one_receipt_read_and_a_late_first_one_records() {
+    let proxy = MotoProxy::start().await;
+    let t = TestApp::spawn_via(&proxy.url).await;
+    let (_, body) = t
+        .post(signed("orders/paid", fixtures::ORDER, "wh-one"))
+        .await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    let before = t.scan().await;
+    let seen = proxy.operations().len();
+    // Shopify retrying it five minutes later: its receipt alone is read.
+    let (status, body) = t
+        .post(signed_retry("orders/paid", fixtures::ORDER, "wh-one", 5))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("duplicate_delivery")),
+        "{body}"
+    );
+    assert_eq!(proxy.operations()[seen..], ["GetItem"]);
+    assert_eq!(t.scan().await, before);
+
+    // A late delivery not seen before (Shopify retrying after our 503) is recorded.
+    let paid = order_with(|o| {
+        o["id"] = 990_001.into();
+        o["name"] = "#9901".into();
+    });
+    let seen = proxy.operations().len();
+    let (_, body) = t
+        .post(signed_retry("orders/paid", &paid, "wh-two", 5))
+        .await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    let operations = proxy.operations()[seen..].to_vec();
+    assert_eq!(operations[0], "GetItem", "{operations:?}");
+    assert!(
+        operations.contains(&"TransactWriteItems".to_owned()),
+        "{operations:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_recorded_order_is_written_by_exactly_one_transaction() {
     let proxy = MotoProxy::start().await;
     let t = TestApp::spawn_via(&proxy.url).await;

@@ -236,6 +236,7 @@ impl<R: Recorder> WebhookApp<R> {
             now,
             rules: Some(shop),
             shards: self.config.dispatch.shards,
+            redelivery: is_redelivery(&delivery, now),
         };
         let budget = self.config.webhook.store_budget_ms;
         let recorded = tokio::time::timeout(
@@ -296,6 +297,19 @@ impl<R: Recorder> WebhookApp<R> {
         self.recorder.quarantine(&key, &record).await?;
         Ok(())
     }
+}
+
+/// Whether Shopify triggered `delivery` longer ago than
+/// [`crate::domain::ingest::REDELIVERY_AFTER_SECS`] (a likely retry). Without a readable
+/// `X-Shopify-Triggered-At` it is taken as new.
+fn is_redelivery(delivery: &Delivery<'_>, now: DateTime<Utc>) -> bool {
+    delivery
+        .triggered_at
+        .and_then(crate::model::time::parse_time)
+        .is_some_and(|at| {
+            now.signed_duration_since(at.to_utc())
+                > chrono::Duration::seconds(crate::domain::ingest::REDELIVERY_AFTER_SECS)
+        })
 }
 
 impl<R: Recorder> WebhookApp<R> {
@@ -379,6 +393,7 @@ impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
                 now: self.clock.now(),
                 rules: self.config.shop(shop),
                 shards: self.config.dispatch.shards,
+                redelivery: false,
             };
             match self.recorder.record(&ctx, &event).await {
                 Ok(Outcome::Recorded { .. }) => done.recorded += 1,

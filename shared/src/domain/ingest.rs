@@ -75,7 +75,16 @@ pub struct Context<'a> {
     pub rules: Option<&'a ShopConfig>,
     /// Partitions of the due index.
     pub shards: u32,
+    /// Shopify triggered the delivery longer ago than [`REDELIVERY_AFTER_SECS`]: most
+    /// likely a retry of one already received, so the store checks its receipt alone
+    /// (one small read) before the full read for planning.
+    pub redelivery: bool,
 }
+
+/// A delivery arriving this long after Shopify triggered it is treated as a likely
+/// redelivery ([`Context::redelivery`]). Shopify sends within seconds and retries no
+/// sooner than that after a failure.
+pub const REDELIVERY_AFTER_SECS: i64 = 60;
 
 /// The items `event` reads before planning.
 pub fn needs(event: &Event) -> Needs {

@@ -106,6 +106,7 @@ pub fn preview(
         now,
         rules: None,
         shards: 1,
+        redelivery: false,
     };
     let (mut order, mut profile) = (None, None);
     for w in aftercart::domain::ingest::plan(&ctx, &event, &Default::default()) {

@@ -446,6 +446,7 @@ mod stamping {
                 .to_utc(),
             rules: Some(shop),
             shards: 4,
+            redelivery: false,
         };
         let event = parse_event(topic, body).unwrap();
         plan(&ctx, &event, loaded)

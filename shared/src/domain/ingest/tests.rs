@@ -197,6 +197,7 @@ fn ctx(now: DateTime<Utc>) -> Context<'static> {
         now,
         rules: None,
         shards: 4,
+        redelivery: false,
     }
 }
 
