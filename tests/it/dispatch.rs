@@ -1195,9 +1195,10 @@ async fn a_store_that_keeps_failing_is_waited_out_never_counted_as_a_send_attemp
         "wh-1",
     )
     .await;
-    // Reading the order always fails; claims and outcomes go through.
+    // Reading the order (with the profile and shop) always fails; claims and outcomes
+    // go through.
     let (proxy, _) =
-        failing_proxy(|_, head, body| is("GetItem", r#""S":"ORDER""#, head, body)).await;
+        failing_proxy(|_, head, body| is("BatchGetItem", r#""S":"ORDER""#, head, body)).await;
 
     // Four runs, twice max_attempts: the follow-up waits, it never fails.
     let mut due_at = "2026-11-22T10:00:00Z".to_owned();
@@ -1217,7 +1218,7 @@ async fn a_store_that_keeps_failing_is_waited_out_never_counted_as_a_send_attemp
         );
         let reason = f.reason.clone().unwrap();
         assert!(
-            reason.starts_with("store trouble, retrying: DynamoDB GetItem failed")
+            reason.starts_with("store trouble, retrying: DynamoDB BatchGetItem failed")
                 && reason.contains("injected by the test proxy"),
             "{reason}"
         );
@@ -1382,4 +1383,51 @@ async fn a_customers_thank_you_is_sent_before_their_satisfaction_check_when_both
         .unwrap();
     assert_eq!(later.status, FollowUpStatus::Pending);
     assert_eq!(later.reason.as_deref(), Some("frequency cap"));
+}
+
+#[tokio::test]
+async fn a_sent_email_costs_six_dynamodb_calls_and_a_run_writes_its_counters_once() {
+    let t = TestApp::spawn().await;
+    for i in 0..3u64 {
+        let body = paid(5400 + i, 90 + i, &format!("cost{i}@example.com"));
+        deliver(&t, "orders/paid", &body, &format!("wh-cost-{i}")).await;
+    }
+    let proxy = MotoProxy::start().await;
+    let idle = t
+        .dispatcher_via("2026-11-22T08:10:00Z", None, &proxy.url)
+        .await;
+    assert_eq!(run_dispatch(&idle).await["sent"], 0);
+    let fixed = proxy.operations().len();
+    let d = t
+        .dispatcher_via("2026-11-22T09:01:00Z", None, &proxy.url)
+        .await;
+    let report = run_dispatch(&d).await;
+    assert_eq!(report["sent"], 3, "{report}");
+    let mut ops = proxy.operations()[fixed..].to_vec();
+    // What a run reads with nothing due (compliance requests, alerts, reputation, the
+    // due index) it reads again; the rest is the emails'.
+    for op in proxy.operations()[..fixed].iter() {
+        if let Some(i) = ops.iter().position(|o| o == op) {
+            ops.remove(i);
+        }
+    }
+    ops.sort();
+    let count = |name: &str| ops.iter().filter(|o| *o == name).count();
+    // Per email: the claim, one read of order, profile and shop, the suppression, the
+    // frequency-cap slot, the hand-over mark and the outcome.
+    assert_eq!(count("PutItem"), 3 * 3, "{ops:?}");
+    assert_eq!(count("BatchGetItem"), 3, "{ops:?}");
+    assert_eq!(count("GetItem"), 3, "{ops:?}");
+    // Three slots, then the run's counters: one stats item (the day's thank-yous) and
+    // one send count, however many were sent.
+    assert_eq!(count("UpdateItem"), 3 + 2, "{ops:?}");
+    assert_eq!(ops.len(), 6 * 3 + 2, "{ops:?}");
+    let stats = t
+        .get(
+            &format!("SHOP#{SHOP}#STATS"),
+            "DAY#2026-11-22#playbook#thank_you",
+        )
+        .await
+        .expect("stats item");
+    assert_eq!(n(&stats, "sent"), "3");
 }

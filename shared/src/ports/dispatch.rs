@@ -14,6 +14,13 @@ use crate::model::{
 };
 use std::future::Future;
 
+/// What a send reads together: its order, the customer's profile, the shop's record.
+pub type SendReads = (
+    Option<OrderRecord>,
+    Option<ProfileRecord>,
+    Option<ShopRecord>,
+);
+
 /// Follow-ups, and what the guards and the frequency cap read and write around them.
 pub trait FollowUpStore: Send + Sync {
     /// Follow-ups of one due-index shard due at or before `now_key`, earliest first.
@@ -84,19 +91,38 @@ pub trait FollowUpStore: Send + Sync {
         shop: &str,
     ) -> impl Future<Output = Result<Option<ShopRecord>, StoreError>> + Send;
 
+    /// The order, the customer's profile and the shop's record a send reads, together
+    /// (strongly consistent). By default three reads side by side; DynamoDB's store
+    /// makes them one `BatchGetItem`.
+    fn get_for_send(
+        &self,
+        shop: &str,
+        order_id: u64,
+        customer_key: &str,
+    ) -> impl Future<Output = Result<SendReads, StoreError>> + Send {
+        async move {
+            futures::try_join!(
+                self.get_order(shop, order_id),
+                self.get_profile(shop, customer_key),
+                self.get_shop(shop),
+            )
+        }
+    }
+
     fn get_suppression(
         &self,
         shop: &str,
         email_hash: &str,
     ) -> impl Future<Output = Result<Option<SuppressionRecord>, StoreError>> + Send;
 
-    /// Counts one email SES accepted for `shop` on the UTC day of `now`: the
+    /// Counts `sent` emails SES accepted for `shop` on the UTC day of `now`: the
     /// reputation brake's denominator (`domain::reputation`). Counts nothing by default
     /// (the in-memory store).
     fn count_sent(
         &self,
         _shop: &str,
         _now: chrono::DateTime<chrono::Utc>,
+        _sent: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
     }

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
 use crate::model::{DiscountRecord, FeedbackRecord};
-use crate::ports::dispatch::{DiscountStore, FollowUpStore};
+use crate::ports::dispatch::{DiscountStore, FollowUpStore, SendReads};
 use crate::ports::store::Cas;
 
 impl DynamoStore {
@@ -128,6 +128,84 @@ impl DynamoStore {
         email_hash: &str,
     ) -> Result<Option<SuppressionRecord>, StoreError> {
         self.get(&keys::suppression(shop, email_hash)).await
+    }
+
+    /// The order, profile and shop items of a send in one strongly consistent
+    /// `BatchGetItem` (asking again for any keys DynamoDB leaves unprocessed).
+    pub async fn get_for_send(
+        &self,
+        shop: &str,
+        order_id: u64,
+        customer_key: &str,
+    ) -> Result<SendReads, StoreError> {
+        let wanted = [
+            keys::order(shop, order_id),
+            keys::profile(shop, customer_key),
+            keys::shop(shop),
+        ];
+        let mut found = self.get_many(&wanted).await?;
+        let mut take = |k: &Key| found.remove(&(k.pk.clone(), k.sk.clone()));
+        let order = take(&wanted[0])
+            .map(|i| decode_item(i, &wanted[0].pk))
+            .transpose()?;
+        let profile = take(&wanted[1])
+            .map(|i| decode_item(i, &wanted[1].pk))
+            .transpose()?;
+        let shop = take(&wanted[2])
+            .map(|i| decode_item(i, &wanted[2].pk))
+            .transpose()?;
+        Ok((order, profile, shop))
+    }
+
+    /// The items at `wanted` (at most 100), strongly consistent, by (pk, sk).
+    async fn get_many(
+        &self,
+        wanted: &[Key],
+    ) -> Result<std::collections::HashMap<(String, String), Attrs>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = std::collections::HashMap::new();
+        let mut keys: Vec<Attrs> = wanted.iter().map(key_attrs).collect();
+        // DynamoDB may leave keys unprocessed under load: ask again, a few times.
+        for _ in 0..5 {
+            if keys.is_empty() {
+                break;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| unavailable("BatchGetItem", &e))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| unavailable("BatchGetItem", &e))?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let text = |name: &str| match item.get(name) {
+                    Some(AttributeValue::S(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                found.insert((text(table::PK), text(table::SK)), item);
+            }
+            keys = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        if !keys.is_empty() {
+            return Err(StoreError::Unavailable {
+                operation: "BatchGetItem",
+                message: format!("{} keys left unprocessed", keys.len()),
+            });
+        }
+        Ok(found)
     }
 
     /// Reads one item (strongly consistent).
@@ -277,6 +355,14 @@ impl FollowUpStore for DynamoStore {
     ) -> Result<Option<ProfileRecord>, StoreError> {
         DynamoStore::get_profile(self, shop, customer_key).await
     }
+    async fn get_for_send(
+        &self,
+        shop: &str,
+        order_id: u64,
+        customer_key: &str,
+    ) -> Result<SendReads, StoreError> {
+        DynamoStore::get_for_send(self, shop, order_id, customer_key).await
+    }
     async fn get_shop(&self, shop: &str) -> Result<Option<ShopRecord>, StoreError> {
         DynamoStore::get_shop(self, shop).await
     }
@@ -291,8 +377,9 @@ impl FollowUpStore for DynamoStore {
         &self,
         shop: &str,
         now: chrono::DateTime<chrono::Utc>,
+        sent: u64,
     ) -> Result<(), StoreError> {
-        DynamoStore::count_sent(self, shop, now).await
+        DynamoStore::count_sent(self, shop, now, sent).await
     }
     async fn reserve_send_slot(
         &self,

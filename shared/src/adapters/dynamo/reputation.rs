@@ -24,8 +24,13 @@ fn expiry(at: DateTime<Utc>) -> AttributeValue {
 }
 
 impl DynamoStore {
-    /// Counts one email SES accepted for `shop`, on the UTC day of `now`.
-    pub async fn count_sent(&self, shop: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Counts `sent` emails SES accepted for `shop`, on the UTC day of `now`.
+    pub async fn count_sent(
+        &self,
+        shop: &str,
+        now: DateTime<Utc>,
+        sent: u64,
+    ) -> Result<(), StoreError> {
         let day = day_of(now);
         self.update_item(&sent_key(shop, &day))
             .update_expression(
@@ -34,7 +39,7 @@ impl DynamoStore {
             .expression_attribute_names("#day", "day")
             .expression_attribute_names("#entity", table::ENTITY)
             .expression_attribute_names("#ttl", table::TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":one", AttributeValue::N(sent.to_string()))
             .expression_attribute_values(":day", AttributeValue::S(day))
             .expression_attribute_values(":entity", AttributeValue::S(ReputationDay::KIND.into()))
             .expression_attribute_values(":exp", expiry(now))

@@ -55,7 +55,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 Ok(Cas::Done) => {
                     tracing::info!(followup = %next.id, shop = %next.shop, due_at = %next.due_at, "satisfaction reminder planned");
                     let tally = crate::domain::report::planned(&next, &now_key);
-                    self.store.count(&next.shop, vec![tally]).await;
+                    run.counts.tally(&next.shop, tally);
                     return;
                 }
                 // Planned before (a re-run, or a retaken claim): still one reminder.

@@ -417,6 +417,7 @@ async fn a_send_whose_outcome_was_lost_still_gets_its_one_reminder_and_the_store
         pace: &pace,
         deadline: Instant::now() + std::time::Duration::from_secs(10),
         margin: std::time::Duration::from_millis(100),
+        counts: &Default::default(),
     };
     let sent = w.store.followup(&id);
     w.dispatcher().plan_reminder(&sent, &run).await;

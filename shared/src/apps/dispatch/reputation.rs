@@ -13,7 +13,6 @@ use crate::domain::reputation::{
 };
 use crate::model::reputation::{Figures, ReputationState};
 use crate::model::time::utc_key;
-use crate::model::FollowUpRecord;
 use crate::ports::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
 use crate::ports::mail::{notify_merchant, Mailer, Notice, NoticeError};
 use crate::ports::store::{Cas, StoreError};
@@ -247,12 +246,16 @@ pub async fn resume(
 }
 
 impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S, A> {
-    /// Counts a follow-up SES accepted, for its shop's rates. A failure loses one
-    /// count (logged): the rates then read slightly high, never low.
-    pub(super) async fn count_for_reputation(&self, f: &FollowUpRecord, now: DateTime<Utc>) {
-        if let Err(e) = self.store.count_sent(&f.shop, now).await {
-            tracing::warn!(followup = %f.id, shop = %f.shop, error = %e, "send not counted for the reputation rates");
-        }
+    /// Counts the emails SES accepted in a run, for their shops' rates: one write per
+    /// shop and day. A failure loses those counts (logged): the rates then read
+    /// slightly high, never low.
+    pub(super) async fn count_for_reputation(&self, sent: super::SentCounts) {
+        let writes = sent.into_iter().map(|((shop, _day), (now, n))| async move {
+            if let Err(e) = self.store.count_sent(&shop, now, n).await {
+                tracing::warn!(shop = %shop, sent = n, error = %e, "sends not counted for the reputation rates");
+            }
+        });
+        futures::future::join_all(writes).await;
     }
 }
 
