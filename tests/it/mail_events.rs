@@ -464,3 +464,94 @@ fn event_id(bytes: &[u8]) -> String {
         other => panic!("{other:?}"),
     }
 }
+
+/// SES's open of the thank-you (the fixture) at 09:1{minute}.
+fn open_at(minute: u32) -> Value {
+    let mut sns = fixture(fixtures::SNS_OPEN);
+    let mut ses: Value =
+        serde_json::from_str(sns["Records"][0]["Sns"]["Message"].as_str().unwrap()).unwrap();
+    ses["open"]["timestamp"] = format!("2026-11-22T09:{:02}:00.000Z", 10 + minute).into();
+    sns["Records"][0]["Sns"]["Message"] = ses.to_string().into();
+    sns["Records"][0]["Sns"]["MessageId"] = format!("sns-open-{minute}").into();
+    sns
+}
+
+fn event_id_of(v: &Value) -> String {
+    let incoming = aftercart::wire::ses::parse_payload(v).unwrap();
+    match incoming[0].event.clone().unwrap() {
+        aftercart::wire::ses::SesEvent::Tracked(e) => e.event_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn opens_are_receipted_on_the_follow_up_up_to_six_then_by_receipt_items_and_none_counts_twice(
+) {
+    let t = with_sent_thank_you().await;
+    let app = mail_events(&t);
+    for minute in 0..7 {
+        let s = app.handle(open_at(minute)).await.expect("handled");
+        assert_eq!(s, applied(), "open {minute}");
+    }
+    let f = thank_you(&t).await;
+    assert_eq!(f.tracking.opens, 7);
+    assert_eq!(
+        f.tracking.mail_events.len(),
+        6,
+        "{:?}",
+        f.tracking.mail_events
+    );
+    // The first six are receipted on the follow-up itself, the seventh by its own item.
+    for minute in 0..7 {
+        let id = event_id_of(&open_at(minute));
+        let rk = receipt_key(SHOP, &id);
+        let receipt = t.get(&rk.pk, &rk.sk).await;
+        assert_eq!(
+            (f.tracking.mail_events.contains_key(&id), receipt.is_some()),
+            (minute < 6, minute == 6),
+            "open {minute}"
+        );
+    }
+    // Redelivered, by either route, each is a duplicate and counts nothing.
+    let scan = t.scan().await;
+    for minute in [0, 5, 6] {
+        let s = app.handle(open_at(minute)).await.expect("handled");
+        assert_eq!(s, duplicate(), "open {minute} again");
+    }
+    assert_eq!(t.scan().await, scan);
+    assert_eq!(thank_you(&t).await.tracking.opens, 7);
+}
+
+#[tokio::test]
+async fn an_event_for_a_follow_up_written_before_the_event_map_is_receipted_by_its_own_item() {
+    let t = with_sent_thank_you().await;
+    // As a follow-up sent before the map existed is stored.
+    let key = keys::followup(SHOP, CUSTOMER, THANKS);
+    t.client
+        .update_item()
+        .table_name(&t.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(key.pk.clone()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(key.sk.clone()),
+        )
+        .update_expression("REMOVE mail_events")
+        .send()
+        .await
+        .expect("map removed");
+    let app = mail_events(&t);
+    assert_eq!(handle(&app, fixtures::SNS_DELIVERY).await, applied());
+    let id = event_id(fixtures::SNS_DELIVERY);
+    let rk = receipt_key(SHOP, &id);
+    assert!(t.get(&rk.pk, &rk.sk).await.is_some());
+    assert_eq!(handle(&app, fixtures::SNS_DELIVERY).await, duplicate());
+    let f = thank_you(&t).await;
+    assert_eq!(
+        f.tracking.delivered_at.as_deref(),
+        Some("2026-11-22T09:00:32.000Z")
+    );
+    assert!(f.tracking.mail_events.is_empty());
+}

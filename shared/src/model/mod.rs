@@ -705,6 +705,19 @@ pub struct Tracking {
     /// `code`, `reorder_click` or `rating_click`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributed_by: Option<String>,
+    /// SES events applied to this follow-up, by event id, with the token of the call
+    /// that applied them: `mail-events`' receipts folded into the item they change
+    /// (`adapters::dynamo::mail_events`), at most [`Tracking::MAX_FOLDED_EVENTS`].
+    /// Written (empty) with every full write of the follow-up, so the map exists for
+    /// those updates to add to.
+    #[serde(default)]
+    pub mail_events: std::collections::BTreeMap<String, String>,
+}
+
+impl Tracking {
+    /// Events kept on the follow-up itself; later ones get a receipt item of their own,
+    /// so the follow-up stays within one write unit (1 KB).
+    pub const MAX_FOLDED_EVENTS: usize = 6;
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -1,6 +1,16 @@
-//! DynamoDB writes of the `mail-events` function: one transaction per SES event.
+//! DynamoDB writes of the `mail-events` function: one write per SES event.
 //!
-//! The transaction holds, in this order:
+//! **Delivery, open and click** of a follow-up (most events, none of which suppress
+//! or count for the reputation brake) are one `UpdateItem` of the follow-up: its
+//! tracking fields and, in the same write, the event's id in its `mail_events` map
+//! (with this call's token), conditioned on the id's absence. The receipt lives in the
+//! item it guards: 1 write unit instead of a 2-item transaction's 4. The map holds at
+//! most [`Tracking::MAX_FOLDED_EVENTS`] events; an event beyond that, on a follow-up
+//! written before the map existed, or one that does more, takes the transaction below.
+//! A redelivered event is recognised either way: the folded write's failure returns
+//! the item, whose map names the event (the transaction's receipt then isn't needed).
+//!
+//! Otherwise the event is one transaction, holding in this order:
 //! 1. the event's receipt `MAILEVENT#{shop}#{event id}` / `MAILEVENT` — a Put with
 //!    `attribute_not_exists(pk)`, so a redelivered event cancels the whole transaction
 //!    and changes nothing (the counts below use `ADD`, so this matters);
@@ -26,7 +36,7 @@ use crate::domain::mail_events::{
     TransientBounceRecord, TRANSIENT_TTL,
 };
 use crate::model::time::utc_key;
-use crate::model::{keys, Key, Record, SuppressionRecord};
+use crate::model::{keys, Key, Record, SuppressionRecord, Tracking};
 use crate::ports::mail_events::MailEventStore;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
@@ -43,6 +53,18 @@ enum Sent {
     Conflict,
 }
 
+/// What the folded write (one `UpdateItem` of the follow-up) did.
+enum Folded {
+    /// Applied (by this call, or by the SDK's retry of it); `first` as it was counted.
+    Applied { first: bool },
+    /// The follow-up's map names the event: applied before.
+    Duplicate,
+    /// No such follow-up.
+    Gone,
+    /// Not for the folded write (no map yet, or a full one): use the transaction.
+    Transaction,
+}
+
 impl MailEventStore for DynamoStore {
     async fn apply(&self, plan: &Plan, delivery: &DeliveryInfo<'_>) -> Result<Applied, StoreError> {
         let mut with_followup = plan.tracking.is_some() && plan.followup.is_some();
@@ -50,6 +72,24 @@ impl MailEventStore for DynamoStore {
         // for the report: tried first with the field's absence as a condition.
         let mut first = with_followup && plan.tracking.as_ref().and_then(first_field).is_some();
         let writer = format!("{:016x}", fastrand::u64(..));
+        let foldable = with_followup
+            && plan.suppress.is_empty()
+            && plan.transient.is_empty()
+            && self.reputation_event_item(plan)?.is_none();
+        if foldable {
+            match self.apply_folded(plan, first, &writer).await? {
+                Folded::Applied { first } => {
+                    self.add_tallies(&plan.shop, report_tallies(plan, first))
+                        .await;
+                    return Ok(Applied::Written {
+                        followup_found: true,
+                    });
+                }
+                Folded::Duplicate => return Ok(Applied::Duplicate),
+                Folded::Gone => with_followup = false,
+                Folded::Transaction => {}
+            }
+        }
         for attempt in 1..=MAX_ATTEMPTS {
             let mut items = self.mail_event_items(plan, delivery, with_followup, first, &writer)?;
             items.extend(self.reputation_event_item(plan)?);
@@ -83,6 +123,75 @@ impl MailEventStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// The event as one `UpdateItem` of its follow-up (see the module's doc).
+    async fn apply_folded(
+        &self,
+        plan: &Plan,
+        mut first: bool,
+        writer: &str,
+    ) -> Result<Folded, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+        let (Some(f), Some(t)) = (&plan.followup, &plan.tracking) else {
+            return Ok(Folded::Transaction);
+        };
+        let key = f.key(&plan.shop);
+        // At most twice: as the first of its kind, then (that field set) as a later one.
+        for _ in 0..2 {
+            let mut expr = tracking_update(t);
+            expr.expression = expr
+                .expression
+                .replacen("SET ", "SET #events.#event = :writer, ", 1);
+            expr = expr
+                .name("#events", "mail_events")
+                .name("#event", &plan.event_id)
+                .s(":writer", writer)
+                .n(":max", Tracking::MAX_FOLDED_EVENTS as i64);
+            // `attribute_exists(#events)` before `size`: moto fails on the size of a
+            // missing attribute (DynamoDB just finds the condition false).
+            let mut condition = [
+                "attribute_exists(pk)",
+                "attribute_exists(#events)",
+                "attribute_not_exists(#events.#event)",
+                "size(#events) < :max",
+            ]
+            .join(" AND ");
+            if let (true, Some(field)) = (first, first_field(t)) {
+                expr = expr.name("#first", field);
+                condition.push_str(" AND attribute_not_exists(#first)");
+            }
+            let out = self
+                .update_item(&key)
+                .update_expression(expr.expression)
+                .set_expression_attribute_names(Some(expr.names))
+                .set_expression_attribute_values(Some(expr.values))
+                .condition_expression(condition)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let item = match out {
+                Ok(_) => return Ok(Folded::Applied { first }),
+                Err(e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => {
+                        c.item.unwrap_or_default()
+                    }
+                    // No map to add to (a follow-up written before it existed).
+                    e if e.meta().code() == Some(super::VALIDATION) => {
+                        return Ok(Folded::Transaction)
+                    }
+                    e => return Err(unavailable("UpdateItem", &e)),
+                },
+            };
+            match refused(&item, &plan.event_id, writer, first, t) {
+                Some(folded) => return Ok(folded),
+                None => first = false,
+            }
+        }
+        Ok(Folded::Transaction)
+    }
+
     fn mail_event_items(
         &self,
         plan: &Plan,
@@ -254,6 +363,34 @@ impl DynamoStore {
         } else {
             Err(super::cancelled(&codes))
         }
+    }
+}
+
+/// What a refused folded write (`item`: the follow-up as it was, empty if none) means
+/// for event `event_id`; `None`: not the first of its kind, try again as a later one.
+fn refused(
+    item: &Attrs,
+    event_id: &str,
+    writer: &str,
+    first: bool,
+    t: &TrackingUpdate,
+) -> Option<Folded> {
+    if item.is_empty() {
+        return Some(Folded::Gone);
+    }
+    let Some(AttributeValue::M(events)) = item.get("mail_events") else {
+        return Some(Folded::Transaction);
+    };
+    match events.get(event_id) {
+        // The SDK sent our write again after it had committed.
+        Some(AttributeValue::S(w)) if w == writer => return Some(Folded::Applied { first }),
+        Some(_) => return Some(Folded::Duplicate),
+        None if events.len() >= Tracking::MAX_FOLDED_EVENTS => return Some(Folded::Transaction),
+        None => {}
+    }
+    match first_field(t) {
+        Some(field) if first && item.contains_key(field) => None,
+        _ => Some(Folded::Transaction),
     }
 }
 
