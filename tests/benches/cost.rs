@@ -47,38 +47,29 @@ fn email(i: u64) -> String {
 /// marketing (so the replenishment reminder is planned); `fulfilled` as shipped at
 /// 08:30; with `lines` generated lines instead of the sample's when not 0.
 fn order(i: u64, fulfilled: bool, lines: usize) -> Vec<u8> {
-    order_with(|o| {
-        o["id"] = (450_789_469 + i).into();
-        o["name"] = format!("#{}", 1001 + i).into();
-        o["customer"]["id"] = (207_119_551 + i).into();
-        o["customer"]["email"] = email(i).into();
-        o["email"] = email(i).into();
-        o["created_at"] = "2026-11-22T08:00:00Z".into();
-        o["updated_at"] = if fulfilled {
-            "2026-11-22T08:30:00Z"
-        } else {
-            "2026-11-22T08:00:00Z"
-        }
-        .into();
-        o["financial_status"] = "paid".into();
-        o["buyer_accepts_marketing"] = true.into();
-        if fulfilled {
-            o["fulfillment_status"] = "fulfilled".into();
-        }
-        if lines > 0 {
-            let line = o["line_items"][0].clone();
-            o["line_items"] = (0..lines)
-                .map(|i| {
-                    let mut l = line.clone();
-                    l["id"] = (13_000_000_000_000_u64 + i as u64).into();
-                    l["variant_id"] = (42_000_000_000_000_u64 + i as u64).into();
-                    l["title"] = format!("Organic Cotton Tee {i}").into();
-                    l["sku"] = format!("OCT-{i:04}-GRN-M").into();
-                    l
-                })
-                .collect();
-        }
-    })
+    paid_order(
+        450_789_469 + i,
+        207_119_551 + i,
+        &email(i),
+        fulfilled,
+        |o| {
+            o["name"] = format!("#{}", 1001 + i).into();
+            o["buyer_accepts_marketing"] = true.into();
+            if lines > 0 {
+                let line = o["line_items"][0].clone();
+                o["line_items"] = (0..lines)
+                    .map(|i| {
+                        let mut l = line.clone();
+                        l["id"] = (13_000_000_000_000_u64 + i as u64).into();
+                        l["variant_id"] = (42_000_000_000_000_u64 + i as u64).into();
+                        l["title"] = format!("Organic Cotton Tee {i}").into();
+                        l["sku"] = format!("OCT-{i:04}-GRN-M").into();
+                        l
+                    })
+                    .collect();
+            }
+        },
+    )
 }
 
 /// The carrier's delivered event for customer `i`'s order, on the 25th.

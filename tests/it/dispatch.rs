@@ -8,15 +8,7 @@ use mail_parser::MessageParser;
 
 /// An order paid at 2026-11-22T08:00Z (thank-you due an hour later) for `customer`.
 fn paid(order_id: u64, customer_id: u64, email: &str) -> Vec<u8> {
-    order_with(|o| {
-        o["id"] = order_id.into();
-        o["created_at"] = "2026-11-22T08:00:00Z".into();
-        o["updated_at"] = "2026-11-22T08:00:00Z".into();
-        o["financial_status"] = "paid".into();
-        o["customer"]["id"] = customer_id.into();
-        o["customer"]["email"] = email.into();
-        o["email"] = email.into();
-    })
+    paid_order(order_id, customer_id, email, false, |_| {})
 }
 
 fn by_playbook(all: &[FollowUpRecord], p: Playbook) -> Vec<&FollowUpRecord> {

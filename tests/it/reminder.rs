@@ -15,23 +15,7 @@ use serde_json::Value;
 
 /// A paid order of `customer`, created 2026-11-22T08:00Z.
 fn paid(order_id: u64, customer_id: u64, email: &str, fulfilled: bool) -> Vec<u8> {
-    order_with(|o| {
-        o["id"] = order_id.into();
-        o["created_at"] = "2026-11-22T08:00:00Z".into();
-        o["updated_at"] = if fulfilled {
-            "2026-11-22T08:30:00Z"
-        } else {
-            "2026-11-22T08:00:00Z"
-        }
-        .into();
-        o["financial_status"] = "paid".into();
-        if fulfilled {
-            o["fulfillment_status"] = "fulfilled".into();
-        }
-        o["customer"]["id"] = customer_id.into();
-        o["customer"]["email"] = email.into();
-        o["email"] = email.into();
-    })
+    paid_order(order_id, customer_id, email, fulfilled, |_| {})
 }
 
 async fn deliver(t: &TestApp, topic: &str, body: &[u8], webhook_id: &str) {

@@ -900,6 +900,35 @@ pub fn list_unsubscribe(email: &aftercart::ports::mail::OutgoingEmail) -> String
         .to_owned()
 }
 
+/// The sample order as `customer_id` (at `email`) paid it, created 2026-11-22T08:00Z;
+/// `fulfilled`: as shipped at 08:30. `edit` changes it further.
+pub fn paid_order(
+    order_id: u64,
+    customer_id: u64,
+    email: &str,
+    fulfilled: bool,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Vec<u8> {
+    order_with(|o| {
+        o["id"] = order_id.into();
+        o["created_at"] = "2026-11-22T08:00:00Z".into();
+        o["updated_at"] = if fulfilled {
+            "2026-11-22T08:30:00Z"
+        } else {
+            "2026-11-22T08:00:00Z"
+        }
+        .into();
+        o["financial_status"] = "paid".into();
+        if fulfilled {
+            o["fulfillment_status"] = "fulfilled".into();
+        }
+        o["customer"]["id"] = customer_id.into();
+        o["customer"]["email"] = email.into();
+        o["email"] = email.into();
+        edit(o);
+    })
+}
+
 /// SES's event `fixture` (an SNS notification: delivery, open, click, …) for follow-up
 /// `f` sent to `to`: the fixture with this follow-up's message id, tags and recipient,
 /// and its times a few seconds after the send.
