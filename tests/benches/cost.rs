@@ -105,7 +105,7 @@ impl Row {
         let per = t.per(self.count);
         let per_calls = t.calls as f64 / self.count.max(1) as f64;
         println!(
-            "  {:<36} {:>6.1} {:>7.1} {:>7.1}   {}",
+            "  {:<50} {:>6.1} {:>7.1} {:>7.1}   {}",
             self.what,
             per_calls,
             per.wru,
@@ -197,8 +197,9 @@ async fn main() {
         let summary = run_dispatch(&d).await;
         let usage = meter.take().await;
         let n = summary["sent"].as_u64().unwrap_or(0);
+        let claimed = summary["claimed"].as_u64().unwrap_or(0);
         sent_rows.push(Row {
-            what: format!("dispatch, per {playbook} email ({n} sent)"),
+            what: format!("dispatch, per {playbook} email ({n} sent, {claimed} claimed)"),
             usage,
             count: n.max(1),
         });
@@ -273,7 +274,7 @@ async fn main() {
 
     println!("\nDynamoDB per call of each kind (counted through the metering proxy against moto)");
     println!(
-        "  {:<36} {:>6} {:>7} {:>7}   calls",
+        "  {:<50} {:>6} {:>7} {:>7}   calls",
         "", "calls", "WRU", "RRU"
     );
     for r in &life {
@@ -342,5 +343,38 @@ async fn main() {
         "Runs on the schedule, orders or not: {:.1} RRU each, ${:.2} a month at one a minute",
         idle_rru,
         runs * idle_rru * prices.dynamodb_read_request_unit
+    );
+    drop(t);
+    throughput().await;
+}
+
+/// The dispatcher's pace against moto itself (no proxy): 40 thank-yous in one run, the
+/// send rate far above what moto can take. moto answers one call at a time, so this is
+/// a floor, not what DynamoDB allows.
+async fn throughput() {
+    const N: u64 = 40;
+    let t =
+        TestApp::spawn_alone_configured(config_with("[email]\nmax_send_rate = 1000.0\n", "")).await;
+    for i in 0..N {
+        let body = paid_order(
+            8_000 + i,
+            3_000 + i,
+            &format!("pace{i}@example.com"),
+            false,
+            |_| {},
+        );
+        let (status, resp) = t
+            .post(signed("orders/paid", &body, &format!("wh-pace-{i}")))
+            .await;
+        assert_eq!(status, 200, "{resp}");
+    }
+    let d = t.dispatcher("2026-11-22T09:01:00Z", None).await;
+    let started = std::time::Instant::now();
+    let report = run_dispatch(&d).await;
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(report["sent"], N, "{report}");
+    println!(
+        "Dispatch against moto, unmetered: {N} thank-yous in {took:.2} s = {:.1} emails/s",
+        N as f64 / took
     );
 }
