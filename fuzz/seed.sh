@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=fuzz/corpus
-mkdir -p "$corpus"/{webhook,mail_events,link_tokens,config}
+mkdir -p "$corpus"/{webhook,mail_events,link_tokens,link_requests,config}
 
 # A byte as a file's content, for the targets' selector bytes.
 byte() { printf "\\x$(printf %02x "$1")"; }
@@ -57,9 +57,60 @@ done
 { byte 4; printf 'aftercart-demo.myshopify.com\n207119551\nsatisfaction#450789469'; } \
   > "$corpus/link_tokens/seed-roundtrip"
 
+# link_requests: two selector bytes, then the request (see fuzz_targets/link_requests.rs):
+# the links the emails carry (as `make dev`'s base URL makes them), each as customers and
+# mail providers open them, with `{t}` for a token signed for the selected purpose.
+req() { # NAME WHAT CLAIMS TEXT
+  { byte "$2"; byte "$3"; printf '%s' "$4"; } > "$corpus/link_requests/seed-$1"
+}
+form='Content-Type: application/x-www-form-urlencoded'
+links=/lambda-url/links
+nl=$'\n'
+# Purposes (first byte, bits 0-2): 0 rate, 1 reason, 2 unsubscribe, 3 reorder, 4 report,
+# 5 none. Second byte: follow-up (0 satisfaction, 1 returns, 2 replenishment), score << 4.
+for s in 1 3 5; do
+  req "rate-$s" 0 $((s << 4)) "GET $links/rate?t={t}"
+done
+req rate-comment 0 $((2 << 4)) "POST $links/rate?t={t}$nl$form$nl${nl}comment=The+grinder+jammed%2C+sadly"
+req rate-comment-json 0 $((4 << 4)) "POST /rate?t={t}${nl}Content-Type: application/json$nl$nl{\"comment\":\"ok\"}"
+req rate-expired 0 $(((4 << 4) | 8)) "GET $links/rate?t={t}${nl}Accept-Language: fr-FR,fr;q=0.9$nl"
+req rate-french $((0x40)) $((5 << 4)) "GET /rate?t={t}"
+req reason-3 1 $(((3 << 4) | 1)) "GET $links/reason?t={t}"
+req reason-comment $((0x08 | 1)) $(((7 << 4) | 1)) "POST $links/reason?t={t}$nl$form$nl${nl}comment=Too+small"
+req unsubscribe-page 2 0 "GET $links/unsubscribe?t={t}"
+req unsubscribe-one-click 2 0 "POST $links/unsubscribe?t={t}$nl$form$nl${nl}List-Unsubscribe=One-Click"
+req resubscribe-own $((0x10 | 2)) 0 "POST $links/resubscribe?t={t}"
+req resubscribe-bounced $((0x20 | 2)) 0 "POST $links/resubscribe?t={t}"
+req reorder 3 2 "GET $links/reorder?t={t}"
+req reorder-whole-order 3 0 "GET $links/reorder?t={t}"
+req report 4 0 "GET $links/report?t={t}"
+req report-lookup 4 0 "GET $links/report?t={t}&days=90&to=2026-11-30&order=%231001"
+req report-csv 4 0 "GET /report?t={t}&days=7&format=csv"
+req report-json 4 0 "GET /report?t={t}&days=365&format=json"
+req wrong-purpose 3 $((4 << 4)) "GET $links/rate?t={t}"
+req other-shop $((0x80)) $((4 << 4)) "GET $links/rate?t={t}"
+req unknown-followup 0 $(((4 << 4) | 3)) "GET $links/rate?t={t}"
+req no-token 5 0 "GET $links/rate"
+req method 5 0 "DELETE $links/unsubscribe?t={t}"
+req not-found 5 0 "GET /admin?t={t}"
+# Real links as the app's key signs them (HMAC-SHA256 by openssl, key of the target).
+if command -v openssl >/dev/null; then
+  key=fuzz-link-key-0123456789abcdef0123456789
+  signed_token() {
+    local signed="v1.$(printf '%s' "$1" | b64url)"
+    printf '%s.%s' "$signed" "$(printf '%s' "$signed" | openssl dgst -sha256 -hmac "$key" -binary | b64url)"
+  }
+  rate=$(claims "satisfaction#450789469#0" rate 1900000000 ',"score":4')
+  req real-rate 5 0 "GET $links/rate?t=$(signed_token "$rate")"
+  unsub=$(claims "satisfaction#450789469#0" unsubscribe 1900000000 "")
+  req real-unsubscribe 5 0 "POST $links/unsubscribe?t=$(signed_token "$unsub")$nl$form$nl${nl}List-Unsubscribe=One-Click"
+  report='{"shop":"aftercart-demo.myshopify.com","customer_key":"","followup":"report","purpose":"report","expires_at":1900000000}'
+  req real-report 5 0 "GET $links/report?t=$(signed_token "$report")&days=30"
+fi
+
 # config: the sample merchant config.
 cp infra/aftercart.toml "$corpus/config/seed-aftercart.toml"
 
-for t in webhook mail_events link_tokens config; do
+for t in webhook mail_events link_tokens link_requests config; do
   printf '  corpus %-12s %4d files\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done

@@ -7,7 +7,7 @@ use aftercart_integration::*;
 use mail_parser::MessageParser;
 
 /// An order paid at 2026-11-22T08:00Z (thank-you due an hour later) for `customer`.
-fn paid(order_id: u64, customer_id: u64, email: &str) -> Vec<u8> {
+pub(crate) fn paid(order_id: u64, customer_id: u64, email: &str) -> Vec<u8> {
     paid_order(order_id, customer_id, email, false, |_| {})
 }
 
@@ -15,7 +15,7 @@ fn by_playbook(all: &[FollowUpRecord], p: Playbook) -> Vec<&FollowUpRecord> {
     all.iter().filter(|f| f.playbook == p).collect()
 }
 
-async fn deliver(t: &TestApp, topic: &str, body: &[u8], webhook_id: &str) {
+pub(crate) async fn deliver(t: &TestApp, topic: &str, body: &[u8], webhook_id: &str) {
     let (status, resp) = t.post(signed(topic, body, webhook_id)).await;
     assert_eq!(status, 200, "{topic}: {resp}");
 }
@@ -167,7 +167,7 @@ async fn sent_mail_reaches_moto_and_the_outbox_reads_it() {
         .is_some_and(|h| h.contains("IPod Nano")));
 }
 
-async fn reqwest_json(url: &str) -> serde_json::Value {
+pub(crate) async fn reqwest_json(url: &str) -> serde_json::Value {
     // A plain HTTP GET through the SDK's hyper stack is overkill; std is enough here.
     let url = url.strip_prefix("http://").expect("http url");
     let (host, path) = url.split_once('/').expect("path");

@@ -2,6 +2,7 @@
 //! Run with `make test-integration` (starts and stops the moto server).
 
 mod admin;
+mod crash;
 mod dispatch;
 mod fake_admin;
 mod links;

@@ -152,6 +152,12 @@ impl TestApp {
         app
     }
 
+    /// An app on the existing table `table` on the moto server, holding no lock: for a
+    /// process the test started (`src/bin/dispatch_child.rs`) while the test holds one.
+    pub async fn on_table(table: &str, config: Config) -> TestApp {
+        Self::with_client(client_for(&endpoint()).await, table.to_owned(), config)
+    }
+
     /// A webhook app whose DynamoDB client talks to `endpoint` (e.g. a dead port).
     pub async fn against(endpoint: &str) -> TestApp {
         Self::with_client(client_for(endpoint).await, "unreachable".into(), config())

@@ -838,8 +838,8 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         }))
     }
 
-    /// Marks the hand-over before waiting for the send slot, so the SES call itself
-    /// keeps to the send rate. `Done` when the follow-up is no longer ours.
+    /// Marks the hand-over once the send-rate slot has come ([`Self::pace_step`]), just
+    /// before the SES call. `Done` when the follow-up is no longer ours.
     async fn hand_over_step(
         &self,
         f: &FollowUpRecord,
@@ -949,10 +949,10 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         }
     }
 
-    /// Records, before the send slot and the SES call, that this claim is handing the
-    /// email over: `sent_at` on a follow-up still `sending`. Every outcome of this claim
-    /// replaces it; a later claim that still finds it knows the email may have gone out.
-    /// `None` if the follow-up is no longer ours.
+    /// Records, after the send-rate slot and just before the SES call, that this claim
+    /// is handing the email over: `sent_at` on a follow-up still `sending`. Every outcome
+    /// of this claim replaces it; a later claim that still finds it knows the email may
+    /// have gone out. `None` if the follow-up is no longer ours.
     async fn hand_over(
         &self,
         f: &FollowUpRecord,

@@ -6,7 +6,9 @@ pub mod dispatch;
 pub mod links;
 pub mod mail;
 pub mod mail_events;
-#[cfg(test)]
+/// The in-memory doubles: for the unit tests, and with the `memory` feature for the fuzz
+/// targets (never in the functions).
+#[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod privacy;
 pub mod report;
