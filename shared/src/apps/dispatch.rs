@@ -173,7 +173,7 @@ const STORE_CALL: std::time::Duration = std::time::Duration::from_millis(4_500);
 /// How much of a store error a follow-up's `reason` keeps.
 const REASON_CHARS: usize = 300;
 
-/// One run's shared state: what it did, its pace and its deadline.
+/// One run's shared state: what it did and counted, its pace and its deadline.
 struct Run<'a> {
     report: &'a Report,
     pace: &'a Pace,
@@ -182,14 +182,14 @@ struct Run<'a> {
     counts: &'a RunCounts,
 }
 
+/// Emails SES accepted in a run, by shop and UTC day: (a time of that day, how many).
+type SentCounts = std::collections::BTreeMap<(String, String), (DateTime<Utc>, u64)>;
+
 /// The report's counters and the reputation rates' send counts a run adds, kept until
 /// its end and then written once per shop, day and scope (`Dispatcher::flush_counts`)
 /// instead of once per email: two DynamoDB calls fewer per email in a busy run. A
 /// dispatcher killed mid-run loses that run's counts (an undercount, as a lost counter
 /// write is), never a send.
-/// Emails SES accepted in a run, by shop and UTC day: (a time of that day, how many).
-type SentCounts = std::collections::BTreeMap<(String, String), (DateTime<Utc>, u64)>;
-
 #[derive(Default)]
 struct RunCounts {
     tallies: std::sync::Mutex<Vec<(String, crate::model::report::Tally)>>,

@@ -374,7 +374,8 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key_attrs(key)))
             .consistent_read(true)
-            .projection_expression(table::PK)
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", table::PK)
             .send()
             .await
             .map_err(|e| unavailable("GetItem", &e))?;
