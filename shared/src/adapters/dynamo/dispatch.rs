@@ -165,10 +165,16 @@ impl DynamoStore {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found = std::collections::HashMap::new();
         let mut keys: Vec<Attrs> = wanted.iter().map(key_attrs).collect();
-        // DynamoDB may leave keys unprocessed under load: ask again, a few times.
-        for _ in 0..5 {
+        // DynamoDB may leave keys unprocessed under load: ask again, a few times, after
+        // a short, growing pause.
+        for attempt in 0..5u32 {
             if keys.is_empty() {
                 break;
+            }
+            if attempt > 0 {
+                let pause = 20u64 << attempt;
+                tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=pause)))
+                    .await;
             }
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
