@@ -105,7 +105,7 @@ impl Row {
         let per = t.per(self.count);
         let per_calls = t.calls as f64 / self.count.max(1) as f64;
         println!(
-            "  {:<50} {:>6.1} {:>7.1} {:>7.1}   {}",
+            "  {:<58} {:>6.1} {:>7.1} {:>7.1}   {}",
             self.what,
             per_calls,
             per.wru,
@@ -274,7 +274,7 @@ async fn main() {
 
     println!("\nDynamoDB per call of each kind (counted through the metering proxy against moto)");
     println!(
-        "  {:<50} {:>6} {:>7} {:>7}   calls",
+        "  {:<58} {:>6} {:>7} {:>7}   calls",
         "", "calls", "WRU", "RRU"
     );
     for r in &life {
