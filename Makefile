@@ -153,12 +153,18 @@ validate: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Static checks of infr
 	  -f infra/template.yaml
 
 # Each zip holds bootstrap and the merchant config as aftercart.toml, which the
-# functions find beside the binary (/var/task) when AFTERCART_CONFIG is unset.
-build: $(VENV)/.installed ## Release arm64 zips of the functions in target/lambda/<function>/bootstrap.zip (CONFIG inside)
+# functions find beside the binary (/var/task) when AFTERCART_CONFIG is unset. The zips go
+# to LAMBDA_DIR/<function>/bootstrap.zip (target/lambda, or lambda/ in CARGO_TARGET_DIR
+# when that is set). The table of sizes marks any zip over ZIP_LIMIT bytes (5 MiB) and,
+# with ZIP_STRICT=1, fails the build for it.
+TARGET_DIR  := $(or $(CARGO_TARGET_DIR),target)
+LAMBDA_DIR  ?= $(TARGET_DIR)/lambda
+ZIP_LIMIT   ?= 5242880
+build: $(VENV)/.installed ## Release arm64 zips of the functions in target/lambda/<function>/bootstrap.zip (CONFIG inside); sizes printed, over 5 MiB marked (ZIP_STRICT=1 fails)
 	rustup target add aarch64-unknown-linux-gnu
 	$(TOOLS_PATH) $(CARGO_LAMBDA) lambda build --release --arm64 --output-format zip \
-	  --include aftercart.toml:$(CONFIG) $(addprefix -p ,$(FUNCTIONS))
-	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip; done
+	  --lambda-dir $(LAMBDA_DIR) --include aftercart.toml:$(CONFIG) $(addprefix -p ,$(FUNCTIONS))
+	@python3 tools/zip_sizes.py --limit $(ZIP_LIMIT) $(if $(filter 1,$(ZIP_STRICT)),--strict) $(LAMBDA_DIR) $(FUNCTIONS)
 
 # The config goes in as a layer (/opt/aftercart.toml): SAM's cargo-lambda build puts only
 # the binary in each function. tools/deploy.py runs `sam deploy`, guided the first time
@@ -175,8 +181,8 @@ deploy: $(VENV)/.installed ## Check CONFIG, sam build, sam deploy (first run gui
 # x86_64 release builds (the arm64 ones cannot run here) against a local Runtime API stub.
 startup: ## Start-up time to the first Runtime API poll (BINS="webhook dispatch links mail-events"), and the zip sizes from `make build`
 	cargo build --release $(addprefix -p ,$(BINS))
-	python3 tools/startup.py --runs $(or $(RUNS),20) --config $(CONFIG) --zips target/lambda \
-	  $(addprefix target/release/,$(BINS))
+	python3 tools/startup.py --runs $(or $(RUNS),20) --config $(CONFIG) --zips $(LAMBDA_DIR) \
+	  $(addprefix $(TARGET_DIR)/release/,$(BINS))
 
 $(CARGO_FUZZ):
 	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root .tools

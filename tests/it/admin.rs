@@ -1,5 +1,5 @@
 //! Loyalty discount codes end to end: webhooks recorded by the real handler, the real
-//! dispatcher creating codes through the real Admin API client (reqwest) against a local
+//! dispatcher creating codes through the real Admin API client (over HTTP) against a local
 //! fake Shopify Admin GraphQL API, and sending through SES (moto).
 //!
 //! The fake (`fake_admin.rs`) behaves like a store; faults are injected per request.

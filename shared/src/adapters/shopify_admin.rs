@@ -6,7 +6,8 @@
 //! - [`AdminClient`] calls `https://{shop}/admin/api/{version}/graphql.json` with the
 //!   shop's `X-Shopify-Access-Token`, request timeouts, cost-bucket throttling (it waits
 //!   before the bucket runs empty and after `Throttled`), and retries of 5xx answers and
-//!   timeouts; errors are typed ([`AdminError`]).
+//!   timeouts; errors are typed ([`AdminError`]). Its requests go through
+//!   [`transport`], on the HTTP/TLS stack the AWS SDK already links.
 //! - [`issue`] makes the code for one follow-up exactly once: the code is chosen and
 //!   recorded in DynamoDB *before* the store is asked to create it, so a retried dispatch
 //!   sends the same code again; a `TAKEN` answer is resolved by looking the code up
@@ -17,6 +18,7 @@
 
 pub mod code;
 pub mod graphql;
+pub mod transport;
 
 use crate::config::{AdminSettings, Config, ConfigError, DiscountRule, ShopConfig};
 use crate::model::time::utc_key;
@@ -28,12 +30,13 @@ use crate::ports::mail::{Mailer, OutgoingEmail};
 use crate::ports::store::{Cas, StoreError};
 use chrono::{DateTime, Duration as Days, Utc};
 use graphql::{Bucket, CreateAnswer, TopErrors};
-use reqwest::header::HeaderValue;
+use http::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use transport::{SendError, Transport};
 
 #[cfg(test)]
 mod tests;
@@ -139,10 +142,10 @@ const CALL_BUDGET: Duration = Duration::from_secs(30);
 
 /// The Admin GraphQL API client, built once per cold start and shared by every send.
 pub struct AdminClient {
-    http: reqwest::Client,
+    http: Transport,
     api_version: String,
     /// Replaces `https://{shop}/` (local fakes).
-    endpoint: Option<reqwest::Url>,
+    endpoint: Option<url::Url>,
     max_attempts: u32,
     retry_base: Duration,
     /// Per shop, the `X-Shopify-Access-Token` value, marked sensitive.
@@ -219,14 +222,10 @@ impl AdminClient {
             None => None,
         };
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            // A redirect would carry the token elsewhere; Shopify's API never redirects.
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(endpoint.as_ref().is_none_or(|u| u.scheme() == "https"))
-            .user_agent(concat!("aftercart/", env!("CARGO_PKG_VERSION")))
-            .build()
+        // Never follows a redirect (it would carry the token elsewhere; Shopify's API
+        // never redirects); plain http only to the loopback fake the config allows.
+        let https_only = endpoint.as_ref().is_none_or(|u| u.scheme() == "https");
+        let http = Transport::new(timeout, https_only)
             .map_err(|e| AdminError::Api(format!("cannot build the HTTP client: {e}")))?;
         let mut headers = HashMap::new();
         for (shop, token) in tokens.0 {
@@ -370,27 +369,29 @@ impl AdminClient {
 
     /// One HTTP request of a call, read as far as deciding what to do next.
     async fn attempt(&self, shop: &str, url: &str, token: &HeaderValue, body: &Value) -> Attempt {
-        let sent = self
-            .http
-            .post(url)
-            .header("X-Shopify-Access-Token", token.clone())
-            .json(body)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Attempt::again("timed out"),
-            Err(e) if e.is_connect() => return Attempt::again("cannot connect"),
-            Err(_) => return Attempt::again("request failed"),
+        let Ok(body) = serde_json::to_vec(body) else {
+            return Attempt::Failed(AdminError::Api("cannot encode the request".into()));
         };
-        let status = resp.status();
+        let headers = [("x-shopify-access-token", token)];
+        let resp = match self.http.post_json(url, &headers, body).await {
+            Ok(r) => r,
+            Err(SendError::TimedOut) => return Attempt::again("timed out"),
+            Err(SendError::Connect) => return Attempt::again("cannot connect"),
+            Err(SendError::Failed) => return Attempt::again("request failed"),
+            Err(SendError::Invalid) => {
+                return Attempt::Failed(AdminError::Api(format!(
+                    "cannot build a request to {url:?}"
+                )))
+            }
+        };
+        let status = resp.status;
         let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
+            .headers
+            .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s >= 0.0);
-        let Ok(bytes) = resp.bytes().await else {
+        let Some(bytes) = resp.body else {
             return Attempt::again(format!("HTTP {} with an unreadable body", status.as_u16()));
         };
         let json: Option<Value> = serde_json::from_slice(&bytes).ok();
@@ -407,11 +408,7 @@ impl AdminClient {
     }
 
     /// What an HTTP status other than success says (`None`: read the body).
-    fn status_answer(
-        &self,
-        status: reqwest::StatusCode,
-        retry_after: Option<f64>,
-    ) -> Option<Attempt> {
+    fn status_answer(&self, status: http::StatusCode, retry_after: Option<f64>) -> Option<Attempt> {
         let code = status.as_u16();
         Some(match code {
             401 | 403 => Attempt::Failed(AdminError::Auth(format!("HTTP {code}"))),

@@ -219,8 +219,8 @@ fn validate_admin(a: &AdminSettings) -> Result<(), ConfigError> {
 
 /// An Admin API base URL override: https anywhere, plain http only on a loopback host,
 /// no path, query or credentials.
-pub fn check_admin_endpoint(endpoint: &str) -> Result<reqwest::Url, &'static str> {
-    let url = reqwest::Url::parse(endpoint).map_err(|_| "is not a URL")?;
+pub fn check_admin_endpoint(endpoint: &str) -> Result<url::Url, &'static str> {
+    let url = url::Url::parse(endpoint).map_err(|_| "is not a URL")?;
     let host = url.host_str().ok_or("has no host")?;
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host

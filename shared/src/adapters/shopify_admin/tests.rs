@@ -613,3 +613,251 @@ async fn an_unreachable_store_is_transient() {
     assert!(e.is_transient(), "{e:?}");
     assert!(e.to_string().contains("cannot connect"), "{e}");
 }
+
+// ---- the HTTP transport, against a local one-connection-per-answer server
+//
+// Each canned answer is served on its own connection (`Connection: close`); what each
+// request looked like comes back for the assertions.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One request as the server read it: the request line and headers (lower-cased
+/// names), and the body.
+#[derive(Debug)]
+struct Heard {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Heard {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Serves `answers` in order (`None`: accept, read, never answer), one per connection;
+/// returns the base URL and what was heard.
+async fn serve(
+    answers: Vec<Option<String>>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Heard>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = heard.clone();
+    tokio::spawn(async move {
+        for answer in answers {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let heard = loop {
+                let n = conn.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                let h = Heard {
+                    head,
+                    body: Vec::new(),
+                };
+                let len: usize = h
+                    .header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    break Heard {
+                        body: buf[end + 4..end + 4 + len].to_vec(),
+                        ..h
+                    };
+                }
+            };
+            log.lock().unwrap().push(heard);
+            match answer {
+                Some(a) => conn.write_all(a.as_bytes()).await.unwrap(),
+                // Hold the connection open, silent, and take the next one.
+                None => {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        drop(conn);
+                    });
+                }
+            }
+        }
+    });
+    (base, heard)
+}
+
+fn answer(status: &str, extra_headers: &str, body: &str) -> Option<String> {
+    Some(format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n{body}",
+        body.len()
+    ))
+}
+
+const SHOP_ANSWER: &str = r#"{"data":{"shop":{"id":"gid://shopify/Shop/1"}},"extensions":{"cost":{"requestedQueryCost":1,"actualQueryCost":1,"throttleStatus":{"maximumAvailable":2000.0,"currentlyAvailable":1999,"restoreRate":100.0}}}}"#;
+
+fn acme() -> AdminTokens {
+    AdminTokens::from_pairs([("acme.myshopify.com", "shpat_acme")])
+}
+
+#[tokio::test]
+async fn a_call_posts_json_with_the_token_to_the_versioned_path() {
+    let (base, heard) = serve(vec![answer("200 OK", "", SHOP_ANSWER)]).await;
+    let client = client_at(&base, acme());
+    assert_eq!(client.check_access("acme.myshopify.com").await, Ok(()));
+    let heard = heard.lock().unwrap();
+    let h = &heard[0];
+    assert!(
+        h.head
+            .starts_with("POST /admin/api/2025-10/graphql.json HTTP/1.1\r\n"),
+        "{}",
+        h.head
+    );
+    assert_eq!(h.header("x-shopify-access-token"), Some("shpat_acme"));
+    assert_eq!(h.header("content-type"), Some("application/json"));
+    assert!(h
+        .header("user-agent")
+        .is_some_and(|a| a.starts_with("aftercart/")));
+    let body: Value = serde_json::from_slice(&h.body).unwrap();
+    assert_eq!(body["query"], ACCESS_CHECK);
+    assert_eq!(body["variables"], json!({}));
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_fails_the_call() {
+    let (base, heard) = serve(vec![
+        answer(
+            "302 Found",
+            "Location: http://127.0.0.1:9/elsewhere\r\n",
+            "",
+        ),
+        answer("200 OK", "", SHOP_ANSWER),
+    ])
+    .await;
+    let e = client_at(&base, acme())
+        .check_access("acme.myshopify.com")
+        .await
+        .unwrap_err();
+    assert_eq!(e, AdminError::Api("HTTP 302".into()));
+    assert_eq!(heard.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn statuses_are_typed_and_5xx_and_429_are_retried() {
+    let (base, _) = serve(vec![answer("401 Unauthorized", "", "{}")]).await;
+    let e = client_at(&base, acme())
+        .check_access("acme.myshopify.com")
+        .await
+        .unwrap_err();
+    assert_eq!(e, AdminError::Auth("HTTP 401".into()));
+
+    let (base, heard) = serve(vec![
+        answer("503 Service Unavailable", "", "oops"),
+        answer("200 OK", "", SHOP_ANSWER),
+    ])
+    .await;
+    let client = client_at(&base, acme());
+    assert_eq!(client.check_access("acme.myshopify.com").await, Ok(()));
+    assert_eq!(heard.lock().unwrap().len(), 2);
+
+    let (base, heard) = serve(vec![
+        answer("429 Too Many Requests", "Retry-After: 0\r\n", "{}"),
+        answer("200 OK", "", SHOP_ANSWER),
+    ])
+    .await;
+    let client = client_at(&base, acme());
+    assert_eq!(client.check_access("acme.myshopify.com").await, Ok(()));
+    assert_eq!(heard.lock().unwrap().len(), 2);
+
+    let (base, _) = serve(vec![
+        answer("500 Internal Server Error", "", ""),
+        answer("502 Bad Gateway", "", ""),
+    ])
+    .await;
+    let e = client_at(&base, acme())
+        .check_access("acme.myshopify.com")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        AdminError::Transient("HTTP 502, after 2 attempts".into())
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_never_answers_times_out_as_transient() {
+    let (base, heard) = serve(vec![None, None]).await;
+    let client = AdminClient::new(
+        &crate::config::AdminSettings {
+            endpoint: Some(base),
+            timeout_ms: 200,
+            max_attempts: 2,
+            retry_base_ms: 1,
+            ..Default::default()
+        },
+        acme(),
+    )
+    .unwrap();
+    let begun = Instant::now();
+    let e = client.check_access("acme.myshopify.com").await.unwrap_err();
+    assert_eq!(
+        e,
+        AdminError::Transient("timed out, after 2 attempts".into())
+    );
+    assert!(
+        begun.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        begun.elapsed()
+    );
+    assert_eq!(heard.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_retried_then_transient() {
+    let (base, _) = serve(vec![
+        answer("200 OK", "", "<html>"),
+        answer("200 OK", "", "<html>"),
+    ])
+    .await;
+    let e = client_at(&base, acme())
+        .check_access("acme.myshopify.com")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        AdminError::Transient("an unreadable response, after 2 attempts".into())
+    );
+}
+
+#[test]
+fn the_shop_url_is_https_on_a_transport_with_the_system_roots() {
+    // Only the loopback override may use http; the shop URL is always https.
+    assert!(transport::Transport::new(Duration::from_secs(1), true).is_ok());
+    let settings = crate::config::AdminSettings::default();
+    let c = AdminClient::new(&settings, acme()).unwrap();
+    assert!(c.graphql_url("acme.myshopify.com").starts_with("https://"));
+}
+
+#[tokio::test]
+async fn an_https_only_transport_does_not_send_plain_http() {
+    let (base, heard) = serve(vec![answer("200 OK", "", SHOP_ANSWER)]).await;
+    let t = transport::Transport::new(Duration::from_secs(1), true).unwrap();
+    let url = format!("{base}/admin/api/2025-10/graphql.json");
+    let token = http::HeaderValue::from_static("shpat_acme");
+    let sent = t
+        .post_json(&url, &[("x-shopify-access-token", &token)], b"{}".to_vec())
+        .await;
+    assert!(
+        matches!(sent, Err(transport::SendError::Connect)),
+        "{sent:?}"
+    );
+    assert!(heard.lock().unwrap().is_empty());
+    let sent = t.post_json("https://bad host/", &[], b"{}".to_vec()).await;
+    assert!(
+        matches!(sent, Err(transport::SendError::Invalid)),
+        "{sent:?}"
+    );
+}

@@ -356,7 +356,7 @@ fn returns_world(orders: u64) -> (World, Vec<Vec<(crate::model::ReturnReason, St
 
 impl World {
     async fn open(&self, url: &str, form: Option<&str>) -> (u16, String) {
-        let parsed = reqwest::Url::parse(url).unwrap();
+        let parsed = url::Url::parse(url).unwrap();
         let query: HashMap<String, String> = parsed.query_pairs().into_owned().collect();
         let mut builder = lambda_http::http::Request::builder()
             .method(if form.is_some() { "POST" } else { "GET" })
@@ -492,7 +492,7 @@ async fn a_scanner_opening_every_reason_link_gives_no_reason() {
 async fn a_comment_not_sent_as_a_form_is_refused_and_changes_nothing() {
     let w = World::new(config(""));
     for content_type in [None, Some("application/json"), Some("text/plain")] {
-        let url = reqwest::Url::parse(&w.rate[1]).unwrap();
+        let url = url::Url::parse(&w.rate[1]).unwrap();
         let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
         let mut builder = lambda_http::http::Request::builder()
             .method("POST")
@@ -509,7 +509,7 @@ async fn a_comment_not_sent_as_a_form_is_refused_and_changes_nothing() {
     }
     assert!(w.store.feedback().is_empty(), "nothing stored");
     // With a charset parameter it is a form.
-    let url = reqwest::Url::parse(&w.rate[1]).unwrap();
+    let url = url::Url::parse(&w.rate[1]).unwrap();
     let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
     let req: Request = lambda_http::http::Request::builder()
         .method("POST")
