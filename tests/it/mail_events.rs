@@ -555,3 +555,36 @@ async fn an_event_for_a_follow_up_written_before_the_event_map_is_receipted_by_i
     );
     assert!(f.tracking.mail_events.is_empty());
 }
+
+#[tokio::test]
+async fn an_sdk_retry_of_a_folded_write_that_committed_is_applied_and_counted_once() {
+    let t = with_sent_thank_you().await;
+    // The first UpdateItem (the folded delivery) commits, its answer comes too late and
+    // the SDK sends it again: the second finds the event with its own token.
+    let proxy = slow_once_proxy(
+        "DynamoDB_20120810.UpdateItem",
+        std::time::Duration::from_millis(1200),
+    )
+    .await;
+    let app = MailEventsApp {
+        store: DynamoStore::new(client_for(&proxy).await, t.table.clone(), RECEIPT_TTL),
+        clock: Arc::new(FixedClock::new(
+            "2026-11-23T12:00:00Z".parse().expect("valid time"),
+        )),
+    };
+    assert_eq!(handle(&app, fixtures::SNS_DELIVERY).await, applied());
+    let f = thank_you(&t).await;
+    assert_eq!(f.tracking.mail_events.len(), 1);
+    let stats = t
+        .get(
+            &format!("SHOP#{SHOP}#STATS"),
+            "DAY#2026-11-22#playbook#thank_you",
+        )
+        .await
+        .expect("stats item");
+    assert_eq!(n(&stats, "delivered"), "1", "counted once");
+    assert_eq!(
+        handle(&mail_events(&t), fixtures::SNS_DELIVERY).await,
+        duplicate()
+    );
+}

@@ -206,7 +206,7 @@ impl RunCounts {
 
     fn sent(&self, shop: &str, now: DateTime<Utc>) {
         if let Ok(mut s) = self.sent.lock() {
-            let day = now.format("%Y-%m-%d").to_string();
+            let day = crate::domain::reputation::day_of(now);
             s.entry((shop.to_owned(), day)).or_insert((now, 0)).1 += 1;
         }
     }

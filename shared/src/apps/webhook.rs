@@ -220,8 +220,10 @@ impl<R: Recorder> WebhookApp<R> {
             return Ok(Answer::Ignored);
         };
         let now = self.clock.now();
+        // The header read once: too old is refused, over a minute a likely retry.
+        let age = delivery_age(&delivery, now);
         let event = match self
-            .check_age(&delivery, now)
+            .check_age(age)
             .and_then(|()| Ok(shopify::parse_delivery(topic, delivery.shop, body)?))
         {
             Ok(event) => event,
@@ -236,7 +238,9 @@ impl<R: Recorder> WebhookApp<R> {
             now,
             rules: Some(shop),
             shards: self.config.dispatch.shards,
-            redelivery: is_redelivery(&delivery, now),
+            redelivery: age.is_some_and(|a| {
+                a > chrono::Duration::seconds(crate::domain::ingest::REDELIVERY_AFTER_SECS)
+            }),
         };
         let budget = self.config.webhook.store_budget_ms;
         let recorded = tokio::time::timeout(
@@ -299,32 +303,24 @@ impl<R: Recorder> WebhookApp<R> {
     }
 }
 
-/// Whether Shopify triggered `delivery` longer ago than
-/// [`crate::domain::ingest::REDELIVERY_AFTER_SECS`] (a likely retry). Without a readable
-/// `X-Shopify-Triggered-At` it is taken as new.
-fn is_redelivery(delivery: &Delivery<'_>, now: DateTime<Utc>) -> bool {
+/// How long ago Shopify says it triggered `delivery` (`X-Shopify-Triggered-At`);
+/// `None` without the header or with one that is not a time.
+fn delivery_age(delivery: &Delivery<'_>, now: DateTime<Utc>) -> Option<chrono::Duration> {
     delivery
         .triggered_at
         .and_then(crate::model::time::parse_time)
-        .is_some_and(|at| {
-            now.signed_duration_since(at.to_utc())
-                > chrono::Duration::seconds(crate::domain::ingest::REDELIVERY_AFTER_SECS)
-        })
+        .map(|at| now.signed_duration_since(at.to_utc()))
 }
 
 impl<R: Recorder> WebhookApp<R> {
     /// Refuses a delivery Shopify says it triggered longer ago than the limit. Without
     /// the header (or with one that is not a time) nothing is refused here: the header
     /// is not signed, so it only stops replays that resend it as captured.
-    fn check_age(&self, delivery: &Delivery<'_>, now: DateTime<Utc>) -> Result<(), Rejection> {
+    fn check_age(&self, age: Option<chrono::Duration>) -> Result<(), Rejection> {
         let limit_hours = self.config.webhook.max_delivery_age_hours;
-        let Some(at) = delivery
-            .triggered_at
-            .and_then(crate::model::time::parse_time)
-        else {
+        let Some(age) = age else {
             return Ok(());
         };
-        let age = now.signed_duration_since(at.to_utc());
         if age > chrono::Duration::hours(i64::from(limit_hours)) {
             return Err(Rejection::Stale {
                 age_hours: age.num_hours(),

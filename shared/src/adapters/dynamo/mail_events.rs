@@ -72,10 +72,18 @@ impl MailEventStore for DynamoStore {
         // for the report: tried first with the field's absence as a condition.
         let mut first = with_followup && plan.tracking.as_ref().and_then(first_field).is_some();
         let writer = format!("{:016x}", fastrand::u64(..));
+        // Deliveries, opens and clicks: no address to suppress, nothing for the brake.
         let foldable = with_followup
             && plan.suppress.is_empty()
             && plan.transient.is_empty()
-            && self.reputation_event_item(plan)?.is_none();
+            && matches!(
+                plan.tracking,
+                Some(
+                    TrackingUpdate::Delivered { .. }
+                        | TrackingUpdate::Opened { .. }
+                        | TrackingUpdate::Clicked { .. }
+                )
+            );
         if foldable {
             match self.apply_folded(plan, first, &writer).await? {
                 Folded::Applied { first } => {

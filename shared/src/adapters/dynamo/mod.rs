@@ -318,7 +318,7 @@ impl Recorder for DynamoStore {
         }
         let first = ingest::needs(event);
         // A likely retry: its receipt alone first (≈ 1 RRU), not the full read (≈ 9).
-        if ctx.redelivery && self.receipt_exists(&receipt_keys[0]).await? {
+        if ctx.redelivery && self.get::<Receipt>(&receipt_keys[0]).await?.is_some() {
             return Ok(Outcome::Duplicate {
                 of: DuplicateOf::Delivery,
             });
@@ -365,23 +365,6 @@ impl Recorder for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Whether the delivery receipt at `key` exists (a strongly consistent read of the
-    /// receipt's key alone).
-    async fn receipt_exists(&self, key: &Key) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(key)))
-            .consistent_read(true)
-            .projection_expression("#pk")
-            .expression_attribute_names("#pk", table::PK)
-            .send()
-            .await
-            .map_err(|e| unavailable("GetItem", &e))?;
-        Ok(out.item.is_some_and(|i| !i.is_empty()))
-    }
-
     /// The receipts (`present`, in `receipt_keys` order) and the items `event`'s plan
     /// depends on, with the customer's follow-ups and discount codes.
     async fn read_for_plan(
