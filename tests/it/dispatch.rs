@@ -1414,12 +1414,6 @@ async fn a_sent_email_costs_six_dynamodb_calls_and_a_run_writes_its_counters_onc
     // one send count, however many were sent.
     assert_eq!(count("UpdateItem"), 3 + 2, "{ops:?}");
     assert_eq!(ops.len(), 6 * 3 + 2, "{ops:?}");
-    let stats = t
-        .get(
-            &format!("SHOP#{SHOP}#STATS"),
-            "DAY#2026-11-22#playbook#thank_you",
-        )
-        .await
-        .expect("stats item");
+    let stats = t.stats(SHOP, "2026-11-22#playbook#thank_you").await;
     assert_eq!(n(&stats, "sent"), "3");
 }

@@ -575,13 +575,7 @@ async fn an_sdk_retry_of_a_folded_write_that_committed_is_applied_and_counted_on
     assert_eq!(handle(&app, fixtures::SNS_DELIVERY).await, applied());
     let f = thank_you(&t).await;
     assert_eq!(f.tracking.mail_events.len(), 1);
-    let stats = t
-        .get(
-            &format!("SHOP#{SHOP}#STATS"),
-            "DAY#2026-11-22#playbook#thank_you",
-        )
-        .await
-        .expect("stats item");
+    let stats = t.stats(SHOP, "2026-11-22#playbook#thank_you").await;
     assert_eq!(n(&stats, "delivered"), "1", "counted once");
     assert_eq!(
         handle(&mail_events(&t), fixtures::SNS_DELIVERY).await,

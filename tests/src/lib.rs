@@ -208,6 +208,14 @@ impl TestApp {
             .expect("get_item")
             .item
     }
+
+    /// A shop's report counters for one day and scope (`DAY#{day}#playbook#{p}`, or
+    /// `DAY#{day}#shop`), which must exist.
+    pub async fn stats(&self, shop: &str, day_scope: &str) -> Attrs {
+        self.get(&format!("SHOP#{shop}#STATS"), &format!("DAY#{day_scope}"))
+            .await
+            .unwrap_or_else(|| panic!("no stats item DAY#{day_scope} for {shop}"))
+    }
 }
 
 /// A delivery exactly as Shopify sends it, signed with `SECRET`.
