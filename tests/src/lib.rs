@@ -39,7 +39,17 @@ pub fn endpoint() -> String {
 /// A DynamoDB client for `endpoint`, built by the webhook's own constructor
 /// (`store::dynamo_client_from`), so tests run with the production timeouts and retries.
 pub async fn client_for(endpoint: &str) -> Client {
-    let shared = aws_config::SdkConfig::builder()
+    store::dynamo_client_from(&sdk_config_for(endpoint))
+}
+
+/// A DynamoDB client for `endpoint` with the dispatcher's budget
+/// (`Budget::Dispatch`), as `dispatch` builds its own.
+pub async fn dispatch_client_for(endpoint: &str) -> Client {
+    store::dynamo_client_with(&sdk_config_for(endpoint), store::Budget::Dispatch)
+}
+
+fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -52,8 +62,7 @@ pub async fn client_for(endpoint: &str) -> Client {
                 "integration-tests",
             ),
         ))
-        .build();
-    store::dynamo_client_from(&shared)
+        .build()
 }
 
 pub struct TestApp {
@@ -750,7 +759,7 @@ impl TestApp {
                 ttl_days: 60,
             },
             store: DynamoStore::new(
-                self.client.clone(),
+                dispatch_client_for(&endpoint()).await,
                 self.table.clone(),
                 Duration::from_secs(86_400),
             ),
@@ -776,7 +785,7 @@ impl TestApp {
     ) -> TestDispatcher {
         let mut d = self.dispatcher(at, ses_endpoint).await;
         d.store = DynamoStore::new(
-            client_for(dynamo).await,
+            dispatch_client_for(dynamo).await,
             self.table.clone(),
             Duration::from_secs(86_400),
         );

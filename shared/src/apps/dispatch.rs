@@ -24,7 +24,7 @@ use crate::model::tokens::LinkBuilder;
 use crate::model::{
     email_hash, DiscountRecord, FollowUpRecord, FollowUpStatus, OrderRecord, ProfileRecord,
 };
-use crate::ports::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
+use crate::ports::dispatch::{DiscountStore, FollowUpStore, HandOver, Slot, StoreAdmin};
 use crate::ports::mail::{Mailer, OutgoingEmail, SendError};
 use crate::ports::store::Cas;
 use crate::ports::store::StoreError;
@@ -321,6 +321,21 @@ fn recipient(
     })
 }
 
+/// The start of the frequency cap's window before this attempt: a slot taken at or
+/// before it is free.
+fn cap_start(a: &Attempt<'_>) -> String {
+    utc_key(&(a.now - Duration::hours(a.shop.frequency_cap_hours.into())))
+}
+
+/// When a send slot taken at `last` ends (now if unknown).
+fn slot_ends(a: &Attempt<'_>, last: Option<&str>) -> DateTime<Utc> {
+    let last = last
+        .and_then(parse_time)
+        .map(|t| t.to_utc())
+        .unwrap_or(a.now);
+    last + Duration::hours(a.shop.frequency_cap_hours.into())
+}
+
 /// Where a step of [`Dispatcher::send`] leaves the follow-up: go on with what it made,
 /// or stop (the step recorded the outcome).
 enum Step<T> {
@@ -333,6 +348,34 @@ fn handed_over(error: StoreError) -> Interrupted {
     Interrupted {
         error,
         handed_over: true,
+    }
+}
+
+/// A follow-up this run is handling: the record as this run's claim writes it
+/// (`sending`, leased, one more attempt) and whether that claim is stored yet.
+///
+/// A follow-up that carries a discount code is claimed first (`held`), so the code is
+/// created once however many dispatchers see it due. Any other is claimed by the write
+/// that ends this run's part in it: its hand-over mark just before the SES call (with
+/// the customer's send slot in the same write), or the outcome the guards decide. Each
+/// of those writes is conditional on the version read from the due index, so of two
+/// dispatchers only one acts; that saves a write and a round trip per email.
+#[derive(Clone)]
+struct Claim {
+    record: FollowUpRecord,
+    held: bool,
+}
+
+impl std::ops::Deref for Claim {
+    type Target = FollowUpRecord;
+    fn deref(&self) -> &FollowUpRecord {
+        &self.record
+    }
+}
+
+impl std::ops::DerefMut for Claim {
+    fn deref_mut(&mut self) -> &mut FollowUpRecord {
+        &mut self.record
     }
 }
 
@@ -496,23 +539,36 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         let lease = Duration::seconds(self.config.dispatch.lease_seconds.into());
         let lease_until = utc_key(&(now + lease));
         let mut claimed = seen.clone();
-        claimed.v = seen.v + 1;
         claimed.status = FollowUpStatus::Sending;
-        claimed.attempts = seen.attempts + 1;
+        claimed.attempts = seen.attempts.saturating_add(1);
         claimed.lease_owner = Some(self.owner.clone());
         claimed.lease_until = Some(lease_until.clone());
         claimed.index_at(&lease_until, self.config.dispatch.shards);
-        if self
-            .store
-            .save_followup(&claimed, seen.v, Some(&now_key))
-            .await?
-            == Cas::Lost
-        {
-            Report::add(&run.report.lost);
-            return Ok(());
-        }
-        Report::add(&run.report.claimed);
-        let f = claimed;
+        let carries_code = self.config.shop(&seen.shop).is_some_and(|shop| {
+            crate::adapters::shopify_admin::code_rule(shop, seen.playbook).is_some()
+        });
+        let f = if carries_code && seen.sent_at.is_none() {
+            claimed.v = seen.v + 1;
+            if self
+                .store
+                .save_followup(&claimed, seen.v, Some(&now_key))
+                .await?
+                == Cas::Lost
+            {
+                Report::add(&run.report.lost);
+                return Ok(());
+            }
+            Report::add(&run.report.claimed);
+            Claim {
+                record: claimed,
+                held: true,
+            }
+        } else {
+            Claim {
+                record: claimed,
+                held: false,
+            }
+        };
         // The claim before this one handed the email to SES and recorded no outcome (its
         // dispatcher died, or the store failed after the send): the email may have gone
         // out, so it is never sent again.
@@ -544,7 +600,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
 
     async fn process(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         now: DateTime<Utc>,
         run: &Run<'_>,
     ) -> Result<(), Interrupted> {
@@ -570,7 +626,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// the claim's lease ends and a later run retakes it.
     async fn retry_after(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         error: StoreError,
         now: DateTime<Utc>,
         run: &Run<'_>,
@@ -614,16 +670,19 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     }
 
     async fn load(&self, f: &FollowUpRecord) -> Result<GuardContext, StoreError> {
-        let (order, profile, shop_state) = self
+        let hint = f.email_hash.as_deref();
+        let (order, profile, shop_state, hinted) = self
             .store
-            .get_for_send(&f.shop, f.order_id, &f.customer_key)
+            .get_for_send(&f.shop, f.order_id, &f.customer_key, hint)
             .await?;
+        // The suppression read with the rest is the address's the follow-up was planned
+        // for; if the profile's address changed since, the new one's is read.
         let suppression = match profile.as_ref().and_then(|p| p.email.as_deref()) {
-            Some(e) => self
-                .store
-                .get_suppression(&f.shop, &email_hash(e))
-                .await?
-                .map(|s| s.reason),
+            Some(e) => match email_hash(e) {
+                h if Some(h.as_str()) == hint => hinted,
+                h => self.store.get_suppression(&f.shop, &h).await?,
+            }
+            .map(|s| s.reason),
             None => None,
         };
         let reminder = self.reminder_facts(f).await?;
@@ -649,7 +708,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// ends the attempt records its outcome and gives back the slot it no longer needs.
     async fn send(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         shop: &ShopConfig,
         ctx: GuardContext,
         now: DateTime<Utc>,
@@ -685,34 +744,46 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         self.deliver(f, &a, &outgoing, run).await
     }
 
-    /// The frequency cap, taken atomically on the profile: `Some(until)` when another
-    /// follow-up holds the customer's slot (this one then waits until it ends).
+    /// The frequency cap: `Some(until)` when another follow-up holds the customer's
+    /// slot (this one then waits until it ends). A claim already stored takes the slot
+    /// now, atomically on the profile; one not stored yet takes it with its hand-over
+    /// ([`Self::hand_over`]) and here only checks the profile just read, so a follow-up
+    /// the cap holds does not wait for the send rate first.
     async fn take_slot(
         &self,
-        f: &FollowUpRecord,
+        f: &Claim,
         a: &Attempt<'_>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let shop = a.shop;
-        let cap = Duration::hours(shop.frequency_cap_hours.into());
-        let cap_start = utc_key(&(a.now - cap));
-        if shop.frequency_cap_hours == 0
-            || self
-                .store
-                .reserve_send_slot(&f.shop, &f.customer_key, &f.id, &a.now_key, &cap_start)
-                .await?
-                == Cas::Done
+        if shop.frequency_cap_hours == 0 {
+            return Ok(None);
+        }
+        let cap_start = cap_start(a);
+        if !f.held {
+            let held_by_other = a.profile.last_email_at.as_deref() > Some(cap_start.as_str())
+                && a.profile.last_email_by.as_deref() != Some(f.id.as_str());
+            return Ok(held_by_other.then(|| slot_ends(a, a.profile.last_email_at.as_deref())));
+        }
+        if self
+            .store
+            .reserve_send_slot(&f.shop, &f.customer_key, &f.id, &a.now_key, &cap_start)
+            .await?
+            == Cas::Done
         {
             return Ok(None);
         }
+        Ok(Some(self.slot_free_at(f, a).await?))
+    }
+
+    /// When the send slot another follow-up holds comes free, from the profile read
+    /// again.
+    async fn slot_free_at(&self, f: &Claim, a: &Attempt<'_>) -> Result<DateTime<Utc>, StoreError> {
         let last = self
             .store
             .get_profile(&f.shop, &f.customer_key)
             .await?
-            .and_then(|p| p.last_email_at)
-            .and_then(|t| parse_time(&t))
-            .map(|t| t.to_utc())
-            .unwrap_or(a.now);
-        Ok(Some(last + cap))
+            .and_then(|p| p.last_email_at);
+        Ok(slot_ends(a, last.as_deref()))
     }
 
     /// A playbook that carries a code gets it now, created in the store exactly once
@@ -720,7 +791,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// rescheduled or failed instead.
     async fn discount_code(
         &self,
-        f: &FollowUpRecord,
+        f: &Claim,
         a: &Attempt<'_>,
         run: &Run<'_>,
     ) -> Result<Step<Option<Box<DiscountRecord>>>, Interrupted> {
@@ -784,7 +855,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// when it cannot be built.
     async fn render(
         &self,
-        f: &FollowUpRecord,
+        f: &Claim,
         a: &Attempt<'_>,
         discount: Option<Box<DiscountRecord>>,
         run: &Run<'_>,
@@ -839,17 +910,31 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     }
 
     /// Marks the hand-over once the send-rate slot has come ([`Self::pace_step`]), just
-    /// before the SES call. `Done` when the follow-up is no longer ours.
+    /// before the SES call. `Done` when the follow-up is no longer ours, or waits for
+    /// the customer's send slot (rescheduled).
     async fn hand_over_step(
         &self,
-        f: &FollowUpRecord,
+        f: &Claim,
         a: &Attempt<'_>,
         run: &Run<'_>,
-    ) -> Result<Step<FollowUpRecord>, Interrupted> {
-        match self.hand_over(f, &a.now_key).await {
-            Ok(Some(f)) => Ok(Step::Next(f)),
-            Ok(None) => {
-                // Our lease ended and another dispatcher holds the follow-up now.
+    ) -> Result<Step<Claim>, Interrupted> {
+        match self.hand_over(f, a).await {
+            Ok((_, Some(handed))) => {
+                if !f.held {
+                    Report::add(&run.report.claimed);
+                }
+                Ok(Step::Next(handed))
+            }
+            Ok((HandOver::CapHeld, _)) => {
+                let until = self.slot_free_at(f, a).await?;
+                Report::add(&run.report.deferred);
+                self.reschedule(f.clone(), until, "frequency cap", false, run)
+                    .await?;
+                Ok(Step::Done)
+            }
+            Ok(_) => {
+                // Our lease ended and another dispatcher holds the follow-up now, or
+                // (not claimed before) another dispatcher or the webhook changed it.
                 Report::add(&run.report.lost);
                 Ok(Step::Done)
             }
@@ -866,7 +951,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// a hand-over mark, for the next run.
     async fn pace_step(
         &self,
-        f: &FollowUpRecord,
+        f: &Claim,
         a: &Attempt<'_>,
         run: &Run<'_>,
     ) -> Result<Step<()>, Interrupted> {
@@ -885,7 +970,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// is `handed_over`: nothing may put the follow-up back.
     async fn deliver(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         a: &Attempt<'_>,
         outgoing: &OutgoingEmail,
         run: &Run<'_>,
@@ -926,7 +1011,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// transient error retries it with backoff (until `max_attempts`), the rest fail it.
     async fn not_sent(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         e: SendError,
         now: DateTime<Utc>,
         run: &Run<'_>,
@@ -950,31 +1035,42 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     }
 
     /// Records, after the send-rate slot and just before the SES call, that this claim
-    /// is handing the email over: `sent_at` on a follow-up still `sending`. Every outcome
-    /// of this claim replaces it; a later claim that still finds it knows the email may
-    /// have gone out. `None` if the follow-up is no longer ours.
+    /// is handing the email over: `sent_at` on a follow-up still `sending`, with the
+    /// customer's send slot taken in the same write unless the claim took it already.
+    /// Every outcome of this claim replaces it; a later claim that still finds it knows
+    /// the email may have gone out.
     async fn hand_over(
         &self,
-        f: &FollowUpRecord,
-        now_key: &str,
-    ) -> Result<Option<FollowUpRecord>, StoreError> {
+        f: &Claim,
+        a: &Attempt<'_>,
+    ) -> Result<(HandOver, Option<Claim>), StoreError> {
         let mut next = next_version(f);
-        next.sent_at = Some(now_key.to_owned());
-        Ok(match self.store.save_followup(&next, f.v, None).await? {
-            Cas::Done => Some(next),
-            Cas::Lost => None,
-        })
+        next.sent_at = Some(a.now_key.clone());
+        let cap_start = cap_start(a);
+        let slot = (!f.held && a.shop.frequency_cap_hours > 0).then(|| Slot {
+            by: &f.id,
+            now: &a.now_key,
+            cap_start: &cap_start,
+        });
+        let claimable = (!f.held).then_some(a.now_key.as_str());
+        let outcome = self.store.hand_over(&next, f.v, claimable, slot).await?;
+        let claim = (outcome == HandOver::Done).then_some(Claim {
+            record: next,
+            held: true,
+        });
+        Ok((outcome, claim))
     }
 
     /// Gives back the customer's send slot after a send that did not happen.
     async fn release(
         &self,
-        f: &FollowUpRecord,
+        f: &Claim,
         profile: &ProfileRecord,
         reserved: &str,
         shop: &ShopConfig,
     ) -> Result<(), StoreError> {
-        if shop.frequency_cap_hours > 0 {
+        // A claim not stored yet has taken no slot (it is taken with the hand-over).
+        if f.held && shop.frequency_cap_hours > 0 {
             self.store
                 .release_send_slot(
                     &f.shop,
@@ -993,7 +1089,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// taken by this follow-up, which takes it again on its next claim.
     async fn release_quietly(
         &self,
-        f: &FollowUpRecord,
+        f: &Claim,
         profile: &ProfileRecord,
         reserved: &str,
         shop: &ShopConfig,
@@ -1005,7 +1101,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
 
     async fn reschedule(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         until: DateTime<Utc>,
         reason: &str,
         keep_attempts: bool,
@@ -1025,7 +1121,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// replaces the previous one if given.
     async fn put_back(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         reason: Option<String>,
         run: &Run<'_>,
     ) -> Result<(), StoreError> {
@@ -1036,7 +1132,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
 
     async fn pending_at(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         due_at: String,
         reason: Option<String>,
         keep_attempts: bool,
@@ -1060,7 +1156,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
 
     async fn finish_cancelled(
         &self,
-        f: FollowUpRecord,
+        f: Claim,
         reason: &str,
         run: &Run<'_>,
     ) -> Result<(), StoreError> {
@@ -1073,12 +1169,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         self.store_outcome(&next, &f, run).await
     }
 
-    async fn finish_failed(
-        &self,
-        f: FollowUpRecord,
-        reason: &str,
-        run: &Run<'_>,
-    ) -> Result<(), StoreError> {
+    async fn finish_failed(&self, f: Claim, reason: &str, run: &Run<'_>) -> Result<(), StoreError> {
         Report::add(&run.report.failed);
         tracing::warn!(followup = %f.id, shop = %f.shop, reason, "follow-up failed");
         let mut next = next_version(&f);
@@ -1091,7 +1182,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
 
     /// Marks sent, without sending, a follow-up an earlier claim handed to SES without
     /// recording the outcome.
-    async fn finish_unconfirmed(&self, f: FollowUpRecord, run: &Run<'_>) -> Result<(), StoreError> {
+    async fn finish_unconfirmed(&self, f: Claim, run: &Run<'_>) -> Result<(), StoreError> {
         Report::add(&run.report.unconfirmed);
         tracing::warn!(followup = %f.id, shop = %f.shop, handed_over_at = f.sent_at.as_deref().unwrap_or_default(),
             "an earlier claim handed this email to SES and recorded no outcome: marked sent, not sent again");
@@ -1126,16 +1217,31 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     async fn store_outcome(
         &self,
         next: &FollowUpRecord,
-        before: &FollowUpRecord,
+        before: &Claim,
         run: &Run<'_>,
     ) -> Result<(), StoreError> {
         let expected = before.v;
+        // A claim not stored yet is made by this write: the follow-up must still be
+        // claimable (pending, or a lease that ended) at the version read.
+        let claimable = (!before.held).then(|| utc_key(&self.clock.now()));
         let mut wait = std::time::Duration::from_millis(100);
         let mut failed_before = false;
         loop {
-            match self.store.save_followup(next, expected, None).await {
+            match self
+                .store
+                .save_followup(next, expected, claimable.as_deref())
+                .await
+            {
                 Ok(Cas::Done) => {
+                    if !before.held {
+                        Report::add(&run.report.claimed);
+                    }
                     self.count_outcome(before, next, run);
+                    return Ok(());
+                }
+                Ok(Cas::Lost) if !before.held && !failed_before => {
+                    // Another dispatcher, or the webhook re-planning, changed it first.
+                    Report::add(&run.report.lost);
                     return Ok(());
                 }
                 Ok(Cas::Lost) if failed_before => {

@@ -544,7 +544,20 @@ fn plan_followups(
         shards: ctx.shards,
         now: &now,
     };
-    for (f, expect) in followup::reconcile(&planner, order, triggers, &loaded.followups) {
+    // The customer's address as this delivery leaves the profile, for the dispatcher's
+    // suppression read (`FollowUpRecord::email_hash`).
+    let written = out.iter().rev().find_map(|w| match &w.item {
+        Item::Profile(p) => Some(p),
+        _ => None,
+    });
+    let hint = written
+        .or(loaded.profile.as_ref())
+        .and_then(|p| p.email.as_deref())
+        .map(email_hash);
+    for (mut f, expect) in followup::reconcile(&planner, order, triggers, &loaded.followups) {
+        if hint.is_some() {
+            f.email_hash.clone_from(&hint);
+        }
         out.push(write(f.key(), Item::FollowUp(f), expect));
     }
 }

@@ -43,7 +43,7 @@ pub fn plan(
     }
     let sent_at = parse_time(sent.sent_at.as_deref()?)?;
     let due = utc_key(&sent_at.checked_add_signed(Duration::days(rules.reminder_days.into()))?);
-    Some(FollowUpRecord::pending(
+    let mut reminder = FollowUpRecord::pending(
         &sent.shop,
         &sent.customer_key,
         Playbook::SatisfactionReminder,
@@ -52,7 +52,9 @@ pub fn plan(
         &due,
         now_key,
         shards,
-    ))
+    );
+    reminder.email_hash.clone_from(&sent.email_hash);
+    Some(reminder)
 }
 
 /// What the guard needs to know about the satisfaction check a due reminder repeats,

@@ -587,6 +587,11 @@ pub struct FollowUpRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
     pub planned_at: String,
+    /// [`email_hash`] of the customer's address when this was planned: the dispatcher
+    /// reads the address's suppression together with the order and the profile, and
+    /// reads it again on its own only if the profile's address has changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_hash: Option<String>,
     /// What happened after sending (SES events, clicks, orders). These attributes are
     /// set with UpdateItem `SET` (never bumping `v`) by `mail-events`, `links` and
     /// attribution; they are never needed to decide a send.
@@ -630,6 +635,7 @@ impl FollowUpRecord {
             ses_message_id: None,
             sent_at: None,
             planned_at: now.to_owned(),
+            email_hash: None,
             tracking: Tracking::default(),
         };
         f.index_at(due_at, shards);

@@ -14,12 +14,34 @@ use crate::model::{
 };
 use std::future::Future;
 
-/// What a send reads together: its order, the customer's profile, the shop's record.
+/// What a send reads together: its order, the customer's profile, the shop's record,
+/// and the suppression of the address hash it was asked for (`None` if not asked).
 pub type SendReads = (
     Option<OrderRecord>,
     Option<ProfileRecord>,
     Option<ShopRecord>,
+    Option<SuppressionRecord>,
 );
+
+/// The customer's send slot a hand-over takes with it: held by follow-up `by` from
+/// `now`, free if its last holder took it at or before `cap_start`.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    pub by: &'a str,
+    pub now: &'a str,
+    pub cap_start: &'a str,
+}
+
+/// What a hand-over write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOver {
+    /// Written (and the slot taken): the email may go to SES.
+    Done,
+    /// The follow-up changed or is another dispatcher's: nothing written.
+    Lost,
+    /// Another follow-up holds the customer's send slot: nothing written.
+    CapHeld,
+}
 
 /// Follow-ups, and what the guards and the frequency cap read and write around them.
 pub trait FollowUpStore: Send + Sync {
@@ -91,20 +113,28 @@ pub trait FollowUpStore: Send + Sync {
         shop: &str,
     ) -> impl Future<Output = Result<Option<ShopRecord>, StoreError>> + Send;
 
-    /// The order, the customer's profile and the shop's record a send reads, together
-    /// (strongly consistent). By default three reads side by side; DynamoDB's store
-    /// makes them one `BatchGetItem`.
+    /// The order, the customer's profile, the shop's record and, given the hash of the
+    /// address, its suppression, that a send reads together (strongly consistent). By
+    /// default reads side by side; DynamoDB's store makes them one `BatchGetItem`.
     fn get_for_send(
         &self,
         shop: &str,
         order_id: u64,
         customer_key: &str,
+        email_hash: Option<&str>,
     ) -> impl Future<Output = Result<SendReads, StoreError>> + Send {
         async move {
+            let suppression = async {
+                match email_hash {
+                    Some(h) => self.get_suppression(shop, h).await,
+                    None => Ok(None),
+                }
+            };
             futures::try_join!(
                 self.get_order(shop, order_id),
                 self.get_profile(shop, customer_key),
                 self.get_shop(shop),
+                suppression,
             )
         }
     }
@@ -137,6 +167,18 @@ pub trait FollowUpStore: Send + Sync {
         now: &str,
         cap_start: &str,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
+
+    /// Writes the hand-over mark `next` as [`Self::save_followup`] does and, with
+    /// `slot`, takes the customer's send slot in the same atomic write (the frequency
+    /// cap, as [`Self::reserve_send_slot`]): both or neither. A follow-up that carries no
+    /// discount code is claimed by this one write, just before its email goes to SES.
+    fn hand_over(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+        slot: Option<Slot<'_>>,
+    ) -> impl Future<Output = Result<HandOver, StoreError>> + Send;
 
     /// Gives back the slot `by` took at `reserved`, restoring the previous holder.
     fn release_send_slot(

@@ -9,7 +9,7 @@
 //! against a real table.
 
 use super::admin::{AdminError, FoundDiscount, NewDiscount};
-use super::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
+use super::dispatch::{DiscountStore, FollowUpStore, HandOver, Slot, StoreAdmin};
 use super::links::LinkStore;
 use super::mail::{Mailer, OutgoingEmail, SendError};
 use super::store::{Cas, StoreError};
@@ -34,6 +34,8 @@ pub enum Op {
     GetShop,
     GetSuppression,
     ReserveSlot,
+    /// A hand-over that takes the send slot with it, in one atomic write.
+    HandOver,
     ReleaseSlot,
     GetDiscount,
     ReserveDiscount,
@@ -292,6 +294,42 @@ fn due_in<'a, T: Clone + 'a>(
     due.into_iter().map(|(_, i)| i).collect()
 }
 
+/// Writes `next` under the follow-up's conditions (`FollowUpStore::save_followup`).
+fn save_followup_in(
+    s: &mut State,
+    next: &FollowUpRecord,
+    expected: u64,
+    claimable_at: Option<&str>,
+) -> Result<Cas, StoreError> {
+    let k = next.key();
+    let key = (k.pk, k.sk);
+    if claimable_at.is_none() && s.losing.contains(&key) {
+        return Err(unavailable(Op::SaveFollowup));
+    }
+    let Some(stored) = s.followups.get(&key) else {
+        return Ok(Cas::Lost);
+    };
+    if !followup_condition(stored, next, expected, claimable_at) {
+        return Ok(Cas::Lost);
+    }
+    let hand_over = next.status == FollowUpStatus::Sending
+        && next.sent_at.is_some()
+        && stored.sent_at.is_none();
+    if hand_over && s.lose_outcomes {
+        s.losing.insert(key.clone());
+    }
+    s.followups.insert(key, next.clone());
+    Ok(Cas::Done)
+}
+
+/// Whether `slot` may be taken on the customer's profile (the frequency cap).
+fn slot_free(p: &ProfileRecord, slot: Slot<'_>) -> bool {
+    match p.last_email_at.as_deref() {
+        None => true,
+        Some(at) => at <= slot.cap_start || p.last_email_by.as_deref() == Some(slot.by),
+    }
+}
+
 impl FollowUpStore for MemoryStore {
     async fn count(&self, shop: &str, tallies: Vec<crate::model::report::Tally>) {
         let merged = crate::domain::report::merge(tallies);
@@ -320,26 +358,47 @@ impl FollowUpStore for MemoryStore {
         expected: u64,
         claimable_at: Option<&str>,
     ) -> Result<Cas, StoreError> {
-        let k = next.key();
-        let key = (k.pk, k.sk);
         self.op(Op::SaveFollowup, |s| {
-            if claimable_at.is_none() && s.losing.contains(&key) {
-                return Err(unavailable(Op::SaveFollowup));
+            save_followup_in(s, next, expected, claimable_at)
+        })
+        .await
+    }
+
+    async fn hand_over(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+        slot: Option<Slot<'_>>,
+    ) -> Result<HandOver, StoreError> {
+        let Some(slot) = slot else {
+            return Ok(
+                match self.save_followup(next, expected, claimable_at).await? {
+                    Cas::Done => HandOver::Done,
+                    Cas::Lost => HandOver::Lost,
+                },
+            );
+        };
+        self.op(Op::HandOver, |s| {
+            let k = next.key();
+            let ours = s
+                .followups
+                .get(&(k.pk, k.sk))
+                .is_some_and(|stored| followup_condition(stored, next, expected, claimable_at));
+            if !ours {
+                return Ok(HandOver::Lost);
             }
-            let Some(stored) = s.followups.get(&key) else {
-                return Ok(Cas::Lost);
-            };
-            if !followup_condition(stored, next, expected, claimable_at) {
-                return Ok(Cas::Lost);
+            let profile = (next.shop.clone(), next.customer_key.clone());
+            if !s.profiles.get(&profile).is_some_and(|p| slot_free(p, slot)) {
+                return Ok(HandOver::CapHeld);
             }
-            let hand_over = next.status == FollowUpStatus::Sending
-                && next.sent_at.is_some()
-                && stored.sent_at.is_none();
-            if hand_over && s.lose_outcomes {
-                s.losing.insert(key.clone());
+            if let Some(p) = s.profiles.get_mut(&profile) {
+                p.last_email_at = Some(slot.now.into());
+                p.last_email_by = Some(slot.by.into());
+                p.v += 1;
             }
-            s.followups.insert(key, next.clone());
-            Ok(Cas::Done)
+            save_followup_in(s, next, expected, claimable_at)?;
+            Ok(HandOver::Done)
         })
         .await
     }
@@ -434,11 +493,7 @@ impl FollowUpStore for MemoryStore {
             let Some(p) = s.profiles.get_mut(&(shop.into(), customer_key.into())) else {
                 return Ok(Cas::Lost);
             };
-            let free = match p.last_email_at.as_deref() {
-                None => true,
-                Some(at) => at <= cap_start || p.last_email_by.as_deref() == Some(by),
-            };
-            if !free {
+            if !slot_free(p, Slot { by, now, cap_start }) {
                 return Ok(Cas::Lost);
             }
             p.last_email_at = Some(now.into());

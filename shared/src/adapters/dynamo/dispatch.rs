@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
 
 use crate::model::{DiscountRecord, FeedbackRecord};
-use crate::ports::dispatch::{DiscountStore, FollowUpStore, SendReads};
+use crate::ports::dispatch::{DiscountStore, FollowUpStore, HandOver, SendReads, Slot};
 use crate::ports::store::Cas;
 
 impl DynamoStore {
@@ -64,42 +64,77 @@ impl DynamoStore {
         expected: u64,
         claimable_at: Option<&str>,
     ) -> Result<Cas, StoreError> {
-        let mut item: Attrs = serde_dynamo::to_item(next).map_err(|e| StoreError::Corrupt {
-            key: next.id.clone(),
-            message: e.to_string(),
-        })?;
-        item.extend(key_attrs(&next.key()));
-        item.insert(
-            table::ENTITY.into(),
-            AttributeValue::S(FollowUpRecord::KIND.into()),
-        );
-        let mut req = self
+        let w = followup_write(next, expected, claimable_at)?;
+        let req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()));
-        // Either condition also accepts the exact write already applied (same owner and
-        // version), so an SDK retry of a timed-out attempt that did land succeeds.
-        req = req
-            .expression_attribute_values(":next", AttributeValue::N(next.v.to_string()))
-            .expression_attribute_values(
-                ":owner",
-                AttributeValue::S(next.lease_owner.clone().unwrap_or_default()),
-            );
-        req = match claimable_at {
-            None => req.condition_expression("v = :v OR (v = :next AND lease_owner = :owner)"),
-            Some(now) => req
-                .condition_expression(
-                    "(v = :v AND (#st = :pending OR (#st = :sending AND lease_until < :now))) \
-                     OR (v = :next AND lease_owner = :owner)",
-                )
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
-                .expression_attribute_values(":sending", AttributeValue::S("sending".into()))
-                .expression_attribute_values(":now", AttributeValue::S(now.to_owned())),
-        };
+            .set_item(Some(w.item))
+            .condition_expression(w.condition)
+            .set_expression_attribute_names(w.names)
+            .set_expression_attribute_values(Some(w.values));
         super::cas("PutItem", req.send().await)
+    }
+
+    /// The hand-over mark and, with `slot`, the customer's send slot in one
+    /// `TransactWriteItems` (a plain conditional `PutItem` without a slot to take).
+    pub async fn hand_over(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+        slot: Option<Slot<'_>>,
+    ) -> Result<HandOver, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        let Some(slot) = slot else {
+            return Ok(
+                match self.save_followup(next, expected, claimable_at).await? {
+                    Cas::Done => HandOver::Done,
+                    Cas::Lost => HandOver::Lost,
+                },
+            );
+        };
+        let built = |e: aws_sdk_dynamodb::error::BuildError| unavailable("TransactWriteItems", &e);
+        let w = followup_write(next, expected, claimable_at)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(w.item))
+            .condition_expression(w.condition)
+            .set_expression_attribute_names(w.names)
+            .set_expression_attribute_values(Some(w.values))
+            .build()
+            .map_err(built)?;
+        let s = slot_write(slot);
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&keys::profile(
+                &next.shop,
+                &next.customer_key,
+            ))))
+            .update_expression(SLOT_UPDATE)
+            .condition_expression(SLOT_FREE)
+            .set_expression_attribute_values(Some(s))
+            .build()
+            .map_err(built)?;
+        let out = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        // A retry of an attempt that committed passes both conditions again (same
+        // version and owner; the slot already names this follow-up).
+        match super::transact(out)? {
+            Ok(()) => Ok(HandOver::Done),
+            Err(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => {
+                Ok(HandOver::Lost)
+            }
+            Err(codes) if codes.get(1).is_some_and(|c| c == CONDITION_FAILED) => {
+                Ok(HandOver::CapHeld)
+            }
+            Err(codes) => Err(super::cancelled(&codes)),
+        }
     }
 
     pub async fn get_order(
@@ -130,19 +165,22 @@ impl DynamoStore {
         self.get(&keys::suppression(shop, email_hash)).await
     }
 
-    /// The order, profile and shop items of a send in one strongly consistent
-    /// `BatchGetItem` (asking again for any keys DynamoDB leaves unprocessed).
+    /// The order, profile and shop items of a send, and the suppression of
+    /// `email_hash` if given, in one strongly consistent `BatchGetItem` (asking again
+    /// for any keys DynamoDB leaves unprocessed).
     pub async fn get_for_send(
         &self,
         shop: &str,
         order_id: u64,
         customer_key: &str,
+        email_hash: Option<&str>,
     ) -> Result<SendReads, StoreError> {
-        let wanted = [
+        let mut wanted = vec![
             keys::order(shop, order_id),
             keys::profile(shop, customer_key),
             keys::shop(shop),
         ];
+        wanted.extend(email_hash.map(|h| keys::suppression(shop, h)));
         let mut found = self.get_many(&wanted).await?;
         let mut take = |k: &Key| found.remove(&(k.pk.clone(), k.sk.clone()));
         let order = take(&wanted[0])
@@ -154,7 +192,11 @@ impl DynamoStore {
         let shop = take(&wanted[2])
             .map(|i| decode_item(i, &wanted[2].pk))
             .transpose()?;
-        Ok((order, profile, shop))
+        let suppression = match wanted.get(3) {
+            Some(k) => take(k).map(|i| decode_item(i, &k.pk)).transpose()?,
+            None => None,
+        };
+        Ok((order, profile, shop, suppression))
     }
 
     /// The items at `wanted` (at most 100), strongly consistent, by (pk, sk).
@@ -248,15 +290,9 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_attrs(&keys::profile(shop, customer_key))))
-            .update_expression("SET last_email_at = :now, last_email_by = :by, v = v + :one")
-            .condition_expression(
-                "attribute_exists(pk) AND (attribute_not_exists(last_email_at) OR last_email_at <= :cap \
-                 OR last_email_by = :by)",
-            )
-            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
-            .expression_attribute_values(":by", AttributeValue::S(by.to_owned()))
-            .expression_attribute_values(":cap", AttributeValue::S(cap_start.to_owned()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+            .update_expression(SLOT_UPDATE)
+            .condition_expression(SLOT_FREE)
+            .set_expression_attribute_values(Some(slot_write(Slot { by, now, cap_start })));
         super::cas("UpdateItem", req.send().await)
     }
 
@@ -303,6 +339,82 @@ impl DynamoStore {
         }
         super::cas("UpdateItem", req.update_expression(update).send().await)
     }
+}
+
+/// DynamoDB's reason code for a transaction item whose condition failed.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// Takes the send slot: the update and its condition (the frequency cap).
+const SLOT_UPDATE: &str = "SET last_email_at = :now, last_email_by = :by, v = v + :one";
+const SLOT_FREE: &str = "attribute_exists(pk) AND (attribute_not_exists(last_email_at) \
+                         OR last_email_at <= :cap OR last_email_by = :by)";
+
+fn slot_write(slot: Slot<'_>) -> Attrs {
+    Attrs::from([
+        (":now".to_owned(), AttributeValue::S(slot.now.to_owned())),
+        (":by".to_owned(), AttributeValue::S(slot.by.to_owned())),
+        (
+            ":cap".to_owned(),
+            AttributeValue::S(slot.cap_start.to_owned()),
+        ),
+        (":one".to_owned(), AttributeValue::N("1".into())),
+    ])
+}
+
+/// A follow-up's conditional put: its item and the condition on the version read.
+struct FollowUpWrite {
+    item: Attrs,
+    condition: &'static str,
+    names: Option<std::collections::HashMap<String, String>>,
+    values: Attrs,
+}
+
+/// `next` if the stored follow-up still has version `expected` and, for a claim, is
+/// still claimable at `claimable_at` (pending, or a lease that ended). Either condition
+/// also accepts the exact write already applied (same owner and version), so an SDK
+/// retry of a timed-out attempt that did land succeeds.
+fn followup_write(
+    next: &FollowUpRecord,
+    expected: u64,
+    claimable_at: Option<&str>,
+) -> Result<FollowUpWrite, StoreError> {
+    let mut item: Attrs = serde_dynamo::to_item(next).map_err(|e| StoreError::Corrupt {
+        key: next.id.clone(),
+        message: e.to_string(),
+    })?;
+    item.extend(key_attrs(&next.key()));
+    item.insert(
+        table::ENTITY.into(),
+        AttributeValue::S(FollowUpRecord::KIND.into()),
+    );
+    let mut values = Attrs::from([
+        (":v".to_owned(), AttributeValue::N(expected.to_string())),
+        (":next".to_owned(), AttributeValue::N(next.v.to_string())),
+        (
+            ":owner".to_owned(),
+            AttributeValue::S(next.lease_owner.clone().unwrap_or_default()),
+        ),
+    ]);
+    let Some(now) = claimable_at else {
+        return Ok(FollowUpWrite {
+            item,
+            condition: "v = :v OR (v = :next AND lease_owner = :owner)",
+            names: None,
+            values,
+        });
+    };
+    values.extend([
+        (":pending".to_owned(), AttributeValue::S("pending".into())),
+        (":sending".to_owned(), AttributeValue::S("sending".into())),
+        (":now".to_owned(), AttributeValue::S(now.to_owned())),
+    ]);
+    Ok(FollowUpWrite {
+        item,
+        condition: "(v = :v AND (#st = :pending OR (#st = :sending AND lease_until < :now))) \
+                    OR (v = :next AND lease_owner = :owner)",
+        names: Some([("#st".to_owned(), "status".to_owned())].into()),
+        values,
+    })
 }
 
 impl FollowUpStore for DynamoStore {
@@ -366,8 +478,9 @@ impl FollowUpStore for DynamoStore {
         shop: &str,
         order_id: u64,
         customer_key: &str,
+        email_hash: Option<&str>,
     ) -> Result<SendReads, StoreError> {
-        DynamoStore::get_for_send(self, shop, order_id, customer_key).await
+        DynamoStore::get_for_send(self, shop, order_id, customer_key, email_hash).await
     }
     async fn get_shop(&self, shop: &str) -> Result<Option<ShopRecord>, StoreError> {
         DynamoStore::get_shop(self, shop).await
@@ -396,6 +509,15 @@ impl FollowUpStore for DynamoStore {
         cap_start: &str,
     ) -> Result<Cas, StoreError> {
         DynamoStore::reserve_send_slot(self, shop, customer_key, by, now, cap_start).await
+    }
+    async fn hand_over(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+        slot: Option<Slot<'_>>,
+    ) -> Result<HandOver, StoreError> {
+        DynamoStore::hand_over(self, next, expected, claimable_at, slot).await
     }
     async fn release_send_slot(
         &self,

@@ -128,6 +128,7 @@ impl World {
             ses_message_id: None,
             sent_at: None,
             planned_at: "2026-11-01T10:00:00.000Z".into(),
+            email_hash: None,
             tracking: Default::default(),
         };
         f.index_at(&f.due_at.clone(), self.config.dispatch.shards);
@@ -197,7 +198,8 @@ async fn of_two_dispatchers_racing_for_a_follow_up_exactly_one_sends() {
 #[tokio::test]
 async fn a_claim_whose_dispatcher_died_is_retaken_once_its_lease_ends() {
     let w = World::new();
-    let id = w.due(Playbook::ThankYou, "42", 1001);
+    // A playbook with a discount code is claimed before its code is created.
+    let id = w.due(Playbook::Loyalty, "42", 1001);
     // The claim lands; every write after it fails (the dispatcher loses the store).
     w.store.fail_after(Op::SaveFollowup, 1, u32::MAX);
     // (A short run: the failing outcome writes are retried until the deadline.)
@@ -222,6 +224,35 @@ async fn a_claim_whose_dispatcher_died_is_retaken_once_its_lease_ends() {
     let f = w.store.followup(&id);
     assert_eq!(f.status, FollowUpStatus::Sent);
     assert_eq!(f.attempts, 2);
+    assert_eq!(w.mailer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dispatcher_that_loses_the_store_before_the_hand_over_leaves_the_follow_up_as_it_was() {
+    let w = World::new();
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    let before = w.store.followup(&id);
+    // No code to create: the hand-over is its claim. It and every write after fail.
+    w.store.fail_after(Op::HandOver, 0, u32::MAX);
+    w.store.fail_after(Op::SaveFollowup, 0, u32::MAX);
+    let first = run_until(&w.dispatcher("a"), std::time::Duration::from_millis(3_500)).await;
+    assert_eq!((n(&first, "claimed"), n(&first, "sent")), (0, 0), "{first}");
+    assert!(w.mailer.attempts().is_empty());
+    // Nothing was written: still pending, due, at its version, no attempt counted.
+    let f = w.store.followup(&id);
+    assert_eq!(
+        (f.status, f.v, f.attempts, f.lease_owner.clone()),
+        (FollowUpStatus::Pending, before.v, 0, None)
+    );
+    assert!(is_due(&f));
+    let p = w.store.profile(SHOP, "42").unwrap();
+    assert_eq!(p.last_email_by, None, "no send slot taken");
+    w.store.heal();
+    // The next run sends it at once: no lease to wait out.
+    let next = run(&w.dispatcher("b")).await;
+    assert_eq!((n(&next, "claimed"), n(&next, "sent")), (1, 1), "{next}");
+    let f = w.store.followup(&id);
+    assert_eq!((f.status, f.attempts), (FollowUpStatus::Sent, 1));
     assert_eq!(w.mailer.sent().len(), 1);
 }
 
@@ -252,6 +283,45 @@ async fn a_suppressed_address_is_cancelled_not_sent() {
     assert_eq!(f.status, FollowUpStatus::Cancelled);
     assert_eq!(f.reason.as_deref(), Some("address suppressed (bounced)"));
     assert!(w.mailer.attempts().is_empty());
+}
+
+#[tokio::test]
+async fn the_suppression_read_is_the_current_addresss_whatever_the_follow_up_was_planned_for() {
+    let w = World::new();
+    // Planned for an old address (suppressed); the customer has a new one since.
+    let id = w.due(Playbook::ThankYou, "42", 1001);
+    let mut f = w.store.followup(&id);
+    f.email_hash = Some(crate::model::email_hash("old@example.com"));
+    w.store.put_followup(f);
+    w.store.suppress(SHOP, "old@example.com", "bounced");
+    assert_eq!(run(&w.dispatcher("a")).await["sent"], 1);
+    assert_eq!(w.mailer.sent()[0].to, format!("42-{EMAIL}"));
+
+    // Planned for the current address, which is suppressed: read with the rest.
+    let other = w.due(Playbook::ThankYou, "43", 1002);
+    let mut f = w.store.followup(&other);
+    f.email_hash = Some(crate::model::email_hash(&format!("43-{EMAIL}")));
+    w.store.put_followup(f);
+    w.store.suppress(SHOP, &format!("43-{EMAIL}"), "complained");
+    // Planned for an old address, and the new one is suppressed: read on its own.
+    let third = w.due(Playbook::ThankYou, "44", 1003);
+    let mut f = w.store.followup(&third);
+    f.email_hash = Some(crate::model::email_hash("old@example.com"));
+    w.store.put_followup(f);
+    w.store
+        .suppress(SHOP, &format!("44-{EMAIL}"), "unsubscribed");
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(
+        (n(&report, "cancelled"), n(&report, "sent")),
+        (2, 0),
+        "{report}"
+    );
+    for (id, reason) in [(other, "complained"), (third, "unsubscribed")] {
+        let f = w.store.followup(&id);
+        assert_eq!(f.status, FollowUpStatus::Cancelled);
+        assert_eq!(f.reason, Some(format!("address suppressed ({reason})")));
+    }
+    assert_eq!(w.mailer.sent().len(), 1);
 }
 
 #[tokio::test]
@@ -291,8 +361,10 @@ async fn the_send_slot_is_given_back_when_the_send_does_not_happen() {
     let report = run(&w.dispatcher("a")).await;
     assert_eq!(report["failed"], 1);
     assert_eq!(w.store.followup(&id).status, FollowUpStatus::Failed);
-    // The slot was taken (SES was asked), then given back to its previous holder.
-    assert_eq!(w.store.calls(Op::ReserveSlot), 1);
+    // The slot was taken with the hand-over (SES was asked), then given back to its
+    // previous holder.
+    assert_eq!(w.store.calls(Op::HandOver), 1);
+    assert_eq!(w.store.calls(Op::ReserveSlot), 0);
     let after = w.store.profile(SHOP, "42").unwrap();
     assert_eq!(
         (after.last_email_at, after.last_email_by),

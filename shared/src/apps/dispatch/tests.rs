@@ -43,6 +43,7 @@ fn followup(playbook: Playbook) -> FollowUpRecord {
         ses_message_id: None,
         sent_at: None,
         planned_at: "2026-11-01T10:00:00.000Z".into(),
+        email_hash: None,
         tracking: Default::default(),
     }
 }
