@@ -670,22 +670,24 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     }
 
     async fn load(&self, f: &FollowUpRecord) -> Result<GuardContext, StoreError> {
-        let hint = f.email_hash.as_deref();
-        let (order, profile, shop_state, hinted) = self
-            .store
-            .get_for_send(&f.shop, f.order_id, &f.customer_key, hint)
-            .await?;
+        let reads = self.store.get_for_send(f).await?;
         // The suppression read with the rest is the address's the follow-up was planned
         // for; if the profile's address changed since, the new one's is read.
-        let suppression = match profile.as_ref().and_then(|p| p.email.as_deref()) {
+        let suppression = match reads.profile.as_ref().and_then(|p| p.email.as_deref()) {
             Some(e) => match email_hash(e) {
-                h if Some(h.as_str()) == hint => hinted,
+                h if Some(h.as_str()) == f.email_hash.as_deref() => reads.suppression,
                 h => self.store.get_suppression(&f.shop, &h).await?,
             }
             .map(|s| s.reason),
             None => None,
         };
-        let reminder = self.reminder_facts(f).await?;
+        let reminder = crate::ports::dispatch::reminder_target(f).map(|_| {
+            crate::domain::reminder::ReminderFacts {
+                satisfaction: reads.satisfaction,
+                feedback: reads.feedback,
+            }
+        });
+        let (order, profile, shop_state) = (reads.order, reads.profile, reads.shop);
         Ok(GuardContext {
             order,
             profile,

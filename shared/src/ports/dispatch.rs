@@ -14,14 +14,19 @@ use crate::model::{
 };
 use std::future::Future;
 
-/// What a send reads together: its order, the customer's profile, the shop's record,
-/// and the suppression of the address hash it was asked for (`None` if not asked).
-pub type SendReads = (
-    Option<OrderRecord>,
-    Option<ProfileRecord>,
-    Option<ShopRecord>,
-    Option<SuppressionRecord>,
-);
+/// What a send reads together ([`FollowUpStore::get_for_send`]).
+#[derive(Debug, Default)]
+pub struct SendReads {
+    pub order: Option<OrderRecord>,
+    pub profile: Option<ProfileRecord>,
+    pub shop: Option<ShopRecord>,
+    /// The suppression of the follow-up's `email_hash` (not read without one).
+    pub suppression: Option<SuppressionRecord>,
+    /// For a satisfaction reminder: the satisfaction check it repeats and that check's
+    /// feedback item (not read for other playbooks).
+    pub satisfaction: Option<FollowUpRecord>,
+    pub feedback: Option<FeedbackRecord>,
+}
 
 /// The customer's send slot a hand-over takes with it: held by follow-up `by` from
 /// `now`, free if its last holder took it at or before `cap_start`.
@@ -41,6 +46,14 @@ pub enum HandOver {
     Lost,
     /// Another follow-up holds the customer's send slot: nothing written.
     CapHeld,
+}
+
+/// The satisfaction check a satisfaction reminder repeats (whose follow-up and feedback
+/// item its guard reads); `None` for other playbooks.
+pub fn reminder_target(f: &FollowUpRecord) -> Option<String> {
+    (f.playbook == crate::model::Playbook::SatisfactionReminder)
+        .then(|| f.rating_target())
+        .flatten()
 }
 
 /// Follow-ups, and what the guards and the frequency cap read and write around them.
@@ -113,29 +126,51 @@ pub trait FollowUpStore: Send + Sync {
         shop: &str,
     ) -> impl Future<Output = Result<Option<ShopRecord>, StoreError>> + Send;
 
-    /// The order, the customer's profile, the shop's record and, given the hash of the
-    /// address, its suppression, that a send reads together (strongly consistent). By
-    /// default reads side by side; DynamoDB's store makes them one `BatchGetItem`.
+    /// Everything a send of `f` reads, together and strongly consistent: its order,
+    /// the customer's profile, the shop's record, the suppression of the address it was
+    /// planned for (`email_hash`) and, for a satisfaction reminder, the check it repeats
+    /// and its feedback. By default reads side by side; DynamoDB's store makes them one
+    /// `BatchGetItem`.
     fn get_for_send(
         &self,
-        shop: &str,
-        order_id: u64,
-        customer_key: &str,
-        email_hash: Option<&str>,
+        f: &FollowUpRecord,
     ) -> impl Future<Output = Result<SendReads, StoreError>> + Send {
         async move {
             let suppression = async {
-                match email_hash {
-                    Some(h) => self.get_suppression(shop, h).await,
+                match f.email_hash.as_deref() {
+                    Some(h) => self.get_suppression(&f.shop, h).await,
                     None => Ok(None),
                 }
             };
-            futures::try_join!(
-                self.get_order(shop, order_id),
-                self.get_profile(shop, customer_key),
-                self.get_shop(shop),
+            let target = reminder_target(f);
+            let satisfaction = async {
+                match target.as_deref() {
+                    Some(t) => self.get_followup(&f.shop, &f.customer_key, t).await,
+                    None => Ok(None),
+                }
+            };
+            let feedback = async {
+                match target.as_deref() {
+                    Some(t) => self.get_feedback(&f.shop, &f.customer_key, t).await,
+                    None => Ok(None),
+                }
+            };
+            let (order, profile, shop, suppression, satisfaction, feedback) = futures::try_join!(
+                self.get_order(&f.shop, f.order_id),
+                self.get_profile(&f.shop, &f.customer_key),
+                self.get_shop(&f.shop),
                 suppression,
-            )
+                satisfaction,
+                feedback,
+            )?;
+            Ok(SendReads {
+                order,
+                profile,
+                shop,
+                suppression,
+                satisfaction,
+                feedback,
+            })
         }
     }
 

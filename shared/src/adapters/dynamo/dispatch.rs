@@ -165,38 +165,42 @@ impl DynamoStore {
         self.get(&keys::suppression(shop, email_hash)).await
     }
 
-    /// The order, profile and shop items of a send, and the suppression of
-    /// `email_hash` if given, in one strongly consistent `BatchGetItem` (asking again
-    /// for any keys DynamoDB leaves unprocessed).
-    pub async fn get_for_send(
-        &self,
-        shop: &str,
-        order_id: u64,
-        customer_key: &str,
-        email_hash: Option<&str>,
-    ) -> Result<SendReads, StoreError> {
-        let mut wanted = vec![
-            keys::order(shop, order_id),
-            keys::profile(shop, customer_key),
-            keys::shop(shop),
-        ];
-        wanted.extend(email_hash.map(|h| keys::suppression(shop, h)));
+    /// What a send of `f` reads ([`SendReads`]), in one strongly consistent
+    /// `BatchGetItem` (asking again for any keys DynamoDB leaves unprocessed).
+    pub async fn get_for_send(&self, f: &FollowUpRecord) -> Result<SendReads, StoreError> {
+        let (shop, customer) = (f.shop.as_str(), f.customer_key.as_str());
+        let suppression = f.email_hash.as_deref().map(|h| keys::suppression(shop, h));
+        let target = crate::ports::dispatch::reminder_target(f);
+        let satisfaction = target.as_deref().map(|t| keys::followup(shop, customer, t));
+        let feedback = target.as_deref().map(|t| keys::feedback(shop, customer, t));
+        let order = keys::order(shop, f.order_id);
+        let profile = keys::profile(shop, customer);
+        let shop_key = keys::shop(shop);
+        let mut wanted = vec![order.clone(), profile.clone(), shop_key.clone()];
+        wanted.extend(
+            [&suppression, &satisfaction, &feedback]
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
         let mut found = self.get_many(&wanted).await?;
-        let mut take = |k: &Key| found.remove(&(k.pk.clone(), k.sk.clone()));
-        let order = take(&wanted[0])
-            .map(|i| decode_item(i, &wanted[0].pk))
-            .transpose()?;
-        let profile = take(&wanted[1])
-            .map(|i| decode_item(i, &wanted[1].pk))
-            .transpose()?;
-        let shop = take(&wanted[2])
-            .map(|i| decode_item(i, &wanted[2].pk))
-            .transpose()?;
-        let suppression = match wanted.get(3) {
-            Some(k) => take(k).map(|i| decode_item(i, &k.pk)).transpose()?,
-            None => None,
+        let mut take = |k: Option<&Key>| -> Option<Attrs> {
+            k.and_then(|k| found.remove(&(k.pk.clone(), k.sk.clone())))
         };
-        Ok((order, profile, shop, suppression))
+        fn read<T: DeserializeOwned>(
+            item: Option<Attrs>,
+            what: &str,
+        ) -> Result<Option<T>, StoreError> {
+            item.map(|i| decode_item(i, what)).transpose()
+        }
+        Ok(SendReads {
+            order: read(take(Some(&order)), &order.pk)?,
+            profile: read(take(Some(&profile)), &profile.pk)?,
+            shop: read(take(Some(&shop_key)), &shop_key.pk)?,
+            suppression: read(take(suppression.as_ref()), "suppression")?,
+            satisfaction: read(take(satisfaction.as_ref()), "satisfaction follow-up")?,
+            feedback: read(take(feedback.as_ref()), "feedback")?,
+        })
     }
 
     /// The items at `wanted` (at most 100), strongly consistent, by (pk, sk).
@@ -473,14 +477,8 @@ impl FollowUpStore for DynamoStore {
     ) -> Result<Option<ProfileRecord>, StoreError> {
         DynamoStore::get_profile(self, shop, customer_key).await
     }
-    async fn get_for_send(
-        &self,
-        shop: &str,
-        order_id: u64,
-        customer_key: &str,
-        email_hash: Option<&str>,
-    ) -> Result<SendReads, StoreError> {
-        DynamoStore::get_for_send(self, shop, order_id, customer_key, email_hash).await
+    async fn get_for_send(&self, f: &FollowUpRecord) -> Result<SendReads, StoreError> {
+        DynamoStore::get_for_send(self, f).await
     }
     async fn get_shop(&self, shop: &str) -> Result<Option<ShopRecord>, StoreError> {
         DynamoStore::get_shop(self, shop).await

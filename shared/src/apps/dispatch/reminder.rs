@@ -1,38 +1,17 @@
-//! The dispatcher's part in the satisfaction reminder (`domain::reminder`): what the
-//! guard reads about the satisfaction check a due reminder repeats, and planning the
-//! reminder once that check is recorded as sent.
+//! The dispatcher's part in the satisfaction reminder (`domain::reminder`): planning the
+//! reminder once its satisfaction check is recorded as sent. What the guard reads about
+//! the check a due reminder repeats comes with the send's other reads
+//! (`FollowUpStore::get_for_send`).
 
 use super::{Dispatcher, Run};
-use crate::domain::reminder::{self, ReminderFacts};
+use crate::domain::reminder;
 use crate::model::time::utc_key;
-use crate::model::{FollowUpRecord, Playbook};
+use crate::model::FollowUpRecord;
 use crate::ports::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
 use crate::ports::mail::Mailer;
-use crate::ports::store::{Cas, StoreError};
+use crate::ports::store::Cas;
 
 impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S, A> {
-    /// For a satisfaction reminder, the satisfaction follow-up it repeats and that
-    /// follow-up's feedback item (both strongly consistent); `None` for other playbooks.
-    pub(super) async fn reminder_facts(
-        &self,
-        f: &FollowUpRecord,
-    ) -> Result<Option<ReminderFacts>, StoreError> {
-        if f.playbook != Playbook::SatisfactionReminder {
-            return Ok(None);
-        }
-        let Some(target) = f.rating_target() else {
-            return Ok(None);
-        };
-        let (satisfaction, feedback) = tokio::try_join!(
-            self.store.get_followup(&f.shop, &f.customer_key, &target),
-            self.store.get_feedback(&f.shop, &f.customer_key, &target),
-        )?;
-        Ok(Some(ReminderFacts {
-            satisfaction,
-            feedback,
-        }))
-    }
-
     /// Plans the reminder of `sent`, a satisfaction follow-up whose send was just
     /// recorded (or marked possibly sent), if the shop wants one: created only if
     /// absent, so a re-run or a retaken claim never makes a second. A failing store is
