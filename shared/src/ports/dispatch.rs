@@ -48,6 +48,16 @@ pub enum HandOver {
     CapHeld,
 }
 
+/// A hand-over with no slot to take is a plain conditional write.
+impl From<Cas> for HandOver {
+    fn from(cas: Cas) -> Self {
+        match cas {
+            Cas::Done => HandOver::Done,
+            Cas::Lost => HandOver::Lost,
+        }
+    }
+}
+
 /// The satisfaction check a satisfaction reminder repeats (whose follow-up and feedback
 /// item its guard reads); `None` for other playbooks.
 pub fn reminder_target(f: &FollowUpRecord) -> Option<String> {

@@ -372,12 +372,10 @@ impl FollowUpStore for MemoryStore {
         slot: Option<Slot<'_>>,
     ) -> Result<HandOver, StoreError> {
         let Some(slot) = slot else {
-            return Ok(
-                match self.save_followup(next, expected, claimable_at).await? {
-                    Cas::Done => HandOver::Done,
-                    Cas::Lost => HandOver::Lost,
-                },
-            );
+            return Ok(self
+                .save_followup(next, expected, claimable_at)
+                .await?
+                .into());
         };
         self.op(Op::HandOver, |s| {
             let k = next.key();

@@ -87,12 +87,10 @@ impl DynamoStore {
     ) -> Result<HandOver, StoreError> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
         let Some(slot) = slot else {
-            return Ok(
-                match self.save_followup(next, expected, claimable_at).await? {
-                    Cas::Done => HandOver::Done,
-                    Cas::Lost => HandOver::Lost,
-                },
-            );
+            return Ok(self
+                .save_followup(next, expected, claimable_at)
+                .await?
+                .into());
         };
         let built = |e: aws_sdk_dynamodb::error::BuildError| unavailable("TransactWriteItems", &e);
         let w = followup_write(next, expected, claimable_at)?;
