@@ -991,11 +991,12 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
                 // Retried until the deadline; if it still fails, the hand-over mark
                 // keeps a later claim from sending again (and that claim plans the
-                // satisfaction reminder).
-                let recorded = self.store_outcome(&done, &f, run).await;
-                if recorded.is_ok() {
-                    self.plan_reminder(&done, run).await;
-                }
+                // satisfaction reminder). A satisfaction check's reminder is created in
+                // the same write.
+                let reminder = self.reminder_of(&done);
+                let recorded = self
+                    .store_outcome_planning(&done, &f, reminder.as_ref(), run)
+                    .await;
                 run.counts.sent(&f.shop, a.now);
                 recorded
             }
@@ -1192,10 +1193,11 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         done.status = FollowUpStatus::Sent;
         done.reason = Some(POSSIBLY_SENT.to_owned());
         done.unindex();
-        self.store_outcome(&done, &f, run).await?;
-        // Its guard finds out whether it was delivered.
-        self.plan_reminder(&done, run).await;
-        Ok(())
+        // Its reminder is planned with it: the reminder's guard finds out whether it
+        // was delivered.
+        let reminder = self.reminder_of(&done);
+        self.store_outcome_planning(&done, &f, reminder.as_ref(), run)
+            .await
     }
 
     /// The report's counters an outcome changes (sent, not sent and why, failed, held
@@ -1222,6 +1224,18 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         before: &Claim,
         run: &Run<'_>,
     ) -> Result<(), StoreError> {
+        self.store_outcome_planning(next, before, None, run).await
+    }
+
+    /// [`Self::store_outcome`], creating `planned` (a satisfaction reminder) in the same
+    /// write unless it exists already (a re-run, a retaken claim).
+    async fn store_outcome_planning(
+        &self,
+        next: &FollowUpRecord,
+        before: &Claim,
+        planned: Option<&FollowUpRecord>,
+        run: &Run<'_>,
+    ) -> Result<(), StoreError> {
         let expected = before.v;
         // A claim not stored yet is made by this write: the follow-up must still be
         // claimable (pending, or a lease that ended) at the version read.
@@ -1229,11 +1243,24 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         let mut wait = std::time::Duration::from_millis(100);
         let mut failed_before = false;
         loop {
-            match self
-                .store
-                .save_followup(next, expected, claimable.as_deref())
-                .await
-            {
+            let written = match planned {
+                None => self
+                    .store
+                    .save_followup(next, expected, claimable.as_deref())
+                    .await
+                    .map(|cas| (cas, false)),
+                Some(p) => {
+                    self.store
+                        .save_followup_planning(next, expected, claimable.as_deref(), p)
+                        .await
+                }
+            };
+            match written.map(|(cas, created)| {
+                if let (Cas::Done, true, Some(p)) = (cas, created, planned) {
+                    self.count_planned(p, run);
+                }
+                cas
+            }) {
                 Ok(Cas::Done) => {
                     if !before.held {
                         Report::add(&run.report.claimed);
@@ -1247,6 +1274,14 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                     return Ok(());
                 }
                 Ok(Cas::Lost) if failed_before => {
+                    // An earlier attempt may have landed the outcome without the
+                    // reminder (stores that write them one after the other): create it
+                    // if still absent.
+                    if let Some(p) = planned {
+                        if let Ok(Cas::Done) = self.store.create_followup(p).await {
+                            self.count_planned(p, run);
+                        }
+                    }
                     // An earlier attempt may have landed, or the lease passed on.
                     tracing::warn!(followup = %next.id, "outcome already written by an earlier attempt, or the lease passed to another dispatcher");
                     return Ok(());

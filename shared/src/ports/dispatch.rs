@@ -95,6 +95,25 @@ pub trait FollowUpStore: Send + Sync {
         claimable_at: Option<&str>,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
 
+    /// Writes `next` as [`Self::save_followup`] does and creates `planned` unless a
+    /// follow-up with its id exists: the outcome of a sent satisfaction check and its
+    /// reminder. Gives the outcome's [`Cas`] and whether `planned` was created. By
+    /// default one write after the other; DynamoDB's store makes them one transaction.
+    fn save_followup_planning(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+        planned: &FollowUpRecord,
+    ) -> impl Future<Output = Result<(Cas, bool), StoreError>> + Send {
+        async move {
+            if self.save_followup(next, expected, claimable_at).await? == Cas::Lost {
+                return Ok((Cas::Lost, false));
+            }
+            Ok((Cas::Done, self.create_followup(planned).await? == Cas::Done))
+        }
+    }
+
     /// One follow-up by id (strongly consistent): the one a link names, or the
     /// satisfaction check a reminder repeats.
     fn get_followup(

@@ -135,6 +135,53 @@ impl DynamoStore {
         }
     }
 
+    /// The outcome `next` and the creation of `planned` in one `TransactWriteItems`;
+    /// the outcome alone if `planned` exists already.
+    pub async fn save_followup_planning(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+        planned: &FollowUpRecord,
+    ) -> Result<(Cas, bool), StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let built = |e: aws_sdk_dynamodb::error::BuildError| unavailable("TransactWriteItems", &e);
+        let w = followup_write(next, expected, claimable_at)?;
+        let outcome = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(w.item))
+            .condition_expression(w.condition)
+            .set_expression_attribute_names(w.names)
+            .set_expression_attribute_values(Some(w.values))
+            .build()
+            .map_err(built)?;
+        let create = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(followup_write(planned, 0, None)?.item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(built)?;
+        let out = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(outcome).build())
+            .transact_items(TransactWriteItem::builder().put(create).build())
+            .send()
+            .await;
+        match super::transact(out)? {
+            Ok(()) => Ok((Cas::Done, true)),
+            Err(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => {
+                Ok((Cas::Lost, false))
+            }
+            // Planned before (a re-run, a retaken claim): the outcome alone.
+            Err(codes) if codes.get(1).is_some_and(|c| c == CONDITION_FAILED) => Ok((
+                self.save_followup(next, expected, claimable_at).await?,
+                false,
+            )),
+            Err(codes) => Err(super::cancelled(&codes)),
+        }
+    }
+
     pub async fn get_order(
         &self,
         shop: &str,
@@ -441,6 +488,15 @@ impl FollowUpStore for DynamoStore {
         claimable_at: Option<&str>,
     ) -> Result<Cas, StoreError> {
         DynamoStore::save_followup(self, next, expected, claimable_at).await
+    }
+    async fn save_followup_planning(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+        planned: &FollowUpRecord,
+    ) -> Result<(Cas, bool), StoreError> {
+        DynamoStore::save_followup_planning(self, next, expected, claimable_at, planned).await
     }
     async fn get_followup(
         &self,

@@ -410,16 +410,11 @@ async fn a_send_whose_outcome_was_lost_still_gets_its_one_reminder_and_the_store
     assert_eq!(w.store.calls(Op::CreateFollowup), 2);
 
     // Planning again (another retake, a re-run) finds it and makes no second one.
-    let run_report = Report::default();
-    let pace = Pace::per_second(50.0);
-    let run = Run {
-        report: &run_report,
-        pace: &pace,
-        deadline: Instant::now() + std::time::Duration::from_secs(10),
-        margin: std::time::Duration::from_millis(100),
-        counts: &Default::default(),
-    };
     let sent = w.store.followup(&id);
-    w.dispatcher().plan_reminder(&sent, &run).await;
+    let again = w
+        .dispatcher()
+        .reminder_of(&sent)
+        .expect("a reminder is wanted");
+    assert_eq!(w.store.create_followup(&again).await.unwrap(), Cas::Lost);
     assert_eq!(w.reminders(), reminders);
 }
