@@ -76,6 +76,24 @@ impl DynamoStore {
         super::cas("PutItem", req.send().await)
     }
 
+    /// [`followup_write`] as one item of a transaction.
+    fn followup_put(
+        &self,
+        next: &FollowUpRecord,
+        expected: u64,
+        claimable_at: Option<&str>,
+    ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
+        let w = followup_write(next, expected, claimable_at)?;
+        aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(w.item))
+            .condition_expression(w.condition)
+            .set_expression_attribute_names(w.names)
+            .set_expression_attribute_values(Some(w.values))
+            .build()
+            .map_err(|e| unavailable("TransactWriteItems", &e))
+    }
+
     /// The hand-over mark and, with `slot`, the customer's send slot in one
     /// `TransactWriteItems` (a plain conditional `PutItem` without a slot to take).
     pub async fn hand_over(
@@ -85,7 +103,7 @@ impl DynamoStore {
         claimable_at: Option<&str>,
         slot: Option<Slot<'_>>,
     ) -> Result<HandOver, StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
         let Some(slot) = slot else {
             return Ok(self
                 .save_followup(next, expected, claimable_at)
@@ -93,15 +111,7 @@ impl DynamoStore {
                 .into());
         };
         let built = |e: aws_sdk_dynamodb::error::BuildError| unavailable("TransactWriteItems", &e);
-        let w = followup_write(next, expected, claimable_at)?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(w.item))
-            .condition_expression(w.condition)
-            .set_expression_attribute_names(w.names)
-            .set_expression_attribute_values(Some(w.values))
-            .build()
-            .map_err(built)?;
+        let put = self.followup_put(next, expected, claimable_at)?;
         let s = slot_write(slot);
         let update = Update::builder()
             .table_name(&self.table)
@@ -146,15 +156,7 @@ impl DynamoStore {
     ) -> Result<(Cas, bool), StoreError> {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
         let built = |e: aws_sdk_dynamodb::error::BuildError| unavailable("TransactWriteItems", &e);
-        let w = followup_write(next, expected, claimable_at)?;
-        let outcome = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(w.item))
-            .condition_expression(w.condition)
-            .set_expression_attribute_names(w.names)
-            .set_expression_attribute_values(Some(w.values))
-            .build()
-            .map_err(built)?;
+        let outcome = self.followup_put(next, expected, claimable_at)?;
         let create = Put::builder()
             .table_name(&self.table)
             .set_item(Some(followup_write(planned, 0, None)?.item))
