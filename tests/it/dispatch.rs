@@ -1414,3 +1414,95 @@ async fn a_sent_email_costs_three_dynamodb_calls_and_a_run_writes_its_counters_o
     let stats = t.stats(SHOP, "2026-11-22#playbook#thank_you").await;
     assert_eq!(n(&stats, "sent"), "3");
 }
+
+#[tokio::test]
+async fn a_hand_over_whose_cap_slot_is_taken_writes_nothing_and_a_planned_reminder_is_made_once() {
+    use aftercart::ports::dispatch::{HandOver, Slot};
+    use aftercart::ports::store::Cas;
+    let t = TestApp::spawn().await;
+    deliver(
+        &t,
+        "orders/paid",
+        &paid(5500, 95, "slot@example.com"),
+        "wh-slot",
+    )
+    .await;
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        t.client.clone(),
+        t.table.clone(),
+        std::time::Duration::from_secs(1),
+    );
+    let seen = t.followups().await.remove(0);
+    let (now, cap_start) = ("2026-11-22T09:10:00.000Z", "2026-11-21T17:10:00.000Z");
+    // Another follow-up of the customer took the slot inside the cap.
+    let other = "satisfaction#1#0";
+    let taken = store
+        .reserve_send_slot(
+            SHOP,
+            &seen.customer_key,
+            other,
+            "2026-11-22T09:00:00.000Z",
+            cap_start,
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken, Cas::Done);
+    let mut next = seen.clone();
+    next.v += 1;
+    next.status = FollowUpStatus::Sending;
+    next.lease_owner = Some("me".into());
+    next.sent_at = Some(now.into());
+    let slot = Slot {
+        by: &seen.id,
+        now,
+        cap_start,
+    };
+    let cap = store.hand_over(&next, seen.v, Some(now), Some(slot)).await;
+    assert_eq!(cap.unwrap(), HandOver::CapHeld);
+    assert_eq!(t.followups().await.remove(0), seen, "nothing written");
+    // Once the cap has passed, the hand-over and the slot go together.
+    let later = Slot {
+        cap_start: "2026-11-22T09:05:00.000Z",
+        ..slot
+    };
+    let done = store.hand_over(&next, seen.v, Some(now), Some(later)).await;
+    assert_eq!(done.unwrap(), HandOver::Done);
+    let p = store
+        .get_profile(SHOP, &seen.customer_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.last_email_by.as_deref(), Some(seen.id.as_str()));
+    // A second dispatcher's hand-over of the same version loses.
+    let mut rival = next.clone();
+    rival.lease_owner = Some("rival".into());
+    let lost = store
+        .hand_over(&rival, seen.v, Some(now), Some(later))
+        .await;
+    assert_eq!(lost.unwrap(), HandOver::Lost);
+
+    // The outcome with a reminder to plan: created once; planned again, the outcome
+    // is written alone.
+    let mut sent = next.clone();
+    sent.v += 1;
+    sent.status = FollowUpStatus::Sent;
+    let mut reminder = sent.clone();
+    reminder.id = "satisfaction_reminder#5500#0".into();
+    reminder.playbook = Playbook::SatisfactionReminder;
+    reminder.status = FollowUpStatus::Pending;
+    reminder.v = 1;
+    let first = store
+        .save_followup_planning(&sent, next.v, None, &reminder)
+        .await;
+    assert_eq!(first.unwrap(), (Cas::Done, true));
+    let mut again = sent.clone();
+    again.v += 1;
+    let second = store
+        .save_followup_planning(&again, sent.v, None, &reminder)
+        .await;
+    assert_eq!(second.unwrap(), (Cas::Done, false));
+    let all = t.followups().await;
+    assert_eq!(all.iter().filter(|f| f.id == reminder.id).count(), 1);
+    let stored = all.iter().find(|f| f.id == seen.id).unwrap();
+    assert_eq!((stored.v, stored.status), (again.v, FollowUpStatus::Sent));
+}
