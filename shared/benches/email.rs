@@ -2,10 +2,12 @@
 //!
 //! `cargo bench -p aftercart --bench email`. Each iteration renders the three parts with
 //! the built-in templates and builds the full raw message, i.e. the per-email CPU work the
-//! dispatcher does before calling SES. The context is realistic: three lines with care
-//! and how-to links, a "You may also like" block and an unsubscribe link.
+//! dispatcher does before calling SES. The context is realistic: three lines with prices
+//! and pictures, care and how-to links per product, a brand, a "You may also like" block and an unsubscribe link.
 
-use aftercart::email::{build_mime, EmailContext, LineView, LinkView, Sender, Templates};
+use aftercart::email::{
+    build_mime, BrandView, CareView, EmailContext, LineView, LinkView, Sender, Templates,
+};
 use aftercart::model::Playbook;
 use chrono::{TimeZone, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
@@ -17,6 +19,7 @@ fn context(playbook: Playbook) -> EmailContext {
     EmailContext {
         playbook,
         shop_name: "Crème & Co".into(),
+        shop_url: Some("https://creme.example".into()),
         from: Sender {
             name: "Crème & Co".into(),
             email: "hello@creme.example".into(),
@@ -25,7 +28,9 @@ fn context(playbook: Playbook) -> EmailContext {
         support_email: Some("support@creme.example".into()),
         first_name: Some("Zoë".into()),
         locale: Some("en-US".into()),
+        shop_locale: None,
         order_name: Some("#1001".into()),
+        currency: Some("USD".into()),
         lines: [
             ("Stoneware mug", "Large / Blue"),
             ("Loose-leaf tea", "250 g"),
@@ -37,11 +42,21 @@ fn context(playbook: Playbook) -> EmailContext {
             title: (*title).into(),
             variant_title: Some((*variant).into()),
             quantity: i as u32 + 1,
-            care_url: Some(url(&format!("care/{i}"))),
-            how_to_url: Some(url(&format!("how-to/{i}"))),
+            unit_price: Some(rust_decimal::Decimal::new(1850, 2)),
+            image_url: Some(format!("https://cdn.creme.example/products/{i}.jpg")),
         })
         .collect(),
-        savings: Some("10.00 USD".into()),
+        care: ["Stoneware mug", "Loose-leaf tea", "Linen napkins"]
+            .iter()
+            .enumerate()
+            .map(|(i, title)| CareView {
+                title: (*title).into(),
+                care_url: Some(url(&format!("care/{i}"))),
+                how_to_url: Some(url(&format!("how-to/{i}"))),
+            })
+            .collect(),
+        total: Some(rust_decimal::Decimal::new(10100, 2)),
+        savings: Some(rust_decimal::Decimal::new(1000, 2)),
         rating_urls: (1..=5).map(|i| url(&format!("rate/{i}"))).collect(),
         reason_urls: Vec::new(),
         reorder_url: Some(url("reorder")),
@@ -56,6 +71,14 @@ fn context(playbook: Playbook) -> EmailContext {
                 url: url(&format!("product/{i}")),
             })
             .collect(),
+        preheader: None,
+        brand: BrandView {
+            logo_url: Some("https://cdn.creme.example/logo.png".into()),
+            color: Some("#7a3e2b".into()),
+            accent: Some("#d9a441".into()),
+            sign_off: None,
+            postal_address: Some("Crème & Co, 4 rue du Pot, 69001 Lyon, France".into()),
+        },
         unsubscribe_url: Some(url("unsubscribe")),
     }
 }

@@ -81,7 +81,7 @@ async fn logs_carry_ids_and_outcomes_but_never_bodies_secrets_or_emails() {
     let app = WebhookApp {
         config: Arc::new(
             Config::parse(
-                &format!("[[shop]]\ndomain = \"{SHOP}\"\nsender_email = \"shop@acme.example\"\n"),
+                &format!("[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"{SHOP}\"\nsender_email = \"shop@acme.example\"\n"),
                 "t",
             )
             .unwrap(),

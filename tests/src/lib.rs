@@ -85,7 +85,7 @@ pub fn config_with(top: &str, shop_extra: &str) -> Config {
     };
     Config::parse(
         &format!(
-            "[links]\nbase_url = \"https://links.example.test\"\n{top}\n[[shop]]\ndomain = \"{SHOP}\"\nname = \"Aftercart Demo\"\nsender_email = \"{SENDER}\"\n{digest}{shop_extra}"
+            "[links]\nbase_url = \"https://links.example.test\"\n{top}\n[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"{SHOP}\"\nname = \"Aftercart Demo\"\nsender_email = \"{SENDER}\"\n{digest}{shop_extra}"
         ),
         "integration",
     )

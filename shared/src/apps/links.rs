@@ -614,27 +614,11 @@ pub fn cart_permalink(
     order: &OrderRecord,
     followup: &FollowUpRecord,
 ) -> Option<String> {
-    let mut items: Vec<(u64, u32)> = Vec::new();
-    for line in order
-        .lines
+    let items: Vec<(u64, u32)> = order
+        .reorder_items(followup.product_id)
         .iter()
-        .filter(|l| followup.product_id.is_none() || l.product_id == followup.product_id)
-    {
-        let Some(variant) = line.variant_id else {
-            continue;
-        };
-        let qty = line
-            .quantity
-            .saturating_sub(order.refunded_qty(line.line_item_id));
-        if qty == 0 {
-            continue;
-        }
-        match items.iter_mut().find(|(v, _)| *v == variant) {
-            // Saturating: lines of one variant can sum past `u32` (issue 17).
-            Some((_, q)) => *q = q.saturating_add(qty),
-            None => items.push((variant, qty)),
-        }
-    }
+        .filter_map(|u| Some((u.line.variant_id?, u.quantity)))
+        .collect();
     if items.is_empty() {
         return None;
     }

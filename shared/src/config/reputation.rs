@@ -112,7 +112,7 @@ mod tests {
     use crate::config::Config;
 
     const SHOP: &str =
-        "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"hello@a.example\"\n";
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nsender_email = \"hello@a.example\"\n";
 
     fn parse(section: &str) -> Result<Config, crate::config::ConfigError> {
         Config::parse(&format!("[reputation]\n{section}\n{SHOP}"), "test")

@@ -103,6 +103,17 @@ pub struct ShopConfig {
     /// Where customers' replies and questions go (also the Reply-To).
     #[serde(default)]
     pub support_email: Option<String>,
+    /// The business's postal address, in every email's footer. Required while a
+    /// marketing playbook (replenishment, loyalty) is on: CAN-SPAM asks for it in
+    /// commercial email.
+    #[serde(default)]
+    pub postal_address: Option<String>,
+    /// How the emails look: logo, colours, sign-off. Every part is optional.
+    #[serde(default)]
+    pub brand: Brand,
+    /// Per playbook (`[shop.emails.thank_you]`, …): preheader and cross-sell block.
+    #[serde(default)]
+    pub emails: std::collections::BTreeMap<crate::model::Playbook, EmailOptions>,
     /// Where customer data exports (`customers/data_request`) are sent; defaults to
     /// `support_email`.
     #[serde(default)]
@@ -156,6 +167,43 @@ fn default_time_zone() -> String {
 }
 fn default_frequency_cap_hours() -> u32 {
     16
+}
+
+/// The shop's look in email (`[shop.brand]`). Unset parts fall back to a neutral
+/// design: the shop's name as the header, dark blue buttons, "Thanks, {shop}".
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    /// An `https://` PNG, JPEG or GIF, shown at most 200 × 60 px at the top; its alt
+    /// text is the shop's name.
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// `#rrggbb` (or `#rgb`): the header rule and the links.
+    #[serde(default)]
+    pub color: Option<String>,
+    /// `#rrggbb` (or `#rgb`): the buttons. Their text is white or black, whichever
+    /// reads better on it.
+    #[serde(default)]
+    pub accent: Option<String>,
+    /// The line under the last paragraph, e.g. "Marie and the Acme team" (one
+    /// language: it replaces the built-in "Thanks," sign-off in every locale).
+    #[serde(default)]
+    pub sign_off: Option<String>,
+}
+
+/// One playbook's email options (`[shop.emails.<playbook>]`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailOptions {
+    /// The preview line inbox lists show after the subject (built-in one per locale
+    /// when unset; this one replaces it in every locale).
+    #[serde(default)]
+    pub preheader: Option<String>,
+    /// Show the "You may also like" block (the products' `complementary` links). On by
+    /// default in thank-you, replenishment and loyalty; off in the others, which are
+    /// apologies or questions.
+    #[serde(default)]
+    pub cross_sell: Option<bool>,
 }
 
 /// Quiet hours as local `HH:MM` times; `start` after `end` spans midnight.
@@ -496,6 +544,10 @@ pub struct ProductRule {
     pub care_url: Option<String>,
     #[serde(default)]
     pub how_to_url: Option<String>,
+    /// An `https://` picture of the product (e.g. its Shopify CDN image, sized about
+    /// 160 px), shown beside its lines.
+    #[serde(default)]
+    pub image_url: Option<String>,
     /// Products to suggest beside this one.
     #[serde(default)]
     pub complementary: Vec<Complementary>,
@@ -524,6 +576,19 @@ impl ShopConfig {
     /// The brand name shown to customers.
     pub fn brand(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.domain)
+    }
+
+    /// Whether `playbook`'s email carries the "You may also like" block.
+    pub fn cross_sell(&self, playbook: crate::model::Playbook) -> bool {
+        self.emails
+            .get(&playbook)
+            .and_then(|o| o.cross_sell)
+            .unwrap_or(playbook.cross_sells_by_default())
+    }
+
+    /// The shop's own preheader for `playbook`, if it set one.
+    pub fn preheader(&self, playbook: crate::model::Playbook) -> Option<&str> {
+        self.emails.get(&playbook)?.preheader.as_deref()
     }
 
     /// Where merchant notices go (`alert_email`, else `support_email`), when the shop can

@@ -5,18 +5,20 @@ const GOOD: &str = r#"
 max_body_bytes = 2097152
 
 [[shop]]
+postal_address = "1 Test Street, Springfield"
 domain = "acme.myshopify.com"
 name = "Acme"
 sender_email = "hello@acme.example"
 
 [[shop]]
+postal_address = "1 Test Street, Springfield"
 domain = "beta.myshopify.com"
 webhook_secrets_env = "BETA_SECRETS"
 sender_email = "hello@beta.example"
 "#;
 
 /// A minimal valid shop table (playbooks on by default, so it needs a sender).
-const SHOP_A: &str = "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"hello@a.example\"\n";
+const SHOP_A: &str = "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nsender_email = \"hello@a.example\"\n";
 
 #[test]
 fn parses_a_valid_file_with_defaults() {
@@ -32,13 +34,17 @@ fn parses_a_valid_file_with_defaults() {
 
 #[test]
 fn unknown_field_is_named() {
-    let e = Config::parse("[[shop]]\ndomian = \"a.myshopify.com\"\n", "t").unwrap_err();
+    let e = Config::parse(
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomian = \"a.myshopify.com\"\n",
+        "t",
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("domian"), "{e}");
 }
 
 #[test]
 fn bad_domain_names_field_and_fix() {
-    let e = Config::parse("[[shop]]\ndomain = \"https://Acme.myshopify.com\"\n", "t").unwrap_err();
+    let e = Config::parse("[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"https://Acme.myshopify.com\"\n", "t").unwrap_err();
     let msg = e.to_string();
     assert!(
         msg.contains("shop[0].domain") && msg.contains("Fix:"),
@@ -49,7 +55,7 @@ fn bad_domain_names_field_and_fix() {
 #[test]
 fn duplicate_shop_is_rejected() {
     let e = Config::parse(
-        "[[shop]]\ndomain=\"a.b.com\"\nsender_email=\"s@b.com\"\n[[shop]]\ndomain=\"a.b.com\"\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain=\"a.b.com\"\nsender_email=\"s@b.com\"\n[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain=\"a.b.com\"\n",
         "t",
     )
     .unwrap_err();
@@ -83,7 +89,7 @@ fn secrets_are_split_for_rotation_and_never_printed() {
 #[test]
 fn product_urls_are_checked_at_load() {
     let e = Config::parse(
-        "[[shop]]\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nproduct_id = 1\ncare_url = \"www.example.com/care me\"\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nproduct_id = 1\ncare_url = \"www.example.com/care me\"\n",
         "t",
     )
     .unwrap_err();
@@ -93,13 +99,13 @@ fn product_urls_are_checked_at_load() {
 #[test]
 fn bad_time_zone_and_quiet_hours_name_the_field() {
     let e = Config::parse(
-        "[[shop]]\ndomain = \"a.myshopify.com\"\ntime_zone = \"Mars/Olympus\"\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\ntime_zone = \"Mars/Olympus\"\n",
         "t",
     )
     .unwrap_err();
     assert!(e.to_string().contains("shop[0].time_zone"), "{e}");
     let e = Config::parse(
-        "[[shop]]\ndomain = \"a.myshopify.com\"\nquiet_hours = { start = \"9pm\", end = \"08:00\" }\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nquiet_hours = { start = \"9pm\", end = \"08:00\" }\n",
         "t",
     )
     .unwrap_err();
@@ -109,7 +115,7 @@ fn bad_time_zone_and_quiet_hours_name_the_field() {
 #[test]
 fn replenishment_needs_lead_days_below_consumption_days() {
     let e = Config::parse(
-        "[[shop]]\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nsku = \"X\"\nconsumption_days = 5\nlead_days = 5\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\n[[shop.product]]\nsku = \"X\"\nconsumption_days = 5\nlead_days = 5\n",
         "t",
     )
     .unwrap_err();
@@ -119,7 +125,7 @@ fn replenishment_needs_lead_days_below_consumption_days() {
 #[test]
 fn consumption_days_and_delays_beyond_the_planning_window_are_refused() {
     // A follow-up due more than 10 years out is never planned: say so at load.
-    let base = "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"s@a.example\"\n";
+    let base = "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nsender_email = \"s@a.example\"\n";
     for (extra, field) in [
         (
             "[[shop.product]]\nsku = \"X\"\nconsumption_days = 3654\n",
@@ -306,7 +312,7 @@ fn retention_out_of_range_names_the_field() {
 #[test]
 fn privacy_email_must_be_an_address() {
     let e = Config::parse(
-        "[[shop]]\ndomain = \"a.myshopify.com\"\nprivacy_email = \"legal team\"\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nprivacy_email = \"legal team\"\n",
         "t",
     )
     .unwrap_err();
@@ -317,9 +323,12 @@ fn privacy_email_must_be_an_address() {
 fn a_shop_with_playbooks_on_but_no_sender_is_refused_naming_the_field_and_the_fix() {
     // Every playbook is on by default: before this check such a file loaded, and
     // every follow-up failed when dispatch came to send it.
-    let e = Config::parse("[[shop]]\ndomain = \"a.myshopify.com\"\n", "t")
-        .unwrap_err()
-        .to_string();
+    let e = Config::parse(
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\n",
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.starts_with("shop[0].sender_email: is missing")
             && e.contains("thank_you, satisfaction, replenishment, loyalty, returns, recovery")
@@ -341,7 +350,7 @@ fn a_shop_with_playbooks_on_but_no_sender_is_refused_naming_the_field_and_the_fi
         "recovery",
     ]);
     let e = Config::parse(
-        &format!("{SHOP_A}[[shop]]\ndomain = \"b.myshopify.com\"\n{all_but_returns}"),
+        &format!("{SHOP_A}[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"b.myshopify.com\"\n{all_but_returns}"),
         "t",
     )
     .unwrap_err()
@@ -353,7 +362,7 @@ fn a_shop_with_playbooks_on_but_no_sender_is_refused_naming_the_field_and_the_fi
     // A shop that only records (every playbook off) needs no sender.
     let c = Config::parse(
         &format!(
-            "[[shop]]\ndomain = \"b.myshopify.com\"\n{all_but_returns}{}",
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"b.myshopify.com\"\n{all_but_returns}{}",
             off(&["returns"])
         ),
         "t",
@@ -383,7 +392,7 @@ fn addresses_the_email_builder_refuses_are_refused_at_load() {
                 "sender_email = \"hello@a.example\"\n".to_owned()
             };
             let toml =
-                format!("[[shop]]\ndomain = \"a.myshopify.com\"\n{sender}{field} = \"{bad}\"\n");
+                format!("[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\n{sender}{field} = \"{bad}\"\n");
             match Config::parse(&toml, "t") {
                 Ok(_) => panic!("{field} = {bad:?} accepted"),
                 Err(e) => assert!(e.to_string().contains(&format!("shop[0].{field}: ")), "{e}"),
@@ -475,7 +484,7 @@ fn missing_secret_variable_is_named() {
 
 #[test]
 fn the_satisfaction_reminder_is_on_after_five_days_by_default_and_bounded() {
-    let base = "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"s@a.example\"\n";
+    let base = "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nsender_email = \"s@a.example\"\n";
     let c = Config::parse(base, "t").unwrap();
     let sat = &c.shops[0].playbooks.satisfaction;
     assert_eq!(sat.reminder_days, 5);
@@ -502,4 +511,111 @@ fn the_satisfaction_reminder_is_on_after_five_days_by_default_and_bounded() {
             && e.contains("0 for no reminder"),
         "{e}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Brand, postal address and per-playbook email options
+
+/// The field and problem of the error `toml` (after SHOP_A's keys) is refused with.
+fn brand_error(toml: &str) -> (String, String) {
+    match Config::parse(&format!("{SHOP_A}{toml}"), "t") {
+        Err(ConfigError::Invalid { field, problem, .. }) => (field, problem),
+        other => panic!("{toml}: expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn brand_colours_images_and_texts_are_checked_naming_the_field() {
+    let cases = [
+        (
+            "[shop.brand]\ncolor = \"blue\"\n",
+            "shop[0].brand.color",
+            "hex colour",
+        ),
+        (
+            "[shop.brand]\naccent = \"#12345\"\n",
+            "shop[0].brand.accent",
+            "hex colour",
+        ),
+        (
+            "[shop.brand]\nlogo_url = \"http://cdn.example/logo.png\"\n",
+            "shop[0].brand.logo_url",
+            "https://",
+        ),
+        (
+            "[[shop.product]]\nsku = \"A\"\nimage_url = \"//cdn.example/a.png\"\n",
+            "shop[0].product[0].image_url",
+            "https://",
+        ),
+        (
+            "[shop.brand]\nsign_off = \"  \"\n",
+            "shop[0].brand.sign_off",
+            "one line",
+        ),
+        (
+            "[shop.emails.thank_you]\npreheader = \"two\\nlines\"\n",
+            "shop[0].emails.thank_you.preheader",
+            "one line",
+        ),
+    ];
+    for (toml, field, problem) in cases {
+        let (f, p) = brand_error(toml);
+        assert_eq!(f, field, "{toml}");
+        assert!(p.contains(problem), "{toml}: {p}");
+    }
+    let ok = Config::parse(
+        &format!(
+            "{SHOP_A}[shop.brand]\ncolor = \"#0F5132\"\naccent = \"#fa0\"\nlogo_url = \"https://cdn.example/l.png\"\nsign_off = \"Sam\"\n\
+             [shop.emails.returns]\ncross_sell = true\npreheader = \"We hear you\"\n"
+        ),
+        "t",
+    )
+    .unwrap();
+    let shop = &ok.shops[0];
+    assert_eq!(shop.brand.sign_off.as_deref(), Some("Sam"));
+    assert!(shop.cross_sell(crate::model::Playbook::Returns));
+    assert!(!shop.cross_sell(crate::model::Playbook::Recovery));
+    assert_eq!(
+        shop.preheader(crate::model::Playbook::Returns),
+        Some("We hear you")
+    );
+    assert_eq!(shop.preheader(crate::model::Playbook::ThankYou), None);
+}
+
+#[test]
+fn an_unknown_playbook_or_option_under_emails_is_refused() {
+    for toml in [
+        "[shop.emails.thankyou]\ncross_sell = true\n",
+        "[shop.emails.thank_you]\ncrossell = true\n",
+        "[shop.brand]\ncolour = \"#000\"\n",
+    ] {
+        let e = Config::parse(&format!("{SHOP_A}{toml}"), "t").unwrap_err();
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{toml}: {e:?}");
+    }
+}
+
+#[test]
+fn marketing_email_needs_the_postal_address_and_transactional_alone_does_not() {
+    let shop = "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"hello@a.example\"\n";
+    match Config::parse(shop, "t") {
+        Err(ConfigError::Invalid { field, problem, .. }) => {
+            assert_eq!(field, "shop[0].postal_address");
+            assert!(
+                problem.contains("replenishment and loyalty") && problem.contains("CAN-SPAM"),
+                "{problem}"
+            );
+        }
+        other => panic!("expected the missing address, got {other:?}"),
+    }
+    let only_loyalty_off = format!("{shop}[shop.playbooks.loyalty]\nenabled = false\n");
+    match Config::parse(&only_loyalty_off, "t") {
+        Err(ConfigError::Invalid { problem, .. }) => {
+            assert!(problem.contains("replenishment email"), "{problem}")
+        }
+        other => panic!("expected the missing address, got {other:?}"),
+    }
+    let transactional = format!(
+        "{shop}[shop.playbooks.loyalty]\nenabled = false\n[shop.playbooks.replenishment]\nenabled = false\n"
+    );
+    assert!(Config::parse(&transactional, "t").is_ok());
 }

@@ -440,6 +440,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
     check_shop_urls(at, shop)?;
     check_shop_playbook_rules(at, shop)?;
     check_shop_products(at, shop)?;
+    check_shop_brand(at, shop)?;
     shop.report.validate(i)?;
     check_shop_sender(at, shop)
 }
@@ -528,6 +529,87 @@ fn check_shop_urls(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> 
                 "use a full http(s) URL without spaces, e.g. \"https://your-store.com/care\"",
             ));
         }
+    }
+    Ok(())
+}
+
+/// Longest postal address, sign-off and preheader: one line each in an email.
+const MAX_BRAND_TEXT_CHARS: usize = 200;
+
+/// The brand's colours, pictures and texts, and the postal address marketing email must
+/// carry.
+fn check_shop_brand(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
+    let brand = &shop.brand;
+    for (name, value) in [
+        ("brand.color", &brand.color),
+        ("brand.accent", &brand.accent),
+    ] {
+        if let Some(v) = value {
+            if crate::model::color::Rgb::parse(v).is_none() {
+                return Err(at.bad(
+                    name,
+                    format!("{v:?} is not a hex colour"),
+                    "write it as \"#rrggbb\", e.g. \"#1a5fb4\"",
+                ));
+            }
+        }
+    }
+    let images = brand
+        .logo_url
+        .iter()
+        .map(|u| ("brand.logo_url".to_owned(), u))
+        .chain(shop.products.iter().enumerate().flat_map(|(j, p)| {
+            p.image_url
+                .iter()
+                .map(move |u| (format!("product[{j}].image_url"), u))
+        }));
+    for (name, url) in images {
+        if !(url.starts_with("https://") && is_web_url(url)) {
+            return Err(at.bad(
+                &name,
+                format!("{url:?} is not an https:// address"),
+                "use the image's https URL, e.g. from the Shopify admin's Files page (mail clients block images over plain http)",
+            ));
+        }
+    }
+    let texts = [
+        ("postal_address".to_owned(), shop.postal_address.as_ref()),
+        ("brand.sign_off".to_owned(), brand.sign_off.as_ref()),
+    ]
+    .into_iter()
+    .chain(shop.emails.iter().map(|(p, o)| {
+        (
+            format!("emails.{}.preheader", p.as_str()),
+            o.preheader.as_ref(),
+        )
+    }));
+    for (name, text) in texts {
+        let Some(text) = text else { continue };
+        if text.trim().is_empty()
+            || text.chars().count() > MAX_BRAND_TEXT_CHARS
+            || text.chars().any(char::is_control)
+        {
+            return Err(at.bad(
+                &name,
+                format!("must be one line of 1–{MAX_BRAND_TEXT_CHARS} characters"),
+                "write it on one line, or remove it",
+            ));
+        }
+    }
+    let marketing: Vec<&str> = crate::model::Playbook::ALL
+        .into_iter()
+        .filter(|p| p.is_marketing() && shop.playbooks.enabled().contains(&p.as_str()))
+        .map(crate::model::Playbook::as_str)
+        .collect();
+    if !marketing.is_empty() && shop.postal_address.is_none() {
+        return Err(at.bad(
+            "postal_address",
+            format!(
+                "is missing, and {} email is marketing, which must show where the business is (CAN-SPAM)",
+                marketing.join(" and ")
+            ),
+            "add postal_address = \"12 Market Street, Springfield, IL 62701, USA\" to the [[shop]], or turn those playbooks off",
+        ));
     }
     Ok(())
 }

@@ -171,7 +171,7 @@ mod tests {
 
     fn shop() -> crate::config::ShopConfig {
         let config = crate::config::Config::parse(
-            "[[shop]]\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\nsender_email = \"shop@acme.example\"\n",
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\nsender_email = \"shop@acme.example\"\n",
             "test",
         )
         .unwrap();

@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn the_notices_carry_the_figures_and_what_is_paused() {
         let cfg = crate::config::Config::parse(
-            "[[shop]]\ndomain = \"a.myshopify.com\"\nname = \"Acme\"\nsender_email = \"s@a.example\"\n",
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nname = \"Acme\"\nsender_email = \"s@a.example\"\n",
             "t",
         )
         .unwrap();

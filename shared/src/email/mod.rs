@@ -37,10 +37,13 @@
 //! which hold the greeting, the "You may also like" block and the footer; a shop can
 //! override a layout like any other template.
 
-use crate::model::locale::locale_chain;
+use crate::model::color::{Rgb, WHITE};
+use crate::model::locale::{customer_chain, locale_chain};
+use crate::model::money::{format_date, format_money};
 use crate::model::{Playbook, ReturnReason};
 use lettre::Address;
 use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -62,14 +65,36 @@ pub struct Sender {
     pub email: String,
 }
 
-/// One product line as shown in an email.
+/// One product line as shown in an email: the units the email is about (kept,
+/// refunded or to reorder, see [`context`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineView {
     pub title: String,
     pub variant_title: Option<String>,
     pub quantity: u32,
+    /// One unit as paid (Shopify's line `price`), in the order's currency.
+    pub unit_price: Option<Decimal>,
+    /// The product's picture (`[[shop.product]] image_url`).
+    pub image_url: Option<String>,
+}
+
+/// A product's care guide and how-to links, once per product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareView {
+    pub title: String,
     pub care_url: Option<String>,
     pub how_to_url: Option<String>,
+}
+
+/// The shop's look (`[shop.brand]`) and postal address; every part optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrandView {
+    pub logo_url: Option<String>,
+    /// `#rrggbb` / `#rgb`; a default when unset or unreadable.
+    pub color: Option<String>,
+    pub accent: Option<String>,
+    pub sign_off: Option<String>,
+    pub postal_address: Option<String>,
 }
 
 /// A titled link (the "You may also like" block).
@@ -84,19 +109,29 @@ pub struct LinkView {
 pub struct EmailContext {
     pub playbook: Playbook,
     pub shop_name: String,
+    /// The storefront, linked from the header.
+    pub shop_url: Option<String>,
     pub from: Sender,
     /// The customer's address.
     pub to: String,
     /// Shown as the support contact and used as `Reply-To` when set.
     pub support_email: Option<String>,
     pub first_name: Option<String>,
-    /// e.g. "fr", "fr-CA", "en-US"; picks the template set (case-insensitive).
+    /// The customer's locale, e.g. "fr", "fr-CA", "en-US" (case-insensitive); picks the
+    /// templates and formats money and dates.
     pub locale: Option<String>,
+    /// The shop's default locale, tried after the customer's, before English.
+    pub shop_locale: Option<String>,
     /// e.g. "#1001".
     pub order_name: Option<String>,
+    /// ISO 4217 code of the order's amounts.
+    pub currency: Option<String>,
     pub lines: Vec<LineView>,
-    /// Already formatted, e.g. "10.00 USD".
-    pub savings: Option<String>,
+    /// Care and how-to links of the lines' products, once per product.
+    pub care: Vec<CareView>,
+    /// Thank-you: what the order cost, and what its discounts took off.
+    pub total: Option<Decimal>,
+    pub savings: Option<Decimal>,
     /// Satisfaction: five URLs, index 0 = score 1.
     pub rating_urls: Vec<String>,
     /// Returns: one URL per return reason, in [`ReturnReason::ALL`] order.
@@ -108,7 +143,11 @@ pub struct EmailContext {
     pub discount_code: Option<String>,
     /// The code's last valid day, `YYYY-MM-DD` in the shop's time zone.
     pub discount_expires: Option<String>,
+    /// The "You may also like" block; empty when the playbook's `cross_sell` is off.
     pub complementary: Vec<LinkView>,
+    /// The shop's preheader for this playbook (else the template's own).
+    pub preheader: Option<String>,
+    pub brand: BrandView,
     /// When set: footer link plus `List-Unsubscribe` / `List-Unsubscribe-Post` headers.
     pub unsubscribe_url: Option<String>,
 }
@@ -177,6 +216,7 @@ macro_rules! builtin_templates {
 
 /// Every template compiled into the binary, by name.
 const BUILTIN: &[(&str, &str)] = builtin_templates![
+    "parts.html",
     "layout.txt",
     "layout.html",
     "layout.fr.txt",
@@ -311,11 +351,12 @@ impl Templates {
     /// The subject is one line; text and HTML use CRLF line endings (the canonical MIME
     /// form, so the parts of [`build_mime`]'s message decode to exactly these strings).
     pub fn render(&self, ctx: &EmailContext) -> Result<Rendered, EmailError> {
-        let view = Value::from_serialize(View::new(ctx)?);
-        let chain = locale_chain(ctx.locale.as_deref());
+        let chain = customer_chain(ctx.locale.as_deref(), ctx.shop_locale.as_deref());
         let playbook = ctx.playbook.as_str();
-
         let (name, lang) = self.resolve(playbook, "subject", &chain)?;
+        // Money and dates in the customer's own variant of the body's language.
+        let (_, body_lang) = self.resolve(playbook, "html", &chain)?;
+        let view = Value::from_serialize(View::new(ctx, &format_locale(&chain, &body_lang))?);
         let raw = self.render_one(name, context! { lang, ..view.clone() })?;
         let subject = clean_line(&raw);
         if subject.is_empty() {
@@ -417,7 +458,7 @@ impl Templates {
                 .filter(|n| n.to_ascii_lowercase().starts_with(&prefix))
             {
                 for sample in &samples {
-                    let view = Value::from_serialize(View::new(sample)?);
+                    let view = Value::from_serialize(View::new(sample, DEFAULT_LANG)?);
                     let ctx = context! { lang => DEFAULT_LANG, subject => "Subject", ..view };
                     let rendered = self.env.get_template(name).and_then(|t| t.render(ctx));
                     if let Err(source) = rendered {
@@ -494,17 +535,38 @@ pub fn build_mime(
 // ---------------------------------------------------------------------------------------
 // The template view
 
+/// The locale money and dates are written for: the first of `chain` in the language
+/// of the template picked (`fr-ca` for a Canadian customer reading French), else that
+/// language.
+fn format_locale(chain: &[String], lang: &str) -> String {
+    let primary = |l: &str| l.split('-').next().unwrap_or_default().to_ascii_lowercase();
+    let want = primary(lang);
+    chain
+        .iter()
+        .find(|l| primary(l) == want)
+        .cloned()
+        .unwrap_or_else(|| lang.to_ascii_lowercase())
+}
+
+/// Default header and link colour: a deep blue that reads on white (8.6:1).
+const DEFAULT_COLOR: Rgb = Rgb(0x1f, 0x4e, 0x79);
+/// Default button colour.
+const DEFAULT_ACCENT: Rgb = Rgb(0x1a, 0x5f, 0xb4);
+
 /// What templates see; documented in the module docs.
 #[derive(Serialize)]
 struct View<'a> {
     playbook: &'static str,
     marketing: bool,
     shop_name: String,
+    shop_url: Option<&'a str>,
     from_name: String,
     first_name: Option<String>,
     locale: Option<String>,
     order_name: Option<String>,
     lines: Vec<LineOut<'a>>,
+    care: Vec<CareOut<'a>>,
+    total: Option<String>,
     savings: Option<String>,
     ratings: Vec<RatingOut<'a>>,
     reasons: Vec<ReasonOut<'a>>,
@@ -513,6 +575,8 @@ struct View<'a> {
     discount_code: Option<String>,
     discount_expires: Option<String>,
     complementary: Vec<LinkOut<'a>>,
+    preheader: Option<String>,
+    brand: BrandOut<'a>,
     support_email: Option<&'a str>,
     unsubscribe_url: Option<&'a str>,
 }
@@ -522,8 +586,31 @@ struct LineOut<'a> {
     title: String,
     variant_title: Option<String>,
     quantity: u32,
+    /// The line's amount (unit price × quantity), formatted.
+    price: Option<String>,
+    image_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CareOut<'a> {
+    title: String,
     care_url: Option<&'a str>,
     how_to_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct BrandOut<'a> {
+    logo_url: Option<&'a str>,
+    /// `#rrggbb`, and the text colour that reads on it.
+    color: String,
+    color_text: String,
+    accent: String,
+    accent_text: String,
+    /// Links, outlines and the shop name on white: `color` when it reads there (4.5:1),
+    /// else the default.
+    link: String,
+    sign_off: Option<String>,
+    postal_address: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -545,15 +632,30 @@ struct LinkOut<'a> {
 }
 
 impl<'a> View<'a> {
-    fn new(ctx: &'a EmailContext) -> Result<View<'a>, EmailError> {
+    /// The view of `ctx` with money and dates written for `locale`.
+    fn new(ctx: &'a EmailContext, locale: &str) -> Result<View<'a>, EmailError> {
+        let money = |amount: Decimal| {
+            format_money(amount, ctx.currency.as_deref().unwrap_or_default(), locale)
+        };
         let mut lines = Vec::with_capacity(ctx.lines.len());
         for (i, line) in ctx.lines.iter().enumerate() {
             lines.push(LineOut {
                 title: clean_line(&line.title),
                 variant_title: clean_opt(&line.variant_title),
                 quantity: line.quantity,
-                care_url: opt_url(&line.care_url, || format!("lines[{i}].care_url"))?,
-                how_to_url: opt_url(&line.how_to_url, || format!("lines[{i}].how_to_url"))?,
+                price: line
+                    .unit_price
+                    .and_then(|p| p.checked_mul(Decimal::from(line.quantity)))
+                    .map(money),
+                image_url: opt_url(&line.image_url, || format!("lines[{i}].image_url"))?,
+            });
+        }
+        let mut care = Vec::with_capacity(ctx.care.len());
+        for (i, c) in ctx.care.iter().enumerate() {
+            care.push(CareOut {
+                title: clean_line(&c.title),
+                care_url: opt_url(&c.care_url, || format!("care[{i}].care_url"))?,
+                how_to_url: opt_url(&c.how_to_url, || format!("care[{i}].how_to_url"))?,
             });
         }
         let mut ratings = Vec::with_capacity(ctx.rating_urls.len());
@@ -588,11 +690,18 @@ impl<'a> View<'a> {
             Some(u) => Some(check_unsubscribe_url(u)?),
             None => None,
         };
+        let colour =
+            |c: &Option<String>, default: Rgb| c.as_deref().and_then(Rgb::parse).unwrap_or(default);
+        let (color, accent) = (
+            colour(&ctx.brand.color, DEFAULT_COLOR),
+            colour(&ctx.brand.accent, DEFAULT_ACCENT),
+        );
 
         Ok(View {
             playbook: ctx.playbook.as_str(),
             marketing: ctx.playbook.is_marketing(),
             shop_name: clean_line(&ctx.shop_name),
+            shop_url: opt_url(&ctx.shop_url, || "shop_url".to_owned())?,
             from_name: clean_line(&ctx.from.name),
             first_name: clean_opt(&ctx.first_name),
             locale: ctx
@@ -601,14 +710,36 @@ impl<'a> View<'a> {
                 .and_then(|l| locale_chain(Some(l)).into_iter().next()),
             order_name: clean_opt(&ctx.order_name),
             lines,
-            savings: clean_opt(&ctx.savings),
+            care,
+            total: ctx.total.map(money),
+            savings: ctx.savings.map(money),
             ratings,
             reasons,
             reorder_url: opt_url(&ctx.reorder_url, || "reorder_url".to_owned())?,
             review_url: opt_url(&ctx.review_url, || "review_url".to_owned())?,
             discount_code: clean_opt(&ctx.discount_code),
-            discount_expires: clean_opt(&ctx.discount_expires),
+            discount_expires: clean_opt(&ctx.discount_expires).map(|d| {
+                match chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d") {
+                    Ok(date) => format_date(date, locale),
+                    Err(_) => d,
+                }
+            }),
             complementary,
+            preheader: clean_opt(&ctx.preheader),
+            brand: BrandOut {
+                logo_url: opt_url(&ctx.brand.logo_url, || "brand.logo_url".to_owned())?,
+                color: color.hex(),
+                color_text: color.text_on().hex(),
+                accent: accent.hex(),
+                accent_text: accent.text_on().hex(),
+                link: if color.contrast(WHITE) >= 4.5 {
+                    color.hex()
+                } else {
+                    DEFAULT_COLOR.hex()
+                },
+                sign_off: clean_opt(&ctx.brand.sign_off),
+                postal_address: clean_opt(&ctx.brand.postal_address),
+            },
             support_email,
             unsubscribe_url,
         })
@@ -623,6 +754,7 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
     EmailContext {
         playbook,
         shop_name: "Example Shop".into(),
+        shop_url: full.then(|| url("")),
         from: Sender {
             name: "Example Shop".into(),
             email: "hello@shop.example.com".into(),
@@ -631,13 +763,26 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
         support_email: some("support@shop.example.com"),
         first_name: some("Alex"),
         locale: some("en"),
+        shop_locale: None,
         order_name: some("#1001"),
+        currency: some("USD"),
         lines: if full {
             (1..=3)
                 .map(|i| LineView {
                     title: format!("Product {i}"),
                     variant_title: Some("Large".into()),
                     quantity: i,
+                    unit_price: Some(Decimal::new(1999, 2)),
+                    image_url: Some(url(&format!("images/{i}.png"))),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        care: if full {
+            (1..=3)
+                .map(|i| CareView {
+                    title: format!("Product {i}"),
                     care_url: Some(url(&format!("care/{i}"))),
                     how_to_url: Some(url(&format!("how-to/{i}"))),
                 })
@@ -645,7 +790,8 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
         } else {
             Vec::new()
         },
-        savings: some("10.00 USD"),
+        total: full.then(|| Decimal::new(10994, 2)),
+        savings: full.then(|| Decimal::new(1000, 2)),
         rating_urls: if full {
             (1..=5).map(|i| url(&format!("rate/{i}"))).collect()
         } else {
@@ -670,6 +816,18 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
             }]
         } else {
             Vec::new()
+        },
+        preheader: some("A preheader"),
+        brand: if full {
+            BrandView {
+                logo_url: Some(url("logo.png")),
+                color: Some("#0f5132".into()),
+                accent: Some("#ffd700".into()),
+                sign_off: Some("The Example team".into()),
+                postal_address: Some("1 Example Street, Springfield".into()),
+            }
+        } else {
+            BrandView::default()
         },
         unsubscribe_url: full.then(|| url("unsubscribe")),
     }

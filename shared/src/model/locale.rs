@@ -1,5 +1,13 @@
 //! Locale tags as customers' and shops' settings carry them.
 
+/// Locale candidates for a customer: their own locale's ([`locale_chain`]), then the
+/// shop's default's; English comes after all of them.
+pub fn customer_chain(customer: Option<&str>, shop_default: Option<&str>) -> Vec<String> {
+    let mut chain = locale_chain(customer);
+    chain.extend(locale_chain(shop_default));
+    chain
+}
+
 /// Lower-cased locale candidates, most specific first: `fr_CA` -> [`fr-ca`, `fr`].
 /// Anything that is not 1–8 ASCII alphanumerics per subtag is ignored (no locale).
 pub fn locale_chain(locale: Option<&str>) -> Vec<String> {

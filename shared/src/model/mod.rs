@@ -17,7 +17,9 @@ pub struct Key {
     pub sk: String,
 }
 
+pub mod color;
 pub mod locale;
+pub mod money;
 pub mod personal;
 pub mod report;
 pub mod reputation;
@@ -256,6 +258,15 @@ impl Playbook {
     pub fn is_marketing(self) -> bool {
         matches!(self, Playbook::Replenishment | Playbook::Loyalty)
     }
+
+    /// Whether its email shows the "You may also like" block unless the shop says
+    /// otherwise: the ones that thank or remind, never an apology or a question.
+    pub fn cross_sells_by_default(self) -> bool {
+        matches!(
+            self,
+            Playbook::ThankYou | Playbook::Replenishment | Playbook::Loyalty
+        )
+    }
 }
 
 /// Marker for item types so the adapter can tell what it writes.
@@ -391,6 +402,62 @@ impl OrderRecord {
                 .iter()
                 .all(|l| self.refunded_qty(l.line_item_id) >= l.quantity)
     }
+
+    /// The units of each line the customer kept (ordered minus refunded), of `product`'s
+    /// lines only when set; lines with nothing kept are left out.
+    pub fn kept_lines(&self, product: Option<u64>) -> Vec<LineUnits<'_>> {
+        self.lines
+            .iter()
+            .filter(|l| product.is_none() || l.product_id == product)
+            .map(|line| LineUnits {
+                line,
+                quantity: line
+                    .quantity
+                    .saturating_sub(self.refunded_qty(line.line_item_id)),
+            })
+            .filter(|u| u.quantity > 0)
+            .collect()
+    }
+
+    /// What a reorder cart for `product` (or the whole order) holds: the kept units per
+    /// variant, lines of one variant merged under the first one's title; lines without
+    /// a variant (custom items) can't be reordered and are left out.
+    pub fn reorder_items(&self, product: Option<u64>) -> Vec<LineUnits<'_>> {
+        let mut items: Vec<LineUnits<'_>> = Vec::new();
+        for kept in self.kept_lines(product) {
+            let Some(variant) = kept.line.variant_id else {
+                continue;
+            };
+            match items
+                .iter_mut()
+                .find(|u| u.line.variant_id == Some(variant))
+            {
+                // Saturating: lines of one variant can sum past `u32` (issue 17).
+                Some(u) => u.quantity = u.quantity.saturating_add(kept.quantity),
+                None => items.push(kept),
+            }
+        }
+        items
+    }
+
+    /// The units refunded so far, per line (what a returns email is about).
+    pub fn refunded_lines(&self) -> Vec<LineUnits<'_>> {
+        self.lines
+            .iter()
+            .map(|line| LineUnits {
+                line,
+                quantity: self.refunded_qty(line.line_item_id).min(line.quantity),
+            })
+            .filter(|u| u.quantity > 0)
+            .collect()
+    }
+}
+
+/// An order line with the units an email or a cart counts of it (kept, refunded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineUnits<'a> {
+    pub line: &'a OrderLine,
+    pub quantity: u32,
 }
 
 /// A shipment of (part of) an order (`SHOP#…#ORDER#id` / `FULFILLMENT#fid`).

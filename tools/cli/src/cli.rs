@@ -69,6 +69,9 @@ pub fn parse_playbook(name: &str) -> Result<Playbook> {
     }
 }
 
+/// The discount code previews of loyalty and recovery show.
+pub const SAMPLE_CODE: &str = "THANKS-7KQ9-M2XP";
+
 /// One playbook's email for the sample order, rendered and built, not sent.
 #[derive(Debug)]
 pub struct Preview {
@@ -82,7 +85,10 @@ pub struct Preview {
 
 /// Renders `playbook` for the sample order ([`aftercart::wire::shopify::fixtures::ORDER`], recorded as the
 /// webhook records it) with `shop`'s rules and templates (default: the config's first
-/// shop), exactly as `dispatch` builds a message, with links signed by a throwaway key.
+/// shop), exactly as `dispatch` builds a message. Links are signed with
+/// `AFTERCART_LINK_KEYS` when set (so they open against `make dev`), else with a
+/// throwaway key. Returns shows the first line refunded; loyalty and recovery carry
+/// [`SAMPLE_CODE`].
 pub fn preview(
     config: &Config,
     playbook: Playbook,
@@ -120,6 +126,14 @@ pub fn preview(
         bail!("the sample order produced no order or profile");
     };
     order.customer_locale = locale.or(order.customer_locale);
+    if playbook == Playbook::Returns {
+        // As after a refund of the first line's units: the email is about what came back.
+        if let Some(line) = order.lines.first() {
+            order
+                .refunded
+                .insert(line.line_item_id.to_string(), line.quantity);
+        }
+    }
     let product_id = (playbook == Playbook::Replenishment)
         .then(|| order.lines.iter().find_map(|l| l.product_id))
         .flatten();
@@ -136,9 +150,17 @@ pub fn preview(
     );
     let links = aftercart::model::tokens::LinkBuilder {
         base_url: config.links.base_url.clone(),
+        // The local key when set (`.env`), so the links work against `make dev`.
         keys: aftercart::model::tokens::LinkKeys::parse(
-            "0:preview-only-key-never-used-for-real-links",
-        )?,
+            &std::env::var(aftercart::config::LINK_KEYS_VAR)
+                .unwrap_or_else(|_| "0:preview-only-key-never-used-for-real-links".into()),
+        )
+        .with_context(|| {
+            format!(
+                "{} is not a link key list",
+                aftercart::config::LINK_KEYS_VAR
+            )
+        })?,
         ttl_days: config.links.ttl_days.into(),
     };
     let to = profile.email.clone().unwrap_or_default();
@@ -146,9 +168,18 @@ pub fn preview(
         .sender_email
         .clone()
         .unwrap_or_else(|| format!("hello@{}", shop.domain));
-    let email_ctx = aftercart::email::context::email_context(
+    let mut email_ctx = aftercart::email::context::email_context(
         &links, &f, shop, &order, &profile, &to, &from, now,
     );
+    if matches!(playbook, Playbook::Loyalty | Playbook::Recovery) {
+        // What a code from the shop's discount rule looks like (none is made).
+        email_ctx.discount_code = Some(SAMPLE_CODE.to_owned());
+        email_ctx.discount_expires = Some(
+            (now + chrono::Duration::days(30))
+                .format("%Y-%m-%d")
+                .to_string(),
+        );
+    }
     let templates = aftercart::apps::startup::shop_templates(config)?
         .remove(&shop.domain)
         .unwrap_or_else(aftercart::email::Templates::builtin);

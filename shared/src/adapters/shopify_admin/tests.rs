@@ -8,7 +8,7 @@ use serde_json::json;
 fn shop_with(loyalty: &str) -> Config {
     Config::parse(
         &format!(
-            "[[shop]]\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\nsender_email = \"shop@acme.example\"\n[shop.playbooks.loyalty]\n{loyalty}\n"
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\nsender_email = \"shop@acme.example\"\n[shop.playbooks.loyalty]\n{loyalty}\n"
         ),
         "t",
     )
@@ -474,8 +474,8 @@ fn the_endpoint_is_the_shop_unless_overridden() {
 #[test]
 fn tokens_are_required_only_where_codes_are_made_and_never_printed() {
     let config = Config::parse(
-        "[[shop]]\ndomain = \"a.myshopify.com\"\nsender_email = \"shop@acme.example\"\nadmin_token_env = \"A_TOKEN\"\n[shop.playbooks.loyalty]\ndiscount = { percentage = 10 }\n\
-         [[shop]]\ndomain = \"b.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"a.myshopify.com\"\nsender_email = \"shop@acme.example\"\nadmin_token_env = \"A_TOKEN\"\n[shop.playbooks.loyalty]\ndiscount = { percentage = 10 }\n\
+         [[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"b.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
         "t",
     )
     .unwrap();

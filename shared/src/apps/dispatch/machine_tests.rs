@@ -24,7 +24,7 @@ fn config() -> Arc<Config> {
     Arc::new(
         Config::parse(
             "[dispatch]\nmax_attempts = 3\ndeadline_margin_ms = 100\n\
-             [[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+             [[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
              time_zone = \"Europe/Paris\"\n\
              [shop.playbooks.loyalty]\ndiscount = { percentage = 15 }\n",
             "test",
@@ -632,7 +632,7 @@ async fn a_refused_admin_token_fails_the_follow_up_and_alerts_the_merchant_once(
     let mut w = World::new();
     w.config = Arc::new(
         Config::parse(
-            "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
              support_email = \"help@acme.example\"\ntime_zone = \"Europe/Paris\"\n\
              [shop.playbooks.loyalty]\ndiscount = { percentage = 15 }\n",
             "test",

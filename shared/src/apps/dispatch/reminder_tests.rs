@@ -27,7 +27,7 @@ fn config(satisfaction: &str) -> Arc<Config> {
         Config::parse(
             &format!(
                 "[dispatch]\nmax_attempts = 3\ndeadline_margin_ms = 100\n\
-                 [[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+                 [[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
                  time_zone = \"Europe/Paris\"\n\
                  [shop.playbooks.satisfaction]\n{satisfaction}\n"
             ),

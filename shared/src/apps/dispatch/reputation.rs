@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn a_paused_shop_defers_marketing_and_sends_transactional() {
         let cfg = crate::config::Config::parse(
-            "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"s@acme.example\"\n",
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"s@acme.example\"\n",
             "t",
         )
         .unwrap();

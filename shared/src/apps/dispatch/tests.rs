@@ -11,7 +11,7 @@ use crate::model::Playbook;
 fn config(extra: &str) -> Config {
     Config::parse(
         &format!(
-            "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\ntime_zone = \"Europe/Paris\"\n{extra}"
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\ntime_zone = \"Europe/Paris\"\n{extra}"
         ),
         "test",
     )
@@ -180,7 +180,7 @@ fn test_orders_are_sent_only_in_dev_mode() {
         cancelled(verdict(&followup(Playbook::ThankYou), &c, DAYTIME)).starts_with("test order")
     );
     let dev = Config::parse(
-        "[email]\ndev_mode = true\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\ntime_zone = \"Europe/Paris\"\n",
+        "[email]\ndev_mode = true\n[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\ntime_zone = \"Europe/Paris\"\n",
         "test",
     )
     .unwrap();
@@ -361,8 +361,10 @@ fn the_email_is_in_the_customers_language_else_the_shops() {
     let f = followup(Playbook::ThankYou);
     let order = ctx().order.unwrap();
     let now = at("2026-11-22T10:00:00Z");
-    let locale = |shop: &Config, order: &OrderRecord, profile: &ProfileRecord| {
-        email_context(
+    // The language the email is written in: the customer's (order, then profile), then
+    // the shop's, then English.
+    let lang = |shop: &Config, order: &OrderRecord, profile: &ProfileRecord| {
+        let ctx = email_context(
             &links,
             &f,
             &shop.shops[0],
@@ -371,34 +373,41 @@ fn the_email_is_in_the_customers_language_else_the_shops() {
             "a@b.c",
             "s@acme.example",
             now,
-        )
-        .locale
+        );
+        let html = crate::email::Templates::builtin()
+            .render(&ctx)
+            .unwrap()
+            .html;
+        let start = html.find("<html lang=\"").unwrap() + "<html lang=\"".len();
+        html[start..].split('"').next().unwrap().to_owned()
     };
     let unknown = ProfileRecord::default();
-    let german = ProfileRecord {
-        locale: Some("de".into()),
+    let french = ProfileRecord {
+        locale: Some("fr-CA".into()),
         ..ProfileRecord::default()
     };
-    let ordered_in_spanish = OrderRecord {
-        customer_locale: Some("es".into()),
+    let japanese = ProfileRecord {
+        locale: Some("ja".into()),
+        ..ProfileRecord::default()
+    };
+    let ordered_in_english = OrderRecord {
+        customer_locale: Some("en-GB".into()),
         ..order.clone()
     };
-    assert_eq!(
-        locale(&french_shop, &order, &unknown).as_deref(),
-        Some("fr")
-    );
-    assert_eq!(locale(&english_shop, &order, &unknown), None);
-    assert_eq!(locale(&french_shop, &order, &german).as_deref(), Some("de"));
-    assert_eq!(
-        locale(&french_shop, &ordered_in_spanish, &german).as_deref(),
-        Some("es")
-    );
+    assert_eq!(lang(&french_shop, &order, &unknown), "fr");
+    assert_eq!(lang(&english_shop, &order, &unknown), "en");
+    assert_eq!(lang(&english_shop, &order, &french), "fr");
+    // A language we have no templates for falls back to the shop's, not to English.
+    assert_eq!(lang(&french_shop, &order, &japanese), "fr");
+    assert_eq!(lang(&english_shop, &order, &japanese), "en");
+    // The order's locale wins over the profile's.
+    assert_eq!(lang(&french_shop, &ordered_in_english, &french), "en");
 }
 
 #[test]
 fn a_shop_locale_that_is_not_a_language_tag_is_refused_at_load() {
     let err = Config::parse(
-        "[[shop]]\ndomain = \"acme.myshopify.com\"\nlocale = \"<fr>\"\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nlocale = \"<fr>\"\n",
         "test",
     )
     .unwrap_err()

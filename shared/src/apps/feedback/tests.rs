@@ -25,7 +25,7 @@ fn config(extra: &str) -> Arc<Config> {
     Arc::new(
         Config::parse(
             &format!(
-                "[[shop]]\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\n\
+                "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nname = \"Acme\"\n\
                  sender_email = \"shop@acme.example\"\nalert_email = \"owner@acme.example\"\n\
                  review_url = \"https://reviews.example.test/acme\"\n{extra}"
             ),
@@ -278,7 +278,7 @@ async fn a_high_scores_comment_reaches_the_merchant_and_a_high_rerating_calls_of
 async fn without_a_merchant_address_the_pages_promise_nothing_and_nothing_is_sent() {
     let config = Arc::new(
         Config::parse(
-            "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
             "test",
         )
         .unwrap(),

@@ -81,13 +81,7 @@ pub(super) fn shop_locale(shop: &ShopConfig) -> Option<&str> {
     shop.locale.as_deref()
 }
 
-/// Locale candidates for a page about a known customer: their locale (as emails pick
-/// it), then the shop's default; English comes after all of them.
-pub(super) fn customer_chain(customer: Option<&str>, shop_default: Option<&str>) -> Vec<String> {
-    let mut chain = locale_chain(customer);
-    chain.extend(locale_chain(shop_default));
-    chain
-}
+pub(super) use crate::model::locale::customer_chain;
 
 /// Locale candidates for a refusal, where nothing is known about the customer: the
 /// shop's default when the shop is known, then the browser's languages in preference

@@ -426,7 +426,7 @@ mod stamping {
 
     fn config() -> crate::config::Config {
         crate::config::Config::parse(
-            "[privacy]\nretention_days = 400\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+            "[privacy]\nretention_days = 400\n[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
             "test",
         )
         .unwrap()

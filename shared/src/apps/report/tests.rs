@@ -16,7 +16,7 @@ fn at(s: &str) -> DateTime<Utc> {
 fn config(report: &str) -> Config {
     Config::parse(
         &format!(
-            "[[shop]]\ndomain = \"{SHOP}\"\nname = \"Acme\"\ntime_zone = \"Europe/Paris\"\n\
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"{SHOP}\"\nname = \"Acme\"\ntime_zone = \"Europe/Paris\"\n\
              sender_email = \"shop@acme.example\"\nalert_email = \"owner@acme.example\"\n{report}"
         ),
         "test",
@@ -123,7 +123,7 @@ fn report_settings_are_checked_at_load() {
         ("link_days = 91", "link_days"),
     ] {
         let text =
-            format!("[[shop]]\ndomain = \"{SHOP}\"\nname = \"Acme\"\n[shop.report]\n{bad}\n");
+            format!("[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"{SHOP}\"\nname = \"Acme\"\n[shop.report]\n{bad}\n");
         let err = Config::parse(&text, "test").unwrap_err().to_string();
         assert!(err.contains(field), "{bad}: {err}");
     }

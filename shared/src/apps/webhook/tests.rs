@@ -110,7 +110,7 @@ fn app_with(behaviour: Behaviour, config_toml: &str) -> WebhookApp<CountingRecor
 fn app(behaviour: Behaviour) -> WebhookApp<CountingRecorder> {
     app_with(
         behaviour,
-        "[webhook]\nstore_budget_ms = 200\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+        "[webhook]\nstore_budget_ms = 200\n[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
     )
 }
 
@@ -377,7 +377,7 @@ const DEFAULT_LIMIT: usize = crate::config::DEFAULT_MAX_BODY_BYTES;
 async fn body_limit_is_configurable() {
     let app = app_with(
         Behaviour::Record,
-        "[webhook]\nmax_body_bytes = 4096\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+        "[webhook]\nmax_body_bytes = 4096\n[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
     );
     let (status, _) = answer(&app, signed("orders/paid", fixtures::ORDER)).await; // 7 KB
     assert_eq!(status, 413);
@@ -586,7 +586,7 @@ async fn a_delivery_triggered_longer_ago_than_the_limit_is_refused() {
     // The limit is the config's.
     let lenient = app_with(
         Behaviour::Record,
-        "[webhook]\nmax_delivery_age_hours = 48\n[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
+        "[webhook]\nmax_delivery_age_hours = 48\n[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n",
     );
     let old = with_header(
         signed("orders/paid", fixtures::ORDER),

@@ -10,6 +10,7 @@ fn rules(extra: &str) -> Config {
         &format!(
             r#"
 [[shop]]
+postal_address = "1 Test Street, Springfield"
 domain = "{SHOP}"
 sender_email = "shop@acme.example"
 {extra}

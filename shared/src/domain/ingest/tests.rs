@@ -1454,7 +1454,7 @@ fn needs_names_exactly_the_items_each_event_kind_reads() {
 fn an_order_using_an_issued_code_credits_its_follow_up_and_marks_the_code_redeemed() {
     use crate::model::{DiscountStatus, FollowUpStatus, Playbook};
     let config = crate::config::Config::parse(
-        &format!("[[shop]]\ndomain = \"{SHOP}\"\nsender_email = \"shop@aftercart-demo.example\"\n"),
+        &format!("[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"{SHOP}\"\nsender_email = \"shop@aftercart-demo.example\"\n"),
         "t",
     )
     .expect("config");
@@ -1568,6 +1568,7 @@ fn rules_config(loyalty: &str) -> Config {
         &format!(
             r#"
 [[shop]]
+postal_address = "1 Test Street, Springfield"
 domain = "{SHOP}"
 sender_email = "shop@aftercart-demo.example"
 

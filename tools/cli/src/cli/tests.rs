@@ -53,7 +53,7 @@ fn config_file(dir: &TempDir, shop_extra: &str) -> PathBuf {
     dir.write(
         "aftercart.toml",
         &format!(
-            "[[shop]]\ndomain = \"acme.myshopify.com\"\nsender_email = \"hello@acme.example\"\n{shop_extra}"
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"hello@acme.example\"\n{shop_extra}"
         ),
     )
 }
@@ -310,7 +310,7 @@ fn check_config_refuses_a_shop_that_cannot_send() {
     let dir = TempDir::new("nosender");
     let path = dir.write(
         "aftercart.toml",
-        "[[shop]]\ndomain = \"acme.myshopify.com\"\n",
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\n",
     );
     let e = format!("{:#}", check_config(&path, env(SECRETS)).unwrap_err());
     assert!(

@@ -7,7 +7,7 @@ const SHOP: &str = "acme.myshopify.com";
 
 fn config(name: &str, extra: &str) -> Config {
     let toml = format!(
-        "[[shop]]\ndomain = \"{SHOP}\"\nname = {name:?}\nsender_email = \"shop@acme.example\"\n{extra}"
+        "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"{SHOP}\"\nname = {name:?}\nsender_email = \"shop@acme.example\"\n{extra}"
     );
     Config::parse(&toml, "test").expect("test config is valid")
 }
