@@ -15,12 +15,12 @@
 //! (`/rate`) and `cargo lambda watch` (`/lambda-url/links/rate`). Token problems get a
 //! friendly page: malformed 400, forged or for another purpose 403, expired 410 (in the
 //! shop's brand, offering the storefront for a reorder link and the support address for
-//! the others). Pages
-//! are small, self-contained HTML (no external assets), escaped, in the shop's brand,
-//! rendered from templates in English and French ([`pages`]): in the customer's locale
-//! as emails pick it (the order's, else the profile's), else the shop's default, else
-//! English; a refusal, where the customer is unknown, in the shop's default, else the
-//! browser's `Accept-Language`, else English.
+//! the others). Pages are small, self-contained HTML (no external assets), escaped, in
+//! the shop's brand, rendered from templates in English, French, German and Spanish
+//! ([`pages`]): in the customer's locale as emails pick it (the order's, else the
+//! profile's), else the shop's default, else English; a refusal, where the customer is
+//! unknown, in the shop's default, else the browser's `Accept-Language`, else English.
+//! (The built-in emails are in English and French only.)
 //! Nothing personal is logged: shop, follow-up id, purpose, outcome and status only.
 
 use crate::adapters::dynamo::links::SELF_SERVICE_REASON;

@@ -1,12 +1,14 @@
 //! The pages customers see, rendered from minijinja templates.
 //!
 //! The templates are in `templates/` next to this file, compiled into the binary:
-//! `layout.html` (the frame, language-neutral) and one template per page, `{page}.html`
-//! in English and `{page}.fr.html` in French. They are compiled in an environment set
-//! up as for email ([`crate::email::environment`]: every value auto-escaped, undefined
-//! variables are errors) and picked by locale the same way
+//! `layout.html` (the frame, language-neutral) and one template per page in English,
+//! French, German and Spanish: `{page}.html`, `{page}.fr.html`, `{page}.de.html` and
+//! `{page}.es.html` (every page has all four: a test holds it). They are compiled in an
+//! environment set up as for email ([`crate::email::environment`]: every value
+//! auto-escaped, undefined variables are errors) and picked by locale the same way
 //! ([`crate::email::pick_localized`]): for `fr-CA`, `{page}.fr-ca.html`, then
-//! `{page}.fr.html`, then the next candidate, ending with English.
+//! `{page}.fr.html`, then the next candidate, ending with English; `de-DE` and `de-AT`
+//! use `de`, `es-MX` and `es-ES` use `es`.
 //!
 //! Every page template sees `lang` (the language of the template picked, for the
 //! `lang` attribute) and `brand` (the shop's name, or none on refusal pages), plus its
@@ -31,26 +33,48 @@ pub(super) const TEMPLATES: &[(&str, &str)] = page_templates![
     "layout.html",
     "rated.html",
     "rated.fr.html",
+    "rated.de.html",
+    "rated.es.html",
     "commented.html",
     "commented.fr.html",
+    "commented.de.html",
+    "commented.es.html",
     "reason.html",
     "reason.fr.html",
+    "reason.de.html",
+    "reason.es.html",
     "expired.html",
     "expired.fr.html",
+    "expired.de.html",
+    "expired.es.html",
     "unsubscribe.html",
     "unsubscribe.fr.html",
+    "unsubscribe.de.html",
+    "unsubscribe.es.html",
     "unsubscribed.html",
     "unsubscribed.fr.html",
+    "unsubscribed.de.html",
+    "unsubscribed.es.html",
     "resubscribed.html",
     "resubscribed.fr.html",
+    "resubscribed.de.html",
+    "resubscribed.es.html",
     "subscribed.html",
     "subscribed.fr.html",
+    "subscribed.de.html",
+    "subscribed.es.html",
     "kept_suppressed.html",
     "kept_suppressed.fr.html",
+    "kept_suppressed.de.html",
+    "kept_suppressed.es.html",
     "shop_again.html",
     "shop_again.fr.html",
+    "shop_again.de.html",
+    "shop_again.es.html",
     "refusal.html",
     "refusal.fr.html",
+    "refusal.de.html",
+    "refusal.es.html",
 ];
 
 /// `Content-Security-Policy` of every page: nothing external, inline styles only, forms

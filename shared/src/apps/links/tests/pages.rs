@@ -34,6 +34,72 @@ fn chain(locale: &str) -> Vec<String> {
     pages::customer_chain(Some(locale), None)
 }
 
+/// Every language the pages come in, English first.
+const LOCALES: [&str; 4] = ["en", "fr", "de", "es"];
+
+/// Each language with a regional locale that falls back to it.
+const REGIONAL: [(&str, &str); 4] = [
+    ("en", "en-US"),
+    ("fr", "fr-CA"),
+    ("de", "de-DE"),
+    ("es", "es-MX"),
+];
+
+/// What a person reads: the text of `<main>` (the page's title is its `<h1>`), without
+/// tags and without `<code>` (a command, the same in every language).
+fn visible_text(html: &str) -> String {
+    let start = html.find("<main>").expect("a main") + "<main>".len();
+    let end = html.find("</main>").expect("main closes");
+    let mut main = html[start..end].to_owned();
+    while let Some(open) = main.find("<code>") {
+        let close = main[open..].find("</code>").expect("code closes") + open;
+        main.replace_range(open..close + "</code>".len(), " ");
+    }
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in main.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
+}
+
+/// The words of `text` (letters and digits).
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// The sentences and clauses of `text` of two words or more: split at `.`, `?`, `!` and
+/// `:` before a space (not inside an address) and at line breaks.
+fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ends = c == '\n'
+            || (matches!(c, '.' | '?' | '!' | ':')
+                && chars.peek().is_none_or(|next| next.is_whitespace()));
+        if ends {
+            out.push(std::mem::take(&mut current));
+        } else {
+            current.push(c);
+        }
+    }
+    out.push(current);
+    out.into_iter()
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| s.contains(' '))
+        .collect()
+}
+
 /// Every page a customer can get, by name, rendered for `shop` in `chain`.
 fn every_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Vec<(String, Response<Body>)> {
     let mut all = vec![
@@ -57,6 +123,10 @@ fn every_page(shop: &ShopConfig, token: &str, chain: &[String]) -> Vec<(String, 
         (
             "expired-reorder".into(),
             expired_page(shop, Route::Reorder, chain),
+        ),
+        (
+            "expired-report".into(),
+            expired_page(shop, Route::Report, chain),
         ),
         (
             "reason".into(),
@@ -128,58 +198,542 @@ fn h1(html: &str) -> &str {
 }
 
 #[test]
-fn every_page_renders_in_english_and_french_with_its_lang() {
+fn every_page_renders_in_every_language_with_its_lang() {
     let config = full_config();
     let shop = config.shop(SHOP).unwrap();
     let en = every_page(shop, "tok", &[]);
-    let fr = every_page(shop, "tok", &chain("fr"));
-    let fr_ca = every_page(shop, "tok", &chain("fr-CA"));
-    assert_eq!(en.len(), fr.len());
-    for (((name, en), (_, fr)), (_, fr_ca)) in en.iter().zip(&fr).zip(&fr_ca) {
-        let (en_html, fr_html) = (html(en), html(fr));
-        assert!(
-            en_html.starts_with("<!doctype html>\n<html lang=\"en\">"),
-            "{name}: {en_html}"
-        );
-        assert!(
-            fr_html.starts_with("<!doctype html>\n<html lang=\"fr\">"),
-            "{name}: {fr_html}"
-        );
-        assert_eq!(html(fr_ca), fr_html, "{name}: fr-CA falls back to fr");
-        assert_eq!(en.status(), fr.status(), "{name}");
-        assert_ne!(
-            h1(&en_html),
-            h1(&fr_html),
-            "{name}: the title is translated"
-        );
-        for page in [&en_html, &fr_html] {
+    for (lang, regional) in REGIONAL {
+        let pages = every_page(shop, "tok", &chain(lang));
+        let regional_pages = every_page(shop, "tok", &chain(regional));
+        assert_eq!(en.len(), pages.len());
+        for (((name, en), (_, r)), (_, regional_r)) in en.iter().zip(&pages).zip(&regional_pages) {
+            let (en_html, page) = (html(en), html(r));
+            assert!(
+                page.starts_with(&format!("<!doctype html>\n<html lang=\"{lang}\">")),
+                "{lang} {name}: {page}"
+            );
+            assert_eq!(
+                html(regional_r),
+                page,
+                "{lang} {name}: {regional} falls back to {lang}"
+            );
+            assert_eq!(en.status(), r.status(), "{lang} {name}");
+            if lang != "en" {
+                assert_ne!(
+                    h1(&en_html),
+                    h1(&page),
+                    "{lang} {name}: the title is translated"
+                );
+            }
             assert!(
                 !page.contains("{{") && !page.contains("{%"),
-                "{name}: {page}"
+                "{lang} {name}: {page}"
             );
-            assert!(page.ends_with("</main></body></html>\n"), "{name}");
+            assert!(page.ends_with("</main></body></html>\n"), "{lang} {name}");
             assert!(
                 !page.contains("http://") && !page.contains("src="),
-                "{name}"
+                "{lang} {name}"
             );
-        }
-        // French typography: a non-breaking space before ? ! : and never a plain one.
-        for mark in [" ?", " !", " :"] {
-            assert!(!fr_html.contains(mark), "{name}: {mark:?} in {fr_html}");
-        }
-        if name.starts_with("refusal") {
-            assert!(
-                !en_html.contains("Acme") && !fr_html.contains("Acme"),
-                "{name}"
-            );
-        } else {
-            assert!(en_html.contains("<p class=\"brand\">Acme</p>"), "{name}");
-            assert!(
-                fr_html.contains("<title>") && fr_html.contains(" · Acme</title>"),
-                "{name}"
-            );
+            let text = visible_text(&page);
+            match lang {
+                // French typography: a non-breaking space before ? ! : and never a plain one.
+                "fr" => {
+                    for mark in [" ?", " !", " :"] {
+                        assert!(!page.contains(mark), "{name}: {mark:?} in {page}");
+                    }
+                }
+                // No space at all before ? ! : in German and Spanish.
+                "de" | "es" => {
+                    for space in [" ", "\u{a0}", "\u{202f}", "&nbsp;"] {
+                        for mark in ["?", "!", ":"] {
+                            let spaced = format!("{space}{mark}");
+                            assert!(
+                                !text.contains(&spaced),
+                                "{lang} {name}: {spaced:?} in {text}"
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if lang == "es" {
+                // Every question and exclamation opens with ¿ and ¡.
+                for (open, close) in [('¿', '?'), ('¡', '!')] {
+                    assert_eq!(
+                        text.matches(open).count(),
+                        text.matches(close).count(),
+                        "es {name}: {open} … {close} in {text}"
+                    );
+                }
+            }
+            if lang == "de" {
+                // German quotation marks, if any: „…“, never "…".
+                assert!(!text.contains('"'), "de {name}: {text}");
+            }
+            if name.starts_with("refusal") {
+                assert!(!page.contains("Acme"), "{lang} {name}");
+            } else {
+                assert!(
+                    page.contains("<p class=\"brand\">Acme</p>"),
+                    "{lang} {name}"
+                );
+                assert!(
+                    page.contains("<title>") && page.contains(" · Acme</title>"),
+                    "{lang} {name}"
+                );
+            }
         }
     }
+}
+
+/// Each page's main sentence in English, French, German and Spanish (in [`LOCALES`]
+/// order), with "Acme" and the full configuration.
+const MAIN_SENTENCES: &[(&str, [&str; 4])] = &[
+    (
+        "rated low",
+        [
+            "We're sorry it wasn't better.",
+            "Nous sommes désolés que votre expérience n’ait pas été meilleure.",
+            "Es tut uns leid, dass Ihre Erfahrung nicht besser war.",
+            "Lamentamos que su experiencia no haya sido mejor.",
+        ],
+    ),
+    (
+        "rated middle",
+        [
+            "<p>Thanks for your rating (3 out of 5).</p>",
+            "<p>Merci pour votre note (3 sur 5).</p>",
+            "<p>Danke für Ihre Bewertung (3 von 5).</p>",
+            "<p>Gracias por su valoración (3 de 5).</p>",
+        ],
+    ),
+    (
+        "rated high",
+        [
+            "We're glad you're happy (5 out of 5).",
+            "Nous sommes ravis que votre commande vous ait plu (5 sur 5).",
+            "Wir freuen uns, dass Sie zufrieden sind (5 von 5).",
+            "Nos alegra que su pedido le haya gustado (5 de 5).",
+        ],
+    ),
+    (
+        "commented",
+        [
+            "It's on its way to the Acme team, who can reply to you by email.",
+            "Nous le transmettons à l’équipe Acme, qui pourra vous répondre par e-mail.",
+            "Wir leiten ihn an das Team von Acme weiter, das Ihnen per E-Mail antworten kann.",
+            "Lo hemos enviado al equipo de Acme, que podrá responderle por correo electrónico.",
+        ],
+    ),
+    (
+        "expired-rating",
+        [
+            "To tell Acme about your order, write to",
+            "Pour donner votre avis à Acme sur votre commande, écrivez à",
+            "Wenn Sie Acme eine Rückmeldung zu Ihrer Bestellung geben möchten, schreiben Sie an",
+            "Para dar su opinión a Acme sobre su pedido, escriba a",
+        ],
+    ),
+    (
+        "expired-reorder",
+        [
+            "You can still order from Acme any time.",
+            "Vous pouvez toujours commander chez Acme quand vous le souhaitez.",
+            "Bei Acme können Sie aber jederzeit bestellen.",
+            "Puede seguir comprando en Acme cuando quiera.",
+        ],
+    ),
+    (
+        "expired-report",
+        [
+            "This report link has expired",
+            "Ce lien vers le rapport a expiré",
+            "Dieser Berichtslink ist abgelaufen",
+            "Este enlace al informe ha caducado",
+        ],
+    ),
+    (
+        "reason",
+        [
+            "Your reason for the return: <strong>Defective or damaged</strong>.",
+            "Le motif de votre retour&nbsp;: <strong>Défectueux ou endommagé</strong>.",
+            "Ihr Grund für die Rücksendung: <strong>Defekt oder beschädigt</strong>.",
+            "El motivo de su devolución: <strong>Defectuoso o dañado</strong>.",
+        ],
+    ),
+    (
+        "reason_commented",
+        [
+            "Your reason: Changed my mind.",
+            "Votre motif&nbsp;: J’ai changé d’avis.",
+            "Ihr Rücksendegrund: Ich habe es mir anders überlegt.",
+            "Motivo de la devolución: Cambié de opinión.",
+        ],
+    ),
+    (
+        "unsubscribe",
+        [
+            "Stop emails from Acme about your orders (thank-you notes, reminders and offers)?",
+            "Ne plus recevoir d’e-mails de Acme au sujet de vos commandes (remerciements, rappels et offres)&nbsp;?",
+            "Möchten Sie keine E-Mails mehr von Acme zu Ihren Bestellungen erhalten (Dankesnachrichten, Erinnerungen und Angebote)?",
+            "¿Desea dejar de recibir correos de Acme sobre sus pedidos (agradecimientos, recordatorios y ofertas)?",
+        ],
+    ),
+    (
+        "unsubscribed",
+        [
+            "You won't get any more emails from Acme about your orders.",
+            "Vous ne recevrez plus d’e-mails de Acme au sujet de vos commandes.",
+            "Sie erhalten keine E-Mails mehr von Acme zu Ihren Bestellungen.",
+            "Ya no recibirá correos de Acme sobre sus pedidos.",
+        ],
+    ),
+    (
+        "unsubscribed old link",
+        [
+            "Changed your mind? Write to",
+            "Vous avez changé d’avis&nbsp;? Écrivez à",
+            "Haben Sie es sich anders überlegt? Schreiben Sie an",
+            "¿Ha cambiado de opinión? Escriba a",
+        ],
+    ),
+    (
+        "resubscribed",
+        [
+            "You'll hear from Acme about your orders again.",
+            "Vous recevrez de nouveau les e-mails de Acme au sujet de vos commandes.",
+            "Sie erhalten wieder E-Mails von Acme zu Ihren Bestellungen.",
+            "Volverá a recibir correos de Acme sobre sus pedidos.",
+        ],
+    ),
+    (
+        "subscribed",
+        [
+            "You already get emails from Acme about your orders.",
+            "Vous recevez déjà les e-mails de Acme au sujet de vos commandes.",
+            "Sie erhalten bereits E-Mails von Acme zu Ihren Bestellungen.",
+            "Ya recibe correos de Acme sobre sus pedidos.",
+        ],
+    ),
+    (
+        "kept suppressed",
+        [
+            "Emails to your address stopped because they could not be delivered or were reported as unwanted.",
+            "Les e-mails à votre adresse ont été interrompus, car ils n’ont pas pu être distribués ou ont été signalés comme indésirables.",
+            "Der Versand an Ihre Adresse wurde eingestellt, weil unsere E-Mails nicht zugestellt werden konnten oder als unerwünscht gemeldet wurden.",
+            "Dejamos de enviar correos a su dirección porque no se pudieron entregar o se marcaron como no deseados.",
+        ],
+    ),
+    (
+        "shop again",
+        [
+            "We couldn't rebuild your cart automatically.",
+            "Nous n’avons pas pu reconstituer votre panier automatiquement.",
+            "Wir konnten Ihren Warenkorb leider nicht automatisch wiederherstellen.",
+            "No pudimos preparar su carrito automáticamente.",
+        ],
+    ),
+];
+
+/// Each refusal explanation's main sentence (by `refusal` in `refusal.html`), in
+/// [`LOCALES`] order.
+const REFUSAL_SENTENCES: &[(&str, [&str; 4])] = &[
+    (
+        "not_found",
+        [
+            "There is nothing at this address.",
+            "Il n’y a rien à cette adresse.",
+            "Unter dieser Adresse ist nichts zu finden.",
+            "No hay nada en esta dirección.",
+        ],
+    ),
+    (
+        "method",
+        [
+            "Open the link from your email in a browser.",
+            "Ouvrez le lien de votre e-mail dans un navigateur.",
+            "Öffnen Sie den Link aus Ihrer E-Mail in einem Browser.",
+            "Abra el enlace de su correo en un navegador.",
+        ],
+    ),
+    (
+        "incomplete",
+        [
+            "Part of the link seems to be missing.",
+            "Une partie du lien semble manquer.",
+            "Ein Teil des Links scheint zu fehlen.",
+            "Parece que falta una parte del enlace.",
+        ],
+    ),
+    (
+        "expired",
+        [
+            "Links in our emails work for a limited time.",
+            "Les liens de nos e-mails sont valables pour une durée limitée.",
+            "Die Links in unseren E-Mails sind nur für begrenzte Zeit gültig.",
+            "Los enlaces de nuestros correos son válidos durante un tiempo limitado.",
+        ],
+    ),
+    (
+        "wrong_purpose",
+        [
+            "The link belongs to another page.",
+            "Ce lien correspond à une autre page.",
+            "Der Link gehört zu einer anderen Seite.",
+            "El enlace corresponde a otra página.",
+        ],
+    ),
+    (
+        "invalid",
+        [
+            "The link was changed or is not one of ours.",
+            "Ce lien a été modifié ou ne vient pas de nous.",
+            "Der Link wurde verändert oder stammt nicht von uns.",
+            "El enlace se ha modificado o no es nuestro.",
+        ],
+    ),
+    (
+        "inactive",
+        [
+            "What it pointed to no longer exists.",
+            "Ce vers quoi il menait n’existe plus.",
+            "Die Seite, zu der er führte, gibt es nicht mehr.",
+            "La página a la que llevaba ya no existe.",
+        ],
+    ),
+    (
+        "bad_form",
+        [
+            "Please go back and send the form again.",
+            "Revenez à la page précédente et renvoyez le formulaire.",
+            "Bitte gehen Sie zurück und senden Sie das Formular erneut ab.",
+            "Vuelva a la página anterior y envíe el formulario de nuevo.",
+        ],
+    ),
+    (
+        "server",
+        [
+            "Nothing was lost. Please try again in a minute.",
+            "Rien n’a été perdu. Réessayez dans une minute.",
+            "Es ist nichts verloren gegangen. Bitte versuchen Sie es in einer Minute noch einmal.",
+            "No se ha perdido nada. Vuelva a intentarlo en un minuto.",
+        ],
+    ),
+];
+
+#[test]
+fn each_page_says_its_main_sentence_in_its_language() {
+    let config = full_config();
+    let shop = config.shop(SHOP).unwrap();
+    let lookup = |table: &[(&str, [&'static str; 4])], key: &str| {
+        table
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("no main sentence for {key:?}"))
+            .1
+    };
+    for (i, lang) in LOCALES.into_iter().enumerate() {
+        let pages = every_page(shop, "tok", &chain(lang));
+        assert_eq!(pages.len(), MAIN_SENTENCES.len() + refusals().len());
+        let refusal_pages = refusals().into_iter().map(|r| r.page());
+        let keys = MAIN_SENTENCES.iter().map(|(k, _)| *k).chain(refusal_pages);
+        for ((name, r), key) in pages.iter().zip(keys) {
+            let table = if name.starts_with("refusal") {
+                REFUSAL_SENTENCES
+            } else {
+                assert_eq!(name, key, "MAIN_SENTENCES follows every_page");
+                MAIN_SENTENCES
+            };
+            let sentences = lookup(table, key);
+            let page = html(r);
+            assert!(
+                page.starts_with(&format!("<!doctype html>\n<html lang=\"{lang}\">")),
+                "{lang} {name}"
+            );
+            assert!(
+                page.contains(sentences[i]),
+                "{lang} {name}: {:?} not in {page}",
+                sentences[i]
+            );
+            for (j, other) in sentences.iter().enumerate() {
+                if j != i {
+                    assert!(
+                        !page.contains(other),
+                        "{lang} {name}: {:?} is in {}'s words",
+                        other,
+                        LOCALES[j]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// No sentence or clause of an English page (nor a common English word) is left in its
+/// German or Spanish version, with every optional part shown or left out.
+#[test]
+fn no_english_is_left_in_a_german_or_spanish_page() {
+    let full = full_config();
+    let bare = config("Acme", "");
+    for config in [&full, &bare] {
+        let shop = config.shop(SHOP).unwrap();
+        let en = every_page(shop, "tok", &[]);
+        for lang in ["de", "es"] {
+            for ((name, en), (_, r)) in en.iter().zip(every_page(shop, "tok", &chain(lang))) {
+                let text = visible_text(&html(&r));
+                for sentence in sentences(&visible_text(&html(en))) {
+                    assert!(
+                        !text.contains(&sentence),
+                        "{lang} {name}: English {sentence:?} in {text}"
+                    );
+                }
+                for word in words(&text) {
+                    assert!(
+                        ![
+                            "the", "you", "your", "and", "to", "of", "Thank", "Thanks", "Please",
+                            "Send", "email", "emails", "order", "orders", "link", "shop",
+                        ]
+                        .contains(&word),
+                        "{lang} {name}: English {word:?} in {text}"
+                    );
+                }
+                // One form of address: Sie in German, usted in Spanish.
+                let informal: &[&str] = match lang {
+                    "de" => &[
+                        "du", "Du", "dich", "dir", "dein", "deine", "deinen", "deiner", "euch",
+                    ],
+                    _ => &["tú", "tu", "Tu", "tus", "te", "ti", "contigo"],
+                };
+                for word in words(&text) {
+                    assert!(
+                        !informal.contains(&word),
+                        "{lang} {name}: informal {word:?} in {text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_return_reason_is_named_in_every_language() {
+    let config = full_config();
+    let shop = config.shop(SHOP).unwrap();
+    for lang in LOCALES {
+        for reason in ReturnReason::ALL {
+            for commented in [false, true] {
+                let r = reason_page(shop, reason, "tok", commented, &chain(lang));
+                assert_eq!(r.status(), StatusCode::OK, "{lang} {reason:?}");
+                let page = html(&r);
+                let english = if commented {
+                    format!("Your reason: {}.", reason.label())
+                } else {
+                    format!("<strong>{}</strong>", reason.label())
+                };
+                assert_eq!(
+                    page.contains(&english),
+                    lang == "en",
+                    "{lang} {reason:?}: {page}"
+                );
+            }
+        }
+    }
+}
+
+/// The templates' source without their words: tags, `{{ … }}` and `{% … %}` (a
+/// `{% set %}` by its name and keys), comments left out.
+fn markup(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(['<', '{']) {
+        let tail = &rest[at..];
+        let close = match tail.get(..2) {
+            Some("{{") => "}}",
+            Some("{%") => "%}",
+            Some("{#") => "#}",
+            _ if tail.starts_with('<') => ">",
+            _ => {
+                rest = &tail[1..];
+                continue;
+            }
+        };
+        let end = tail.find(close).expect("closes") + close.len();
+        let item = &tail[..end];
+        if item.starts_with("{% set") {
+            let keys: Vec<&str> = item
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+                .collect();
+            let name = item.split('=').next().unwrap_or_default();
+            out.push(format!("{name}{keys:?}"));
+        } else if !item.starts_with("{#") {
+            out.push(item.to_owned());
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// A page's only difference between languages is its words: the same tags, attributes,
+/// form fields, links and variables, in the same order.
+#[test]
+fn translations_keep_the_english_markup_and_variables() {
+    let source = |name: &str| {
+        pages::TEMPLATES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} is not in TEMPLATES"))
+            .1
+    };
+    for (name, text) in pages::TEMPLATES {
+        let Some((page, lang)) = name
+            .strip_suffix(".html")
+            .and_then(|stem| stem.split_once('.'))
+        else {
+            continue;
+        };
+        let english = markup(source(&format!("{page}.html")));
+        assert!(english.len() > 3, "{page}: {english:?}");
+        assert_eq!(markup(text), english, "{page} in {lang}");
+    }
+}
+
+/// Every page has a French, German and Spanish version, and every template file is
+/// compiled in.
+#[test]
+fn every_page_has_french_german_and_spanish_templates() {
+    let names: Vec<&str> = pages::TEMPLATES.iter().map(|(n, _)| *n).collect();
+    let english: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".html"))
+        .filter(|stem| !stem.contains('.') && *stem != "layout")
+        .collect();
+    assert_eq!(english.len(), 11, "{english:?}");
+    for page in &english {
+        for lang in ["fr", "de", "es"] {
+            let sibling = format!("{page}.{lang}.html");
+            assert!(names.contains(&sibling.as_str()), "{sibling} is missing");
+        }
+    }
+    for name in &names {
+        let stem = name.strip_suffix(".html").expect("an .html template");
+        if let Some((page, lang)) = stem.split_once('.') {
+            assert!(english.contains(&page), "{name} has no English {page}.html");
+            assert!(LOCALES.contains(&lang), "{name}: {lang} is not in LOCALES");
+        }
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/apps/links/templates");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let mut registered: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    registered.sort();
+    assert_eq!(
+        files, registered,
+        "every file in templates/ is in TEMPLATES"
+    );
 }
 
 #[test]
@@ -302,7 +856,7 @@ fn brand_token_and_urls_are_escaped_in_every_page() {
     );
     let shop = config.shop(SHOP).unwrap();
     let token = "\"><script>x</script>'";
-    for locale in ["en", "fr"] {
+    for locale in LOCALES {
         for (name, r) in every_page(shop, token, &chain(locale)) {
             let page = html(&r);
             assert!(!page.contains("<script>"), "{locale} {name}: {page}");
@@ -352,10 +906,22 @@ fn the_page_language_falls_back_customer_then_shop_then_english() {
             "fr",
             "the customer's before the shop's",
         ),
-        (Some("de-AT"), Some("fr"), "fr", "unsupported: the shop's"),
+        (Some("it-IT"), Some("fr"), "fr", "unsupported: the shop's"),
         (None, Some("fr"), "fr", "unknown: the shop's"),
         (Some("en-GB"), Some("fr"), "en", "English is a language too"),
-        (Some("de"), None, "en", "then English"),
+        (Some("de"), None, "de", "German"),
+        (Some("de-DE"), None, "de", "de-DE falls back to de"),
+        (
+            Some("de_AT"),
+            Some("fr"),
+            "de",
+            "de-AT: de, before the shop's",
+        ),
+        (Some("es"), None, "es", "Spanish"),
+        (Some("es-MX"), Some("fr"), "es", "es-MX falls back to es"),
+        (Some("es-419"), None, "es", "es-419 falls back to es"),
+        (None, Some("de-CH"), "de", "the shop's German"),
+        (Some("nl"), None, "en", "then English"),
         (Some("<fr>"), None, "en", "not a locale"),
         (None, None, "en", "nothing known"),
     ];
@@ -374,13 +940,28 @@ fn the_page_language_falls_back_customer_then_shop_then_english() {
         ),
         (
             None,
-            Some("de-DE,de;q=0.9,fr;q=0.8,en;q=0.5"),
+            Some("it-IT,it;q=0.9,fr;q=0.8,en;q=0.5"),
             "fr",
             "first supported",
         ),
+        (None, Some("de"), "de", "German"),
+        (
+            None,
+            Some("de-DE,de;q=0.9,en;q=0.5"),
+            "de",
+            "de-DE falls back to de",
+        ),
+        (None, Some("es-MX,es;q=0.9,en;q=0.8"), "es", "Spanish"),
+        (
+            Some("es"),
+            Some("de"),
+            "es",
+            "the shop's before the browser's",
+        ),
         (None, Some("en-US,fr;q=0.9"), "en", "English first"),
         (None, Some("en;q=0.5, fr;q=0.8"), "fr", "by q, not position"),
-        (None, Some("fr;q=0, de"), "en", "q=0 means not wanted"),
+        (None, Some("fr;q=0, nl"), "en", "q=0 means not wanted"),
+        (None, Some("fr;q=0, de"), "de", "q=0: the next one"),
         (None, Some("fr;q=lots"), "en", "unreadable q"),
         (None, Some("*"), "en", "any"),
         (None, Some(",,;;q=,"), "en", "garbage"),
@@ -442,10 +1023,14 @@ async fn refusals_follow_accept_language_and_keep_their_status_and_headers() {
         ("GET", "/rate", Some("not-a-token"), 400, None),
     ];
     for (method, path, token, status, allow) in cases {
+        let english = html(&app.handle(request(method, path, token, None)).await);
         for (accept, lang) in [
             (None, "en"),
             (Some("fr-FR,fr;q=0.9,en;q=0.8"), "fr"),
-            (Some("de, en-GB;q=0.5"), "en"),
+            (Some("de"), "de"),
+            (Some("de-DE,de;q=0.9,en;q=0.8"), "de"),
+            (Some("es-MX,es;q=0.9"), "es"),
+            (Some("nl, en-GB;q=0.5"), "en"),
         ] {
             let r = app.handle(request(method, path, token, accept)).await;
             assert_eq!(r.status().as_u16(), status, "{method} {path}");
@@ -453,6 +1038,11 @@ async fn refusals_follow_accept_language_and_keep_their_status_and_headers() {
             assert!(
                 page.starts_with(&format!("<!doctype html>\n<html lang=\"{lang}\">")),
                 "{method} {path} {accept:?}: {page}"
+            );
+            assert_eq!(
+                h1(&page) == h1(&english),
+                lang == "en",
+                "{method} {path} {accept:?}: the title is in {lang}: {page}"
             );
             let h = r.headers();
             assert_eq!(h[header::CONTENT_TYPE], "text/html; charset=utf-8");
@@ -472,7 +1062,7 @@ async fn refusals_follow_accept_language_and_keep_their_status_and_headers() {
 fn every_page_carries_the_same_safe_headers() {
     let config = config("Acme", "");
     let shop = config.shop(SHOP).unwrap();
-    for locale in ["en", "fr"] {
+    for locale in LOCALES {
         for (name, r) in every_page(shop, "tok", &chain(locale)) {
             let h = r.headers();
             assert_eq!(h.len(), 5, "{name}: {h:?}");
@@ -489,7 +1079,7 @@ fn every_page_carries_the_same_safe_headers() {
     }
 }
 
-/// Writes every page in English and French to `$AFTERCART_PAGES_DIR` (e.g. `/tmp/pages`),
+/// Writes every page in every language to `$AFTERCART_PAGES_DIR` (e.g. `/tmp/pages`),
 /// to look at in a browser: `AFTERCART_PAGES_DIR=/tmp/pages cargo test -p aftercart
 /// --lib write_pages -- --ignored`.
 #[test]
@@ -506,7 +1096,7 @@ fn write_pages_for_a_look() {
     let shop = config.shop(SHOP).unwrap();
     let token =
         "v1.eyJzaG9wIjoiYWNtZS5teXNob3BpZnkuY29tIiwiY3VzdG9tZXJfa2V5IjoiNDIifQ.c2lnbmF0dXJl";
-    for locale in ["en", "fr"] {
+    for locale in LOCALES {
         for (name, r) in every_page(shop, token, &chain(locale)) {
             let file = format!("{dir}/{}-{locale}.html", name.replace(' ', "-"));
             std::fs::write(file, html(&r)).unwrap();
@@ -527,7 +1117,7 @@ fn the_shops_configured_locale_is_its_pages_default() {
 fn every_score_is_asked_for_a_review_the_same_way() {
     let config = full_config();
     let shop = config.shop(SHOP).unwrap();
-    for locale in ["en", "fr"] {
+    for locale in LOCALES {
         let chain = chain(locale);
         let asks: Vec<String> = (1..=5)
             .map(|score| review_ask(&html(&rating_page(shop, score, "tok", false, &chain))))
@@ -564,7 +1154,7 @@ fn review_ask(page: &str) -> String {
 fn an_old_links_unsubscribed_page_offers_no_resubscribe_button() {
     let config = full_config();
     let shop = config.shop(SHOP).unwrap();
-    for locale in ["en", "fr"] {
+    for locale in LOCALES {
         let page = html(&unsubscribe_page(true, false, shop, "tok", &chain(locale)));
         assert!(!page.contains("resubscribe?t="), "{locale}: {page}");
         assert!(page.contains("help@acme.example"), "{locale}: {page}");
