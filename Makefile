@@ -30,7 +30,7 @@ SECONDS     ?= 60
 WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
-        test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview \
+        test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview preview-all \
         build deploy validate startup cycles confirm-redact replay reputation fuzz fuzz-build \
         fuzz-corpus report report-link test-browser chromium
 
@@ -91,14 +91,24 @@ report-link: .env ## Print a signed link to the demo shop's report page under `m
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test-browser: $(VENV)/.installed chromium ## The report page in headless Chromium at 390 and 1280 px (screenshots in target/browser/)
+# playwright-core (pinned in tools/browser/package-lock.json) drives Debian's chromium;
+# it downloads no browser.
+tools/browser/node_modules/.installed: tools/browser/package.json tools/browser/package-lock.json
+	npm ci --prefix tools/browser --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-browser: $(VENV)/.installed chromium tools/browser/node_modules/.installed ## The report page (390, 1280 px) and every email preview (390, 800 px) in headless Chromium; screenshots in target/browser/
 	tools/browser_report.sh
+	tools/browser_mail.sh
 
 dispatch: .env ## Run the dispatcher once against `make dev`, as of AT (default now), e.g. AT=2026-12-30T10:00:00Z
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- dispatch $(if $(AT),--at $(AT))
 
 outbox: .env ## Write the emails moto has received to outbox/ (.eml and .html)
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- outbox --dir outbox
+
+preview-all: .env ## Render every playbook in every language to outbox/preview/ (index.html links them), nothing sent
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- preview-all --dir outbox/preview
 
 preview: .env ## Render PLAYBOOK (default thank_you) for the sample order to outbox/, nothing sent
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- preview --playbook $(or $(PLAYBOOK),thank_you) $(if $(LOCALE),--locale $(LOCALE))

@@ -205,6 +205,9 @@ pub enum EmailError {
 /// The three parts rendered for every email, in render order.
 const KINDS: [&str; 3] = ["subject", "txt", "html"];
 
+/// The languages every built-in email and page is written in.
+pub const LOCALES: [&str; 4] = ["en", "fr", "de", "es"];
+
 /// Language of the templates without a locale segment (the built-in ones are English).
 pub(crate) const DEFAULT_LANG: &str = "en";
 

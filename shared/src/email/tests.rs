@@ -313,7 +313,7 @@ fn complementary_block_and_footer_with_unsubscribe() {
         assert!(r.html.contains(&format!("href=\"{}\"", link.url)));
         let unsub = ctx.unsubscribe_url.as_deref().unwrap();
         assert!(r.text.contains(&format!(
-            "because you ordered from Example Shop.\nUnsubscribe:\n{unsub}\n"
+            "because you ordered from Example Shop.\nhttps://shop.example.com/\n\nUnsubscribe:\n{unsub}\n"
         )));
         assert!(r.html.contains(&format!("href=\"{unsub}\"")));
 

@@ -197,20 +197,75 @@ pub fn preview(
 impl Preview {
     /// Writes `DIR/preview-PLAYBOOK.{html,txt,eml}`; returns the paths written.
     pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self.write_as(dir, &format!("preview-{}", self.playbook.as_str()))
+    }
+
+    /// Writes `DIR/STEM.{html,txt,eml}`; returns the paths written.
+    fn write_as(&self, dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let base = dir.join(format!("preview-{}", self.playbook.as_str()));
+        // `with_extension` would cut a stem such as `thank_you.fr` at its dot.
+        let base = dir.join(stem);
         let mut paths = Vec::new();
         for (ext, bytes) in [
             ("html", self.html.as_bytes()),
             ("txt", self.text.as_bytes()),
             ("eml", &self.eml[..]),
         ] {
-            let path = base.with_extension(ext);
+            let path = PathBuf::from(format!("{}.{ext}", base.display()));
             std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
             paths.push(path);
         }
         Ok(paths)
     }
+}
+
+/// Every playbook in every shipped locale ([`aftercart::email::LOCALES`]), rendered for
+/// the sample order as [`preview`] does, written to `DIR/PLAYBOOK.LOCALE.{html,txt,eml}`
+/// with `DIR/index.html` linking them all; returns the index's path.
+pub fn preview_all(
+    config: &Config,
+    shop: Option<&str>,
+    dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<PathBuf> {
+    let mut rows = String::new();
+    for playbook in Playbook::ALL {
+        let name = playbook.as_str();
+        rows.push_str(&format!("<tr><th scope=\"row\">{name}</th>"));
+        for locale in aftercart::email::LOCALES {
+            let p = preview(config, playbook, shop, Some(locale.to_owned()), now)?;
+            let stem = format!("{name}.{locale}");
+            p.write_as(dir, &stem)?;
+            rows.push_str(&format!(
+                "<td><a href=\"{stem}.html\">{}</a><br><small><a href=\"{stem}.txt\">text</a> · <a href=\"{stem}.eml\">.eml</a></small></td>",
+                html_escape(&p.subject)
+            ));
+        }
+        rows.push_str("</tr>\n");
+    }
+    let head: String = aftercart::email::LOCALES
+        .iter()
+        .map(|l| format!("<th scope=\"col\">{l}</th>"))
+        .collect();
+    let index = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Aftercart email previews</title>\n<style>body{{font-family:Arial,Helvetica,sans-serif;margin:24px;color:#1f2328}}\
+         table{{border-collapse:collapse}}th,td{{border:1px solid #d0d4d9;padding:8px 10px;text-align:left;vertical-align:top}}\
+         th[scope=row]{{font-family:monospace}}small{{color:#5c6370}}</style>\n</head>\n<body>\n\
+         <h1>Email previews</h1>\n<p>Every playbook in every language, for the sample order, with this config's brand. Nothing was sent; the links are signed with <code>AFTERCART_LINK_KEYS</code> when set.</p>\n\
+         <table>\n<tr><th>playbook</th>{head}</tr>\n{rows}</table>\n</body>\n</html>\n"
+    );
+    let path = dir.join("index.html");
+    std::fs::write(&path, index).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// `& < > "` escaped, for the index page.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A shop domain as `--shop` takes it (`acme.myshopify.com`), lower-cased; refused if

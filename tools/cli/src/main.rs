@@ -115,6 +115,15 @@ enum Command {
         #[arg(long, default_value = "outbox")]
         dir: PathBuf,
     },
+    /// Render every playbook in every shipped language for the sample order to
+    /// DIR/PLAYBOOK.LOCALE.{html,txt,eml}, with DIR/index.html linking them; nothing sent.
+    PreviewAll {
+        /// Shop whose rules, brand and templates to use (default: the first in the config).
+        #[arg(long)]
+        shop: Option<String>,
+        #[arg(long, default_value = "outbox/preview")]
+        dir: PathBuf,
+    },
     /// Validate a merchant config file, each shop's template overrides, and the secrets
     /// it names.
     CheckConfig {
@@ -219,6 +228,17 @@ async fn run(command: Command) -> Result<()> {
             locale,
             dir,
         } => preview(&playbook, shop.as_deref(), locale, &dir),
+        Command::PreviewAll { shop, dir } => {
+            let config = aftercart::apps::startup::load_config()?;
+            let index = aftercart_cli::cli::preview_all(
+                &config,
+                shop.as_deref(),
+                &dir,
+                chrono::Utc::now(),
+            )?;
+            println!("{}", index.display());
+            Ok(())
+        }
         Command::ConfirmRedact { shop, by } => confirm_redact(&shop, &by).await,
         Command::Reputation { shop, resume } => reputation(&shop, resume).await,
         Command::Replay { shop } => replay(&shop).await,
