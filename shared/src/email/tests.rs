@@ -936,7 +936,7 @@ fn reward_emails_show_the_code_and_its_last_day() {
         );
     }
     let r = render(&full(Playbook::Loyalty));
-    assert!(r.text.contains("until 2026-12-31"), "{}", r.text);
+    assert!(r.text.contains("until December 31, 2026."), "{}", r.text);
     let mut no_expiry = full(Playbook::Loyalty);
     no_expiry.discount_expires = None;
     assert!(!render(&no_expiry).text.contains("until"));
@@ -1030,4 +1030,38 @@ fn a_reminders_rating_links_are_signed_for_the_satisfaction_check_it_repeats() {
     let token = unsubscribe.split("t=").nth(1).unwrap();
     let claims = crate::model::tokens::verify_lasting(&keys, token, Purpose::Unsubscribe).unwrap();
     assert_eq!(claims.followup, "satisfaction_reminder#1001#0");
+}
+
+#[test]
+fn money_and_dates_are_written_for_the_customers_locale() {
+    // (locale, currency, the total paid, the code's last day), through the templates.
+    let cases = [
+        ("en-US", "USD", "$109.94", "until December 31, 2026"),
+        ("en-GB", "GBP", "£109.94", "until 31 December 2026"),
+        ("fr-FR", "EUR", "109,94\u{a0}€", "jusqu’au 31 décembre 2026"),
+        ("fr-CA", "CAD", "109,94\u{a0}$", "jusqu’au 31 décembre 2026"),
+    ];
+    for (locale, currency, total, until) in cases {
+        let mut thanks = full(Playbook::ThankYou);
+        thanks.locale = Some(locale.into());
+        thanks.currency = Some(currency.into());
+        let r = render(&thanks);
+        assert!(
+            r.text.contains(total) && r.html.contains(total),
+            "{locale}: {}",
+            r.text
+        );
+        let mut loyalty = full(Playbook::Loyalty);
+        loyalty.locale = Some(locale.into());
+        let r = render(&loyalty);
+        assert!(r.text.contains(until), "{locale}: {}", r.text);
+    }
+    // A customer whose language has no templates reads the shop's, with its numbers.
+    let mut ctx = full(Playbook::ThankYou);
+    ctx.locale = Some("ja-JP".into());
+    ctx.shop_locale = Some("fr".into());
+    ctx.currency = Some("EUR".into());
+    assert!(render(&ctx)
+        .text
+        .contains("Total payé\u{a0}: 109,94\u{a0}€"));
 }
