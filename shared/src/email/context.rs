@@ -82,26 +82,35 @@ pub fn email_context(
         // Set by `send` once the code exists in the store (see `admin::code_rule`).
         discount_code: None,
         discount_expires: None,
-        // Suggestions follow what the customer kept, also where no line is shown.
-        complementary: if shop.cross_sell(f.playbook) {
-            let kept: Vec<Option<&ProductRule>> = order
-                .kept_lines(f.product_id)
-                .iter()
-                .map(|u| shop.product(u.line.product_id, u.line.sku.as_deref()))
-                .collect();
-            complementary_links(&kept)
-        } else {
-            Vec::new()
-        },
+        complementary: cross_sell(shop, f, order),
         preheader: shop.preheader(f.playbook).map(str::to_owned),
-        brand: BrandView {
-            logo_url: shop.brand.logo_url.clone(),
-            color: shop.brand.color.clone(),
-            accent: shop.brand.accent.clone(),
-            sign_off: shop.brand.sign_off.clone(),
-            postal_address: shop.postal_address.clone(),
-        },
+        brand: brand_view(shop),
         unsubscribe_url: Some(links.unsubscribe_url(&f.shop, &f.customer_key, &f.id, now_s)),
+    }
+}
+
+/// The "You may also like" block: the complementary products of what the customer kept
+/// (also where no line is shown), when the playbook's `cross_sell` is on.
+fn cross_sell(shop: &ShopConfig, f: &FollowUpRecord, order: &OrderRecord) -> Vec<LinkView> {
+    if !shop.cross_sell(f.playbook) {
+        return Vec::new();
+    }
+    let kept: Vec<Option<&ProductRule>> = order
+        .kept_lines(f.product_id)
+        .iter()
+        .map(|u| shop.product(u.line.product_id, u.line.sku.as_deref()))
+        .collect();
+    complementary_links(&kept)
+}
+
+/// The shop's `[shop.brand]` and postal address.
+fn brand_view(shop: &ShopConfig) -> BrandView {
+    BrandView {
+        logo_url: shop.brand.logo_url.clone(),
+        color: shop.brand.color.clone(),
+        accent: shop.brand.accent.clone(),
+        sign_off: shop.brand.sign_off.clone(),
+        postal_address: shop.postal_address.clone(),
     }
 }
 

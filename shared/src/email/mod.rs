@@ -640,27 +640,8 @@ impl<'a> View<'a> {
         let money = |amount: Decimal| {
             format_money(amount, ctx.currency.as_deref().unwrap_or_default(), locale)
         };
-        let mut lines = Vec::with_capacity(ctx.lines.len());
-        for (i, line) in ctx.lines.iter().enumerate() {
-            lines.push(LineOut {
-                title: clean_line(&line.title),
-                variant_title: clean_opt(&line.variant_title),
-                quantity: line.quantity,
-                price: line
-                    .unit_price
-                    .and_then(|p| p.checked_mul(Decimal::from(line.quantity)))
-                    .map(money),
-                image_url: opt_url(&line.image_url, || format!("lines[{i}].image_url"))?,
-            });
-        }
-        let mut care = Vec::with_capacity(ctx.care.len());
-        for (i, c) in ctx.care.iter().enumerate() {
-            care.push(CareOut {
-                title: clean_line(&c.title),
-                care_url: opt_url(&c.care_url, || format!("care[{i}].care_url"))?,
-                how_to_url: opt_url(&c.how_to_url, || format!("care[{i}].how_to_url"))?,
-            });
-        }
+        let lines = lines_out(ctx, &money)?;
+        let care = care_out(ctx)?;
         let mut ratings = Vec::with_capacity(ctx.rating_urls.len());
         for (i, u) in ctx.rating_urls.iter().enumerate() {
             ratings.push(RatingOut {
@@ -693,13 +674,6 @@ impl<'a> View<'a> {
             Some(u) => Some(check_unsubscribe_url(u)?),
             None => None,
         };
-        let colour =
-            |c: &Option<String>, default: Rgb| c.as_deref().and_then(Rgb::parse).unwrap_or(default);
-        let (color, accent) = (
-            colour(&ctx.brand.color, DEFAULT_COLOR),
-            colour(&ctx.brand.accent, DEFAULT_ACCENT),
-        );
-
         Ok(View {
             playbook: ctx.playbook.as_str(),
             marketing: ctx.playbook.is_marketing(),
@@ -729,22 +703,70 @@ impl<'a> View<'a> {
             }),
             complementary,
             preheader: clean_opt(&ctx.preheader),
-            brand: BrandOut {
-                logo_url: opt_url(&ctx.brand.logo_url, || "brand.logo_url".to_owned())?,
-                color: color.hex(),
-                color_text: color.text_on().hex(),
-                accent: accent.hex(),
-                accent_text: accent.text_on().hex(),
-                link: if color.contrast(WHITE) >= 4.5 {
-                    color.hex()
-                } else {
-                    DEFAULT_COLOR.hex()
-                },
-                sign_off: clean_opt(&ctx.brand.sign_off),
-                postal_address: clean_opt(&ctx.brand.postal_address),
-            },
+            brand: BrandOut::new(&ctx.brand)?,
             support_email,
             unsubscribe_url,
+        })
+    }
+}
+
+/// The product lines as templates see them, amounts written by `money`.
+fn lines_out<'a>(
+    ctx: &'a EmailContext,
+    money: &dyn Fn(Decimal) -> String,
+) -> Result<Vec<LineOut<'a>>, EmailError> {
+    let mut lines = Vec::with_capacity(ctx.lines.len());
+    for (i, line) in ctx.lines.iter().enumerate() {
+        lines.push(LineOut {
+            title: clean_line(&line.title),
+            variant_title: clean_opt(&line.variant_title),
+            quantity: line.quantity,
+            price: line
+                .unit_price
+                .and_then(|p| p.checked_mul(Decimal::from(line.quantity)))
+                .map(money),
+            image_url: opt_url(&line.image_url, || format!("lines[{i}].image_url"))?,
+        });
+    }
+    Ok(lines)
+}
+
+/// The care and how-to links as templates see them.
+fn care_out(ctx: &EmailContext) -> Result<Vec<CareOut<'_>>, EmailError> {
+    let mut care = Vec::with_capacity(ctx.care.len());
+    for (i, c) in ctx.care.iter().enumerate() {
+        care.push(CareOut {
+            title: clean_line(&c.title),
+            care_url: opt_url(&c.care_url, || format!("care[{i}].care_url"))?,
+            how_to_url: opt_url(&c.how_to_url, || format!("care[{i}].how_to_url"))?,
+        });
+    }
+    Ok(care)
+}
+
+impl<'a> BrandOut<'a> {
+    /// Colours parsed (defaults when unset or unreadable), with the text colours that
+    /// read on them; the logo's URL checked.
+    fn new(brand: &'a BrandView) -> Result<BrandOut<'a>, EmailError> {
+        let colour =
+            |c: &Option<String>, default: Rgb| c.as_deref().and_then(Rgb::parse).unwrap_or(default);
+        let (color, accent) = (
+            colour(&brand.color, DEFAULT_COLOR),
+            colour(&brand.accent, DEFAULT_ACCENT),
+        );
+        Ok(BrandOut {
+            logo_url: opt_url(&brand.logo_url, || "brand.logo_url".to_owned())?,
+            color: color.hex(),
+            color_text: color.text_on().hex(),
+            accent: accent.hex(),
+            accent_text: accent.text_on().hex(),
+            link: if color.contrast(WHITE) >= 4.5 {
+                color.hex()
+            } else {
+                DEFAULT_COLOR.hex()
+            },
+            sign_off: clean_opt(&brand.sign_off),
+            postal_address: clean_opt(&brand.postal_address),
         })
     }
 }
@@ -769,30 +791,8 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
         shop_locale: None,
         order_name: some("#1001"),
         currency: some("USD"),
-        lines: if full {
-            (1..=3)
-                .map(|i| LineView {
-                    title: format!("Product {i}"),
-                    variant_title: Some("Large".into()),
-                    quantity: i,
-                    unit_price: Some(Decimal::new(1999, 2)),
-                    image_url: Some(url(&format!("images/{i}.png"))),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
-        care: if full {
-            (1..=3)
-                .map(|i| CareView {
-                    title: format!("Product {i}"),
-                    care_url: Some(url(&format!("care/{i}"))),
-                    how_to_url: Some(url(&format!("how-to/{i}"))),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
+        lines: sample_lines(full),
+        care: sample_care(full),
         total: full.then(|| Decimal::new(10994, 2)),
         savings: full.then(|| Decimal::new(1000, 2)),
         rating_urls: if full {
@@ -834,6 +834,36 @@ fn sample_context(playbook: Playbook, full: bool) -> EmailContext {
         },
         unsubscribe_url: full.then(|| url("unsubscribe")),
     }
+}
+
+/// Three product lines with prices and pictures, or none.
+fn sample_lines(full: bool) -> Vec<LineView> {
+    if !full {
+        return Vec::new();
+    }
+    (1..=3)
+        .map(|i| LineView {
+            title: format!("Product {i}"),
+            variant_title: Some("Large".into()),
+            quantity: i,
+            unit_price: Some(Decimal::new(1999, 2)),
+            image_url: Some(format!("https://shop.example.com/images/{i}.png")),
+        })
+        .collect()
+}
+
+/// Care and how-to links for the three sample products, or none.
+fn sample_care(full: bool) -> Vec<CareView> {
+    if !full {
+        return Vec::new();
+    }
+    (1..=3)
+        .map(|i| CareView {
+            title: format!("Product {i}"),
+            care_url: Some(format!("https://shop.example.com/care/{i}")),
+            how_to_url: Some(format!("https://shop.example.com/how-to/{i}")),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
