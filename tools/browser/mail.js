@@ -1,5 +1,6 @@
 // Opens every prepared email preview (tools/mail_check.py prepare) in Debian's chromium
-// through playwright-core, at each width: a full-page screenshot DIR/STEM.WIDTH.png and
+// through playwright-core, at each width: a full-page screenshot DIR/STEM.WIDTH.png (and
+// DIR/STEM.390-dark.png in dark mode) and
 // what the checks need, measured in the page, in DIR/check/STEM.WIDTH.json.
 // Usage: node mail.js DIR
 const fs = require('fs');
@@ -46,6 +47,12 @@ function measure() {
       fs.writeFileSync(path.join(check, `${stem}.${width}.json`), JSON.stringify(await page.evaluate(measure)));
     }
     await page.close();
+  }
+  // Dark mode as Apple Mail and the iOS apps apply it: screenshots only, for a person.
+  const dark = await browser.newPage({ viewport: { width: 390, height: 900 }, colorScheme: 'dark' });
+  for (const file of pages) {
+    await dark.goto('file://' + path.join(check, file), { waitUntil: 'load' });
+    await dark.screenshot({ path: path.join(dir, `${file.slice(0, -'.html'.length)}.390-dark.png`), fullPage: true });
   }
   await browser.close();
   if (messages.length) {
