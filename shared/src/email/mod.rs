@@ -33,9 +33,13 @@
 //! language of the template picked: `fr-CA`, `fr`, or `en` for an unlocalised one) and,
 //! in `.txt` and `.html`, the rendered `subject`.
 //!
-//! The built-in bodies extend `layout.txt` / `layout.html` (`layout.fr.*` for French),
-//! which hold the greeting, the "You may also like" block and the footer; a shop can
-//! override a layout like any other template.
+//! The built-in bodies extend their locale's `layout.txt` / `layout.html` (`layout.fr.*`
+//! for French, and so on), which only give the frame's text: the greeting, the "You may
+//! also like" title, the sign-off and the footer. The markup is in the language-neutral
+//! `frame.txt` / `frame.html` (header, preheader, card, cross-sell block, footer with the
+//! postal address) that every layout extends, and the bodies' pieces in `parts.html`
+//! (button, product lines, rating scale, code box, reason buttons). A shop can override
+//! any of them like any other template.
 
 use crate::model::color::{Rgb, WHITE};
 use crate::model::locale::{customer_chain, locale_chain};
@@ -220,6 +224,8 @@ macro_rules! builtin_templates {
 /// Every template compiled into the binary, by name.
 const BUILTIN: &[(&str, &str)] = builtin_templates![
     "parts.html",
+    "frame.txt",
+    "frame.html",
     "layout.txt",
     "layout.html",
     "layout.fr.txt",
