@@ -20,7 +20,7 @@
 //! ([`pages`]): in the customer's locale as emails pick it (the order's, else the
 //! profile's), else the shop's default, else English; a refusal, where the customer is
 //! unknown, in the shop's default, else the browser's `Accept-Language`, else English.
-//! (The built-in emails are in English and French only.)
+//! (The built-in emails come in the same four languages.)
 //! Nothing personal is logged: shop, follow-up id, purpose, outcome and status only.
 
 use crate::adapters::dynamo::links::SELF_SERVICE_REASON;

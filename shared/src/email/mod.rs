@@ -5,9 +5,9 @@
 //! 1. [`Templates::render`] turns an [`EmailContext`] into a [`Rendered`] subject, text
 //!    part and HTML part with minijinja templates: one set per playbook
 //!    (`{playbook}.subject`, `{playbook}.txt`, `{playbook}.html`), optionally per
-//!    locale (`thank_you.fr.html`, `thank_you.fr-CA.html`). Built-in English and French
-//!    templates are compiled into the binary; a shop may override any of them by name
-//!    ([`Templates::with_overrides`]).
+//!    locale (`thank_you.fr.html`, `thank_you.fr-CA.html`). Built-in English, French,
+//!    German and Spanish templates are compiled into the binary; a shop may override any
+//!    of them by name ([`Templates::with_overrides`]).
 //! 2. [`build_mime`] wraps a [`Rendered`] into a complete RFC 5322 message for SES v2
 //!    raw sending.
 //!
@@ -30,16 +30,18 @@
 //! `size_too_large`, `not_as_described`, `defective`, `arrived_late`, `wrong_item`,
 //! `unwanted`, `other` — and `url`), `reorder_url`, `review_url`, `discount_code`, `discount_expires`, `complementary`
 //! (each `title`, `url`), `support_email`, `unsubscribe_url`; and per part `lang` (the
-//! language of the template picked: `fr-CA`, `fr`, or `en` for an unlocalised one) and,
-//! in `.txt` and `.html`, the rendered `subject`.
+//! language of the template picked: `fr-CA`, `fr`, `de`, `es`, or `en` for an unlocalised
+//! one) and, in `.txt` and `.html`, the rendered `subject`.
 //!
-//! The built-in bodies extend their locale's `layout.txt` / `layout.html` (`layout.fr.*`
-//! for French, and so on), which only give the frame's text: the greeting, the "You may
-//! also like" title, the sign-off and the footer. The markup is in the language-neutral
-//! `frame.txt` / `frame.html` (header, preheader, card, cross-sell block, footer with the
-//! postal address) that every layout extends, and the bodies' pieces in `parts.html`
-//! (button, product lines, rating scale, code box, reason buttons). A shop can override
-//! any of them like any other template.
+//! The built-in bodies extend their locale's `layout.txt` / `layout.html` (`layout.fr.*`,
+//! `layout.de.*`, `layout.es.*` for French, German and Spanish), which only give the
+//! frame's text: the greeting, the "You may also like" title, the sign-off and the
+//! footer. The markup is in the language-neutral `frame.txt` / `frame.html` (header,
+//! preheader, card, cross-sell block, footer with the postal address) that every layout
+//! extends, and the bodies' pieces in `parts.html` (button, product lines, rating scale,
+//! code box, reason buttons), whose labels (quantity, the scale's ends, reasons, buttons)
+//! each language's body passes in. A shop can override any of them like any other
+//! template.
 
 use crate::model::color::{Rgb, WHITE};
 use crate::model::locale::{customer_chain, locale_chain};
@@ -55,6 +57,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+#[cfg(test)]
+mod locale_tests;
 #[cfg(test)]
 mod tests;
 
@@ -230,48 +234,94 @@ const BUILTIN: &[(&str, &str)] = builtin_templates![
     "layout.html",
     "layout.fr.txt",
     "layout.fr.html",
+    "layout.de.txt",
+    "layout.de.html",
+    "layout.es.txt",
+    "layout.es.html",
     "thank_you.subject",
     "thank_you.txt",
     "thank_you.html",
     "thank_you.fr.subject",
     "thank_you.fr.txt",
     "thank_you.fr.html",
+    "thank_you.de.subject",
+    "thank_you.de.txt",
+    "thank_you.de.html",
+    "thank_you.es.subject",
+    "thank_you.es.txt",
+    "thank_you.es.html",
     "satisfaction.subject",
     "satisfaction.txt",
     "satisfaction.html",
     "satisfaction.fr.subject",
     "satisfaction.fr.txt",
     "satisfaction.fr.html",
+    "satisfaction.de.subject",
+    "satisfaction.de.txt",
+    "satisfaction.de.html",
+    "satisfaction.es.subject",
+    "satisfaction.es.txt",
+    "satisfaction.es.html",
     "replenishment.subject",
     "replenishment.txt",
     "replenishment.html",
     "replenishment.fr.subject",
     "replenishment.fr.txt",
     "replenishment.fr.html",
+    "replenishment.de.subject",
+    "replenishment.de.txt",
+    "replenishment.de.html",
+    "replenishment.es.subject",
+    "replenishment.es.txt",
+    "replenishment.es.html",
     "loyalty.subject",
     "loyalty.txt",
     "loyalty.html",
     "loyalty.fr.subject",
     "loyalty.fr.txt",
     "loyalty.fr.html",
+    "loyalty.de.subject",
+    "loyalty.de.txt",
+    "loyalty.de.html",
+    "loyalty.es.subject",
+    "loyalty.es.txt",
+    "loyalty.es.html",
     "returns.subject",
     "returns.txt",
     "returns.html",
     "returns.fr.subject",
     "returns.fr.txt",
     "returns.fr.html",
+    "returns.de.subject",
+    "returns.de.txt",
+    "returns.de.html",
+    "returns.es.subject",
+    "returns.es.txt",
+    "returns.es.html",
     "recovery.subject",
     "recovery.txt",
     "recovery.html",
     "recovery.fr.subject",
     "recovery.fr.txt",
     "recovery.fr.html",
+    "recovery.de.subject",
+    "recovery.de.txt",
+    "recovery.de.html",
+    "recovery.es.subject",
+    "recovery.es.txt",
+    "recovery.es.html",
     "satisfaction_reminder.subject",
     "satisfaction_reminder.txt",
     "satisfaction_reminder.html",
     "satisfaction_reminder.fr.subject",
     "satisfaction_reminder.fr.txt",
     "satisfaction_reminder.fr.html",
+    "satisfaction_reminder.de.subject",
+    "satisfaction_reminder.de.txt",
+    "satisfaction_reminder.de.html",
+    "satisfaction_reminder.es.subject",
+    "satisfaction_reminder.es.txt",
+    "satisfaction_reminder.es.html",
 ];
 
 /// A compiled template set: the built-ins, possibly with a shop's overrides on top.
@@ -294,7 +344,8 @@ impl fmt::Debug for Templates {
 }
 
 impl Templates {
-    /// The templates compiled into the binary (English and French for every playbook).
+    /// The templates compiled into the binary (English, French, German and Spanish for
+    /// every playbook).
     pub fn builtin() -> Templates {
         static BUILT: OnceLock<Templates> = OnceLock::new();
         BUILT

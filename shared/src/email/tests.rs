@@ -106,7 +106,17 @@ impl Drop for TempDir {
 fn every_builtin_renders_for_every_playbook_full_and_minimal() {
     let templates = Templates::builtin();
     for playbook in Playbook::ALL {
-        for locale in [None, Some("en"), Some("fr"), Some("fr-CA"), Some("de")] {
+        for locale in [
+            None,
+            Some("en"),
+            Some("fr"),
+            Some("fr-CA"),
+            Some("de"),
+            Some("de-AT"),
+            Some("es"),
+            Some("es-MX"),
+            Some("it"),
+        ] {
             for mut ctx in [full(playbook), minimal(playbook)] {
                 ctx.locale = locale.map(str::to_owned);
                 let rendered = templates
@@ -745,7 +755,7 @@ fn date_message_id_and_addresses() {
 // Locales and overrides
 
 #[test]
-fn locale_fr_ca_picks_french_and_de_falls_back_to_english() {
+fn locale_fr_ca_picks_french_de_at_german_es_mx_spanish_and_others_fall_back_to_english() {
     let mut ctx = full(Playbook::ThankYou);
     for locale in ["fr-CA", "FR-ca", "fr_CA", "fr", " fr "] {
         ctx.locale = Some(locale.into());
@@ -757,7 +767,27 @@ fn locale_fr_ca_picks_french_and_de_falls_back_to_english() {
         assert!(r.text.starts_with("Bonjour Alex,"), "{locale}");
         assert!(r.html.contains("<html lang=\"fr\">"), "{locale}");
     }
-    for locale in ["de", "de-DE", "en-US", "", "../../etc/passwd"] {
+    for locale in ["de-AT", "DE_de", "de"] {
+        ctx.locale = Some(locale.into());
+        let r = render(&ctx);
+        assert!(
+            r.subject.starts_with("Alex, danke für Ihre Bestellung"),
+            "{locale}"
+        );
+        assert!(r.text.starts_with("Hallo Alex,"), "{locale}");
+        assert!(r.html.contains("<html lang=\"de\">"), "{locale}");
+    }
+    for locale in ["es-MX", "es-419", "es"] {
+        ctx.locale = Some(locale.into());
+        let r = render(&ctx);
+        assert!(
+            r.subject.starts_with("Alex, gracias por su pedido"),
+            "{locale}"
+        );
+        assert!(r.text.starts_with("Hola, Alex:"), "{locale}");
+        assert!(r.html.contains("<html lang=\"es\">"), "{locale}");
+    }
+    for locale in ["it", "pt-BR", "en-US", "", "../../etc/passwd"] {
         ctx.locale = Some(locale.into());
         let r = render(&ctx);
         assert!(
