@@ -23,15 +23,22 @@
 //! strings are `none`, URLs are checked to be `http(s)://` without whitespace, quotes or
 //! angle brackets (else [`EmailError::InvalidUrl`]). Undefined variables are an error.
 //!
-//! `playbook` (`thank_you`, …), `marketing` (bool), `shop_name`, `from_name`,
-//! `first_name`, `locale` (requested, lower-cased), `order_name`, `lines` (each `title`,
-//! `variant_title`, `quantity`, `care_url`, `how_to_url`), `savings`, `ratings` (each
-//! `score` 1–5 and `url`), `reasons` (returns: each `reason` — `size_too_small`,
-//! `size_too_large`, `not_as_described`, `defective`, `arrived_late`, `wrong_item`,
-//! `unwanted`, `other` — and `url`), `reorder_url`, `review_url`, `discount_code`, `discount_expires`, `complementary`
-//! (each `title`, `url`), `support_email`, `unsubscribe_url`; and per part `lang` (the
+//! `playbook` (`thank_you`, …), `marketing` (bool), `shop_name`, `shop_url` (the
+//! storefront), `from_name`, `first_name`, `locale` (requested, lower-cased),
+//! `order_name`, `lines` (the units this email is about: each `title`, `variant_title`,
+//! `quantity`, `price` — the line's amount, formatted — and `image_url`), `care` (once
+//! per product: `title`, `care_url`, `how_to_url`), `total` and `savings` (thank-you;
+//! formatted), `ratings` (each `score` 1–5 and `url`), `reasons` (returns: each `reason`
+//! — `size_too_small`, `size_too_large`, `not_as_described`, `defective`,
+//! `arrived_late`, `wrong_item`, `unwanted`, `other` — and `url`), `reorder_url`,
+//! `review_url`, `discount_code`, `discount_expires` (formatted), `complementary` (each
+//! `title`, `url`; empty when the playbook's `cross_sell` is off), `preheader` (the
+//! shop's, else none: the template's own block), `brand` (`logo_url`, `color`,
+//! `color_text`, `accent`, `accent_text`, `link` — `#rrggbb` —, `sign_off`,
+//! `postal_address`), `support_email`, `unsubscribe_url`; and per part `lang` (the
 //! language of the template picked: `fr-CA`, `fr`, `de`, `es`, or `en` for an unlocalised
-//! one) and, in `.txt` and `.html`, the rendered `subject`.
+//! one) and, in `.txt` and `.html`, the rendered `subject`. Amounts and dates are
+//! written for the customer's locale in the template's language ([`crate::model::money`]).
 //!
 //! The built-in bodies extend their locale's `layout.txt` / `layout.html` (`layout.fr.*`,
 //! `layout.de.*`, `layout.es.*` for French, German and Spanish), which only give the
