@@ -21,8 +21,8 @@ grep -q '^logo_url = "https://cdn.aftercart.test' "$config" && grep -q '^image_u
 
 cargo build --quiet -p aftercart-cli
 cli="${CARGO_TARGET_DIR:-target}/debug/aftercart"
-AFTERCART_CONFIG="$config" AFTERCART_LINK_KEYS=1:browser-link-signing-key-0123456789abcdef \
-  "$cli" preview-all --dir "$out" >/dev/null
+export AFTERCART_LINK_KEYS=1:browser-link-signing-key-0123456789abcdef
+AFTERCART_CONFIG="$config" "$cli" preview-all --dir "$out" >/dev/null
 .venv/bin/python tools/mail_check.py prepare "$out"
 
 node tools/browser/mail.js "$out"

@@ -10,18 +10,24 @@ Usage: mail_check.py prepare DIR   -- writes DIR/check/*.html: each preview with
 
 Per preview, from the DOM at 390 and 800 px: no horizontal overflow, every image has alt
 text, every link is absolute (https, http on loopback for local runs, or mailto:), every
-link to the links function carries a signed token, and the text part carries the same
+link to the links function carries a token signed with a key of AFTERCART_LINK_KEYS (as
+the links function checks it) that has not expired, and the text part carries the same
 links as the HTML part. Per .eml: From, To, Date, Message-ID, Reply-To, List-Unsubscribe
 with List-Unsubscribe-Post, an RFC 2047 subject when it is not ASCII, no BOM, and CRLF
 line ends only.
 """
+import base64
 import email
 import email.policy
+import hashlib
+import hmac
 import json
+import os
 import pathlib
 import re
 import struct
 import sys
+import time
 import zlib
 
 WIDTHS = (390, 800)
@@ -88,8 +94,8 @@ def verify(d):
             for href in r["links"]:
                 if not absolute(href):
                     fail(f"{stem}: link {href!r} is not absolute")
-                if LINKS_PATH in href and not re.search(r"[?&]t=[A-Za-z0-9_.~-]{20,}", href):
-                    fail(f"{stem}: link {href!r} carries no signed token")
+                if LINKS_PATH in href:
+                    check_token(stem, href)
             html_links = {h for h in r["links"] if not h.startswith("mailto:")}
         text_links = set(re.findall(r"^(https?://\S+)$", text, re.M))
         if html_links != text_links:
@@ -99,6 +105,25 @@ def verify(d):
     if checked == 0:
         fail(f"no previews in {d}")
     print(f"mail: {checked} previews at {WIDTHS} px: no overflow, alt text on every image, absolute and signed links, the same links in both parts, well-formed .eml")
+
+
+def check_token(stem, href):
+    """The link's token is signed with a key of AFTERCART_LINK_KEYS (as the links
+    function checks it: HMAC-SHA256 of `vN.payload`), and not expired."""
+    m = re.search(r"[?&]t=(v(\d+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+))(?:&|$)", href)
+    if not m:
+        fail(f"{stem}: link {href!r} carries no token")
+    keys = dict(k.split(":", 1) for k in os.environ.get("AFTERCART_LINK_KEYS", "").split(",") if ":" in k)
+    key = keys.get(m.group(2))
+    if key is None:
+        fail(f"{stem}: link {href!r} is signed with key version {m.group(2)}, not one of AFTERCART_LINK_KEYS")
+    signed = f"v{m.group(2)}.{m.group(3)}".encode()
+    tag = base64.urlsafe_b64encode(hmac.new(key.encode(), signed, hashlib.sha256).digest()).rstrip(b"=").decode()
+    if not hmac.compare_digest(tag, m.group(4)):
+        fail(f"{stem}: link {href!r} has a signature the links function would refuse")
+    claims = json.loads(base64.urlsafe_b64decode(m.group(3) + "=" * (-len(m.group(3)) % 4)))
+    if claims.get("expires_at", 0) < time.time():
+        fail(f"{stem}: link {href!r} has expired")
 
 
 def check_eml(stem, raw):
