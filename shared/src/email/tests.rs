@@ -988,7 +988,7 @@ fn the_satisfaction_reminder_repeats_the_rating_links_in_english_and_french() {
     let r = render(&fr);
     assert_eq!(
         r.subject,
-        "Petit rappel\u{a0}: comment s’est passée la commande #1001\u{202f}?"
+        "Petit rappel\u{a0}: comment s’est passée votre commande #1001\u{202f}?"
     );
     assert!(r.html.contains("Petit rappel\u{a0}:"), "{}", r.html);
     assert!(r.text.contains("5 – excellent\u{a0}:"), "{}", r.text);

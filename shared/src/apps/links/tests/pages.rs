@@ -374,7 +374,7 @@ const MAIN_SENTENCES: &[(&str, [&str; 4])] = &[
         "unsubscribe",
         [
             "Stop emails from Acme about your orders (thank-you notes, reminders and offers)?",
-            "Ne plus recevoir d’e-mails de Acme au sujet de vos commandes (remerciements, rappels et offres)&nbsp;?",
+            "Ne plus recevoir d’e-mails de Acme au sujet de vos commandes (remerciements, rappels et offres)&#8239;?",
             "Möchten Sie keine E-Mails mehr von Acme zu Ihren Bestellungen erhalten (Dankesnachrichten, Erinnerungen und Angebote)?",
             "¿Desea dejar de recibir correos de Acme sobre sus pedidos (agradecimientos, recordatorios y ofertas)?",
         ],
@@ -392,7 +392,7 @@ const MAIN_SENTENCES: &[(&str, [&str; 4])] = &[
         "unsubscribed old link",
         [
             "Changed your mind? Write to",
-            "Vous avez changé d’avis&nbsp;? Écrivez à",
+            "Vous avez changé d’avis&#8239;? Écrivez à",
             "Haben Sie es sich anders überlegt? Schreiben Sie an",
             "¿Ha cambiado de opinión? Escriba a",
         ],
@@ -419,7 +419,7 @@ const MAIN_SENTENCES: &[(&str, [&str; 4])] = &[
         "kept suppressed",
         [
             "Emails to your address stopped because they could not be delivered or were reported as unwanted.",
-            "Les e-mails à votre adresse ont été interrompus, car ils n’ont pas pu être distribués ou ont été signalés comme indésirables.",
+            "Nous avons cessé d’envoyer des e-mails à votre adresse, car ils n’ont pas pu être distribués ou ont été signalés comme indésirables.",
             "Der Versand an Ihre Adresse wurde eingestellt, weil unsere E-Mails nicht zugestellt werden konnten oder als unerwünscht gemeldet wurden.",
             "Dejamos de enviar correos a su dirección porque no se pudieron entregar o se marcaron como no deseados.",
         ],
@@ -496,7 +496,7 @@ const REFUSAL_SENTENCES: &[(&str, [&str; 4])] = &[
         "inactive",
         [
             "What it pointed to no longer exists.",
-            "Ce vers quoi il menait n’existe plus.",
+            "La page vers laquelle il menait n’existe plus.",
             "Die Seite, zu der er führte, gibt es nicht mehr.",
             "La página a la que llevaba ya no existe.",
         ],
