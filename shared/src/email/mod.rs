@@ -65,6 +65,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 #[cfg(test)]
+#[path = "tests/locale.rs"]
 mod locale_tests;
 #[cfg(test)]
 mod tests;
