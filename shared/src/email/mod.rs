@@ -34,7 +34,7 @@
 //! `review_url`, `discount_code`, `discount_expires` (formatted), `complementary` (each
 //! `title`, `url`; empty when the playbook's `cross_sell` is off), `preheader` (the
 //! shop's, else none: the template's own block), `brand` (`logo_url`, `color`,
-//! `color_text`, `accent`, `accent_text`, `link` — `#rrggbb` —, `sign_off`,
+//! `accent`, `accent_text`, `link` — `#rrggbb` —, `sign_off`,
 //! `postal_address`), `support_email`, `unsubscribe_url`; and per part `lang` (the
 //! language of the template picked: `fr-CA`, `fr`, `de`, `es`, or `en` for an unlocalised
 //! one) and, in `.txt` and `.html`, the rendered `subject`. Amounts and dates are
@@ -66,7 +66,7 @@ use std::sync::OnceLock;
 
 #[cfg(test)]
 #[path = "tests/locale.rs"]
-mod locale_tests;
+pub(crate) mod locale_tests;
 #[cfg(test)]
 mod tests;
 
@@ -222,7 +222,7 @@ pub enum EmailError {
 const KINDS: [&str; 3] = ["subject", "txt", "html"];
 
 /// The languages every built-in email and page is written in.
-pub const LOCALES: [&str; 4] = ["en", "fr", "de", "es"];
+pub use crate::model::locale::SHIPPED as LOCALES;
 
 /// Language of the templates without a locale segment (the built-in ones are English).
 pub(crate) const DEFAULT_LANG: &str = "en";
@@ -669,9 +669,8 @@ struct CareOut<'a> {
 #[derive(Serialize)]
 struct BrandOut<'a> {
     logo_url: Option<&'a str>,
-    /// `#rrggbb`, and the text colour that reads on it.
+    /// `#rrggbb`.
     color: String,
-    color_text: String,
     accent: String,
     accent_text: String,
     /// Links, outlines and the shop name on white: `color` when it reads there (4.5:1),
@@ -822,7 +821,6 @@ impl<'a> BrandOut<'a> {
         Ok(BrandOut {
             logo_url: opt_url(&brand.logo_url, || "brand.logo_url".to_owned())?,
             color: color.hex(),
-            color_text: color.text_on().hex(),
             accent: accent.hex(),
             accent_text: accent.text_on().hex(),
             link: if color.contrast(WHITE) >= 4.5 {

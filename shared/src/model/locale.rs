@@ -1,5 +1,9 @@
 //! Locale tags as customers' and shops' settings carry them.
 
+/// The languages Aftercart's emails, pages, money and dates are written in; the first
+/// is the fallback.
+pub const SHIPPED: [&str; 4] = ["en", "fr", "de", "es"];
+
 /// Locale candidates for a customer: their own locale's ([`locale_chain`]), then the
 /// shop's default's; English comes after all of them.
 pub fn customer_chain(customer: Option<&str>, shop_default: Option<&str>) -> Vec<String> {

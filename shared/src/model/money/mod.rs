@@ -36,7 +36,7 @@ mod data {
 use data::Provider;
 
 /// The languages Aftercart's emails are written in; any other falls back to the first.
-const SHIPPED_LANGUAGES: [&str; 4] = ["en", "fr", "de", "es"];
+use crate::model::locale::SHIPPED as SHIPPED_LANGUAGES;
 
 /// `amount` in `currency` (an ISO 4217 code, as Shopify sends it) for `locale`, with
 /// CLDR's symbol, pattern, separators and the currency's number of decimals

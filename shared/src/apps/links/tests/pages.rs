@@ -640,39 +640,7 @@ fn every_return_reason_is_named_in_every_language() {
     }
 }
 
-/// The templates' source without their words: tags, `{{ … }}` and `{% … %}` (a
-/// `{% set %}` by its name and keys), comments left out.
-fn markup(source: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = source;
-    while let Some(at) = rest.find(['<', '{']) {
-        let tail = &rest[at..];
-        let close = match tail.get(..2) {
-            Some("{{") => "}}",
-            Some("{%") => "%}",
-            Some("{#") => "#}",
-            _ if tail.starts_with('<') => ">",
-            _ => {
-                rest = &tail[1..];
-                continue;
-            }
-        };
-        let end = tail.find(close).expect("closes") + close.len();
-        let item = &tail[..end];
-        if item.starts_with("{% set") {
-            let keys: Vec<&str> = item
-                .lines()
-                .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
-                .collect();
-            let name = item.split('=').next().unwrap_or_default();
-            out.push(format!("{name}{keys:?}"));
-        } else if !item.starts_with("{#") {
-            out.push(item.to_owned());
-        }
-        rest = &tail[end..];
-    }
-    out
-}
+use crate::email::locale_tests::markup;
 
 /// A page's only difference between languages is its words: the same tags, attributes,
 /// form fields, links and variables, in the same order.
