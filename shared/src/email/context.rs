@@ -390,10 +390,16 @@ mod tests {
             .html
             .contains("<img src=\"https://cdn.example/logo.png\" alt=\"acme.myshopify.com\""));
         assert!(r.html.contains("border-top:4px solid #0f5132"));
-        // A light accent gets dark button text.
+        // A light accent gets dark button text (the reminder's reorder button).
+        let reminder = context(&config, Playbook::Replenishment, Some(1));
+        let html = crate::email::Templates::builtin()
+            .render(&reminder)
+            .unwrap()
+            .html;
+        assert!(html.contains("background-color:#ffd700;"), "{html}");
         assert!(
-            r.html.contains("background-color:#ffd700")
-                || !r.html.contains("<a href=\"https://links")
+            html.contains("color:#1f2328;text-decoration:none;border-radius:6px;"),
+            "{html}"
         );
         assert!(r.html.contains("Sam at Acme") && r.text.contains("Sam at Acme"));
         assert!(!r.text.contains("Thanks,"));
