@@ -184,6 +184,7 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
         rules: CONFIG.shop(SHOP),
         shards: CONFIG.dispatch.shards,
         redelivery: false,
+        import: false,
     };
     let writes = ingest::plan(&ctx, &event, &loaded);
 

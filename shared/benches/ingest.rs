@@ -95,6 +95,7 @@ fn planning(c: &mut Criterion) {
             rules: Some(&config.shops[0]),
             shards: config.dispatch.shards,
             redelivery: false,
+            import: false,
         };
         let loaded = aftercart::domain::ingest::Loaded::default();
         let writes = aftercart::domain::ingest::plan(&ctx, &event, &loaded);

@@ -241,6 +241,7 @@ impl<R: Recorder> WebhookApp<R> {
             redelivery: age.is_some_and(|a| {
                 a > chrono::Duration::seconds(crate::domain::ingest::REDELIVERY_AFTER_SECS)
             }),
+            import: false,
         };
         let budget = self.config.webhook.store_budget_ms;
         let recorded = tokio::time::timeout(
@@ -390,6 +391,7 @@ impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
                 rules: self.config.shop(shop),
                 shards: self.config.dispatch.shards,
                 redelivery: false,
+                import: false,
             };
             match self.recorder.record(&ctx, &event).await {
                 Ok(Outcome::Recorded { .. }) => done.recorded += 1,

@@ -79,6 +79,10 @@ pub struct Context<'a> {
     /// likely a retry of one already received, so the store checks its receipt alone
     /// (one small read) before the full read for planning.
     pub redelivery: bool,
+    /// A history import (`aftercart import-orders`): the order, the customer's profile,
+    /// history and learned timing are recorded as for a delivery, but nothing is planned
+    /// or credited — no email is ever sent for a past order.
+    pub import: bool,
 }
 
 /// A delivery arriving this long after Shopify triggered it is treated as a likely
@@ -287,8 +291,10 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
     if let Some(ckey) = rec.customer_key.clone() {
         triggers.loyalty = plan_customer(ctx, o, &mut rec, &ckey, &created, loaded, out);
     }
-    plan_followups(ctx, &rec, triggers, loaded, out);
-    if newly_counted {
+    if !ctx.import {
+        plan_followups(ctx, &rec, triggers, loaded, out);
+    }
+    if newly_counted && !ctx.import {
         plan_attribution(ctx, o, &rec, loaded, out);
     }
     out.push(write(keys::order(ctx.shop, o.id), Item::Order(rec), expect));

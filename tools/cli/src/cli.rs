@@ -113,6 +113,7 @@ pub fn preview(
         rules: None,
         shards: 1,
         redelivery: false,
+        import: false,
     };
     let (mut order, mut profile) = (None, None);
     for w in aftercart::domain::ingest::plan(&ctx, &event, &Default::default()) {

@@ -447,6 +447,7 @@ mod stamping {
             rules: Some(shop),
             shards: 4,
             redelivery: false,
+            import: false,
         };
         let event = parse_event(topic, body).unwrap();
         plan(&ctx, &event, loaded)

@@ -198,6 +198,7 @@ fn ctx(now: DateTime<Utc>) -> Context<'static> {
         rules: None,
         shards: 4,
         redelivery: false,
+        import: false,
     }
 }
 
