@@ -365,11 +365,51 @@ impl Default for SatisfactionRule {
 pub struct ReplenishmentRule {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Time reminders from what the store's own customers do (`domain::cadence`), with
+    /// a product's `consumption_days` as the prior. Off: the configured days only.
+    #[serde(default = "yes")]
+    pub learn: bool,
+    /// A product with no `consumption_days` is reminded only once this many repeat
+    /// purchases of it have been learned.
+    #[serde(default = "default_min_repeats")]
+    pub min_repeats: u32,
+    /// How many repeats the configured `consumption_days` counts as: the learned
+    /// figure's weight is repeats / (repeats + prior_weight).
+    #[serde(default = "default_prior_weight")]
+    pub prior_weight: u32,
+    /// How many repeats the product's figure counts as against a customer's own:
+    /// their weight is own repeats / (own repeats + customer_weight).
+    #[serde(default = "default_customer_weight")]
+    pub customer_weight: u32,
+    /// A purchase of more units than this (a gift, a stock-up for a business) starts
+    /// no interval to learn from.
+    #[serde(default = "default_bulk_units")]
+    pub bulk_units: u32,
 }
 impl Default for ReplenishmentRule {
     fn default() -> Self {
-        ReplenishmentRule { enabled: true }
+        ReplenishmentRule {
+            enabled: true,
+            learn: true,
+            min_repeats: default_min_repeats(),
+            prior_weight: default_prior_weight(),
+            customer_weight: default_customer_weight(),
+            bulk_units: default_bulk_units(),
+        }
     }
+}
+
+fn default_min_repeats() -> u32 {
+    5
+}
+fn default_prior_weight() -> u32 {
+    5
+}
+fn default_customer_weight() -> u32 {
+    2
+}
+fn default_bulk_units() -> u32 {
+    12
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -558,6 +598,18 @@ pub struct ProductRule {
 pub struct Complementary {
     pub title: String,
     pub url: String,
+}
+
+impl ProductRule {
+    /// The key its learned timing is stored under: the product id, else `sku:{sku}`
+    /// (the order export, read by `aftercart import-orders`, names SKUs only).
+    pub fn timing_key(&self) -> String {
+        match (self.product_id, &self.sku) {
+            (Some(id), _) => id.to_string(),
+            (None, Some(sku)) => format!("sku:{sku}"),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 impl ShopConfig {

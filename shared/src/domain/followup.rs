@@ -111,12 +111,15 @@ pub fn wanted(
     out
 }
 
-/// Days from payment to the reminder, per product still kept (not refunded):
-/// consumption days × quantity − lead days. Units are summed in `u64` and the days
-/// computed with saturating arithmetic; a product whose reminder would fall outside
-/// the planning window ([`MAX_PLAN_AHEAD_DAYS`]) gets none.
+/// Days from payment to the reminder, per product still kept (not refunded): days per
+/// unit × quantity − lead days, with the days per unit the order fixed when it was
+/// paid (`OrderRecord::timing`, learned) or else the product's `consumption_days`; a
+/// product with neither gets no reminder. Units are summed in `u64` and the days
+/// computed with saturating arithmetic; a product whose reminder would fall outside the
+/// planning window ([`MAX_PLAN_AHEAD_DAYS`]) gets none.
 fn replenishment_days(order: &OrderRecord, rules: &ShopConfig) -> BTreeMap<u64, i64> {
-    let mut units: BTreeMap<u64, (u64, u32, u32)> = BTreeMap::new(); // product -> (qty, days, lead)
+    // product -> (qty, hundredths of a day per unit, lead)
+    let mut units: BTreeMap<u64, (u64, u64, u32)> = BTreeMap::new();
     for line in &order.lines {
         let Some(product) = line.product_id else {
             continue;
@@ -124,7 +127,9 @@ fn replenishment_days(order: &OrderRecord, rules: &ShopConfig) -> BTreeMap<u64, 
         let Some(rule) = rules.product(line.product_id, line.sku.as_deref()) else {
             continue;
         };
-        let Some(days) = rule.consumption_days else {
+        let learned = order.timing.get(&rule.timing_key()).copied();
+        let Some(per_unit) = learned.or(rule.consumption_days.map(|d| d.saturating_mul(100)))
+        else {
             continue;
         };
         let kept = line
@@ -133,15 +138,18 @@ fn replenishment_days(order: &OrderRecord, rules: &ShopConfig) -> BTreeMap<u64, 
         if kept == 0 {
             continue;
         }
-        let e = units.entry(product).or_insert((0, days, rule.lead_days));
+        let e = units
+            .entry(product)
+            .or_insert((0, u64::from(per_unit), rule.lead_days));
         e.0 = e.0.saturating_add(u64::from(kept));
     }
     units
         .into_iter()
-        .map(|(product, (qty, days, lead))| {
-            let qty = i64::try_from(qty).unwrap_or(i64::MAX);
-            let total = i64::from(days)
-                .saturating_mul(qty)
+        .map(|(product, (qty, per_unit, lead))| {
+            // Rounded to the nearest day.
+            let total = qty.saturating_mul(per_unit).saturating_add(50) / 100;
+            let total = i64::try_from(total)
+                .unwrap_or(i64::MAX)
                 .saturating_sub(i64::from(lead));
             (product, total.max(1))
         })

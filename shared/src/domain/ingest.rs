@@ -8,6 +8,7 @@
 use crate::config::ShopConfig;
 use crate::domain::attribution;
 use crate::domain::followup::{self, Planner, Triggers};
+use crate::model::cadence::CadenceRecord;
 use crate::model::time::utc_key;
 use crate::model::Expect;
 use crate::model::{
@@ -21,6 +22,9 @@ use crate::wire::shopify::{
 };
 use chrono::{DateTime, Utc};
 
+mod timing;
+pub use timing::cadence_keys;
+
 /// The stored items an event's plan depends on.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Needs {
@@ -30,6 +34,8 @@ pub struct Needs {
     pub shop: bool,
     /// The customer whose follow-ups to read.
     pub followups_of: Option<String>,
+    /// Timing keys of the products whose learned timing to read ([`cadence_keys`]).
+    pub cadences: Vec<String>,
 }
 
 /// Those items as read (consistently) from the table.
@@ -42,6 +48,8 @@ pub struct Loaded {
     pub followups: Vec<FollowUpRecord>,
     /// Discount codes issued to the customer (read with the follow-ups).
     pub discounts: Vec<DiscountRecord>,
+    /// The learned timing of the products in [`Needs::cadences`] that have any.
+    pub cadences: Vec<CadenceRecord>,
 }
 
 /// One item to write.
@@ -56,6 +64,7 @@ pub enum Item {
     Shop(ShopRecord),
     FollowUp(FollowUpRecord),
     Discount(DiscountRecord),
+    Cadence(CadenceRecord),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,8 +150,15 @@ pub fn needs_after(event: &Event, needs: &Needs, loaded: &Loaded) -> Needs {
                 refined.followups_of = Some(key.clone());
             }
         }
-        Event::Fulfillment(..) | Event::FulfillmentEvent(_) | Event::Refund(_) => {
+        Event::Fulfillment(..) | Event::FulfillmentEvent(_) => {
             refined.followups_of.clone_from(&stored.customer_key);
+        }
+        // A refund also changes the units the customer kept (`model::cadence`).
+        Event::Refund(_) => {
+            refined.followups_of.clone_from(&stored.customer_key);
+            if stored.spend_counted && !stored.timing.is_empty() {
+                refined.profile.clone_from(&stored.customer_key);
+            }
         }
         _ => {}
     }
@@ -371,10 +387,12 @@ fn plan_customer(
     if rec.paid_at.is_some() && rec.cancelled_at.is_none() && !rec.spend_counted {
         changed = true;
         loyalty = count_spend(ctx, rec, &mut p);
+        timing::learn_from_payment(ctx, rec, &mut p, loaded, out);
     } else if rec.cancelled_at.is_some() && rec.spend_counted {
         // A cancelled order no longer counts towards spend or loyalty.
         rec.spend_counted = false;
         changed = true;
+        timing::forget_units(rec, &mut p);
         p.paid_orders_count = p.paid_orders_count.saturating_sub(1);
         p.total_spent = p
             .total_spent
@@ -704,6 +722,7 @@ fn plan_refund(ctx: &Context<'_>, r: &Refund, loaded: &Loaded, out: &mut Vec<Wri
             *refunded = refunded.saturating_add(l.quantity);
         }
     }
+    timing::refunded_units(ctx, &order, loaded, out);
     plan_followups(ctx, &order, Triggers::default(), loaded, out);
     out.push(write(
         keys::order(ctx.shop, r.order_id),
@@ -794,7 +813,13 @@ macro_rules! versioned_record {
         }
     )*};
 }
-versioned_record!(OrderRecord, FulfillmentRecord, ProfileRecord, ShopRecord);
+versioned_record!(
+    OrderRecord,
+    FulfillmentRecord,
+    ProfileRecord,
+    ShopRecord,
+    CadenceRecord
+);
 
 fn versioned<T: Versioned>(current: Option<&T>, new: impl FnOnce() -> T) -> (T, Expect) {
     match current {

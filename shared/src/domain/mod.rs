@@ -3,6 +3,7 @@
 //! Lambda types; every function here is unit-tested without a store.
 
 pub mod attribution;
+pub mod cadence;
 pub mod feedback;
 pub mod followup;
 pub mod guards;

@@ -17,6 +17,7 @@ pub struct Key {
     pub sk: String,
 }
 
+pub mod cadence;
 pub mod color;
 pub mod locale;
 pub mod money;
@@ -182,6 +183,17 @@ pub mod keys {
             sk: format!("{REFUSALS_PREFIX}{day}"),
         }
     }
+
+    /// A product's learned replenishment timing (`model::cadence::CadenceRecord`).
+    pub fn cadence(shop: &str, product: &str) -> Key {
+        Key {
+            pk: format!("SHOP#{shop}"),
+            sk: format!("{CADENCE_PREFIX}{product}"),
+        }
+    }
+
+    /// The sort-key prefix of [`cadence`] items.
+    pub const CADENCE_PREFIX: &str = "CADENCE#";
 
     /// The sort-key prefix of [`refusals`] items.
     pub const REFUSALS_PREFIX: &str = "REFUSED#";
@@ -366,6 +378,11 @@ pub struct OrderRecord {
     /// Quantities refunded so far, by line item id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub refunded: BTreeMap<String, u32>,
+    /// Replenishable product's timing key → days one unit lasts for this customer, in
+    /// hundredths of a day, fixed when the order was paid (`domain::cadence`); the
+    /// reminder counts from it. A product missing here uses its `consumption_days`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timing: BTreeMap<String, u32>,
     /// Whether this order has been added to the customer's profile and history.
     #[serde(default)]
     pub counted: bool,
@@ -550,6 +567,10 @@ pub struct ProfileRecord {
     /// Product id → time of the latest order containing it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub products: BTreeMap<String, String>,
+    /// Timing key of each replenishable product → the customer's newest purchases of
+    /// it, oldest first (`model::cadence`): their own cadence.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub purchases: BTreeMap<String, Vec<cadence::Purchase>>,
     /// When the last follow-up was sent (or is being sent): the frequency cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_email_at: Option<String>,

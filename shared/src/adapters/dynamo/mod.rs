@@ -97,6 +97,12 @@ impl DynamoStore {
                 .flatten()
                 .cloned(),
         );
+        let cadences: Vec<Key> = needs
+            .cadences
+            .iter()
+            .map(|p| keys::cadence(shop, p))
+            .collect();
+        wanted.extend(cadences.iter().cloned());
 
         let mut req = self.client.transact_get_items();
         for k in &wanted {
@@ -135,14 +141,18 @@ impl DynamoStore {
             })
             .collect();
         // Follow-ups and codes come from a Query (`plans_of`), run beside this read.
-        let loaded = Loaded {
+        let mut loaded = Loaded {
             order: decode(order.as_ref(), &mut found)?,
             fulfillment: decode(fulfillment.as_ref(), &mut found)?,
             profile: decode(profile.as_ref(), &mut found)?,
             shop: decode(shop_key.as_ref(), &mut found)?,
             followups: Vec::new(),
             discounts: Vec::new(),
+            cadences: Vec::new(),
         };
+        for k in &cadences {
+            loaded.cadences.extend(decode(Some(k), &mut found)?);
+        }
         Ok((present, loaded))
     }
 
@@ -167,6 +177,7 @@ impl DynamoStore {
                 Item::Shop(r) => self.put(&w.key, kind_of(r), r, w.expect),
                 Item::FollowUp(r) => self.put(&w.key, kind_of(r), r, w.expect),
                 Item::Discount(r) => self.put(&w.key, kind_of(r), r, w.expect),
+                Item::Cadence(r) => self.put(&w.key, kind_of(r), r, w.expect),
             }?;
             req = req.transact_items(item);
         }
@@ -316,7 +327,8 @@ impl Recorder for DynamoStore {
         if let Some((id, version)) = event.business_key() {
             receipt_keys.push(keys::event(ctx.shop, topic, id, &version));
         }
-        let first = ingest::needs(event);
+        let mut first = ingest::needs(event);
+        first.cadences = ingest::cadence_keys(ctx.rules, event);
         // A likely retry: its receipt alone first (≈ 1 RRU), not the full read (≈ 9).
         if ctx.redelivery && self.get::<Receipt>(&receipt_keys[0]).await?.is_some() {
             return Ok(Outcome::Duplicate {

@@ -39,6 +39,7 @@ fn version_of(item: &Item) -> Option<u64> {
         Item::Shop(r) => Some(r.v),
         Item::FollowUp(r) => Some(r.v),
         Item::Discount(r) => Some(r.v),
+        Item::Cadence(r) => Some(r.v),
         Item::Refund(_) | Item::History(_) | Item::Privacy(_) => None,
     }
 }
@@ -106,6 +107,14 @@ impl Table {
                         .collect()
                 })
                 .unwrap_or_default(),
+            cadences: needs
+                .cadences
+                .iter()
+                .filter_map(|p| match self.items.get(&keys::cadence(shop, p)) {
+                    Some(Item::Cadence(r)) => Some(r.clone()),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 
@@ -227,10 +236,12 @@ fn try_deliver(
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, String> {
     let ev = event(topic, body);
-    let first = needs(&ev);
+    let ctx = ctx(now);
+    let mut first = needs(&ev);
+    first.cadences = cadence_keys(ctx.rules, &ev);
     let loaded = table.load(SHOP, &first);
     let loaded = table.load(SHOP, &needs_after(&ev, &first, &loaded));
-    let writes = plan(&ctx(now), &ev, &loaded);
+    let writes = plan(&ctx, &ev, &loaded);
     table.apply(writes.clone())?;
     Ok(writes)
 }
@@ -257,6 +268,7 @@ fn record_json(item: &Item) -> String {
         Item::Shop(r) => serde_json::to_string(r),
         Item::FollowUp(r) => serde_json::to_string(r),
         Item::Discount(r) => serde_json::to_string(r),
+        Item::Cadence(r) => serde_json::to_string(r),
     }
     .unwrap()
 }
@@ -1272,6 +1284,7 @@ fn junk_loaded() -> Loaded {
         }),
         followups: Vec::new(),
         discounts: Vec::new(),
+        cadences: Vec::new(),
     }
 }
 
@@ -1612,7 +1625,8 @@ fn deliver_with(
     now: DateTime<Utc>,
 ) -> Vec<Write> {
     let ev = event(topic, body);
-    let first = needs(&ev);
+    let mut first = needs(&ev);
+    first.cadences = cadence_keys(Some(rules), &ev);
     let loaded = table.load(SHOP, &first);
     let loaded = table.load(SHOP, &needs_after(&ev, &first, &loaded));
     let context = Context {
@@ -2250,3 +2264,4 @@ fn refunds_never_increase_what_a_customer_keeps_whatever_they_claim() {
         }
     }
 }
+mod timing;
