@@ -31,7 +31,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview preview-all \
-        build deploy validate startup cycles confirm-redact replay reputation fuzz fuzz-build \
+        build deploy validate startup cycles confirm-redact replay import-orders reputation fuzz fuzz-build \
         fuzz-corpus report report-link test-browser chromium
 
 help: ## List the targets
@@ -120,6 +120,10 @@ confirm-redact: .env ## Confirm a shop/redact waiting for an operator: SHOP=name
 replay: .env ## Record a shop's quarantined deliveries after a fix: SHOP=name.myshopify.com
 	@test -n "$(SHOP)" || { echo "usage: make replay SHOP=name.myshopify.com"; exit 2; }
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- replay --shop $(SHOP)
+
+import-orders: .env ## Record a shop's past orders from Shopify's order export, sending nothing: SHOP=name.myshopify.com FILE=orders.csv
+	@test -n "$(SHOP)" -a -n "$(FILE)" || { echo "usage: make import-orders SHOP=name.myshopify.com FILE=orders.csv"; exit 2; }
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- import-orders --shop $(SHOP) --file $(FILE)
 
 reputation: .env ## A shop's bounce/complaint rates and marketing brake: SHOP=name.myshopify.com (RESUME=1 lifts a pause)
 	@test -n "$(SHOP)" || { echo "usage: make reputation SHOP=name.myshopify.com [RESUME=1]"; exit 2; }

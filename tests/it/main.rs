@@ -5,6 +5,7 @@ mod admin;
 mod crash;
 mod dispatch;
 mod fake_admin;
+mod import;
 mod links;
 mod mail_events;
 mod privacy;

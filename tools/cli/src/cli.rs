@@ -10,6 +10,9 @@ use anyhow::{bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
+pub mod import;
+pub mod orders_csv;
+
 /// What `check-config` found in a file that loads.
 #[derive(Debug)]
 pub struct ConfigCheck {

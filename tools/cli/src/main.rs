@@ -11,6 +11,7 @@
 //!   aftercart reputation --shop S [--resume]  bounce and complaint rates, marketing brake
 //!   aftercart report --shop S [--from D --to D] --format html|json|csv [--out F]  the merchant's report
 //!   aftercart report-link --shop S [--days N]  a signed link to the shop's report page
+//!   aftercart import-orders --shop S --file F  record a shop's past orders from Shopify's CSV export, send nothing
 
 use aftercart::adapters::dynamo::{table, Attrs};
 use aftercart::wire::shopify::Topic;
@@ -151,6 +152,19 @@ enum Command {
         #[arg(long)]
         shop: String,
     },
+    /// Record a shop's past orders from Shopify's order export (Orders → Export → CSV):
+    /// orders, customer profiles and history, as the webhook records them, with no
+    /// follow-up planned — nothing is ever sent for a past order. Bad rows are reported
+    /// by line and skip their order; running it again changes nothing
+    /// (docs/replenishment.md). Uses the config (AFTERCART_CONFIG) and AFTERCART_TABLE.
+    ImportOrders {
+        /// The shop's domain, e.g. acme.myshopify.com.
+        #[arg(long)]
+        shop: String,
+        /// The CSV file Shopify exported.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Show a shop's bounce and complaint rates over the window and whether its
     /// marketing is paused; `--resume` lifts a pause by hand (docs/deliverability.md).
     /// Uses the config (AFTERCART_CONFIG) and the table in AFTERCART_TABLE.
@@ -242,6 +256,7 @@ async fn run(command: Command) -> Result<()> {
         Command::ConfirmRedact { shop, by } => confirm_redact(&shop, &by).await,
         Command::Reputation { shop, resume } => reputation(&shop, resume).await,
         Command::Replay { shop } => replay(&shop).await,
+        Command::ImportOrders { shop, file } => import_orders(&shop, &file).await,
         Command::Report {
             shop,
             from,
@@ -507,6 +522,35 @@ async fn replay(shop: &str) -> Result<()> {
         "{shop}: {} recorded, {} already recorded, {} still refused, {} unreadable",
         done.recorded, done.duplicates, done.still_refused, done.unreadable
     );
+    Ok(())
+}
+
+async fn import_orders(shop: &str, file: &std::path::Path) -> Result<()> {
+    let config = aftercart::apps::startup::load_config()?;
+    aftercart_cli::cli::import::shop_rules(&config, shop)?;
+    // The whole file is read and checked before anything is written.
+    let export = aftercart_cli::cli::import::read_export(file)?;
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        aftercart::adapters::dynamo::dynamo_client(aftercart::adapters::dynamo::Budget::Background)
+            .await,
+        aftercart::apps::startup::table_name()?,
+        std::time::Duration::from_secs(config.webhook.receipt_days as u64 * 86_400),
+    );
+    let total = export.orders.len();
+    let summary = aftercart_cli::cli::import::import_orders(
+        &store,
+        &config,
+        shop,
+        &export,
+        chrono::Utc::now(),
+        |done| {
+            if done % 500 == 0 && done < total {
+                eprintln!("  {done} of {total} orders…");
+            }
+        },
+    )
+    .await?;
+    println!("{}: {summary}", file.display());
     Ok(())
 }
 
