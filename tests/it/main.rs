@@ -11,6 +11,7 @@ mod mail_events;
 mod privacy;
 mod reminder;
 mod replay;
+mod replenishment;
 mod report;
 mod reputation;
 mod secrets;
