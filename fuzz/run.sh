@@ -9,7 +9,7 @@ seconds=${1:-60}
 cargo_fuzz=${2:-.tools/bin/cargo-fuzz}
 shift 2 || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(webhook mail_events link_tokens link_requests config)
+[ ${#targets[@]} -gt 0 ] || targets=(webhook mail_events link_tokens link_requests config orders_csv)
 logs=fuzz/logs
 mkdir -p "$logs"
 failed=()

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=fuzz/corpus
-mkdir -p "$corpus"/{webhook,mail_events,link_tokens,link_requests,config}
+mkdir -p "$corpus"/{webhook,mail_events,link_tokens,link_requests,config,orders_csv}
 
 # A byte as a file's content, for the targets' selector bytes.
 byte() { printf "\\x$(printf %02x "$1")"; }
@@ -111,6 +111,17 @@ fi
 # config: the sample merchant config.
 cp infra/aftercart.toml "$corpus/config/seed-aftercart.toml"
 
-for t in webhook mail_events link_tokens link_requests config; do
+# orders_csv: the sample exports of `aftercart import-orders`' tests, and variants of the
+# real-shaped one: LF endings, no BOM, a bad quantity on a later row, the header alone.
+for f in tools/cli/tests/fixtures/*.csv; do
+  cp "$f" "$corpus/orders_csv/seed-$(basename "$f" .csv)"
+done
+export_csv=tools/cli/tests/fixtures/shopify_orders_export.csv
+tr -d '\r' < "$export_csv" > "$corpus/orders_csv/seed-lf"
+tail -c +4 "$export_csv" > "$corpus/orders_csv/seed-no-bom"
+sed 's/,1,"Hand grinder/,one,"Hand grinder/' "$export_csv" > "$corpus/orders_csv/seed-bad-row"
+head -n 1 "$export_csv" > "$corpus/orders_csv/seed-header-only"
+
+for t in webhook mail_events link_tokens link_requests config orders_csv; do
   printf '  corpus %-12s %4d files\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done
