@@ -307,9 +307,12 @@ fn plan_order(ctx: &Context<'_>, topic: Topic, o: &Order, loaded: &Loaded, out: 
     if let Some(ckey) = rec.customer_key.clone() {
         triggers.loyalty = plan_customer(ctx, o, &mut rec, &ckey, &created, loaded, out);
     }
-    if !ctx.import {
-        plan_followups(ctx, &rec, triggers, loaded, out);
+    // Only an order Aftercart had not seen yet becomes a past one: importing an order
+    // that came in live leaves its follow-ups as they were.
+    if ctx.import && loaded.order.is_none() {
+        rec.imported = true;
     }
+    plan_followups(ctx, &rec, triggers, loaded, out);
     if newly_counted && !ctx.import {
         plan_attribution(ctx, o, &rec, loaded, out);
     }
@@ -561,6 +564,11 @@ fn plan_followups(
     out: &mut Vec<Write>,
 ) {
     let Some(rules) = ctx.rules else { return };
+    // A past order from the history import never gets an email, not even when a later
+    // delivery of it (an edit, a refund, a shipment) comes in.
+    if order.imported || ctx.import {
+        return;
+    }
     let now = utc_key(&ctx.now);
     let planner = Planner {
         shop: ctx.shop,

@@ -383,6 +383,10 @@ pub struct OrderRecord {
     /// reminder counts from it. A product missing here uses its `consumption_days`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub timing: BTreeMap<String, u32>,
+    /// Recorded by the history import (`aftercart import-orders`): a past order, for
+    /// which no follow-up is ever planned, whatever deliveries of it come later.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
     /// Whether this order has been added to the customer's profile and history.
     #[serde(default)]
     pub counted: bool,

@@ -101,3 +101,29 @@ fn an_import_learns_timing_but_plans_nothing() {
     assert!(followups(&t).is_empty(), "{:?}", followups(&t));
     assert_eq!(cadence_of(&t).map(|c| c.samples), Some(vec![3100]));
 }
+
+#[test]
+fn a_later_delivery_of_an_imported_order_plans_nothing() {
+    let config = rules();
+    let shop = &config.shops[0];
+    let mut t = Table::default();
+    let ev = event(
+        Topic::OrdersPaid,
+        &repeat_order(1, "2025-01-01T10:00:00Z", 1),
+    );
+    let context = Context {
+        rules: Some(shop),
+        import: true,
+        ..ctx(now())
+    };
+    t.apply(plan(&context, &ev, &t.load(SHOP, &needs(&ev))))
+        .expect("applies");
+    // The old order is marked fulfilled today: still no thank-you, check or reminder.
+    let edited = edit(&repeat_order(1, "2025-01-01T10:00:00Z", 1), |o| {
+        o["updated_at"] = json!("2026-11-30T10:00:00Z");
+        o["tags"] = json!("vip");
+        o["fulfillment_status"] = json!("fulfilled");
+    });
+    deliver_with(&mut t, shop, Topic::OrdersFulfilled, &edited, now());
+    assert!(followups(&t).is_empty(), "{:?}", followups(&t));
+}
