@@ -368,7 +368,8 @@ impl Columns {
         Ok(Columns { at })
     }
 
-    /// The row's values, trimmed; `Err` for the first column read that is not UTF-8.
+    /// The row's values, trimmed, and what is wrong with it as a whole: a field count
+    /// other than the header's, or the first column read that is not UTF-8.
     fn row(&self, record: &csv::ByteRecord, line: u64, width: usize) -> Row {
         let mut values: [String; N] = Default::default();
         let mut problem = (record.len() != width).then(|| {
@@ -527,6 +528,37 @@ impl Group {
     }
 }
 
+impl Group {
+    /// The order-level field `name` read with `parse`; `None` when no row fills it or
+    /// it does not read (the reason added to `errors`).
+    fn optional<T>(
+        &self,
+        name: &str,
+        errors: &mut Vec<RowError>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let (v, line) = self.order_value(name, errors)?;
+        parse(v)
+            .map_err(|reason| errors.push(self.error(line, reason)))
+            .ok()
+    }
+
+    /// As [`Group::optional`], for a field every order must fill.
+    fn required<T>(
+        &self,
+        name: &str,
+        errors: &mut Vec<RowError>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        if self.rows.iter().all(|r| r.opt(name).is_none()) {
+            let line = self.rows.first().map_or(0, |r| r.line);
+            errors.push(self.error(line, format!("{name} is empty on every row of the order")));
+            return None;
+        }
+        self.optional(name, errors, parse)
+    }
+}
+
 /// The order-level fields, checked.
 struct OrderFields {
     id: u64,
@@ -553,87 +585,54 @@ impl OrderFields {
     /// `errors`) if a required one is missing or any is unreadable.
     fn of(g: &Group, errors: &mut Vec<RowError>) -> Option<OrderFields> {
         let before = errors.len();
-        let first_line = g.rows.first().map_or(0, |r| r.line);
-        let mut field = |name: &str, check: &dyn Fn(&str) -> Result<(), String>| {
-            let found = g.order_value(name, errors);
-            if let Some((v, line)) = found {
-                if let Err(reason) = check(v) {
-                    errors.push(g.error(line, reason));
-                }
-            }
-            found.map(|(v, _)| v.to_owned())
-        };
-        let ok = |_: &str| Ok::<(), String>(());
-        let id = field(col::ID, &|v| order_id(v).map(|_| ()));
-        let email = field(col::EMAIL, &|v| email(v).map(|_| ()));
-        let created = field(col::CREATED_AT, &|v| time(col::CREATED_AT, v).map(|_| ()));
-        let fin = field(col::FINANCIAL_STATUS, &|v| {
-            status(col::FINANCIAL_STATUS, v).map(|_| ())
+        let id = g.required(col::ID, errors, order_id);
+        let email = g.required(col::EMAIL, errors, email);
+        let created_at = g.required(col::CREATED_AT, errors, |v| time(col::CREATED_AT, v));
+        let financial_status = g.required(col::FINANCIAL_STATUS, errors, |v| {
+            status(col::FINANCIAL_STATUS, v)
         });
-        let paid = field(col::PAID_AT, &|v| time(col::PAID_AT, v).map(|_| ()));
-        let fstatus = field(col::FULFILLMENT_STATUS, &|v| {
-            status(col::FULFILLMENT_STATUS, v).map(|_| ())
+        let paid_at = g.optional(col::PAID_AT, errors, |v| time(col::PAID_AT, v));
+        let fulfillment_status = g.optional(col::FULFILLMENT_STATUS, errors, |v| {
+            status(col::FULFILLMENT_STATUS, v)
         });
-        let fulfilled = field(col::FULFILLED_AT, &|v| {
-            time(col::FULFILLED_AT, v).map(|_| ())
+        let fulfilled_at = g.optional(col::FULFILLED_AT, errors, |v| time(col::FULFILLED_AT, v));
+        let cancelled_at = g.optional(col::CANCELLED_AT, errors, |v| time(col::CANCELLED_AT, v));
+        let accepts_marketing = g.optional(col::ACCEPTS_MARKETING, errors, |v| {
+            yes_no(col::ACCEPTS_MARKETING, v)
         });
-        let cancelled = field(col::CANCELLED_AT, &|v| {
-            time(col::CANCELLED_AT, v).map(|_| ())
-        });
-        let marketing = field(col::ACCEPTS_MARKETING, &|v| {
-            yes_no(col::ACCEPTS_MARKETING, v).map(|_| ())
-        });
-        let currency = field(col::CURRENCY, &|v| currency(v).map(|_| ()));
-        let mut amounts = [None, None, None, None, None, None];
-        for (slot, name) in amounts.iter_mut().zip([
+        let currency = g.optional(col::CURRENCY, errors, currency);
+        let mut amount = |name: &str| g.optional(name, errors, |v| money(name, v));
+        let [subtotal, shipping, taxes, total, discount_amount, refunded_amount] = [
             col::SUBTOTAL,
             col::SHIPPING,
             col::TAXES,
             col::TOTAL,
             col::DISCOUNT_AMOUNT,
             col::REFUNDED_AMOUNT,
-        ]) {
-            *slot = field(name, &|v| money(name, v).map(|_| ()));
-        }
-        let code = field(col::DISCOUNT_CODE, &ok);
-        for (name, value) in [
-            (col::ID, &id),
-            (col::EMAIL, &email),
-            (col::CREATED_AT, &created),
-            (col::FINANCIAL_STATUS, &fin),
-        ] {
-            if value.is_none() {
-                errors.push(g.error(
-                    first_line,
-                    format!("{name} is empty on every row of the order"),
-                ));
-            }
-        }
+        ]
+        .map(&mut amount);
+        let discount_code = g.optional(col::DISCOUNT_CODE, errors, |v| Ok(v.to_owned()));
         if errors.len() > before {
             return None;
         }
-        let opt_time = |v: Option<String>, name: &str| v.and_then(|v| time(name, &v).ok());
-        let opt_money = |v: &Option<String>| v.as_deref().and_then(|v| money("", v).ok());
         Some(OrderFields {
-            id: order_id(id.as_deref()?).ok()?,
+            id: id?,
             email: email?,
-            created_at: time(col::CREATED_AT, created.as_deref()?).ok()?,
-            financial_status: status(col::FINANCIAL_STATUS, fin.as_deref()?).ok()?,
-            paid_at: opt_time(paid, col::PAID_AT),
-            fulfillment_status: fstatus.and_then(|v| status(col::FULFILLMENT_STATUS, &v).ok()),
-            fulfilled_at: opt_time(fulfilled, col::FULFILLED_AT),
-            cancelled_at: opt_time(cancelled, col::CANCELLED_AT),
-            accepts_marketing: marketing
-                .and_then(|v| yes_no(col::ACCEPTS_MARKETING, &v).ok())
-                .unwrap_or(false),
-            currency: currency.map(|c| c.to_ascii_uppercase()),
-            subtotal: opt_money(&amounts[0]),
-            shipping: opt_money(&amounts[1]),
-            taxes: opt_money(&amounts[2]),
-            total: opt_money(&amounts[3]),
-            discount_amount: opt_money(&amounts[4]),
-            refunded_amount: opt_money(&amounts[5]),
-            discount_code: code,
+            created_at: created_at?,
+            financial_status: financial_status?,
+            paid_at,
+            fulfillment_status,
+            fulfilled_at,
+            cancelled_at,
+            accepts_marketing: accepts_marketing.unwrap_or(false),
+            currency,
+            subtotal,
+            shipping,
+            taxes,
+            total,
+            discount_code,
+            discount_amount,
+            refunded_amount,
         })
     }
 
@@ -864,33 +863,11 @@ pub struct OrderBodies {
 /// `updated_at` is the paid time for a paid order (the library records a payment at
 /// the order's version), else `Created at`.
 pub fn webhook_bodies(order: &ExportOrder, rules: &ShopConfig) -> OrderBodies {
-    let mut unmatched = Vec::new();
-    let mut line_items = Vec::new();
-    let mut refund_lines = Vec::new();
-    for (i, l) in order.lines.iter().enumerate() {
-        let line_id = i as u64 + 1;
-        let product_id = match rules.product(None, l.sku.as_deref()) {
-            Some(rule) => rule.product_id,
-            None => {
-                unmatched.push((l.line, l.sku.clone()));
-                None
-            }
-        };
-        line_items.push(json!({
-            "id": line_id,
-            "product_id": product_id,
-            "sku": l.sku,
-            "title": l.name,
-            "quantity": l.quantity,
-            "price": l.price.map(|p| p.to_string()),
-            "gift_card": false,
-        }));
-        refund_lines.push(json!({
-            "line_item_id": line_id,
-            "quantity": l.quantity,
-            "line_item": { "id": line_id, "product_id": product_id, "quantity": l.quantity },
-        }));
-    }
+    let LineBodies {
+        line_items,
+        refund_lines,
+        unmatched,
+    } = line_bodies(order, rules);
     let money = |d: Option<Decimal>| d.map(|d| d.to_string());
     let discount_codes: Vec<Value> = order
         .discount_code
@@ -938,6 +915,47 @@ pub fn webhook_bodies(order: &ExportOrder, rules: &ShopConfig) -> OrderBodies {
         refund,
         unmatched,
     }
+}
+
+/// An order's `line_items`, the `refund_line_items` refunding all of them, and the
+/// lines no product rule matches.
+struct LineBodies {
+    line_items: Vec<Value>,
+    refund_lines: Vec<Value>,
+    unmatched: Vec<(u64, Option<String>)>,
+}
+
+fn line_bodies(order: &ExportOrder, rules: &ShopConfig) -> LineBodies {
+    let mut out = LineBodies {
+        line_items: Vec::new(),
+        refund_lines: Vec::new(),
+        unmatched: Vec::new(),
+    };
+    for (i, l) in order.lines.iter().enumerate() {
+        let line_id = i as u64 + 1;
+        let product_id = match rules.product(None, l.sku.as_deref()) {
+            Some(rule) => rule.product_id,
+            None => {
+                out.unmatched.push((l.line, l.sku.clone()));
+                None
+            }
+        };
+        out.line_items.push(json!({
+            "id": line_id,
+            "product_id": product_id,
+            "sku": l.sku,
+            "title": l.name,
+            "quantity": l.quantity,
+            "price": l.price.map(|p| p.to_string()),
+            "gift_card": false,
+        }));
+        out.refund_lines.push(json!({
+            "line_item_id": line_id,
+            "quantity": l.quantity,
+            "line_item": { "id": line_id, "product_id": product_id, "quantity": l.quantity },
+        }));
+    }
+    out
 }
 
 /// The export has no refund time: the latest time it gives for the order.
