@@ -6,6 +6,7 @@ pub mod attribution;
 pub mod feedback;
 pub mod followup;
 pub mod guards;
+pub mod holdout;
 pub mod ingest;
 pub mod mail_events;
 pub mod refusals;
