@@ -83,6 +83,7 @@ fn playbook(
         marketing,
         current,
         previous,
+        holdout: None,
     }
 }
 
