@@ -1506,3 +1506,89 @@ async fn a_hand_over_whose_cap_slot_is_taken_writes_nothing_and_a_planned_remind
     let stored = all.iter().find(|f| f.id == seen.id).unwrap();
     assert_eq!((stored.v, stored.status), (again.v, FollowUpStatus::Sent));
 }
+
+#[tokio::test]
+async fn held_out_customers_get_no_email_and_are_recorded_held_out() {
+    // Half the shop's customers are held out of the thank-you.
+    let t = TestApp::spawn_configured(config_with(
+        "",
+        "[shop.playbooks.thank_you]\nholdout_percent = 50\n",
+    ))
+    .await;
+    let run = fastrand::u32(..);
+    let address = |i: u64| format!("holdout-{run:08x}-{i}@example.com");
+    let customers: Vec<u64> = (0..8).map(|i| 8100 + i).collect();
+    for (i, c) in customers.iter().enumerate() {
+        let i = i as u64;
+        deliver(
+            &t,
+            "orders/paid",
+            &paid(8200 + i, *c, &address(i)),
+            &format!("wh-holdout-{i}"),
+        )
+        .await;
+    }
+    let out =
+        |c: u64| aftercart::domain::holdout::held_out(SHOP, &c.to_string(), Playbook::ThankYou, 50);
+    let held: Vec<u64> = customers.iter().copied().filter(|c| out(*c)).collect();
+    assert!(
+        !held.is_empty() && held.len() < customers.len(),
+        "the sample has both groups: {held:?}"
+    );
+
+    let d = t.dispatcher("2026-11-22T10:00:00Z", None).await;
+    let report = run_dispatch(&d).await;
+    let n = customers.len() as u64;
+    let h = held.len() as u64;
+    assert_eq!(
+        (report["held_out"].as_u64(), report["sent"].as_u64()),
+        (Some(h), Some(n - h)),
+        "{report}"
+    );
+
+    // The table: held out at the run's time, with no send; the others sent.
+    let all = t.followups().await;
+    let thanks = by_playbook(&all, Playbook::ThankYou);
+    assert_eq!(thanks.len(), customers.len());
+    for f in thanks {
+        let c: u64 = f.customer_key.parse().expect("a customer id");
+        if out(c) {
+            assert_eq!(f.status, FollowUpStatus::HeldOut, "{}", f.id);
+            assert_eq!(f.held_out_at.as_deref(), Some("2026-11-22T10:00:00.000Z"));
+            assert_eq!(
+                (f.sent_at.as_deref(), f.ses_message_id.as_deref()),
+                (None, None)
+            );
+            assert!(f.due_pk.is_none(), "out of the due index");
+        } else {
+            assert_eq!(f.status, FollowUpStatus::Sent, "{}", f.id);
+        }
+    }
+    // The item says `held_out`, as stored.
+    let raw = t.scan().await;
+    assert_eq!(
+        raw.iter()
+            .filter(|i| s(i, "entity") == "followup" && s(i, "status") == "held_out")
+            .count(),
+        held.len()
+    );
+
+    // moto's SES outbox: the held-out customers got nothing, the others one email each.
+    let data = reqwest_json(&format!("{}/moto-api/data.json", endpoint())).await;
+    let messages = aftercart_cli::outbox::messages_from_moto(&data).expect("moto's shape");
+    for (i, c) in customers.iter().enumerate() {
+        let to = address(i as u64);
+        let got = messages.iter().filter(|m| m.to.contains(&to)).count();
+        assert_eq!(got, usize::from(!out(*c)), "{to} (held out: {})", out(*c));
+    }
+    // The report's counters: held out on the thank-you's day.
+    let stats = t.stats(SHOP, "2026-11-22#playbook#thank_you").await;
+    assert_eq!(aftercart_integration::n(&stats, "held_out"), h.to_string());
+    assert_eq!(
+        aftercart_integration::n(&stats, "sent"),
+        (n - h).to_string()
+    );
+    // Nothing left due.
+    let later = t.dispatcher("2026-11-23T10:00:00Z", None).await;
+    assert_eq!(run_dispatch(&later).await["held_out"], 0);
+}

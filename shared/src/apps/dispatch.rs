@@ -17,6 +17,7 @@ use crate::adapters::dynamo::DynamoStore;
 use crate::apps::startup::shop_templates;
 use crate::config::{Config, ShopConfig};
 use crate::domain::guards::{guard, retry_backoff, send_order, GuardContext, Verdict};
+use crate::domain::report::CAP_REASON;
 use crate::email::context::email_context;
 use crate::email::{self, Templates};
 use crate::model::time::{parse_time, utc_key, Clock};
@@ -64,6 +65,9 @@ pub struct Report {
     pub due: AtomicU32,
     pub claimed: AtomicU32,
     pub sent: AtomicU32,
+    /// Passed every guard and recorded `held_out` instead of sent (the playbook's
+    /// holdout group): no email, no code, no send slot.
+    pub held_out: AtomicU32,
     pub deferred: AtomicU32,
     pub retried: AtomicU32,
     pub cancelled: AtomicU32,
@@ -92,6 +96,7 @@ impl Report {
         let g = |a: &AtomicU32| a.load(Ordering::Relaxed);
         serde_json::json!({
             "due": g(&self.due), "claimed": g(&self.claimed), "sent": g(&self.sent),
+            "held_out": g(&self.held_out),
             "deferred": g(&self.deferred), "retried": g(&self.retried),
             "cancelled": g(&self.cancelled), "failed": g(&self.failed), "lost": g(&self.lost),
             "put_back": g(&self.put_back), "unconfirmed": g(&self.unconfirmed),
@@ -326,6 +331,21 @@ fn recipient(
 fn cap_start(a: &Attempt<'_>) -> String {
     utc_key(&(a.now - Duration::hours(a.shop.frequency_cap_hours.into())))
 }
+
+/// `Some(until)` when, on the profile just read, another follow-up holds the customer's
+/// send slot: this one waits until it ends.
+fn cap_held_by_other(f: &FollowUpRecord, a: &Attempt<'_>) -> Option<DateTime<Utc>> {
+    if a.shop.frequency_cap_hours == 0 {
+        return None;
+    }
+    let cap_start = cap_start(a);
+    let held_by_other = a.profile.last_email_at.as_deref() > Some(cap_start.as_str())
+        && a.profile.last_email_by.as_deref() != Some(f.id.as_str());
+    held_by_other.then(|| slot_ends(a, a.profile.last_email_at.as_deref()))
+}
+
+/// The reason a held-out follow-up carries (the lookup and the CLI show it).
+pub const HELD_OUT_REASON: &str = "holdout group: recorded, not sent, for comparison";
 
 /// When a send slot taken at `last` ends (now if unknown).
 fn slot_ends(a: &Attempt<'_>, last: Option<&str>) -> DateTime<Utc> {
@@ -723,6 +743,9 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
             }
             Err(Unsendable::Fail(reason)) => return Ok(self.finish_failed(f, reason, run).await?),
         };
+        if self.in_holdout(&f, shop) {
+            return Ok(self.hold_out(f, &a, run).await?);
+        }
         if let Some(until) = self.take_slot(&f, &a).await? {
             Report::add(&run.report.deferred);
             return Ok(self
@@ -760,12 +783,10 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         if shop.frequency_cap_hours == 0 {
             return Ok(None);
         }
-        let cap_start = cap_start(a);
         if !f.held {
-            let held_by_other = a.profile.last_email_at.as_deref() > Some(cap_start.as_str())
-                && a.profile.last_email_by.as_deref() != Some(f.id.as_str());
-            return Ok(held_by_other.then(|| slot_ends(a, a.profile.last_email_at.as_deref())));
+            return Ok(cap_held_by_other(f, a));
         }
+        let cap_start = cap_start(a);
         if self
             .store
             .reserve_send_slot(&f.shop, &f.customer_key, &f.id, &a.now_key, &cap_start)
@@ -1167,6 +1188,33 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         let mut next = next_version(&f);
         next.status = FollowUpStatus::Cancelled;
         next.reason = Some(reason.to_owned());
+        next.sent_at = None;
+        next.unindex();
+        self.store_outcome(&next, &f, run).await
+    }
+
+    /// Whether the follow-up's customer is in its playbook's holdout group
+    /// (`domain::holdout`, the shop's `holdout_percent`).
+    fn in_holdout(&self, f: &FollowUpRecord, shop: &ShopConfig) -> bool {
+        let percent = shop.playbooks.holdout_percent(f.playbook);
+        crate::domain::holdout::held_out(&f.shop, &f.customer_key, f.playbook, percent)
+    }
+
+    /// A held-out follow-up that passed the guards: the frequency cap still defers it
+    /// (it is decided again later), read from the profile only — it takes no slot, as
+    /// no email goes out; else it is recorded `held_out` at the time it would have
+    /// been sent, with no discount code, no render and no send.
+    async fn hold_out(&self, f: Claim, a: &Attempt<'_>, run: &Run<'_>) -> Result<(), StoreError> {
+        if let Some(until) = cap_held_by_other(&f, a) {
+            Report::add(&run.report.deferred);
+            return self.reschedule(f, until, CAP_REASON, false, run).await;
+        }
+        Report::add(&run.report.held_out);
+        tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "held out");
+        let mut next = next_version(&f);
+        next.status = FollowUpStatus::HeldOut;
+        next.held_out_at = Some(a.now_key.clone());
+        next.reason = Some(HELD_OUT_REASON.to_owned());
         next.sent_at = None;
         next.unindex();
         self.store_outcome(&next, &f, run).await

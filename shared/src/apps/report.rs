@@ -60,6 +60,7 @@ pub async fn compute_listing<S: ReportStore>(
         comments: &comments,
         comments_capped: capped,
         max_comments: limit,
+        holdout_percent: &|p| shop.playbooks.holdout_percent(p),
     }))
 }
 

@@ -267,6 +267,29 @@ impl Playbooks {
             .map(Playbook::as_str)
             .collect()
     }
+
+    /// The playbook's `holdout_percent`. The satisfaction reminder has none of its own:
+    /// it follows a satisfaction check that was sent, never a held-out one.
+    pub fn holdout_percent(&self, p: crate::model::Playbook) -> u32 {
+        use crate::model::Playbook;
+        match p {
+            Playbook::ThankYou => self.thank_you.holdout_percent,
+            Playbook::Satisfaction => self.satisfaction.holdout_percent,
+            Playbook::Replenishment => self.replenishment.holdout_percent,
+            Playbook::Loyalty => self.loyalty.holdout_percent,
+            Playbook::Returns => self.returns.holdout_percent,
+            Playbook::Recovery => self.recovery.holdout_percent,
+            Playbook::SatisfactionReminder => 0,
+        }
+    }
+
+    /// The playbooks with a holdout group (`holdout_percent` above 0).
+    pub fn with_holdout(&self) -> Vec<crate::model::Playbook> {
+        crate::model::Playbook::ALL
+            .into_iter()
+            .filter(|p| self.holdout_percent(*p) > 0)
+            .collect()
+    }
 }
 
 fn yes() -> bool {
@@ -278,6 +301,11 @@ fn yes() -> bool {
 pub struct ThankYouRule {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Percent (0–50) of customers held out of this playbook: their follow-ups pass the
+    /// guards and are recorded `held_out` instead of sent, so the report can compare
+    /// conversion with and without the email (`docs/replenishment.md`, Holdout groups).
+    #[serde(default)]
+    pub holdout_percent: u32,
     /// Hours after payment.
     #[serde(default = "default_thank_you_delay")]
     pub delay_hours: u32,
@@ -289,6 +317,7 @@ impl Default for ThankYouRule {
     fn default() -> Self {
         ThankYouRule {
             enabled: true,
+            holdout_percent: 0,
             delay_hours: default_thank_you_delay(),
         }
     }
@@ -299,6 +328,9 @@ impl Default for ThankYouRule {
 pub struct SatisfactionRule {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Percent (0–50) of customers held out ([`ThankYouRule::holdout_percent`]).
+    #[serde(default)]
+    pub holdout_percent: u32,
     /// Days after the carrier reports delivery.
     #[serde(default = "default_days_after_delivery")]
     pub days_after_delivery: u32,
@@ -350,6 +382,7 @@ impl Default for SatisfactionRule {
     fn default() -> Self {
         SatisfactionRule {
             enabled: true,
+            holdout_percent: 0,
             days_after_delivery: default_days_after_delivery(),
             days_after_fulfillment: default_days_after_fulfillment(),
             low_score: default_low_score(),
@@ -385,6 +418,9 @@ pub struct ReplenishmentRule {
     /// no interval to learn from.
     #[serde(default = "default_bulk_units")]
     pub bulk_units: u32,
+    /// Percent (0–50) of customers held out ([`ThankYouRule::holdout_percent`]).
+    #[serde(default)]
+    pub holdout_percent: u32,
 }
 impl Default for ReplenishmentRule {
     fn default() -> Self {
@@ -395,6 +431,7 @@ impl Default for ReplenishmentRule {
             prior_weight: default_prior_weight(),
             customer_weight: default_customer_weight(),
             bulk_units: default_bulk_units(),
+            holdout_percent: 0,
         }
     }
 }
@@ -417,6 +454,9 @@ fn default_bulk_units() -> u32 {
 pub struct LoyaltyRule {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Percent (0–50) of customers held out ([`ThankYouRule::holdout_percent`]).
+    #[serde(default)]
+    pub holdout_percent: u32,
     /// Reward the customer's Nth paid order (and every Nth after it).
     #[serde(default = "default_nth_order")]
     pub nth_order: u32,
@@ -441,6 +481,7 @@ impl Default for LoyaltyRule {
     fn default() -> Self {
         LoyaltyRule {
             enabled: true,
+            holdout_percent: 0,
             nth_order: default_nth_order(),
             spend_threshold: None,
             delay_hours: default_loyalty_delay(),
@@ -454,6 +495,9 @@ impl Default for LoyaltyRule {
 pub struct ReturnsRule {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Percent (0–50) of customers held out ([`ThankYouRule::holdout_percent`]).
+    #[serde(default)]
+    pub holdout_percent: u32,
     /// Hours after the refund.
     #[serde(default = "default_returns_delay")]
     pub delay_hours: u32,
@@ -477,6 +521,7 @@ impl Default for ReturnsRule {
     fn default() -> Self {
         ReturnsRule {
             enabled: true,
+            holdout_percent: 0,
             delay_hours: default_returns_delay(),
             reason_alert_count: default_reason_alert_count(),
             reason_alert_days: default_reason_alert_days(),
@@ -490,6 +535,9 @@ impl Default for ReturnsRule {
 pub struct RecoveryRule {
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Percent (0–50) of customers held out ([`ThankYouRule::holdout_percent`]).
+    #[serde(default)]
+    pub holdout_percent: u32,
     /// Hours after the low rating.
     #[serde(default = "default_recovery_delay")]
     pub delay_hours: u32,
@@ -504,6 +552,7 @@ impl Default for RecoveryRule {
     fn default() -> Self {
         RecoveryRule {
             enabled: true,
+            holdout_percent: 0,
             delay_hours: default_recovery_delay(),
             discount: None,
         }

@@ -619,3 +619,42 @@ fn marketing_email_needs_the_postal_address_and_transactional_alone_does_not() {
     );
     assert!(Config::parse(&transactional, "t").is_ok());
 }
+
+#[test]
+fn holdout_percent_defaults_to_zero_and_is_bounded_naming_the_field() {
+    let c = Config::parse(SHOP_A, "test").unwrap();
+    assert!(c.shops[0].playbooks.with_holdout().is_empty());
+    let ten = format!("{SHOP_A}[shop.playbooks.replenishment]\nholdout_percent = 10\n");
+    let c = Config::parse(&ten, "test").unwrap();
+    let pb = &c.shops[0].playbooks;
+    assert_eq!(
+        pb.holdout_percent(crate::model::Playbook::Replenishment),
+        10
+    );
+    assert_eq!(
+        pb.with_holdout(),
+        vec![crate::model::Playbook::Replenishment]
+    );
+    // Every playbook's section takes it; the reminder has none of its own.
+    for name in [
+        "thank_you",
+        "satisfaction",
+        "loyalty",
+        "returns",
+        "recovery",
+    ] {
+        let toml = format!("{SHOP_A}[shop.playbooks.{name}]\nholdout_percent = 50\n");
+        assert!(Config::parse(&toml, "test").is_ok(), "{name}");
+        let toml = format!("{SHOP_A}[shop.playbooks.{name}]\nholdout_percent = 51\n");
+        let e = Config::parse(&toml, "test").unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("shop[0].playbooks.{name}.holdout_percent"))
+                && e.contains("0–50")
+                && e.contains("Fix:"),
+            "{e}"
+        );
+    }
+    let toml = format!("{SHOP_A}[shop.playbooks.loyalty]\nholdout_percent = -1\n");
+    let e = Config::parse(&toml, "test").unwrap_err().to_string();
+    assert!(e.contains("holdout_percent"), "{e}");
+}

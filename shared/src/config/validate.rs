@@ -439,6 +439,7 @@ fn validate_shop(i: usize, shop: &ShopConfig) -> Result<(), ConfigError> {
     check_shop_locale_and_hours(at, shop)?;
     check_shop_urls(at, shop)?;
     check_shop_playbook_rules(at, shop)?;
+    check_shop_holdouts(at, shop)?;
     check_shop_products(at, shop)?;
     check_shop_brand(at, shop)?;
     shop.report.validate(i)?;
@@ -690,6 +691,25 @@ fn check_shop_playbook_rules(at: Table<'_>, shop: &ShopConfig) -> Result<(), Con
     }
     if let Some(d) = &shop.playbooks.recovery.discount {
         validate_discount(&at.field("playbooks.recovery.discount"), d)?;
+    }
+    Ok(())
+}
+
+/// Most of a playbook's customers a holdout group may take: above half, the email
+/// would reach fewer customers than the comparison holds out.
+pub const MAX_HOLDOUT_PERCENT: u32 = 50;
+
+/// Each playbook's `holdout_percent`, 0–50.
+fn check_shop_holdouts(at: Table<'_>, shop: &ShopConfig) -> Result<(), ConfigError> {
+    for p in crate::model::Playbook::ALL {
+        let percent = shop.playbooks.holdout_percent(p);
+        if percent > MAX_HOLDOUT_PERCENT {
+            return Err(at.bad(
+                &format!("playbooks.{}.holdout_percent", p.as_str()),
+                format!("{percent} is outside 0–{MAX_HOLDOUT_PERCENT} (a percent of the playbook's customers)"),
+                "use e.g. 10 to hold out one customer in ten, or 0 (the default) for no holdout group",
+            ));
+        }
     }
     Ok(())
 }

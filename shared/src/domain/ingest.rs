@@ -515,6 +515,7 @@ fn plan_attribution(
         &loaded.followups,
         &loaded.discounts,
         rules.attribution_window_days,
+        &rules.playbooks.with_holdout(),
     ) else {
         return;
     };

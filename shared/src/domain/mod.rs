@@ -7,6 +7,7 @@ pub mod cadence;
 pub mod feedback;
 pub mod followup;
 pub mod guards;
+pub mod holdout;
 pub mod ingest;
 pub mod mail_events;
 pub mod refusals;

@@ -23,7 +23,7 @@ pub const GMAIL_SPAM_LINE: f64 = 0.003;
 /// How an order earns credit (shown on the report as it is).
 pub fn attribution_rule(window_days: u32) -> String {
     format!(
-        "An order is credited to the follow-up whose discount code it used, else to the follow-up whose reorder or rating link the customer clicked within {window_days} days before ordering (the latest such click). Opens never earn credit, and an order earns credit once."
+        "An order is credited to the follow-up whose discount code it used, else to the follow-up whose reorder or rating link the customer clicked within {window_days} days before ordering (the latest such click). For a playbook with a holdout group, an order placed within {window_days} days after a follow-up was sent or held out is credited to it too when nothing else is (the latest). Opens never earn credit, and an order earns credit once."
     )
 }
 
@@ -86,7 +86,8 @@ pub fn planned(f: &FollowUpRecord, now_key: &str) -> Tally {
     Tally::new(day(now_key), Scope::Playbook(f.playbook)).one(Counter::Planned)
 }
 
-/// What a dispatcher's outcome adds: one of sent, not sent (with why), failed, held.
+/// What a dispatcher's outcome adds: one of sent, held out, not sent (with why), failed,
+/// held by the cap.
 pub fn of_outcome(before: &FollowUpRecord, after: &FollowUpRecord, now_key: &str) -> Option<Tally> {
     let t = Tally::new(day(now_key), Scope::Playbook(after.playbook));
     let reason = after.reason.as_deref().unwrap_or_default();
@@ -99,6 +100,7 @@ pub fn of_outcome(before: &FollowUpRecord, after: &FollowUpRecord, now_key: &str
                 t
             })
         }
+        FollowUpStatus::HeldOut => Some(t.one(Counter::HeldOut)),
         FollowUpStatus::Cancelled => Some(t.one(Counter::NotSent(classify(reason)))),
         FollowUpStatus::Failed => {
             let mut t = t.one(Counter::Failed);
@@ -186,7 +188,10 @@ fn followup_change(
     }
     let newly_credited = f.tracking.attributed_order_id.is_some()
         && before.is_none_or(|b| b.tracking.attributed_order_id.is_none());
-    if newly_credited {
+    if newly_credited && f.status == FollowUpStatus::HeldOut {
+        // No email earned it: the holdout comparison's, never the credited figures.
+        out.push(t().one(Counter::HeldOutOrdered));
+    } else if newly_credited {
         let mut credit = t().one(Counter::Ordered);
         let value = order.filter(|o| Some(o.order_id) == f.tracking.attributed_order_id);
         if let Some((Some(cur), Some(total))) = value.map(|o| (&o.currency, o.total_price)) {
@@ -354,6 +359,8 @@ pub struct Inputs<'a> {
     pub comments_capped: bool,
     /// Most comments to list.
     pub max_comments: usize,
+    /// Each playbook's `holdout_percent` now (`Playbooks::holdout_percent`; 0 for none).
+    pub holdout_percent: &'a dyn Fn(Playbook) -> u32,
 }
 
 /// The report, from the counters and the period's comments.
@@ -373,7 +380,7 @@ pub fn build(i: &Inputs<'_>) -> Report {
         .iter()
         .filter(|r| in_period(&i.previous, r))
         .collect();
-    let playbooks = playbook_rows(&current, &previous);
+    let playbooks = playbook_rows(&current, &previous, i.holdout_percent);
     let shop_now = sum(&current, |s| s == "shop");
     let total = with_shop_counts(figures(&sum(&current, is_playbook)), &shop_now);
     let total_previous = with_shop_counts(
@@ -537,23 +544,58 @@ fn money(s: &Sums, sent: u64) -> Vec<Money> {
         .collect()
 }
 
-fn playbook_rows(current: &[&StatsRow], previous: &[&StatsRow]) -> Vec<PlaybookRow> {
+fn playbook_rows(
+    current: &[&StatsRow],
+    previous: &[&StatsRow],
+    holdout_percent: &dyn Fn(Playbook) -> u32,
+) -> Vec<PlaybookRow> {
     Playbook::ALL
         .into_iter()
         .filter_map(|p| {
             let scope = Scope::Playbook(p).key();
-            let now = figures(&sum(current, |s| s == scope));
+            let sums = sum(current, |s| s == scope);
+            let now = figures(&sums);
             let before = figures(&sum(previous, |s| s == scope));
+            let holdout = holdout(&sums, &now, holdout_percent(p));
             let active = |f: &Figures| f.planned + f.sent + f.failed + f.ordered + f.delivered > 0;
-            (active(&now) || active(&before)).then(|| PlaybookRow {
+            let held = holdout.as_ref().is_some_and(|h| h.held_out > 0);
+            (active(&now) || active(&before) || held).then(|| PlaybookRow {
                 playbook: p.as_str().to_owned(),
                 label: playbook_label(p).to_owned(),
                 marketing: p.is_marketing(),
                 current: now,
                 previous: before,
+                holdout,
             })
         })
         .collect()
+}
+
+/// A playbook's sent-against-held-out comparison for the period, when its
+/// `holdout_percent` is above 0 or it held anyone out: the conversion of each group
+/// (orders credited / follow-ups) and their difference with Newcombe's hybrid score
+/// interval (`domain::holdout`).
+fn holdout(s: &Sums, f: &Figures, percent: u32) -> Option<Holdout> {
+    let held_out = count(s, &Counter::HeldOut.name());
+    if percent == 0 && held_out == 0 {
+        return None;
+    }
+    let held_out_ordered = count(s, &Counter::HeldOutOrdered.name());
+    let d = crate::domain::holdout::newcombe(f.ordered, f.sent, held_out_ordered, held_out);
+    Some(Holdout {
+        percent: percent.min(100) as u8,
+        sent: f.sent,
+        sent_ordered: f.ordered,
+        held_out,
+        held_out_ordered,
+        sent_rate: ratio(f.ordered, f.sent),
+        held_out_rate: ratio(held_out_ordered, held_out),
+        difference: d.map(|d| d.estimate),
+        difference_low: d.map(|d| d.low),
+        difference_high: d.map(|d| d.high),
+        conclusive: d.is_some_and(|d| d.conclusive()),
+        verdict: crate::domain::holdout::verdict(d.as_ref()),
+    })
 }
 
 /// What the merchant calls each playbook.
@@ -792,6 +834,7 @@ pub fn lookup(
                 ("clicked", &t.clicked_at),
                 ("bounced", &t.bounced_at),
                 ("complained", &t.complained_at),
+                ("held_out", &f.held_out_at),
                 ("ordered", &t.attributed_at),
             ]
             .into_iter()
@@ -827,6 +870,7 @@ fn status_name(s: FollowUpStatus) -> &'static str {
         FollowUpStatus::Pending => "pending",
         FollowUpStatus::Sending => "sending",
         FollowUpStatus::Sent => "sent",
+        FollowUpStatus::HeldOut => "held_out",
         FollowUpStatus::Cancelled => "cancelled",
         FollowUpStatus::Failed => "failed",
     }

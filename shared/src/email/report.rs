@@ -84,6 +84,7 @@ pub fn render_page(report: &Report, opts: &PageOptions<'_>) -> Result<String, Re
         tiles => headline_tiles(report, "\n"),
         funnel => funnel_view(report),
         money => money_view(report),
+        holdout => holdout_rows(report),
         voice => voice_view(report),
         deliv => deliverability_view(report),
         lookup => lookup_view(opts),
@@ -114,6 +115,7 @@ pub fn render_digest(report: &Report, report_url: &str) -> Result<Digest, Report
         nothing_sent => t.sent == 0,
         comments => lowest_comments(&report.comments, 5),
         deliverability => digest_deliverability(report),
+        holdout => holdout_rows(report),
         warned => !report.deliverability.warnings.is_empty(),
         url,
     };
@@ -427,6 +429,61 @@ fn money_view(report: &Report) -> Value {
             && report.total.money.is_empty()
             && report.total.codes_issued == 0,
     }
+}
+
+/// One playbook's holdout comparison as the page and the digest show it.
+#[derive(Serialize)]
+struct HoldoutView {
+    label: String,
+    percent: String,
+    sent: String,
+    sent_ordered: String,
+    sent_rate: String,
+    held_out: String,
+    held_out_ordered: String,
+    held_out_rate: String,
+    /// "+20.0 points (95 % interval +5.2 to +33.4)", or "–".
+    difference: String,
+    conclusive: bool,
+    verdict: String,
+}
+
+/// A difference of two shares in percentage points, signed.
+fn points(d: f64) -> String {
+    format!("{:+.1}", d * 100.0)
+}
+
+/// The playbooks with a holdout comparison (`model::report::Holdout`).
+fn holdout_rows(report: &Report) -> Vec<HoldoutView> {
+    report
+        .playbooks
+        .iter()
+        .filter_map(|p| {
+            let h = p.holdout.as_ref()?;
+            let difference = match (h.difference, h.difference_low, h.difference_high) {
+                (Some(d), Some(l), Some(u)) => format!(
+                    "{} points (95 % interval {} to {})",
+                    points(d),
+                    points(l),
+                    points(u)
+                ),
+                _ => "–".into(),
+            };
+            Some(HoldoutView {
+                label: p.label.clone(),
+                percent: format!("{} %", h.percent),
+                sent: int(h.sent),
+                sent_ordered: int(h.sent_ordered),
+                sent_rate: pct(h.sent_rate, 1),
+                held_out: int(h.held_out),
+                held_out_ordered: int(h.held_out_ordered),
+                held_out_rate: pct(h.held_out_rate, 1),
+                difference,
+                conclusive: h.conclusive,
+                verdict: h.verdict.clone(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]

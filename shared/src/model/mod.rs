@@ -639,6 +639,17 @@ pub enum FollowUpStatus {
     Sent,
     Cancelled,
     Failed,
+    /// In the playbook's holdout group (`holdout_percent`): it passed every guard and
+    /// was recorded instead of sent, at `held_out_at` (no email, no code, no send slot).
+    /// Final, like `Sent`.
+    HeldOut,
+}
+
+impl FollowUpStatus {
+    /// Whether nothing more happens to it: sent, held out, cancelled or failed.
+    pub fn is_final(self) -> bool {
+        !matches!(self, FollowUpStatus::Pending | FollowUpStatus::Sending)
+    }
 }
 
 /// A planned email (`SHOP#…#CUSTOMER#key` / `FOLLOWUP#{playbook}#{order}#{product}`).
@@ -678,6 +689,10 @@ pub struct FollowUpRecord {
     pub ses_message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
+    /// When a held-out follow-up would have been sent (it passed every guard then):
+    /// the start of its attribution window. Set only with `HeldOut`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_at: Option<String>,
     pub planned_at: String,
     /// [`email_hash`] of the customer's address when this was planned: the dispatcher
     /// reads the address's suppression together with the order and the profile, and
@@ -726,6 +741,7 @@ impl FollowUpRecord {
             reason: None,
             ses_message_id: None,
             sent_at: None,
+            held_out_at: None,
             planned_at: now.to_owned(),
             email_hash: None,
             tracking: Tracking::default(),

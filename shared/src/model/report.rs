@@ -64,8 +64,12 @@ pub enum Counter {
     Opened,
     /// First click of a follow-up on any of its links.
     Clicked,
-    /// Orders credited to the playbook.
+    /// Orders credited to the playbook's sent follow-ups.
     Ordered,
+    /// Follow-ups held out (the playbook's holdout group): passed the guards, not sent.
+    HeldOut,
+    /// Orders credited, by time, to held-out follow-ups (not in `Ordered` or revenue).
+    HeldOutOrdered,
     /// Order totals credited, in the order's currency (exact decimal).
     Revenue(String),
     /// Refunded amounts of credited orders, in their currency.
@@ -162,6 +166,8 @@ impl Counter {
             Counter::Opened => "opened".into(),
             Counter::Clicked => "clicked".into(),
             Counter::Ordered => "ordered".into(),
+            Counter::HeldOut => "held_out".into(),
+            Counter::HeldOutOrdered => "held_out_ordered".into(),
             Counter::Revenue(c) => format!("revenue_{c}"),
             Counter::Refunded(c) => format!("refunded_{c}"),
             Counter::CodesIssued => "codes_issued".into(),
@@ -290,6 +296,37 @@ pub struct PlaybookRow {
     pub marketing: bool,
     pub current: Figures,
     pub previous: Figures,
+    /// Sent against held out, for a playbook with `holdout_percent` above 0 or any
+    /// held-out follow-ups in the period; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Holdout>,
+}
+
+/// A playbook's holdout comparison over the period: how often the customers who were
+/// sent the follow-up ordered, against the customers held out (`docs/report.md`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Holdout {
+    /// The playbook's `holdout_percent` now.
+    pub percent: u8,
+    pub sent: u64,
+    /// Orders credited to the sent follow-ups.
+    pub sent_ordered: u64,
+    pub held_out: u64,
+    /// Orders credited, by time, to the held-out follow-ups.
+    pub held_out_ordered: u64,
+    /// `sent_ordered / sent`, `held_out_ordered / held_out` (`None` for an empty group).
+    pub sent_rate: Option<f64>,
+    pub held_out_rate: Option<f64>,
+    /// `sent_rate - held_out_rate`, with its 95 % interval (Newcombe's hybrid score
+    /// interval from Wilson intervals); `None` while either group is empty.
+    pub difference: Option<f64>,
+    pub difference_low: Option<f64>,
+    pub difference_high: Option<f64>,
+    /// Whether the interval excludes zero: a difference the data supports.
+    pub conclusive: bool,
+    /// What the merchant reads: "not enough data yet" while the interval spans zero
+    /// (or a group is empty), else whether sending raised or lowered conversion.
+    pub verdict: String,
 }
 
 /// The funnel and money of a set of follow-ups.
@@ -457,7 +494,7 @@ pub struct Lookup {
 pub struct LookupRow {
     pub playbook: String,
     pub product_id: Option<u64>,
-    /// `pending`, `sending`, `sent`, `cancelled`, `failed`.
+    /// `pending`, `sending`, `sent`, `held_out`, `cancelled`, `failed`.
     pub status: String,
     pub due_at: String,
     pub planned_at: Option<String>,

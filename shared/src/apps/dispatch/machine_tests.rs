@@ -127,6 +127,7 @@ impl World {
             reason: None,
             ses_message_id: None,
             sent_at: None,
+            held_out_at: None,
             planned_at: "2026-11-01T10:00:00.000Z".into(),
             email_hash: None,
             tracking: Default::default(),
@@ -773,4 +774,194 @@ async fn a_dispatcher_stopped_at_any_moment_leaves_at_most_the_email_in_flight_u
             "after {cut_ms} ms: all but the uncertain one sent"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Holdout groups (`holdout_percent`, `domain::holdout`)
+
+/// A world whose shop holds out `percent` of loyalty, replenishment and thank-you
+/// customers (loyalty with a discount code).
+fn holdout_world(percent: u32) -> World {
+    let mut w = World::new();
+    w.config = Arc::new(
+        Config::parse(
+            &format!(
+                "[dispatch]\nmax_attempts = 3\ndeadline_margin_ms = 100\n\
+                 [[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+                 time_zone = \"Europe/Paris\"\n\
+                 [shop.playbooks.loyalty]\ndiscount = {{ percentage = 15 }}\nholdout_percent = {percent}\n\
+                 [shop.playbooks.thank_you]\nholdout_percent = {percent}\n\
+                 [shop.playbooks.replenishment]\nholdout_percent = {percent}\n"
+            ),
+            "test",
+        )
+        .unwrap(),
+    );
+    w
+}
+
+/// The first customer key (Shopify customer ids from 1000) that is, or is not, held out
+/// of `p` at `percent`.
+fn customer(p: Playbook, percent: u32, out: bool) -> String {
+    (1000..)
+        .map(|i: u64| i.to_string())
+        .find(|k| crate::domain::holdout::held_out(SHOP, k, p, percent) == out)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_held_out_follow_up_is_recorded_not_sent_without_a_code_or_a_send_slot() {
+    let w = holdout_world(50);
+    let out = customer(Playbook::Loyalty, 50, true);
+    let kept = customer(Playbook::Loyalty, 50, false);
+    let held = w.due(Playbook::Loyalty, &out, 1001);
+    let sent = w.due(Playbook::Loyalty, &kept, 1002);
+    let report = run(&w.dispatcher("a")).await;
+    let why = w.store.followup(&sent).reason;
+    assert_eq!(
+        (n(&report, "held_out"), n(&report, "sent")),
+        (1, 1),
+        "{report} {why:?}"
+    );
+
+    let f = w.store.followup(&held);
+    assert_eq!(f.status, FollowUpStatus::HeldOut);
+    assert_eq!(f.held_out_at, Some(utc_key(&at(T0))));
+    assert!(!is_due(&f));
+    assert_eq!((f.sent_at, f.ses_message_id), (None, None));
+    assert_eq!(
+        serde_json::to_value(f.status).unwrap(),
+        serde_json::json!("held_out")
+    );
+    // One email, to the customer not held out; one code, theirs.
+    let mails = w.mailer.sent();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, format!("{kept}-{EMAIL}"));
+    assert_eq!(w.admin.codes().len(), 1);
+    assert!(w.store.discounts().iter().all(|d| d.followup == sent));
+    // The held-out customer's send slot is free.
+    let p = w.store.profile(SHOP, &out).unwrap();
+    assert_eq!((p.last_email_at, p.last_email_by), (None, None));
+    // Counted for the report on its playbook, not as sent.
+    let counted = w.store.counted();
+    assert_eq!(
+        counted
+            .get("2026-11-23#playbook#loyalty#held_out")
+            .map(String::as_str),
+        Some("1"),
+        "{counted:?}"
+    );
+    assert_eq!(
+        counted
+            .get("2026-11-23#playbook#loyalty#sent")
+            .map(String::as_str),
+        Some("1")
+    );
+    // Final: the next run finds nothing due.
+    assert_eq!(run(&w.dispatcher("b")).await["due"], 0);
+}
+
+#[tokio::test]
+async fn a_held_out_follow_up_leaves_the_slot_to_the_next_email() {
+    let w = holdout_world(50);
+    let key = customer(Playbook::ThankYou, 50, true);
+    let held = w.due(Playbook::ThankYou, &key, 1001);
+    assert_eq!(run(&w.dispatcher("a")).await["held_out"], 1);
+    assert_eq!(w.store.followup(&held).status, FollowUpStatus::HeldOut);
+    // Another playbook's email (satisfaction has no holdout here) goes out at once.
+    w.advance(Duration::hours(1));
+    let next = w.due(Playbook::Satisfaction, &key, 1002);
+    let mut f = w.store.followup(&next);
+    f.due_at = utc_key(&w.clock.now());
+    f.index_at(&f.due_at.clone(), w.config.dispatch.shards);
+    w.store.put_followup(f);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(
+        (n(&report, "sent"), n(&report, "deferred")),
+        (1, 0),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn guards_still_decide_first_for_a_held_out_customer() {
+    // Cancelled by a guard: cancelled, not held out.
+    let w = holdout_world(50);
+    let key = customer(Playbook::Loyalty, 50, true);
+    let id = w.due(Playbook::Loyalty, &key, 1001);
+    let mut p = w.store.profile(SHOP, &key).unwrap();
+    p.consent_state = Some("unsubscribed".into());
+    w.store.put_profile(SHOP, p);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(
+        (n(&report, "cancelled"), n(&report, "held_out")),
+        (1, 0),
+        "{report}"
+    );
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Cancelled);
+
+    // Deferred by quiet hours (23:00 in Paris): deferred, decided again later.
+    let w = holdout_world(50);
+    w.clock.set(at("2026-11-23T22:00:00Z"));
+    let id = w.due(Playbook::Loyalty, &key, 1001);
+    let mut f = w.store.followup(&id);
+    f.due_at = utc_key(&w.clock.now());
+    f.index_at(&f.due_at.clone(), w.config.dispatch.shards);
+    w.store.put_followup(f);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(
+        (n(&report, "deferred"), n(&report, "held_out")),
+        (1, 0),
+        "{report}"
+    );
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Pending);
+
+    // Deferred by the frequency cap another email holds: deferred too.
+    let w = holdout_world(50);
+    let mut p = w.store.profile(SHOP, &key).unwrap_or_default();
+    p.v = 1;
+    p.customer_key = key.clone();
+    p.email = Some(format!("{key}-{EMAIL}"));
+    p.consent_state = Some("subscribed".into());
+    p.last_email_at = Some(utc_key(&(at(T0) - Duration::hours(1))));
+    p.last_email_by = Some("thank_you#999#0".into());
+    w.store.put_profile(SHOP, p);
+    let id = w.due(Playbook::Loyalty, &key, 1001);
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(
+        (n(&report, "deferred"), n(&report, "held_out")),
+        (1, 0),
+        "{report}"
+    );
+    let f = w.store.followup(&id);
+    assert_eq!(f.status, FollowUpStatus::Pending);
+    assert_eq!(f.reason.as_deref(), Some("frequency cap"));
+    assert!(
+        w.admin.codes().is_empty(),
+        "no code for a held-out customer"
+    );
+    // Once the slot has ended (the next day, outside quiet hours) it is held out,
+    // still with no code and no email.
+    w.clock.set(at(T0) + Duration::hours(24));
+    let report = run(&w.dispatcher("a")).await;
+    assert_eq!(n(&report, "held_out"), 1, "{report}");
+    assert!(w.admin.codes().is_empty() && w.mailer.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_held_out_satisfaction_check_plans_no_reminder() {
+    let mut w = World::new();
+    w.config = Arc::new(
+        Config::parse(
+            "[[shop]]\npostal_address = \"1 Test Street, Springfield\"\ndomain = \"acme.myshopify.com\"\nsender_email = \"shop@acme.example\"\n\
+             time_zone = \"Europe/Paris\"\n[shop.playbooks.satisfaction]\nholdout_percent = 50\n",
+            "test",
+        )
+        .unwrap(),
+    );
+    let key = customer(Playbook::Satisfaction, 50, true);
+    let id = w.due(Playbook::Satisfaction, &key, 1001);
+    assert_eq!(run(&w.dispatcher("a")).await["held_out"], 1);
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::HeldOut);
+    assert_eq!(w.store.followups().len(), 1, "no reminder planned");
 }

@@ -42,6 +42,7 @@ fn followup(playbook: Playbook) -> FollowUpRecord {
         reason: None,
         ses_message_id: None,
         sent_at: None,
+        held_out_at: None,
         planned_at: "2026-11-01T10:00:00.000Z".into(),
         email_hash: None,
         tracking: Default::default(),

@@ -21,6 +21,7 @@ fn followup(product_id: Option<u64>) -> FollowUpRecord {
         reason: None,
         ses_message_id: Some("m-1".into()),
         sent_at: Some("2026-12-01T10:00:00.000Z".into()),
+        held_out_at: None,
         planned_at: "2026-11-01T10:00:00.000Z".into(),
         email_hash: None,
         tracking: Tracking::default(),

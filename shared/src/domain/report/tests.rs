@@ -329,6 +329,7 @@ fn the_report_sums_the_period_and_compares_with_the_one_before() {
         comments: std::slice::from_ref(&comment),
         comments_capped: false,
         max_comments: 500,
+        holdout_percent: &|_| 0,
     });
     assert_eq!(report.total.sent, 14);
     assert_eq!(report.total_previous.sent, 5);
@@ -395,6 +396,7 @@ fn an_empty_period_has_no_rates_and_no_warnings() {
         comments: &[],
         comments_capped: false,
         max_comments: 500,
+        holdout_percent: &|_| 0,
     });
     assert_eq!(report.total.rates, Rates::default());
     assert!(report.deliverability.warnings.is_empty());
@@ -459,10 +461,182 @@ fn a_return_reason_counts_on_returns_and_each_returned_product_and_a_change_move
         comments: &[],
         comments_capped: false,
         max_comments: 500,
+        holdout_percent: &|_| 0,
     });
     assert_eq!(report.products_since, "2026-11-16");
     assert_eq!(report.return_reasons.len(), 1);
     assert_eq!(report.return_reasons[0].count, 1);
     let mug = report.products.iter().find(|p| p.product_id == 98).unwrap();
     assert_eq!((mug.returns, mug.title.as_deref()), (1, Some("Mug")));
+}
+
+#[test]
+fn a_held_out_outcome_counts_held_out_and_its_credit_only_the_comparison() {
+    let before = followup(Playbook::Replenishment, 1);
+    let mut held = before.clone();
+    held.v += 1;
+    held.status = FollowUpStatus::HeldOut;
+    held.held_out_at = Some(NOW.into());
+    held.unindex();
+    let t = of_outcome(&before, &held, NOW).unwrap();
+    assert_eq!(
+        counts(&[t]),
+        vec![(
+            "playbook#replenishment".into(),
+            "held_out".into(),
+            "1".into()
+        )]
+    );
+    // An order credited to it (by time): held_out_ordered, no `ordered`, no revenue.
+    let mut credited = held.clone();
+    credited.v += 1;
+    credited.tracking.attributed_order_id = Some(2);
+    credited.tracking.attributed_at = Some(NOW.into());
+    credited.tracking.attributed_by = Some("time".into());
+    let loaded = Loaded {
+        followups: vec![held.clone()],
+        ..Loaded::default()
+    };
+    let o = order(2, "50.00");
+    let writes = vec![
+        w(&credited, Expect::Version(held.v)),
+        Write {
+            key: keys::order(SHOP, 2),
+            item: Item::Order(o),
+            expect: Expect::Any,
+        },
+    ];
+    assert_eq!(
+        counts(&of_writes(NOW, &loaded, &writes)),
+        vec![(
+            "playbook#replenishment".into(),
+            "held_out_ordered".into(),
+            "1".into()
+        )]
+    );
+}
+
+fn holdout_report(rows: &[StatsRow], percent: u32) -> Report {
+    let (period, previous) = periods(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(), 30);
+    build(&Inputs {
+        shop: SHOP,
+        period,
+        previous,
+        generated_at: NOW.into(),
+        attribution_window_days: 5,
+        rows,
+        comments: &[],
+        comments_capped: false,
+        max_comments: 500,
+        holdout_percent: &move |p| {
+            if p == Playbook::Replenishment {
+                percent
+            } else {
+                0
+            }
+        },
+    })
+}
+
+fn holdout_of(r: &Report, playbook: &str) -> Option<Holdout> {
+    r.playbooks
+        .iter()
+        .find(|p| p.playbook == playbook)
+        .and_then(|p| p.holdout.clone())
+}
+
+#[test]
+fn the_holdout_figure_compares_sent_with_held_out_with_newcombes_interval() {
+    let rows = vec![
+        row(
+            "2026-11-10",
+            "playbook#replenishment",
+            &[("sent", "70"), ("ordered", "56"), ("held_out", "80")],
+        ),
+        row(
+            "2026-11-12",
+            "playbook#replenishment",
+            &[("held_out_ordered", "48")],
+        ),
+        row("2026-11-12", "playbook#thank_you", &[("sent", "9")]),
+    ];
+    let r = holdout_report(&rows, 10);
+    let h = holdout_of(&r, "replenishment").unwrap();
+    assert_eq!(
+        (
+            h.percent,
+            h.sent,
+            h.sent_ordered,
+            h.held_out,
+            h.held_out_ordered
+        ),
+        (10, 70, 56, 80, 48)
+    );
+    assert_eq!((h.sent_rate, h.held_out_rate), (Some(0.8), Some(0.6)));
+    let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 0.00005);
+    assert!(close(h.difference, 0.2), "{h:?}");
+    assert!(
+        close(h.difference_low, 0.0524) && close(h.difference_high, 0.3339),
+        "{h:?}"
+    );
+    assert!(h.conclusive);
+    assert_ne!(h.verdict, crate::domain::holdout::NOT_ENOUGH_DATA);
+    // Held-out orders are not the playbook's credited orders or the total's.
+    let pb = r
+        .playbooks
+        .iter()
+        .find(|p| p.playbook == "replenishment")
+        .unwrap();
+    assert_eq!((pb.current.ordered, r.total.ordered), (56, 56));
+    // No holdout on thank-you and none held out: no figure.
+    assert_eq!(holdout_of(&r, "thank_you"), None);
+    // JSON names are stable.
+    let json = serde_json::to_value(&pb.holdout).unwrap();
+    for k in [
+        "percent",
+        "sent",
+        "sent_ordered",
+        "held_out",
+        "held_out_ordered",
+        "sent_rate",
+        "held_out_rate",
+        "difference",
+        "difference_low",
+        "difference_high",
+        "conclusive",
+        "verdict",
+    ] {
+        assert!(json.get(k).is_some(), "{k}: {json}");
+    }
+}
+
+#[test]
+fn the_holdout_figure_says_not_enough_data_while_the_interval_spans_zero() {
+    // Holdout on but nobody held out yet: shown, with nothing to compare.
+    let rows = vec![row(
+        "2026-11-10",
+        "playbook#replenishment",
+        &[("sent", "12"), ("ordered", "2")],
+    )];
+    let h = holdout_of(&holdout_report(&rows, 10), "replenishment").unwrap();
+    assert_eq!((h.held_out, h.held_out_rate, h.difference), (0, None, None));
+    assert_eq!(h.verdict, "not enough data yet");
+    assert!(!h.conclusive);
+    // Both groups, too few to tell.
+    let rows = vec![row(
+        "2026-11-10",
+        "playbook#replenishment",
+        &[
+            ("sent", "20"),
+            ("ordered", "3"),
+            ("held_out", "5"),
+            ("held_out_ordered", "0"),
+        ],
+    )];
+    let h = holdout_of(&holdout_report(&rows, 10), "replenishment").unwrap();
+    assert!(h.difference_low.unwrap() < 0.0 && h.difference_high.unwrap() > 0.0);
+    assert_eq!(h.verdict, "not enough data yet");
+    // Holdout turned off since, but the period held some out: still shown.
+    let h = holdout_of(&holdout_report(&rows, 0), "replenishment").unwrap();
+    assert_eq!((h.percent, h.held_out), (0, 5));
 }

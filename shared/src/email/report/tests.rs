@@ -83,6 +83,7 @@ fn playbook(
         marketing,
         current,
         previous,
+        holdout: None,
     }
 }
 
@@ -777,4 +778,70 @@ fn write_report_samples() {
     std::fs::write(dir.join("digest.html"), &digest.html).expect("write");
     std::fs::write(dir.join("digest.txt"), &digest.text).expect("write");
     std::fs::write(dir.join("report.csv"), render_csv(&sample_report())).expect("write");
+}
+
+/// The sample report with a holdout comparison on replenishment (conclusive, Newcombe's
+/// 56/70 vs 48/80) and loyalty (too few held out).
+fn holdout_report() -> Report {
+    let mut r = sample_report();
+    let compare = |percent, (x1, n1), (x2, n2)| {
+        let d = crate::domain::holdout::newcombe(x1, n1, x2, n2);
+        crate::model::report::Holdout {
+            percent,
+            sent: n1,
+            sent_ordered: x1,
+            held_out: n2,
+            held_out_ordered: x2,
+            sent_rate: Some(x1 as f64 / n1 as f64),
+            held_out_rate: (n2 > 0).then(|| x2 as f64 / n2 as f64),
+            difference: d.map(|d| d.estimate),
+            difference_low: d.map(|d| d.low),
+            difference_high: d.map(|d| d.high),
+            conclusive: d.is_some_and(|d| d.conclusive()),
+            verdict: crate::domain::holdout::verdict(d.as_ref()),
+        }
+    };
+    for p in &mut r.playbooks {
+        match p.playbook.as_str() {
+            "replenishment" => p.holdout = Some(compare(10, (56, 70), (48, 80))),
+            "loyalty" => p.holdout = Some(compare(10, (9, 98), (0, 0))),
+            _ => {}
+        }
+    }
+    r
+}
+
+#[test]
+fn page_and_digest_show_the_holdout_comparison() {
+    let opts = PageOptions {
+        self_url: Some(SELF_URL),
+        token: Some("TOKEN123"),
+        lookup: None,
+        lookup_missing: None,
+    };
+    let html = render_page(&holdout_report(), &opts).expect("page renders");
+    assert!(
+        html.contains("<section id=\"holdout\">"),
+        "no holdout section"
+    );
+    assert!(html.contains("Newcombe"));
+    assert!(
+        html.contains("+20.0 points (95 % interval +5.2 to +33.4)"),
+        "{html}"
+    );
+    assert!(html.contains("customers sent the email ordered more often"));
+    assert!(html.contains("not enough data yet"));
+    // Without any comparison, no section.
+    assert!(!online().contains("id=\"holdout\""));
+
+    let d = render_digest(&holdout_report(), "https://example.test/report?t=T").expect("digest");
+    for needle in [
+        "Holdout groups",
+        "Replenishment (10 % held out): sent 56/70 ordered (80.0 %), held out 48/80 (60.0 %)",
+        "+20.0 points (95 % interval +5.2 to +33.4)",
+        "Loyalty reward (10 % held out): sent 9/98 ordered (9.2 %), held out 0/0 (–); –: not enough data yet",
+    ] {
+        assert!(d.text.contains(needle), "text lacks {needle}:\n{}", d.text);
+    }
+    assert!(d.html.contains("Holdout groups") && d.html.contains("not enough data yet"));
 }
