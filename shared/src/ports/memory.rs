@@ -21,6 +21,9 @@ use crate::model::{
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+mod recorder;
+pub use recorder::{MemoryRecorder, MemoryTable};
+
 /// The store operations faults can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {

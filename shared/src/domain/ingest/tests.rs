@@ -4,7 +4,7 @@ use crate::wire::shopify::fixtures;
 use crate::wire::shopify::parse_event;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr;
 
 // ---------------------------------------------------------------------------------------
@@ -26,135 +26,9 @@ const BOB_EMAIL: &str = "bob.norman@hostmail.com";
 /// `created_at` (and `updated_at`) of the fixture order, as a UTC key.
 const ORDER_CREATED: &str = "2008-01-10T16:00:00.000Z";
 
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Table {
-    items: HashMap<Key, Item>,
-}
-
-fn version_of(item: &Item) -> Option<u64> {
-    match item {
-        Item::Order(r) => Some(r.v),
-        Item::Fulfillment(r) => Some(r.v),
-        Item::Profile(r) => Some(r.v),
-        Item::Shop(r) => Some(r.v),
-        Item::FollowUp(r) => Some(r.v),
-        Item::Discount(r) => Some(r.v),
-        Item::Cadence(r) => Some(r.v),
-        Item::Refund(_) | Item::History(_) | Item::Privacy(_) => None,
-    }
-}
+use crate::ports::memory::MemoryTable as Table;
 
 impl Table {
-    /// A consistent read of the items `needs` names, as the adapter does it.
-    fn load(&self, shop: &str, needs: &Needs) -> Loaded {
-        Loaded {
-            order: needs
-                .order
-                .and_then(|id| match self.items.get(&keys::order(shop, id)) {
-                    Some(Item::Order(r)) => Some(r.clone()),
-                    None => None,
-                    Some(other) => panic!("not an order under the order key: {other:?}"),
-                }),
-            fulfillment: needs.fulfillment.and_then(|(o, f)| {
-                match self.items.get(&keys::fulfillment(shop, o, f)) {
-                    Some(Item::Fulfillment(r)) => Some(r.clone()),
-                    None => None,
-                    Some(other) => panic!("not a fulfillment under the fulfillment key: {other:?}"),
-                }
-            }),
-            profile: needs.profile.as_deref().and_then(|c| {
-                match self.items.get(&keys::profile(shop, c)) {
-                    Some(Item::Profile(r)) => Some(r.clone()),
-                    None => None,
-                    Some(other) => panic!("not a profile under the profile key: {other:?}"),
-                }
-            }),
-            shop: needs
-                .shop
-                .then(|| keys::shop(shop))
-                .and_then(|k| match self.items.get(&k) {
-                    Some(Item::Shop(r)) => Some(r.clone()),
-                    None => None,
-                    Some(other) => panic!("not a shop under the shop key: {other:?}"),
-                }),
-            followups: needs
-                .followups_of
-                .as_deref()
-                .map(|c| {
-                    let pk = keys::customer_pk(shop, c);
-                    self.items
-                        .iter()
-                        .filter(|(k, _)| k.pk == pk && k.sk.starts_with(keys::FOLLOWUP_PREFIX))
-                        .filter_map(|(_, i)| match i {
-                            Item::FollowUp(f) => Some(f.clone()),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            discounts: needs
-                .followups_of
-                .as_deref()
-                .map(|c| {
-                    let pk = keys::customer_pk(shop, c);
-                    self.items
-                        .iter()
-                        .filter(|(k, _)| k.pk == pk && k.sk.starts_with(keys::DISCOUNT_PREFIX))
-                        .filter_map(|(_, i)| match i {
-                            Item::Discount(d) => Some(d.clone()),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            cadences: needs
-                .cadences
-                .iter()
-                .filter_map(|p| match self.items.get(&keys::cadence(shop, p)) {
-                    Some(Item::Cadence(r)) => Some(r.clone()),
-                    _ => None,
-                })
-                .collect(),
-        }
-    }
-
-    /// One TransactWriteItems: every condition is checked first, then all writes are
-    /// applied, or none. Like DynamoDB, two operations on one item are refused.
-    fn apply(&mut self, writes: Vec<Write>) -> Result<(), String> {
-        let mut seen = HashSet::new();
-        for w in &writes {
-            if !seen.insert(&w.key) {
-                return Err(format!("two operations on one item {:?}", w.key));
-            }
-            let stored = self.items.get(&w.key);
-            match (w.expect, stored) {
-                (Expect::Any, _) | (Expect::Absent, None) => {}
-                (Expect::Absent, Some(_)) => {
-                    return Err(format!("ConditionalCheckFailed: {:?} exists", w.key));
-                }
-                (Expect::Version(v), None) => {
-                    return Err(format!(
-                        "ConditionalCheckFailed: {:?} absent, expected v={v}",
-                        w.key
-                    ));
-                }
-                (Expect::Version(v), Some(item)) => match version_of(item) {
-                    Some(stored) if stored == v => {}
-                    stored => {
-                        return Err(format!(
-                            "ConditionalCheckFailed: {:?} has v={stored:?}, expected v={v}",
-                            w.key
-                        ));
-                    }
-                },
-            }
-        }
-        for w in writes {
-            self.items.insert(w.key, w.item);
-        }
-        Ok(())
-    }
-
     fn order(&self, id: u64) -> OrderRecord {
         match self.items.get(&keys::order(SHOP, id)) {
             Some(Item::Order(r)) => r.clone(),
@@ -235,15 +109,7 @@ fn try_deliver(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Vec<Write>, String> {
-    let ev = event(topic, body);
-    let ctx = ctx(now);
-    let mut first = needs(&ev);
-    first.cadences = cadence_keys(ctx.rules, &ev);
-    let loaded = table.load(SHOP, &first);
-    let loaded = table.load(SHOP, &needs_after(&ev, &first, &loaded));
-    let writes = plan(&ctx, &ev, &loaded);
-    table.apply(writes.clone())?;
-    Ok(writes)
+    table.deliver(&ctx(now), &event(topic, body))
 }
 
 fn deliver(table: &mut Table, topic: Topic, body: &[u8], now: DateTime<Utc>) -> Vec<Write> {
@@ -1624,20 +1490,13 @@ fn deliver_with(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Vec<Write> {
-    let ev = event(topic, body);
-    let mut first = needs(&ev);
-    first.cadences = cadence_keys(Some(rules), &ev);
-    let loaded = table.load(SHOP, &first);
-    let loaded = table.load(SHOP, &needs_after(&ev, &first, &loaded));
     let context = Context {
         rules: Some(rules),
         ..ctx(now)
     };
-    let writes = plan(&context, &ev, &loaded);
     table
-        .apply(writes.clone())
-        .unwrap_or_else(|e| panic!("{}: {e}", topic.as_str()));
-    writes
+        .deliver(&context, &event(topic, body))
+        .unwrap_or_else(|e| panic!("{}: {e}", topic.as_str()))
 }
 
 /// Every follow-up in the table: (id, due_at, status), sorted.
