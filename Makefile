@@ -32,7 +32,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview preview-all \
         build deploy validate startup cycles confirm-redact replay import-orders reputation fuzz fuzz-build \
-        fuzz-corpus report report-link test-browser chromium
+        fuzz-corpus report report-link test-browser chromium simulate
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -124,6 +124,10 @@ replay: .env ## Record a shop's quarantined deliveries after a fix: SHOP=name.my
 import-orders: .env ## Record a shop's past orders from Shopify's order export, sending nothing: SHOP=name.myshopify.com FILE=orders.csv
 	@test -n "$(SHOP)" -a -n "$(FILE)" || { echo "usage: make import-orders SHOP=name.myshopify.com FILE=orders.csv"; exit 2; }
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- import-orders --shop $(SHOP) --file $(FILE)
+
+simulate: ## Replenishment timing on a synthetic store (learned vs fixed vs oracle), then a holdout run with a planted effect; in memory, seeded
+	cargo run --quiet --release -p aftercart-cli -- simulate $(ARGS)
+	cargo run --quiet --release -p aftercart-cli -- simulate --holdout 20 --effect 0.5 $(ARGS) | sed -n '/^Holdout/,$$p'
 
 reputation: .env ## A shop's bounce/complaint rates and marketing brake: SHOP=name.myshopify.com (RESUME=1 lifts a pause)
 	@test -n "$(SHOP)" || { echo "usage: make reputation SHOP=name.myshopify.com [RESUME=1]"; exit 2; }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub mod import;
 pub mod orders_csv;
+pub mod simulate;
 
 /// What `check-config` found in a file that loads.
 #[derive(Debug)]

@@ -165,6 +165,31 @@ enum Command {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Run a synthetic store with known truth for a simulated year through the real
+    /// recording path and guards, in memory, and print how replenishment reminders land
+    /// against the customers' true need: learned timing, fixed configured timing and an
+    /// oracle (docs/replenishment.md, Simulation). Seeded and reproducible.
+    Simulate {
+        #[arg(long, default_value_t = 5_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// σ of the log-normal spread of customers' days per unit.
+        #[arg(long, default_value_t = 0.2)]
+        spread: f64,
+        /// σ of when customers reorder around running out, in days.
+        #[arg(long, default_value_t = 1.5)]
+        noise_days: f64,
+        /// Percent of customers held out of replenishment (0–50): also prints the
+        /// holdout comparison of the learned run.
+        #[arg(long, default_value_t = 0)]
+        holdout: u32,
+        /// Chance (0–1) that a reminder brings back a customer who would have stopped.
+        #[arg(long, default_value_t = 0.0)]
+        effect: f64,
+    },
     /// Show a shop's bounce and complaint rates over the window and whether its
     /// marketing is paused; `--resume` lifts a pause by hand (docs/deliverability.md).
     /// Uses the config (AFTERCART_CONFIG) and the table in AFTERCART_TABLE.
@@ -257,6 +282,24 @@ async fn run(command: Command) -> Result<()> {
         Command::Reputation { shop, resume } => reputation(&shop, resume).await,
         Command::Replay { shop } => replay(&shop).await,
         Command::ImportOrders { shop, file } => import_orders(&shop, &file).await,
+        Command::Simulate {
+            customers,
+            days,
+            seed,
+            spread,
+            noise_days,
+            holdout,
+            effect,
+        } => simulate(aftercart_cli::cli::simulate::Params {
+            customers,
+            days,
+            seed,
+            spread,
+            noise_days,
+            holdout_percent: holdout,
+            effect,
+            ..Default::default()
+        }),
         Command::Report {
             shop,
             from,
@@ -522,6 +565,22 @@ async fn replay(shop: &str) -> Result<()> {
         "{shop}: {} recorded, {} already recorded, {} still refused, {} unreadable",
         done.recorded, done.duplicates, done.still_refused, done.unreadable
     );
+    Ok(())
+}
+
+fn simulate(params: aftercart_cli::cli::simulate::Params) -> Result<()> {
+    use aftercart_cli::cli::simulate;
+    anyhow::ensure!(params.holdout_percent <= 50, "--holdout is 0 to 50");
+    anyhow::ensure!((0.0..=1.0).contains(&params.effect), "--effect is 0 to 1");
+    let started = std::time::Instant::now();
+    let comparison = simulate::compare(&params)?;
+    print!("{comparison}");
+    if params.holdout_percent > 0 {
+        if let Some((_, learned)) = comparison.runs.first() {
+            print!("\n{}", simulate::holdout_summary(&params, learned));
+        }
+    }
+    println!("({:.1} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
 
