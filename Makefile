@@ -32,7 +32,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview preview-all \
         build deploy validate startup cycles confirm-redact replay import-orders reputation fuzz fuzz-build \
-        fuzz-corpus report report-link test-browser chromium simulate
+        fuzz-corpus report report-link test-browser chromium simulate backtest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -128,6 +128,10 @@ import-orders: .env ## Record a shop's past orders from Shopify's order export, 
 simulate: ## Replenishment timing on a synthetic store (learned vs fixed vs oracle), then a holdout run with a planted effect; in memory, seeded
 	cargo run --quiet --release -p aftercart-cli -- simulate $(ARGS)
 	cargo run --quiet --release -p aftercart-cli -- simulate --holdout 20 --effect 0.5 $(ARGS) | sed -n '/^Holdout/,$$p'
+
+backtest: .env ## Predict each customer's last repeat in a real order export, learned vs fixed timing, in memory: SHOP=name.myshopify.com FILE=orders.csv
+	@test -n "$(SHOP)" -a -n "$(FILE)" || { echo "usage: make backtest SHOP=name.myshopify.com FILE=orders.csv"; exit 2; }
+	$(WITH_ENV) cargo run --quiet --release -p aftercart-cli -- backtest --shop $(SHOP) --file $(FILE)
 
 reputation: .env ## A shop's bounce/complaint rates and marketing brake: SHOP=name.myshopify.com (RESUME=1 lifts a pause)
 	@test -n "$(SHOP)" || { echo "usage: make reputation SHOP=name.myshopify.com [RESUME=1]"; exit 2; }

@@ -10,6 +10,7 @@ use anyhow::{bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
+pub mod backtest;
 pub mod import;
 pub mod orders_csv;
 pub mod simulate;

@@ -165,6 +165,17 @@ enum Command {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Hold out each customer's last repeat purchase of a real order export and predict
+    /// it from what came before, with learned and with fixed timing (in memory; nothing
+    /// is written). Uses the config (AFTERCART_CONFIG) for the shop's products.
+    Backtest {
+        /// The shop's domain, e.g. acme.myshopify.com.
+        #[arg(long)]
+        shop: String,
+        /// The CSV file Shopify exported.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Run a synthetic store with known truth for a simulated year through the real
     /// recording path and guards, in memory, and print how replenishment reminders land
     /// against the customers' true need: learned timing, fixed configured timing and an
@@ -282,6 +293,15 @@ async fn run(command: Command) -> Result<()> {
         Command::Reputation { shop, resume } => reputation(&shop, resume).await,
         Command::Replay { shop } => replay(&shop).await,
         Command::ImportOrders { shop, file } => import_orders(&shop, &file).await,
+        Command::Backtest { shop, file } => {
+            let config = aftercart::apps::startup::load_config()?;
+            let export = aftercart_cli::cli::import::read_export(&file)?;
+            let b =
+                aftercart_cli::cli::backtest::backtest(&config, &shop, &export, chrono::Utc::now())
+                    .await?;
+            println!("{b}");
+            Ok(())
+        }
         Command::Simulate {
             customers,
             days,

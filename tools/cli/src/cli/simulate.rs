@@ -176,7 +176,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, error_days: f64, restocked: bool) {
+    /// Counts one reminder `error_days` after its need.
+    pub fn add(&mut self, error_days: f64, restocked: bool) {
         self.sent += 1;
         if error_days < -ON_TIME_DAYS {
             self.early += 1;
