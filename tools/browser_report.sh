@@ -115,6 +115,13 @@ assert report["total"]["sent"] >= 2 and report["total"]["planned"] >= 2, report[
 assert report["voice"]["responses"] == 1 and report["comments_total"] == 1, report["voice"]
 for i in range(5):
     want[f"voice.score_{i + 1}"] = report["voice"]["scores"][i]
+# The sample order's product (consumption_days 30 in infra/aftercart.toml), one order
+# so far: its configured figure, no repeats.
+assert report["replenishment_timing"]["products"], report["replenishment_timing"]
+for p in report["replenishment_timing"]["products"]:
+    want[f"timing.{p['product']}.repeats"] = p["repeats"]
+    if p["days_per_unit"] is not None:
+        want[f"timing.{p['product']}.days_per_unit"] = f"{p['days_per_unit']:.1f}"
 for dom in sys.argv[2:]:
     html = open(dom).read()
     shown = dict(re.findall(r'data-figure="([^"]+)"[^>]*>\s*([^<]*?)\s*<', html))

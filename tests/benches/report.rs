@@ -316,7 +316,7 @@ async fn main() {
     }
     let median = |v: &[std::time::Duration]| ms(v[v.len() / 2]);
     println!(
-        "report bench: {planned} follow-ups planned in the period: page in {:.0} ms median (min {:.0}, max {:.0}) over {RUNS} runs: reads and figures (3 queries at once, paged) {:.0} ms, HTML {:.1} ms; page {} KB",
+        "report bench: {planned} follow-ups planned in the period: page in {:.0} ms median (min {:.0}, max {:.0}) over {RUNS} runs: reads and figures (4 queries at once, paged) {:.0} ms, HTML {:.1} ms; page {} KB",
         median(&totals),
         ms(totals[0]),
         ms(totals[totals.len() - 1]),

@@ -18,8 +18,9 @@ pub const MAX_DAYS: u32 = 366;
 
 /// The report of `shop` for the `days` UTC days ending with `to` (included), against
 /// the `days` before. Reads, at once: the shop's day counters of both periods and its
-/// product counters of this one (two ranges of its stats partition), and its comments
-/// of the period (one query of the due index).
+/// product counters of this one (two ranges of its stats partition), its comments of
+/// the period (one query of the due index), and its products' learned timing (one
+/// query of its `SHOP#{shop}` partition: current state, not the period's).
 pub async fn compute<S: ReportStore>(
     store: &S,
     shop: &ShopConfig,
@@ -44,13 +45,14 @@ pub async fn compute_listing<S: ReportStore>(
     let last = format!("{}T23:59:59.999Z", period.to);
     let since = figures::products_since(&period);
     let limit = max_comments.min(Report::MAX_COMMENTS);
-    let (mut rows, products, (comments, capped)) = futures::try_join!(
+    let (mut rows, products, (comments, capped), cadences) = futures::try_join!(
         store.stats(&shop.domain, &previous.from, &period.to, false),
         store.stats(&shop.domain, &since, &period.to, true),
         store.comments(&shop.domain, &period.from, &last, limit),
+        store.cadences(&shop.domain),
     )?;
     rows.extend(products);
-    Ok(figures::build(&Inputs {
+    let mut report = figures::build(&Inputs {
         shop: &shop.domain,
         period,
         previous,
@@ -61,7 +63,9 @@ pub async fn compute_listing<S: ReportStore>(
         comments_capped: capped,
         max_comments: limit,
         holdout_percent: &|p| shop.playbooks.holdout_percent(p),
-    }))
+    });
+    report.replenishment_timing = figures::timing(shop, &cadences, &report.products);
+    Ok(report)
 }
 
 /// Every follow-up of the order a name or id stands for; `None` when no such order

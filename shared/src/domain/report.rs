@@ -414,6 +414,8 @@ pub fn build(i: &Inputs<'_>) -> Report {
         return_reasons: reason_counts(&sum(&current, |s| s == "playbook#returns")),
         products: product_rows(&current),
         products_since: since,
+        // Not from the counters: `apps::report` adds it from the learned timing.
+        replenishment_timing: Timing::default(),
     }
 }
 
@@ -875,6 +877,9 @@ fn status_name(s: FollowUpStatus) -> &'static str {
         FollowUpStatus::Failed => "failed",
     }
 }
+
+mod timing;
+pub use timing::timing;
 
 #[cfg(test)]
 mod tests;

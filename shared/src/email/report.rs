@@ -23,6 +23,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use std::str::FromStr;
 
+mod timing;
+
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -86,6 +88,7 @@ pub fn render_page(report: &Report, opts: &PageOptions<'_>) -> Result<String, Re
         money => money_view(report),
         holdout => holdout_rows(report),
         voice => voice_view(report),
+        timing => timing::view(report),
         deliv => deliverability_view(report),
         lookup => lookup_view(opts),
     };
@@ -764,7 +767,8 @@ unsubscribed,currency,revenue,refunded,net";
 const CSV_COMMENTS: &str = "comment_at,playbook,score,reason,order_name,order_id,comment";
 
 /// The report as CSV (RFC 4180, CRLF): the figures per period and playbook (one row per
-/// currency when there are several), a blank line, then the comments. Free text is
+/// currency when there are several), a blank line, the comments, a blank line, then the
+/// replenishment timing per product (current, not the period's). Free text is
 /// guarded against spreadsheet formulas.
 pub fn render_csv(report: &Report) -> String {
     let mut out = String::new();
@@ -801,6 +805,8 @@ pub fn render_csv(report: &Report) -> String {
         ];
         csv_row(&mut out, &fields);
     }
+    out.push_str("\r\n");
+    timing::csv(&mut out, report);
     out
 }
 

@@ -266,6 +266,10 @@ pub struct Report {
     pub products: Vec<ProductRow>,
     #[serde(default)]
     pub products_since: String,
+    /// Each configured replenishable product's days per unit as reminders use it now:
+    /// current state, not the period's.
+    #[serde(default)]
+    pub replenishment_timing: Timing,
 }
 
 impl Report {
@@ -479,6 +483,51 @@ pub struct ProductRow {
     pub average: Option<f64>,
     pub returns: u64,
     pub reasons: Vec<ReasonCount>,
+}
+
+/// The replenishment timing of the shop's products now (`domain::cadence`): not bound
+/// to the report's period.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timing {
+    /// The replenishment playbook is on (`[shop.playbooks.replenishment] enabled`).
+    pub enabled: bool,
+    /// Timing is learned from repeat purchases (`learn`); off, the configured figures
+    /// only.
+    pub learn: bool,
+    /// Samples a product with no configured figure needs before it is reminded.
+    pub min_repeats: u32,
+    /// Repeats the configured figure counts as against the learned one.
+    pub prior_weight: u32,
+    /// One row per `[[shop.product]]` with `consumption_days` or, when learning, with
+    /// learned timing stored; in the config's order.
+    pub products: Vec<TimingRow>,
+}
+
+/// One product's timing now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimingRow {
+    /// Its timing key: the product id, or `sku:{sku}`.
+    pub product: String,
+    pub product_id: Option<u64>,
+    pub sku: Option<String>,
+    /// Its title from the period's product counters, when it has any.
+    pub title: Option<String>,
+    /// `consumption_days`: the configured days per unit (the prior).
+    pub configured_days: Option<u32>,
+    /// The days per unit reminders count from now, to one decimal; `None` while a
+    /// product with no configured figure waits for repeats.
+    pub days_per_unit: Option<f64>,
+    /// Repeat purchases learned from, ever.
+    pub repeats: u64,
+    /// Samples the figure uses now (the newest 64 at most; 0 when learning is off).
+    pub samples: u64,
+    /// Intervals refused as outliers, ever.
+    pub refused: u64,
+    /// `configured`, `blended`, `learned`, or `waiting` (no configured figure and
+    /// fewer than `min_repeats` samples).
+    pub source: String,
+    /// While `waiting`: the samples still needed.
+    pub waiting_for: Option<u32>,
 }
 
 /// Every follow-up planned for one order, for the lookup.

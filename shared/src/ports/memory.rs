@@ -77,6 +77,8 @@ struct State {
     /// The report's counters added (`FollowUpStore::count`), in order, merged per
     /// day and scope on each call.
     counts: Vec<(String, crate::model::report::Tally)>,
+    /// Products' learned timing, by (shop, timing key).
+    cadences: BTreeMap<(String, String), crate::model::cadence::CadenceRecord>,
     /// Weekly digest marks taken, by (shop, week).
     digests: HashSet<(String, String)>,
     faults: HashMap<Op, Fault>,
@@ -164,6 +166,12 @@ impl MemoryStore {
     }
     pub fn put_order(&self, shop: &str, o: OrderRecord) {
         self.lock().orders.insert((shop.into(), o.order_id), o);
+    }
+    /// Stores a product's learned timing in `shop` (under its `product` key).
+    pub fn put_cadence(&self, shop: &str, c: crate::model::cadence::CadenceRecord) {
+        self.lock()
+            .cadences
+            .insert((shop.into(), c.product.clone()), c);
     }
     pub fn put_profile(&self, shop: &str, p: ProfileRecord) {
         self.lock()
@@ -895,7 +903,8 @@ impl LinkStore for MemoryStore {
 }
 
 /// The report's reads over what the memory store holds: the counters added through
-/// [`FollowUpStore::count`], the feedback items in the `VOICE#{shop}` index partition.
+/// [`FollowUpStore::count`], the feedback items in the `VOICE#{shop}` index partition,
+/// the learned timing put with [`MemoryStore::put_cadence`].
 impl super::report::ReportStore for MemoryStore {
     async fn stats(
         &self,
@@ -964,6 +973,16 @@ impl super::report::ReportStore for MemoryStore {
         let more = items.len() > limit;
         items.truncate(limit);
         Ok((items, more))
+    }
+
+    async fn cadences(
+        &self,
+        shop: &str,
+    ) -> Result<Vec<crate::model::cadence::CadenceRecord>, StoreError> {
+        tokio::task::yield_now().await;
+        let s = self.lock();
+        let of_shop = s.cadences.iter().filter(|((sh, _), _)| sh == shop);
+        Ok(of_shop.map(|(_, c)| c.clone()).collect())
     }
 
     async fn find_order(

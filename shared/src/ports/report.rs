@@ -1,8 +1,10 @@
 //! What the merchant's report reads (`apps::report`): a shop's counters of a period,
-//! its settled comments, and one order's follow-ups for the lookup. Every read is a
+//! its settled comments, its products' learned timing, and one order's follow-ups for
+//! the lookup. Every read is a
 //! query of one partition or a get: no scans (see `docs/report.md`).
 
 use super::store::StoreError;
+use crate::model::cadence::CadenceRecord;
 use crate::model::report::StatsRow;
 use crate::model::{FeedbackRecord, FollowUpRecord, OrderRecord};
 use std::future::Future;
@@ -27,6 +29,13 @@ pub trait ReportStore: Send + Sync {
         to_key: &str,
         limit: usize,
     ) -> impl Future<Output = Result<(Vec<FeedbackRecord>, bool), StoreError>> + Send;
+
+    /// Every product's learned timing in `shop` (`SHOP#{shop}` / `CADENCE#…`, one
+    /// query of the shop's partition), any order.
+    fn cadences(
+        &self,
+        shop: &str,
+    ) -> impl Future<Output = Result<Vec<CadenceRecord>, StoreError>> + Send;
 
     /// The order a name (`#1001`) or id stands for.
     fn find_order(

@@ -1,7 +1,7 @@
 //! The report's items: the per-day counters (`stats`, patterns 28–29), the order-name
 //! pointers the follow-up lookup starts from (pattern 31), and the reads the report
 //! makes (a shop's stats of a period, its settled comments from the due index's
-//! `VOICE#{shop}` partition, one order's follow-ups).
+//! `VOICE#{shop}` partition, its products' learned timing, one order's follow-ups).
 //!
 //! Counters are written **after** the write they count has committed, one `UpdateItem`
 //! (`ADD`) per day and scope, with the SDK's retries off and a 400 ms limit: a counter
@@ -11,6 +11,7 @@
 //! logged (`counter not added`) and lost; the state it counts is already right.
 
 use super::{decode_item, key_attrs, unavailable, Attrs, DynamoStore, StoreError};
+use crate::model::cadence::CadenceRecord;
 use crate::model::report::{Scope, StatsRow, Tally};
 use crate::model::{keys, FeedbackRecord, FollowUpRecord, Key, OrderRecord, VOICE_PREFIX};
 use crate::ports::store::Cas;
@@ -243,6 +244,28 @@ impl DynamoStore {
         Ok((items, false))
     }
 
+    /// Every product's learned timing in `shop`: one query of the shop's partition,
+    /// its `CADENCE#` items only, paged.
+    pub async fn cadences(&self, shop: &str) -> Result<Vec<CadenceRecord>, StoreError> {
+        let items: Vec<Attrs> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::shop(shop).pk))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::CADENCE_PREFIX.into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| unavailable("Query", &e))?;
+        items
+            .into_iter()
+            .map(|item| decode_item::<CadenceRecord>(item, "learned timing"))
+            .collect()
+    }
+
     /// Records which order a name is, the first time the order is seen with its name.
     pub async fn put_order_name(&self, shop: &str, order: &OrderRecord) -> Result<(), StoreError> {
         let Some(name) = order.name.as_deref().filter(|n| !n.trim().is_empty()) else {
@@ -395,6 +418,9 @@ impl crate::ports::report::ReportStore for DynamoStore {
         limit: usize,
     ) -> Result<(Vec<FeedbackRecord>, bool), StoreError> {
         self.voice(shop, from_key, to_key, limit).await
+    }
+    async fn cadences(&self, shop: &str) -> Result<Vec<CadenceRecord>, StoreError> {
+        DynamoStore::cadences(self, shop).await
     }
     async fn find_order(
         &self,

@@ -128,3 +128,125 @@ fn report_settings_are_checked_at_load() {
         assert!(err.contains(field), "{bad}: {err}");
     }
 }
+
+fn cadence(product: &str, days: &[u32], refused: u64) -> crate::model::cadence::CadenceRecord {
+    crate::model::cadence::CadenceRecord {
+        v: 1,
+        product: product.into(),
+        samples: days.iter().map(|d| d * 100).collect(),
+        repeats: days.len() as u64,
+        refused,
+        updated_at: None,
+    }
+}
+
+const TIMED_PRODUCTS: &str = "[[shop.product]]\nproduct_id = 632910392\nconsumption_days = 30\n\
+     [[shop.product]]\nsku = \"TEA-250\"\n\
+     [[shop.product]]\nproduct_id = 4\nconsumption_days = 90\n\
+     [[shop.product]]\nproduct_id = 5\n";
+
+#[tokio::test]
+async fn the_report_shows_each_products_learned_timing_now() {
+    let config = config(TIMED_PRODUCTS);
+    let shop = config.shop(SHOP).unwrap();
+    let store = MemoryStore::default();
+    // One repeat of 60 days against a prior of 30 (worth 5): exp((ln 60 + 5 ln 30) / 6).
+    store.put_cadence(SHOP, cadence("632910392", &[60], 2));
+    // No prior and 2 of the 5 repeats needed.
+    store.put_cadence(SHOP, cadence("sku:TEA-250", &[20, 22], 0));
+    // Not configured (any more), and another shop's: not shown.
+    store.put_cadence(SHOP, cadence("777", &[10; 9], 0));
+    store.put_cadence("other.myshopify.com", cadence("4", &[10; 9], 0));
+    let to = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let report = compute(&store, shop, to, 30, at("2026-12-07T10:00:00Z"))
+        .await
+        .unwrap();
+    let t = &report.replenishment_timing;
+    assert!(t.enabled && t.learn);
+    assert_eq!((t.min_repeats, t.prior_weight), (5, 5));
+    let rows: Vec<_> = t
+        .products
+        .iter()
+        .map(|r| {
+            (
+                r.product.as_str(),
+                r.configured_days,
+                r.days_per_unit,
+                (r.repeats, r.samples, r.refused),
+                r.source.as_str(),
+                r.waiting_for,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "632910392",
+                Some(30),
+                Some(33.7),
+                (1, 1, 2),
+                "blended",
+                None
+            ),
+            ("sku:TEA-250", None, None, (2, 2, 0), "waiting", Some(3)),
+            ("4", Some(90), Some(90.0), (0, 0, 0), "configured", None),
+        ],
+        "the rule with neither a figure nor repeats is not replenishable"
+    );
+    assert_eq!(t.products[1].sku.as_deref(), Some("TEA-250"));
+}
+
+#[tokio::test]
+async fn with_learning_off_only_configured_figures_are_shown() {
+    let config = config(&format!(
+        "{TIMED_PRODUCTS}[shop.playbooks.replenishment]\nlearn = false\n"
+    ));
+    let shop = config.shop(SHOP).unwrap();
+    let store = MemoryStore::default();
+    store.put_cadence(SHOP, cadence("632910392", &[60], 0));
+    store.put_cadence(SHOP, cadence("sku:TEA-250", &[20; 6], 0));
+    let to = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let report = compute(&store, shop, to, 30, at("2026-12-07T10:00:00Z"))
+        .await
+        .unwrap();
+    let t = &report.replenishment_timing;
+    assert!(!t.learn);
+    let rows: Vec<_> = t
+        .products
+        .iter()
+        .map(|r| {
+            (
+                r.product.as_str(),
+                r.days_per_unit,
+                r.samples,
+                r.source.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("632910392", Some(30.0), 0, "configured"),
+            ("4", Some(90.0), 0, "configured"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_shop_with_no_learned_timing_gets_an_empty_section() {
+    let config = config("");
+    let store = MemoryStore::default();
+    let to = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let report = compute(
+        &store,
+        config.shop(SHOP).unwrap(),
+        to,
+        7,
+        at("2026-12-07T10:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert!(report.replenishment_timing.learn);
+    assert!(report.replenishment_timing.products.is_empty());
+}

@@ -1,7 +1,7 @@
 use super::*;
 use crate::model::report::{
     CommentRow, DayRow, Deliverability, Figures, Lookup, LookupRow, Money, Period, PlaybookRow,
-    ProductRow, Rates, ReasonCount, Report, Voice, WeekRow,
+    ProductRow, Rates, ReasonCount, Report, Timing, TimingRow, Voice, WeekRow,
 };
 use std::collections::BTreeMap;
 
@@ -268,6 +268,62 @@ fn sample_products() -> Vec<ProductRow> {
     ]
 }
 
+/// Learned timing: a blended product with an outlier refused, one learned without a
+/// configured figure, one waiting for repeats, one with no repeats yet.
+fn sample_timing() -> Timing {
+    let row = |product: &str, id, sku: Option<&str>, title: Option<&str>| TimingRow {
+        product: product.into(),
+        product_id: id,
+        sku: sku.map(Into::into),
+        title: title.map(Into::into),
+        configured_days: None,
+        days_per_unit: None,
+        repeats: 0,
+        samples: 0,
+        refused: 0,
+        source: "configured".into(),
+        waiting_for: None,
+    };
+    let title = "Merino \"Cloud\" sweater <XL>";
+    Timing {
+        enabled: true,
+        learn: true,
+        min_repeats: 5,
+        prior_weight: 5,
+        products: vec![
+            TimingRow {
+                configured_days: Some(30),
+                days_per_unit: Some(33.7),
+                repeats: 212,
+                samples: 64,
+                refused: 9,
+                source: "blended".into(),
+                ..row("632910392", Some(632_910_392), None, Some(title))
+            },
+            TimingRow {
+                days_per_unit: Some(21.4),
+                repeats: 17,
+                samples: 17,
+                refused: 1,
+                source: "learned".into(),
+                ..row("sku:TEA-250", None, Some("TEA-250"), None)
+            },
+            TimingRow {
+                repeats: 2,
+                samples: 2,
+                source: "waiting".into(),
+                waiting_for: Some(3),
+                ..row("808950810", Some(808_950_810), Some("SOAP-1"), None)
+            },
+            TimingRow {
+                configured_days: Some(90),
+                days_per_unit: Some(90.0),
+                ..row("sku:FILTER", None, Some("FILTER"), None)
+            },
+        ],
+    }
+}
+
 /// A realistic month of a shop: five playbooks, two currencies on the thank-you, hostile
 /// comments, return reasons, products and deliverability warnings.
 pub(crate) fn sample_report() -> Report {
@@ -345,6 +401,7 @@ pub(crate) fn sample_report() -> Report {
             ReasonCount { reason: "arrived_late".into(), label: "Arrived late".into(), count: 1 },
         ],
         products: sample_products(),
+        replenishment_timing: sample_timing(),
     }
 }
 
@@ -386,6 +443,13 @@ fn zero_report() -> Report {
         comments_total: 0,
         return_reasons: Vec::new(),
         products: Vec::new(),
+        replenishment_timing: Timing {
+            enabled: true,
+            learn: true,
+            min_repeats: 5,
+            prior_weight: 5,
+            products: Vec::new(),
+        },
     }
 }
 
@@ -524,6 +588,7 @@ fn page_sections_in_order_with_headings() {
         "funnel",
         "money",
         "voice",
+        "timing",
         "deliverability",
         "lookup",
     ] {
@@ -665,6 +730,88 @@ fn csv_figures_and_comments() {
         csv.contains(",\"Fine, but the size runs small, \"\"order one up\"\".\nSecond line.\"\r\n")
     );
     assert!(csv.contains("2026-11-25T12:00:00Z,returns,,Not as described,#1104,5000000104,Colour was much darker than the photos\r\n"));
+}
+
+#[test]
+fn page_shows_the_replenishment_timing_per_product() {
+    let html = online();
+    let at = html
+        .find("<section id=\"timing\">")
+        .expect("timing section");
+    let section = &html[at..at + html[at..].find("</section>").expect("closed")];
+    assert!(section.contains("<h2>Replenishment timing</h2>"));
+    assert!(
+        section.contains("Current figures, not this period's"),
+        "{section}"
+    );
+    assert!(section.contains("counts as 5 repeats") && section.contains("waits for 5"));
+    assert_eq!(
+        figure(section, "timing.632910392.days_per_unit"),
+        Some("33.7".into())
+    );
+    assert_eq!(
+        figure(section, "timing.632910392.repeats"),
+        Some("212".into())
+    );
+    assert_eq!(
+        figure(section, "timing.sku:TEA-250.days_per_unit"),
+        Some("21.4".into())
+    );
+    assert_eq!(
+        figure(section, "timing.sku:FILTER.days_per_unit"),
+        Some("90.0".into())
+    );
+    assert_eq!(
+        figure(section, "timing.808950810.days_per_unit"),
+        None,
+        "waiting: no figure"
+    );
+    for needle in [
+        // The title escaped, its id beside it; a SKU-only rule by its SKU.
+        "Merino &quot;Cloud&quot; sweater &lt;XL&gt; <span class=\"tag\">Product 632910392</span>",
+        "<td>SKU TEA-250</td>",
+        "<td>Product 808950810 <span class=\"tag\">SKU SOAP-1</span></td>",
+        "<td class=\"n\">30</td>",
+        "<td class=\"n\">none</td>",
+        "<td class=\"n\">64</td><td class=\"n\">9</td><td>blended</td>",
+        "<td>learned</td>",
+        "<td class=\"muted\">waiting for 3 more repeats</td>",
+        "<td>configured</td>",
+    ] {
+        assert!(section.contains(needle), "lacks {needle}:\n{section}");
+    }
+    assert!(!section.contains("no repeats yet"));
+}
+
+#[test]
+fn the_timing_section_says_when_learning_has_nothing_yet_or_is_off() {
+    let opts = PageOptions::default();
+    let html = render_page(&zero_report(), &opts).expect("renders");
+    assert!(html.contains("Learning has no repeats yet"));
+    assert!(html.contains("No replenishable products"));
+    let mut r = sample_report();
+    r.replenishment_timing.learn = false;
+    let html = render_page(&r, &opts).expect("renders");
+    assert!(html.contains("Learning is off (learn = false)"));
+    assert!(!html.contains("waits for 5"));
+}
+
+#[test]
+fn csv_ends_with_the_timing_table() {
+    let csv = render_csv(&sample_report());
+    let (_, timing) = csv
+        .split_once(&format!("\r\n\r\n{}\r\n", timing::CSV_TIMING))
+        .expect("a blank line, then the timing table");
+    let rows: Vec<&str> = timing.lines().collect();
+    assert_eq!(
+        rows,
+        vec![
+            "\"Merino \"\"Cloud\"\" sweater <XL>\",632910392,,30,33.7,212,64,9,blended,",
+            "sku:TEA-250,,TEA-250,,21.4,17,17,1,learned,",
+            "808950810,808950810,SOAP-1,,,2,2,0,waiting,3",
+            "sku:FILTER,,FILTER,90,90.0,0,0,0,configured,",
+        ]
+    );
 }
 
 #[test]
