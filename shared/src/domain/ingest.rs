@@ -871,5 +871,10 @@ fn customer_or_shop(shop: &str, customer: Option<u64>) -> String {
     }
 }
 
+/// The planner's table in memory, for the unit tests and (with the `memory` feature)
+/// the in-memory recorder.
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
+
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ const BOB_EMAIL: &str = "bob.norman@hostmail.com";
 /// `created_at` (and `updated_at`) of the fixture order, as a UTC key.
 const ORDER_CREATED: &str = "2008-01-10T16:00:00.000Z";
 
-use crate::ports::memory::MemoryTable as Table;
+use super::memory::MemoryTable as Table;
 
 impl Table {
     fn order(&self, id: u64) -> OrderRecord {

@@ -927,31 +927,43 @@ fn write_report_samples() {
     std::fs::write(dir.join("report.csv"), render_csv(&sample_report())).expect("write");
 }
 
-/// The sample report with a holdout comparison on replenishment (conclusive, Newcombe's
-/// 56/70 vs 48/80) and loyalty (too few held out).
+/// The sample report with a holdout comparison on replenishment (conclusive: Newcombe's
+/// published example 56/70 vs 48/80, 0.2000 from 0.0524 to 0.3339) and loyalty (nobody
+/// held out yet). The figures are written out: `email` renders what `domain` computed.
 fn holdout_report() -> Report {
     let mut r = sample_report();
-    let compare = |percent, (x1, n1), (x2, n2)| {
-        let d = crate::domain::holdout::newcombe(x1, n1, x2, n2);
-        crate::model::report::Holdout {
-            percent,
-            sent: n1,
-            sent_ordered: x1,
-            held_out: n2,
-            held_out_ordered: x2,
-            sent_rate: Some(x1 as f64 / n1 as f64),
-            held_out_rate: (n2 > 0).then(|| x2 as f64 / n2 as f64),
-            difference: d.map(|d| d.estimate),
-            difference_low: d.map(|d| d.low),
-            difference_high: d.map(|d| d.high),
-            conclusive: d.is_some_and(|d| d.conclusive()),
-            verdict: crate::domain::holdout::verdict(d.as_ref()),
-        }
+    let base = crate::model::report::Holdout {
+        percent: 10,
+        ..Default::default()
     };
     for p in &mut r.playbooks {
         match p.playbook.as_str() {
-            "replenishment" => p.holdout = Some(compare(10, (56, 70), (48, 80))),
-            "loyalty" => p.holdout = Some(compare(10, (9, 98), (0, 0))),
+            "replenishment" => {
+                p.holdout = Some(crate::model::report::Holdout {
+                    sent: 70,
+                    sent_ordered: 56,
+                    held_out: 80,
+                    held_out_ordered: 48,
+                    sent_rate: Some(0.8),
+                    held_out_rate: Some(0.6),
+                    difference: Some(0.2),
+                    difference_low: Some(0.0524),
+                    difference_high: Some(0.3339),
+                    conclusive: true,
+                    verdict: "customers sent the email ordered more often than those held out"
+                        .into(),
+                    ..base.clone()
+                })
+            }
+            "loyalty" => {
+                p.holdout = Some(crate::model::report::Holdout {
+                    sent: 98,
+                    sent_ordered: 9,
+                    sent_rate: Some(9.0 / 98.0),
+                    verdict: "not enough data yet".into(),
+                    ..base.clone()
+                })
+            }
             _ => {}
         }
     }
