@@ -83,4 +83,38 @@ async fn a_repeat_purchase_through_the_webhook_is_learned_and_times_the_next_rem
             ),
         ]
     );
+    // The report's timing section reads the learned item with its one Query.
+    let store = aftercart::adapters::dynamo::DynamoStore::new(
+        t.client.clone(),
+        t.table.clone(),
+        std::time::Duration::from_secs(86_400),
+    );
+    let shop = t
+        .app
+        .config
+        .shop("aftercart-demo.myshopify.com")
+        .expect("shop");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).expect("date");
+    let now = chrono::DateTime::parse_from_rfc3339("2026-03-31T12:00:00Z")
+        .expect("time")
+        .to_utc();
+    let report = aftercart::apps::report::compute(&store, shop, today, 30, now)
+        .await
+        .expect("report");
+    let row = report
+        .replenishment_timing
+        .products
+        .iter()
+        .find(|r| r.product == PRODUCT.to_string())
+        .expect("the product's row");
+    assert_eq!(
+        (
+            row.configured_days,
+            row.days_per_unit,
+            row.repeats,
+            row.source.as_str()
+        ),
+        (Some(30), Some(33.7), 1, "blended"),
+        "{row:?}"
+    );
 }
