@@ -140,16 +140,7 @@ impl Visitor<'_> for MoneyVisitor {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
         // Plain decimal notation only (`-12.50`), exact or refused: no exponents, digit
         // separators or plus signs, and nothing rust_decimal would have to round.
-        let t = v.trim();
-        let unsigned = t.strip_prefix('-').unwrap_or(t);
-        let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
-        let plain = !int.is_empty()
-            && !frac.is_empty()
-            && int.bytes().all(|b| b.is_ascii_digit())
-            && frac.bytes().all(|b| b.is_ascii_digit());
-        let amount = plain
-            .then(|| Decimal::from_str_exact(t).ok())
-            .flatten()
+        let amount = plain_decimal(v.trim())
             .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))?;
         bounded_money(amount)
     }
@@ -166,6 +157,19 @@ impl Visitor<'_> for MoneyVisitor {
 }
 
 /// `amount`, or an error (that does not quote it) beyond [`MAX_MONEY`].
+/// An amount in plain decimal notation (`12.50`, `-3`), exact: no exponent, digit
+/// separator or plus sign, and nothing `rust_decimal` would have to round. Not bounded
+/// (see [`MAX_MONEY`]). The webhook's money fields and the order export's are read by it.
+pub fn plain_decimal(t: &str) -> Option<Decimal> {
+    let unsigned = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let plain = !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    plain.then(|| Decimal::from_str_exact(t).ok()).flatten()
+}
+
 fn bounded_money<E: de::Error>(amount: Decimal) -> Result<Decimal, E> {
     if amount.abs() <= MAX_MONEY {
         Ok(amount)

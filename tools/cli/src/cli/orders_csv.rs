@@ -17,7 +17,9 @@
 //! reads the same orders.
 
 use aftercart::config::ShopConfig;
-use aftercart::wire::shopify::{check_time, Timestamp, Topic, MAX_MONEY, MAX_QUANTITY};
+use aftercart::wire::shopify::{
+    check_time, plain_decimal, Timestamp, Topic, MAX_MONEY, MAX_QUANTITY,
+};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -828,15 +830,7 @@ fn quantity(v: &str) -> Result<u32, String> {
 /// An amount in plain decimal notation (`12.50`, `-3.00`), exact, within the
 /// webhook's bound.
 fn money(name: &str, v: &str) -> Result<Decimal, String> {
-    let unsigned = v.strip_prefix('-').unwrap_or(v);
-    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
-    let plain = !int.is_empty()
-        && !frac.is_empty()
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit());
-    let amount = plain
-        .then(|| Decimal::from_str_exact(v).ok())
-        .flatten()
+    let amount = plain_decimal(v)
         .ok_or_else(|| format!("{name} {} is not an amount such as 12.50", quoted(v)))?;
     if amount.abs() > MAX_MONEY {
         return Err(format!("{name} {} is too large an amount", quoted(v)));
