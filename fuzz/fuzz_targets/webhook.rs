@@ -5,8 +5,9 @@
 //! never inside a JSON body). The first byte of each delivery picks the topic
 //! (`Topic::ALL[byte % 13]`), the rest is its body. Each body is signed with a fixed
 //! secret and must verify; a parsed event is planned against the items it needs, as the
-//! DynamoDB adapter reads them (`needs`, `needs_after`, the customer's follow-ups and
-//! codes), and the plan is applied to the table before the next delivery, so later
+//! DynamoDB adapter reads them (`MemoryTable::deliver`: `needs`, `needs_after`, the
+//! customer's follow-ups and codes, the learned timing), and the plan is applied to the
+//! table before the next delivery, so later
 //! deliveries are planned on the state earlier ones left (a second order of one
 //! customer, a refund after the order, a replay).
 //!
@@ -16,14 +17,15 @@
 #![no_main]
 
 use aftercart::config::Config;
-use aftercart::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
-use aftercart::model::{keys, Expect, Key};
+use aftercart::domain::ingest::memory::{MemoryTable, TWO_OPERATIONS};
+use aftercart::domain::ingest::Context;
+use aftercart::model::{keys, Key};
 use aftercart::wire::shopify::{parse_delivery, Topic};
 use aftercart::wire::verify::{sign_webhook, verify_webhook};
 use chrono::{DateTime, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 const SHOP: &str = "aftercart-demo.myshopify.com";
@@ -45,100 +47,12 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
 }
 
-/// The table as the planner sees it: versioned items by key.
+/// The planner's table in memory (`domain::ingest::memory`), and the receipts the
+/// recorder keeps.
 #[derive(Default)]
 struct Table {
-    items: BTreeMap<Key, Item>,
+    items: MemoryTable,
     receipts: HashSet<Key>,
-}
-
-fn version_of(item: &Item) -> Option<u64> {
-    match item {
-        Item::Order(r) => Some(r.v),
-        Item::Fulfillment(r) => Some(r.v),
-        Item::Profile(r) => Some(r.v),
-        Item::Shop(r) => Some(r.v),
-        Item::FollowUp(r) => Some(r.v),
-        Item::Discount(r) => Some(r.v),
-        Item::Refund(_) | Item::History(_) | Item::Privacy(_) => None,
-    }
-}
-
-impl Table {
-    fn get(&self, key: &Key) -> Option<&Item> {
-        self.items.get(key)
-    }
-
-    /// What the adapter reads for `needs`: the named items and the customer's
-    /// follow-ups and discount codes.
-    fn load(&self, needs: &Needs) -> Loaded {
-        let order = needs
-            .order
-            .and_then(|id| match self.get(&keys::order(SHOP, id)) {
-                Some(Item::Order(r)) => Some(r.clone()),
-                _ => None,
-            });
-        let fulfillment =
-            needs
-                .fulfillment
-                .and_then(|(o, f)| match self.get(&keys::fulfillment(SHOP, o, f)) {
-                    Some(Item::Fulfillment(r)) => Some(r.clone()),
-                    _ => None,
-                });
-        let profile =
-            needs
-                .profile
-                .as_deref()
-                .and_then(|c| match self.get(&keys::profile(SHOP, c)) {
-                    Some(Item::Profile(r)) => Some(r.clone()),
-                    _ => None,
-                });
-        let shop = match (needs.shop, self.get(&keys::shop(SHOP))) {
-            (true, Some(Item::Shop(r))) => Some(r.clone()),
-            _ => None,
-        };
-        let (mut followups, mut discounts) = (Vec::new(), Vec::new());
-        if let Some(c) = needs.followups_of.as_deref() {
-            let pk = keys::customer_pk(SHOP, c);
-            for (k, item) in &self.items {
-                if k.pk != pk {
-                    continue;
-                }
-                match item {
-                    Item::FollowUp(f) if k.sk.starts_with(keys::FOLLOWUP_PREFIX) => {
-                        followups.push(f.clone())
-                    }
-                    Item::Discount(d) if k.sk.starts_with(keys::DISCOUNT_PREFIX) => {
-                        discounts.push(d.clone())
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Loaded {
-            order,
-            fulfillment,
-            profile,
-            shop,
-            followups,
-            discounts,
-        }
-    }
-
-    /// One TransactWriteItems: all conditions hold or nothing is written (a lost race,
-    /// which the adapter re-plans; here the delivery is dropped).
-    fn apply(&mut self, writes: Vec<Write>) {
-        let holds = writes.iter().all(|w| match (w.expect, self.get(&w.key)) {
-            (Expect::Any, _) | (Expect::Absent, None) => true,
-            (Expect::Version(v), Some(item)) => version_of(item) == Some(v),
-            _ => false,
-        });
-        if holds {
-            for w in writes {
-                self.items.insert(w.key, w.item);
-            }
-        }
-    }
 }
 
 fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
@@ -169,14 +83,6 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
         return;
     }
 
-    let first = ingest::needs(&event);
-    let loaded = table.load(&first);
-    let refined = ingest::needs_after(&event, &first, &loaded);
-    let loaded = if refined == first {
-        loaded
-    } else {
-        table.load(&refined)
-    };
     let ctx = Context {
         shop: SHOP,
         webhook_id: &webhook_id,
@@ -186,21 +92,15 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
         redelivery: false,
         import: false,
     };
-    let writes = ingest::plan(&ctx, &event, &loaded);
-
-    // DynamoDB refuses a transaction with two operations on one item (and so would
-    // retry the delivery for ever): a plan never names an item twice.
-    let mut seen = HashSet::new();
-    for w in &writes {
-        assert!(
-            seen.insert(&w.key),
-            "{}: two writes of one item {:?}",
-            topic.as_str(),
-            w.key
-        );
+    // Read as the adapter reads (learned timing included), plan, apply. DynamoDB
+    // refuses a transaction with two operations on one item (and so would retry the
+    // delivery for ever): a plan never names an item twice. A condition that does not
+    // hold is a lost race, which the adapter re-plans; here the delivery is dropped.
+    match table.items.deliver(&ctx, &event) {
+        Err(e) if e.starts_with(TWO_OPERATIONS) => panic!("{}: {e}", topic.as_str()),
+        Err(_) => {}
+        Ok(_) => table.receipts.extend(receipts),
     }
-    table.receipts.extend(receipts);
-    table.apply(writes);
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -8,6 +8,9 @@ use crate::model::{keys, Expect, Key};
 use crate::wire::shopify::Event;
 use std::collections::{BTreeMap, HashSet};
 
+/// How [`MemoryTable::apply`]'s refusal of a transaction naming one item twice begins.
+pub const TWO_OPERATIONS: &str = "two operations on one item";
+
 /// Items by key, ordered like the table (so a partition is a range).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct MemoryTable {
@@ -107,7 +110,7 @@ impl MemoryTable {
         let mut seen = HashSet::new();
         for w in &writes {
             if !seen.insert(&w.key) {
-                return Err(format!("two operations on one item {:?}", w.key));
+                return Err(format!("{TWO_OPERATIONS} {:?}", w.key));
             }
             let stored = self.items.get(&w.key);
             match (w.expect, stored) {
