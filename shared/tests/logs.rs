@@ -89,6 +89,7 @@ async fn logs_carry_ids_and_outcomes_but_never_bodies_secrets_or_emails() {
         secrets: WebhookSecrets::from_pairs([(SHOP, &[SECRET][..])]),
         recorder: Accept,
         clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+        queue: None,
     };
     let sign =
         |b: &[u8]| aftercart::wire::verify::sign_webhook(b, &SecretString::from(SECRET.to_owned()));

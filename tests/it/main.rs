@@ -9,6 +9,7 @@ mod import;
 mod links;
 mod mail_events;
 mod privacy;
+mod queue;
 mod reminder;
 mod replay;
 mod replenishment;

@@ -181,6 +181,7 @@ async fn recorded_once(t: &TestApp, req: lambda_http::Request) -> Vec<Attrs> {
             std::time::Duration::from_secs(7 * 86_400),
         ),
         clock: t.app.clock.clone(),
+        queue: None,
     };
     assert_eq!(app.handle(req).await.status(), 200);
     scan_table(&t.client, &table).await

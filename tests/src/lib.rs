@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod meter;
+pub mod queue;
 
 pub const SHOP: &str = "aftercart-demo.myshopify.com";
 pub const SECRET: &str = "integration-secret";
@@ -48,7 +49,7 @@ pub async fn dispatch_client_for(endpoint: &str) -> Client {
     store::dynamo_client_with(&sdk_config_for(endpoint), store::Budget::Dispatch)
 }
 
-fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+pub(crate) fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -167,6 +168,18 @@ impl TestApp {
         Self::with_client(client_for(&endpoint()).await, table.to_owned(), config)
     }
 
+    /// A webhook app with `t`'s config on a new table of its own, recording inline
+    /// (holding no lock: `t` holds one).
+    pub async fn spawn_on_new_table(t: &TestApp) -> TestApp {
+        let table = format!("it-{:016x}", fastrand::u64(..));
+        table::create_table(&t.client, &table)
+            .await
+            .expect("table on moto");
+        let mut app = Self::with_client(t.client.clone(), table, (*t.app.config).clone());
+        app.app.clock = t.app.clock.clone();
+        app
+    }
+
     /// A webhook app whose DynamoDB client talks to `endpoint` (e.g. a dead port).
     pub async fn against(endpoint: &str) -> TestApp {
         Self::with_client(client_for(endpoint).await, "unreachable".into(), config())
@@ -182,6 +195,7 @@ impl TestApp {
                 Duration::from_secs(7 * 86_400),
             ),
             clock: Arc::new(FixedClock::new(NOW.parse().expect("valid time"))),
+            queue: None,
         };
         TestApp {
             app,

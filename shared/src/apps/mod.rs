@@ -3,6 +3,7 @@
 
 pub mod dispatch;
 pub mod feedback;
+pub mod ingest;
 pub mod links;
 pub mod mail_events;
 pub mod privacy;

@@ -7,6 +7,13 @@
 //! shop, 400; topic not handled 200 (ignored, so Shopify keeps the subscription);
 //! recording failed or too slow 503 (Shopify retries, nothing is lost).
 //!
+//! With a queue (`AFTERCART_QUEUE_URL`, always in the deployed stack) a delivery that
+//! passes every check is handed to the SQS FIFO ingest queue and answered 200 at once
+//! (`queued`); the `ingest` consumer (`apps::ingest`) records it through
+//! [`WebhookApp::record_queued`], one at a time per customer. A failed hand-off is a
+//! 503. Without a queue — and for a delivery too large for a queue message even
+//! gzipped — it is recorded inline, inside the request, as the consumer would.
+//!
 //! A signed delivery refused as too old or as the wrong body for its topic is counted
 //! per shop and day (`crate::domain::refusals`); the dispatcher alerts the merchant once a day.
 
@@ -15,6 +22,7 @@ use crate::domain::ingest::Context;
 use crate::domain::refusals::RefusalKind;
 use crate::model::time::Clock;
 use crate::ports::store::{Outcome, Recorder, StoreError};
+use crate::wire::intake::{Envelope, Via, MAX_MESSAGE_BYTES};
 use crate::wire::shopify::{self, Delivery, Topic};
 use crate::wire::verify::{verify_webhook, VerifyError};
 use chrono::{DateTime, Utc};
@@ -30,11 +38,13 @@ pub struct WebhookApp<R> {
     pub secrets: WebhookSecrets,
     pub recorder: R,
     pub clock: Arc<dyn Clock>,
+    /// The ingest queue; `None` records inline.
+    pub queue: Option<crate::adapters::sqs::SqsQueue>,
 }
 
 /// Why a delivery was not recorded, with the status it gets.
 #[derive(Debug, thiserror::Error)]
-enum Rejection {
+pub enum Rejection {
     #[error("{0} is not accepted: Shopify delivers webhooks with POST")]
     Method(String),
     #[error("body of {size} bytes exceeds the limit of {limit} bytes")]
@@ -56,9 +66,19 @@ enum Rejection {
     Store(#[from] StoreError),
     #[error("recording did not finish within {0} ms")]
     Timeout(u64),
+    #[error(transparent)]
+    Queue(#[from] crate::adapters::sqs::QueueError),
 }
 
 impl Rejection {
+    /// Whether trying again later can succeed (the store or the queue was in trouble).
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Rejection::Store(_) | Rejection::Timeout(_) | Rejection::Queue(_)
+        )
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Rejection::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -67,7 +87,9 @@ impl Rejection {
                 StatusCode::BAD_REQUEST
             }
             Rejection::UnknownShop | Rejection::Signature(_) => StatusCode::UNAUTHORIZED,
-            Rejection::Store(_) | Rejection::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Store(_) | Rejection::Timeout(_) | Rejection::Queue(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -76,7 +98,7 @@ impl Rejection {
     fn public_message(&self) -> String {
         match self {
             Rejection::UnknownShop | Rejection::Signature(_) => "invalid webhook signature".into(),
-            Rejection::Store(_) | Rejection::Timeout(_) => {
+            Rejection::Store(_) | Rejection::Timeout(_) | Rejection::Queue(_) => {
                 "temporarily unavailable, retry later".into()
             }
             other => other.to_string(),
@@ -97,7 +119,8 @@ impl Rejection {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    /// The outcome's name in the logs.
+    pub fn kind(&self) -> &'static str {
         match self {
             Rejection::Method(_) => "method",
             Rejection::TooLarge { .. } => "too_large",
@@ -112,13 +135,16 @@ impl Rejection {
             },
             Rejection::Store(_) => "store_error",
             Rejection::Timeout(_) => "store_timeout",
+            Rejection::Queue(_) => "queue_error",
         }
     }
 }
 
 /// The result of one delivery, as logged and answered.
-enum Answer {
+pub enum Answer {
     Recorded(Outcome),
+    /// Handed to the ingest queue; the consumer records it.
+    Queued,
     Ignored,
     /// Kept for `aftercart replay`: recording failed for good (the error).
     Quarantined(StoreError),
@@ -164,6 +190,7 @@ impl<R: Recorder> WebhookApp<R> {
             Ok(answer) => {
                 let outcome = match &answer {
                     Answer::Recorded(o) => o.as_str(),
+                    Answer::Queued => "queued",
                     Answer::Ignored => "ignored",
                     Answer::Quarantined(_) => "quarantined",
                 };
@@ -205,8 +232,7 @@ impl<R: Recorder> WebhookApp<R> {
             });
         }
         let delivery = delivery?;
-        let shop = self
-            .config
+        self.config
             .shop(delivery.shop)
             .ok_or(Rejection::UnknownShop)?;
         let secrets = self
@@ -214,14 +240,25 @@ impl<R: Recorder> WebhookApp<R> {
             .for_shop(delivery.shop)
             .ok_or(Rejection::UnknownShop)?;
         verify_webhook(body, shopify::signature_header(headers), secrets)?;
+        self.accept(&delivery, body, Via::Https).await
+    }
 
+    /// A delivery from a trusted source (HMAC-verified, or the configured EventBridge
+    /// partner source) of a configured shop: checked for topic, age and body, then
+    /// queued, or recorded inline without a queue.
+    pub async fn accept(
+        &self,
+        delivery: &Delivery<'_>,
+        body: &[u8],
+        via: Via,
+    ) -> Result<Answer, Rejection> {
         // A topic Aftercart does not act on is acknowledged whatever its age or body.
         let Some(topic) = Topic::parse(delivery.topic) else {
             return Ok(Answer::Ignored);
         };
         let now = self.clock.now();
         // The header read once: too old is refused, over a minute a likely retry.
-        let age = delivery_age(&delivery, now);
+        let age = delivery_age(delivery, now);
         let event = match self
             .check_age(age)
             .and_then(|()| Ok(shopify::parse_delivery(topic, delivery.shop, body)?))
@@ -232,30 +269,119 @@ impl<R: Recorder> WebhookApp<R> {
                 return Err(rejection);
             }
         };
+        let redelivery = age.is_some_and(|a| {
+            a > chrono::Duration::seconds(crate::domain::ingest::REDELIVERY_AFTER_SECS)
+        });
+        if let Some(queue) = &self.queue {
+            let envelope = Envelope {
+                v: 1,
+                via,
+                shop: delivery.shop.to_owned(),
+                topic: delivery.topic.to_owned(),
+                webhook_id: delivery.webhook_id.to_owned(),
+                event_id: delivery.event_id.map(str::to_owned),
+                triggered_at: delivery.triggered_at.map(str::to_owned),
+                api_version: delivery.api_version.map(str::to_owned),
+                redelivery,
+                body: crate::model::pack_body(body, MAX_MESSAGE_BYTES).unwrap_or_default(),
+            };
+            if let Some(text) = envelope.encode().filter(|_| !envelope.body.is_empty()) {
+                let group = self.group(delivery.shop, &event).await?;
+                let dedup = crate::wire::intake::dedup_id(delivery.shop, delivery.webhook_id);
+                queue.send(&group, &dedup, &text).await?;
+                return Ok(Answer::Queued);
+            }
+            // Too large for a message even gzipped: recorded now, as before the queue.
+            tracing::warn!(
+                shop = delivery.shop,
+                webhook_id = delivery.webhook_id,
+                topic = delivery.topic,
+                body_bytes = body.len(),
+                "delivery too large for the ingest queue; recorded inline"
+            );
+        }
+        let budget = self.config.webhook.store_budget_ms;
+        self.record_now(delivery, &event, body, redelivery, budget)
+            .await
+    }
+
+    /// The message group of `event`: for a shipment or refund, its order's stored
+    /// customer (one small read) when the order is recorded.
+    async fn group(&self, shop: &str, event: &shopify::Event) -> Result<String, Rejection> {
+        let stored = match crate::domain::ingest::group_lookup(event) {
+            Some(order_id) => self.recorder.customer_of_order(shop, order_id).await?,
+            None => None,
+        };
+        Ok(crate::domain::ingest::group(shop, event, stored.as_deref()))
+    }
+
+    /// Records one queued delivery (the `ingest` consumer), with `budget_ms` for the
+    /// store. A message that is not a delivery any more (its topic or body) is an
+    /// `Err` the consumer cannot fix by retrying; see [`Rejection::retryable`].
+    pub async fn record_queued(
+        &self,
+        envelope: &Envelope,
+        budget_ms: u64,
+    ) -> Result<Answer, Rejection> {
+        let delivery = Delivery {
+            topic: &envelope.topic,
+            shop: &envelope.shop,
+            webhook_id: &envelope.webhook_id,
+            event_id: envelope.event_id.as_deref(),
+            api_version: envelope.api_version.as_deref(),
+            triggered_at: envelope.triggered_at.as_deref(),
+        };
+        let Some(topic) = Topic::parse(&envelope.topic) else {
+            return Ok(Answer::Ignored);
+        };
+        let body = envelope.unpack().map_err(|e| {
+            Rejection::Parse(shopify::ParseError {
+                topic: topic.as_str(),
+                message: e.to_string(),
+                kind: shopify::ParseErrorKind::Malformed,
+            })
+        })?;
+        let event = shopify::parse_delivery(topic, &envelope.shop, &body)?;
+        self.record_now(&delivery, &event, &body, envelope.redelivery, budget_ms)
+            .await
+    }
+
+    /// Records `event` within `budget_ms`; a delivery the store refuses for good is
+    /// quarantined for `aftercart replay` instead.
+    async fn record_now(
+        &self,
+        delivery: &Delivery<'_>,
+        event: &shopify::Event,
+        body: &[u8],
+        redelivery: bool,
+        budget_ms: u64,
+    ) -> Result<Answer, Rejection> {
+        let now = self.clock.now();
+        let shop = self
+            .config
+            .shop(delivery.shop)
+            .ok_or(Rejection::UnknownShop)?;
         let ctx = Context {
             shop: delivery.shop,
             webhook_id: delivery.webhook_id,
             now,
             rules: Some(shop),
             shards: self.config.dispatch.shards,
-            redelivery: age.is_some_and(|a| {
-                a > chrono::Duration::seconds(crate::domain::ingest::REDELIVERY_AFTER_SECS)
-            }),
+            redelivery,
             import: false,
         };
-        let budget = self.config.webhook.store_budget_ms;
         let recorded = tokio::time::timeout(
-            Duration::from_millis(budget),
-            self.recorder.record(&ctx, &event),
+            Duration::from_millis(budget_ms),
+            self.recorder.record(&ctx, event),
         )
         .await
-        .map_err(|_| Rejection::Timeout(budget))?;
+        .map_err(|_| Rejection::Timeout(budget_ms))?;
         match recorded {
             Ok(outcome) => Ok(Answer::Recorded(outcome)),
             // A retry cannot fix it: keep it for a replay and let Shopify stop retrying
             // (8 failures in a row would delete an Admin API subscription).
             Err(e) if e.is_permanent() => {
-                self.quarantine(&delivery, &event, body, &e, now).await?;
+                self.quarantine(delivery, event, body, &e, now).await?;
                 Ok(Answer::Quarantined(e))
             }
             Err(e) => Err(e.into()),
@@ -491,6 +617,7 @@ impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
             secrets,
             recorder: crate::adapters::dynamo::DynamoStore::new(client, table, receipt_ttl),
             clock: Arc::new(crate::model::time::SystemClock),
+            queue: crate::adapters::sqs::from_env("AFTERCART_QUEUE_URL").await,
         })
     }
 }

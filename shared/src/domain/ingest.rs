@@ -134,6 +134,50 @@ pub fn needs(event: &Event) -> Needs {
     }
 }
 
+/// The ingest queue's message group for `event` of `shop`
+/// ([`crate::wire::intake::group_id`]): deliveries in one group are recorded one at a
+/// time, in the order they were accepted, and different groups in parallel.
+///
+/// An order's states go with its customer (the profile they all change), or with the
+/// order itself for a guest without an address. Shipments and refunds name no
+/// customer: they go with the customer `stored` on their order (the caller reads it,
+/// [`group_lookup`]), or with the order while it is not recorded yet. Consent and
+/// privacy requests go with the customer, the shop's own events with the shop. A
+/// delivery of another group that touches the same items (a shipment that came before
+/// its order was recorded) is still exact: the recorder's writes are conditioned on
+/// the versions it read, and a lost race re-reads and re-plans.
+pub fn group(shop: &str, event: &Event, stored: Option<&str>) -> String {
+    use crate::wire::intake::group_id;
+    let order = |id: u64| group_id(&[shop, "order", &id.to_string()]);
+    // A customer's key (`model::customer_key`): their id, or `guest-{digest}`.
+    let customer = |key: Option<String>| key.map(|k| group_id(&[shop, "customer", &k]));
+    match event {
+        Event::Order(_, o) => customer(order_customer_key(o)).unwrap_or_else(|| order(o.id)),
+        Event::Fulfillment(..) | Event::FulfillmentEvent(_) | Event::Refund(_) => {
+            customer(stored.map(str::to_owned))
+                .unwrap_or_else(|| order(group_lookup(event).unwrap_or_default()))
+        }
+        Event::Consent(c) => customer(Some(c.customer_id.to_string())).unwrap_or_default(),
+        Event::DataRequest(d) => customer(customer_key(d.customer.id, d.customer.email.as_deref()))
+            .unwrap_or_else(|| group_id(&[shop, "privacy"])),
+        Event::CustomerRedact(r) => {
+            customer(customer_key(r.customer.id, r.customer.email.as_deref()))
+                .unwrap_or_else(|| group_id(&[shop, "privacy"]))
+        }
+        Event::ShopRedact(_) | Event::AppUninstalled(_) => group_id(&[shop, "shop"]),
+    }
+}
+
+/// The order whose stored customer decides `event`'s group: shipments and refunds.
+pub fn group_lookup(event: &Event) -> Option<u64> {
+    match event {
+        Event::Fulfillment(_, f) => Some(f.order_id),
+        Event::FulfillmentEvent(e) => Some(e.order_id),
+        Event::Refund(r) => Some(r.order_id),
+        _ => None,
+    }
+}
+
 /// The items to read once the first read (`needs(event)`) is known: an order that was
 /// already counted for a customer stays with that customer's profile even if a later
 /// state of the order names another (a guest order that gained a customer account).

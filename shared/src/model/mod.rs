@@ -1029,27 +1029,12 @@ impl QuarantineRecord {
 
     /// `body` gzipped and base64-encoded, or `None` when that is over [`Self::MAX_PACKED`].
     pub fn pack(body: &[u8]) -> Option<String> {
-        use base64::Engine as _;
-        use std::io::Write as _;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(body).ok()?;
-        let packed = base64::engine::general_purpose::STANDARD.encode(gz.finish().ok()?);
-        (packed.len() <= Self::MAX_PACKED).then_some(packed)
+        pack_body(body, Self::MAX_PACKED)
     }
 
     /// The body as Shopify sent it, or `None` if the stored one does not unpack.
     pub fn unpack(&self) -> Option<Vec<u8>> {
-        use base64::Engine as _;
-        use std::io::Read as _;
-        let gz = base64::engine::general_purpose::STANDARD
-            .decode(&self.body_gzip)
-            .ok()?;
-        let mut body = Vec::new();
-        flate2::read::GzDecoder::new(gz.as_slice())
-            .take(16 << 20)
-            .read_to_end(&mut body)
-            .ok()?;
-        Some(body)
+        unpack_body(&self.body_gzip)
     }
 }
 
@@ -1278,6 +1263,33 @@ pub struct ShopRecord {
 }
 impl Record for ShopRecord {
     const KIND: &'static str = "shop";
+}
+
+/// `body` gzipped and base64-encoded, or `None` when that is over `max` characters
+/// (a quarantined delivery, a queued one).
+pub fn pack_body(body: &[u8], max: usize) -> Option<String> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body).ok()?;
+    let packed = base64::engine::general_purpose::STANDARD.encode(gz.finish().ok()?);
+    (packed.len() <= max).then_some(packed)
+}
+
+/// What [`pack_body`] packed, or `None` if `packed` is not base64 gzip (at most 16 MiB
+/// unpacked).
+pub fn unpack_body(packed: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(packed)
+        .ok()?;
+    let mut body = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .take(16 << 20)
+        .read_to_end(&mut body)
+        .ok()?;
+    Some(body)
 }
 
 #[cfg(test)]

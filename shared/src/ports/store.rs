@@ -96,6 +96,17 @@ pub trait Recorder: Send + Sync {
         record: &crate::model::QuarantineRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The customer key of order `order_id` as stored, if the order is (an eventually
+    /// consistent read of one attribute): which message group a shipment or refund of
+    /// it joins ([`crate::domain::ingest::group`]). `None` by default.
+    fn customer_of_order(
+        &self,
+        _shop: &str,
+        _order_id: u64,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send {
+        async { Ok(None) }
+    }
+
     /// Counts a signed delivery that was refused (see [`crate::domain::refusals`]).
     fn count_refusal(
         &self,

@@ -579,6 +579,7 @@ async fn replay(shop: &str) -> Result<()> {
         ),
         recorder: store,
         clock: std::sync::Arc::new(aftercart::model::time::SystemClock),
+        queue: None,
     };
     let done = app.replay(shop).await?;
     println!(

@@ -303,6 +303,26 @@ impl Recorder for DynamoStore {
         cas("PutItem", out).map(|_| ())
     }
 
+    async fn customer_of_order(
+        &self,
+        shop: &str,
+        order_id: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let key = keys::order(shop, order_id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attrs(&key)))
+            .projection_expression("customer_key")
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", &e))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("customer_key").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
     async fn count_refusal(
         &self,
         shop: &str,

@@ -104,6 +104,7 @@ fn app_with(behaviour: Behaviour, config_toml: &str) -> WebhookApp<CountingRecor
             quarantined: Mutex::new(Vec::new()),
         },
         clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+        queue: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Shopify delivery contract: headers, topics and typed payloads.
 
 mod de;
+pub mod eventbridge;
 pub use de::plain_decimal;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
