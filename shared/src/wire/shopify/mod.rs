@@ -2,6 +2,7 @@
 
 mod de;
 pub mod eventbridge;
+pub mod include_fields;
 pub use de::plain_decimal;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
