@@ -10,7 +10,7 @@ SAM         := $(VENV)/bin/sam
 CHECKOV_VENV := .venv-checkov
 # The merchant config that `make build` and `make deploy` put beside the functions.
 CONFIG      ?= infra/aftercart.toml
-FUNCTIONS   := webhook dispatch links mail-events
+FUNCTIONS   := webhook ingest dispatch links mail-events
 # Binaries `make startup` measures.
 BINS        ?= $(FUNCTIONS)
 # The venv's tools (cargo-lambda, zig, sam) first on PATH.
@@ -31,7 +31,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview preview-all \
-        build deploy validate startup cycles confirm-redact replay import-orders reputation fuzz fuzz-build \
+        build deploy validate startup cycles confirm-redact replay redrive import-orders reputation fuzz fuzz-build \
         fuzz-corpus report report-link test-browser chromium simulate backtest
 
 help: ## List the targets
@@ -65,16 +65,22 @@ moto-stop: ## Stop the local moto server
 setup-local: moto-start .env ## Create the table and SES identity on the local moto server
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- setup-local
 
-dev: setup-local ## Run the functions locally: moto + cargo lambda watch on 127.0.0.1:9000
+# The queue poller (`aftercart poll-queue`, Lambda's SQS trigger locally) runs beside
+# `cargo lambda watch` and stops with it.
+dev: setup-local ## Run the functions locally: moto, cargo lambda watch on 127.0.0.1:9000, the ingest queue's poller
 	@echo "webhook endpoint: http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/  (Ctrl-C stops; 'make stop' stops moto)"
 	@echo "report page (after 'make sample' and 'make dispatch'): $$($(WITH_ENV) cargo run --quiet -p aftercart-cli -- report-link --shop $(REPORT_SHOP))"
-	$(WITH_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO_LAMBDA) lambda watch \
+	@$(WITH_ENV) if [ -n "$${AFTERCART_QUEUE_URL:-}" ]; then cargo build --quiet -p aftercart-cli; fi
+	$(WITH_ENV) if [ -n "$${AFTERCART_QUEUE_URL:-}" ]; then \
+	  $(or $(CARGO_TARGET_DIR),target)/debug/aftercart poll-queue & poller=$$!; trap "kill $$poller 2>/dev/null" EXIT; fi; \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO_LAMBDA) lambda watch \
 	  --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT) --env-file .env \
 	  --env-var AFTERCART_CONFIG=$(CURDIR)/infra/aftercart.toml
 
-sample: .env ## Send a signed sample webhook (TOPIC=orders/paid) to `make dev`, show what was stored
-	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- sample --topic $(TOPIC) \
-	  --url http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/
+sample: .env ## Send a signed sample webhook (TOPIC=orders/paid) to `make dev` (VIA=eventbridge: as Shopify's EventBridge event), show what was stored
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- sample --topic $(TOPIC) --via $(or $(VIA),https) \
+	  --url http://127.0.0.1:$(WATCH_PORT)/lambda-url/webhook/ \
+	  --ingest-url http://127.0.0.1:$(WATCH_PORT)/2015-03-31/functions/ingest/invocations
 
 REPORT_SHOP ?= aftercart-demo.myshopify.com
 REPORT_DIR  ?= target/report
@@ -120,6 +126,9 @@ confirm-redact: .env ## Confirm a shop/redact waiting for an operator: SHOP=name
 replay: .env ## Record a shop's quarantined deliveries after a fix: SHOP=name.myshopify.com
 	@test -n "$(SHOP)" || { echo "usage: make replay SHOP=name.myshopify.com"; exit 2; }
 	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- replay --shop $(SHOP)
+
+redrive: .env ## Record the ingest queue's dead-letter queue (AFTERCART_DLQ_URL) after a fix, exactly once
+	$(WITH_ENV) cargo run --quiet -p aftercart-cli -- redrive
 
 import-orders: .env ## Record a shop's past orders from Shopify's order export, sending nothing: SHOP=name.myshopify.com FILE=orders.csv
 	@test -n "$(SHOP)" -a -n "$(FILE)" || { echo "usage: make import-orders SHOP=name.myshopify.com FILE=orders.csv"; exit 2; }
@@ -226,7 +235,7 @@ cycles: ## Upward imports between the library's layers and import cycles (tools/
 bench: $(VENV)/.installed ## Benchmarks (release build): ingest, email, Node ratio; against moto: DynamoDB cost per order and the report page
 	cargo bench -p aftercart --bench ingest --bench email --bench node_ratio
 	MOTO_PORT=$(TEST_PORT) tools/moto.sh start
-	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench cost --bench report; \
+	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench cost --bench report --bench ingest_load; \
 	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
 
 clean: stop ## Remove build output and local state

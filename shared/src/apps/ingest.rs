@@ -275,7 +275,7 @@ impl<R: Recorder> IngestApp<R> {
     ) -> Result<Redriven, crate::adapters::sqs::QueueError> {
         let mut done = Redriven::default();
         loop {
-            let got = dlq.receive(10, Duration::from_secs(1)).await?;
+            let got = dlq.receive(10, Duration::ZERO).await?;
             if got.is_empty() {
                 return Ok(done);
             }

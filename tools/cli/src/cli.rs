@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 pub mod backtest;
 pub mod import;
 pub mod orders_csv;
+pub mod queue;
 pub mod simulate;
 
 /// What `check-config` found in a file that loads.

@@ -73,6 +73,16 @@ enum Command {
         /// Table to show changes from (skipped when unset).
         #[arg(long, env = "AFTERCART_TABLE")]
         table: Option<String>,
+        /// `https` (signed POST to --url) or `eventbridge` (the event Shopify's
+        /// EventBridge delivery carries, invoking the `ingest` function at
+        /// --ingest-url, with AFTERCART_EVENT_SOURCE as its source).
+        #[arg(long, default_value = "https")]
+        via: String,
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:9000/2015-03-31/functions/ingest/invocations"
+        )]
+        ingest_url: String,
     },
     /// Print the table's keys, indexes and TTL as the YAML block infra/template.yaml carries.
     TableDef,
@@ -152,6 +162,14 @@ enum Command {
         #[arg(long)]
         shop: String,
     },
+    /// Record every delivery in the ingest queue's dead-letter queue (AFTERCART_DLQ_URL,
+    /// the stack's output IngestDeadLetterQueueUrl; alarm IngestDeadLetterAlarm) after
+    /// the cause is fixed, through the consumer's own path. Exactly once: the receipts
+    /// make a redrive run twice record nothing twice; what still fails stays.
+    Redrive,
+    /// Poll the ingest queue (AFTERCART_QUEUE_URL) and record what arrives, as Lambda's
+    /// SQS event source does for the `ingest` function in AWS. `make dev` runs it.
+    PollQueue,
     /// Record a shop's past orders from Shopify's order export (Orders → Export → CSV):
     /// orders, customer profiles and history, as the webhook records them, with no
     /// follow-up planned — nothing is ever sent for a past order. Bad rows are reported
@@ -264,7 +282,22 @@ async fn run(command: Command) -> Result<()> {
             webhook_id,
             file,
             table,
-        } => sample(&topic, &url, &shop, webhook_id, file, table).await,
+            via,
+            ingest_url,
+        } => {
+            let bridge = match via.as_str() {
+                "https" => None,
+                "eventbridge" => Some(ingest_url),
+                other => bail!("--via {other:?}: use https or eventbridge"),
+            };
+            let delivery = SampleDelivery {
+                topic: &topic,
+                shop: &shop,
+                webhook_id,
+                file,
+            };
+            sample(delivery, &url, bridge.as_deref(), table).await
+        }
         Command::TableDef => {
             print!("{}", table::cloudformation_block());
             Ok(())
@@ -292,6 +325,15 @@ async fn run(command: Command) -> Result<()> {
         Command::ConfirmRedact { shop, by } => confirm_redact(&shop, &by).await,
         Command::Reputation { shop, resume } => reputation(&shop, resume).await,
         Command::Replay { shop } => replay(&shop).await,
+        Command::Redrive => {
+            let done = aftercart_cli::cli::queue::redrive().await?;
+            println!(
+                "redrive: {} recorded, {} already recorded, {} ignored or quarantined, {} still failing (left in the dead-letter queue)",
+                done.recorded, done.duplicates, done.settled, done.failing
+            );
+            Ok(())
+        }
+        Command::PollQueue => aftercart_cli::cli::queue::poll_forever().await,
         Command::ImportOrders { shop, file } => import_orders(&shop, &file).await,
         Command::Backtest { shop, file } => {
             let config = aftercart::apps::startup::load_config()?;
@@ -353,6 +395,12 @@ async fn setup_local(table_name: &str, identity: Option<&str>) -> Result<()> {
         "table {table_name}: {}",
         if created { "created" } else { "already exists" }
     );
+    let (queue, dlq) = aftercart_cli::cli::queue::create_queues(
+        &aws_sdk_sqs::Client::new(&shared),
+        aftercart_cli::cli::queue::LOCAL_QUEUE,
+    )
+    .await?;
+    println!("ingest queue: {queue}\ndead-letter queue: {dlq}");
     if let Some(identity) = identity {
         let ses = aws_sdk_sesv2::Client::new(&shared);
         match ses
@@ -374,14 +422,26 @@ async fn setup_local(table_name: &str, identity: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-async fn sample(
-    topic: &str,
-    url: &str,
-    shop: &str,
+/// The delivery `aftercart sample` sends.
+struct SampleDelivery<'a> {
+    topic: &'a str,
+    shop: &'a str,
     webhook_id: Option<String>,
     file: Option<PathBuf>,
+}
+
+async fn sample(
+    d: SampleDelivery<'_>,
+    url: &str,
+    bridge: Option<&str>,
     table_name: Option<String>,
 ) -> Result<()> {
+    let SampleDelivery {
+        topic,
+        shop,
+        webhook_id,
+        file,
+    } = d;
     let body: Vec<u8> = match (&file, Topic::parse(topic)) {
         (Some(path), _) => {
             std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
@@ -389,18 +449,6 @@ async fn sample(
         (None, Some(t)) => aftercart::wire::shopify::fixtures::sample(t).to_vec(),
         (None, None) => bail!("no built-in sample for topic {topic:?}; pass --file PATH"),
     };
-    // Like the functions: AFTERCART_WEBHOOK_SECRETS, or the SSM SecureString named by
-    // AFTERCART_WEBHOOK_SECRETS_PARAM (to smoke-test a deployed stack).
-    let secrets = aftercart::apps::startup::secret(aftercart::config::DEFAULT_SECRETS_ENV)
-        .await?
-        .unwrap_or_default();
-    let Some(secret) = secrets.split(',').map(str::trim).find(|s| !s.is_empty()) else {
-        bail!(
-            "{0} is not set: it (or the SSM SecureString named by {0}_PARAM) must hold the secret the endpoint verifies with (see .env)",
-            aftercart::config::DEFAULT_SECRETS_ENV
-        );
-    };
-    let signature = sign_webhook(&body, &SecretString::from(secret.to_owned()));
     let webhook_id = webhook_id.unwrap_or_else(uuid_v4);
 
     let dynamo = match &table_name {
@@ -412,27 +460,23 @@ async fn sample(
         _ => BTreeMap::new(),
     };
 
-    println!("POST {url}\n  X-Shopify-Topic: {topic}\n  X-Shopify-Shop-Domain: {shop}\n  X-Shopify-Webhook-Id: {webhook_id}\n  ({} bytes, signed)", body.len());
-    let resp = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-shopify-topic", topic)
-        .header("x-shopify-shop-domain", shop)
-        .header("x-shopify-hmac-sha256", signature)
-        .header("x-shopify-webhook-id", &webhook_id)
-        .header("x-shopify-event-id", uuid_v4())
-        .header("x-shopify-api-version", "2025-10")
-        .header("x-shopify-triggered-at", chrono::Utc::now().to_rfc3339())
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("sending to {url} (is `make dev` running?)"))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+    let (status, text) = match bridge {
+        Some(ingest_url) => send_bridge(topic, shop, &webhook_id, &body, ingest_url).await?,
+        None => send_https(topic, shop, &webhook_id, body, url).await?,
+    };
     println!("=> {status} {text}");
+    // Through the queue the delivery is recorded a moment after the answer.
+    let queued = bridge.is_some() || text.contains("\"queued\"");
 
     if let (Some(c), Some(t)) = (&dynamo, &table_name) {
-        let after = scan(c, t).await?;
+        let mut after = scan(c, t).await?;
+        for _ in 0..50 {
+            if !queued || after != before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            after = scan(c, t).await?;
+        }
         let changed: Vec<_> = after
             .iter()
             .filter(|(k, v)| before.get(*k) != Some(*v))
@@ -452,6 +496,76 @@ async fn sample(
         bail!("the endpoint answered {status}");
     }
     Ok(())
+}
+
+/// Sends `body` as Shopify's HTTPS delivery, signed; the answer's status and text.
+async fn send_https(
+    topic: &str,
+    shop: &str,
+    webhook_id: &str,
+    body: Vec<u8>,
+    url: &str,
+) -> Result<(reqwest::StatusCode, String)> {
+    // Like the functions: AFTERCART_WEBHOOK_SECRETS, or the SSM SecureString named by
+    // AFTERCART_WEBHOOK_SECRETS_PARAM (to smoke-test a deployed stack).
+    let secrets = aftercart::apps::startup::secret(aftercart::config::DEFAULT_SECRETS_ENV)
+        .await?
+        .unwrap_or_default();
+    let Some(secret) = secrets.split(',').map(str::trim).find(|s| !s.is_empty()) else {
+        bail!(
+            "{0} is not set: it (or the SSM SecureString named by {0}_PARAM) must hold the secret the endpoint verifies with (see .env)",
+            aftercart::config::DEFAULT_SECRETS_ENV
+        );
+    };
+    let signature = sign_webhook(&body, &SecretString::from(secret.to_owned()));
+    println!("POST {url}\n  X-Shopify-Topic: {topic}\n  X-Shopify-Shop-Domain: {shop}\n  X-Shopify-Webhook-Id: {webhook_id}\n  ({} bytes, signed)", body.len());
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", topic)
+        .header("x-shopify-shop-domain", shop)
+        .header("x-shopify-hmac-sha256", signature)
+        .header("x-shopify-webhook-id", webhook_id)
+        .header("x-shopify-event-id", uuid_v4())
+        .header("x-shopify-api-version", "2025-10")
+        .header("x-shopify-triggered-at", chrono::Utc::now().to_rfc3339())
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("sending to {url} (is `make dev` running?)"))?;
+    let status = resp.status();
+    Ok((status, resp.text().await.unwrap_or_default()))
+}
+
+/// Invokes the `ingest` function at `ingest_url` with `body` as Shopify's EventBridge
+/// delivery carries it (source AFTERCART_EVENT_SOURCE).
+async fn send_bridge(
+    topic: &str,
+    shop: &str,
+    webhook_id: &str,
+    body: &[u8],
+    ingest_url: &str,
+) -> Result<(reqwest::StatusCode, String)> {
+    let source = std::env::var("AFTERCART_EVENT_SOURCE")
+        .context("AFTERCART_EVENT_SOURCE is not set: the partner event source the ingest function accepts (see .env)")?;
+    let event = aftercart::wire::shopify::eventbridge::sample_event(
+        &source,
+        shop,
+        topic,
+        webhook_id,
+        &chrono::Utc::now().to_rfc3339(),
+        body,
+    )
+    .context("the sample body is not JSON")?;
+    println!("EventBridge event from {source} → {ingest_url}\n  detail.metadata.X-Shopify-Topic: {topic}\n  X-Shopify-Shop-Domain: {shop}\n  X-Shopify-Webhook-Id: {webhook_id}\n  ({} bytes of payload, unsigned)", body.len());
+    let resp = reqwest::Client::new()
+        .post(ingest_url)
+        .json(&event)
+        .send()
+        .await
+        .with_context(|| format!("invoking {ingest_url} (is `make dev` running?)"))?;
+    let status = resp.status();
+    Ok((status, resp.text().await.unwrap_or_default()))
 }
 
 async fn scan(client: &Client, table_name: &str) -> Result<BTreeMap<(String, String), Attrs>> {
