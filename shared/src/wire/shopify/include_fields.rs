@@ -1,19 +1,20 @@
-//! The fields Aftercart reads of each topic's payload, as a subscription's
-//! `include_fields` (Shopify, API 2024-07 on): with them a delivery carries only these,
-//! so less personal data crosses the wire — an order arrives without addresses, phone
-//! numbers, browser details or payment data. Dot paths name fields inside an object
-//! or inside each element of a list. `docs/shopify.app.toml` lists them per
-//! subscription (a test keeps it equal to this file), and a test in
-//! `domain::ingest::tests` proves a payload cut to them records and plans exactly as
-//! the full one.
+//! The `include_fields` of each webhook subscription: exactly the fields the typed
+//! payloads ([`super::payload`]) and the shape checks ([`super::shape`]) read, so that
+//! Shopify sends no more of a customer's data than Aftercart uses. Nested fields are
+//! named with a period (`customer.email`); through a list the path applies to every
+//! element (`line_items.quantity`), as Shopify reads it. `docs/shopify.app.toml` lists
+//! the same fields (a test below keeps the two equal).
 //!
-//! Compliance topics (`customers/data_request`, `customers/redact`, `shop/redact`) are
-//! subscribed as `compliance_topics`, which take no `include_fields`, and
-//! `app/uninstalled` is read whole (two fields): none is listed for them.
+//! Every list keeps a value that changes with each state Shopify sends (`updated_at`,
+//! a tracking event's or refund's own `id`, `consent_updated_at`): Shopify drops a
+//! webhook whose modified payload equals one it sent moments before.
 
 use super::Topic;
 use serde_json::{Map, Value};
 
+/// Orders: every field of [`super::Order`] and of its nested line items, discount
+/// codes, cart attributes and customer — not the addresses, payment details, the
+/// customer's default address, tax or shipping lines.
 const ORDER: &[&str] = &[
     "id",
     "admin_graphql_api_id",
@@ -34,8 +35,11 @@ const ORDER: &[&str] = &[
     "test",
     "buyer_accepts_marketing",
     "customer_locale",
-    "discount_codes",
-    "note_attributes",
+    "discount_codes.code",
+    "discount_codes.amount",
+    "discount_codes.type",
+    "note_attributes.name",
+    "note_attributes.value",
     "line_items.id",
     "line_items.product_id",
     "line_items.variant_id",
@@ -51,6 +55,7 @@ const ORDER: &[&str] = &[
     "customer.locale",
 ];
 
+/// [`super::Fulfillment`]: no tracking numbers or URLs, no receipt.
 const FULFILLMENT: &[&str] = &[
     "id",
     "order_id",
@@ -64,6 +69,7 @@ const FULFILLMENT: &[&str] = &[
     "line_items.quantity",
 ];
 
+/// [`super::FulfillmentEvent`]: no message, no place of the event.
 const FULFILLMENT_EVENT: &[&str] = &[
     "id",
     "fulfillment_id",
@@ -73,6 +79,9 @@ const FULFILLMENT_EVENT: &[&str] = &[
     "created_at",
 ];
 
+/// [`super::Refund`]: no note, no transactions. The refunded line is kept whole
+/// (`refund_line_items.line_item`): the payload reads its id, product, variant and
+/// quantity, and Shopify documents paths one level deep only.
 const REFUND: &[&str] = &[
     "id",
     "order_id",
@@ -80,15 +89,17 @@ const REFUND: &[&str] = &[
     "restock",
     "refund_line_items.line_item_id",
     "refund_line_items.quantity",
-    "refund_line_items.line_item.id",
-    "refund_line_items.line_item.product_id",
-    "refund_line_items.line_item.variant_id",
-    "refund_line_items.line_item.quantity",
+    "refund_line_items.line_item",
 ];
 
+/// [`super::ConsentUpdate`]: the whole consent object (its state, opt-in level and
+/// time are all it has).
 const CONSENT: &[&str] = &["customer_id", "email_address", "email_marketing_consent"];
 
-/// The `include_fields` of `topic`'s subscription; empty for the topics that take none.
+/// The fields to subscribe to `topic` with. Empty for the compliance topics
+/// (`customers/data_request`, `customers/redact`, `shop/redact`, which are registered
+/// under `compliance_topics` in `shopify.app.toml` and cannot take `include_fields`) and
+/// for `app/uninstalled`, which cannot either: those come whole.
 pub fn include_fields(topic: Topic) -> &'static [&'static str] {
     match topic {
         Topic::OrdersCreate
@@ -106,113 +117,188 @@ pub fn include_fields(topic: Topic) -> &'static [&'static str] {
     }
 }
 
-/// `body` as Shopify sends it with `topic`'s `include_fields`: only the listed paths
-/// (for a topic with none, the whole body).
+/// `body` as Shopify would send it to a subscription with `topic`'s
+/// [`include_fields`]: only the listed paths, each kept where it is (a list stays a list
+/// of the same length, each element with only the listed fields). A field the body does
+/// not have stays absent; a `null` on the way stays `null`. An empty list keeps the body
+/// whole.
 pub fn project(topic: Topic, body: &Value) -> Value {
     let fields = include_fields(topic);
     if fields.is_empty() {
         return body.clone();
     }
-    let paths: Vec<Vec<&str>> = fields.iter().map(|f| f.split('.').collect()).collect();
-    keep(body, &paths.iter().map(Vec::as_slice).collect::<Vec<_>>())
+    project_fields(fields, body)
 }
 
-/// The parts of `value` under `paths` (each a list of keys; a list applies its rest to
-/// each element).
-fn keep(value: &Value, paths: &[&[&str]]) -> Value {
-    match value {
-        Value::Array(items) => Value::Array(items.iter().map(|i| keep(i, paths)).collect()),
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (key, v) in map {
-                let under: Vec<&[&str]> = paths
-                    .iter()
-                    .filter(|p| p.first() == Some(&key.as_str()))
-                    .map(|p| &p[1..])
-                    .collect();
-                if under.is_empty() {
-                    continue;
-                }
-                let whole = under.iter().any(|p| p.is_empty());
-                out.insert(key.clone(), if whole { v.clone() } else { keep(v, &under) });
+/// `body` with only the paths `fields` (as [`project`], with any list: the tests drop
+/// one field at a time). An empty list keeps nothing.
+pub fn project_fields(fields: &[&str], body: &Value) -> Value {
+    let mut out = Value::Object(Map::new());
+    for field in fields {
+        let path: Vec<&str> = field.split('.').collect();
+        keep(body, &mut out, &path);
+    }
+    out
+}
+
+/// Copies the value at `path` under `src` into the same place under `dst`.
+fn keep(src: &Value, dst: &mut Value, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        *dst = src.clone();
+        return;
+    };
+    match src {
+        Value::Object(fields) => {
+            let Some(value) = fields.get(*first) else {
+                return;
+            };
+            if !dst.is_object() {
+                *dst = Value::Object(Map::new());
             }
-            Value::Object(out)
+            if let Value::Object(out) = dst {
+                let slot = out.entry(*first).or_insert(Value::Null);
+                keep(value, slot, rest);
+            }
         }
-        other => other.clone(),
+        Value::Array(items) => {
+            if !matches!(dst, Value::Array(d) if d.len() == items.len()) {
+                *dst = Value::Array(vec![Value::Null; items.len()]);
+            }
+            if let Value::Array(out) = dst {
+                for (s, d) in items.iter().zip(out.iter_mut()) {
+                    keep(s, d, path);
+                }
+            }
+        }
+        // A `null` (or any other value) where an object was expected is sent as it is.
+        other => *dst = other.clone(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use std::collections::BTreeMap;
 
-    #[test]
-    fn a_projection_keeps_the_listed_paths_inside_objects_and_lists() {
-        let body = serde_json::json!({
-            "id": 1, "phone": "+1 555", "shipping_address": {"city": "X"},
-            "customer": {"id": 7, "email": "a@b.c", "phone": "+1 555", "default_address": {}},
-            "line_items": [{"id": 3, "title": "T", "quantity": 1, "properties": [1]}],
-            "created_at": "2026-01-01T00:00:00Z"
-        });
-        let cut = project(Topic::OrdersPaid, &body);
-        assert_eq!(
-            cut,
-            serde_json::json!({
-                "id": 1,
-                "customer": {"id": 7, "email": "a@b.c"},
-                "line_items": [{"id": 3, "title": "T", "quantity": 1}],
-                "created_at": "2026-01-01T00:00:00Z"
+    const APP_TOML: &str = include_str!("../../../../docs/shopify.app.toml");
+
+    fn strings(v: Option<&toml::Value>) -> Vec<String> {
+        v.and_then(toml::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|s| s.as_str().expect("a string").to_owned())
+                    .collect()
             })
-        );
-        assert_eq!(project(Topic::ShopRedact, &body), body);
+            .unwrap_or_default()
     }
 
-    /// The subscriptions of docs/shopify.app.toml, by topic, with their include_fields.
-    fn documented() -> Vec<(String, Vec<String>)> {
-        let doc: toml::Value = toml::from_str(include_str!("../../../../docs/shopify.app.toml"))
-            .expect("docs/shopify.app.toml parses");
-        let subs = doc["webhooks"]["subscriptions"]
+    #[test]
+    fn the_sample_app_config_subscribes_every_topic_once_with_exactly_its_include_fields() {
+        let doc: toml::Value = toml::from_str(APP_TOML).expect("docs/shopify.app.toml parses");
+        let webhooks = &doc["webhooks"];
+        assert_eq!(webhooks["api_version"].as_str(), Some("2025-10"));
+        let subscriptions = webhooks["subscriptions"]
             .as_array()
             .expect("[[webhooks.subscriptions]]");
-        let strings = |v: Option<&toml::Value>| -> Vec<String> {
-            v.and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        subs.iter()
-            .flat_map(|s| {
-                let fields = strings(s.get("include_fields"));
-                strings(s.get("topics"))
-                    .into_iter()
-                    .map(move |t| (t, fields.clone()))
-            })
-            .collect()
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for sub in subscriptions {
+            let uri = sub["uri"].as_str().expect("every subscription has a uri");
+            assert_eq!(
+                uri,
+                "https://<your-api-id>.execute-api.<region>.amazonaws.com/webhook"
+            );
+            let fields = strings(sub.get("include_fields"));
+            for name in strings(sub.get("compliance_topics")) {
+                let topic = Topic::parse(&name).expect("a known topic");
+                assert!(include_fields(topic).is_empty(), "{name}");
+                assert!(
+                    fields.is_empty(),
+                    "{name}: compliance topics take no fields"
+                );
+                *seen.entry(name).or_default() += 1;
+            }
+            let topics = strings(sub.get("topics"));
+            for name in &topics {
+                let topic = Topic::parse(name).expect("a known topic");
+                assert!(
+                    !matches!(
+                        topic,
+                        Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact
+                    ),
+                    "{name} belongs under compliance_topics"
+                );
+                assert_eq!(fields, include_fields(topic), "include_fields of {name}");
+                *seen.entry(name.clone()).or_default() += 1;
+            }
+            if !fields.is_empty() {
+                assert_eq!(topics.len(), 1, "one topic per block with include_fields");
+            }
+        }
+        let all: BTreeMap<String, usize> = Topic::ALL
+            .iter()
+            .map(|t| (t.as_str().to_owned(), 1))
+            .collect();
+        assert_eq!(seen, all, "every topic subscribed exactly once");
     }
 
     #[test]
-    fn the_documented_subscriptions_ask_for_exactly_these_fields() {
-        let doc = documented();
+    fn every_listed_field_is_unique_and_every_required_key_is_listed() {
         for topic in Topic::ALL {
-            if matches!(
-                topic,
-                Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact
-            ) {
+            let fields = include_fields(topic);
+            let mut unique: Vec<_> = fields.to_vec();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), fields.len(), "{}", topic.as_str());
+            if fields.is_empty() {
                 continue;
             }
-            let (_, fields) = doc
-                .iter()
-                .find(|(t, _)| t == topic.as_str())
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{} has no subscription in docs/shopify.app.toml",
-                        topic.as_str()
-                    )
-                });
-            assert_eq!(fields, include_fields(topic), "{}", topic.as_str());
+            for key in super::super::shape::of(topic).required.names() {
+                assert!(
+                    fields.iter().any(|f| f.split('.').next() == Some(key)),
+                    "{}: `{key}` is required by the shape check",
+                    topic.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn project_keeps_only_the_listed_paths_through_objects_and_lists() {
+        let body = json!({
+            "id": 1,
+            "note": "secret",
+            "customer": {"id": 2, "email": "a@b.c", "default_address": {"zip": "1"}},
+            "line_items": [
+                {"id": 3, "quantity": 1, "properties": [{"name": "engraving"}]},
+                {"id": 4, "quantity": null}
+            ],
+            "discount_codes": null
+        });
+        let projected = project(Topic::OrdersPaid, &body);
+        assert_eq!(
+            projected,
+            json!({
+                "id": 1,
+                "customer": {"id": 2, "email": "a@b.c"},
+                "line_items": [{"id": 3, "quantity": 1}, {"id": 4, "quantity": null}],
+                "discount_codes": null
+            })
+        );
+        let guest = project(Topic::OrdersPaid, &json!({"id": 1, "customer": null}));
+        assert_eq!(guest, json!({"id": 1, "customer": null}));
+        let whole = json!({"shop_id": 1, "shop_domain": "x.myshopify.com"});
+        assert_eq!(project(Topic::ShopRedact, &whole), whole);
+    }
+
+    #[test]
+    fn every_projected_sample_still_parses_under_its_topic() {
+        for topic in Topic::ALL {
+            let body: Value = serde_json::from_slice(super::super::fixtures::sample(topic))
+                .expect("a JSON sample");
+            let projected = serde_json::to_vec(&project(topic, &body)).expect("serialises");
+            super::super::parse_event(topic, &projected)
+                .unwrap_or_else(|e| panic!("{}: {e}", topic.as_str()));
         }
     }
 }
