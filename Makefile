@@ -23,7 +23,7 @@ TOPIC       ?= orders/paid
 # cargo-fuzz, pinned, installed from crates.io into .tools/ by `make fuzz`.
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ  := .tools/bin/cargo-fuzz
-FUZZ_TARGETS ?= webhook mail_events link_tokens link_requests config orders_csv
+FUZZ_TARGETS ?= webhook mail_events link_tokens link_requests config orders_csv ingest
 # Seconds each fuzz target runs (`make fuzz SECONDS=300`).
 SECONDS     ?= 60
 # Load .env (KEY=VALUE lines) into a recipe's shell.

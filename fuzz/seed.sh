@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=fuzz/corpus
-mkdir -p "$corpus"/{webhook,mail_events,link_tokens,link_requests,config,orders_csv}
+mkdir -p "$corpus"/{webhook,mail_events,link_tokens,link_requests,config,orders_csv,ingest}
 
 # A byte as a file's content, for the targets' selector bytes.
 byte() { printf "\\x$(printf %02x "$1")"; }
@@ -125,3 +125,28 @@ head -n 1 "$export_csv" > "$corpus/orders_csv/seed-header-only"
 for t in webhook mail_events link_tokens link_requests config orders_csv; do
   printf '  corpus %-12s %4d files\n' "$t" "$(ls "$corpus/$t" | wc -l)"
 done
+
+# ingest: byte 0 + Shopify's EventBridge event of each sample (as `make sample
+# VIA=eventbridge` sends it); byte 1 + a queue message carrying the sample order.
+for f in shared/fixtures/shopify/order.json shared/fixtures/shopify/fulfillment.json shared/fixtures/shopify/refund.json; do
+  python3 - "$f" > "$corpus/ingest/seed-eb-$(basename "$f" .json)" <<'PY'
+import json, sys
+body = json.load(open(sys.argv[1]))
+topic = {"order.json": "orders/paid", "fulfillment.json": "fulfillments/create", "refund.json": "refunds/create"}[sys.argv[1].rsplit("/", 1)[1]]
+event = {"version": "0", "id": "eb-1", "detail-type": "shopifyWebhook",
+         "source": "aws.partner/shopify.com/1/aftercart", "detail": {
+           "metadata": {"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": "aftercart-demo.myshopify.com",
+                        "x-shopify-webhook-id": "w-1", "X-Shopify-Event-Id": "e-1",
+                        "X-Shopify-Triggered-At": "2026-11-22T08:00:00Z"},
+           "payload": body}}
+sys.stdout.buffer.write(b"\x00" + json.dumps(event).encode())
+PY
+done
+python3 - > "$corpus/ingest/seed-envelope" <<'PY'
+import base64, gzip, json, sys
+body = open("shared/fixtures/shopify/order.json", "rb").read()
+env = {"v": 1, "via": "https", "shop": "aftercart-demo.myshopify.com", "topic": "orders/paid",
+       "webhook_id": "w-1", "redelivery": False, "body": base64.b64encode(gzip.compress(body)).decode()}
+sys.stdout.buffer.write(b"\x01" + json.dumps(env).encode())
+PY
+echo "ingest: $(ls "$corpus/ingest" | wc -l) seeds"

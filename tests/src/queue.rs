@@ -171,11 +171,16 @@ pub async fn drain_into(
         let mut done = Drained::default();
         let mut idle = 0;
         while tokio::time::Instant::now() < deadline {
-            let got = queues
-                .main
-                .receive(10, Duration::ZERO)
-                .await
-                .expect("receive from moto");
+            // moto under load can be slower than the client's patience: try again, as
+            // Lambda's pollers do.
+            let got = match queues.main.receive(10, Duration::ZERO).await {
+                Ok(got) => got,
+                Err(e) => {
+                    eprintln!("receive from moto failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
             if got.is_empty() {
                 if queues.depth(&queues.main).await == 0 {
                     idle += 1;
