@@ -32,7 +32,7 @@ WITH_ENV    := set -a && source ./.env && set +a &&
 .PHONY: help venv env dev moto-start moto-stop setup-local sample stop test test-unit \
         test-integration lint fmt bench table-def check-config smoke clean dispatch outbox preview preview-all \
         build deploy validate startup cycles confirm-redact replay redrive import-orders reputation fuzz fuzz-build \
-        fuzz-corpus report report-link test-browser chromium simulate backtest
+        fuzz-corpus bench-ingest report report-link test-browser chromium simulate backtest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -235,7 +235,13 @@ cycles: ## Upward imports between the library's layers and import cycles (tools/
 bench: $(VENV)/.installed ## Benchmarks (release build): ingest, email, Node ratio; against moto: DynamoDB cost per order and the report page
 	cargo bench -p aftercart --bench ingest --bench email --bench node_ratio
 	MOTO_PORT=$(TEST_PORT) tools/moto.sh start
-	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench cost --bench report --bench ingest_load; \
+	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench cost --bench report; \
+	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
+
+# Not in `make bench` yet: against moto it has not finished (docs: issue 15's note).
+bench-ingest: $(VENV)/.installed ## Load through the ingest queue on moto: ORDERS (5000) of CUSTOMERS (500), HTTPS then EventBridge
+	MOTO_PORT=$(TEST_PORT) tools/moto.sh start
+	AFTERCART_TEST_ENDPOINT=http://127.0.0.1:$(TEST_PORT) cargo bench -p aftercart-integration --bench ingest_load; \
 	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
 
 clean: stop ## Remove build output and local state
