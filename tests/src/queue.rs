@@ -222,23 +222,10 @@ pub async fn drain_into(
         })
 }
 
-/// `messages` as Lambda's SQS event source hands them to a function.
+/// `messages` as Lambda's SQS event source hands them to a function (the CLI's poller
+/// builds the same event).
 pub fn sqs_event(messages: &[aftercart::adapters::sqs::Received]) -> serde_json::Value {
-    serde_json::json!({
-        "Records": messages.iter().map(|m| serde_json::json!({
-            "messageId": m.message_id,
-            "receiptHandle": m.receipt_handle,
-            "body": m.body,
-            "attributes": {
-                "ApproximateReceiveCount": m.receive_count.to_string(),
-                "MessageGroupId": m.group_id,
-            },
-            "messageAttributes": {},
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ingest.fifo",
-            "awsRegion": "us-east-1",
-        })).collect::<Vec<_>>()
-    })
+    aftercart_cli::cli::queue::sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:ingest.fifo")
 }
 
 /// `body` of `topic` as Shopify's EventBridge delivery would carry it.

@@ -152,9 +152,9 @@ pub fn sqs_client_from(shared: &aws_config::SdkConfig) -> Client {
     )
 }
 
-/// The queue named by `var` (`AFTERCART_QUEUE_URL`, `AFTERCART_DLQ_URL`), if set.
-pub async fn from_env(var: &str) -> Option<SqsQueue> {
+/// The queue named by `var` (`AFTERCART_QUEUE_URL`, `AFTERCART_DLQ_URL`), if set, on
+/// the function's already loaded SDK config (no second credential lookup at cold start).
+pub fn from_env(shared: &aws_config::SdkConfig, var: &str) -> Option<SqsQueue> {
     let url = std::env::var(var).ok().filter(|u| !u.trim().is_empty())?;
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Some(SqsQueue::new(sqs_client_from(&shared), url))
+    Some(SqsQueue::new(sqs_client_from(shared), url))
 }

@@ -164,12 +164,7 @@ impl<R: Recorder> IngestApp<R> {
         let via = envelope.via.as_str();
         match self.app.record_queued(&envelope, RECORD_BUDGET_MS).await {
             Ok(answer) => {
-                let outcome = match &answer {
-                    Answer::Recorded(o) => o.as_str(),
-                    Answer::Queued => "queued",
-                    Answer::Ignored => "ignored",
-                    Answer::Quarantined(_) => "quarantined",
-                };
+                let outcome = answer.as_str();
                 if let Answer::Quarantined(e) = &answer {
                     tracing::error!(message_id, shop, topic, webhook_id, via, outcome, error = %e, "delivery quarantined");
                 } else {
@@ -229,12 +224,7 @@ impl<R: Recorder> IngestApp<R> {
             .await
         {
             Ok(answer) => {
-                let outcome = match answer {
-                    Answer::Recorded(o) => o.as_str(),
-                    Answer::Queued => "queued",
-                    Answer::Ignored => "ignored",
-                    Answer::Quarantined(_) => "quarantined",
-                };
+                let outcome = answer.as_str();
                 tracing::info!(event_id = %event.id, shop, topic, webhook_id, via = "eventbridge", outcome, "EventBridge event handled");
                 Ok(())
             }
@@ -333,9 +323,12 @@ impl IngestApp<crate::adapters::dynamo::DynamoStore> {
         let config = std::sync::Arc::new(crate::apps::startup::load_config()?);
         let table = crate::apps::startup::table_name()?;
         let receipt_ttl = Duration::from_secs(u64::from(config.webhook.receipt_days) * 86_400);
-        let client =
-            crate::adapters::dynamo::dynamo_client(crate::adapters::dynamo::Budget::Background)
-                .await;
+        // One SDK config (credentials, region) for both clients.
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = crate::adapters::dynamo::dynamo_client_with(
+            &shared,
+            crate::adapters::dynamo::Budget::Background,
+        );
         let app = WebhookApp {
             config,
             // Nothing is verified here: HTTPS deliveries were verified by the webhook,
@@ -343,7 +336,7 @@ impl IngestApp<crate::adapters::dynamo::DynamoStore> {
             secrets: crate::config::WebhookSecrets::default(),
             recorder: crate::adapters::dynamo::DynamoStore::new(client, table, receipt_ttl),
             clock: std::sync::Arc::new(crate::model::time::SystemClock),
-            queue: crate::adapters::sqs::from_env("AFTERCART_QUEUE_URL").await,
+            queue: crate::adapters::sqs::from_env(&shared, "AFTERCART_QUEUE_URL"),
         };
         let event_source = std::env::var("AFTERCART_EVENT_SOURCE")
             .ok()

@@ -141,6 +141,7 @@ impl Rejection {
 }
 
 /// The result of one delivery, as logged and answered.
+#[derive(Debug)]
 pub enum Answer {
     Recorded(Outcome),
     /// Handed to the ingest queue; the consumer records it.
@@ -148,6 +149,18 @@ pub enum Answer {
     Ignored,
     /// Kept for `aftercart replay`: recording failed for good (the error).
     Quarantined(StoreError),
+}
+
+impl Answer {
+    /// The outcome's name in the logs and the answer's `status`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Answer::Recorded(o) => o.as_str(),
+            Answer::Queued => "queued",
+            Answer::Ignored => "ignored",
+            Answer::Quarantined(_) => "quarantined",
+        }
+    }
 }
 
 impl<R: Recorder> WebhookApp<R> {
@@ -188,12 +201,7 @@ impl<R: Recorder> WebhookApp<R> {
                 )
             }
             Ok(answer) => {
-                let outcome = match &answer {
-                    Answer::Recorded(o) => o.as_str(),
-                    Answer::Queued => "queued",
-                    Answer::Ignored => "ignored",
-                    Answer::Quarantined(_) => "quarantined",
-                };
+                let outcome = answer.as_str();
                 tracing::info!(
                     request_id,
                     topic,
@@ -610,14 +618,18 @@ impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
         let secrets = crate::apps::startup::webhook_secrets(&config).await?;
         let table = crate::apps::startup::table_name()?;
         let receipt_ttl = Duration::from_secs(u64::from(config.webhook.receipt_days) * 86_400);
-        let client =
-            crate::adapters::dynamo::dynamo_client(crate::adapters::dynamo::Budget::Webhook).await;
+        // One SDK config (credentials, region) for both clients.
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = crate::adapters::dynamo::dynamo_client_with(
+            &shared,
+            crate::adapters::dynamo::Budget::Webhook,
+        );
         Ok(WebhookApp {
             config,
             secrets,
             recorder: crate::adapters::dynamo::DynamoStore::new(client, table, receipt_ttl),
             clock: Arc::new(crate::model::time::SystemClock),
-            queue: crate::adapters::sqs::from_env("AFTERCART_QUEUE_URL").await,
+            queue: crate::adapters::sqs::from_env(&shared, "AFTERCART_QUEUE_URL"),
         })
     }
 }

@@ -133,8 +133,8 @@ pub async fn poll_forever() -> Result<()> {
 /// Records every message of the dead-letter queue in `AFTERCART_DLQ_URL`.
 pub async fn redrive() -> Result<Redriven> {
     let app = IngestApp::from_env().await?;
-    let dlq = aftercart::adapters::sqs::from_env("AFTERCART_DLQ_URL")
-        .await
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let dlq = aftercart::adapters::sqs::from_env(&shared, "AFTERCART_DLQ_URL")
         .context("AFTERCART_DLQ_URL is not set: the stack's output IngestDeadLetterQueueUrl")?;
     Ok(app.redrive(&dlq).await?)
 }
