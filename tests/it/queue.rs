@@ -95,10 +95,18 @@ async fn queued_app(max_receives: u32) -> (TestApp, Queues) {
     (t, q)
 }
 
+/// As [`queued_app`], running alone: a burst loads moto, and the tests beside it that
+/// time the webhook's budget (`webhook_failures`) must not pay for it.
+async fn queued_app_alone() -> (TestApp, Queues) {
+    let t = TestApp::spawn_alone().await;
+    let q = queues(10, 30).await;
+    (t.with_queue(&q.webhook), q)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_states_of_one_order_at_once_are_all_accepted_and_leave_what_sequential_delivery_leaves(
 ) {
-    let (t, q) = queued_app(10).await;
+    let (t, q) = queued_app_alone().await;
     let deliveries: Deliveries = (0..50)
         .map(|i| {
             if i % 5 == 4 {
@@ -154,7 +162,7 @@ async fn fifty_states_of_one_order_at_once_are_all_accepted_and_leave_what_seque
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_orders_of_one_customer_at_once_count_every_order_exactly_once() {
-    let (t, q) = queued_app(10).await;
+    let (t, q) = queued_app_alone().await;
     let deliveries: Deliveries = (0..30u64)
         .map(|i| {
             let body = order_with(|o| {
@@ -199,7 +207,7 @@ async fn thirty_orders_of_one_customer_at_once_count_every_order_exactly_once() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_identical_deliveries_at_once_record_one() {
-    let (t, q) = queued_app(10).await;
+    let (t, q) = queued_app_alone().await;
     let deliveries: Deliveries = (0..50)
         .map(|_| {
             (
@@ -256,7 +264,12 @@ async fn the_same_fixtures_through_https_and_through_eventbridge_leave_the_same_
         drain(&consumer, &qh, 1, Duration::from_secs(60)).await;
     }
 
-    let (bridge, qb) = queued_app(10).await;
+    // On a table of its own, under the same lock: a second lock taken while holding one
+    // waits forever behind a test that asked for moto alone.
+    let qb = queues(10, 30).await;
+    let bridge = TestApp::spawn_on_new_table(&https)
+        .await
+        .with_queue(&qb.webhook);
     let router = bridge.ingest(&qb.main);
     for (topic, body, id) in &deliveries {
         let answer = router.handle(bridge_event(topic, body, id)).await;
@@ -361,7 +374,7 @@ async fn a_failing_delivery_is_retried_alone_and_a_poison_one_reaches_the_dead_l
 
     // A real delivery dead-lettered too (sent there the way the webhook queues it),
     // then redriven after the fix: it is recorded, the unreadable one stays.
-    let to_dlq = TestApp::spawn().await.with_queue(&q.dlq);
+    let to_dlq = TestApp::spawn_on_new_table(&t).await.with_queue(&q.dlq);
     // (A second webhook app, so the delivery reaches the dead-letter queue unrecorded.)
     let (status, _) = to_dlq
         .post(signed("orders/paid", fixtures::ORDER, "wh-late"))
