@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of the developer path, as a store would exercise it: moto + `cargo lambda
-# watch` serving the real webhook binary, a signed sample sent over HTTP twice. The
-# first must be recorded, the replay must store nothing new, a forged one must be 401,
-# and the signed order resent as customers/redact must be 400.
+# watch` serving the real webhook binary, which hands deliveries to the ingest queue on
+# moto, and `aftercart poll-queue` recording them as the ingest function does. A signed
+# sample is sent over HTTP twice: the first must be queued and recorded, the replay
+# queued and store nothing new; a forged one must be 401, and the signed order resent as
+# customers/redact must be 400 (refused before the queue).
 # Uses its own ports so it can run beside `make dev`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +19,16 @@ export AFTERCART_TABLE=aftercart-smoke
 export AFTERCART_CONFIG="$PWD/infra/aftercart.toml"
 export AFTERCART_WEBHOOK_SECRETS=smoke-secret
 export AFTERCART_LINK_KEYS=1:smoke-link-signing-key-0123456789abcdef
+# moto's queue URLs: its default account and the names `setup-local` creates.
+export AFTERCART_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/aftercart-ingest.fifo"
+export AFTERCART_DLQ_URL="$AWS_ENDPOINT_URL/123456789012/aftercart-ingest-dlq.fifo"
 url="http://127.0.0.1:$watch_port/lambda-url/webhook/"
 
 watch_pid=""
+poller_pid=""
 cleanup() {
   [ -n "$watch_pid" ] && kill -- -"$watch_pid" 2>/dev/null || true
+  [ -n "$poller_pid" ] && kill "$poller_pid" 2>/dev/null || true
   MOTO_PORT=$moto_port tools/moto.sh stop >/dev/null
 }
 trap cleanup EXIT
@@ -34,10 +41,15 @@ MOTO_PORT=$moto_port tools/moto.sh start
 curl -sS -f -X POST "$AWS_ENDPOINT_URL/moto-api/reset" >/dev/null || { echo "FAIL: cannot reset moto at $AWS_ENDPOINT_URL"; exit 1; }
 cargo build --quiet -p aftercart-cli -p webhook -p links
 cli="${CARGO_TARGET_DIR:-target}/debug/aftercart"
-AFTERCART_SES_IDENTITY=shop@aftercart-demo.example $cli setup-local
+setup=$(AFTERCART_SES_IDENTITY=shop@aftercart-demo.example $cli setup-local)
+echo "$setup"
+echo "$setup" | grep -qF "ingest queue: $AFTERCART_QUEUE_URL" || { echo "FAIL: the local queue is not at $AFTERCART_QUEUE_URL"; exit 1; }
+# The ingest function's SQS trigger, as `make dev` runs it.
+$cli poll-queue 2>.run/smoke-poller.log &
+poller_pid=$!
 
 env_args=()
-for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL AFTERCART_TABLE AFTERCART_CONFIG AFTERCART_WEBHOOK_SECRETS AFTERCART_LINK_KEYS; do
+for v in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL AFTERCART_TABLE AFTERCART_CONFIG AFTERCART_WEBHOOK_SECRETS AFTERCART_LINK_KEYS AFTERCART_QUEUE_URL; do
   env_args+=(--env-var "$v=${!v}")
 done
 set -m
@@ -54,11 +66,12 @@ done
 
 first=$($cli sample --topic orders/paid --url "$url" --webhook-id smoke-1 2>&1) || { echo "$first"; cat "$log"; exit 1; }
 echo "$first" | grep -E '^=>|^table'
-echo "$first" | grep -q '=> 200 OK {"status":"recorded"}' || { echo "FAIL: first delivery not recorded"; exit 1; }
+echo "$first" | grep -q '=> 200 OK {"status":"queued"}' || { echo "FAIL: first delivery not queued"; exit 1; }
+echo "$first" | grep -q '"sk": "ORDER"' || { echo "FAIL: first delivery not recorded from the queue"; cat .run/smoke-poller.log; exit 1; }
 
 again=$($cli sample --topic orders/paid --url "$url" --webhook-id smoke-2 2>&1) || { echo "$again"; exit 1; }
 echo "$again" | grep -E '^=>|^table'
-echo "$again" | grep -q '"status":"duplicate_event"' || { echo "FAIL: replay not deduplicated"; exit 1; }
+echo "$again" | grep -q '"status":"queued"' || { echo "FAIL: replay not queued"; exit 1; }
 echo "$again" | grep -q '0 added or changed' || { echo "FAIL: replay changed the table"; exit 1; }
 
 forged=$(AFTERCART_WEBHOOK_SECRETS=not-the-secret $cli sample --topic orders/paid --url "$url" 2>&1 || true)

@@ -48,7 +48,7 @@ async fn run(via: &str, orders: usize, customers: usize, concurrency: usize) {
     let t = TestApp::spawn_alone_via(&meter.url, config())
         .await
         .with_queue(&q.webhook);
-    let ingest = t.ingest(&q.main);
+    let ingest = t.ingest_via(&q.main, &meter.url);
     let started = Instant::now();
     let answers: Vec<(u16, Duration)> = futures::stream::iter(0..orders)
         .map(|i| {
@@ -79,7 +79,7 @@ async fn run(via: &str, orders: usize, customers: usize, concurrency: usize) {
     let failed = answers.iter().filter(|(s, _)| *s != 200).count();
     let mut times: Vec<Duration> = answers.iter().map(|(_, d)| *d).collect();
     times.sort();
-    let items = t.scan().await;
+    let items = scan_table(&patient_client().await, &t.table).await;
     let recorded = items.iter().filter(|i| s(i, "sk") == "ORDER").count();
     let counted: u64 = items
         .iter()

@@ -392,3 +392,75 @@ async fn a_failing_delivery_is_retried_alone_and_a_poison_one_reaches_the_dead_l
     let again = ingest.redrive(&q.dlq).await.expect("redrive");
     assert_eq!((again.recorded, again.duplicates), (0, 0), "{again:?}");
 }
+
+/// A port nothing listens on: a store (or queue) that is down.
+const DEAD: &str = "http://127.0.0.1:9";
+
+#[tokio::test]
+async fn store_trouble_hides_the_message_for_its_back_off_instead_of_spending_receives() {
+    // Visible again after 1 s if nothing backs it off.
+    let q = queues(10, 1).await;
+    let t = TestApp::spawn().await.with_queue(&q.webhook);
+    let (status, _) = t
+        .post(signed("orders/paid", fixtures::ORDER, "wh-outage"))
+        .await;
+    assert_eq!(status, 200);
+    let got = q.main.receive(10, Duration::ZERO).await.expect("receive");
+    assert_eq!(got.len(), 1);
+    // The consumer's store is down.
+    let down = TestApp::against(DEAD).await;
+    let answer = down
+        .ingest_via(&q.main, DEAD)
+        .handle(aftercart_integration::queue::sqs_event(&got))
+        .await
+        .expect("handled");
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([{ "itemIdentifier": got[0].message_id }])
+    );
+    // Well past the queue's own 1 s visibility: still hidden (the first back-off is
+    // 30 s), and still in the queue.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = q.main.receive(10, Duration::ZERO).await.expect("receive");
+    assert!(again.is_empty(), "received again during its back-off");
+    assert_eq!(q.depth(&q.main).await, 1);
+    assert_eq!(q.depth(&q.dlq).await, 0);
+    assert!(content(t.scan().await).is_empty());
+}
+
+#[tokio::test]
+async fn a_delivery_too_large_for_a_queue_message_is_recorded_at_once() {
+    let (t, q) = queued_app(10).await;
+    // About 400 KB of random letters: over 256 KiB even gzipped and base64-encoded,
+    // under the webhook's 1 MiB limit.
+    let note: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(400_000)
+        .collect();
+    let body = order_with(|o| o["note"] = note.into());
+    let (status, answer) = t.post(signed("orders/paid", &body, "wh-large")).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("recorded")));
+    assert_eq!(q.depth(&q.main).await, 0, "nothing queued");
+    assert!(t.scan().await.iter().any(|i| s(i, "sk") == "ORDER"));
+}
+
+#[tokio::test]
+async fn when_the_queue_is_down_https_answers_503_and_an_eventbridge_event_fails_to_be_retried() {
+    let t = TestApp::spawn().await;
+    let down = aftercart::adapters::sqs::SqsQueue::new(
+        aftercart::adapters::sqs::sqs_client_from(&aftercart_integration::sdk_config_for(DEAD)),
+        format!("{DEAD}/000000000000/aftercart-ingest.fifo"),
+    );
+    let ingest = t.ingest(&down);
+    let t = t.with_queue(&down);
+    let (status, answer) = t
+        .post(signed("orders/paid", fixtures::ORDER, "wh-down"))
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    let event = bridge_event("orders/paid", fixtures::ORDER, "wh-down-eb");
+    let failed = ingest.handle(event).await;
+    assert!(
+        failed.as_ref().is_err_and(|e| e.contains("not queued")),
+        "{failed:?}"
+    );
+    assert!(t.scan().await.is_empty(), "nothing recorded either way");
+}

@@ -43,13 +43,27 @@ pub async fn client_for(endpoint: &str) -> Client {
     store::dynamo_client_from(&sdk_config_for(endpoint))
 }
 
+/// A DynamoDB client straight to moto that waits up to two minutes a call: for a
+/// bench's bulk reads of a large table, which are not Aftercart's and are not metered.
+pub async fn patient_client() -> Client {
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk_config_for(&endpoint()))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(120))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
 /// A DynamoDB client for `endpoint` with the dispatcher's budget
 /// (`Budget::Dispatch`), as `dispatch` builds its own.
 pub async fn dispatch_client_for(endpoint: &str) -> Client {
     store::dynamo_client_with(&sdk_config_for(endpoint), store::Budget::Dispatch)
 }
 
-pub(crate) fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+pub fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)

@@ -85,19 +85,10 @@ pub async fn queues(max_receives: u32, visibility_secs: u32) -> Queues {
 impl Queues {
     /// Messages in `queue`: visible, in flight and delayed.
     pub async fn depth(&self, queue: &SqsQueue) -> u64 {
-        let attrs = self
-            .client
-            .get_queue_attributes()
-            .queue_url(queue.url())
-            .attribute_names(Q::ApproximateNumberOfMessages)
-            .attribute_names(Q::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(Q::ApproximateNumberOfMessagesDelayed)
-            .send()
+        SqsQueue::new(self.client.clone(), queue.url())
+            .depth()
             .await
             .expect("queue attributes")
-            .attributes
-            .unwrap_or_default();
-        attrs.values().map(|v| v.parse::<u64>().unwrap_or(0)).sum()
     }
 }
 
@@ -111,10 +102,13 @@ impl TestApp {
     /// The `ingest` consumer on this test's table, with the function's own DynamoDB
     /// budget (`Budget::Background`) and `queue` to back messages off on.
     pub fn ingest(&self, queue: &SqsQueue) -> IngestApp<DynamoStore> {
-        let client = store::dynamo_client_with(
-            &sdk_config_for(&crate::endpoint()),
-            store::Budget::Background,
-        );
+        self.ingest_via(queue, &crate::endpoint())
+    }
+
+    /// As [`TestApp::ingest`], its DynamoDB client talking to moto through `proxy` (the
+    /// metering proxy of a bench).
+    pub fn ingest_via(&self, queue: &SqsQueue, proxy: &str) -> IngestApp<DynamoStore> {
+        let client = store::dynamo_client_with(&sdk_config_for(proxy), store::Budget::Background);
         IngestApp {
             app: WebhookApp {
                 config: self.app.config.clone(),

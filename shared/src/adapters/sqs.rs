@@ -122,6 +122,27 @@ impl SqsQueue {
             .collect())
     }
 
+    /// Messages in the queue, visible, in flight or delayed (SQS's approximate counts).
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as Q;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(Q::ApproximateNumberOfMessages)
+            .attribute_names(Q::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(Q::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| failed("GetQueueAttributes", &e))?;
+        Ok(out
+            .attributes
+            .unwrap_or_default()
+            .values()
+            .map(|v| v.parse::<u64>().unwrap_or(0))
+            .sum())
+    }
+
     pub async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
         self.client
             .delete_message()

@@ -469,14 +469,17 @@ async fn sample(
     let queued = bridge.is_some() || text.contains("\"queued\"");
 
     if let (Some(c), Some(t)) = (&dynamo, &table_name) {
-        let mut after = scan(c, t).await?;
-        for _ in 0..50 {
-            if !queued || after != before {
-                break;
+        if queued && status.is_success() {
+            // Recorded once the poller (`make dev`) has taken it off the queue.
+            if !aftercart_cli::cli::queue::wait_until_drained(std::time::Duration::from_secs(15))
+                .await?
+            {
+                println!(
+                    "(the ingest queue is not empty after 15 s: is `make dev`'s poller running?)"
+                );
             }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            after = scan(c, t).await?;
         }
+        let after = scan(c, t).await?;
         let changed: Vec<_> = after
             .iter()
             .filter(|(k, v)| before.get(*k) != Some(*v))

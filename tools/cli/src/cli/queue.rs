@@ -130,6 +130,26 @@ pub async fn poll_forever() -> Result<()> {
     }
 }
 
+/// Waits (up to `limit`) until the queue in `AFTERCART_QUEUE_URL` is empty: what was
+/// queued has been recorded and deleted by the poller. `Ok(false)` without a queue or
+/// when it is still not empty at the end.
+pub async fn wait_until_drained(limit: Duration) -> Result<bool> {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let Some(queue) = aftercart::adapters::sqs::from_env(&shared, "AFTERCART_QUEUE_URL") else {
+        return Ok(false);
+    };
+    let until = std::time::Instant::now() + limit;
+    loop {
+        if queue.depth().await? == 0 {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= until {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Records every message of the dead-letter queue in `AFTERCART_DLQ_URL`.
 pub async fn redrive() -> Result<Redriven> {
     let app = IngestApp::from_env().await?;
