@@ -8,7 +8,6 @@ use aftercart::adapters::dynamo::{self as store, DynamoStore};
 use aftercart::adapters::sqs::SqsQueue;
 use aftercart::apps::ingest::IngestApp;
 use aftercart::apps::webhook::WebhookApp;
-use aws_sdk_sqs::types::QueueAttributeName as Q;
 use std::time::Duration;
 
 /// The partner event source the tests' consumer accepts.
@@ -37,40 +36,14 @@ pub async fn queues(max_receives: u32, visibility_secs: u32) -> Queues {
             .build(),
     );
     let name = format!("it-{:012x}", fastrand::u64(..) >> 16);
-    let dlq_url = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq.fifo"))
-        .attributes(Q::FifoQueue, "true")
-        .send()
-        .await
-        .expect("create the dead-letter queue on moto")
-        .queue_url
-        .expect("queue url");
-    let dlq_arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(Q::QueueArn)
-        .send()
-        .await
-        .expect("dead-letter queue attributes")
-        .attributes
-        .and_then(|a| a.get(&Q::QueueArn).cloned())
-        .expect("queue arn");
-    let url = client
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(Q::FifoQueue, "true")
-        .attributes(Q::VisibilityTimeout, visibility_secs.to_string())
-        .attributes(
-            Q::RedrivePolicy,
-            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
-                .to_string(),
-        )
-        .send()
-        .await
-        .expect("create the ingest queue on moto")
-        .queue_url
-        .expect("queue url");
+    let (url, dlq_url) = aftercart_cli::cli::queue::create_queues_with(
+        &client,
+        &name,
+        max_receives,
+        visibility_secs,
+    )
+    .await
+    .expect("create the ingest queue and its dead-letter queue on moto");
     Queues {
         webhook: SqsQueue::new(
             aftercart::adapters::sqs::sqs_client_from(&shared),

@@ -11,9 +11,20 @@ use std::time::Duration;
 /// The local queue's name; its dead-letter queue is `aftercart-ingest-dlq.fifo`.
 pub const LOCAL_QUEUE: &str = "aftercart-ingest";
 
-/// Creates the FIFO ingest queue and its dead-letter queue (after 10 receives), as the
-/// template does; returns their URLs. Safe to run again.
+/// Creates the FIFO ingest queue and its dead-letter queue (after 10 receives,
+/// visibility 60 s), as the template does; returns their URLs. Safe to run again.
 pub async fn create_queues(client: &aws_sdk_sqs::Client, name: &str) -> Result<(String, String)> {
+    create_queues_with(client, name, 10, 60).await
+}
+
+/// As [`create_queues`], a message moving to the dead-letter queue after `max_receives`
+/// receives, hidden `visibility_secs` after each (the integration tests vary both).
+pub async fn create_queues_with(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    max_receives: u32,
+    visibility_secs: u32,
+) -> Result<(String, String)> {
     let dlq = client
         .create_queue()
         .queue_name(format!("{name}-dlq.fifo"))
@@ -37,10 +48,11 @@ pub async fn create_queues(client: &aws_sdk_sqs::Client, name: &str) -> Result<(
         .create_queue()
         .queue_name(format!("{name}.fifo"))
         .attributes(Q::FifoQueue, "true")
-        .attributes(Q::VisibilityTimeout, "60")
+        .attributes(Q::VisibilityTimeout, visibility_secs.to_string())
         .attributes(
             Q::RedrivePolicy,
-            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": 10 }).to_string(),
+            serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives })
+                .to_string(),
         )
         .send()
         .await
