@@ -2,7 +2,9 @@
 //! `JSON.parse`, `tools/verify_parse.js`, run with the machine's `node`), in one
 //! interleaved run: five rounds, each timing Rust and then Node on the same body, so
 //! both see the same machine load. Prints the median time per verify + parse of each
-//! and the ratio, for the 7 KB fixture order and the 250-line order (~300 KB).
+//! and the ratio, for the 7 KB fixture order and the 250-line order (~300 KB), each in
+//! full and cut to the subscription's `include_fields` (what Shopify sends once
+//! `docs/shopify.app.toml` is installed).
 //!
 //! Rust does more than Node here: `parse_event` builds the typed order (and checks its
 //! bounds), where `JSON.parse` builds untyped objects.
@@ -14,6 +16,7 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
 
+use aftercart::wire::shopify::include_fields::project;
 use aftercart::wire::shopify::{parse_event, Topic};
 use aftercart::wire::verify::{sign_webhook, verify_webhook};
 use secrecy::SecretString;
@@ -75,9 +78,18 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("aftercart-node-ratio-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let large = large_order();
-    let bodies: [(String, &[u8], u32); 2] = [
+    // What Shopify sends once the subscription names its `include_fields`
+    // (docs/shopify.app.toml): only the fields the planner reads.
+    let cut = |body: &[u8]| {
+        let full: serde_json::Value = serde_json::from_slice(body).expect("fixture is JSON");
+        serde_json::to_vec(&project(Topic::OrdersPaid, &full)).expect("JSON")
+    };
+    let (fixture_cut, large_cut) = (cut(ORDER_FIXTURE), cut(&large));
+    let bodies: [(String, &[u8], u32); 4] = [
         ("order fixture".into(), ORDER_FIXTURE, 5_000),
         (format!("order of {LINE_ITEMS} lines"), &large, 100),
+        ("fixture, fields cut".into(), &fixture_cut, 5_000),
+        (format!("{LINE_ITEMS} lines, cut"), &large_cut, 100),
     ];
     println!(
         "\nverify + parse, Rust against Node {version} (median of {ROUNDS} interleaved rounds)"

@@ -346,6 +346,7 @@ async fn main() {
     );
     drop(t);
     throughput().await;
+    at_lambda_share(256).await;
 }
 
 /// The dispatcher's pace against moto itself (no proxy): 40 thank-yous in one run, the
@@ -355,7 +356,22 @@ async fn throughput() {
     const N: u64 = 40;
     let t =
         TestApp::spawn_alone_configured(config_with("[email]\nmax_send_rate = 1000.0\n", "")).await;
-    for i in 0..N {
+    plant_thank_yous(&t, 0, N).await;
+    let d = t.dispatcher("2026-11-22T09:01:00Z", None).await;
+    let started = std::time::Instant::now();
+    let report = run_dispatch(&d).await;
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(report["sent"], N, "{report}");
+    println!(
+        "Dispatch against moto, unmetered: {N} thank-yous in {took:.2} s = {:.1} emails/s",
+        N as f64 / took
+    );
+}
+
+/// Customers `base..base + n`'s paid orders through the webhook, so `n` thank-yous are
+/// due at 09:01.
+async fn plant_thank_yous(t: &TestApp, base: u64, n: u64) {
+    for i in base..base + n {
         let body = paid_order(
             8_000 + i,
             3_000 + i,
@@ -368,13 +384,77 @@ async fn throughput() {
             .await;
         assert_eq!(status, 200, "{resp}");
     }
-    let d = t.dispatcher("2026-11-22T09:01:00Z", None).await;
-    let started = std::time::Instant::now();
-    let report = run_dispatch(&d).await;
-    let took = started.elapsed().as_secs_f64();
-    assert_eq!(report["sent"], N, "{report}");
+}
+
+/// The dispatcher as its own process (`dispatch_child`), confined to the CPU and
+/// memory of a `memory_mb` Lambda function ([`lambda_share`]), sending 250 thank-yous
+/// against moto: paced at a MaxSendRate of 50/s (first unconfined, for the pacer's own
+/// rate), then unpaced. Prints emails/s and the CPU time per email, from which the rate
+/// the CPU share allows follows.
+async fn at_lambda_share(memory_mb: u32) {
+    use aftercart_integration::lambda_share::LambdaShare;
+    const N: u64 = 250;
+    let share = match LambdaShare::create("aftercart-bench-dispatch", memory_mb) {
+        Ok(share) => share,
+        Err(why) => {
+            println!("Dispatch at a {memory_mb} MB function's CPU share: not measured ({why}; needs root)");
+            return;
+        }
+    };
     println!(
-        "Dispatch against moto, unmetered: {N} thank-yous in {took:.2} s = {:.1} emails/s",
-        N as f64 / took
+        "Dispatch as its own process at a {memory_mb} MB function's share ({:.3} of a CPU, {memory_mb} MiB), {N} thank-yous:",
+        share.cpus()
     );
+    // The pacer's own rate, unconfined, then at the share paced and unpaced.
+    let runs = [(50.0, false), (50.0, true), (1000.0, true)];
+    for (i, (rate, confined)) in runs.into_iter().enumerate() {
+        let top = format!("[email]\nmax_send_rate = {rate:.1}\n");
+        let t = TestApp::spawn_alone_configured(config_with(&top, "")).await;
+        plant_thank_yous(&t, 10_000 * (i as u64 + 1), N).await;
+        let started = std::time::Instant::now();
+        let child = std::path::Path::new(env!("CARGO_BIN_EXE_dispatch_child"));
+        let mut command = if confined {
+            share.command(child)
+        } else {
+            std::process::Command::new(child)
+        };
+        let out = command
+            .args([t.table.as_str(), "2026-11-22T09:01:00Z", top.as_str()])
+            .env("AFTERCART_TEST_ENDPOINT", endpoint())
+            .output()
+            .expect("dispatch_child runs");
+        let took = started.elapsed().as_secs_f64();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "dispatch_child: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = |kind: &str| {
+            said.lines()
+                .find_map(|l| l.strip_prefix(kind))
+                .map(str::to_owned)
+        };
+        let report: Value =
+            serde_json::from_str(&line("report ").expect("a report")).expect("JSON");
+        assert_eq!(report["sent"], N, "{report}");
+        let run: Vec<f64> = line("run ")
+            .expect("the run's times")
+            .split(' ')
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let [wall, sending, cpu] = run[..] else {
+            panic!("run times: {run:?}")
+        };
+        let per_email = cpu / N as f64;
+        println!(
+            "  {:<10} MaxSendRate {rate:>6.0}/s: {:.1} emails/s sending, {:.1} over the run ({took:.2} s with start-up); CPU {:.2} ms an email, so the share allows {:.0} emails/s",
+            if confined { "at share" } else { "unconfined" },
+            (N - 1) as f64 / sending,
+            N as f64 / wall,
+            per_email * 1e3,
+            share.cpus() / per_email
+        );
+    }
 }

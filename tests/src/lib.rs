@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod lambda_share;
 pub mod meter;
 pub mod queue;
 

@@ -9,12 +9,16 @@
 //! `[email]` settings). On stdout, one line as each SES call starts
 //! (`start <follow-up id>`) and one as it returns (`done <follow-up id> ok|refused`),
 //! each flushed before the call goes on, so the test knows which sends were in flight
-//! when it killed the process; `report <summary JSON>` if the run ends.
+//! when it killed the process. If the run ends: `run <seconds> <seconds sending> <CPU
+//! seconds>` (the run's wall time, the time from its first SES call to its last answer,
+//! and the CPU time it took, for the cost bench's run at a Lambda function's share),
+//! then `report <summary JSON>`.
 
 use aftercart::apps::dispatch::Dispatcher;
 use aftercart::ports::mail::{Mailer, OutgoingEmail, SendError};
 use aftercart_integration::{config_with, TestApp};
 use std::io::Write;
+use std::time::Instant;
 
 /// A mailer that announces each send on stdout before and after passing it on.
 struct Announcing<M>(M);
@@ -33,11 +37,19 @@ fn followup_of(email: &OutgoingEmail) -> &str {
         .map_or("-", |(_, v)| v.as_str())
 }
 
+/// When the first SES call started and the latest returned.
+static FIRST_SEND: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+static LAST_RETURN: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
 impl<M: Mailer> Mailer for Announcing<M> {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
         let id = followup_of(email);
+        FIRST_SEND.get_or_init(Instant::now);
         say(&format!("start {id}"));
         let sent = self.0.send(email).await;
+        if let Ok(mut last) = LAST_RETURN.lock() {
+            *last = Some(Instant::now());
+        }
         say(&format!(
             "done {id} {}",
             if sent.is_ok() { "ok" } else { "refused" }
@@ -68,9 +80,19 @@ async fn main() {
         owner: d.owner,
         admin: d.admin,
     };
+    let cpu = aftercart_integration::lambda_share::own_cpu_seconds;
+    let (before, began) = (cpu(), Instant::now());
     let report = d
-        .run(std::time::Instant::now() + std::time::Duration::from_secs(60))
+        .run(Instant::now() + std::time::Duration::from_secs(60))
         .await
         .expect("dispatch run");
+    let wall = began.elapsed().as_secs_f64();
+    let sending = match (FIRST_SEND.get(), LAST_RETURN.lock().ok().and_then(|l| *l)) {
+        (Some(first), Some(last)) => last.duration_since(*first).as_secs_f64(),
+        _ => 0.0,
+    };
+    if let (Some(b), Some(a)) = (before, cpu()) {
+        say(&format!("run {wall:.3} {sending:.3} {:.2}", a - b));
+    }
     say(&format!("report {}", report.summary()));
 }
