@@ -173,7 +173,7 @@ test-integration: $(VENV)/.installed ## Integration tests against a moto server 
 	  rc=$$?; MOTO_PORT=$(TEST_PORT) tools/moto.sh stop; exit $$rc
 
 smoke: $(VENV)/.installed ## Smoke test: signed samples over HTTP through `cargo lambda watch` + moto
-	tools/smoke.sh
+	timeout --kill-after=10 900 tools/smoke.sh
 
 test: lint validate test-unit test-integration smoke test-browser ## Everything CI runs: lint, infra checks, unit, integration, smoke and browser tests
 

@@ -501,6 +501,15 @@ async fn sample(
     Ok(())
 }
 
+/// The client `sample` sends with: Shopify gives up on an answer after 5 s; a local
+/// endpoint may first compile the function, so this waits up to 120 s, never for ever.
+fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(120))
+        .build()?)
+}
+
 /// Sends `body` as Shopify's HTTPS delivery, signed; the answer's status and text.
 async fn send_https(
     topic: &str,
@@ -522,7 +531,7 @@ async fn send_https(
     };
     let signature = sign_webhook(&body, &SecretString::from(secret.to_owned()));
     println!("POST {url}\n  X-Shopify-Topic: {topic}\n  X-Shopify-Shop-Domain: {shop}\n  X-Shopify-Webhook-Id: {webhook_id}\n  ({} bytes, signed)", body.len());
-    let resp = reqwest::Client::new()
+    let resp = http_client()?
         .post(url)
         .header("content-type", "application/json")
         .header("x-shopify-topic", topic)
@@ -561,7 +570,7 @@ async fn send_bridge(
     )
     .context("the sample body is not JSON")?;
     println!("EventBridge event from {source} → {ingest_url}\n  detail.metadata.X-Shopify-Topic: {topic}\n  X-Shopify-Shop-Domain: {shop}\n  X-Shopify-Webhook-Id: {webhook_id}\n  ({} bytes of payload, unsigned)", body.len());
-    let resp = reqwest::Client::new()
+    let resp = http_client()?
         .post(ingest_url)
         .json(&event)
         .send()
