@@ -19,7 +19,8 @@
 use aftercart::config::Config;
 use aftercart::domain::ingest::memory::{MemoryTable, TWO_OPERATIONS};
 use aftercart::domain::ingest::Context;
-use aftercart::model::{keys, Key};
+use aftercart::model::Key;
+use aftercart::ports::store::receipt_key;
 use aftercart::wire::shopify::{parse_delivery, Topic};
 use aftercart::wire::verify::{sign_webhook, verify_webhook};
 use chrono::{DateTime, TimeZone, Utc};
@@ -73,16 +74,7 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
     };
     let _ = event.topic();
 
-    // The receipts: the delivery id and, where the event has one, its business key.
     let webhook_id = format!("fuzz-{index}");
-    let mut receipts = vec![keys::delivery(SHOP, &webhook_id)];
-    if let Some((id, version)) = event.business_key() {
-        receipts.push(keys::event(SHOP, topic.as_str(), id, &version));
-    }
-    if receipts.iter().any(|k| table.receipts.contains(k)) {
-        return;
-    }
-
     let ctx = Context {
         shop: SHOP,
         webhook_id: &webhook_id,
@@ -92,6 +84,11 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
         redelivery: false,
         import: false,
     };
+    // The recorder's one receipt: the event's business key, else the delivery id.
+    let receipt = receipt_key(&ctx, &event);
+    if table.receipts.contains(&receipt) {
+        return;
+    }
     // Read as the adapter reads (learned timing included), plan, apply. DynamoDB
     // refuses a transaction with two operations on one item (and so would retry the
     // delivery for ever): a plan never names an item twice. A condition that does not
@@ -99,7 +96,9 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
     match table.items.deliver(&ctx, &event) {
         Err(e) if e.starts_with(TWO_OPERATIONS) => panic!("{}: {e}", topic.as_str()),
         Err(_) => {}
-        Ok(_) => table.receipts.extend(receipts),
+        Ok(_) => {
+            table.receipts.insert(receipt);
+        }
     }
 }
 

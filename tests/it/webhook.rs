@@ -23,10 +23,8 @@ async fn signed_order_is_stored_as_documented() {
     assert_eq!(
         keys,
         vec![
-            (
-                "DELIVERY#aftercart-demo.myshopify.com#wh-1".into(),
-                "DELIVERY".into()
-            ),
+            // One receipt: the order's state (its topic, id and version), which also
+            // names the delivery id that wrote it.
             (
                 "EVENT#aftercart-demo.myshopify.com#orders/paid#450789469#2008-01-10T16:00:00.000Z"
                     .into(),

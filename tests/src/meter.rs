@@ -142,12 +142,17 @@ impl Meter {
                         // own timeouts see the call's time, not the meter's.
                         let (status, ctype, answer) = &call.answer;
                         let answered = respond(&mut sock, *status, ctype, answer).await;
-                        let (op, units) = call.units(&http).await;
+                        let (op, units, sizes) = call.units(&http).await;
                         drop(guard);
                         if !op.is_empty() {
                             let mut u = usage.lock().expect("not poisoned");
+                            let sizes = if sizes.is_empty() {
+                                sizes
+                            } else {
+                                format!("  [{sizes}]")
+                            };
                             u.log.push(format!(
-                                "{op:<18} {:>4.1} WRU {:>4.1} RRU  {named}",
+                                "{op:<18} {:>4.1} WRU {:>4.1} RRU  {named}{sizes}",
                                 units.wru, units.rru
                             ));
                             u.by_operation.entry(op).or_default().add(units);
@@ -275,17 +280,22 @@ struct Forwarded {
 
 impl Forwarded {
     /// The call's operation and units, from the items as the call left them.
-    async fn units(self, http: &reqwest::Client) -> (String, Units) {
+    /// With, for the call log, each written item's size before and after (bytes) and
+    /// its index units.
+    async fn units(self, http: &reqwest::Client) -> (String, Units, String) {
         let mut units = self.units;
+        let mut sizes = Vec::new();
         for (w, before) in self.writes.iter().zip(self.before) {
             let after = image(http, &w.table, &w.key).await;
             let factor = if w.transactional { 2.0 } else { 1.0 };
-            let size = item_size_of(&before).max(item_size_of(&after));
-            units.wru += factor * write_units(size);
-            units.wru += index_write_units(before.as_ref(), after.as_ref());
+            let (b, a) = (item_size_of(&before), item_size_of(&after));
+            units.wru += factor * write_units(b.max(a));
+            let index = index_write_units(before.as_ref(), after.as_ref());
+            units.wru += index;
+            sizes.push(format!("{b}→{a} B, index {index}"));
         }
         units.rru += read_cost(http, &self.op, &self.request, &self.answer.2).await;
-        (self.op, units)
+        (self.op, units, sizes.join("; "))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::domain::ingest::Context;
 use crate::domain::refusals::RefusalKind;
+use crate::model::{keys, Key};
 use crate::wire::shopify::Event;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -29,6 +30,44 @@ pub enum Outcome {
 pub enum DuplicateOf {
     Delivery,
     Event,
+}
+
+/// The one receipt recording `event` writes, in the same transaction as its effects:
+/// the resource state's (`EVENT#…`, keyed by topic, resource id and version) when the
+/// event has one ([`Event::business_key`]), else the delivery's (`DELIVERY#…`, keyed
+/// by `X-Shopify-Webhook-Id`). A retry of a delivery carries the same body, so the
+/// state's receipt catches it as well as the same state under another delivery id;
+/// one receipt where two were written saves 2 write units and 2 read units a delivery.
+pub fn receipt_key(ctx: &Context<'_>, event: &Event) -> Key {
+    match event.business_key() {
+        Some((id, version)) => keys::event(ctx.shop, event.topic().as_str(), id, &version),
+        None => keys::delivery(ctx.shop, ctx.webhook_id),
+    }
+}
+
+/// What a stored receipt says of a call recording delivery `webhook_id` with token
+/// `writer`: `found` is the stored receipt's writer token and webhook id. Written by
+/// this call (an SDK retry after our own commit, of `items` items): recorded; by the
+/// same delivery: a duplicate delivery; by another delivery of the same state: a
+/// duplicate event; no receipt: `None`, not seen yet.
+pub fn seen_receipt(
+    found: Option<(&str, &str)>,
+    writer: &str,
+    webhook_id: &str,
+    items: usize,
+) -> Option<Outcome> {
+    let (found_writer, found_webhook) = found?;
+    Some(if found_writer == writer {
+        Outcome::Recorded { items }
+    } else if found_webhook == webhook_id {
+        Outcome::Duplicate {
+            of: DuplicateOf::Delivery,
+        }
+    } else {
+        Outcome::Duplicate {
+            of: DuplicateOf::Event,
+        }
+    })
 }
 
 impl Outcome {
@@ -114,4 +153,70 @@ pub trait Recorder: Send + Sync {
         kind: RefusalKind,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::shopify::{fixtures, parse_event, Topic};
+
+    fn ctx<'a>(webhook_id: &'a str) -> Context<'a> {
+        Context {
+            shop: "acme.myshopify.com",
+            webhook_id,
+            now: chrono::Utc::now(),
+            rules: None,
+            shards: 4,
+            redelivery: false,
+            import: false,
+        }
+    }
+
+    #[test]
+    fn one_receipt_a_delivery_keyed_by_its_state_when_it_has_one() {
+        let order = parse_event(Topic::OrdersPaid, fixtures::ORDER).expect("fixture");
+        assert_eq!(
+            receipt_key(&ctx("wh-1"), &order),
+            keys::event(
+                "acme.myshopify.com",
+                "orders/paid",
+                450_789_469,
+                "2008-01-10T16:00:00.000Z"
+            ),
+            "an order's state, whatever the delivery id"
+        );
+        assert_eq!(
+            receipt_key(&ctx("wh-1"), &order),
+            receipt_key(&ctx("wh-2"), &order)
+        );
+        let redact =
+            parse_event(Topic::CustomersRedact, fixtures::CUSTOMERS_REDACT).expect("fixture");
+        assert_eq!(
+            receipt_key(&ctx("wh-1"), &redact),
+            keys::delivery("acme.myshopify.com", "wh-1"),
+            "no state to key by: the delivery id"
+        );
+    }
+
+    #[test]
+    fn a_stored_receipt_tells_our_own_commit_from_a_retry_and_from_another_delivery() {
+        assert_eq!(seen_receipt(None, "t1", "wh-1", 3), None);
+        assert_eq!(
+            seen_receipt(Some(("t1", "wh-1")), "t1", "wh-1", 3),
+            Some(Outcome::Recorded { items: 3 }),
+            "the SDK retried our own committed transaction"
+        );
+        assert_eq!(
+            seen_receipt(Some(("t0", "wh-1")), "t1", "wh-1", 3),
+            Some(Outcome::Duplicate {
+                of: DuplicateOf::Delivery
+            })
+        );
+        assert_eq!(
+            seen_receipt(Some(("t0", "wh-0")), "t1", "wh-1", 3),
+            Some(Outcome::Duplicate {
+                of: DuplicateOf::Event
+            })
+        );
+    }
 }

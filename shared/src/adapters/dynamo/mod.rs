@@ -16,7 +16,9 @@ use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
 use crate::model::time::utc_key;
 use crate::model::Expect;
 use crate::model::{keys, DiscountRecord, FollowUpRecord, Key, Receipt, Record};
-use crate::ports::store::{Cas, DuplicateOf, Outcome, Recorder, StoreError};
+use crate::ports::store::{
+    receipt_key, seen_receipt, Cas, DuplicateOf, Outcome, Recorder, StoreError,
+};
 use crate::wire::shopify::Event;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -83,7 +85,7 @@ impl DynamoStore {
         receipts: &[Key],
         needs: &Needs,
         shop: &str,
-    ) -> Result<(Vec<Option<String>>, Loaded), StoreError> {
+    ) -> Result<(Vec<Found>, Loaded), StoreError> {
         let mut wanted: Vec<Key> = receipts.to_vec();
         let order = needs.order.map(|id| keys::order(shop, id));
         let fulfillment = needs
@@ -130,15 +132,10 @@ impl DynamoStore {
                 }
             }
         }
-        // For each receipt: its writer token when it exists.
+        // For each receipt: its writer token and webhook id when it exists.
         let present = receipts
             .iter()
-            .map(|k| {
-                found.get(k).map(|item| match item.get("writer") {
-                    Some(AttributeValue::S(w)) => w.clone(),
-                    _ => String::new(),
-                })
-            })
+            .map(|k| found.get(k).map(receipt_found))
             .collect();
         // Follow-ups and codes come from a Query (`plans_of`), run beside this read.
         let mut loaded = Loaded {
@@ -343,23 +340,28 @@ impl Recorder for DynamoStore {
         };
         // Items of the last transaction this call sent.
         let mut items = 0;
-        let mut receipt_keys = vec![keys::delivery(ctx.shop, ctx.webhook_id)];
-        if let Some((id, version)) = event.business_key() {
-            receipt_keys.push(keys::event(ctx.shop, topic, id, &version));
-        }
+        let receipt_keys = [receipt_key(ctx, event)];
+        let seen = |present: &[Found], items| {
+            let found = present[0].as_ref();
+            let found = found.map(|(w, id)| (w.as_str(), id.as_str()));
+            seen_receipt(found, &receipt.writer, ctx.webhook_id, items)
+        };
         let mut first = ingest::needs(event);
         first.cadences = ingest::cadence_keys(ctx.rules, event);
         // A likely retry: its receipt alone first (≈ 1 RRU), not the full read (≈ 9).
-        if ctx.redelivery && self.get::<Receipt>(&receipt_keys[0]).await?.is_some() {
-            return Ok(Outcome::Duplicate {
-                of: DuplicateOf::Delivery,
-            });
+        if ctx.redelivery {
+            if let Some(stored) = self.get::<Receipt>(&receipt_keys[0]).await? {
+                let found = Some((stored.writer.as_str(), stored.webhook_id.as_str()));
+                if let Some(seen) = seen_receipt(found, &receipt.writer, ctx.webhook_id, 0) {
+                    return Ok(seen);
+                }
+            }
         }
         for attempt in 1..=MAX_ATTEMPTS {
             let (present, loaded) = self
                 .read_for_plan(&receipt_keys, &first, event, ctx.shop)
                 .await?;
-            if let Some(seen) = seen_receipts(&present, &receipt.writer, items) {
+            if let Some(seen) = seen(&present, items) {
                 return Ok(seen);
             }
             let writes = ingest::plan(ctx, event, &loaded);
@@ -379,7 +381,7 @@ impl Recorder for DynamoStore {
                     let (present, _) = self
                         .read(&receipt_keys, &Needs::default(), ctx.shop)
                         .await?;
-                    let seen = seen_receipts(&present, &receipt.writer, items);
+                    let seen = seen(&present, items);
                     if let Some(Outcome::Recorded { .. }) = seen {
                         self.after_commit(ctx, &loaded, &writes).await;
                     }
@@ -405,7 +407,7 @@ impl DynamoStore {
         first: &Needs,
         event: &Event,
         shop: &str,
-    ) -> Result<(Vec<Option<String>>, Loaded), StoreError> {
+    ) -> Result<(Vec<Found>, Loaded), StoreError> {
         let ((mut present, mut loaded), (followups, discounts)) = tokio::try_join!(
             self.read(receipt_keys, first, shop),
             self.plans_of(shop, first.followups_of.as_deref()),
@@ -430,25 +432,15 @@ impl DynamoStore {
     }
 }
 
-/// What the stored receipts (`present`: the delivery's, then the event's) say before
-/// planning: recorded already by this call's `writer` (an SDK retry after our own
-/// commit, of `items` items: not a duplicate), a duplicate delivery or event, or
-/// `None`, not seen yet.
-fn seen_receipts(present: &[Option<String>], writer: &str, items: usize) -> Option<Outcome> {
-    if present[0].as_deref() == Some(writer) {
-        return Some(Outcome::Recorded { items });
-    }
-    if present[0].is_some() {
-        return Some(Outcome::Duplicate {
-            of: DuplicateOf::Delivery,
-        });
-    }
-    if present.iter().skip(1).any(|p| p.is_some()) {
-        return Some(Outcome::Duplicate {
-            of: DuplicateOf::Event,
-        });
-    }
-    None
+/// A receipt as read: its writer token and webhook id, if it exists.
+type Found = Option<(String, String)>;
+
+fn receipt_found(item: &Attrs) -> (String, String) {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(w)) => w.clone(),
+        _ => String::new(),
+    };
+    (text("writer"), text("webhook_id"))
 }
 
 async fn continue_after_backoff(attempt: u32) {

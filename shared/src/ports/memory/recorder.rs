@@ -1,22 +1,24 @@
 //! [`MemoryRecorder`], the [`Recorder`] port in memory: the planner's writes applied to
 //! a [`MemoryTable`] (`domain::ingest::memory`) with the adapter's receipts (one per
-//! delivery id, one per business key). `aftercart simulate` and `aftercart backtest`
-//! record a whole store's orders through it.
+//! delivery: its resource state's or its delivery id's, `ports::store::receipt_key`).
+//! `aftercart simulate` and `aftercart backtest` record a whole store's orders through
+//! it.
 
 pub use crate::domain::ingest::memory::MemoryTable;
 use crate::domain::ingest::Context;
 use crate::domain::refusals::RefusalKind;
-use crate::model::{keys, Key, QuarantineRecord};
-use crate::ports::store::{DuplicateOf, Outcome, Recorder, StoreError};
+use crate::model::{Key, QuarantineRecord};
+use crate::ports::store::{receipt_key, seen_receipt, Outcome, Recorder, StoreError};
 use crate::wire::shopify::Event;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]
 struct State {
     table: MemoryTable,
-    receipts: HashSet<Key>,
+    /// Receipt key → the webhook id that wrote it.
+    receipts: HashMap<Key, String>,
     quarantined: BTreeMap<Key, QuarantineRecord>,
     refusals: Vec<(String, RefusalKind)>,
 }
@@ -45,20 +47,12 @@ impl MemoryRecorder {
 
     /// Records `event` at once (the [`Recorder::record`] logic, without a runtime).
     pub fn record_now(&self, ctx: &Context<'_>, event: &Event) -> Result<Outcome, StoreError> {
-        let mut receipt_keys = vec![keys::delivery(ctx.shop, ctx.webhook_id)];
-        if let Some((id, version)) = event.business_key() {
-            receipt_keys.push(keys::event(ctx.shop, event.topic().as_str(), id, &version));
-        }
+        let receipt = receipt_key(ctx, event);
         let mut s = self.lock();
-        if s.receipts.contains(&receipt_keys[0]) {
-            return Ok(Outcome::Duplicate {
-                of: DuplicateOf::Delivery,
-            });
-        }
-        if receipt_keys[1..].iter().any(|k| s.receipts.contains(k)) {
-            return Ok(Outcome::Duplicate {
-                of: DuplicateOf::Event,
-            });
+        // No SDK retries here: a stored receipt is never this call's own.
+        let found = s.receipts.get(&receipt).map(|id| ("", id.as_str()));
+        if let Some(seen) = seen_receipt(found, "this call", ctx.webhook_id, 0) {
+            return Ok(seen);
         }
         let writes = s
             .table
@@ -67,8 +61,8 @@ impl MemoryRecorder {
                 operation: "memory TransactWriteItems",
                 message,
             })?;
-        let items = writes.len() + receipt_keys.len();
-        s.receipts.extend(receipt_keys);
+        let items = writes.len() + 1;
+        s.receipts.insert(receipt, ctx.webhook_id.to_owned());
         Ok(Outcome::Recorded { items })
     }
 }
