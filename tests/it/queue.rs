@@ -10,11 +10,16 @@ use futures::future::join_all;
 use std::time::{Duration, Instant};
 
 /// `items` without what legitimately differs between two recordings of the same
-/// deliveries: the receipts (which path wrote them, and the writer's random token).
+/// deliveries: the receipts (which path wrote them, and the writer's random token),
+/// the receipt items and those kept in a shipment's `receipts`.
 fn content(items: Vec<Attrs>) -> Vec<Attrs> {
     items
         .into_iter()
         .filter(|i| s(i, "entity") != "receipt")
+        .map(|mut i| {
+            i.remove("receipts");
+            i
+        })
         .collect()
 }
 

@@ -216,6 +216,95 @@ async fn same_order_under_a_new_webhook_id_records_nothing_new() {
     assert_eq!(t.scan().await, before);
 }
 
+/// A tracking event's receipt lives in the shipment item it changes (no `EVENT#…`
+/// item): the same delivery again, the same event under another delivery id and many
+/// copies at once are each recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tracking_event_keeps_its_receipt_in_its_shipment_and_is_recorded_once() {
+    let t = TestApp::spawn().await;
+    t.post(signed("orders/paid", fixtures::ORDER, "wh-paid"))
+        .await;
+    let topic = "fulfillment_events/create";
+    let (status, body) = t
+        .post(signed(topic, fixtures::FULFILLMENT_DELIVERED, "wh-ev-1"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+
+    let items = t.scan().await;
+    let receipts: Vec<String> = items
+        .iter()
+        .filter(|i| s(i, "entity") == "receipt")
+        .map(|i| s(i, "pk"))
+        .collect();
+    assert_eq!(
+        receipts,
+        ["EVENT#aftercart-demo.myshopify.com#orders/paid#450789469#2008-01-10T16:00:00.000Z"],
+        "the order's receipt item only"
+    );
+    let shipment = t
+        .get(ORDER_PK, "FULFILLMENT#255858046")
+        .await
+        .expect("shipment");
+    let folded = shipment["receipts"].as_m().expect("receipts map");
+    let mine = folded["12584341209252"]
+        .as_m()
+        .expect("the event's receipt");
+    assert_eq!(mine["webhook_id"].as_s().unwrap(), "wh-ev-1");
+    assert_eq!(mine["writer"].as_s().unwrap().len(), 16);
+
+    let before = t.scan().await;
+    let again = t
+        .post(signed(topic, fixtures::FULFILLMENT_DELIVERED, "wh-ev-1"))
+        .await;
+    assert_eq!(again.1["status"], "duplicate_delivery", "{}", again.1);
+    let other = t
+        .post(signed(topic, fixtures::FULFILLMENT_DELIVERED, "wh-ev-2"))
+        .await;
+    assert_eq!(other.1["status"], "duplicate_event", "{}", other.1);
+    // A retry Shopify triggered 5 minutes ago: the shipment alone is read.
+    let late = t
+        .post(signed_retry(
+            topic,
+            fixtures::FULFILLMENT_DELIVERED,
+            "wh-ev-1",
+            5,
+        ))
+        .await;
+    assert_eq!(late.1["status"], "duplicate_delivery", "{}", late.1);
+    assert_eq!(t.scan().await, before, "nothing added or changed");
+
+    // Another event of the same shipment, under 8 delivery ids at once: one records it.
+    let mut event: serde_json::Value =
+        serde_json::from_slice(fixtures::FULFILLMENT_DELIVERED).expect("fixture");
+    event["id"] = 12_584_341_209_999_u64.into();
+    event["status"] = "out_for_delivery".into();
+    let body = serde_json::to_vec(&event).expect("JSON");
+    let answers =
+        join_all((0..8).map(|i| t.post(signed(topic, &body, &format!("wh-c-{i}"))))).await;
+    let recorded = answers
+        .iter()
+        .filter(|(_, b)| b["status"] == "recorded")
+        .count();
+    for (status, b) in &answers {
+        let ok = matches!(
+            (*status, b["status"].as_str()),
+            (200, Some("recorded" | "duplicate_event")) | (503, _)
+        );
+        assert!(ok, "{status} {b}");
+    }
+    assert_eq!(recorded, 1, "{answers:?}");
+    let shipment = t
+        .get(ORDER_PK, "FULFILLMENT#255858046")
+        .await
+        .expect("shipment");
+    assert_eq!(shipment["receipts"].as_m().expect("map").len(), 2);
+    assert_eq!(n(&shipment, "v"), "2", "written once per event");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_orders_of_one_customer_keep_the_profile_consistent() {
     let t = TestApp::spawn_alone_configured(load_test_config()).await;

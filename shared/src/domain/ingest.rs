@@ -22,6 +22,7 @@ use crate::wire::shopify::{
 };
 use chrono::{DateTime, Utc};
 
+pub mod receipts;
 mod timing;
 pub use timing::cadence_keys;
 

@@ -503,6 +503,28 @@ pub struct FulfillmentRecord {
     /// item some time after (it can lag up to 48 h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The receipts of the tracking events (`fulfillment_events/create`) recorded on
+    /// this shipment, by event id: kept here, in the item each of them changes, rather
+    /// than as `EVENT#…` items of their own (`domain::ingest::receipts`). At most
+    /// [`FOLDED_RECEIPTS_MAX`], the newest event ids.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub receipts: BTreeMap<String, FoldedReceipt>,
+}
+
+/// How many folded receipts an item keeps (about 90 bytes each): the newest, so a
+/// shipment with many tracking events stays within 1 KB. An older event delivered again
+/// after its receipt was dropped is planned again against the stored state, as after a
+/// receipt item's expiry; a tracking event's effects (the earliest `delivered_at`, a
+/// status that only moves forward until delivery) do not change by it.
+pub const FOLDED_RECEIPTS_MAX: usize = 8;
+
+/// A receipt kept inside the item its delivery changed ([`Receipt`]'s two fields that
+/// tell a duplicate apart).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FoldedReceipt {
+    pub webhook_id: String,
+    /// Random token of the call that wrote it (an SDK retry of our own commit).
+    pub writer: String,
 }
 impl Record for FulfillmentRecord {
     const KIND: &'static str = "fulfillment";

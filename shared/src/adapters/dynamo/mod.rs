@@ -15,7 +15,9 @@ pub mod table;
 use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
 use crate::model::time::utc_key;
 use crate::model::Expect;
-use crate::model::{keys, DiscountRecord, FollowUpRecord, Key, Receipt, Record};
+use crate::model::{
+    keys, DiscountRecord, FoldedReceipt, FollowUpRecord, FulfillmentRecord, Key, Receipt, Record,
+};
 use crate::ports::store::{
     receipt_key, seen_receipt, Cas, DuplicateOf, Outcome, Recorder, StoreError,
 };
@@ -338,33 +340,40 @@ impl Recorder for DynamoStore {
             expires_at: ctx.now.timestamp() + self.receipt_ttl.as_secs() as i64,
             writer: format!("{:016x}", fastrand::u64(..)),
         };
-        // Items of the last transaction this call sent.
+        // Items of the last transaction this call sent, and what it planned from.
         let mut items = 0;
-        let receipt_keys = [receipt_key(ctx, event)];
-        let seen = |present: &[Found], items| {
-            let found = present[0].as_ref();
-            let found = found.map(|(w, id)| (w.as_str(), id.as_str()));
+        let mut last: Option<(Loaded, Vec<Write>)> = None;
+        // The receipt: an item of its own, or folded into the item the delivery changes.
+        let folded = ingest::receipts::home(ctx.shop, event);
+        let receipt_keys: Vec<Key> = match folded {
+            Some(_) => Vec::new(),
+            None => vec![receipt_key(ctx, event)],
+        };
+        let seen = |present: &[Found], loaded: &Loaded, items| {
+            let found = stored_receipt(present, event, loaded);
             seen_receipt(found, &receipt.writer, ctx.webhook_id, items)
         };
         let mut first = ingest::needs(event);
         first.cadences = ingest::cadence_keys(ctx.rules, event);
         // A likely retry: its receipt alone first (≈ 1 RRU), not the full read (≈ 9).
         if ctx.redelivery {
-            if let Some(stored) = self.get::<Receipt>(&receipt_keys[0]).await? {
-                let found = Some((stored.writer.as_str(), stored.webhook_id.as_str()));
-                if let Some(seen) = seen_receipt(found, &receipt.writer, ctx.webhook_id, 0) {
-                    return Ok(seen);
-                }
+            if let Some(seen) = self.receipt_alone(ctx, event, &receipt, &folded).await? {
+                return Ok(seen);
             }
         }
         for attempt in 1..=MAX_ATTEMPTS {
             let (present, loaded) = self
                 .read_for_plan(&receipt_keys, &first, event, ctx.shop)
                 .await?;
-            if let Some(seen) = seen(&present, items) {
+            if let Some(seen) = seen(&present, &loaded, items) {
+                // A folded receipt of ours: the SDK retried our committed transaction,
+                // which then lost on the version it had itself changed.
+                if let (Outcome::Recorded { .. }, Some((loaded, writes))) = (&seen, &last) {
+                    self.after_commit(ctx, loaded, writes).await;
+                }
                 return Ok(seen);
             }
-            let writes = ingest::plan(ctx, event, &loaded);
+            let writes = plan_with_receipt(ctx, event, &loaded, &receipt, &folded)?;
             items = receipt_keys.len() + writes.len();
             let receipts = receipt_keys
                 .iter()
@@ -381,7 +390,7 @@ impl Recorder for DynamoStore {
                     let (present, _) = self
                         .read(&receipt_keys, &Needs::default(), ctx.shop)
                         .await?;
-                    let seen = seen(&present, items);
+                    let seen = seen(&present, &Loaded::default(), items);
                     if let Some(Outcome::Recorded { .. }) = seen {
                         self.after_commit(ctx, &loaded, &writes).await;
                     }
@@ -389,7 +398,10 @@ impl Recorder for DynamoStore {
                         of: DuplicateOf::Event,
                     }));
                 }
-                WriteResult::Conflict => continue_after_backoff(attempt).await,
+                WriteResult::Conflict => {
+                    last = Some((loaded, writes));
+                    continue_after_backoff(attempt).await
+                }
             }
         }
         Err(StoreError::Contention {
@@ -399,6 +411,30 @@ impl Recorder for DynamoStore {
 }
 
 impl DynamoStore {
+    /// What `event`'s receipt alone says (one small read): its receipt item's, or the
+    /// item it is folded into (`folded`).
+    async fn receipt_alone(
+        &self,
+        ctx: &Context<'_>,
+        event: &Event,
+        receipt: &Receipt,
+        folded: &Option<(Key, String)>,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let stored = match folded {
+            None => self
+                .get::<Receipt>(&receipt_key(ctx, event))
+                .await?
+                .map(|r| (r.writer, r.webhook_id)),
+            Some((key, id)) => self
+                .get::<FulfillmentRecord>(key)
+                .await?
+                .and_then(|mut f| f.receipts.remove(id))
+                .map(|r| (r.writer, r.webhook_id)),
+        };
+        let found = stored.as_ref().map(|(w, id)| (w.as_str(), id.as_str()));
+        Ok(seen_receipt(found, &receipt.writer, ctx.webhook_id, 0))
+    }
+
     /// The receipts (`present`, in `receipt_keys` order) and the items `event`'s plan
     /// depends on, with the customer's follow-ups and discount codes.
     async fn read_for_plan(
@@ -430,6 +466,44 @@ impl DynamoStore {
         }
         Ok((present, loaded))
     }
+}
+
+/// The stored receipt's writer token and webhook id: the receipt item's (`present`),
+/// or, for a folded receipt (no receipt item), the one in the items as read.
+fn stored_receipt<'a>(
+    present: &'a [Found],
+    event: &Event,
+    loaded: &'a Loaded,
+) -> Option<(&'a str, &'a str)> {
+    match present.first() {
+        Some(f) => f.as_ref().map(|(w, id)| (w.as_str(), id.as_str())),
+        None => ingest::receipts::found(event, loaded)
+            .map(|r| (r.writer.as_str(), r.webhook_id.as_str())),
+    }
+}
+
+/// The plan of `event`, with its receipt folded into the item that holds it (`folded`).
+fn plan_with_receipt(
+    ctx: &Context<'_>,
+    event: &Event,
+    loaded: &Loaded,
+    receipt: &Receipt,
+    folded: &Option<(Key, String)>,
+) -> Result<Vec<Write>, StoreError> {
+    let mut writes = ingest::plan(ctx, event, loaded);
+    if let Some((key, _)) = folded {
+        let mine = FoldedReceipt {
+            webhook_id: ctx.webhook_id.to_owned(),
+            writer: receipt.writer.clone(),
+        };
+        if !ingest::receipts::fold(event, &mut writes, mine) {
+            return Err(StoreError::Corrupt {
+                key: format!("{}/{}", key.pk, key.sk),
+                message: "the plan does not write the item that holds its receipt".into(),
+            });
+        }
+    }
+    Ok(writes)
 }
 
 /// A receipt as read: its writer token and webhook id, if it exists.
