@@ -514,8 +514,8 @@ pub struct FulfillmentRecord {
 /// How many folded receipts an item keeps (about 90 bytes each): the newest, so a
 /// shipment with many tracking events stays within 1 KB. An older event delivered again
 /// after its receipt was dropped is planned again against the stored state, as after a
-/// receipt item's expiry; a tracking event's effects (the earliest `delivered_at`, a
-/// status that only moves forward until delivery) do not change by it.
+/// receipt item's expiry: `delivered_at` keeps the earliest time, and before delivery
+/// the shipment's `shipment_status` takes that event's status again.
 pub const FOLDED_RECEIPTS_MAX: usize = 8;
 
 /// A receipt kept inside the item its delivery changed ([`Receipt`]'s two fields that
