@@ -18,9 +18,8 @@
 
 use aftercart::config::Config;
 use aftercart::domain::ingest::memory::{MemoryTable, TWO_OPERATIONS};
+use aftercart::domain::ingest::receipts::{home, Home};
 use aftercart::domain::ingest::Context;
-use aftercart::model::Key;
-use aftercart::ports::store::receipt_key;
 use aftercart::wire::shopify::{parse_delivery, Topic};
 use aftercart::wire::verify::{sign_webhook, verify_webhook};
 use chrono::{DateTime, TimeZone, Utc};
@@ -53,7 +52,7 @@ fn now() -> DateTime<Utc> {
 #[derive(Default)]
 struct Table {
     items: MemoryTable,
-    receipts: HashSet<Key>,
+    receipts: HashSet<Home>,
 }
 
 fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
@@ -84,8 +83,8 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
         redelivery: false,
         import: false,
     };
-    // The recorder's one receipt: the event's business key, else the delivery id.
-    let receipt = receipt_key(&ctx, &event);
+    // The recorder's one receipt, where it lives.
+    let receipt = home(&ctx, &event);
     if table.receipts.contains(&receipt) {
         return;
     }

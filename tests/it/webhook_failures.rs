@@ -66,25 +66,31 @@ async fn dynamodb_throttling_is_retried_then_503_within_budget() {
     );
 }
 
-#[tokio::test]
-async fn a_write_that_committed_but_answered_too_late_is_recorded_not_a_duplicate() {
-    // The first TransactWriteItems lands in moto, but its answer comes after the SDK's
-    // 800 ms attempt timeout; the SDK retries and finds the receipt. That receipt is the
-    // delivery's own: the answer is "recorded", and the order is counted once.
+/// A table whose first `TransactWriteItems` lands in moto but answers after the SDK's
+/// 800 ms attempt timeout, and `body` delivered to it as `topic` under `wh-late`:
+/// answered "recorded" (asserted).
+async fn recorded_with_a_late_commit(topic: &str, body: &[u8]) -> TestApp {
     let proxy = slow_once_proxy(
         "DynamoDB_20120810.TransactWriteItems",
         Duration::from_millis(1200),
     )
     .await;
     let t = TestApp::spawn_via(&proxy).await;
-    let (status, body) = t
-        .post(signed("orders/paid", fixtures::ORDER, "wh-late"))
-        .await;
+    let (status, answer) = t.post(signed(topic, body, "wh-late")).await;
     assert_eq!(
-        (status, body["status"].as_str()),
+        (status, answer["status"].as_str()),
         (200, Some("recorded")),
-        "{body}"
+        "{answer}"
     );
+    t
+}
+
+#[tokio::test]
+async fn a_write_that_committed_but_answered_too_late_is_recorded_not_a_duplicate() {
+    // The first TransactWriteItems lands in moto, but its answer comes after the SDK's
+    // 800 ms attempt timeout; the SDK retries and finds the receipt. That receipt is the
+    // delivery's own: the answer is "recorded", and the order is counted once.
+    let t = recorded_with_a_late_commit("orders/paid", fixtures::ORDER).await;
     let profile = t
         .get(
             "SHOP#aftercart-demo.myshopify.com#CUSTOMER#207119551",
@@ -98,6 +104,57 @@ async fn a_write_that_committed_but_answered_too_late_is_recorded_not_a_duplicat
         .post(signed("orders/paid", fixtures::ORDER, "wh-late"))
         .await;
     assert_eq!(again["status"], "duplicate_delivery");
+}
+
+#[tokio::test]
+async fn a_tracking_event_whose_commit_answered_too_late_is_recorded_once_not_a_duplicate() {
+    // As above, for a receipt kept in the shipment item: the SDK's retry of the
+    // committed transaction fails on the version it changed itself, the recorder reads
+    // again and finds its own token there.
+    let topic = "fulfillment_events/create";
+    let t = recorded_with_a_late_commit(topic, fixtures::FULFILLMENT_DELIVERED).await;
+    let shipment = t
+        .get(
+            "SHOP#aftercart-demo.myshopify.com#ORDER#450789469",
+            "FULFILLMENT#255858046",
+        )
+        .await
+        .expect("shipment");
+    assert_eq!(n(&shipment, "v"), "1", "written once");
+    let receipts = shipment["receipts"].as_m().expect("receipts");
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(
+        receipts["12584341209252"].as_m().expect("receipt")["webhook_id"]
+            .as_s()
+            .expect("id"),
+        "wh-late"
+    );
+    let (_, again) = t
+        .post(signed(topic, fixtures::FULFILLMENT_DELIVERED, "wh-late"))
+        .await;
+    assert_eq!(again["status"], "duplicate_delivery");
+}
+
+#[tokio::test]
+async fn a_retry_of_a_recorded_tracking_event_costs_one_read_of_its_shipment() {
+    let proxy = MotoProxy::start().await;
+    let t = TestApp::spawn_via(&proxy.url).await;
+    let topic = "fulfillment_events/create";
+    let (_, body) = t
+        .post(signed(topic, fixtures::FULFILLMENT_DELIVERED, "wh-ev"))
+        .await;
+    assert_eq!(body["status"], "recorded", "{body}");
+    let seen = proxy.operations().len();
+    let (_, body) = t
+        .post(signed_retry(
+            topic,
+            fixtures::FULFILLMENT_DELIVERED,
+            "wh-ev",
+            5,
+        ))
+        .await;
+    assert_eq!(body["status"], "duplicate_delivery", "{body}");
+    assert_eq!(proxy.operations()[seen..], ["GetItem"]);
 }
 
 /// The DynamoDB operations that write.

@@ -3,7 +3,6 @@
 
 use crate::domain::ingest::Context;
 use crate::domain::refusals::RefusalKind;
-use crate::model::{keys, Key};
 use crate::wire::shopify::Event;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -30,19 +29,6 @@ pub enum Outcome {
 pub enum DuplicateOf {
     Delivery,
     Event,
-}
-
-/// The one receipt recording `event` writes, in the same transaction as its effects:
-/// the resource state's (`EVENT#…`, keyed by topic, resource id and version) when the
-/// event has one ([`Event::business_key`]), else the delivery's (`DELIVERY#…`, keyed
-/// by `X-Shopify-Webhook-Id`). A retry of a delivery carries the same body, so the
-/// state's receipt catches it as well as the same state under another delivery id;
-/// one receipt where two were written saves 2 write units and 2 read units a delivery.
-pub fn receipt_key(ctx: &Context<'_>, event: &Event) -> Key {
-    match event.business_key() {
-        Some((id, version)) => keys::event(ctx.shop, event.topic().as_str(), id, &version),
-        None => keys::delivery(ctx.shop, ctx.webhook_id),
-    }
 }
 
 /// What a stored receipt says of a call recording delivery `webhook_id` with token
@@ -158,45 +144,6 @@ pub trait Recorder: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::shopify::{fixtures, parse_event, Topic};
-
-    fn ctx<'a>(webhook_id: &'a str) -> Context<'a> {
-        Context {
-            shop: "acme.myshopify.com",
-            webhook_id,
-            now: chrono::Utc::now(),
-            rules: None,
-            shards: 4,
-            redelivery: false,
-            import: false,
-        }
-    }
-
-    #[test]
-    fn one_receipt_a_delivery_keyed_by_its_state_when_it_has_one() {
-        let order = parse_event(Topic::OrdersPaid, fixtures::ORDER).expect("fixture");
-        assert_eq!(
-            receipt_key(&ctx("wh-1"), &order),
-            keys::event(
-                "acme.myshopify.com",
-                "orders/paid",
-                450_789_469,
-                "2008-01-10T16:00:00.000Z"
-            ),
-            "an order's state, whatever the delivery id"
-        );
-        assert_eq!(
-            receipt_key(&ctx("wh-1"), &order),
-            receipt_key(&ctx("wh-2"), &order)
-        );
-        let redact =
-            parse_event(Topic::CustomersRedact, fixtures::CUSTOMERS_REDACT).expect("fixture");
-        assert_eq!(
-            receipt_key(&ctx("wh-1"), &redact),
-            keys::delivery("acme.myshopify.com", "wh-1"),
-            "no state to key by: the delivery id"
-        );
-    }
 
     #[test]
     fn a_stored_receipt_tells_our_own_commit_from_a_retry_and_from_another_delivery() {

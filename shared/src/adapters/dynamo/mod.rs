@@ -12,15 +12,14 @@ pub mod report;
 pub mod reputation;
 pub mod table;
 
+use crate::domain::ingest::receipts::Home;
 use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
 use crate::model::time::utc_key;
 use crate::model::Expect;
 use crate::model::{
     keys, DiscountRecord, FoldedReceipt, FollowUpRecord, FulfillmentRecord, Key, Receipt, Record,
 };
-use crate::ports::store::{
-    receipt_key, seen_receipt, Cas, DuplicateOf, Outcome, Recorder, StoreError,
-};
+use crate::ports::store::{seen_receipt, Cas, DuplicateOf, Outcome, Recorder, StoreError};
 use crate::wire::shopify::Event;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -344,20 +343,17 @@ impl Recorder for DynamoStore {
         let mut items = 0;
         let mut last: Option<(Loaded, Vec<Write>)> = None;
         // The receipt: an item of its own, or folded into the item the delivery changes.
-        let folded = ingest::receipts::home(ctx.shop, event);
-        let receipt_keys: Vec<Key> = match folded {
-            Some(_) => Vec::new(),
-            None => vec![receipt_key(ctx, event)],
-        };
+        let home = ingest::receipts::home(ctx, event);
+        let receipt_keys: Vec<Key> = home.item_key().into_iter().cloned().collect();
         let seen = |present: &[Found], loaded: &Loaded, items| {
-            let found = stored_receipt(present, event, loaded);
+            let found = stored_receipt(present, &home, loaded);
             seen_receipt(found, &receipt.writer, ctx.webhook_id, items)
         };
         let mut first = ingest::needs(event);
         first.cadences = ingest::cadence_keys(ctx.rules, event);
         // A likely retry: its receipt alone first (≈ 1 RRU), not the full read (≈ 9).
         if ctx.redelivery {
-            if let Some(seen) = self.receipt_alone(ctx, event, &receipt, &folded).await? {
+            if let Some(seen) = self.receipt_alone(ctx, &home, &receipt).await? {
                 return Ok(seen);
             }
         }
@@ -373,7 +369,7 @@ impl Recorder for DynamoStore {
                 }
                 return Ok(seen);
             }
-            let writes = plan_with_receipt(ctx, event, &loaded, &receipt, &folded)?;
+            let writes = plan_with_receipt(ctx, event, &loaded, &receipt, &home)?;
             items = receipt_keys.len() + writes.len();
             let receipts = receipt_keys
                 .iter()
@@ -411,24 +407,23 @@ impl Recorder for DynamoStore {
 }
 
 impl DynamoStore {
-    /// What `event`'s receipt alone says (one small read): its receipt item's, or the
-    /// item it is folded into (`folded`).
+    /// What the receipt alone says (one small read): its receipt item, or the shipment
+    /// item it is folded into.
     async fn receipt_alone(
         &self,
         ctx: &Context<'_>,
-        event: &Event,
+        home: &Home,
         receipt: &Receipt,
-        folded: &Option<(Key, String)>,
     ) -> Result<Option<Outcome>, StoreError> {
-        let stored = match folded {
-            None => self
-                .get::<Receipt>(&receipt_key(ctx, event))
+        let stored = match home {
+            Home::Item(key) => self
+                .get::<Receipt>(key)
                 .await?
                 .map(|r| (r.writer, r.webhook_id)),
-            Some((key, id)) => self
-                .get::<FulfillmentRecord>(key)
+            Home::Shipment { item, event_id, .. } => self
+                .get::<FulfillmentRecord>(item)
                 .await?
-                .and_then(|mut f| f.receipts.remove(id))
+                .and_then(|mut f| f.receipts.remove(event_id))
                 .map(|r| (r.writer, r.webhook_id)),
         };
         let found = stored.as_ref().map(|(w, id)| (w.as_str(), id.as_str()));
@@ -469,36 +464,39 @@ impl DynamoStore {
 }
 
 /// The stored receipt's writer token and webhook id: the receipt item's (`present`),
-/// or, for a folded receipt (no receipt item), the one in the items as read.
+/// or a folded receipt's, from the items as read.
 fn stored_receipt<'a>(
     present: &'a [Found],
-    event: &Event,
+    home: &Home,
     loaded: &'a Loaded,
 ) -> Option<(&'a str, &'a str)> {
-    match present.first() {
-        Some(f) => f.as_ref().map(|(w, id)| (w.as_str(), id.as_str())),
-        None => ingest::receipts::found(event, loaded)
+    match home {
+        Home::Item(_) => present
+            .first()?
+            .as_ref()
+            .map(|(w, id)| (w.as_str(), id.as_str())),
+        Home::Shipment { .. } => ingest::receipts::found(home, loaded)
             .map(|r| (r.writer.as_str(), r.webhook_id.as_str())),
     }
 }
 
-/// The plan of `event`, with its receipt folded into the item that holds it (`folded`).
+/// The plan of `event`, with its receipt folded into the item that holds it (`home`).
 fn plan_with_receipt(
     ctx: &Context<'_>,
     event: &Event,
     loaded: &Loaded,
     receipt: &Receipt,
-    folded: &Option<(Key, String)>,
+    home: &Home,
 ) -> Result<Vec<Write>, StoreError> {
     let mut writes = ingest::plan(ctx, event, loaded);
-    if let Some((key, _)) = folded {
+    if let Home::Shipment { item, .. } = home {
         let mine = FoldedReceipt {
             webhook_id: ctx.webhook_id.to_owned(),
             writer: receipt.writer.clone(),
         };
-        if !ingest::receipts::fold(event, &mut writes, mine) {
+        if !ingest::receipts::fold(home, &mut writes, mine) {
             return Err(StoreError::Corrupt {
-                key: format!("{}/{}", key.pk, key.sk),
+                key: format!("{}/{}", item.pk, item.sk),
                 message: "the plan does not write the item that holds its receipt".into(),
             });
         }

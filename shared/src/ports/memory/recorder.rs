@@ -1,14 +1,15 @@
 //! [`MemoryRecorder`], the [`Recorder`] port in memory: the planner's writes applied to
 //! a [`MemoryTable`] (`domain::ingest::memory`) with the adapter's receipts (one per
-//! delivery: its resource state's or its delivery id's, `ports::store::receipt_key`).
+//! delivery, where `domain::ingest::receipts::home` puts it).
 //! `aftercart simulate` and `aftercart backtest` record a whole store's orders through
 //! it.
 
 pub use crate::domain::ingest::memory::MemoryTable;
+use crate::domain::ingest::receipts::{home, Home};
 use crate::domain::ingest::Context;
 use crate::domain::refusals::RefusalKind;
 use crate::model::{Key, QuarantineRecord};
-use crate::ports::store::{receipt_key, seen_receipt, Outcome, Recorder, StoreError};
+use crate::ports::store::{seen_receipt, Outcome, Recorder, StoreError};
 use crate::wire::shopify::Event;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -17,8 +18,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Default)]
 struct State {
     table: MemoryTable,
-    /// Receipt key → the webhook id that wrote it.
-    receipts: HashMap<Key, String>,
+    /// Where each receipt lives → the webhook id that wrote it.
+    receipts: HashMap<Home, String>,
     quarantined: BTreeMap<Key, QuarantineRecord>,
     refusals: Vec<(String, RefusalKind)>,
 }
@@ -47,7 +48,7 @@ impl MemoryRecorder {
 
     /// Records `event` at once (the [`Recorder::record`] logic, without a runtime).
     pub fn record_now(&self, ctx: &Context<'_>, event: &Event) -> Result<Outcome, StoreError> {
-        let receipt = receipt_key(ctx, event);
+        let receipt = home(ctx, event);
         let mut s = self.lock();
         // No SDK retries here: a stored receipt is never this call's own.
         let found = s.receipts.get(&receipt).map(|id| ("", id.as_str()));
