@@ -71,9 +71,18 @@ async fn signed_order_is_stored_as_documented() {
     let lines = order["lines"].as_l().expect("lines list");
     assert_eq!(lines.len(), 3);
     let first = lines[0].as_m().expect("line map");
-    assert_eq!(first["product_id"].as_n().unwrap(), "632910392");
-    assert_eq!(first["variant_id"].as_n().unwrap(), "39072856");
+    // Lines are stored under the short names docs/data-model.md lists.
+    assert_eq!(first["id"].as_n().unwrap(), "466157049");
+    assert_eq!(first["pid"].as_n().unwrap(), "632910392");
+    assert_eq!(first["vid"].as_n().unwrap(), "39072856");
     assert_eq!(first["sku"].as_s().unwrap(), "IPOD2008GREEN");
+    assert_eq!(first["t"].as_s().unwrap(), "IPod Nano - 8gb");
+    assert_eq!(first["vt"].as_s().unwrap(), "green");
+    assert_eq!(first["q"].as_n().unwrap(), "1");
+    assert_eq!(first["p"].as_s().unwrap(), "199.00");
+    let mut names: Vec<&str> = first.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["id", "p", "pid", "q", "sku", "t", "vid", "vt"]);
     for personal in ["email", "first_name", "shipping_address", "billing_address"] {
         assert!(
             !order.contains_key(personal),

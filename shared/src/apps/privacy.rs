@@ -1210,7 +1210,7 @@ fn order_json(id: u64, items: &[Item]) -> Value {
         let sk = sk_of(item);
         let json = item_json(item);
         if sk == "ORDER" {
-            order = json;
+            order = with_full_line_names(json);
         } else if sk.starts_with("FULFILLMENT#") {
             fulfillments.push(json);
         } else if sk.starts_with("REFUND#") {
@@ -1229,6 +1229,24 @@ fn order_json(id: u64, items: &[Item]) -> Value {
         v["other"] = Value::Array(more);
     }
     v
+}
+
+/// The order item as the export shows it: its lines under their full names (they are
+/// stored under short ones, [`crate::model::OrderLine::STORED_NAMES`]).
+fn with_full_line_names(mut order: Value) -> Value {
+    let Some(lines) = order.get_mut("lines").and_then(Value::as_array_mut) else {
+        return order;
+    };
+    for line in lines.iter_mut().filter_map(Value::as_object_mut) {
+        for (stored, full) in crate::model::OrderLine::STORED_NAMES {
+            if stored != full {
+                if let Some(v) = line.remove(stored) {
+                    line.insert(full.to_owned(), v);
+                }
+            }
+        }
+    }
+    order
 }
 
 /// Where a shop's data export goes (`privacy_email`, else `support_email`) and where it

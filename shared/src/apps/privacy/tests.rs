@@ -363,6 +363,38 @@ fn the_export_groups_everything_held_by_kind() {
     assert!(doc.get("other").is_none());
 }
 
+#[test]
+fn the_export_shows_an_orders_lines_under_their_full_names() {
+    let order = crate::model::OrderRecord {
+        order_id: 5001,
+        lines: vec![crate::model::OrderLine {
+            line_item_id: 466157049,
+            product_id: Some(632910392),
+            variant_id: Some(39072856),
+            sku: Some("TEA-1".into()),
+            title: "Tea".into(),
+            variant_title: Some("green".into()),
+            quantity: 2,
+            price: Some("4.50".parse().unwrap()),
+        }],
+        ..Default::default()
+    };
+    let mut attrs: Attrs = serde_dynamo::to_item(&order).unwrap();
+    attrs.insert("pk".into(), s("SHOP#acme.myshopify.com#ORDER#5001"));
+    attrs.insert("sk".into(), s("ORDER"));
+    let mut held = Holdings::default();
+    held.orders.insert(5001, vec![item_of(&attrs)]);
+    let doc = export_document(SHOP, &request("customers/data_request"), "t", &held, &[]);
+    assert_eq!(
+        doc["orders"][0]["order"]["lines"][0],
+        json!({
+            "line_item_id": 466157049, "product_id": 632910392, "variant_id": 39072856,
+            "sku": "TEA-1", "title": "Tea", "variant_title": "green", "quantity": 2,
+            "price": "4.50",
+        })
+    );
+}
+
 fn mail<'a>(json: &'a [u8], shop_name: &'a str) -> ExportMail<'a> {
     ExportMail {
         from: "shop@acme.example",
