@@ -1,6 +1,7 @@
-//! SES events in their SNS and EventBridge envelopes through `wire::ses::parse_payload`
-//! and the pure decision `domain::mail_events::plan`, as the mail-events function runs
-//! them (the Lambda runtime hands it the payload as JSON).
+//! SES events in their SNS, EventBridge and SQS (the mail-events queue's batches)
+//! envelopes through `wire::ses::parse_payload` and the pure decision
+//! `domain::mail_events::plan`, as the mail-events function runs them (the Lambda
+//! runtime hands it the payload as JSON).
 
 #![no_main]
 

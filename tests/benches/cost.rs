@@ -235,26 +235,49 @@ async fn main() {
             "2026-12-30T12:00:00Z".parse().expect("valid time"),
         )),
     };
+    // The first customer's events one an invocation (a quiet shop's queue hands each
+    // over alone); the others' as the queue batches them when busy: each batch one
+    // playbook's events of one kind, sent the same day.
+    let mut sent = sent;
+    sent.sort_by_key(|f| (f.playbook.as_str(), f.order_id));
     let mut event_rows = Vec::new();
-    for (kind, fixture) in [
-        ("Delivery", ses::SNS_DELIVERY),
-        ("Open", ses::SNS_OPEN),
-        ("Click", ses::SNS_CLICK),
+    let (mut alone, mut batched) = (Usage::default(), Usage::default());
+    let (mut alone_n, mut batched_n, mut batches) = (0u64, 0u64, 0u64);
+    for (kind, detail_type, fixture) in [
+        ("Delivery", "Email Delivered", ses::SNS_DELIVERY),
+        ("Open", "Email Opened", ses::SNS_OPEN),
+        ("Click", "Email Clicked", ses::SNS_CLICK),
     ] {
-        for f in &sent {
-            let i = f.order_id - 450_789_469;
+        let eventbridge = |f: &FollowUpRecord| {
+            let sns = ses_event_for(fixture, f, &email(f.order_id - 450_789_469));
+            let detail: Value = serde_json::from_str(
+                sns["Records"][0]["Sns"]["Message"]
+                    .as_str()
+                    .expect("message"),
+            )
+            .expect("SES event");
+            serde_json::json!({"version": "0", "id": format!("eb-{kind}-{}", f.id),
+                "detail-type": detail_type, "source": "aws.ses", "detail": detail})
+        };
+        let (first, rest): (Vec<&FollowUpRecord>, Vec<&FollowUpRecord>) =
+            sent.iter().partition(|f| f.order_id == 450_789_469);
+        for f in &first {
             let summary = events
-                .handle(ses_event_for(fixture, f, &email(i)))
+                .handle(sqs_batch(&[eventbridge(f)]))
                 .await
                 .expect("handled");
             assert_eq!(summary.applied, 1, "{kind} of {}: {summary:?}", f.id);
-            invocations += 1;
         }
-        event_rows.push(Row {
-            what: format!("mail-events {kind}"),
-            usage: meter.take().await,
-            count: emails,
-        });
+        let what = format!("mail-events {kind}, one an invocation");
+        event_rows.push(take_row(&meter, what, first.len(), &mut alone, &mut alone_n).await);
+        for batch in rest.chunk_by(|a, b| a.playbook == b.playbook) {
+            let records: Vec<Value> = batch.iter().map(|f| eventbridge(f)).collect();
+            let summary = events.handle(sqs_batch(&records)).await.expect("handled");
+            assert_eq!(summary.applied as usize, batch.len(), "{kind}: {summary:?}");
+            batches += 1;
+        }
+        let what = format!("mail-events {kind}, in batches of one playbook");
+        event_rows.push(take_row(&meter, what, rest.len(), &mut batched, &mut batched_n).await);
     }
 
     // Beside the life: an order of 250 lines.
@@ -299,44 +322,68 @@ async fn main() {
     for r in &event_rows {
         r.print();
     }
-    let mut all_events = Usage::default();
-    for r in &event_rows {
-        all_events.add(&r.usage);
-    }
     Row {
-        what: format!("mail-events, per event ({})", 3 * emails),
-        usage: all_events.clone(),
-        count: 3 * emails,
+        what: format!("mail-events, per event one an invocation ({alone_n})"),
+        usage: alone.clone(),
+        count: alone_n,
+    }
+    .print();
+    Row {
+        what: format!("mail-events, per event in {batches} batches ({batched_n})"),
+        usage: batched.clone(),
+        count: batched_n,
     }
     .print();
     for r in &aside {
         r.print();
     }
 
-    // Per order: its deliveries, its emails beyond the runs' fixed cost, their events.
+    // Per order: its deliveries, its emails beyond the runs' fixed cost, and its SES
+    // events at the cost of each way the queue hands them over.
     let mut total = per_email.clone();
-    for r in life.iter().chain(&event_rows) {
+    for r in &life {
         total.add(&r.usage);
     }
     let Units { calls, rru, wru } = total.total().per(CUSTOMERS);
     let calls = calls as f64 / CUSTOMERS as f64;
     let emails_each = emails / CUSTOMERS;
+    let events_each = 3 * emails_each;
+    let webhooks_each = invocations / CUSTOMERS;
     println!(
-        "\nOne order's life ({} deliveries, {emails_each} emails, {} SES events; the mean of {CUSTOMERS}): {calls:.1} calls, {wru:.1} WRU, {rru:.1} RRU",
-        life.len(),
-        3 * emails_each
+        "\nOne order's life ({} deliveries, {emails_each} emails, {events_each} SES events; the mean of {CUSTOMERS}):",
+        life.len()
     );
-    let dynamo = ORDERS
-        * (wru * prices.dynamodb_write_request_unit + rru * prices.dynamodb_read_request_unit);
-    let mail = ORDERS * emails_each as f64 * prices.ses_email;
-    let invocations = invocations / CUSTOMERS;
-    let lambda = ORDERS * invocations as f64 * prices.lambda_request;
-    let all = dynamo + mail + lambda;
-    println!(
-        "Per 10,000 orders in {} (tools/prices.toml): DynamoDB ${dynamo:.2}, SES ${mail:.2}, Lambda requests ${lambda:.2} ({invocations} per order); all-in ${all:.2}, {:.0} % above SES alone",
-        prices.region,
-        (all / mail - 1.0) * 100.0
-    );
+    let per_event = |u: &Usage, n: u64| {
+        let t = u.total();
+        (t.calls as f64 / n as f64, t.per(n))
+    };
+    let ways = [
+        ("events one an invocation", per_event(&alone, alone_n), 1.0),
+        (
+            "events in batches",
+            per_event(&batched, batched_n),
+            batches as f64 / batched_n as f64,
+        ),
+    ];
+    for (how, (event_calls, event), invocations_per_event) in ways {
+        let n = events_each as f64;
+        let (calls, wru, rru) = (
+            calls + n * event_calls,
+            wru + n * event.wru,
+            rru + n * event.rru,
+        );
+        let dynamo = ORDERS
+            * (wru * prices.dynamodb_write_request_unit + rru * prices.dynamodb_read_request_unit);
+        let mail = ORDERS * emails_each as f64 * prices.ses_email;
+        let requests = webhooks_each as f64 + n * invocations_per_event;
+        let lambda = ORDERS * requests * prices.lambda_request;
+        let all = dynamo + mail + lambda;
+        println!(
+            "  {how:<26} {calls:.1} calls, {wru:.1} WRU, {rru:.1} RRU; per 10,000 orders in {} (tools/prices.toml): DynamoDB ${dynamo:.2}, SES ${mail:.2}, Lambda requests ${lambda:.2} ({requests:.1} per order); all-in ${all:.2}, {:.0} % above SES alone",
+            prices.region,
+            (all / mail - 1.0) * 100.0
+        );
+    }
     let Units { rru: idle_rru, .. } = idle.usage.total();
     let runs = 30.0 * 24.0 * 60.0;
     println!(
@@ -456,5 +503,37 @@ async fn at_lambda_share(memory_mb: u32) {
             per_email * 1e3,
             share.cpus() / per_email
         );
+    }
+}
+
+/// `events` (EventBridge events) as one batch from the mail-events queue.
+fn sqs_batch(events: &[Value]) -> Value {
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            serde_json::json!({"messageId": format!("{}-{n}", e["id"].as_str().unwrap_or("m")),
+                "eventSource": "aws:sqs", "body": e.to_string()})
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// The calls since the last take, as a row of `n` events, also added to `total` and
+/// `count`.
+async fn take_row(
+    meter: &Meter,
+    what: String,
+    n: usize,
+    total: &mut Usage,
+    count: &mut u64,
+) -> Row {
+    let usage = meter.take().await;
+    total.add(&usage);
+    *count += n as u64;
+    Row {
+        what,
+        usage,
+        count: n as u64,
     }
 }

@@ -582,3 +582,53 @@ async fn an_sdk_retry_of_a_folded_write_that_committed_is_applied_and_counted_on
         duplicate()
     );
 }
+
+#[tokio::test]
+async fn a_queue_batch_applies_each_event_and_writes_the_day_counter_once() {
+    use aftercart_integration::meter::Meter;
+    let t = with_sent_thank_you().await;
+    // The handler's calls go through the metering proxy, to count them.
+    let meter = Meter::start().await;
+    let app = MailEventsApp {
+        store: DynamoStore::new(client_for(&meter.url).await, t.table.clone(), RECEIPT_TTL),
+        ..mail_events(&t)
+    };
+    let s = handle(&app, fixtures::SQS_BATCH).await;
+    assert_eq!(
+        s,
+        Summary {
+            events: 3,
+            applied: 3,
+            ..Summary::default()
+        }
+    );
+    let usage = meter.take().await;
+    // One write of the follow-up per event, and one of the thank-you's day counter for
+    // all three (one at a time, the counter is written three times).
+    assert_eq!(usage.calls_line(), "UpdateItem×4", "{:#?}", usage.log);
+    let f = thank_you(&t).await;
+    assert!(f.tracking.delivered_at.is_some());
+    assert_eq!((f.tracking.opens, f.tracking.clicks), (1, 1));
+    let stats = t
+        .get(
+            &format!("SHOP#{SHOP}#STATS"),
+            "DAY#2026-11-22#playbook#thank_you",
+        )
+        .await
+        .expect("the day's counter");
+    for counter in ["delivered", "opened", "clicked"] {
+        assert_eq!(
+            stats
+                .get(counter)
+                .and_then(|v| v.as_n().ok())
+                .map(String::as_str),
+            Some("1"),
+            "{counter}: {stats:?}"
+        );
+    }
+    // Received again (a visibility timeout ran out before the answer): nothing changes.
+    let scan = t.scan().await;
+    let again = handle(&app, fixtures::SQS_BATCH).await;
+    assert_eq!((again.duplicates, again.applied), (3, 0));
+    assert_eq!(t.scan().await, scan);
+}

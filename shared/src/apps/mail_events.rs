@@ -4,12 +4,14 @@
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::domain::mail_events::{plan, Applied, DeliveryInfo, Plan, RECEIPT_TTL};
+use crate::model::report::Tally;
 use crate::model::time::Clock;
 use crate::ports::mail_events::MailEventStore;
 use crate::ports::store::StoreError;
-use crate::wire::ses::{parse_payload, Incoming, SesEvent};
+use crate::wire::ses::{parse_payload, Incoming, SesEvent, Source};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What one invocation did.
@@ -23,6 +25,18 @@ pub struct Summary {
     pub ignored: u32,
     /// Malformed: logged and dropped (retrying cannot fix them).
     pub skipped: u32,
+    /// From a queue batch whose store write failed: that record and the ones after it,
+    /// which the SQS trigger (`ReportBatchItemFailures`) hands out again. The records
+    /// before it are done.
+    #[serde(rename = "batchItemFailures", skip_serializing_if = "Vec::is_empty")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+/// A queue record to receive again, as Lambda's SQS trigger reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
 }
 
 /// The function's handler, built once per cold start.
@@ -32,8 +46,11 @@ pub struct MailEventsApp<S> {
 }
 
 impl<S: MailEventStore> MailEventsApp<S> {
-    /// Handles one Lambda payload. `Err` only when the store fails, so Lambda retries
-    /// the payload (events already applied are then recognised by their receipts).
+    /// Handles one Lambda payload. When the store fails, `Err`, so Lambda retries the
+    /// payload (events already applied are then recognised by their receipts); for a
+    /// queue batch, `Ok` with the records not done in `batch_item_failures` instead.
+    /// The report counters of the events applied are added once at the end, merged per
+    /// shop, day and scope, also when the store failed part-way.
     pub async fn handle(&self, payload: Value) -> Result<Summary, StoreError> {
         let mut summary = Summary::default();
         let incoming = match parse_payload(&payload) {
@@ -45,24 +62,49 @@ impl<S: MailEventStore> MailEventsApp<S> {
                 return Ok(summary);
             }
         };
-        for i in incoming {
-            summary.events += 1;
-            let Some(plan) = usable_plan(&i, &mut summary) else {
+        summary.events = u32::try_from(incoming.len()).unwrap_or(u32::MAX);
+        let mut tallies: BTreeMap<String, Vec<Tally>> = BTreeMap::new();
+        let mut failed = None;
+        for (n, i) in incoming.iter().enumerate() {
+            let Some(plan) = usable_plan(i, &mut summary) else {
                 continue;
             };
-            self.apply(&plan, &i, &mut summary).await?;
+            match self.apply(&plan, i, &mut summary).await {
+                Ok(t) if t.is_empty() => {}
+                Ok(t) => tallies.entry(plan.shop.clone()).or_default().extend(t),
+                Err(e) => {
+                    failed = Some((n, e));
+                    break;
+                }
+            }
         }
-        Ok(summary)
+        for (shop, t) in tallies {
+            self.store.add_tallies(&shop, t).await;
+        }
+        let Some((n, e)) = failed else {
+            return Ok(summary);
+        };
+        if incoming.iter().all(|i| i.source == Source::Sqs) {
+            summary.batch_item_failures = incoming[n..]
+                .iter()
+                .filter(|i| !i.delivery_id.is_empty())
+                .map(|i| BatchItemFailure {
+                    item_identifier: i.delivery_id.clone(),
+                })
+                .collect();
+            return Ok(summary);
+        }
+        Err(e)
     }
 
-    /// Applies `plan` exactly once and logs the outcome; `Err` (logged) if the store
-    /// fails.
+    /// Applies `plan` exactly once and logs the outcome; the report counters it calls
+    /// for, or `Err` (logged) if the store fails.
     async fn apply(
         &self,
         plan: &Plan,
         i: &Incoming,
         summary: &mut Summary,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Tally>, StoreError> {
         let source = i.source.as_str();
         let delivery_id = i.delivery_id.as_str();
         let followup = plan.followup.as_ref().map(|f| f.id.as_str());
@@ -71,9 +113,14 @@ impl<S: MailEventStore> MailEventsApp<S> {
             delivery_id,
             now: self.clock.now(),
         };
+        let mut counted = Vec::new();
         let outcome = match self.store.apply(plan, &delivery).await {
-            Ok(Applied::Written { followup_found }) => {
+            Ok(Applied::Written {
+                followup_found,
+                tallies,
+            }) => {
                 summary.applied += 1;
+                counted = tallies;
                 if plan.followup.is_some() && !followup_found {
                     "applied_followup_gone"
                 } else {
@@ -85,7 +132,7 @@ impl<S: MailEventStore> MailEventsApp<S> {
                 "duplicate"
             }
             Err(e) => {
-                tracing::error!(source, delivery_id, shop = %plan.shop, event_id = %plan.event_id, error = %e, "mail event not recorded; the invocation fails so it is retried");
+                tracing::error!(source, delivery_id, shop = %plan.shop, event_id = %plan.event_id, error = %e, "mail event not recorded; it is retried (the invocation fails, or from the queue, the record and those after it are received again)");
                 return Err(e);
             }
         };
@@ -101,7 +148,7 @@ impl<S: MailEventStore> MailEventsApp<S> {
             outcome,
             "mail event"
         );
-        Ok(())
+        Ok(counted)
     }
 }
 

@@ -346,11 +346,17 @@ pub fn transient_key(shop: &str, email_hash: &str) -> Key {
 }
 
 /// What applying an event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// Written, receipt included. `followup_found` is false when the follow-up the tags
     /// name no longer exists (erased): then only the receipt and address items were.
-    Written { followup_found: bool },
+    /// `tallies`: what the report's day counters are to count for it, added by the
+    /// handler once per invocation ([`crate::ports::mail_events::MailEventStore::add_tallies`]),
+    /// so a batch's events of one day and playbook are one counter write.
+    Written {
+        followup_found: bool,
+        tallies: Vec<crate::model::report::Tally>,
+    },
     /// Already applied (the receipt exists): nothing written.
     Duplicate,
 }

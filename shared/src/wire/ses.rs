@@ -36,6 +36,9 @@ pub mod fixtures {
     pub const EB_DELIVERY: &[u8] = include_bytes!("../../fixtures/ses/eventbridge_delivery.json");
     pub const EB_OPEN: &[u8] = include_bytes!("../../fixtures/ses/eventbridge_open.json");
     pub const EB_CLICK: &[u8] = include_bytes!("../../fixtures/ses/eventbridge_click.json");
+    /// A batch from the mail-events queue: `EB_DELIVERY`, `EB_OPEN` and `EB_CLICK`, each
+    /// the `body` of an SQS record (not in [`ALL`], whose fixtures hold one event each).
+    pub const SQS_BATCH: &[u8] = include_bytes!("../../fixtures/ses/sqs_batch.json");
 
     /// Every fixture, by file name.
     pub const ALL: [(&str, &[u8]); 13] = [
@@ -63,7 +66,7 @@ pub mod fixtures {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error(
-        "payload is neither an SNS event (Records[].Sns) nor an EventBridge event (source, detail)"
+        "payload is neither an SNS event (Records[].Sns), an SQS batch (Records[].body) nor an EventBridge event (source, detail)"
     )]
     UnknownShape,
     #[error("EventBridge event comes from source \"{0}\", not aws.ses")]
@@ -75,6 +78,8 @@ pub enum EventError {
     },
     #[error("SNS record {index}: {problem}")]
     SnsRecord { index: usize, problem: &'static str },
+    #[error("SQS record {index}: {problem}")]
+    SqsRecord { index: usize, problem: &'static str },
     #[error("SNS record {index} is a {kind} message, not a Notification")]
     SnsType { index: usize, kind: String },
     #[error("the SES event is not valid JSON ({0})")]
@@ -639,6 +644,8 @@ fn schema_error(e: serde_path_to_error::Error<serde_json::Error>) -> EventError 
 pub enum Source {
     Sns,
     EventBridge,
+    /// An EventBridge event the rule put on the mail-events queue, in a batch.
+    Sqs,
 }
 
 impl Source {
@@ -646,6 +653,7 @@ impl Source {
         match self {
             Source::Sns => "sns",
             Source::EventBridge => "eventbridge",
+            Source::Sqs => "sqs",
         }
     }
 }
@@ -654,20 +662,28 @@ impl Source {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incoming {
     pub source: Source,
-    /// `Records[].Sns.MessageId` or the EventBridge event's `id` (for logs and receipts).
+    /// `Records[].Sns.MessageId`, the EventBridge event's `id` or, from the queue,
+    /// `Records[].messageId` (for logs, receipts and the batch's failures).
     pub delivery_id: String,
     pub event: Result<SesEvent, EventError>,
 }
 
-/// Reads a Lambda payload: an SNS event (one SES event per record) or an EventBridge
-/// event. `Err` when the payload as a whole has neither shape; a record that can't be
-/// read is an `Incoming` with an error, so the others still count.
+/// Reads a Lambda payload: an SNS event (one SES event per record), a batch from the
+/// SQS queue (one EventBridge event per record's `body`) or an EventBridge event. `Err`
+/// when the payload as a whole has none of these shapes; a record that can't be read is
+/// an `Incoming` with an error, so the others still count.
 pub fn parse_payload(payload: &Value) -> Result<Vec<Incoming>, EventError> {
     if let Some(records) = payload.get("Records").and_then(Value::as_array) {
         return Ok(records
             .iter()
             .enumerate()
-            .map(|(index, r)| sns_record(index, r))
+            .map(|(index, r)| {
+                if r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs") {
+                    sqs_record(index, r)
+                } else {
+                    sns_record(index, r)
+                }
+            })
             .collect());
     }
     if payload.get("detail").is_some() || payload.get("detail-type").is_some() {
@@ -715,6 +731,37 @@ fn sns_record(index: usize, record: &Value) -> Incoming {
     })();
     Incoming {
         source: Source::Sns,
+        delivery_id,
+        event,
+    }
+}
+
+/// A record of the mail-events queue: its `body` is the EventBridge event the rule put
+/// there. The record's `messageId` names the delivery (the batch's failures list it).
+fn sqs_record(index: usize, record: &Value) -> Incoming {
+    let delivery_id = record
+        .get("messageId")
+        .and_then(Value::as_str)
+        .map(shown)
+        .unwrap_or_default();
+    let problem = |problem| EventError::SqsRecord { index, problem };
+    let event = if delivery_id.is_empty() {
+        Err(problem("has no messageId"))
+    } else {
+        record
+            .get("body")
+            .and_then(Value::as_str)
+            .ok_or(problem("has no body string"))
+            .and_then(|body| {
+                serde_json::from_str::<Value>(body).map_err(|e| {
+                    EventError::NotJson(format!("line {} column {}", e.line(), e.column()))
+                })
+            })
+            .and_then(|inner| eventbridge(&inner))
+            .and_then(|inner| inner.event)
+    };
+    Incoming {
+        source: Source::Sqs,
         delivery_id,
         event,
     }

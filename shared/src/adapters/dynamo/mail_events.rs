@@ -87,10 +87,9 @@ impl MailEventStore for DynamoStore {
         if foldable {
             match self.apply_folded(plan, first, &writer).await? {
                 Folded::Applied { first } => {
-                    self.add_tallies(&plan.shop, report_tallies(plan, first))
-                        .await;
                     return Ok(Applied::Written {
                         followup_found: true,
+                        tallies: report_tallies(plan, first),
                     });
                 }
                 Folded::Duplicate => return Ok(Applied::Duplicate),
@@ -108,10 +107,9 @@ impl MailEventStore for DynamoStore {
             };
             match sent {
                 Sent::Written => {
-                    self.add_tallies(&plan.shop, report_tallies(plan, with_followup && first))
-                        .await;
                     return Ok(Applied::Written {
                         followup_found: with_followup,
+                        tallies: report_tallies(plan, with_followup && first),
                     });
                 }
                 Sent::ReceiptExists => return Ok(Applied::Duplicate),
@@ -127,6 +125,10 @@ impl MailEventStore for DynamoStore {
         Err(StoreError::Contention {
             attempts: MAX_ATTEMPTS,
         })
+    }
+
+    async fn add_tallies(&self, shop: &str, tallies: Vec<crate::model::report::Tally>) {
+        DynamoStore::add_tallies(self, shop, tallies).await;
     }
 }
 

@@ -559,12 +559,16 @@ fn addresses_never_print() {
 struct MemoryStore {
     receipts: Mutex<Vec<String>>,
     applied: Mutex<Vec<Plan>>,
-    fail: bool,
+    /// Fails every write once this many events are applied (`Some(0)`: always).
+    fail_after: Option<usize>,
+    /// Each `add_tallies` call: the shop and its tallies.
+    counted: Mutex<Vec<(String, Vec<Tally>)>>,
 }
 
 impl MailEventStore for MemoryStore {
     async fn apply(&self, plan: &Plan, _: &DeliveryInfo<'_>) -> Result<Applied, StoreError> {
-        if self.fail {
+        let mut applied = self.applied.lock().unwrap();
+        if self.fail_after.is_some_and(|n| applied.len() >= n) {
             return Err(StoreError::Unavailable {
                 operation: "TransactWriteItems",
                 message: "down".into(),
@@ -576,11 +580,43 @@ impl MailEventStore for MemoryStore {
             return Ok(Applied::Duplicate);
         }
         receipts.push(key);
-        self.applied.lock().unwrap().push(plan.clone());
+        applied.push(plan.clone());
+        // One count per event, as the report's day counter of its kind.
+        let day = crate::domain::report::day(&plan.at);
+        let counter = crate::model::report::Counter::Opened;
         Ok(Applied::Written {
             followup_found: true,
+            tallies: vec![Tally::new(&day, crate::model::report::Scope::Shop).one(counter)],
         })
     }
+
+    async fn add_tallies(&self, shop: &str, tallies: Vec<Tally>) {
+        self.counted
+            .lock()
+            .unwrap()
+            .push((shop.to_owned(), tallies));
+    }
+}
+
+/// `events` (EventBridge events) as a batch from the mail-events queue, record `n`'s
+/// message id `m-{n}`.
+fn as_sqs(events: &[Value]) -> Value {
+    let records: Vec<Value> = events
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            json!({"messageId": format!("m-{n}"), "eventSource": "aws:sqs",
+                   "body": e.to_string()})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn failures(s: &Summary) -> Vec<&str> {
+    s.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
 }
 
 fn app(store: MemoryStore) -> MailEventsApp<MemoryStore> {
@@ -646,7 +682,7 @@ async fn handler_applies_each_event_once_and_skips_what_it_cannot_read() {
 #[tokio::test]
 async fn handler_fails_when_the_store_does_so_lambda_retries() {
     let app = app(MemoryStore {
-        fail: true,
+        fail_after: Some(0),
         ..MemoryStore::default()
     });
     let e = app
@@ -680,4 +716,111 @@ fn clicks_on_our_own_links_are_left_to_the_links_function() {
     ));
     assert!(!is_customer_link("https://shop.example.com/rate?stars=5"));
     assert!(!is_customer_link("https://shop.example.com/t=v1/rate"));
+}
+
+#[tokio::test]
+async fn a_queue_batch_is_applied_event_by_event_and_counted_in_one_write_per_shop() {
+    let app = app(MemoryStore::default());
+    let s = app.handle(payload(fixtures::SQS_BATCH)).await.unwrap();
+    assert_eq!(
+        s,
+        Summary {
+            events: 3,
+            applied: 3,
+            ..Summary::default()
+        }
+    );
+    let kinds: Vec<EventType> = app
+        .store
+        .applied
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        [EventType::Delivery, EventType::Open, EventType::Click]
+    );
+    // The three events' counts reach the store together, once.
+    let counted = app.store.counted.lock().unwrap().clone();
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].0, "aftercart-demo.myshopify.com");
+    assert_eq!(counted[0].1.len(), 3);
+    // Received again (a visibility timeout ran out): duplicates, nothing counted.
+    let again = app.handle(payload(fixtures::SQS_BATCH)).await.unwrap();
+    assert_eq!((again.duplicates, again.applied), (3, 0));
+    assert_eq!(app.store.counted.lock().unwrap().len(), 1);
+    // Lambda reads `batchItemFailures` only when there are some.
+    let shown = serde_json::to_value(&again).unwrap();
+    assert!(shown.get("batchItemFailures").is_none(), "{shown}");
+}
+
+#[tokio::test]
+async fn a_store_failure_in_a_queue_batch_returns_that_record_and_the_rest_and_counts_the_done() {
+    let app = app(MemoryStore {
+        fail_after: Some(1),
+        ..MemoryStore::default()
+    });
+    let events = [
+        ses_inside(fixtures::SNS_DELIVERY),
+        ses_inside(fixtures::SNS_OPEN),
+        ses_inside(fixtures::SNS_CLICK),
+    ];
+    let batch = as_sqs(&[
+        as_eventbridge(&events[0], "Email Delivered"),
+        as_eventbridge(&events[1], "Email Opened"),
+        json!({"not": "an event"}),
+        as_eventbridge(&events[2], "Email Clicked"),
+    ]);
+    let s = app.handle(batch).await.expect("a batch answers, not fails");
+    assert_eq!(s.applied, 1);
+    // The open met the failure; the broken record after it and the click go back to
+    // the queue with it (nothing after the failure was tried).
+    assert_eq!(failures(&s), ["m-1", "m-2", "m-3"]);
+    let shown = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        shown["batchItemFailures"],
+        json!([{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}])
+    );
+    // The delivery was applied before the failure: its count is still added.
+    assert_eq!(app.store.counted.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn queue_records_are_read_from_their_body_and_named_by_their_message_id() {
+    let incoming = parse_payload(&payload(fixtures::SQS_BATCH)).unwrap();
+    assert_eq!(incoming.len(), 3);
+    for i in &incoming {
+        assert_eq!(i.source, Source::Sqs);
+        assert!(i.event.is_ok(), "{:?}", i.event);
+    }
+    assert_eq!(
+        incoming[0].delivery_id,
+        "2e1424d4-f796-459a-8184-9c92662be6da"
+    );
+    let record = |r: Value| only_error(&json!({ "Records": [r] }));
+    assert_eq!(
+        record(json!({"eventSource": "aws:sqs", "body": "{}"})),
+        EventError::SqsRecord {
+            index: 0,
+            problem: "has no messageId"
+        }
+    );
+    assert_eq!(
+        record(json!({"eventSource": "aws:sqs", "messageId": "m"})),
+        EventError::SqsRecord {
+            index: 0,
+            problem: "has no body string"
+        }
+    );
+    assert!(matches!(
+        record(json!({"eventSource": "aws:sqs", "messageId": "m", "body": "{"})),
+        EventError::NotJson(_)
+    ));
+    let not_ses = json!({"source": "aws.s3", "id": "x", "detail": {}});
+    assert_eq!(
+        record(json!({"eventSource": "aws:sqs", "messageId": "m", "body": not_ses.to_string()})),
+        EventError::NotFromSes("aws.s3".into())
+    );
 }
