@@ -5,7 +5,8 @@
 //! pending (deferred by a guard, or a transient failure with backoff), or to cancelled
 //! or failed. Each move is a conditional write on the follow-up's version: of two
 //! dispatchers running at once, exactly one claims a follow-up; one that dies while
-//! sending leaves it in the due index at its lease's end, where the next run retakes it.
+//! sending leaves it in the due index, where a run retakes it once the lease has ended
+//! (runs skip follow-ups whose lease is running: [`FollowUpRecord::leased_at`]).
 //!
 //! Just before the email goes to SES the claim records the hand-over (`sent_at` while
 //! still `sending`). A retaken follow-up that carries it may have been sent by a
@@ -538,16 +539,17 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         );
     }
 
-    /// What every shard of the due index holds up to now, earliest first.
+    /// What every shard of the due index holds up to now, earliest first, but for the
+    /// follow-ups another claim's lease still holds.
     async fn due_now(&self) -> Result<Vec<FollowUpRecord>, StoreError> {
         let now_key = utc_key(&self.clock.now());
         let mut due = Vec::new();
         for shard in 0..self.config.dispatch.shards {
-            due.extend(
-                self.store
-                    .due(&format!("DUE#{shard}"), &now_key, BATCH)
-                    .await?,
-            );
+            let found = self
+                .store
+                .due(&format!("DUE#{shard}"), &now_key, BATCH)
+                .await?;
+            due.extend(found.into_iter().filter(|f| !f.leased_at(&now_key)));
         }
         due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
         Ok(due)
@@ -563,7 +565,8 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         claimed.attempts = seen.attempts.saturating_add(1);
         claimed.lease_owner = Some(self.owner.clone());
         claimed.lease_until = Some(lease_until.clone());
-        claimed.index_at(&lease_until, self.config.dispatch.shards);
+        // The due key stays as it is: a claim moving it would be two index writes (a
+        // delete and a put) instead of one; runs skip it while the lease runs.
         let carries_code = self.config.shop(&seen.shop).is_some_and(|shop| {
             crate::adapters::shopify_admin::code_rule(shop, seen.playbook).is_some()
         });

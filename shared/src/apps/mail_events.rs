@@ -79,7 +79,7 @@ impl<S: MailEventStore> MailEventsApp<S> {
             }
         }
         for (shop, t) in tallies {
-            self.store.add_tallies(&shop, t).await;
+            self.store.count(&shop, t).await;
         }
         let Some((n, e)) = failed else {
             return Ok(summary);

@@ -351,7 +351,7 @@ pub enum Applied {
     /// Written, receipt included. `followup_found` is false when the follow-up the tags
     /// name no longer exists (erased): then only the receipt and address items were.
     /// `tallies`: what the report's day counters are to count for it, added by the
-    /// handler once per invocation ([`crate::ports::mail_events::MailEventStore::add_tallies`]),
+    /// handler once per invocation ([`crate::ports::mail_events::MailEventStore::count`]),
     /// so a batch's events of one day and playbook are one counter write.
     Written {
         followup_found: bool,

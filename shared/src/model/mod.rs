@@ -699,8 +699,9 @@ impl Record for HistoryRecord {
 pub enum FollowUpStatus {
     /// Waiting for its due time (in the due index).
     Pending,
-    /// Claimed by a dispatcher until `lease_until` (still in the due index, at the
-    /// lease's end, so another dispatcher takes it over if this one dies).
+    /// Claimed by a dispatcher until `lease_until` (still in the due index at its due
+    /// time; runs pass it over until the lease ends, then another dispatcher takes it
+    /// over if this one died: [`FollowUpRecord::leased_at`]).
     Sending,
     Sent,
     Cancelled,
@@ -818,6 +819,16 @@ impl FollowUpRecord {
 
     pub fn key(&self) -> Key {
         keys::followup(&self.shop, &self.customer_key, &self.id)
+    }
+
+    /// Whether a claim's lease holds the follow-up at `now_key` (a UTC key): sending,
+    /// and the lease not yet over. The dispatcher passes such a follow-up over.
+    pub fn leased_at(&self, now_key: &str) -> bool {
+        self.status == FollowUpStatus::Sending
+            && self
+                .lease_until
+                .as_deref()
+                .is_some_and(|until| until >= now_key)
     }
 
     /// Puts the follow-up in the due index at `at` (pending, or sending until `at`).

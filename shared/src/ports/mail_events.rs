@@ -17,5 +17,5 @@ pub trait MailEventStore: Send + Sync {
 
     /// Adds `tallies` (merged: one write per day and scope) to `shop`'s report counters.
     /// Best effort, like every report counter: a failed write is logged, not retried.
-    fn add_tallies(&self, shop: &str, tallies: Vec<Tally>) -> impl Future<Output = ()> + Send;
+    fn count(&self, shop: &str, tallies: Vec<Tally>) -> impl Future<Output = ()> + Send;
 }

@@ -127,7 +127,7 @@ impl MailEventStore for DynamoStore {
         })
     }
 
-    async fn add_tallies(&self, shop: &str, tallies: Vec<crate::model::report::Tally>) {
+    async fn count(&self, shop: &str, tallies: Vec<crate::model::report::Tally>) {
         DynamoStore::add_tallies(self, shop, tallies).await;
     }
 }

@@ -438,7 +438,19 @@ async fn a_lost_outcome_after_the_hand_over_is_marked_possibly_sent_never_resent
     assert!(f.sent_at.is_some(), "the hand-over mark stays");
     w.store.heal();
 
-    w.advance(Duration::minutes(3));
+    // The claim left the due key as it was (one index write, not two), so the follow-up
+    // is in every run's due query; while the lease runs, a run passes it over: it must
+    // not take a send still in flight for one whose outcome was lost.
+    assert!(f
+        .due_sk
+        .as_deref()
+        .is_some_and(|k| k < f.lease_until.as_deref().unwrap()));
+    w.advance(Duration::seconds(60));
+    let early = run(&w.dispatcher("b")).await;
+    assert_eq!((n(&early, "due"), n(&early, "unconfirmed")), (0, 0));
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Sending);
+
+    w.advance(Duration::minutes(2));
     let second = run(&w.dispatcher("b")).await;
     assert_eq!((n(&second, "claimed"), n(&second, "unconfirmed")), (1, 1));
     assert_eq!(second["sent"], 0);

@@ -561,7 +561,7 @@ struct MemoryStore {
     applied: Mutex<Vec<Plan>>,
     /// Fails every write once this many events are applied (`Some(0)`: always).
     fail_after: Option<usize>,
-    /// Each `add_tallies` call: the shop and its tallies.
+    /// Each `count` call: the shop and its tallies.
     counted: Mutex<Vec<(String, Vec<Tally>)>>,
 }
 
@@ -590,7 +590,7 @@ impl MailEventStore for MemoryStore {
         })
     }
 
-    async fn add_tallies(&self, shop: &str, tallies: Vec<Tally>) {
+    async fn count(&self, shop: &str, tallies: Vec<Tally>) {
         self.counted
             .lock()
             .unwrap()
