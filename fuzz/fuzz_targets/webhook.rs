@@ -82,6 +82,7 @@ fn deliver(table: &mut Table, index: usize, raw: &[u8]) {
         shards: CONFIG.dispatch.shards,
         redelivery: false,
         import: false,
+        counts: None,
     };
     // The recorder's one receipt, where it lives.
     let receipt = home(&ctx, &event);

@@ -96,6 +96,7 @@ fn planning(c: &mut Criterion) {
             shards: config.dispatch.shards,
             redelivery: false,
             import: false,
+            counts: None,
         };
         let loaded = aftercart::domain::ingest::Loaded::default();
         let writes = aftercart::domain::ingest::plan(&ctx, &event, &loaded);

@@ -469,3 +469,54 @@ async fn when_the_queue_is_down_https_answers_503_and_an_eventbridge_event_fails
     );
     assert!(t.scan().await.is_empty(), "nothing recorded either way");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_adds_its_report_counts_once_per_counter_item() {
+    use aftercart_integration::meter::Meter;
+    use aftercart_integration::{paid_order, queue::sqs_event};
+    let (t, q) = queued_app_alone().await;
+    // Ten customers' paid orders of one day: ten message groups, one batch.
+    let deliveries: Deliveries = (0..10u64)
+        .map(|i| {
+            let email = format!("batch{i}@example.com");
+            let body = paid_order(460_000_000 + i, 8_100_000 + i, &email, false, |_| {});
+            ("orders/paid", body, format!("wh-batch-{i}"))
+        })
+        .collect();
+    post_all_at_once(&t, &deliveries).await;
+    let mut got = Vec::new();
+    while got.len() < deliveries.len() {
+        let more = q.main.receive(10, Duration::ZERO).await.expect("receive");
+        assert!(!more.is_empty(), "every delivery was queued");
+        got.extend(more);
+    }
+    let meter = Meter::start().await;
+    let ingest = t.ingest_via(&q.main, &meter.url);
+    let answer = ingest.handle(sqs_event(&got)).await.expect("handled");
+    assert_eq!(answer["batchItemFailures"], serde_json::json!([]));
+    let usage = meter.take().await;
+    // Each counter item the batch touches is written once (one at a time, each
+    // delivery wrote its own).
+    let stats: Vec<&String> = usage
+        .log
+        .iter()
+        .filter(|l| l.starts_with("UpdateItem") && l.contains("#STATS / "))
+        .collect();
+    let mut keys: Vec<&str> = stats
+        .iter()
+        .filter_map(|l| l.split("#STATS / ").nth(1)?.split_whitespace().next())
+        .collect();
+    let writes = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert!(!keys.is_empty(), "{:#?}", usage.log);
+    assert_eq!(writes, keys.len(), "{stats:#?}");
+    // And they count all ten.
+    let items = t.scan().await;
+    let planned: u64 = items
+        .iter()
+        .filter(|i| s(i, "pk").ends_with("#STATS") && s(i, "sk").ends_with("#playbook#thank_you"))
+        .filter_map(|i| i.get("planned")?.as_n().ok()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(planned, 10);
+}

@@ -19,6 +19,7 @@
 //!   change it); a failed hand-off fails the invocation, so EventBridge retries.
 
 use crate::apps::webhook::{Answer, WebhookApp};
+use crate::model::report::Counts;
 use crate::ports::store::Recorder;
 use crate::wire::intake::{Envelope, Via};
 use crate::wire::shopify::{eventbridge, Delivery};
@@ -96,8 +97,11 @@ impl<R: Recorder> IngestApp<R> {
         }))
     }
 
-    /// Records a batch; returns the message ids to retry.
+    /// Records a batch; returns the message ids to retry. The report counts of what it
+    /// recorded are added once at the end, merged per shop, day and scope: a batch's
+    /// deliveries of one day cost one write of each counter they touch.
     async fn consume(&self, records: Vec<SqsRecord>) -> Vec<String> {
+        let counts = Counts::default();
         // Groups in the order their first message came, each in the queue's order.
         let mut groups: Vec<(String, Vec<SqsRecord>)> = Vec::new();
         for r in records {
@@ -113,15 +117,21 @@ impl<R: Recorder> IngestApp<R> {
         }
         let runs = groups
             .into_iter()
-            .map(|(_, records)| self.consume_group(records));
-        futures::future::join_all(runs)
+            .map(|(_, records)| self.consume_group(records, &counts));
+        let failed = futures::future::join_all(runs)
             .await
             .into_iter()
             .flatten()
-            .collect()
+            .collect();
+        let adds = counts
+            .take()
+            .into_iter()
+            .map(|(shop, tallies)| async move { self.app.recorder.count(&shop, tallies).await });
+        futures::future::join_all(adds).await;
+        failed
     }
 
-    async fn consume_group(&self, records: Vec<SqsRecord>) -> Vec<String> {
+    async fn consume_group(&self, records: Vec<SqsRecord>, counts: &Counts) -> Vec<String> {
         let mut failed = Vec::new();
         for r in records {
             if !failed.is_empty() {
@@ -134,7 +144,10 @@ impl<R: Recorder> IngestApp<R> {
                 .get("ApproximateReceiveCount")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(1);
-            match self.record_message(&r.message_id, &r.body, receives).await {
+            match self
+                .record_message(&r.message_id, &r.body, receives, Some(counts))
+                .await
+            {
                 Fate::Done => {}
                 Fate::Retry => {
                     if let Some(queue) = &self.app.queue {
@@ -151,8 +164,15 @@ impl<R: Recorder> IngestApp<R> {
         failed
     }
 
-    /// Records one message body and logs what came of it (ids only, never the body).
-    pub async fn record_message(&self, message_id: &str, body: &str, receives: u32) -> Fate {
+    /// Records one message body and logs what came of it (ids only, never the body);
+    /// its report counts go to `counts` when given.
+    pub async fn record_message(
+        &self,
+        message_id: &str,
+        body: &str,
+        receives: u32,
+        counts: Option<&Counts>,
+    ) -> Fate {
         let envelope = match Envelope::decode(body) {
             Ok(e) => e,
             Err(e) => {
@@ -162,7 +182,11 @@ impl<R: Recorder> IngestApp<R> {
         };
         let (shop, topic, webhook_id) = (&envelope.shop, &envelope.topic, &envelope.webhook_id);
         let via = envelope.via.as_str();
-        match self.app.record_queued(&envelope, RECORD_BUDGET_MS).await {
+        match self
+            .app
+            .record_queued(&envelope, RECORD_BUDGET_MS, counts)
+            .await
+        {
             Ok(answer) => {
                 let outcome = answer.as_str();
                 if let Answer::Quarantined(e) = &answer {
@@ -296,7 +320,11 @@ impl<R: Recorder> IngestApp<R> {
             }
         };
         let (shop, topic, webhook_id) = (&envelope.shop, &envelope.topic, &envelope.webhook_id);
-        match self.app.record_queued(&envelope, RECORD_BUDGET_MS).await {
+        match self
+            .app
+            .record_queued(&envelope, RECORD_BUDGET_MS, None)
+            .await
+        {
             Ok(answer) => {
                 tracing::info!(
                     message_id,

@@ -4,14 +4,13 @@
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::domain::mail_events::{plan, Applied, DeliveryInfo, Plan, RECEIPT_TTL};
-use crate::model::report::Tally;
+use crate::model::report::{Counts, Tally};
 use crate::model::time::Clock;
 use crate::ports::mail_events::MailEventStore;
 use crate::ports::store::StoreError;
 use crate::wire::ses::{parse_payload, Incoming, SesEvent, Source};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What one invocation did.
@@ -63,22 +62,21 @@ impl<S: MailEventStore> MailEventsApp<S> {
             }
         };
         summary.events = u32::try_from(incoming.len()).unwrap_or(u32::MAX);
-        let mut tallies: BTreeMap<String, Vec<Tally>> = BTreeMap::new();
+        let counts = Counts::default();
         let mut failed = None;
         for (n, i) in incoming.iter().enumerate() {
             let Some(plan) = usable_plan(i, &mut summary) else {
                 continue;
             };
             match self.apply(&plan, i, &mut summary).await {
-                Ok(t) if t.is_empty() => {}
-                Ok(t) => tallies.entry(plan.shop.clone()).or_default().extend(t),
+                Ok(t) => counts.add(&plan.shop, t),
                 Err(e) => {
                     failed = Some((n, e));
                     break;
                 }
             }
         }
-        for (shop, t) in tallies {
+        for (shop, t) in counts.take() {
             self.store.count(&shop, t).await;
         }
         let Some((n, e)) = failed else {

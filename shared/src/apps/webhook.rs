@@ -20,6 +20,7 @@
 use crate::config::{Config, WebhookSecrets};
 use crate::domain::ingest::Context;
 use crate::domain::refusals::RefusalKind;
+use crate::model::report::Counts;
 use crate::model::time::Clock;
 use crate::ports::store::{Outcome, Recorder, StoreError};
 use crate::wire::intake::{Envelope, Via, MAX_MESSAGE_BYTES};
@@ -161,6 +162,15 @@ impl Answer {
             Answer::Quarantined(_) => "quarantined",
         }
     }
+}
+
+/// How a delivery came to be recorded: a likely redelivery, the store's budget, and
+/// where its report counts go ([`Context::counts`]).
+#[derive(Clone, Copy)]
+struct Arrival<'a> {
+    redelivery: bool,
+    budget_ms: u64,
+    counts: Option<&'a Counts>,
 }
 
 impl<R: Recorder> WebhookApp<R> {
@@ -309,8 +319,12 @@ impl<R: Recorder> WebhookApp<R> {
             );
         }
         let budget = self.config.webhook.store_budget_ms;
-        self.record_now(delivery, &event, body, redelivery, budget)
-            .await
+        let at = Arrival {
+            redelivery,
+            budget_ms: budget,
+            counts: None,
+        };
+        self.record_now(delivery, &event, body, at).await
     }
 
     /// The message group of `event`: for a shipment or refund, its order's stored
@@ -324,12 +338,14 @@ impl<R: Recorder> WebhookApp<R> {
     }
 
     /// Records one queued delivery (the `ingest` consumer), with `budget_ms` for the
-    /// store. A message that is not a delivery any more (its topic or body) is an
-    /// `Err` the consumer cannot fix by retrying; see [`Rejection::retryable`].
+    /// store; the report counts go to `counts` when given (a batch's, added at its end).
+    /// A message that is not a delivery any more (its topic or body) is an `Err` the
+    /// consumer cannot fix by retrying; see [`Rejection::retryable`].
     pub async fn record_queued(
         &self,
         envelope: &Envelope,
         budget_ms: u64,
+        counts: Option<&Counts>,
     ) -> Result<Answer, Rejection> {
         let delivery = Delivery {
             topic: &envelope.topic,
@@ -350,8 +366,12 @@ impl<R: Recorder> WebhookApp<R> {
             })
         })?;
         let event = shopify::parse_delivery(topic, &envelope.shop, &body)?;
-        self.record_now(&delivery, &event, &body, envelope.redelivery, budget_ms)
-            .await
+        let at = Arrival {
+            redelivery: envelope.redelivery,
+            budget_ms,
+            counts,
+        };
+        self.record_now(&delivery, &event, &body, at).await
     }
 
     /// Records `event` within `budget_ms`; a delivery the store refuses for good is
@@ -361,9 +381,13 @@ impl<R: Recorder> WebhookApp<R> {
         delivery: &Delivery<'_>,
         event: &shopify::Event,
         body: &[u8],
-        redelivery: bool,
-        budget_ms: u64,
+        at: Arrival<'_>,
     ) -> Result<Answer, Rejection> {
+        let Arrival {
+            redelivery,
+            budget_ms,
+            counts,
+        } = at;
         let now = self.clock.now();
         let shop = self
             .config
@@ -377,6 +401,7 @@ impl<R: Recorder> WebhookApp<R> {
             shards: self.config.dispatch.shards,
             redelivery,
             import: false,
+            counts,
         };
         let recorded = tokio::time::timeout(
             Duration::from_millis(budget_ms),
@@ -526,6 +551,7 @@ impl WebhookApp<crate::adapters::dynamo::DynamoStore> {
                 shards: self.config.dispatch.shards,
                 redelivery: false,
                 import: false,
+                counts: None,
             };
             match self.recorder.record(&ctx, &event).await {
                 Ok(Outcome::Recorded { .. }) => done.recorded += 1,

@@ -93,6 +93,10 @@ pub struct Context<'a> {
     /// history and learned timing are recorded as for a delivery, but nothing is planned
     /// or credited — no email is ever sent for a past order.
     pub import: bool,
+    /// Where the report counts of what is recorded go: `None` adds them right after the
+    /// write (the webhook); the ingest consumer gathers a batch's here and adds them
+    /// once, merged, at the batch's end.
+    pub counts: Option<&'a crate::model::report::Counts>,
 }
 
 /// A delivery arriving this long after Shopify triggered it is treated as a likely

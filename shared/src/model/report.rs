@@ -183,6 +183,31 @@ impl Counter {
     }
 }
 
+/// Report counts gathered over a batch (the ingest consumer's), added once at its end,
+/// so a batch's deliveries of one shop, day and scope are one counter write.
+#[derive(Debug, Default)]
+pub struct Counts(std::sync::Mutex<Vec<(String, Tally)>>);
+
+impl Counts {
+    pub fn add(&self, shop: &str, tallies: Vec<Tally>) {
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(tallies.into_iter().map(|t| (shop.to_owned(), t)));
+    }
+
+    /// Every shop's tallies (shops in the order they came), leaving none.
+    pub fn take(&self) -> Vec<(String, Vec<Tally>)> {
+        let held = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut out: Vec<(String, Vec<Tally>)> = Vec::new();
+        for (shop, t) in held {
+            match out.iter_mut().find(|(s, _)| *s == shop) {
+                Some((_, v)) => v.push(t),
+                None => out.push((shop, vec![t])),
+            }
+        }
+        out
+    }
+}
+
 /// One increment of a stats item: what to add where. Amounts are exact decimals
 /// (`"64.87"`), counts whole numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -554,4 +579,26 @@ pub struct LookupRow {
     pub events: Vec<(String, String)>,
     pub score: Option<u8>,
     pub comment: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_gathered_from_a_batch_come_back_per_shop_in_order_and_only_once() {
+        let counts = Counts::default();
+        let t = |c| Tally::new("2026-11-22", Scope::Shop).one(c);
+        counts.add("b.myshopify.com", vec![t(Counter::Opened)]);
+        counts.add(
+            "a.myshopify.com",
+            vec![t(Counter::Sent), t(Counter::Opened)],
+        );
+        counts.add("b.myshopify.com", vec![t(Counter::Clicked)]);
+        counts.add("a.myshopify.com", vec![]);
+        let taken = counts.take();
+        let shops: Vec<(&str, usize)> = taken.iter().map(|(s, v)| (s.as_str(), v.len())).collect();
+        assert_eq!(shops, [("b.myshopify.com", 2), ("a.myshopify.com", 2)]);
+        assert!(counts.take().is_empty(), "taken once");
+    }
 }

@@ -132,6 +132,17 @@ pub trait Recorder: Send + Sync {
         async { Ok(None) }
     }
 
+    /// Adds `tallies` to `shop`'s report counters (merged: one write per day and scope;
+    /// best effort): what a batch gathered in [`Context::counts`]. Nothing by default
+    /// (a recorder that keeps no report).
+    fn count(
+        &self,
+        _shop: &str,
+        _tallies: Vec<crate::model::report::Tally>,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Counts a signed delivery that was refused (see [`crate::domain::refusals`]).
     fn count_refusal(
         &self,

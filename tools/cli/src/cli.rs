@@ -120,6 +120,7 @@ pub fn preview(
         shards: 1,
         redelivery: false,
         import: false,
+        counts: None,
     };
     let (mut order, mut profile) = (None, None);
     for w in aftercart::domain::ingest::plan(&ctx, &event, &Default::default()) {

@@ -330,6 +330,10 @@ impl Recorder for DynamoStore {
         DynamoStore::count_refusal(self, shop, kind, now).await
     }
 
+    async fn count(&self, shop: &str, tallies: Vec<crate::model::report::Tally>) {
+        self.add_tallies(shop, tallies).await;
+    }
+
     async fn record(&self, ctx: &Context<'_>, event: &Event) -> Result<Outcome, StoreError> {
         let topic = event.topic().as_str();
         let receipt = Receipt {

@@ -9,6 +9,12 @@
 //! part of a transaction (a per-shop, per-day item in every transaction would make
 //! concurrent deliveries of one shop cancel each other). A counter write that fails is
 //! logged (`counter not added`) and lost; the state it counts is already right.
+//!
+//! The queue consumers add a whole batch's counts at its end instead, merged per shop,
+//! day and scope (`model::report::Counts` for `ingest`, `Applied::Written`'s tallies
+//! for `mail-events`): a batch's deliveries or events of one day cost one write of each
+//! counter item they touch. A consumer that dies before the end loses that batch's
+//! counts, as one dying between a write and its counter always lost that one's.
 
 use super::{decode_item, key_attrs, unavailable, Attrs, DynamoStore, StoreError};
 use crate::model::cadence::CadenceRecord;
@@ -63,9 +69,10 @@ pub fn order_name_key(shop: &str, name: &str) -> Key {
 }
 
 impl DynamoStore {
-    /// Once a delivery's writes committed: the report's counters they change and, for
-    /// an order first seen with its name, the name's pointer (both best effort, in
-    /// parallel, each bounded to 400 ms: see the module's notes).
+    /// Once a delivery's writes committed: the report's counters they change (or, in a
+    /// batch, their tallies into `ctx.counts`, added once at its end) and, for an order
+    /// first seen with its name, the name's pointer (both best effort, in parallel, each
+    /// bounded to 400 ms: see the module's notes).
     pub(super) async fn after_commit(
         &self,
         ctx: &crate::domain::ingest::Context<'_>,
@@ -92,7 +99,15 @@ impl DynamoStore {
                 }
             }
         };
-        tokio::join!(self.add_tallies(ctx.shop, tallies), pointer);
+        match ctx.counts {
+            Some(counts) => {
+                counts.add(ctx.shop, tallies);
+                pointer.await;
+            }
+            None => {
+                tokio::join!(self.add_tallies(ctx.shop, tallies), pointer);
+            }
+        }
     }
 
     /// Adds every tally (merged per day and scope first), each its own write, all at

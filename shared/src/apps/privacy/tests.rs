@@ -480,6 +480,7 @@ mod stamping {
             shards: 4,
             redelivery: false,
             import: false,
+            counts: None,
         };
         let event = parse_event(topic, body).unwrap();
         plan(&ctx, &event, loaded)

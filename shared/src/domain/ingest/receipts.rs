@@ -129,6 +129,7 @@ mod tests {
             shards: 4,
             redelivery: false,
             import: false,
+            counts: None,
         }
     }
 

@@ -82,6 +82,7 @@ fn ctx(now: DateTime<Utc>) -> Context<'static> {
         shards: 4,
         redelivery: false,
         import: false,
+        counts: None,
     }
 }
 

@@ -208,6 +208,7 @@ impl<R: Recorder> Recording<'_, R> {
             shards: self.shards,
             redelivery: false,
             import: true,
+            counts: None,
         }
     }
 

@@ -523,6 +523,7 @@ impl<'a> Sim<'a> {
             shards: 4,
             redelivery: false,
             import: false,
+            counts: None,
         };
         self.recorder
             .record_now(&ctx, &event)
