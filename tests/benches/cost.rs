@@ -6,8 +6,10 @@
 //! `orders/fulfilled` and the carrier's `delivered` event reach the webhook; the
 //! dispatcher sends the thank-you, the satisfaction check and the replenishment
 //! reminder, each on its own run at its time; SES reports each email's delivery, open
-//! and click to `mail-events`. Beside it, not part of the life: the same `orders/paid`
-//! delivered again (Shopify's retry), and an order of 250 lines.
+//! and click to `mail-events` as its queue hands them over: the first customer's one an
+//! invocation, the others' in batches of one playbook's events of one kind. The life is
+//! printed at each of the two costs per event. Beside it, not part of the life: the
+//! same `orders/paid` delivered again (Shopify's retry), and an order of 250 lines.
 //!
 //! Run with `make bench` or, with moto on port 5006,
 //! `AFTERCART_TEST_ENDPOINT=http://127.0.0.1:5006 cargo bench -p aftercart-integration --bench cost`.
