@@ -3,7 +3,8 @@
 //! such orders cost at the published prices in `tools/prices.toml`.
 //!
 //! The life, through the real handlers and SDK clients: `orders/paid`,
-//! `orders/fulfilled` and the carrier's `delivered` event reach the webhook; the
+//! `orders/fulfilled` and the carrier's `delivered` event reach the webhook, which hands
+//! them to the ingest queue, and the ingest consumer records them in its batches; the
 //! dispatcher sends the thank-you, the satisfaction check and the replenishment
 //! reminder, each on its own run at its time; SES reports each email's delivery, open
 //! and click to `mail-events` as its queue hands them over: the first customer's one an
@@ -135,13 +136,19 @@ async fn main() {
         "[webhook]\nstore_budget_ms = 4500\n",
         "[[shop.product]]\nproduct_id = 632910392\nconsumption_days = 10\nlead_days = 2\n",
     );
-    let t = TestApp::spawn_alone_via(&meter.url, config).await;
+    // The webhook hands deliveries to the ingest queue and the consumer records them, as
+    // deployed: its calls are metered too.
+    let q = queue::queues(10, 30).await;
+    let mut t = TestApp::spawn_alone_via(&meter.url, config)
+        .await
+        .with_queue(&q.webhook);
+    let ingest = t.ingest_via(&q.main, &meter.url);
     meter.take().await;
     let mut life = Vec::new();
     let mut aside = Vec::new();
     let mut invocations = 0u64;
 
-    // The webhook: each customer's delivery of each topic.
+    // The webhook: each customer's delivery of each topic, then the consumer's batches.
     let topics: [(&str, Body); 3] = [
         ("orders/paid", |i| order(i, false, 0)),
         ("orders/fulfilled", |i| order(i, true, 0)),
@@ -152,16 +159,26 @@ async fn main() {
             let id = format!("wh-{}-{i}", topic.replace('/', "-"));
             let (status, resp) = t.post(signed(topic, &body(i), &id)).await;
             assert_eq!(status, 200, "{topic}: {resp}");
-            assert_eq!(resp["status"], "recorded", "{topic}: {resp}");
+            assert_eq!(resp["status"], "queued", "{topic}: {resp}");
             invocations += 1;
         }
+        let drained = queue::drain(&ingest, &q, 1, std::time::Duration::from_secs(120)).await;
+        assert_eq!(
+            (drained.messages, drained.failures),
+            (CUSTOMERS as u32, 0),
+            "{topic}: {drained:?}"
+        );
+        invocations += u64::from(drained.batches);
         life.push(Row {
-            what: format!("webhook {topic}"),
+            what: format!("webhook + ingest {topic}"),
             usage: meter.take().await,
             count: CUSTOMERS,
         });
     }
-    // Shopify's retry of the first, five minutes on.
+    // Beside the life, recorded inline (a retry this soon would be dropped by the
+    // queue's deduplication, before any DynamoDB call): Shopify's retry of the first,
+    // five minutes on.
+    t.app.queue = None;
     let (status, resp) = t
         .post(signed_retry(
             "orders/paid",
@@ -350,7 +367,8 @@ async fn main() {
     let calls = calls as f64 / CUSTOMERS as f64;
     let emails_each = emails / CUSTOMERS;
     let events_each = 3 * emails_each;
-    let webhooks_each = invocations / CUSTOMERS;
+    // The webhook's invocations and the ingest consumer's batches, per order.
+    let webhooks_each = invocations as f64 / CUSTOMERS as f64;
     println!(
         "\nOne order's life ({} deliveries, {emails_each} emails, {events_each} SES events; the mean of {CUSTOMERS}):",
         life.len()
@@ -377,7 +395,7 @@ async fn main() {
         let dynamo = ORDERS
             * (wru * prices.dynamodb_write_request_unit + rru * prices.dynamodb_read_request_unit);
         let mail = ORDERS * emails_each as f64 * prices.ses_email;
-        let requests = webhooks_each as f64 + n * invocations_per_event;
+        let requests = webhooks_each + n * invocations_per_event;
         let lambda = ORDERS * requests * prices.lambda_request;
         let all = dynamo + mail + lambda;
         println!(
