@@ -164,15 +164,6 @@ impl Answer {
     }
 }
 
-/// How a delivery came to be recorded: a likely redelivery, the store's budget, and
-/// where its report counts go ([`Context::counts`]).
-#[derive(Clone, Copy)]
-struct Arrival<'a> {
-    redelivery: bool,
-    budget_ms: u64,
-    counts: Option<&'a Counts>,
-}
-
 impl<R: Recorder> WebhookApp<R> {
     /// Handles one HTTP delivery. Never fails: every outcome is a response.
     pub async fn handle(&self, req: Request) -> Response<Body> {
@@ -319,12 +310,8 @@ impl<R: Recorder> WebhookApp<R> {
             );
         }
         let budget = self.config.webhook.store_budget_ms;
-        let at = Arrival {
-            redelivery,
-            budget_ms: budget,
-            counts: None,
-        };
-        self.record_now(delivery, &event, body, at).await
+        self.record_now(delivery, &event, body, redelivery, budget, None)
+            .await
     }
 
     /// The message group of `event`: for a shipment or refund, its order's stored
@@ -366,28 +353,23 @@ impl<R: Recorder> WebhookApp<R> {
             })
         })?;
         let event = shopify::parse_delivery(topic, &envelope.shop, &body)?;
-        let at = Arrival {
-            redelivery: envelope.redelivery,
-            budget_ms,
-            counts,
-        };
-        self.record_now(&delivery, &event, &body, at).await
+        let redelivery = envelope.redelivery;
+        self.record_now(&delivery, &event, &body, redelivery, budget_ms, counts)
+            .await
     }
 
-    /// Records `event` within `budget_ms`; a delivery the store refuses for good is
-    /// quarantined for `aftercart replay` instead.
+    /// Records `event` within `budget_ms`, its report counts into `counts` when given
+    /// ([`Context::counts`]); a delivery the store refuses for good is quarantined for
+    /// `aftercart replay` instead.
     async fn record_now(
         &self,
         delivery: &Delivery<'_>,
         event: &shopify::Event,
         body: &[u8],
-        at: Arrival<'_>,
+        redelivery: bool,
+        budget_ms: u64,
+        counts: Option<&Counts>,
     ) -> Result<Answer, Rejection> {
-        let Arrival {
-            redelivery,
-            budget_ms,
-            counts,
-        } = at;
         let now = self.clock.now();
         let shop = self
             .config

@@ -753,9 +753,8 @@ fn sqs_record(index: usize, record: &Value) -> Incoming {
             .and_then(Value::as_str)
             .ok_or(problem("has no body string"))
             .and_then(|body| {
-                serde_json::from_str::<Value>(body).map_err(|e| {
-                    EventError::NotJson(format!("line {} column {}", e.line(), e.column()))
-                })
+                serde_json::from_str::<Value>(body)
+                    .map_err(|_| problem("body is not a JSON EventBridge event"))
             })
             .and_then(|inner| eventbridge(&inner))
             .and_then(|inner| inner.event)

@@ -814,10 +814,13 @@ fn queue_records_are_read_from_their_body_and_named_by_their_message_id() {
             problem: "has no body string"
         }
     );
-    assert!(matches!(
+    assert_eq!(
         record(json!({"eventSource": "aws:sqs", "messageId": "m", "body": "{"})),
-        EventError::NotJson(_)
-    ));
+        EventError::SqsRecord {
+            index: 0,
+            problem: "body is not a JSON EventBridge event"
+        }
+    );
     let not_ses = json!({"source": "aws.s3", "id": "x", "detail": {}});
     assert_eq!(
         record(json!({"eventSource": "aws:sqs", "messageId": "m", "body": not_ses.to_string()})),

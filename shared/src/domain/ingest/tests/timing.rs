@@ -94,7 +94,6 @@ fn an_import_learns_timing_but_plans_nothing() {
         let context = Context {
             rules: Some(shop),
             import: true,
-            counts: None,
             ..ctx(now())
         };
         t.apply(plan(&context, &ev, &loaded)).expect("applies");
@@ -115,7 +114,6 @@ fn a_later_delivery_of_an_imported_order_plans_nothing() {
     let context = Context {
         rules: Some(shop),
         import: true,
-        counts: None,
         ..ctx(now())
     };
     t.apply(plan(&context, &ev, &t.load(SHOP, &needs(&ev))))
