@@ -1402,17 +1402,38 @@ async fn a_sent_email_costs_three_dynamodb_calls_and_a_run_writes_its_counters_o
     let count = |name: &str| ops.iter().filter(|o| *o == name).count();
     // Per email: one read of order, profile, shop and the address's suppression; the
     // hand-over mark, which claims the follow-up and takes the frequency-cap slot in
-    // one transaction; the outcome.
-    assert_eq!(count("BatchGetItem"), 3, "{ops:?}");
+    // one transaction; the outcome. And once for the run: the due follow-ups
+    // themselves, whose keys the index gives (it keeps keys only).
+    assert_eq!(count("BatchGetItem"), 3 + 1, "{ops:?}");
     assert_eq!(count("TransactWriteItems"), 3, "{ops:?}");
     assert_eq!(count("PutItem"), 3, "{ops:?}");
     assert_eq!(count("GetItem"), 0, "{ops:?}");
     // Then the run's counters: one stats item (the day's thank-yous) and one send
     // count, however many were sent.
     assert_eq!(count("UpdateItem"), 2, "{ops:?}");
-    assert_eq!(ops.len(), 3 * 3 + 2, "{ops:?}");
+    assert_eq!(ops.len(), 3 * 3 + 1 + 2, "{ops:?}");
     let stats = t.stats(SHOP, "2026-11-22#playbook#thank_you").await;
     assert_eq!(n(&stats, "sent"), "3");
+}
+
+#[tokio::test]
+async fn the_hand_over_mark_writes_no_index_entry_and_the_outcome_one() {
+    use aftercart_integration::meter::Meter;
+    let t = TestApp::spawn().await;
+    let body = paid(5500, 95, "index@example.com");
+    deliver(&t, "orders/paid", &body, "wh-index-1").await;
+    let meter = Meter::start().await;
+    let d = t
+        .dispatcher_via("2026-11-22T09:01:00Z", None, &meter.url)
+        .await;
+    assert_eq!(run_dispatch(&d).await["sent"], 1);
+    let usage = meter.take().await;
+    let wru = |op: &str| usage.by_operation.get(op).map(|u| u.wru);
+    // The mark: follow-up and profile, each under 1 KB and billed twice in the
+    // transaction; the due key stays and the index keeps keys only, so no index write.
+    assert_eq!(wru("TransactWriteItems"), Some(4.0), "{:#?}", usage.log);
+    // The outcome: the follow-up, and its entry's removal from the index.
+    assert_eq!(wru("PutItem"), Some(2.0), "{:#?}", usage.log);
 }
 
 #[tokio::test]

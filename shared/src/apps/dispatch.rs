@@ -543,15 +543,11 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
     /// follow-ups another claim's lease still holds.
     async fn due_now(&self) -> Result<Vec<FollowUpRecord>, StoreError> {
         let now_key = utc_key(&self.clock.now());
-        let mut due = Vec::new();
-        for shard in 0..self.config.dispatch.shards {
-            let found = self
-                .store
-                .due(&format!("DUE#{shard}"), &now_key, BATCH)
-                .await?;
-            due.extend(found.into_iter().filter(|f| !f.leased_at(&now_key)));
-        }
-        due.sort_by(|a, b| a.due_sk.cmp(&b.due_sk));
+        let shards: Vec<String> = (0..self.config.dispatch.shards)
+            .map(|shard| format!("DUE#{shard}"))
+            .collect();
+        let mut due = self.store.due(&shards, &now_key, BATCH).await?;
+        due.retain(|f| !f.leased_at(&now_key));
         Ok(due)
     }
 

@@ -55,14 +55,18 @@ impl<S: LinkStore, M: Mailer> Settler<'_, S, M> {
     pub async fn settle_due(&self, deadline: Instant) -> Result<Settled, StoreError> {
         let mut done = Settled::default();
         let now_key = utc_key(&self.clock.now());
-        for shard in 0..self.config.dispatch.shards {
-            let partition = format!("{SETTLE_PREFIX}{shard}");
-            for item in self.store.due_feedback(&partition, &now_key, BATCH).await? {
-                if Instant::now() >= deadline {
-                    return Ok(done);
-                }
-                self.settle_one(item, &mut done).await?;
+        let partitions: Vec<String> = (0..self.config.dispatch.shards)
+            .map(|shard| format!("{SETTLE_PREFIX}{shard}"))
+            .collect();
+        for item in self
+            .store
+            .due_feedback(&partitions, &now_key, BATCH)
+            .await?
+        {
+            if Instant::now() >= deadline {
+                return Ok(done);
             }
+            self.settle_one(item, &mut done).await?;
         }
         Ok(done)
     }

@@ -68,10 +68,11 @@ pub fn reminder_target(f: &FollowUpRecord) -> Option<String> {
 
 /// Follow-ups, and what the guards and the frequency cap read and write around them.
 pub trait FollowUpStore: Send + Sync {
-    /// Follow-ups of one due-index shard due at or before `now_key`, earliest first.
+    /// Follow-ups of the due-index shards `shards` due at or before `now_key`, earliest
+    /// first (at most `limit` from each shard), as they are now.
     fn due(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<FollowUpRecord>, StoreError>> + Send;

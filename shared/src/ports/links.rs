@@ -26,11 +26,11 @@ pub trait LinkStore: FollowUpStore {
         expected: Option<u64>,
     ) -> impl Future<Output = Result<Cas, StoreError>> + Send;
 
-    /// Feedback items of one `SETTLE#n` partition of the due index due at or before
-    /// `now_key`, earliest first (at most `limit`).
+    /// Feedback items of the `SETTLE#n` partitions `shards` of the due index due at or
+    /// before `now_key`, earliest first (at most `limit` from each), as they are now.
     fn due_feedback(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<FeedbackRecord>, StoreError>> + Send;

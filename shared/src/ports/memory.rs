@@ -281,27 +281,33 @@ fn followup_condition(
     (stored.v == expected && claimable) || already_applied
 }
 
-/// The due index's query over `items`: those in partition `shard` due at or before
-/// `now_key` (`index` gives an item's `due_pk` and `due_sk`), earliest first, at most
-/// `limit`.
+/// The due index's query over `items`: those in the partitions `shards` due at or
+/// before `now_key` (`index` gives an item's `due_pk` and `due_sk`), at most `limit`
+/// from each partition, earliest first.
 fn due_in<'a, T: Clone + 'a>(
-    items: impl Iterator<Item = &'a T>,
-    shard: &str,
+    items: impl Iterator<Item = &'a T> + Clone,
+    shards: &[String],
     now_key: &str,
     limit: i32,
     index: impl Fn(&T) -> (Option<&str>, Option<&str>),
 ) -> Vec<T> {
     let upper = format!("{now_key}#~");
-    let mut due: Vec<(String, T)> = items
-        .filter_map(|i| match index(i) {
-            (Some(pk), Some(sk)) if pk == shard && sk <= upper.as_str() => {
-                Some((sk.to_owned(), i.clone()))
-            }
-            _ => None,
-        })
-        .collect();
+    let mut due: Vec<(String, T)> = Vec::new();
+    for shard in shards {
+        let mut found: Vec<(String, T)> = items
+            .clone()
+            .filter_map(|i| match index(i) {
+                (Some(pk), Some(sk)) if pk == shard && sk <= upper.as_str() => {
+                    Some((sk.to_owned(), i.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.truncate(limit.max(0) as usize);
+        due.extend(found);
+    }
     due.sort_by(|a, b| a.0.cmp(&b.0));
-    due.truncate(limit.max(0) as usize);
     due.into_iter().map(|(_, i)| i).collect()
 }
 
@@ -351,12 +357,12 @@ impl FollowUpStore for MemoryStore {
 
     async fn due(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FollowUpRecord>, StoreError> {
         self.op(Op::Due, |s| {
-            Ok(due_in(s.followups.values(), shard, now_key, limit, |f| {
+            Ok(due_in(s.followups.values(), shards, now_key, limit, |f| {
                 (f.due_pk.as_deref(), f.due_sk.as_deref())
             }))
         })
@@ -815,12 +821,12 @@ impl LinkStore for MemoryStore {
 
     async fn due_feedback(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
         self.op(Op::DueFeedback, |s| {
-            Ok(due_in(s.feedback.values(), shard, now_key, limit, |f| {
+            Ok(due_in(s.feedback.values(), shards, now_key, limit, |f| {
                 (f.due_pk.as_deref(), f.due_sk.as_deref())
             }))
         })

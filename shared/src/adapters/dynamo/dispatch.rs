@@ -17,42 +17,76 @@ use crate::ports::dispatch::{DiscountStore, FollowUpStore, HandOver, SendReads, 
 use crate::ports::store::Cas;
 
 impl DynamoStore {
-    /// Follow-ups of one due-index shard due at or before `now_key`, earliest first.
+    /// Follow-ups of the due-index shards `shards` due at or before `now_key`, earliest
+    /// first.
     pub async fn due(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FollowUpRecord>, StoreError> {
-        self.due_items(shard, now_key, limit).await
+        self.due_items(shards, now_key, limit).await
     }
 
-    /// Items of one due-index partition (`DUE#n` follow-ups, `SETTLE#n` feedback) due at
-    /// or before `now_key`, earliest first.
+    /// Items of the due-index partitions `shards` (`DUE#n` follow-ups, `SETTLE#n`
+    /// feedback) due at or before `now_key`, at most `limit` from each, earliest first.
+    ///
+    /// The index keeps keys only ([`table::create_table`]), so a write that leaves an
+    /// item's due key as it was (a claim, a hand-over mark, an SES event on a follow-up
+    /// still due) costs the index nothing. The items themselves come from one strongly
+    /// consistent `BatchGetItem` per 100 found (not one per partition), which also
+    /// drops an entry the eventually consistent index still shows but the item has
+    /// left: a follow-up sent, cancelled or moved to a later time since.
     pub(super) async fn due_items<T: DeserializeOwned>(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<T>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(table::DUE_INDEX.name)
-            .key_condition_expression("#pk = :shard AND #sk <= :upper")
-            .expression_attribute_names("#pk", table::DUE_INDEX.pk)
-            .expression_attribute_names("#sk", table::DUE_INDEX.sk)
-            .expression_attribute_values(":shard", AttributeValue::S(shard.to_owned()))
-            // `{due_at}#{pk}#{sk}`: every key of a time up to now sorts below `{now}#~`.
-            .expression_attribute_values(":upper", AttributeValue::S(format!("{now_key}#~")))
-            .limit(limit)
-            .send()
+        // `{due_at}#{pk}#{sk}`: every key of a time up to now sorts below `{now}#~`.
+        let upper = format!("{now_key}#~");
+        let queries = shards.iter().map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(table::DUE_INDEX.name)
+                .key_condition_expression("#pk = :shard AND #sk <= :upper")
+                .expression_attribute_names("#pk", table::DUE_INDEX.pk)
+                .expression_attribute_names("#sk", table::DUE_INDEX.sk)
+                .expression_attribute_values(":shard", AttributeValue::S(shard.clone()))
+                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
+                .limit(limit)
+                .send()
+        });
+        let pages = futures::future::try_join_all(queries)
             .await
             .map_err(|e| unavailable("Query", &e))?;
-        out.items()
+        let wanted: Vec<Key> = pages
             .iter()
-            .map(|item| decode_item(item.clone(), "due index entry"))
+            .flat_map(|page| page.items())
+            .filter_map(|entry| {
+                Some(Key {
+                    pk: text(entry, table::PK)?.to_owned(),
+                    sk: text(entry, table::SK)?.to_owned(),
+                })
+            })
+            .collect();
+        let mut found = Vec::with_capacity(wanted.len());
+        for chunk in wanted.chunks(100) {
+            found.extend(self.get_many(chunk).await?.into_values());
+        }
+        let mut due: Vec<(String, Attrs)> = found
+            .into_iter()
+            .filter_map(|item| {
+                let still_due = text(&item, table::DUE_INDEX.pk)
+                    .is_some_and(|pk| shards.iter().any(|s| s == pk));
+                let due_sk = text(&item, table::DUE_INDEX.sk)?.to_owned();
+                (still_due && due_sk <= upper).then_some((due_sk, item))
+            })
+            .collect();
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        due.into_iter()
+            .map(|(_, item)| decode_item(item, "due item"))
             .collect()
     }
 
@@ -251,7 +285,7 @@ impl DynamoStore {
     }
 
     /// The items at `wanted` (at most 100), strongly consistent, by (pk, sk).
-    async fn get_many(
+    pub(super) async fn get_many(
         &self,
         wanted: &[Key],
     ) -> Result<std::collections::HashMap<(String, String), Attrs>, StoreError> {
@@ -286,11 +320,8 @@ impl DynamoStore {
                 .and_then(|mut r| r.remove(&self.table))
                 .unwrap_or_default()
             {
-                let text = |name: &str| match item.get(name) {
-                    Some(AttributeValue::S(s)) => s.clone(),
-                    _ => String::new(),
-                };
-                found.insert((text(table::PK), text(table::SK)), item);
+                let key = |name: &str| text(&item, name).unwrap_or_default().to_owned();
+                found.insert((key(table::PK), key(table::SK)), item);
             }
             keys = out
                 .unprocessed_keys
@@ -392,6 +423,14 @@ impl DynamoStore {
     }
 }
 
+/// The string attribute `name` of `item`.
+fn text<'a>(item: &'a Attrs, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
+    }
+}
+
 /// DynamoDB's reason code for a transaction item whose condition failed.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
@@ -477,11 +516,11 @@ impl FollowUpStore for DynamoStore {
 
     async fn due(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FollowUpRecord>, StoreError> {
-        DynamoStore::due(self, shard, now_key, limit).await
+        DynamoStore::due(self, shards, now_key, limit).await
     }
     async fn save_followup(
         &self,

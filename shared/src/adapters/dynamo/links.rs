@@ -76,15 +76,15 @@ impl DynamoStore {
         self.put_versioned(&key, next, expected).await
     }
 
-    /// Feedback items of one `SETTLE#n` partition of the due index due at or before
-    /// `now_key`, earliest first.
+    /// Feedback items of the `SETTLE#n` partitions `shards` of the due index due at or
+    /// before `now_key`, earliest first.
     pub async fn due_feedback(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
-        self.due_items(shard, now_key, limit).await
+        self.due_items(shards, now_key, limit).await
     }
 
     /// Counts a click on a link of the follow-up and keeps the first click's time. A
@@ -224,11 +224,11 @@ impl LinkStore for DynamoStore {
 
     async fn due_feedback(
         &self,
-        shard: &str,
+        shards: &[String],
         now_key: &str,
         limit: i32,
     ) -> Result<Vec<FeedbackRecord>, StoreError> {
-        DynamoStore::due_feedback(self, shard, now_key, limit).await
+        DynamoStore::due_feedback(self, shards, now_key, limit).await
     }
 
     async fn record_click(&self, key: &Key, now_key: &str) -> Result<Cas, StoreError> {

@@ -235,28 +235,39 @@ impl DynamoStore {
             .expression_attribute_values(":pk", AttributeValue::S(format!("{VOICE_PREFIX}{shop}")))
             .expression_attribute_values(":from", AttributeValue::S(from_key.to_owned()))
             .expression_attribute_values(":to", AttributeValue::S(format!("{to_key}#~")))
-            // What a comment row needs: not the clicks, notices or tallies.
-            .projection_expression(
-                "pk, sk, v, shop, customer_key, followup, order_id, score, #comment, \
-                 first_at, updated_at, submissions, #state, order_name",
-            )
-            .expression_attribute_names("#comment", "comment")
-            .expression_attribute_names("#state", "state")
             .scan_index_forward(false)
             .limit(page)
             .into_paginator()
             .items()
             .send();
+        // The index keeps keys only: the keys, newest first, then the items themselves.
         // One more than `limit` tells whether there were more; no page past it is read.
-        let mut items = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| unavailable("Query", &e))?;
-            if items.len() == limit {
-                return Ok((items, true));
+        let mut wanted = Vec::new();
+        let mut more = false;
+        while let Some(entry) = pages.next().await {
+            let entry = entry.map_err(|e| unavailable("Query", &e))?;
+            if wanted.len() == limit {
+                more = true;
+                break;
             }
-            items.push(decode_item::<FeedbackRecord>(item, "comment")?);
+            let text = |name: &str| match entry.get(name) {
+                Some(AttributeValue::S(s)) => Some(s.clone()),
+                _ => None,
+            };
+            if let (Some(pk), Some(sk)) = (text(super::table::PK), text(super::table::SK)) {
+                wanted.push(Key { pk, sk });
+            }
         }
-        Ok((items, false))
+        let mut found = std::collections::HashMap::new();
+        for chunk in wanted.chunks(100) {
+            found.extend(self.get_many(chunk).await?);
+        }
+        let items = wanted
+            .into_iter()
+            .filter_map(|k| found.remove(&(k.pk, k.sk)))
+            .map(|item| decode_item::<FeedbackRecord>(item, "comment"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((items, more))
     }
 
     /// Every product's learned timing in `shop`: one query of the shop's partition,

@@ -26,7 +26,9 @@ pub struct Index {
 }
 
 /// Follow-ups by due time (sparse: only pending follow-ups carry these attributes;
-/// sharded: `due_pk` is `DUE#<shard>` so no partition gets hot).
+/// sharded: `due_pk` is `DUE#<shard>` so no partition gets hot). It keeps keys only, so
+/// only a write that adds an item, moves its due key or removes it writes the index;
+/// readers fetch the items themselves (`DynamoStore::due_items`).
 pub const DUE_INDEX: Index = Index {
     name: "due",
     pk: "due_pk",
@@ -34,6 +36,11 @@ pub const DUE_INDEX: Index = Index {
 };
 
 pub const INDEXES: [Index; 1] = [DUE_INDEX];
+
+/// What every index keeps of an item: its keys (the table's and the index's) only.
+pub fn projection() -> ProjectionType {
+    ProjectionType::KeysOnly
+}
 
 /// Creates the table (on-demand billing, the indexes, TTL). Returns `false` if it
 /// already existed.
@@ -52,11 +59,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<bool, aws_sdk_d
                 .index_name(index.name)
                 .key_schema(key(index.pk, KeyType::Hash))
                 .key_schema(key(index.sk, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(projection()).build())
                 .build()?,
         );
     }
@@ -126,7 +129,10 @@ pub fn cloudformation_block() -> String {
             "            - AttributeName: {}\n              KeyType: RANGE\n",
             index.sk
         ));
-        out.push_str("          Projection:\n            ProjectionType: ALL\n");
+        out.push_str(&format!(
+            "          Projection:\n            ProjectionType: {}\n",
+            projection().as_str()
+        ));
     }
     out.push_str("      AttributeDefinitions:\n");
     for a in attrs {
