@@ -233,8 +233,9 @@ async fn a_recorded_order_is_written_by_exactly_one_transaction() {
     // That one transaction carried everything the delivery stored.
     assert_eq!(
         t.scan().await.len(),
-        7,
-        "the receipt, order, profile, history, thank-you; then the stats item and the name"
+        6,
+        "the order (holding its receipt), profile, history, thank-you; then the stats item \
+         and the name"
     );
 }
 

@@ -445,6 +445,12 @@ pub struct OrderRecord {
     /// item some time after (it can lag up to 48 h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The receipts of the order topics' deliveries recorded on this order, by
+    /// `{version}#{topic}`: kept here, in the item each of them writes, rather than as
+    /// `EVENT#…` items of their own (`domain::ingest::receipts`). At most
+    /// [`FOLDED_RECEIPTS_MAX`], the newest states.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub receipts: BTreeMap<String, FoldedReceipt>,
 }
 impl Record for OrderRecord {
     const KIND: &'static str = "order";
@@ -559,7 +565,9 @@ pub struct FulfillmentRecord {
 /// shipment with many tracking events stays within 1 KB. An older event delivered again
 /// after its receipt was dropped is planned again against the stored state, as after a
 /// receipt item's expiry: `delivered_at` keeps the earliest time, and before delivery
-/// the shipment's `shipment_status` takes that event's status again.
+/// the shipment's `shipment_status` takes that event's status again. An order's older
+/// state delivered again is planned against the newer one stored, which it does not
+/// replace (`order_updated_at`); its one-way facts (paid, fulfilled) are set already.
 pub const FOLDED_RECEIPTS_MAX: usize = 8;
 
 /// A receipt kept inside the item its delivery changed ([`Receipt`]'s two fields that

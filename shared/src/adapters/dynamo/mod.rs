@@ -17,7 +17,8 @@ use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
 use crate::model::time::utc_key;
 use crate::model::Expect;
 use crate::model::{
-    keys, DiscountRecord, FoldedReceipt, FollowUpRecord, FulfillmentRecord, Key, Receipt, Record,
+    keys, DiscountRecord, FoldedReceipt, FollowUpRecord, FulfillmentRecord, Key, OrderRecord,
+    Receipt, Record,
 };
 use crate::ports::store::{seen_receipt, Cas, DuplicateOf, Outcome, Recorder, StoreError};
 use crate::wire::shopify::Event;
@@ -412,7 +413,7 @@ impl Recorder for DynamoStore {
 
 impl DynamoStore {
     /// What the receipt alone says (one small read): its receipt item, or the shipment
-    /// item it is folded into.
+    /// or order item it is folded into.
     async fn receipt_alone(
         &self,
         ctx: &Context<'_>,
@@ -428,6 +429,11 @@ impl DynamoStore {
                 .get::<FulfillmentRecord>(item)
                 .await?
                 .and_then(|mut f| f.receipts.remove(event_id))
+                .map(|r| (r.writer, r.webhook_id)),
+            Home::Order { item, state, .. } => self
+                .get::<OrderRecord>(item)
+                .await?
+                .and_then(|mut o| o.receipts.remove(state))
                 .map(|r| (r.writer, r.webhook_id)),
         };
         let found = stored.as_ref().map(|(w, id)| (w.as_str(), id.as_str()));
@@ -479,7 +485,7 @@ fn stored_receipt<'a>(
             .first()?
             .as_ref()
             .map(|(w, id)| (w.as_str(), id.as_str())),
-        Home::Shipment { .. } => ingest::receipts::found(home, loaded)
+        Home::Shipment { .. } | Home::Order { .. } => ingest::receipts::found(home, loaded)
             .map(|r| (r.writer.as_str(), r.webhook_id.as_str())),
     }
 }
@@ -493,7 +499,7 @@ fn plan_with_receipt(
     home: &Home,
 ) -> Result<Vec<Write>, StoreError> {
     let mut writes = ingest::plan(ctx, event, loaded);
-    if let Home::Shipment { item, .. } = home {
+    if let Home::Shipment { item, .. } | Home::Order { item, .. } = home {
         let mine = FoldedReceipt {
             webhook_id: ctx.webhook_id.to_owned(),
             writer: receipt.writer.clone(),

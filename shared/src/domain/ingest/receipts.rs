@@ -1,19 +1,24 @@
 //! Where a delivery's one receipt lives ([`home`]), in the same transaction as its
-//! effects. Most deliveries write a receipt item: the resource state's (`EVENT#…`,
-//! keyed by topic, resource id and version) when the payload names one
-//! ([`Event::business_key`]), else the delivery's (`DELIVERY#…`, keyed by
-//! `X-Shopify-Webhook-Id`). A retry of a delivery carries the same body, so the state's
-//! receipt catches it as well as the same state under another delivery id.
+//! effects. A receipt is keyed by the resource state the payload names (topic,
+//! resource id and version: [`Event::business_key`]), or by the delivery
+//! (`X-Shopify-Webhook-Id`) when it names none. A retry of a delivery carries the same
+//! body, so the state's receipt catches it as well as the same state under another
+//! delivery id.
 //!
-//! A tracking event (`fulfillment_events/create`) always writes its shipment's item,
-//! conditioned on the version it read, so that item holds the event's receipt instead:
-//! no item of its own, which would cost 2 write units in the transaction and 2 read
-//! units in the read before it. A concurrent delivery of the same event loses the
-//! version race, reads again and finds the receipt.
+//! Two kinds of delivery always write one item, conditioned on the version they read,
+//! so that item holds their receipt ("folded"): an order topic (`orders/paid`,
+//! `orders/fulfilled`, …) its order item, under `{version}#{topic}`; a tracking event
+//! (`fulfillment_events/create`) its shipment's item, under the event id. No item of
+//! their own, which would cost 2 write units in the transaction and 2 read units in the
+//! read before it. A concurrent delivery of the same state loses the version race,
+//! reads again and finds the receipt. The other deliveries (shipments, refunds,
+//! consent, privacy requests) write a receipt item: `EVENT#…` for a state, `DELIVERY#…`
+//! for a delivery.
 
 use super::{Context, Item, Loaded, Write};
 use crate::model::{keys, FoldedReceipt, Key, FOLDED_RECEIPTS_MAX};
 use crate::wire::shopify::Event;
+use std::collections::BTreeMap;
 
 /// Where a delivery's receipt is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,16 +31,37 @@ pub enum Home {
         fulfillment_id: u64,
         event_id: String,
     },
+    /// In the `receipts` of the order item `item`, under `{version}#{topic}` (so the
+    /// oldest state sorts first).
+    Order {
+        item: Key,
+        order_id: u64,
+        state: String,
+    },
 }
 
 /// Where `event`'s receipt is kept.
 pub fn home(ctx: &Context<'_>, event: &Event) -> Home {
-    if let Event::FulfillmentEvent(e) = event {
-        return Home::Shipment {
-            item: keys::fulfillment(ctx.shop, e.order_id, e.fulfillment_id),
-            fulfillment_id: e.fulfillment_id,
-            event_id: e.id.to_string(),
-        };
+    match event {
+        Event::FulfillmentEvent(e) => {
+            return Home::Shipment {
+                item: keys::fulfillment(ctx.shop, e.order_id, e.fulfillment_id),
+                fulfillment_id: e.fulfillment_id,
+                event_id: e.id.to_string(),
+            }
+        }
+        Event::Order(topic, o) => {
+            return Home::Order {
+                item: keys::order(ctx.shop, o.id),
+                order_id: o.id,
+                state: format!(
+                    "{}#{}",
+                    crate::model::time::utc_key(&o.version_time()),
+                    topic.as_str()
+                ),
+            }
+        }
+        _ => {}
     }
     Home::Item(match event.business_key() {
         Some((id, version)) => keys::event(ctx.shop, event.topic().as_str(), id, &version),
@@ -48,7 +74,7 @@ impl Home {
     pub fn item_key(&self) -> Option<&Key> {
         match self {
             Home::Item(key) => Some(key),
-            Home::Shipment { .. } => None,
+            Home::Shipment { .. } | Home::Order { .. } => None,
         }
     }
 }
@@ -67,41 +93,65 @@ pub fn found<'a>(home: &Home, loaded: &'a Loaded) -> Option<&'a FoldedReceipt> {
             .filter(|f| f.fulfillment_id == *fulfillment_id)?
             .receipts
             .get(event_id),
+        Home::Order {
+            order_id, state, ..
+        } => loaded
+            .order
+            .as_ref()
+            .filter(|o| o.order_id == *order_id)?
+            .receipts
+            .get(state),
     }
 }
 
 /// Puts a folded receipt into the plan's write of the item that holds it, keeping the
-/// newest [`FOLDED_RECEIPTS_MAX`] event ids. `false` when the receipt is an item of its
-/// own, or the plan does not write its home (the planner always writes a tracking
-/// event's shipment).
+/// newest [`FOLDED_RECEIPTS_MAX`]. `false` when the receipt is an item of its own, or
+/// the plan does not write its home (the planner always writes a tracking event's
+/// shipment and an order topic's order).
 pub fn fold(home: &Home, writes: &mut [Write], receipt: FoldedReceipt) -> bool {
-    let Home::Shipment {
-        fulfillment_id,
-        event_id,
-        ..
-    } = home
-    else {
-        return false;
-    };
-    let Some(shipment) = writes.iter_mut().find_map(|w| match &mut w.item {
-        Item::Fulfillment(f) if f.fulfillment_id == *fulfillment_id => Some(f),
-        _ => None,
-    }) else {
-        return false;
-    };
-    shipment.receipts.insert(event_id.clone(), receipt);
-    while shipment.receipts.len() > FOLDED_RECEIPTS_MAX {
-        let oldest = shipment
-            .receipts
-            .keys()
-            .min_by_key(|id| id.parse::<u64>().unwrap_or(0))
-            .cloned();
-        match oldest {
-            Some(id) => shipment.receipts.remove(&id),
-            None => break,
-        };
+    match home {
+        Home::Item(_) => false,
+        Home::Shipment {
+            fulfillment_id,
+            event_id,
+            ..
+        } => {
+            let Some(shipment) = writes.iter_mut().find_map(|w| match &mut w.item {
+                Item::Fulfillment(f) if f.fulfillment_id == *fulfillment_id => Some(f),
+                _ => None,
+            }) else {
+                return false;
+            };
+            shipment.receipts.insert(event_id.clone(), receipt);
+            // Event ids grow with time: the oldest is the smallest number.
+            keep_newest(&mut shipment.receipts, |id| id.parse::<u64>().unwrap_or(0));
+            true
+        }
+        Home::Order {
+            order_id, state, ..
+        } => {
+            let Some(order) = writes.iter_mut().find_map(|w| match &mut w.item {
+                Item::Order(o) if o.order_id == *order_id => Some(o),
+                _ => None,
+            }) else {
+                return false;
+            };
+            order.receipts.insert(state.clone(), receipt);
+            // `{version}#{topic}`: the oldest state sorts first.
+            keep_newest(&mut order.receipts, String::clone);
+            true
+        }
     }
-    true
+}
+
+/// Drops the oldest receipts (smallest `age`) beyond [`FOLDED_RECEIPTS_MAX`].
+fn keep_newest<A: Ord>(receipts: &mut BTreeMap<String, FoldedReceipt>, age: impl Fn(&String) -> A) {
+    while receipts.len() > FOLDED_RECEIPTS_MAX {
+        let Some(oldest) = receipts.keys().min_by_key(|id| age(id)).cloned() else {
+            break;
+        };
+        receipts.remove(&oldest);
+    }
 }
 
 #[cfg(test)]
@@ -205,15 +255,84 @@ mod tests {
         }
     }
 
+    fn order(topic: Topic, updated_at: &str) -> Event {
+        let mut v: serde_json::Value = serde_json::from_slice(fixtures::ORDER).expect("fixture");
+        v["updated_at"] = updated_at.into();
+        let body = serde_json::to_vec(&v).expect("JSON");
+        parse_event(topic, &body).expect("parses")
+    }
+
+    #[test]
+    fn an_order_topic_keeps_its_receipt_in_the_order_it_writes_keyed_by_state() {
+        let paid = order(Topic::OrdersPaid, "2026-11-22T08:00:00Z");
+        let here = home(&ctx_for("wh-1"), &paid);
+        assert_eq!(
+            here,
+            Home::Order {
+                item: keys::order(SHOP, 450_789_469),
+                order_id: 450_789_469,
+                state: "2026-11-22T08:00:00.000Z#orders/paid".into(),
+            }
+        );
+        assert_eq!(here.item_key(), None, "no receipt item");
+        assert_eq!(
+            home(&ctx_for("wh-2"), &paid),
+            here,
+            "an order's state, whatever the delivery id"
+        );
+        let mut loaded = Loaded::default();
+        let mut writes = plan(&ctx(), &paid, &loaded);
+        assert!(
+            fold(&here, &mut writes, receipt(1)),
+            "the plan writes the order"
+        );
+        loaded.order = writes.into_iter().find_map(|w| match w.item {
+            Item::Order(o) => Some(o),
+            _ => None,
+        });
+        assert_eq!(found(&here, &loaded), Some(&receipt(1)));
+        // The same state under another topic, or another state, is not a duplicate.
+        let created = order(Topic::OrdersCreate, "2026-11-22T08:00:00Z");
+        assert_eq!(found(&home(&ctx(), &created), &loaded), None);
+        let later = order(Topic::OrdersPaid, "2026-11-22T09:00:00Z");
+        assert_eq!(found(&home(&ctx(), &later), &loaded), None);
+    }
+
+    #[test]
+    fn an_order_keeps_the_receipts_of_its_newest_states_only() {
+        let mut loaded = Loaded::default();
+        for hour in 0..10 {
+            let event = order(Topic::OrdersPaid, &format!("2026-11-22T{hour:02}:00:00Z"));
+            let mut writes = plan(&ctx(), &event, &loaded);
+            assert!(fold(&home(&ctx(), &event), &mut writes, receipt(hour)));
+            loaded.order = writes.into_iter().find_map(|w| match w.item {
+                Item::Order(o) => Some(o),
+                _ => None,
+            });
+        }
+        let kept: Vec<String> = loaded
+            .order
+            .expect("order")
+            .receipts
+            .keys()
+            .map(|k| k[11..13].to_owned())
+            .collect();
+        // 00:00 and 01:00 made way.
+        assert_eq!(kept, ["02", "03", "04", "05", "06", "07", "08", "09"]);
+    }
+
     #[test]
     fn other_deliveries_keep_a_receipt_item_keyed_by_their_state_when_they_have_one() {
-        let order = parse_event(Topic::OrdersPaid, fixtures::ORDER).expect("fixture");
-        let state = keys::event(SHOP, "orders/paid", 450_789_469, "2008-01-10T16:00:00.000Z");
-        assert_eq!(home(&ctx_for("wh-1"), &order), Home::Item(state.clone()));
+        let refund = parse_event(Topic::RefundsCreate, fixtures::REFUND).expect("fixture");
+        let Some((id, version)) = refund.business_key() else {
+            panic!("a refund names its state");
+        };
+        let state = keys::event(SHOP, "refunds/create", id, &version);
+        assert_eq!(home(&ctx_for("wh-1"), &refund), Home::Item(state.clone()));
         assert_eq!(
-            home(&ctx_for("wh-2"), &order),
+            home(&ctx_for("wh-2"), &refund),
             Home::Item(state),
-            "an order's state, whatever the delivery id"
+            "a refund's state, whatever the delivery id"
         );
         let redact =
             parse_event(Topic::CustomersRedact, fixtures::CUSTOMERS_REDACT).expect("fixture");
@@ -222,7 +341,7 @@ mod tests {
             Home::Item(keys::delivery(SHOP, "wh-1")),
             "no state to key by: the delivery id"
         );
-        let mut writes = plan(&ctx(), &order, &Loaded::default());
-        assert!(!fold(&home(&ctx(), &order), &mut writes, receipt(1)));
+        let mut writes = plan(&ctx(), &refund, &Loaded::default());
+        assert!(!fold(&home(&ctx(), &refund), &mut writes, receipt(1)));
     }
 }
