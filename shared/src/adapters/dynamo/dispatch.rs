@@ -71,12 +71,13 @@ impl DynamoStore {
                 })
             })
             .collect();
-        let mut found = Vec::with_capacity(wanted.len());
+        // By key: an item the index shows twice (see `get_many`) is handled once.
+        let mut found = std::collections::HashMap::with_capacity(wanted.len());
         for chunk in wanted.chunks(100) {
-            found.extend(self.get_many(chunk).await?.into_values());
+            found.extend(self.get_many(chunk).await?);
         }
         let mut due: Vec<(String, Attrs)> = found
-            .into_iter()
+            .into_values()
             .filter_map(|item| {
                 let still_due = text(&item, table::DUE_INDEX.pk)
                     .is_some_and(|pk| shards.iter().any(|s| s == pk));
@@ -284,14 +285,18 @@ impl DynamoStore {
         })
     }
 
-    /// The items at `wanted` (at most 100), strongly consistent, by (pk, sk).
+    /// The items at `wanted` (at most 100), strongly consistent, by (pk, sk). A key
+    /// named twice is asked for once: `BatchGetItem` refuses a request with duplicate
+    /// keys, and the eventually consistent index can show an item whose due key just
+    /// moved under both keys for a moment.
     pub(super) async fn get_many(
         &self,
         wanted: &[Key],
     ) -> Result<std::collections::HashMap<(String, String), Attrs>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let mut found = std::collections::HashMap::new();
-        let mut keys: Vec<Attrs> = wanted.iter().map(key_attrs).collect();
+        let distinct: std::collections::BTreeSet<&Key> = wanted.iter().collect();
+        let mut keys: Vec<Attrs> = distinct.into_iter().map(key_attrs).collect();
         // DynamoDB may leave keys unprocessed under load: ask again, a few times, after
         // a short, growing pause.
         for attempt in 0..5u32 {
