@@ -5,7 +5,7 @@
 //! dispatchers never both act on one follow-up, and the webhook's planner never
 //! overwrites a follow-up a dispatcher has just changed (or the other way round).
 
-use super::{decode_item, key_attrs, table, unavailable, Attrs, DynamoStore, StoreError};
+use super::{decode_item, key_attrs, table, text, unavailable, Attrs, DynamoStore, StoreError};
 use crate::model::{
     keys, FollowUpRecord, Key, OrderRecord, ProfileRecord, Record, ShopRecord, SuppressionRecord,
 };
@@ -31,7 +31,7 @@ impl DynamoStore {
     /// Items of the due-index partitions `shards` (`DUE#n` follow-ups, `SETTLE#n`
     /// feedback) due at or before `now_key`, at most `limit` from each, earliest first.
     ///
-    /// The index keeps keys only ([`table::create_table`]), so a write that leaves an
+    /// The index keeps keys only ([`table::projection`]), so a write that leaves an
     /// item's due key as it was (a claim, a hand-over mark, an SES event on a follow-up
     /// still due) costs the index nothing. The items themselves come from one strongly
     /// consistent `BatchGetItem` per 100 found (not one per partition), which also
@@ -64,12 +64,7 @@ impl DynamoStore {
         let wanted: Vec<Key> = pages
             .iter()
             .flat_map(|page| page.items())
-            .filter_map(|entry| {
-                Some(Key {
-                    pk: text(entry, table::PK)?.to_owned(),
-                    sk: text(entry, table::SK)?.to_owned(),
-                })
-            })
+            .filter_map(super::privacy::key_of)
             .collect();
         // By key: an item the index shows twice (see `get_many`) is handled once.
         let mut found = std::collections::HashMap::with_capacity(wanted.len());
@@ -425,14 +420,6 @@ impl DynamoStore {
             update.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         super::cas("UpdateItem", req.update_expression(update).send().await)
-    }
-}
-
-/// The string attribute `name` of `item`.
-fn text<'a>(item: &'a Attrs, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) => Some(s),
-        _ => None,
     }
 }
 

@@ -518,11 +518,16 @@ fn plan_with_receipt(
 type Found = Option<(String, String)>;
 
 fn receipt_found(item: &Attrs) -> (String, String) {
-    let text = |name: &str| match item.get(name) {
-        Some(AttributeValue::S(w)) => w.clone(),
-        _ => String::new(),
-    };
+    let text = |name: &str| text(item, name).unwrap_or_default().to_owned();
     (text("writer"), text("webhook_id"))
+}
+
+/// The string attribute `name` of `item`.
+fn text<'a>(item: &'a Attrs, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s),
+        _ => None,
+    }
 }
 
 async fn continue_after_backoff(attempt: u32) {

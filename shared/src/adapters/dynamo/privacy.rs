@@ -259,13 +259,9 @@ impl DynamoStore {
 
 /// The key of a stored item (or of a `LastEvaluatedKey`).
 pub fn key_of(item: &Attrs) -> Option<Key> {
-    let text = |name: &str| match item.get(name) {
-        Some(AttributeValue::S(s)) => Some(s.clone()),
-        _ => None,
-    };
     Some(Key {
-        pk: text(table::PK)?,
-        sk: text(table::SK)?,
+        pk: super::text(item, table::PK)?.to_owned(),
+        sk: super::text(item, table::SK)?.to_owned(),
     })
 }
 

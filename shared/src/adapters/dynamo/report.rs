@@ -250,13 +250,7 @@ impl DynamoStore {
                 more = true;
                 break;
             }
-            let text = |name: &str| match entry.get(name) {
-                Some(AttributeValue::S(s)) => Some(s.clone()),
-                _ => None,
-            };
-            if let (Some(pk), Some(sk)) = (text(super::table::PK), text(super::table::SK)) {
-                wanted.push(Key { pk, sk });
-            }
+            wanted.extend(super::privacy::key_of(&entry));
         }
         let mut found = std::collections::HashMap::new();
         for chunk in wanted.chunks(100) {
