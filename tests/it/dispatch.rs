@@ -1437,6 +1437,42 @@ async fn the_hand_over_mark_writes_no_index_entry_and_the_outcome_one() {
 }
 
 #[tokio::test]
+async fn an_item_the_due_index_shows_twice_is_read_and_returned_once() {
+    let t = TestApp::spawn().await;
+    let body = paid(5600, 96, "twice@example.com");
+    deliver(&t, "orders/paid", &body, "wh-twice-1").await;
+    let due_pk = t
+        .followups()
+        .await
+        .into_iter()
+        .find_map(|f| f.due_pk)
+        .expect("a pending follow-up in the index");
+    let d = t.dispatcher("2026-11-22T09:01:00Z", None).await;
+    // The same partition twice gives every key twice, as an index caught between a
+    // due key's delete and put can: BatchGetItem refuses duplicate keys, so they are
+    // asked for once, and each follow-up comes back once.
+    let once = d
+        .store
+        .due(
+            std::slice::from_ref(&due_pk),
+            "2027-01-01T00:00:00.000Z",
+            200,
+        )
+        .await
+        .expect("one partition");
+    let twice = d
+        .store
+        .due(&[due_pk.clone(), due_pk], "2027-01-01T00:00:00.000Z", 200)
+        .await
+        .expect("the partition twice");
+    assert!(!once.is_empty());
+    let ids = |fs: &[aftercart::model::FollowUpRecord]| {
+        fs.iter().map(|f| f.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&twice), ids(&once));
+}
+
+#[tokio::test]
 async fn a_hand_over_whose_cap_slot_is_taken_writes_nothing_and_a_planned_reminder_is_made_once() {
     use aftercart::ports::dispatch::{HandOver, Slot};
     use aftercart::ports::store::Cas;

@@ -16,10 +16,7 @@ use crate::domain::ingest::receipts::Home;
 use crate::domain::ingest::{self, Context, Item, Loaded, Needs, Write};
 use crate::model::time::utc_key;
 use crate::model::Expect;
-use crate::model::{
-    keys, DiscountRecord, FoldedReceipt, FollowUpRecord, FulfillmentRecord, Key, OrderRecord,
-    Receipt, Record,
-};
+use crate::model::{keys, DiscountRecord, FoldedReceipt, FollowUpRecord, Key, Receipt, Record};
 use crate::ports::store::{seen_receipt, Cas, DuplicateOf, Outcome, Recorder, StoreError};
 use crate::wire::shopify::Event;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -420,23 +417,18 @@ impl DynamoStore {
         home: &Home,
         receipt: &Receipt,
     ) -> Result<Option<Outcome>, StoreError> {
-        let stored = match home {
-            Home::Item(key) => self
-                .get::<Receipt>(key)
-                .await?
-                .map(|r| (r.writer, r.webhook_id)),
-            Home::Shipment { item, event_id, .. } => self
-                .get::<FulfillmentRecord>(item)
-                .await?
-                .and_then(|mut f| f.receipts.remove(event_id))
-                .map(|r| (r.writer, r.webhook_id)),
-            Home::Order { item, state, .. } => self
-                .get::<OrderRecord>(item)
-                .await?
-                .and_then(|mut o| o.receipts.remove(state))
-                .map(|r| (r.writer, r.webhook_id)),
-        };
-        let found = stored.as_ref().map(|(w, id)| (w.as_str(), id.as_str()));
+        // A receipt item is read as such; a folded one in the item that holds it.
+        let mut present = Vec::new();
+        let mut loaded = Loaded::default();
+        match home {
+            Home::Item(key) => {
+                let stored = self.get::<Receipt>(key).await?;
+                present.push(stored.map(|r| (r.writer, r.webhook_id)));
+            }
+            Home::Shipment { item, .. } => loaded.fulfillment = self.get(item).await?,
+            Home::Order { item, .. } => loaded.order = self.get(item).await?,
+        }
+        let found = stored_receipt(&present, home, &loaded);
         Ok(seen_receipt(found, &receipt.writer, ctx.webhook_id, 0))
     }
 
@@ -480,12 +472,12 @@ fn stored_receipt<'a>(
     home: &Home,
     loaded: &'a Loaded,
 ) -> Option<(&'a str, &'a str)> {
-    match home {
-        Home::Item(_) => present
+    match home.holder() {
+        None => present
             .first()?
             .as_ref()
             .map(|(w, id)| (w.as_str(), id.as_str())),
-        Home::Shipment { .. } | Home::Order { .. } => ingest::receipts::found(home, loaded)
+        Some(_) => ingest::receipts::found(home, loaded)
             .map(|r| (r.writer.as_str(), r.webhook_id.as_str())),
     }
 }
@@ -499,7 +491,7 @@ fn plan_with_receipt(
     home: &Home,
 ) -> Result<Vec<Write>, StoreError> {
     let mut writes = ingest::plan(ctx, event, loaded);
-    if let Home::Shipment { item, .. } | Home::Order { item, .. } = home {
+    if let Some(item) = home.holder() {
         let mine = FoldedReceipt {
             webhook_id: ctx.webhook_id.to_owned(),
             writer: receipt.writer.clone(),

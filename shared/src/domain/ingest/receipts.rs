@@ -77,31 +77,71 @@ impl Home {
             Home::Shipment { .. } | Home::Order { .. } => None,
         }
     }
+
+    /// The key of the item a folded receipt is kept in (`None` for a receipt item).
+    pub fn holder(&self) -> Option<&Key> {
+        match self {
+            Home::Item(_) => None,
+            Home::Shipment { item, .. } | Home::Order { item, .. } => Some(item),
+        }
+    }
+
+    /// The folded receipt's key in its holder's `receipts`.
+    fn folded_id(&self) -> Option<&str> {
+        match self {
+            Home::Item(_) => None,
+            Home::Shipment { event_id, .. } => Some(event_id),
+            Home::Order { state, .. } => Some(state),
+        }
+    }
+
+    /// The `receipts` of this home's holder, if `item` is it.
+    fn receipts_in<'a>(&self, item: &'a mut Item) -> Option<&'a mut Receipts> {
+        match item {
+            Item::Fulfillment(f) if matches!(self, Home::Shipment { fulfillment_id, .. } if *fulfillment_id == f.fulfillment_id) => {
+                Some(&mut f.receipts)
+            }
+            Item::Order(o) if matches!(self, Home::Order { order_id, .. } if *order_id == o.order_id) => {
+                Some(&mut o.receipts)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `receipts` of this home's holder in the items as read.
+    fn receipts_read<'a>(&self, loaded: &'a Loaded) -> Option<&'a Receipts> {
+        match self {
+            Home::Item(_) => None,
+            Home::Shipment { fulfillment_id, .. } => loaded
+                .fulfillment
+                .as_ref()
+                .filter(|f| f.fulfillment_id == *fulfillment_id)
+                .map(|f| &f.receipts),
+            Home::Order { order_id, .. } => loaded
+                .order
+                .as_ref()
+                .filter(|o| o.order_id == *order_id)
+                .map(|o| &o.receipts),
+        }
+    }
+
+    /// How old a folded receipt is, to keep the newest: a tracking event's id grows
+    /// with time (compared as a number), an order state's `{version}#{topic}` sorts
+    /// oldest first as text.
+    fn age(&self, id: &str) -> (u64, String) {
+        match self {
+            Home::Shipment { .. } => (id.parse().unwrap_or(0), String::new()),
+            _ => (0, id.to_owned()),
+        }
+    }
 }
+
+/// A holder's folded receipts, by event id or order state.
+type Receipts = BTreeMap<String, FoldedReceipt>;
 
 /// A folded receipt in the items as read (`None` for a receipt item, or not recorded).
 pub fn found<'a>(home: &Home, loaded: &'a Loaded) -> Option<&'a FoldedReceipt> {
-    match home {
-        Home::Item(_) => None,
-        Home::Shipment {
-            fulfillment_id,
-            event_id,
-            ..
-        } => loaded
-            .fulfillment
-            .as_ref()
-            .filter(|f| f.fulfillment_id == *fulfillment_id)?
-            .receipts
-            .get(event_id),
-        Home::Order {
-            order_id, state, ..
-        } => loaded
-            .order
-            .as_ref()
-            .filter(|o| o.order_id == *order_id)?
-            .receipts
-            .get(state),
-    }
+    home.receipts_read(loaded)?.get(home.folded_id()?)
 }
 
 /// Puts a folded receipt into the plan's write of the item that holds it, keeping the
@@ -109,49 +149,23 @@ pub fn found<'a>(home: &Home, loaded: &'a Loaded) -> Option<&'a FoldedReceipt> {
 /// the plan does not write its home (the planner always writes a tracking event's
 /// shipment and an order topic's order).
 pub fn fold(home: &Home, writes: &mut [Write], receipt: FoldedReceipt) -> bool {
-    match home {
-        Home::Item(_) => false,
-        Home::Shipment {
-            fulfillment_id,
-            event_id,
-            ..
-        } => {
-            let Some(shipment) = writes.iter_mut().find_map(|w| match &mut w.item {
-                Item::Fulfillment(f) if f.fulfillment_id == *fulfillment_id => Some(f),
-                _ => None,
-            }) else {
-                return false;
-            };
-            shipment.receipts.insert(event_id.clone(), receipt);
-            // Event ids grow with time: the oldest is the smallest number.
-            keep_newest(&mut shipment.receipts, |id| id.parse::<u64>().unwrap_or(0));
-            true
-        }
-        Home::Order {
-            order_id, state, ..
-        } => {
-            let Some(order) = writes.iter_mut().find_map(|w| match &mut w.item {
-                Item::Order(o) if o.order_id == *order_id => Some(o),
-                _ => None,
-            }) else {
-                return false;
-            };
-            order.receipts.insert(state.clone(), receipt);
-            // `{version}#{topic}`: the oldest state sorts first.
-            keep_newest(&mut order.receipts, String::clone);
-            true
-        }
-    }
-}
-
-/// Drops the oldest receipts (smallest `age`) beyond [`FOLDED_RECEIPTS_MAX`].
-fn keep_newest<A: Ord>(receipts: &mut BTreeMap<String, FoldedReceipt>, age: impl Fn(&String) -> A) {
+    let Some(id) = home.folded_id() else {
+        return false;
+    };
+    let Some(receipts) = writes
+        .iter_mut()
+        .find_map(|w| home.receipts_in(&mut w.item))
+    else {
+        return false;
+    };
+    receipts.insert(id.to_owned(), receipt);
     while receipts.len() > FOLDED_RECEIPTS_MAX {
-        let Some(oldest) = receipts.keys().min_by_key(|id| age(id)).cloned() else {
+        let Some(oldest) = receipts.keys().min_by_key(|id| home.age(id)).cloned() else {
             break;
         };
         receipts.remove(&oldest);
     }
+    true
 }
 
 #[cfg(test)]
