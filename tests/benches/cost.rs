@@ -299,6 +299,30 @@ async fn main() {
         event_rows.push(take_row(&meter, what, rest.len(), &mut batched, &mut batched_n).await);
     }
 
+    // Beside the life: a carrier's tracking event that is not the delivery (a shipment
+    // gets several): the shipment alone, with the event's receipt.
+    let mut v: Value = serde_json::from_slice(&delivered(0)).expect("JSON");
+    v["id"] = 12_584_341_300_000_u64.into();
+    v["status"] = "out_for_delivery".into();
+    let body = serde_json::to_vec(&v).expect("JSON");
+    let (status, resp) = t
+        .post(signed(
+            "fulfillment_events/create",
+            &body,
+            "wh-out-for-delivery",
+        ))
+        .await;
+    assert_eq!(
+        (status, resp["status"].as_str()),
+        (200, Some("recorded")),
+        "{resp}"
+    );
+    aside.push(Row {
+        what: "webhook fulfillment_events/create, out for delivery".into(),
+        usage: meter.take().await,
+        count: 1,
+    });
+
     // Beside the life: an order of 250 lines.
     let (status, resp) = t
         .post(signed(

@@ -340,6 +340,88 @@ async fn a_tracking_event_keeps_its_receipt_in_its_shipment_and_is_recorded_once
     assert_eq!(n(&shipment, "v"), "2", "written once per event");
 }
 
+/// A plan of one item (a tracking event before delivery: the shipment, holding the
+/// event's receipt) is one conditional `PutItem` at 1 write unit, not a one-item
+/// transaction at 2; a plan of several items stays one transaction.
+#[tokio::test]
+async fn a_one_item_plan_is_a_conditional_put_and_a_larger_one_a_transaction() {
+    use aftercart_integration::meter::Meter;
+    let meter = Meter::start().await;
+    let t = TestApp::spawn_via(&meter.url).await;
+    t.post(signed("orders/paid", fixtures::ORDER, "wh-paid"))
+        .await;
+    let topic = "fulfillment_events/create";
+    let event = |id: u64, status: &str| {
+        let mut e: serde_json::Value =
+            serde_json::from_slice(fixtures::FULFILLMENT_DELIVERED).expect("fixture");
+        e["id"] = id.into();
+        e["status"] = status.into();
+        serde_json::to_vec(&e).expect("JSON")
+    };
+    let writes = |u: &aftercart_integration::meter::Usage| {
+        let mut ops: Vec<(String, f64)> = u
+            .by_operation
+            .iter()
+            .filter(|(_, units)| units.wru > 0.0)
+            .map(|(op, units)| (op.clone(), units.wru))
+            .collect();
+        ops.sort_by(|a, b| a.0.cmp(&b.0));
+        ops
+    };
+    let _ = meter.take().await;
+    // The shipment's first event creates it (`attribute_not_exists`), the next one
+    // changes it (`v = :expected`): one item each, under 1 KB.
+    for (i, (id, status)) in [(9_001u64, "label_printed"), (9_002, "in_transit")]
+        .into_iter()
+        .enumerate()
+    {
+        let (code, body) = t
+            .post(signed(topic, &event(id, status), &format!("wh-ev-{i}")))
+            .await;
+        assert_eq!(
+            (code, body["status"].as_str()),
+            (200, Some("recorded")),
+            "{body}"
+        );
+        let usage = meter.take().await;
+        assert_eq!(
+            writes(&usage),
+            vec![("PutItem".to_owned(), 1.0)],
+            "{:#?}",
+            usage.log
+        );
+    }
+    let shipment = t
+        .get(ORDER_PK, "FULFILLMENT#255858046")
+        .await
+        .expect("shipment");
+    assert_eq!(s(&shipment, "shipment_status"), "in_transit");
+    assert_eq!(shipment["receipts"].as_m().expect("map").len(), 2);
+    // Delivered: the shipment, the order and the satisfaction check, all or nothing.
+    let (code, body) = t
+        .post(signed(topic, &event(9_003, "delivered"), "wh-ev-3"))
+        .await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+    let usage = meter.take().await;
+    let ops: Vec<String> = writes(&usage).into_iter().map(|(op, _)| op).collect();
+    assert!(
+        ops.contains(&"TransactWriteItems".to_owned()),
+        "{:#?}",
+        usage.log
+    );
+    assert!(!ops.contains(&"PutItem".to_owned()), "{:#?}", usage.log);
+    // The one-item event delivered again is a duplicate and writes nothing.
+    let (_, again) = t
+        .post(signed(topic, &event(9_002, "in_transit"), "wh-ev-1"))
+        .await;
+    assert_eq!(again["status"], "duplicate_delivery", "{again}");
+    assert!(writes(&meter.take().await).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_orders_of_one_customer_keep_the_profile_consistent() {
     let t = TestApp::spawn_alone_configured(load_test_config()).await;
