@@ -1473,7 +1473,7 @@ async fn an_item_the_due_index_shows_twice_is_read_and_returned_once() {
 }
 
 #[tokio::test]
-async fn a_hand_over_whose_cap_slot_is_taken_writes_nothing_and_a_planned_reminder_is_made_once() {
+async fn a_hand_over_whose_cap_slot_is_taken_writes_nothing_and_its_reminder_is_made_once() {
     use aftercart::ports::dispatch::{HandOver, Slot};
     use aftercart::ports::store::Cas;
     let t = TestApp::spawn().await;
@@ -1514,16 +1514,36 @@ async fn a_hand_over_whose_cap_slot_is_taken_writes_nothing_and_a_planned_remind
         now,
         cap_start,
     };
-    let cap = store.hand_over(&next, seen.v, Some(now), Some(slot)).await;
+    // A satisfaction check's reminder comes with the mark (here, planned for this one).
+    let mut reminder = next.clone();
+    reminder.id = "satisfaction_reminder#5500#0".into();
+    reminder.playbook = Playbook::SatisfactionReminder;
+    reminder.status = FollowUpStatus::Pending;
+    reminder.lease_owner = None;
+    reminder.sent_at = None;
+    reminder.v = 1;
+    let reminders = || async {
+        t.followups()
+            .await
+            .into_iter()
+            .filter(|f| f.id == reminder.id)
+            .collect::<Vec<_>>()
+    };
+    let cap = store
+        .hand_over(&next, seen.v, Some(now), Some(slot), Some(&reminder))
+        .await;
     assert_eq!(cap.unwrap(), HandOver::CapHeld);
-    assert_eq!(t.followups().await.remove(0), seen, "nothing written");
-    // Once the cap has passed, the hand-over and the slot go together.
+    assert_eq!(t.followups().await, vec![seen.clone()], "nothing written");
+    // Once the cap has passed, the hand-over, the slot and the reminder go together.
     let later = Slot {
         cap_start: "2026-11-22T09:05:00.000Z",
         ..slot
     };
-    let done = store.hand_over(&next, seen.v, Some(now), Some(later)).await;
-    assert_eq!(done.unwrap(), HandOver::Done);
+    let done = store
+        .hand_over(&next, seen.v, Some(now), Some(later), Some(&reminder))
+        .await;
+    assert_eq!(done.unwrap(), HandOver::Done { planned: true });
+    assert_eq!(reminders().await.len(), 1);
     let p = store
         .get_profile(SHOP, &seen.customer_key)
         .await
@@ -1534,34 +1554,58 @@ async fn a_hand_over_whose_cap_slot_is_taken_writes_nothing_and_a_planned_remind
     let mut rival = next.clone();
     rival.lease_owner = Some("rival".into());
     let lost = store
-        .hand_over(&rival, seen.v, Some(now), Some(later))
+        .hand_over(&rival, seen.v, Some(now), Some(later), Some(&reminder))
         .await;
     assert_eq!(lost.unwrap(), HandOver::Lost);
 
-    // The outcome with a reminder to plan: created once; planned again, the outcome
-    // is written alone.
-    let mut sent = next.clone();
+    // A later attempt's hand-over (the send failed and is retried) moves the reminder
+    // while it is pending as planned, and leaves it once it has moved on.
+    let mut retry = next.clone();
+    retry.v += 1;
+    let mut moved = reminder.clone();
+    moved.due_at = "2026-11-27T10:00:00.000Z".into();
+    let again = store
+        .hand_over(&retry, next.v, None, Some(later), Some(&moved))
+        .await;
+    assert_eq!(again.unwrap(), HandOver::Done { planned: true });
+    assert_eq!(reminders().await[0].due_at, moved.due_at);
+    let mut claimed = moved.clone();
+    claimed.v = 2;
+    claimed.status = FollowUpStatus::Sending;
+    assert_eq!(
+        store.save_followup(&claimed, 1, None).await.unwrap(),
+        Cas::Done
+    );
+    let mut third = retry.clone();
+    third.v += 1;
+    let kept = store
+        .hand_over(&third, retry.v, None, Some(later), Some(&reminder))
+        .await;
+    assert_eq!(kept.unwrap(), HandOver::Done { planned: false });
+    assert_eq!(reminders().await, vec![claimed.clone()], "left as it was");
+    let stored = store
+        .get_followup(SHOP, &seen.customer_key, &seen.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.v, third.v, "the mark written without it");
+
+    // The outcome of a mark an older dispatcher wrote without a reminder plans it, once;
+    // with the reminder there, the outcome is written alone.
+    let mut sent = third.clone();
     sent.v += 1;
     sent.status = FollowUpStatus::Sent;
-    let mut reminder = sent.clone();
-    reminder.id = "satisfaction_reminder#5500#0".into();
-    reminder.playbook = Playbook::SatisfactionReminder;
-    reminder.status = FollowUpStatus::Pending;
-    reminder.v = 1;
-    let first = store
-        .save_followup_planning(&sent, next.v, None, &reminder)
+    let planned = store
+        .save_followup_planning(&sent, third.v, None, &reminder)
         .await;
-    assert_eq!(first.unwrap(), (Cas::Done, true));
-    let mut again = sent.clone();
-    again.v += 1;
-    let second = store
-        .save_followup_planning(&again, sent.v, None, &reminder)
-        .await;
-    assert_eq!(second.unwrap(), (Cas::Done, false));
-    let all = t.followups().await;
-    assert_eq!(all.iter().filter(|f| f.id == reminder.id).count(), 1);
-    let stored = all.iter().find(|f| f.id == seen.id).unwrap();
-    assert_eq!((stored.v, stored.status), (again.v, FollowUpStatus::Sent));
+    assert_eq!(planned.unwrap(), (Cas::Done, false));
+    assert_eq!(reminders().await, vec![claimed]);
+    let stored = store
+        .get_followup(SHOP, &seen.customer_key, &seen.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.v, stored.status), (sent.v, FollowUpStatus::Sent));
 }
 
 #[tokio::test]

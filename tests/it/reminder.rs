@@ -105,7 +105,7 @@ async fn the_silent_customer_gets_one_reminder_the_rater_and_the_refunded_none()
     let checks = d.mailer.sent.lock().unwrap().clone();
     assert!(checks.iter().all(|e| tag(e, "playbook") == "satisfaction"));
 
-    // Each one planned its reminder as it was recorded sent, five days on.
+    // Each one planned its reminder as it was handed to SES, five days on.
     let all = t.followups().await;
     let reminders: Vec<_> = all
         .iter()
@@ -237,4 +237,48 @@ async fn the_silent_customer_gets_one_reminder_the_rater_and_the_refunded_none()
         .filter(|f| f.playbook == Playbook::SatisfactionReminder)
         .count();
     assert_eq!(reminders, 4, "one per satisfaction check, never a second");
+}
+
+/// A satisfaction check's reminder is created in its hand-over's transaction (with the
+/// mark and the customer's send slot), so the outcome of the send is one plain
+/// conditional `PutItem`: 9 write units for the email, not the 10 of an outcome and a
+/// reminder written together in a second transaction.
+#[tokio::test]
+async fn a_satisfaction_check_plans_its_reminder_with_the_hand_over_and_records_its_outcome_alone()
+{
+    use aftercart_integration::meter::Meter;
+    let t = TestApp::spawn().await;
+    shipped(&t, 5501, 91, "meter@example.com").await;
+    let thanks = t.dispatcher("2026-11-22T09:00:30Z", None).await;
+    assert_eq!(run_dispatch(&thanks).await["sent"], 1);
+    let all = t.followups().await;
+    let due = time(&followup(&all, "satisfaction#5501#0").due_at) + Duration::hours(1);
+    let meter = Meter::start().await;
+    let d = t.dispatcher_via(&due.to_rfc3339(), None, &meter.url).await;
+    assert_eq!(run_dispatch(&d).await["sent"], 1);
+    let usage = meter.take().await;
+    let writes: Vec<&String> = usage
+        .log
+        .iter()
+        .filter(|l| l.starts_with("TransactWriteItems") || l.starts_with("PutItem"))
+        .collect();
+    assert_eq!(writes.len(), 2, "{:#?}", usage.log);
+    // The mark, the slot and the new reminder (its index entry too): 2 + 2 + 2 + 1.
+    assert!(writes[0].starts_with("TransactWriteItems"), "{writes:#?}");
+    assert!(
+        writes[0].contains("FOLLOWUP#satisfaction_reminder#5501#0"),
+        "{writes:#?}"
+    );
+    assert!(writes[0].contains(" 7.0 WRU"), "{writes:#?}");
+    // The outcome: the check, and its entry's removal from the index.
+    assert!(writes[1].starts_with("PutItem"), "{writes:#?}");
+    assert!(writes[1].contains(" 2.0 WRU"), "{writes:#?}");
+    let all = t.followups().await;
+    let reminder = followup(&all, "satisfaction_reminder#5501#0");
+    let sent_at = followup(&all, "satisfaction#5501#0").sent_at.clone();
+    let sent_at = time(sent_at.as_deref().expect("sent"));
+    assert_eq!(
+        reminder.due_at,
+        aftercart::model::time::utc_key(&(sent_at + Duration::days(5)))
+    );
 }

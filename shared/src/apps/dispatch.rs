@@ -940,7 +940,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         a: &Attempt<'_>,
         run: &Run<'_>,
     ) -> Result<Step<Claim>, Interrupted> {
-        match self.hand_over(f, a).await {
+        match self.hand_over(f, a, run).await {
             Ok((_, Some(handed))) => {
                 if !f.held {
                     Report::add(&run.report.claimed);
@@ -1010,13 +1010,9 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
                 Report::add(&report.sent);
                 tracing::info!(followup = %f.id, shop = %f.shop, playbook = f.playbook.as_str(), "sent");
                 // Retried until the deadline; if it still fails, the hand-over mark
-                // keeps a later claim from sending again (and that claim plans the
-                // satisfaction reminder). A satisfaction check's reminder is created in
-                // the same write.
-                let reminder = self.reminder_of(&done);
-                let recorded = self
-                    .store_outcome_planning(&done, &f, reminder.as_ref(), run)
-                    .await;
+                // keeps a later claim from sending again. A satisfaction check's
+                // reminder was created with the mark.
+                let recorded = self.store_outcome(&done, &f, run).await;
                 run.counts.sent(&f.shop, a.now);
                 recorded
             }
@@ -1066,6 +1062,7 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         &self,
         f: &Claim,
         a: &Attempt<'_>,
+        run: &Run<'_>,
     ) -> Result<(HandOver, Option<Claim>), StoreError> {
         let mut next = next_version(f);
         next.sent_at = Some(a.now_key.clone());
@@ -1076,8 +1073,18 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
             cap_start: &cap_start,
         });
         let claimable = (!f.held).then_some(a.now_key.as_str());
-        let outcome = self.store.hand_over(&next, f.v, claimable, slot).await?;
-        let claim = (outcome == HandOver::Done).then_some(Claim {
+        // A satisfaction check's reminder is created with the mark, due `reminder_days`
+        // after this send: whether it goes is decided when it is due (its guard reads
+        // how the check fared: sent, delivered, not rated).
+        let reminder = self.reminder_of(&next);
+        let outcome = self
+            .store
+            .hand_over(&next, f.v, claimable, slot, reminder.as_ref())
+            .await?;
+        if let (HandOver::Done { planned: true }, Some(r)) = (outcome, &reminder) {
+            self.count_planned(r, run);
+        }
+        let claim = matches!(outcome, HandOver::Done { .. }).then_some(Claim {
             record: next,
             held: true,
         });
@@ -1240,8 +1247,9 @@ impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S
         done.status = FollowUpStatus::Sent;
         done.reason = Some(POSSIBLY_SENT.to_owned());
         done.unindex();
-        // Its reminder is planned with it: the reminder's guard finds out whether it
-        // was delivered.
+        // Its reminder came with the mark; a mark written before reminders were (an
+        // older dispatcher's) has none, so it is planned here if absent. The reminder's
+        // guard finds out whether the check was delivered.
         let reminder = self.reminder_of(&done);
         self.store_outcome_planning(&done, &f, reminder.as_ref(), run)
             .await

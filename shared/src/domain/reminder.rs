@@ -2,11 +2,13 @@
 //! it is planned, and why a due one is called off. Pure: the dispatcher reads the facts
 //! ([`ReminderFacts`]) and writes the follow-up.
 //!
-//! It is planned by the dispatcher when it records the satisfaction email as sent (not
-//! by the webhook's planner: it depends on the send, not on the order's state), due
-//! `reminder_days` after that send. Its id is deterministic
-//! (`satisfaction_reminder#{order}#0`) and it is created only if absent, so a
-//! satisfaction check gets at most one reminder however often planning runs.
+//! It is planned by the dispatcher when it hands the satisfaction email to SES, in the
+//! same write as the hand-over mark (not by the webhook's planner: it depends on the
+//! send, not on the order's state), due `reminder_days` after that send. Its id is
+//! deterministic (`satisfaction_reminder#{order}#0`) and it is created only if absent
+//! (or, still pending as first planned, moved to a later attempt's send), so a
+//! satisfaction check gets at most one reminder however often planning runs. A check
+//! that then fails or never goes is caught by the guard below ([`NOT_SENT`]).
 //!
 //! At its due time it goes only to a customer who got the first email and did not
 //! answer: the satisfaction email was sent, SES reported it delivered, it neither

@@ -40,8 +40,9 @@ pub struct Slot<'a> {
 /// What a hand-over write found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandOver {
-    /// Written (and the slot taken): the email may go to SES.
-    Done,
+    /// Written (and the slot taken): the email may go to SES. `planned`: the follow-up
+    /// to plan with it (a satisfaction check's reminder) was created by this write.
+    Done { planned: bool },
     /// The follow-up changed or is another dispatcher's: nothing written.
     Lost,
     /// Another follow-up holds the customer's send slot: nothing written.
@@ -52,7 +53,7 @@ pub enum HandOver {
 impl From<Cas> for HandOver {
     fn from(cas: Cas) -> Self {
         match cas {
-            Cas::Done => HandOver::Done,
+            Cas::Done => HandOver::Done { planned: false },
             Cas::Lost => HandOver::Lost,
         }
     }
@@ -237,12 +238,19 @@ pub trait FollowUpStore: Send + Sync {
     /// `slot`, takes the customer's send slot in the same atomic write (the frequency
     /// cap, as [`Self::reserve_send_slot`]): both or neither. A follow-up that carries no
     /// discount code is claimed by this one write, just before its email goes to SES.
+    ///
+    /// With `planned` (a satisfaction check's reminder), the same write creates it, or
+    /// replaces it while it is still pending as first planned (`v` 1: an earlier attempt
+    /// of this check handed over and then failed, so its reminder counts from this
+    /// send). A reminder that has moved on since is left as it is, and the mark is
+    /// written without it.
     fn hand_over(
         &self,
         next: &FollowUpRecord,
         expected: u64,
         claimable_at: Option<&str>,
         slot: Option<Slot<'_>>,
+        planned: Option<&FollowUpRecord>,
     ) -> impl Future<Output = Result<HandOver, StoreError>> + Send;
 
     /// Gives back the slot `by` took at `reserved`, restoring the previous holder.

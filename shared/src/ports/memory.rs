@@ -387,13 +387,14 @@ impl FollowUpStore for MemoryStore {
         expected: u64,
         claimable_at: Option<&str>,
         slot: Option<Slot<'_>>,
+        planned: Option<&FollowUpRecord>,
     ) -> Result<HandOver, StoreError> {
-        let Some(slot) = slot else {
+        if slot.is_none() && planned.is_none() {
             return Ok(self
                 .save_followup(next, expected, claimable_at)
                 .await?
                 .into());
-        };
+        }
         self.op(Op::HandOver, |s| {
             let k = next.key();
             let ours = s
@@ -404,16 +405,29 @@ impl FollowUpStore for MemoryStore {
                 return Ok(HandOver::Lost);
             }
             let profile = (next.shop.clone(), next.customer_key.clone());
-            if !s.profiles.get(&profile).is_some_and(|p| slot_free(p, slot)) {
-                return Ok(HandOver::CapHeld);
-            }
-            if let Some(p) = s.profiles.get_mut(&profile) {
-                p.last_email_at = Some(slot.now.into());
-                p.last_email_by = Some(slot.by.into());
-                p.v += 1;
+            if let Some(slot) = slot {
+                if !s.profiles.get(&profile).is_some_and(|p| slot_free(p, slot)) {
+                    return Ok(HandOver::CapHeld);
+                }
+                if let Some(p) = s.profiles.get_mut(&profile) {
+                    p.last_email_at = Some(slot.now.into());
+                    p.last_email_by = Some(slot.by.into());
+                    p.v += 1;
+                }
             }
             save_followup_in(s, next, expected, claimable_at)?;
-            Ok(HandOver::Done)
+            let planned = planned.is_some_and(|p| {
+                let k = p.key();
+                let replaceable = s
+                    .followups
+                    .get(&(k.pk.clone(), k.sk.clone()))
+                    .is_none_or(|stored| stored.status == FollowUpStatus::Pending && stored.v == 1);
+                if replaceable {
+                    s.followups.insert((k.pk, k.sk), p.clone());
+                }
+                replaceable
+            });
+            Ok(HandOver::Done { planned })
         })
         .await
     }

@@ -124,55 +124,92 @@ impl DynamoStore {
             .map_err(|e| unavailable("TransactWriteItems", &e))
     }
 
-    /// The hand-over mark and, with `slot`, the customer's send slot in one
-    /// `TransactWriteItems` (a plain conditional `PutItem` without a slot to take).
+    /// The hand-over mark and, with `slot`, the customer's send slot and, with
+    /// `planned`, a satisfaction check's reminder in one `TransactWriteItems` (a plain
+    /// conditional `PutItem` with neither). The reminder is created if absent, or
+    /// replaced while still pending at version 1; otherwise the mark is written again
+    /// without it.
     pub async fn hand_over(
         &self,
         next: &FollowUpRecord,
         expected: u64,
         claimable_at: Option<&str>,
         slot: Option<Slot<'_>>,
+        planned: Option<&FollowUpRecord>,
     ) -> Result<HandOver, StoreError> {
         use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-        let Some(slot) = slot else {
+        if slot.is_none() && planned.is_none() {
             return Ok(self
                 .save_followup(next, expected, claimable_at)
                 .await?
                 .into());
-        };
+        }
         let built = |e: aws_sdk_dynamodb::error::BuildError| unavailable("TransactWriteItems", &e);
-        let put = self.followup_put(next, expected, claimable_at)?;
-        let s = slot_write(slot);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_attrs(&keys::profile(
-                &next.shop,
-                &next.customer_key,
-            ))))
-            .update_expression(SLOT_UPDATE)
-            .condition_expression(SLOT_FREE)
-            .set_expression_attribute_values(Some(s))
-            .build()
-            .map_err(built)?;
-        let out = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        // A retry of an attempt that committed passes both conditions again (same
-        // version and owner; the slot already names this follow-up).
-        match super::transact(out)? {
-            Ok(()) => Ok(HandOver::Done),
-            Err(codes) if codes.first().is_some_and(|c| c == CONDITION_FAILED) => {
-                Ok(HandOver::Lost)
-            }
-            Err(codes) if codes.get(1).is_some_and(|c| c == CONDITION_FAILED) => {
-                Ok(HandOver::CapHeld)
+        let mut req = self.client.transact_write_items().transact_items(
+            TransactWriteItem::builder()
+                .put(self.followup_put(next, expected, claimable_at)?)
+                .build(),
+        );
+        if let Some(slot) = slot {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_attrs(&keys::profile(
+                    &next.shop,
+                    &next.customer_key,
+                ))))
+                .update_expression(SLOT_UPDATE)
+                .condition_expression(SLOT_FREE)
+                .set_expression_attribute_values(Some(slot_write(slot)))
+                .build()
+                .map_err(built)?;
+            req = req.transact_items(TransactWriteItem::builder().update(update).build());
+        }
+        if let Some(p) = planned {
+            req = req.transact_items(
+                TransactWriteItem::builder()
+                    .put(self.planned_put(p)?)
+                    .build(),
+            );
+        }
+        // A retry of an attempt that committed passes every condition again (same
+        // version and owner; the slot already names this follow-up; the reminder is
+        // the one it wrote, still pending at version 1).
+        let slot_at = slot.map(|_| 1);
+        let planned_at = planned.map(|_| 1 + usize::from(slot.is_some()));
+        let failed = |codes: &[String], i: Option<usize>| {
+            i.and_then(|i| codes.get(i))
+                .is_some_and(|c| c == CONDITION_FAILED)
+        };
+        match super::transact(req.send().await)? {
+            Ok(()) => Ok(HandOver::Done {
+                planned: planned.is_some(),
+            }),
+            Err(codes) if failed(&codes, Some(0)) => Ok(HandOver::Lost),
+            Err(codes) if failed(&codes, slot_at) => Ok(HandOver::CapHeld),
+            // The reminder has moved on (an earlier attempt's, claimed or ended since):
+            // the mark without it.
+            Err(codes) if failed(&codes, planned_at) => {
+                Box::pin(self.hand_over(next, expected, claimable_at, slot, None)).await
             }
             Err(codes) => Err(super::cancelled(&codes)),
         }
+    }
+
+    /// The creation of `planned` (a reminder) in a transaction: absent, or still pending
+    /// as first planned.
+    fn planned_put(
+        &self,
+        planned: &FollowUpRecord,
+    ) -> Result<aws_sdk_dynamodb::types::Put, StoreError> {
+        aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(followup_write(planned, 0, None)?.item))
+            .condition_expression("attribute_not_exists(pk) OR (#st = :pending AND v = :first)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .expression_attribute_values(":first", AttributeValue::N("1".into()))
+            .build()
+            .map_err(|e| unavailable("TransactWriteItems", &e))
     }
 
     /// The outcome `next` and the creation of `planned` in one `TransactWriteItems`;
@@ -601,8 +638,9 @@ impl FollowUpStore for DynamoStore {
         expected: u64,
         claimable_at: Option<&str>,
         slot: Option<Slot<'_>>,
+        planned: Option<&FollowUpRecord>,
     ) -> Result<HandOver, StoreError> {
-        DynamoStore::hand_over(self, next, expected, claimable_at, slot).await
+        DynamoStore::hand_over(self, next, expected, claimable_at, slot, planned).await
     }
     async fn release_send_slot(
         &self,

@@ -1,5 +1,5 @@
 //! The dispatcher's part in the satisfaction reminder (`domain::reminder`): planning the
-//! reminder once its satisfaction check is recorded as sent. What the guard reads about
+//! reminder as its satisfaction check is handed to SES. What the guard reads about
 //! the check a due reminder repeats comes with the send's other reads
 //! (`FollowUpStore::get_for_send`).
 
@@ -11,11 +11,12 @@ use crate::ports::dispatch::{DiscountStore, FollowUpStore, StoreAdmin};
 use crate::ports::mail::Mailer;
 
 impl<M: Mailer, S: FollowUpStore + DiscountStore, A: StoreAdmin> Dispatcher<M, S, A> {
-    /// The reminder of `sent`, a satisfaction follow-up about to be recorded as sent
-    /// (or marked possibly sent), if the shop wants one. It is created in the same write
-    /// as that outcome, only if absent, so a re-run or a retaken claim never makes a
-    /// second; if the outcome cannot be written, neither is the reminder, and the claim
-    /// that later marks the check possibly sent plans it.
+    /// The reminder of `sent`, a satisfaction follow-up being handed to SES (or marked
+    /// possibly sent), if the shop wants one. It is created in the same write as the
+    /// hand-over mark (`FollowUpStore::hand_over`), so a re-run or a retaken claim never
+    /// makes a second, and a check whose mark is not written gets none; a mark an older
+    /// dispatcher wrote without one gets it when a later claim marks the check possibly
+    /// sent.
     pub(super) fn reminder_of(&self, sent: &FollowUpRecord) -> Option<FollowUpRecord> {
         let shop = self.config.shop(&sent.shop)?;
         let now_key = utc_key(&self.clock.now());

@@ -1,11 +1,12 @@
 //! The satisfaction reminder over the in-memory ports: planned once when the
-//! satisfaction email is recorded sent, sent once to the customer who did not rate, and
+//! satisfaction email is handed to SES, sent once to the customer who did not rate, and
 //! called off for each reason `domain::reminder` names; the other guards (suppression,
 //! frequency cap, quiet hours) apply to it as to any follow-up. Against moto:
 //! `tests/it/reminder.rs`.
 
 use super::*;
-use crate::domain::reminder::{BOUNCED, NOT_DELIVERED, RATED, REFUNDED, TURNED_OFF};
+use crate::domain::reminder::{BOUNCED, NOT_DELIVERED, NOT_SENT, RATED, REFUNDED, TURNED_OFF};
+use crate::model::time::parse_time;
 use crate::model::time::FixedClock;
 use crate::model::tokens::{verify, LinkKeys, Purpose};
 use crate::model::{FeedbackRecord, OrderLine, Playbook};
@@ -210,7 +211,7 @@ fn ratings_in(email: &OutgoingEmail, now: DateTime<Utc>) -> Vec<(String, Option<
 async fn the_silent_customer_gets_one_reminder_and_the_one_who_rated_none() {
     let w = World::new();
     let (a, b) = w.two_sent_and_delivered().await;
-    // Planned as each satisfaction email was recorded sent, five days after it.
+    // Planned as each satisfaction email was handed to SES, five days after it.
     let planned = w.reminders();
     assert_eq!(planned.len(), 2, "{planned:?}");
     for r in &planned {
@@ -385,29 +386,26 @@ async fn the_frequency_cap_and_quiet_hours_defer_a_reminder() {
 }
 
 #[tokio::test]
-async fn a_send_whose_outcome_was_lost_still_gets_its_one_reminder_and_the_store_is_retried() {
+async fn a_send_whose_outcome_was_lost_keeps_the_one_reminder_its_hand_over_made() {
     let w = World::new();
     let id = w.satisfaction_due("a", 1);
-    // The outcome of the send cannot be written: no reminder yet.
+    // The outcome of the send cannot be written; the reminder came with the mark.
     w.store.lose_outcomes_after_hand_over();
     // Too little time left to retry the outcome write.
     w.run_for(std::time::Duration::from_millis(2_000)).await;
     assert_eq!(w.mailer.sent().len(), 1);
-    assert!(w.reminders().is_empty());
+    let reminders = w.reminders();
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].due_at, "2026-11-28T10:00:00.000Z");
     w.store.heal();
-    // The next claim after the lease marks it possibly sent and plans the reminder,
-    // riding out one failed create.
-    w.store.fail_next(Op::CreateFollowup, 1);
+    // The next claim after the lease marks it possibly sent and makes no second one.
     w.advance(Duration::seconds(
         i64::from(w.config.dispatch.lease_seconds) + 1,
     ));
     let report = w.run().await;
     assert_eq!(report["unconfirmed"], 1, "{report}");
     assert_eq!(w.mailer.sent().len(), 1, "never sent twice");
-    let reminders = w.reminders();
-    assert_eq!(reminders.len(), 1);
-    assert_eq!(reminders[0].due_at, "2026-11-28T10:00:00.000Z");
-    assert_eq!(w.store.calls(Op::CreateFollowup), 2);
+    assert_eq!(w.reminders(), reminders);
 
     // Planning again (another retake, a re-run) finds it and makes no second one.
     let sent = w.store.followup(&id);
@@ -417,4 +415,73 @@ async fn a_send_whose_outcome_was_lost_still_gets_its_one_reminder_and_the_store
         .expect("a reminder is wanted");
     assert_eq!(w.store.create_followup(&again).await.unwrap(), Cas::Lost);
     assert_eq!(w.reminders(), reminders);
+}
+
+#[tokio::test]
+async fn a_mark_an_older_dispatcher_wrote_without_a_reminder_gets_one_when_marked_possibly_sent() {
+    let w = World::new();
+    let id = w.satisfaction_due("a", 1);
+    // What a dispatcher from before reminders came with the mark leaves after a crash:
+    // the check `sending`, handed over at T0, its lease over, and no reminder.
+    let mut f = w.store.followup(&id);
+    f.v += 1;
+    f.status = FollowUpStatus::Sending;
+    f.sent_at = Some("2026-11-23T10:00:00.000Z".into());
+    f.lease_owner = Some("an older dispatcher".into());
+    f.lease_until = Some("2026-11-23T10:05:00.000Z".into());
+    w.store.put_followup(f);
+    w.advance(Duration::minutes(10));
+    // Riding out one failed create.
+    w.store.fail_next(Op::CreateFollowup, 1);
+    let report = w.run().await;
+    assert_eq!(report["unconfirmed"], 1, "{report}");
+    assert!(w.mailer.sent().is_empty(), "never sent again");
+    let reminders = w.reminders();
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].due_at, "2026-11-28T10:00:00.000Z");
+    assert_eq!(w.store.calls(Op::CreateFollowup), 2);
+}
+
+#[tokio::test]
+async fn a_check_retried_after_a_failed_send_gets_its_reminder_counted_from_the_send_that_went() {
+    let w = World::new();
+    let id = w.satisfaction_due("a", 1);
+    w.mailer.fail_next(SendError::Transient("throttled".into()));
+    let report = w.run().await;
+    assert_eq!(report["retried"], 1, "{report}");
+    // The first hand-over made the reminder, five days after that attempt.
+    let first = w.reminders();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].due_at, "2026-11-28T10:00:00.000Z");
+    // The retry goes an hour later: the reminder, still pending as planned, moves with it.
+    w.advance(Duration::hours(1));
+    assert_eq!(w.run().await["sent"], 1);
+    let check = w.store.followup(&id);
+    assert_eq!(check.status, FollowUpStatus::Sent);
+    let sent_at = check.sent_at.clone().expect("sent");
+    let moved = w.reminders();
+    assert_eq!(moved.len(), 1);
+    let due = parse_time(&sent_at).expect("time") + Duration::days(5);
+    assert_eq!(moved[0].due_at, utc_key(&due));
+    assert_eq!(moved[0].status, FollowUpStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_check_that_fails_for_good_leaves_a_reminder_its_guard_calls_off() {
+    let w = World::new();
+    let id = w.satisfaction_due("a", 1);
+    w.mailer
+        .fail_next(SendError::Permanent("address rejected".into()));
+    assert_eq!(w.run().await["failed"], 1);
+    assert_eq!(w.store.followup(&id).status, FollowUpStatus::Failed);
+    assert_eq!(w.reminders().len(), 1);
+    w.advance(Duration::days(5));
+    let report = w.run().await;
+    assert_eq!(report["cancelled"], 1, "{report}");
+    let r = w.store.followup("satisfaction_reminder#1#0");
+    assert_eq!(
+        (r.status, r.reason.as_deref()),
+        (FollowUpStatus::Cancelled, Some(NOT_SENT))
+    );
+    assert_eq!(w.mailer.sent().len(), 0);
 }
