@@ -342,7 +342,8 @@ async fn a_tracking_event_keeps_its_receipt_in_its_shipment_and_is_recorded_once
 
 /// A plan of one item (a tracking event before delivery: the shipment, holding the
 /// event's receipt) is one conditional `PutItem` at 1 write unit, not a one-item
-/// transaction at 2; a plan of several items stays one transaction.
+/// transaction at 2, and reads no follow-ups; a plan of several items stays one
+/// transaction.
 #[tokio::test]
 async fn a_one_item_plan_is_a_conditional_put_and_a_larger_one_a_transaction() {
     use aftercart_integration::meter::Meter;
@@ -387,6 +388,12 @@ async fn a_one_item_plan_is_a_conditional_put_and_a_larger_one_a_transaction() {
         assert_eq!(
             writes(&usage),
             vec![("PutItem".to_owned(), 1.0)],
+            "{:#?}",
+            usage.log
+        );
+        // Nor does it read the customer's follow-ups: only the delivery changes them.
+        assert!(
+            !usage.by_operation.contains_key("Query"),
             "{:#?}",
             usage.log
         );

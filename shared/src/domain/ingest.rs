@@ -199,7 +199,9 @@ pub fn needs_after(event: &Event, needs: &Needs, loaded: &Loaded) -> Needs {
                 refined.followups_of = Some(key.clone());
             }
         }
-        Event::Fulfillment(..) | Event::FulfillmentEvent(_) => {
+        Event::Fulfillment(..) => refined.followups_of.clone_from(&stored.customer_key),
+        // Before delivery a tracking event changes the shipment alone.
+        Event::FulfillmentEvent(e) if e.is_delivery() => {
             refined.followups_of.clone_from(&stored.customer_key);
         }
         // A refund also changes the units the customer kept (`model::cadence`).
@@ -706,7 +708,7 @@ fn plan_fulfillment_event(
         .or(e.created_at)
         .map(|t| utc_key(&t))
         .unwrap_or_else(|| utc_key(&ctx.now));
-    let delivered = e.status == "delivered";
+    let delivered = e.is_delivery();
     if rec.delivered_at.is_none() {
         // Carrier statuses only move forward until delivery.
         rec.shipment_status = Some(e.status.clone());

@@ -774,6 +774,30 @@ fn a_non_delivered_tracking_event_writes_the_fulfillment_only() {
 }
 
 #[test]
+fn only_the_delivery_among_tracking_events_reads_the_customers_follow_ups() {
+    let mut t = Table::default();
+    deliver(&mut t, Topic::OrdersPaid, fixtures::ORDER, now());
+    let customer = t.order(ORDER_ID).customer_key.clone();
+    assert!(customer.is_some());
+    let tracking = |status: &str| {
+        let body = edit(fixtures::FULFILLMENT_DELIVERED, |e| {
+            e["status"] = status.into()
+        });
+        event(Topic::FulfillmentEventsCreate, &body)
+    };
+    for (status, reads) in [("in_transit", None), ("delivered", customer)] {
+        let ev = tracking(status);
+        let first = needs(&ev);
+        assert_eq!(
+            first.followups_of, None,
+            "the customer is the stored order's"
+        );
+        let refined = needs_after(&ev, &first, &t.load(SHOP, &first));
+        assert_eq!(refined.followups_of, reads, "{status}");
+    }
+}
+
+#[test]
 fn fulfillment_update_delivered_sets_delivered_at_and_an_older_update_does_not_overwrite_it() {
     let mut t = Table::default();
     let newer = edit(fixtures::FULFILLMENT, |f| {

@@ -289,6 +289,14 @@ payload! {
     }
 }
 
+impl FulfillmentEvent {
+    /// Whether this event is the shipment's delivery (the only tracking event that
+    /// changes the order and its follow-ups).
+    pub fn is_delivery(&self) -> bool {
+        self.status == "delivered"
+    }
+}
+
 payload! {
     /// `refunds/create`.
     #[derive(Debug, Clone, Deserialize)]
