@@ -5,10 +5,10 @@
 //! It is planned by the dispatcher when it hands the satisfaction email to SES, in the
 //! same write as the hand-over mark (not by the webhook's planner: it depends on the
 //! send, not on the order's state), due `reminder_days` after that send. Its id is
-//! deterministic (`satisfaction_reminder#{order}#0`) and it is created only if absent
-//! (or, still pending as first planned, moved to a later attempt's send), so a
-//! satisfaction check gets at most one reminder however often planning runs. A check
-//! that then fails or never goes is caught by the guard below ([`NOT_SENT`]).
+//! deterministic (`satisfaction_reminder#{order}#0`) and it is created only if absent,
+//! so a satisfaction check gets at most one reminder however often planning runs (a
+//! check retried after a failed send keeps the one its first hand-over made). A check
+//! that then fails for good or never goes is caught by the guard below ([`NOT_SENT`]).
 //!
 //! At its due time it goes only to a customer who got the first email and did not
 //! answer: the satisfaction email was sent, SES reported it delivered, it neither

@@ -239,11 +239,9 @@ pub trait FollowUpStore: Send + Sync {
     /// cap, as [`Self::reserve_send_slot`]): both or neither. A follow-up that carries no
     /// discount code is claimed by this one write, just before its email goes to SES.
     ///
-    /// With `planned` (a satisfaction check's reminder), the same write creates it, or
-    /// replaces it while it is still pending as first planned (`v` 1: an earlier attempt
-    /// of this check handed over and then failed, so its reminder counts from this
-    /// send). A reminder that has moved on since is left as it is, and the mark is
-    /// written without it.
+    /// With `planned` (a satisfaction check's reminder), the same write creates it
+    /// unless a follow-up with its id exists (an earlier attempt of this check was
+    /// handed over, then failed and is retried): then the mark is written without it.
     fn hand_over(
         &self,
         next: &FollowUpRecord,

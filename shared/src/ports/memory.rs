@@ -418,14 +418,11 @@ impl FollowUpStore for MemoryStore {
             save_followup_in(s, next, expected, claimable_at)?;
             let planned = planned.is_some_and(|p| {
                 let k = p.key();
-                let replaceable = s
-                    .followups
-                    .get(&(k.pk.clone(), k.sk.clone()))
-                    .is_none_or(|stored| stored.status == FollowUpStatus::Pending && stored.v == 1);
-                if replaceable {
+                let absent = !s.followups.contains_key(&(k.pk.clone(), k.sk.clone()));
+                if absent {
                     s.followups.insert((k.pk, k.sk), p.clone());
                 }
-                replaceable
+                absent
             });
             Ok(HandOver::Done { planned })
         })

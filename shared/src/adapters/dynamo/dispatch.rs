@@ -126,9 +126,8 @@ impl DynamoStore {
 
     /// The hand-over mark and, with `slot`, the customer's send slot and, with
     /// `planned`, a satisfaction check's reminder in one `TransactWriteItems` (a plain
-    /// conditional `PutItem` with neither). The reminder is created if absent, or
-    /// replaced while still pending at version 1; otherwise the mark is written again
-    /// without it.
+    /// conditional `PutItem` with neither). The reminder is created if absent; if it
+    /// exists, the mark is written again without it.
     pub async fn hand_over(
         &self,
         next: &FollowUpRecord,
@@ -171,9 +170,9 @@ impl DynamoStore {
                     .build(),
             );
         }
-        // A retry of an attempt that committed passes every condition again (same
-        // version and owner; the slot already names this follow-up; the reminder is
-        // the one it wrote, still pending at version 1).
+        // A retry of an attempt that committed passes the mark's and the slot's
+        // conditions again (same version and owner; the slot already names this
+        // follow-up), and then the reminder's fails: it is written again without it.
         let slot_at = slot.map(|_| 1);
         let planned_at = planned.map(|_| 1 + usize::from(slot.is_some()));
         let failed = |codes: &[String], i: Option<usize>| {
@@ -186,8 +185,8 @@ impl DynamoStore {
             }),
             Err(codes) if failed(&codes, Some(0)) => Ok(HandOver::Lost),
             Err(codes) if failed(&codes, slot_at) => Ok(HandOver::CapHeld),
-            // The reminder has moved on (an earlier attempt's, claimed or ended since):
-            // the mark without it.
+            // The reminder exists (an earlier attempt of this check made it): the mark
+            // without it.
             Err(codes) if failed(&codes, planned_at) => {
                 Box::pin(self.hand_over(next, expected, claimable_at, slot, None)).await
             }
@@ -195,8 +194,7 @@ impl DynamoStore {
         }
     }
 
-    /// The creation of `planned` (a reminder) in a transaction: absent, or still pending
-    /// as first planned.
+    /// The creation of `planned` (a reminder) in a transaction, if absent.
     fn planned_put(
         &self,
         planned: &FollowUpRecord,
@@ -204,10 +202,7 @@ impl DynamoStore {
         aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(followup_write(planned, 0, None)?.item))
-            .condition_expression("attribute_not_exists(pk) OR (#st = :pending AND v = :first)")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
-            .expression_attribute_values(":first", AttributeValue::N("1".into()))
+            .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(|e| unavailable("TransactWriteItems", &e))
     }
@@ -221,15 +216,9 @@ impl DynamoStore {
         claimable_at: Option<&str>,
         planned: &FollowUpRecord,
     ) -> Result<(Cas, bool), StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-        let built = |e: aws_sdk_dynamodb::error::BuildError| unavailable("TransactWriteItems", &e);
+        use aws_sdk_dynamodb::types::TransactWriteItem;
         let outcome = self.followup_put(next, expected, claimable_at)?;
-        let create = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(followup_write(planned, 0, None)?.item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(built)?;
+        let create = self.planned_put(planned)?;
         let out = self
             .client
             .transact_write_items()
