@@ -213,6 +213,7 @@ impl DynamoStore {
         let Put {
             item,
             condition_expression,
+            expression_attribute_names,
             expression_attribute_values,
             ..
         } = put;
@@ -222,6 +223,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .set_condition_expression(condition_expression)
+            .set_expression_attribute_names(expression_attribute_names)
             .set_expression_attribute_values(expression_attribute_values)
             .send()
             .await;
