@@ -10,7 +10,8 @@
 //! and click to `mail-events` as its queue hands them over: the first customer's one an
 //! invocation, the others' in batches of one playbook's events of one kind. The life is
 //! printed at each of the two costs per event. Beside it, not part of the life: the
-//! same `orders/paid` delivered again (Shopify's retry), and an order of 250 lines.
+//! same `orders/paid` delivered again (Shopify's retry), a tracking event before
+//! delivery, and an order of 250 lines.
 //!
 //! Run with `make bench` or, with moto on port 5006,
 //! `AFTERCART_TEST_ENDPOINT=http://127.0.0.1:5006 cargo bench -p aftercart-integration --bench cost`.
@@ -179,24 +180,9 @@ async fn main() {
     // queue's deduplication, before any DynamoDB call): Shopify's retry of the first,
     // five minutes on.
     t.app.queue = None;
-    let (status, resp) = t
-        .post(signed_retry(
-            "orders/paid",
-            &order(0, false, 0),
-            "wh-orders-paid-0",
-            5,
-        ))
-        .await;
-    assert_eq!(
-        (status, resp["status"].as_str()),
-        (200, Some("duplicate_delivery")),
-        "{resp}"
-    );
-    aside.push(Row {
-        what: "webhook orders/paid, duplicate".into(),
-        usage: meter.take().await,
-        count: 1,
-    });
+    let retry = signed_retry("orders/paid", &order(0, false, 0), "wh-orders-paid-0", 5);
+    let what = "webhook orders/paid, duplicate";
+    aside.push(inline(&t, &meter, what, retry, "duplicate_delivery").await);
 
     // The dispatcher, once at each email's time.
     let mut times: Vec<(String, String)> = followups(&t)
@@ -301,42 +287,23 @@ async fn main() {
 
     // Beside the life: a carrier's tracking event that is not the delivery (a shipment
     // gets several): the shipment alone, with the event's receipt.
-    let mut v: Value = serde_json::from_slice(&delivered(0)).expect("JSON");
-    v["id"] = 12_584_341_300_000_u64.into();
-    v["status"] = "out_for_delivery".into();
-    let body = serde_json::to_vec(&v).expect("JSON");
-    let (status, resp) = t
-        .post(signed(
-            "fulfillment_events/create",
-            &body,
-            "wh-out-for-delivery",
-        ))
-        .await;
-    assert_eq!(
-        (status, resp["status"].as_str()),
-        (200, Some("recorded")),
-        "{resp}"
-    );
-    aside.push(Row {
-        what: "webhook fulfillment_events/create, out for delivery".into(),
-        usage: meter.take().await,
-        count: 1,
-    });
+    let body = tracking_event(12_584_341_300_000, "out_for_delivery");
+    let req = signed("fulfillment_events/create", &body, "wh-out-for-delivery");
+    let what = "webhook fulfillment_events/create, out for delivery";
+    aside.push(inline(&t, &meter, what, req, "recorded").await);
 
     // Beside the life: an order of 250 lines.
-    let (status, resp) = t
-        .post(signed(
-            "orders/paid",
-            &order(CUSTOMERS, false, 250),
-            "wh-large",
-        ))
-        .await;
-    assert_eq!(status, 200, "large: {resp}");
-    aside.push(Row {
-        what: "webhook orders/paid, 250 lines".into(),
-        usage: meter.take().await,
-        count: 1,
-    });
+    let req = signed("orders/paid", &order(CUSTOMERS, false, 250), "wh-large");
+    aside.push(
+        inline(
+            &t,
+            &meter,
+            "webhook orders/paid, 250 lines",
+            req,
+            "recorded",
+        )
+        .await,
+    );
 
     println!("\nDynamoDB per call of each kind (counted through the metering proxy against moto)");
     println!(
@@ -565,6 +532,28 @@ fn sqs_batch(events: &[Value]) -> Value {
 
 /// The calls since the last take, as a row of `n` events, also added to `total` and
 /// `count`.
+/// One delivery `req` the webhook records inline, beside the life, answered with
+/// `status` (`recorded`, `duplicate_delivery`): its calls as a row of their own.
+async fn inline(
+    t: &TestApp,
+    meter: &Meter,
+    what: &str,
+    req: lambda_http::Request,
+    status: &str,
+) -> Row {
+    let (code, resp) = t.post(req).await;
+    assert_eq!(
+        (code, resp["status"].as_str()),
+        (200, Some(status)),
+        "{what}: {resp}"
+    );
+    Row {
+        what: what.to_owned(),
+        usage: meter.take().await,
+        count: 1,
+    }
+}
+
 async fn take_row(
     meter: &Meter,
     what: String,

@@ -313,11 +313,7 @@ async fn a_tracking_event_keeps_its_receipt_in_its_shipment_and_is_recorded_once
     assert_eq!(t.scan().await, before, "nothing added or changed");
 
     // Another event of the same shipment, under 8 delivery ids at once: one records it.
-    let mut event: serde_json::Value =
-        serde_json::from_slice(fixtures::FULFILLMENT_DELIVERED).expect("fixture");
-    event["id"] = 12_584_341_209_999_u64.into();
-    event["status"] = "out_for_delivery".into();
-    let body = serde_json::to_vec(&event).expect("JSON");
+    let body = tracking_event(12_584_341_209_999, "out_for_delivery");
     let answers =
         join_all((0..8).map(|i| t.post(signed(topic, &body, &format!("wh-c-{i}"))))).await;
     let recorded = answers
@@ -352,13 +348,6 @@ async fn a_one_item_plan_is_a_conditional_put_and_a_larger_one_a_transaction() {
     t.post(signed("orders/paid", fixtures::ORDER, "wh-paid"))
         .await;
     let topic = "fulfillment_events/create";
-    let event = |id: u64, status: &str| {
-        let mut e: serde_json::Value =
-            serde_json::from_slice(fixtures::FULFILLMENT_DELIVERED).expect("fixture");
-        e["id"] = id.into();
-        e["status"] = status.into();
-        serde_json::to_vec(&e).expect("JSON")
-    };
     let writes = |u: &aftercart_integration::meter::Usage| {
         let mut ops: Vec<(String, f64)> = u
             .by_operation
@@ -377,7 +366,11 @@ async fn a_one_item_plan_is_a_conditional_put_and_a_larger_one_a_transaction() {
         .enumerate()
     {
         let (code, body) = t
-            .post(signed(topic, &event(id, status), &format!("wh-ev-{i}")))
+            .post(signed(
+                topic,
+                &tracking_event(id, status),
+                &format!("wh-ev-{i}"),
+            ))
             .await;
         assert_eq!(
             (code, body["status"].as_str()),
@@ -406,7 +399,11 @@ async fn a_one_item_plan_is_a_conditional_put_and_a_larger_one_a_transaction() {
     assert_eq!(shipment["receipts"].as_m().expect("map").len(), 2);
     // Delivered: the shipment, the order and the satisfaction check, all or nothing.
     let (code, body) = t
-        .post(signed(topic, &event(9_003, "delivered"), "wh-ev-3"))
+        .post(signed(
+            topic,
+            &tracking_event(9_003, "delivered"),
+            "wh-ev-3",
+        ))
         .await;
     assert_eq!(
         (code, body["status"].as_str()),
@@ -423,7 +420,11 @@ async fn a_one_item_plan_is_a_conditional_put_and_a_larger_one_a_transaction() {
     assert!(!ops.contains(&"PutItem".to_owned()), "{:#?}", usage.log);
     // The one-item event delivered again is a duplicate and writes nothing.
     let (_, again) = t
-        .post(signed(topic, &event(9_002, "in_transit"), "wh-ev-1"))
+        .post(signed(
+            topic,
+            &tracking_event(9_002, "in_transit"),
+            "wh-ev-1",
+        ))
         .await;
     assert_eq!(again["status"], "duplicate_delivery", "{again}");
     assert!(writes(&meter.take().await).is_empty());

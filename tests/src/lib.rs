@@ -981,6 +981,17 @@ pub fn paid_order(
     })
 }
 
+/// The sample carrier tracking event (`fulfillment_events/create`, delivered, of the
+/// sample order's shipment) as event `id` with `status` (`in_transit`, …).
+pub fn tracking_event(id: u64, status: &str) -> Vec<u8> {
+    let mut e: serde_json::Value =
+        serde_json::from_slice(aftercart::wire::shopify::fixtures::FULFILLMENT_DELIVERED)
+            .expect("fixture");
+    e["id"] = id.into();
+    e["status"] = status.into();
+    serde_json::to_vec(&e).expect("JSON")
+}
+
 /// SES's event `fixture` (an SNS notification: delivery, open, click, …) for follow-up
 /// `f` sent to `to`: the fixture with this follow-up's message id, tags and recipient,
 /// and its times a few seconds after the send.
