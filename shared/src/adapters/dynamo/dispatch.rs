@@ -73,12 +73,7 @@ impl DynamoStore {
         }
         let mut due: Vec<(String, Attrs)> = found
             .into_values()
-            .filter_map(|item| {
-                let still_due = text(&item, table::DUE_INDEX.pk)
-                    .is_some_and(|pk| shards.iter().any(|s| s == pk));
-                let due_sk = text(&item, table::DUE_INDEX.sk)?.to_owned();
-                (still_due && due_sk <= upper).then_some((due_sk, item))
-            })
+            .filter_map(|item| Some((still_due(&item, shards, &upper)?, item)))
             .collect();
         due.sort_by(|a, b| a.0.cmp(&b.0));
         due.into_iter()
@@ -706,5 +701,47 @@ impl DiscountStore for DynamoStore {
     }
     async fn clear_admin_alert(&self, shop: &str) -> Result<Cas, StoreError> {
         DynamoStore::clear_admin_alert(self, shop).await
+    }
+}
+
+/// The due key of `item` as read now, if it is still in one of the index partitions
+/// `shards` at or before `upper`: an entry the eventually consistent index still shows
+/// for an item sent, cancelled, moved to a later time or to another partition since
+/// gives `None`.
+fn still_due(item: &Attrs, shards: &[String], upper: &str) -> Option<String> {
+    let pk = text(item, table::DUE_INDEX.pk)?;
+    let sk = text(item, table::DUE_INDEX.sk)?;
+    (shards.iter().any(|s| s == pk) && sk <= upper).then(|| sk.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(due: Option<(&str, &str)>) -> Attrs {
+        let mut i = Attrs::from([(table::PK.to_owned(), AttributeValue::S("P".into()))]);
+        if let Some((pk, sk)) = due {
+            i.insert(table::DUE_INDEX.pk.into(), AttributeValue::S(pk.into()));
+            i.insert(table::DUE_INDEX.sk.into(), AttributeValue::S(sk.into()));
+        }
+        i
+    }
+
+    #[test]
+    fn an_entry_whose_item_has_left_the_index_or_moved_is_dropped() {
+        let shards = ["DUE#0".to_owned(), "DUE#1".to_owned()];
+        let upper = "2026-11-22T09:00:00.000Z#~";
+        let at = "2026-11-22T08:00:00.000Z#P#S";
+        assert_eq!(
+            still_due(&item(Some(("DUE#1", at))), &shards, upper).as_deref(),
+            Some(at)
+        );
+        // Sent or cancelled since: no due key any more.
+        assert_eq!(still_due(&item(None), &shards, upper), None);
+        // Moved to a later time (deferred by the cap or quiet hours).
+        let later = item(Some(("DUE#1", "2026-11-23T08:00:00.000Z#P#S")));
+        assert_eq!(still_due(&later, &shards, upper), None);
+        // In a partition this read did not ask for.
+        assert_eq!(still_due(&item(Some(("DUE#7", at))), &shards, upper), None);
     }
 }
