@@ -2149,4 +2149,5 @@ fn refunds_never_increase_what_a_customer_keeps_whatever_they_claim() {
     }
 }
 mod include_fields;
+mod properties;
 mod timing;
