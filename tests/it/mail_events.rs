@@ -50,7 +50,11 @@ async fn with_sent_thank_you() -> TestApp {
 /// The real handler on the test's table.
 fn mail_events(t: &TestApp) -> MailEventsApp<DynamoStore> {
     MailEventsApp {
-        store: DynamoStore::new(t.client.clone(), t.table.clone(), RECEIPT_TTL),
+        store: DynamoStore::new(
+            mail_events_client_for(&endpoint()),
+            t.table.clone(),
+            RECEIPT_TTL,
+        ),
         clock: Arc::new(FixedClock::new(
             "2026-11-23T12:00:00Z".parse().expect("valid time"),
         )),

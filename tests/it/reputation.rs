@@ -128,7 +128,11 @@ async fn two_sends_and_a_complaint() -> (TestApp, aftercart::config::Config) {
 
     // Ben complains about his thank-you; the event arrives twice, it counts once.
     let events = MailEventsApp {
-        store: DynamoStore::new(t.client.clone(), t.table.clone(), RECEIPT_TTL),
+        store: DynamoStore::new(
+            mail_events_client_for(&endpoint()),
+            t.table.clone(),
+            RECEIPT_TTL,
+        ),
         clock: Arc::new(FixedClock::new("2026-11-23T07:42:00Z".parse().unwrap())),
     };
     let ben = complaint("msg-ben-1", "92", "thank_you_5102_0", "ben@example.com");

@@ -64,6 +64,13 @@ pub async fn dispatch_client_for(endpoint: &str) -> Client {
     store::dynamo_client_with(&sdk_config_for(endpoint), store::Budget::Dispatch)
 }
 
+/// A DynamoDB client for `endpoint` with mail-events' budget (`Budget::Background`), as
+/// `mail-events` builds its own: SQS hands a failed batch item back, so it waits out a
+/// slow store rather than answering within the webhook's 2 s.
+pub fn mail_events_client_for(endpoint: &str) -> Client {
+    store::dynamo_client_with(&sdk_config_for(endpoint), store::Budget::Background)
+}
+
 pub fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
