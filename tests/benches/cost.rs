@@ -447,8 +447,9 @@ async fn plant_thank_yous(t: &TestApp, base: u64, n: u64) {
 /// The dispatcher as its own process (`dispatch_child`), confined to the CPU and
 /// memory of a `memory_mb` Lambda function ([`lambda_share`]), sending 250 thank-yous
 /// against moto: paced at a MaxSendRate of 50/s (first unconfined, for the pacer's own
-/// rate), then unpaced. Prints emails/s and the CPU time per email, from which the rate
-/// the CPU share allows follows.
+/// rate), then unpaced; then paced with every answer held back as long as DynamoDB and
+/// SES take in production ([`LATENCY`]), unconfined and at the share. Prints emails/s
+/// and the CPU time per email, from which the rate the CPU share allows follows.
 async fn at_lambda_share(memory_mb: u32) {
     use aftercart_integration::lambda_share::LambdaShare;
     const N: u64 = 250;
@@ -463,9 +464,24 @@ async fn at_lambda_share(memory_mb: u32) {
         "Dispatch as its own process at a {memory_mb} MB function's share ({:.3} of a CPU, {memory_mb} MiB), {N} thank-yous:",
         share.cpus()
     );
-    // The pacer's own rate, unconfined, then at the share paced and unpaced.
-    let runs = [(50.0, false), (50.0, true), (1000.0, true)];
-    for (i, (rate, confined)) in runs.into_iter().enumerate() {
+    // The pacer's own rate, unconfined, then at the share paced and unpaced; then paced
+    // again with each DynamoDB and SES answer held back as long as those services take
+    // in production (moto answers in a few milliseconds).
+    let latency = format!(
+        "DynamoDB {} ms, SES {} ms",
+        LATENCY.dynamodb.as_millis(),
+        LATENCY.ses.as_millis()
+    );
+    println!("  (\"+ latency\": each answer comes through a proxy that holds it back, {latency})");
+    let slow = LATENCY.proxy().await;
+    let runs = [
+        (50.0, false, None),
+        (50.0, true, None),
+        (1000.0, true, None),
+        (50.0, false, Some(slow.as_str())),
+        (50.0, true, Some(slow.as_str())),
+    ];
+    for (i, (rate, confined, via)) in runs.into_iter().enumerate() {
         let top = format!("[email]\nmax_send_rate = {rate:.1}\n");
         let t = TestApp::spawn_alone_configured(config_with(&top, "")).await;
         plant_thank_yous(&t, 10_000 * (i as u64 + 1), N).await;
@@ -476,10 +492,16 @@ async fn at_lambda_share(memory_mb: u32) {
         } else {
             std::process::Command::new(child)
         };
-        let out = command
+        command
             .args([t.table.as_str(), "2026-11-22T09:01:00Z", top.as_str()])
-            .env("AFTERCART_TEST_ENDPOINT", endpoint())
-            .output()
+            .env(
+                "AFTERCART_TEST_ENDPOINT",
+                via.map_or_else(endpoint, str::to_owned),
+            );
+        // Off the runtime's threads: the latency proxy runs on them meanwhile.
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("joined")
             .expect("dispatch_child runs");
         let took = started.elapsed().as_secs_f64();
         let said = String::from_utf8_lossy(&out.stdout);
@@ -507,8 +529,13 @@ async fn at_lambda_share(memory_mb: u32) {
         };
         let per_email = cpu / N as f64;
         println!(
-            "  {:<10} MaxSendRate {rate:>6.0}/s: {:.1} emails/s sending, {:.1} over the run ({took:.2} s with start-up); CPU {:.2} ms an email, so the share allows {:.0} emails/s",
-            if confined { "at share" } else { "unconfined" },
+            "  {:<20} MaxSendRate {rate:>6.0}/s: {:.1} emails/s sending, {:.1} over the run ({took:.2} s with start-up); CPU {:.2} ms an email, so the share allows {:.0} emails/s",
+            match (confined, via) {
+                (false, None) => "unconfined",
+                (true, None) => "at share",
+                (false, Some(_)) => "unconfined + latency",
+                (true, Some(_)) => "at share + latency",
+            },
             (N - 1) as f64 / sending,
             N as f64 / wall,
             per_email * 1e3,

@@ -395,12 +395,13 @@ async fn forward_to_moto(
     body: Vec<u8>,
 ) -> Option<(u16, String, Vec<u8>)> {
     let mut lines = head.lines();
-    let path = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("/")
-        .to_owned();
-    let mut req = http.post(format!("{}{path}", endpoint())).body(body);
+    let mut start = lines.next().unwrap_or_default().split_whitespace();
+    let method = reqwest::Method::from_bytes(start.next().unwrap_or("POST").as_bytes())
+        .unwrap_or(reqwest::Method::POST);
+    let path = start.next().unwrap_or("/").to_owned();
+    let mut req = http
+        .request(method, format!("{}{path}", endpoint()))
+        .body(body);
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
             if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length") {
@@ -485,6 +486,40 @@ pub async fn moto_proxy(
         }
     });
     format!("http://{addr}")
+}
+
+/// How long DynamoDB and SES take to answer, for a proxy that holds moto's answers back
+/// that long ([`Latency::proxy`]): moto answers in a few milliseconds, the services
+/// from a Lambda function in their region take longer.
+pub struct Latency {
+    pub dynamodb: Duration,
+    pub ses: Duration,
+}
+
+/// What the cost bench assumes the services take from a function in their region: a
+/// DynamoDB call about 10 ms (single-digit milliseconds in the service, plus the
+/// connection), an SES `SendEmail` about 100 ms (SES publishes no figure; it takes the
+/// message and answers once it is stored).
+pub const LATENCY: Latency = Latency {
+    dynamodb: Duration::from_millis(10),
+    ses: Duration::from_millis(100),
+};
+
+impl Latency {
+    /// A proxy to moto whose answers come this late: DynamoDB's (the requests naming
+    /// `DynamoDB_20120810`) after [`Latency::dynamodb`], all others (SES) after
+    /// [`Latency::ses`]. Returns its address.
+    pub async fn proxy(&self) -> String {
+        let (dynamodb, ses) = (self.dynamodb, self.ses);
+        moto_proxy(move |head, _| {
+            Relay::ForwardLate(if head.contains("DynamoDB_20120810") {
+                dynamodb
+            } else {
+                ses
+            })
+        })
+        .await
+    }
 }
 
 /// A proxy to moto that holds back the answer to the first request whose headers
