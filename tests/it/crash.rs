@@ -12,7 +12,7 @@
 //!
 //! With the hand-over mark written before the rate slot (the order before commit
 //! 3aabf45), each kill leaves the claimed follow-ups waiting for the rate (up to the
-//! dispatcher's 8 at a time) uncertain, and the test fails.
+//! dispatcher's 8 at a time at this test's 2 emails/s) uncertain, and the test fails.
 
 use crate::dispatch::{deliver, paid, reqwest_json};
 use aftercart::apps::dispatch::POSSIBLY_SENT;

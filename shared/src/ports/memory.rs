@@ -696,6 +696,8 @@ struct MailerState {
     script: VecDeque<SendError>,
     /// Answer every send with this once the script is used up.
     always: Option<SendError>,
+    /// How long each send takes to answer (tokio time).
+    latency: std::time::Duration,
 }
 
 /// A mailer that records what it sends and answers with scripted [`SendError`]s.
@@ -716,6 +718,10 @@ impl MemoryMailer {
     pub fn fail_always(&self, e: SendError) {
         self.lock().always = Some(e);
     }
+    /// Answers each send only after `latency` (tokio time), as SES does.
+    pub fn answer_after(&self, latency: std::time::Duration) {
+        self.lock().latency = latency;
+    }
     /// The messages that went out.
     pub fn sent(&self) -> Vec<OutgoingEmail> {
         self.lock().sent.clone()
@@ -728,6 +734,8 @@ impl MemoryMailer {
 
 impl Mailer for MemoryMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<String, SendError> {
+        let latency = self.lock().latency;
+        tokio::time::sleep(latency).await;
         tokio::task::yield_now().await;
         let mut s = self.lock();
         s.attempts.push(email.clone());

@@ -728,7 +728,8 @@ fn tagged_followup(e: &crate::ports::mail::OutgoingEmail) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn a_dispatcher_stopped_at_any_moment_leaves_at_most_the_email_in_flight_uncertain() {
-    // 20 customers due at once, 8 handled at a time, SES at 50 emails/s: the run is
+    // 20 customers due at once, all handled at once (`in_flight(50.0)` is 20), SES at
+    // 50 emails/s: the run is
     // dropped (as a killed process stops) after `cut` of paced sending, at every await
     // point in turn as `cut` grows.
     for cut_ms in [0u64, 1, 7, 19, 20, 21, 45, 60, 99, 140, 201, 330, 399, 500] {
@@ -787,6 +788,37 @@ async fn a_dispatcher_stopped_at_any_moment_leaves_at_most_the_email_in_flight_u
             "after {cut_ms} ms: all but the uncertain one sent"
         );
     }
+}
+
+#[test]
+fn the_sends_in_flight_follow_the_send_rate_within_bounds() {
+    assert_eq!(in_flight(1.0), 8);
+    assert_eq!(in_flight(14.0), 8);
+    assert_eq!(in_flight(50.0), 20);
+    assert_eq!(in_flight(60.0), 24);
+    assert_eq!(in_flight(1_000.0), 32);
+    assert_eq!(in_flight(f64::NAN), 8);
+    assert_eq!(in_flight(f64::INFINITY), 32);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_ses_does_not_slow_the_run_below_the_send_rate() {
+    // 60 customers due, SES taking 300 ms to answer each send, 50 emails/s allowed: with
+    // 8 sends in flight the run could go no faster than 8 / 0.3 s = 27 emails/s (2.3 s);
+    // at the rate it takes 59 intervals of 20 ms and the last answer, about 1.5 s.
+    let w = World::new();
+    for i in 0..60u64 {
+        w.due(Playbook::ThankYou, &format!("c{i}"), 3000 + i);
+    }
+    w.mailer.answer_after(std::time::Duration::from_millis(300));
+    let started = tokio::time::Instant::now();
+    let report = run(&w.dispatcher("d")).await;
+    let took = started.elapsed();
+    assert_eq!(n(&report, "sent"), 60, "{report}");
+    assert!(
+        took < std::time::Duration::from_millis(1_600),
+        "60 emails at 50/s with SES answering in 300 ms took {took:?}"
+    );
 }
 
 /// One dispatcher run's trouble in the property below: cut after `cut_ms` of paced
