@@ -729,9 +729,8 @@ fn tagged_followup(e: &crate::ports::mail::OutgoingEmail) -> String {
 #[tokio::test(start_paused = true)]
 async fn a_dispatcher_stopped_at_any_moment_leaves_at_most_the_email_in_flight_uncertain() {
     // 20 customers due at once, all handled at once (`in_flight(50.0)` is 20), SES at
-    // 50 emails/s: the run is
-    // dropped (as a killed process stops) after `cut` of paced sending, at every await
-    // point in turn as `cut` grows.
+    // 50 emails/s: the run is dropped (as a killed process stops) after `cut` of paced
+    // sending, at every await point in turn as `cut` grows.
     for cut_ms in [0u64, 1, 7, 19, 20, 21, 45, 60, 99, 140, 201, 330, 399, 500] {
         let w = World::new();
         for i in 0..20u64 {
