@@ -719,6 +719,50 @@ async fn the_send_rate_is_never_exceeded() {
 }
 
 #[tokio::test]
+async fn the_latency_proxy_passes_each_call_on_with_its_method_only_later() {
+    // The cost bench's proxy (`LATENCY`): SES's GetEmailIdentity is a GET, and a
+    // DynamoDB call a POST; each must reach moto as it came and answer as moto does,
+    // after the service's latency.
+    let proxy = LATENCY.proxy().await;
+    let direct = ses_client_for(&endpoint()).await;
+    // AlreadyExists on a second run is as good.
+    let _ = direct
+        .create_email_identity()
+        .email_identity(SENDER)
+        .send()
+        .await;
+    let started = std::time::Instant::now();
+    let identity = ses_client_for(&proxy)
+        .await
+        .get_email_identity()
+        .email_identity(SENDER)
+        .send()
+        .await
+        .expect("GetEmailIdentity through the proxy");
+    assert!(started.elapsed() >= LATENCY.ses, "{:?}", started.elapsed());
+    assert_eq!(
+        identity.identity_type(),
+        direct
+            .get_email_identity()
+            .email_identity(SENDER)
+            .send()
+            .await
+            .expect("GetEmailIdentity")
+            .identity_type()
+    );
+
+    let started = std::time::Instant::now();
+    let tables = client_for(&proxy)
+        .await
+        .list_tables()
+        .send()
+        .await
+        .expect("ListTables through the proxy");
+    assert!(started.elapsed() >= LATENCY.dynamodb);
+    assert!(tables.table_names().len() <= 100);
+}
+
+#[tokio::test]
 async fn the_account_max_send_rate_from_ses_wins_over_a_higher_configured_one() {
     // SES says 5/s (GetAccount); the config says 1000/s.
     let account_reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
