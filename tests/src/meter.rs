@@ -145,7 +145,6 @@ impl Meter {
                         let (status, ctype, answer) = &call.answer;
                         let answered = respond(&mut sock, *status, ctype, answer).await;
                         let (op, units, sizes) = call.units(&http).await;
-                        drop(guard);
                         if !op.is_empty() {
                             let mut u = usage.lock().expect("not poisoned");
                             let sizes = if sizes.is_empty() {
@@ -159,6 +158,8 @@ impl Meter {
                             ));
                             u.by_operation.entry(op).or_default().add(units);
                         }
+                        // Only now: a `take` waiting for this call gets its units.
+                        drop(guard);
                         if !answered {
                             return;
                         }
