@@ -6,12 +6,13 @@
 //! `orders/fulfilled` and the carrier's `delivered` event reach the webhook, which hands
 //! them to the ingest queue, and the ingest consumer records them in its batches; the
 //! dispatcher sends the thank-you, the satisfaction check and the replenishment
-//! reminder, each on its own run at its time; SES reports each email's delivery, open
-//! and click to `mail-events` as its queue hands them over: the first customer's one an
-//! invocation, the others' in batches of one playbook's events of one kind. The life is
-//! printed at each of the two costs per event. Beside it, not part of the life: the
-//! same `orders/paid` delivered again (Shopify's retry), a tracking event before
-//! delivery, and an order of 250 lines.
+//! reminder, and calls off the satisfaction check's reminder, each on its own run at its
+//! time (the called-off reminder is part of the life, not of the cost per sent email);
+//! SES reports each email's delivery, open and click to `mail-events` as its queue hands
+//! them over: the first customer's one an invocation, the others' in batches of one
+//! playbook's events of one kind. The life is printed at each of the two costs per
+//! event. Beside it, not part of the life: the same `orders/paid` delivered again
+//! (Shopify's retry), a tracking event before delivery, and an order of 250 lines.
 //!
 //! Run with `make bench` or, with moto on port 5006,
 //! `AFTERCART_TEST_ENDPOINT=http://127.0.0.1:5006 cargo bench -p aftercart-integration --bench cost`.
@@ -184,30 +185,46 @@ async fn main() {
     let what = "webhook orders/paid, duplicate";
     aside.push(inline(&t, &meter, what, retry, "duplicate_delivery").await);
 
-    // The dispatcher, once at each email's time.
-    let mut times: Vec<(String, String)> = followups(&t)
+    // The dispatcher, once at each follow-up's time, earliest first, until none is
+    // pending: the thank-you, the satisfaction check, its reminder (planned by the
+    // satisfaction send; called off at its time, since SES reports the deliveries only
+    // after the last run) and the replenishment reminder. A run that sends is counted
+    // per email it sent; one that only calls follow-ups off, per follow-up it claimed.
+    let mut sent_rows = Vec::new();
+    let mut called_off = Vec::new();
+    let mut after = String::new();
+    while let Some(next) = followups(&t)
         .await
         .into_iter()
-        .filter(|f| f.status == FollowUpStatus::Pending)
-        .map(|f| (f.due_at, f.playbook.as_str().to_owned()))
-        .collect();
-    times.sort();
-    times.dedup();
-    let mut sent_rows = Vec::new();
-    for (due_at, playbook) in times {
-        let at = chrono::DateTime::parse_from_rfc3339(&due_at).expect("due")
+        .filter(|f| f.status == FollowUpStatus::Pending && f.due_at > after)
+        .min_by(|a, b| a.due_at.cmp(&b.due_at))
+    {
+        after.clone_from(&next.due_at);
+        let at = chrono::DateTime::parse_from_rfc3339(&next.due_at).expect("due")
             + chrono::Duration::minutes(1);
         let d = t.dispatcher_via(&at.to_rfc3339(), None, &meter.url).await;
         meter.take().await;
         let summary = run_dispatch(&d).await;
         let usage = meter.take().await;
-        let n = summary["sent"].as_u64().unwrap_or(0);
-        let claimed = summary["claimed"].as_u64().unwrap_or(0);
-        sent_rows.push(Row {
-            what: format!("dispatch, per {playbook} email ({n} sent, {claimed} claimed)"),
-            usage,
-            count: n.max(1),
-        });
+        let count = |k: &str| summary[k].as_u64().unwrap_or(0);
+        let (n, claimed) = (count("sent"), count("claimed"));
+        let playbook = next.playbook.as_str();
+        if n == 0 {
+            let off = count("cancelled");
+            called_off.push(Row {
+                what: format!("dispatch, per {playbook} called off ({off})"),
+                usage,
+                count: off.max(1),
+            });
+        } else {
+            // Each run sends or calls off; a run that did both would mix the two here.
+            assert_eq!(n, claimed, "{playbook} run: {summary}");
+            sent_rows.push(Row {
+                what: format!("dispatch, per {playbook} email ({n} sent, {claimed} claimed)"),
+                usage,
+                count: n,
+            });
+        }
     }
     let sent: Vec<FollowUpRecord> = followups(&t)
         .await
@@ -232,6 +249,14 @@ async fn main() {
         count: 1,
     };
     let per_email = dispatch.minus(&idle.usage, sent_rows.len() as u64);
+    // The runs that only called follow-ups off, beyond the runs' fixed cost: part of the
+    // life, not of the cost per sent email.
+    let mut off = Usage::default();
+    for r in &called_off {
+        off.add(&r.usage);
+    }
+    let off = off.minus(&idle.usage, called_off.len() as u64);
+    let offs: u64 = called_off.iter().map(|r| r.count).sum();
 
     // mail-events: each email's delivery, open and click.
     let events = MailEventsApp {
@@ -314,8 +339,9 @@ async fn main() {
         r.print();
     }
     idle.print();
-    // Each run without what it costs with nothing due, per email it sent.
-    for r in &sent_rows {
+    // Each run without what it costs with nothing due, per email it sent or per
+    // follow-up it called off.
+    for r in sent_rows.iter().chain(&called_off) {
         Row {
             what: r.what.clone(),
             usage: r.usage.minus(&idle.usage, 1),
@@ -351,6 +377,7 @@ async fn main() {
     // Per order: its deliveries, its emails beyond the runs' fixed cost, and its SES
     // events at the cost of each way the queue hands them over.
     let mut total = per_email.clone();
+    total.add(&off);
     for r in &life {
         total.add(&r.usage);
     }
@@ -361,8 +388,9 @@ async fn main() {
     // The webhook's invocations and the ingest consumer's batches, per order.
     let webhooks_each = invocations as f64 / CUSTOMERS as f64;
     println!(
-        "\nOne order's life ({} deliveries, {emails_each} emails, {events_each} SES events; the mean of {CUSTOMERS}):",
-        life.len()
+        "\nOne order's life ({} deliveries, {emails_each} emails, {} follow-up called off at its time, {events_each} SES events; the mean of {CUSTOMERS}):",
+        life.len(),
+        offs / CUSTOMERS
     );
     let per_event = |u: &Usage, n: u64| {
         let t = u.total();
