@@ -189,7 +189,7 @@ async fn main() {
     // pending: the thank-you, the satisfaction check, its reminder (planned by the
     // satisfaction send; called off at its time, since SES reports the deliveries only
     // after the last run) and the replenishment reminder. A run that sends is counted
-    // per email it sent; one that only calls follow-ups off, per follow-up it claimed.
+    // per email it sent; one that only calls follow-ups off, per follow-up called off.
     let mut sent_rows = Vec::new();
     let mut called_off = Vec::new();
     let mut after = String::new();
