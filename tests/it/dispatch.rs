@@ -725,12 +725,7 @@ async fn the_latency_proxy_passes_each_call_on_with_its_method_only_later() {
     // after the service's latency.
     let proxy = LATENCY.proxy().await;
     let direct = ses_client_for(&endpoint()).await;
-    // AlreadyExists on a second run is as good.
-    let _ = direct
-        .create_email_identity()
-        .email_identity(SENDER)
-        .send()
-        .await;
+    create_sender(&direct).await;
     let started = std::time::Instant::now();
     let identity = ses_client_for(&proxy)
         .await
@@ -751,15 +746,19 @@ async fn the_latency_proxy_passes_each_call_on_with_its_method_only_later() {
             .identity_type()
     );
 
+    // A DynamoDB call: moto's answer parses as the SDK's (the call succeeds), late.
     let started = std::time::Instant::now();
-    let tables = client_for(&proxy)
+    client_for(&proxy)
         .await
         .list_tables()
         .send()
         .await
         .expect("ListTables through the proxy");
-    assert!(started.elapsed() >= LATENCY.dynamodb);
-    assert!(tables.table_names().len() <= 100);
+    assert!(
+        started.elapsed() >= LATENCY.dynamodb,
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

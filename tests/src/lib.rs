@@ -808,18 +808,23 @@ pub async fn ses_client_for(endpoint: &str) -> aws_sdk_sesv2::Client {
     aws_sdk_sesv2::Client::from_conf(conf)
 }
 
+/// Creates the tests' sender identity (`SENDER`) in the SES that `ses` talks to. Idempotent
+/// enough: moto answers AlreadyExists the second time, which is as good.
+pub async fn create_sender(ses: &aws_sdk_sesv2::Client) {
+    let _ = ses
+        .create_email_identity()
+        .email_identity(SENDER)
+        .send()
+        .await;
+}
+
 impl TestApp {
     /// A dispatcher on this app's table and config, as of `at`, sending through SES at
     /// `ses_endpoint` (default: the moto server, with the sender identity created).
     pub async fn dispatcher(&self, at: &str, ses_endpoint: Option<&str>) -> TestDispatcher {
         let ses = ses_client_for(ses_endpoint.unwrap_or(&endpoint())).await;
         if ses_endpoint.is_none() {
-            // Idempotent enough: moto answers AlreadyExists the second time.
-            let _ = ses
-                .create_email_identity()
-                .email_identity(SENDER)
-                .send()
-                .await;
+            create_sender(&ses).await;
         }
         let config = self.app.config.clone();
         aftercart::apps::dispatch::Dispatcher {
@@ -901,11 +906,7 @@ impl TestApp {
     /// alerts through moto's SES.
     pub async fn links(&self, at: &str) -> TestLinks {
         let ses = ses_client_for(&endpoint()).await;
-        let _ = ses
-            .create_email_identity()
-            .email_identity(SENDER)
-            .send()
-            .await;
+        create_sender(&ses).await;
         aftercart::apps::links::LinksApp {
             config: self.app.config.clone(),
             keys: aftercart::model::tokens::LinkKeys::parse(LINK_KEYS).expect("keys"),
