@@ -11,7 +11,8 @@
 //! SES reports each email's delivery, open and click to `mail-events` as its queue hands
 //! them over: the first customer's one an invocation, the others' in batches of one
 //! playbook's events of one kind. The life is printed at each of the two costs per
-//! event. Beside it, not part of the life: the same `orders/paid` delivered again
+//! event, and its write units split by the kind of item written (own units, the
+//! transactions' second unit, the `due` index). Beside it, not part of the life: the same `orders/paid` delivered again
 //! (Shopify's retry), a tracking event before delivery, and an order of 250 lines.
 //!
 //! Run with `make bench` or, with moto on port 5006,
@@ -24,7 +25,7 @@ use aftercart::model::time::FixedClock;
 use aftercart::model::{FollowUpRecord, FollowUpStatus};
 use aftercart::wire::ses::fixtures as ses;
 use aftercart::wire::shopify::fixtures;
-use aftercart_integration::meter::{Meter, Units, Usage};
+use aftercart_integration::meter::{Meter, Units, Usage, WriteShare};
 use aftercart_integration::*;
 use serde_json::Value;
 use std::sync::Arc;
@@ -404,6 +405,15 @@ async fn main() {
             batches as f64 / batched_n as f64,
         ),
     ];
+    // Per 10,000 orders: DynamoDB, SES, Lambda requests and all-in, in dollars.
+    let bill = |wru: f64, rru: f64, requests: f64| {
+        let dynamo = ORDERS
+            * (wru * prices.dynamodb_write_request_unit + rru * prices.dynamodb_read_request_unit);
+        let mail = ORDERS * emails_each as f64 * prices.ses_email;
+        let lambda = ORDERS * requests * prices.lambda_request;
+        (dynamo, mail, lambda, dynamo + mail + lambda)
+    };
+    let mut batched_life = (0.0, 0.0, 0.0);
     for (how, (event_calls, event), invocations_per_event) in ways {
         let n = events_each as f64;
         let (calls, wru, rru) = (
@@ -411,18 +421,32 @@ async fn main() {
             wru + n * event.wru,
             rru + n * event.rru,
         );
-        let dynamo = ORDERS
-            * (wru * prices.dynamodb_write_request_unit + rru * prices.dynamodb_read_request_unit);
-        let mail = ORDERS * emails_each as f64 * prices.ses_email;
         let requests = webhooks_each + n * invocations_per_event;
-        let lambda = ORDERS * requests * prices.lambda_request;
-        let all = dynamo + mail + lambda;
+        let (dynamo, mail, lambda, all) = bill(wru, rru, requests);
+        batched_life = (wru, rru, requests);
         println!(
             "  {how:<26} {calls:.1} calls, {wru:.1} WRU, {rru:.1} RRU; per 10,000 orders in {} (tools/prices.toml): DynamoDB ${dynamo:.2}, SES ${mail:.2}, Lambda requests ${lambda:.2} ({requests:.1} per order); all-in ${all:.2}, {:.0} % above SES alone",
             prices.region,
             (all / mail - 1.0) * 100.0
         );
     }
+    // Where the write units of a life go (events in batches, the last line above), by
+    // the kind of item written.
+    let mut shares = Usage::default();
+    shares.add_writes(&total, 1.0 / CUSTOMERS as f64);
+    shares.add_writes(&batched, events_each as f64 / batched_n as f64);
+    let (wru, rru, requests) = batched_life;
+    let split = print_write_shares(&shares);
+    assert!(
+        (split.total() - wru).abs() < 0.05,
+        "the split ({:.2} WRU) adds up to the life's {wru:.2}",
+        split.total()
+    );
+    let without_second = split.own + split.index;
+    let (_, _, _, all) = bill(without_second, rru, requests);
+    println!(
+        "  without the transactions' second unit the life would be {without_second:.1} WRU, all-in ${all:.2}"
+    );
     let Units { rru: idle_rru, .. } = idle.usage.total();
     let runs = 30.0 * 24.0 * 60.0;
     println!(
@@ -433,6 +457,38 @@ async fn main() {
     drop(t);
     throughput().await;
     at_lambda_share(256).await;
+}
+
+/// Prints one life's write units by the kind of item written, largest first, split
+/// into the items' own units, the transactions' second unit and the `due` index's;
+/// returns their sum.
+fn print_write_shares(shares: &Usage) -> WriteShare {
+    let mut kinds: Vec<(&String, &WriteShare)> = shares
+        .writes
+        .iter()
+        .filter(|(_, w)| w.total() > 0.005)
+        .collect();
+    kinds.sort_by(|a, b| b.1.total().total_cmp(&a.1.total()));
+    let mut all = WriteShare::default();
+    println!(
+        "Where the write units of a life go (events in batches), by the item written:\n  {:<26} {:>6} {:>6} {:>12} {:>10}",
+        "", "WRU", "own", "transaction", "due index"
+    );
+    let line = |what: &str, w: &WriteShare| {
+        println!(
+            "  {what:<26} {:>6.1} {:>6.1} {:>12.1} {:>10.1}",
+            w.total(),
+            w.own,
+            w.transaction,
+            w.index
+        )
+    };
+    for (kind, w) in kinds {
+        line(kind, w);
+        all.add_times(*w, 1.0);
+    }
+    line("all", &all);
+    all
 }
 
 /// The dispatcher's pace against moto itself (no proxy): 40 thank-yous in one run, the

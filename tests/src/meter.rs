@@ -22,6 +22,10 @@
 //!   started 4 KB of all the items it reads (before any filter or projection), halved
 //!   when eventually consistent.
 //!
+//! Write units are also kept by the kind of item written (its `entity`), split into the
+//! item's own units, a transaction's second unit and the index's ([`WriteShare`]), so
+//! the bench can say where a life's units go.
+//!
 //! To find the sizes the proxy reads each written item just before and just after the
 //! call, and re-runs each query without its projection and filter; those reads go
 //! straight to moto and are not counted. Requests are metered one at a time (a lock
@@ -62,10 +66,34 @@ impl Units {
     }
 }
 
+/// Where the write units of one kind of item went: its own units (one per started
+/// KB), a transaction's second unit, and the `due` index's entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WriteShare {
+    pub own: f64,
+    pub transaction: f64,
+    pub index: f64,
+}
+
+impl WriteShare {
+    pub fn total(self) -> f64 {
+        self.own + self.transaction + self.index
+    }
+
+    /// These units plus `k` times `other`'s (`k` negative takes them away).
+    pub fn add_times(&mut self, other: WriteShare, k: f64) {
+        self.own += k * other.own;
+        self.transaction += k * other.transaction;
+        self.index += k * other.index;
+    }
+}
+
 /// The calls metered since the last [`Meter::take`], by operation.
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
     pub by_operation: BTreeMap<String, Units>,
+    /// The write units by the kind of item written (its `entity`).
+    pub writes: BTreeMap<String, WriteShare>,
     /// Each call, in order: operation, units and the keys it named (what
     /// `METER_LOG=1` prints).
     pub log: Vec<String>,
@@ -81,10 +109,21 @@ impl Usage {
     }
 
     pub fn add(&mut self, other: &Usage) {
+        self.add_writes(other, 1.0);
         for (op, u) in &other.by_operation {
             self.by_operation.entry(op.clone()).or_default().add(*u);
         }
         self.log.extend(other.log.iter().cloned());
+    }
+
+    /// `k` times `other`'s write units by kind of item, added to these.
+    pub fn add_writes(&mut self, other: &Usage, k: f64) {
+        for (kind, w) in &other.writes {
+            self.writes
+                .entry(kind.clone())
+                .or_default()
+                .add_times(*w, k);
+        }
     }
 
     /// These calls without `n` times those of `other` (e.g. a run's fixed cost), by
@@ -98,6 +137,7 @@ impl Usage {
             mine.wru = (mine.wru - u.wru * n as f64).max(0.0);
         }
         out.by_operation.retain(|_, u| u.calls > 0);
+        out.add_writes(other, -(n as f64));
         out
     }
 
@@ -144,9 +184,12 @@ impl Meter {
                         // own timeouts see the call's time, not the meter's.
                         let (status, ctype, answer) = &call.answer;
                         let answered = respond(&mut sock, *status, ctype, answer).await;
-                        let (op, units, sizes) = call.units(&http).await;
+                        let (op, units, sizes, shares) = call.units(&http).await;
                         if !op.is_empty() {
                             let mut u = usage.lock().expect("not poisoned");
+                            for (kind, w) in shares {
+                                u.writes.entry(kind).or_default().add_times(w, 1.0);
+                            }
                             let sizes = if sizes.is_empty() {
                                 sizes
                             } else {
@@ -284,21 +327,29 @@ struct Forwarded {
 impl Forwarded {
     /// The call's operation and units, from the items as the call left them.
     /// With, for the call log, each written item's size before and after (bytes) and
-    /// its index units.
-    async fn units(self, http: &reqwest::Client) -> (String, Units, String) {
+    /// its index units; and the write units by the kind of item written.
+    async fn units(
+        self,
+        http: &reqwest::Client,
+    ) -> (String, Units, String, Vec<(String, WriteShare)>) {
         let mut units = self.units;
         let mut sizes = Vec::new();
+        let mut shares = Vec::new();
         for (w, before) in self.writes.iter().zip(self.before) {
             let after = image(http, &w.table, &w.key).await;
-            let factor = if w.transactional { 2.0 } else { 1.0 };
             let (b, a) = (item_size_of(&before), item_size_of(&after));
-            units.wru += factor * write_units(b.max(a));
-            let index = index_write_units(before.as_ref(), after.as_ref());
-            units.wru += index;
-            sizes.push(format!("{b}→{a} B, index {index}"));
+            let own = write_units(b.max(a));
+            let share = WriteShare {
+                own,
+                transaction: if w.transactional { own } else { 0.0 },
+                index: index_write_units(before.as_ref(), after.as_ref()),
+            };
+            units.wru += share.total();
+            sizes.push(format!("{b}→{a} B, index {}", share.index));
+            shares.push((entity_of(after.as_ref().or(before.as_ref())), share));
         }
         units.rru += read_cost(http, &self.op, &self.request, &self.answer.2).await;
-        (self.op, units, sizes.join("; "))
+        (self.op, units, sizes.join("; "), shares)
     }
 }
 
@@ -446,6 +497,13 @@ async fn read_cost(http: &reqwest::Client, op: &str, request: &Value, answer: &[
     }
 }
 
+/// The kind of an item (its `entity`, which every item of the table carries).
+fn entity_of(item: Option<&Value>) -> String {
+    item.and_then(|i| i["entity"]["S"].as_str())
+        .unwrap_or("(no entity)")
+        .to_owned()
+}
+
 fn item_size_of(item: &Option<Value>) -> usize {
     item.as_ref().map_or(0, item_size)
 }
@@ -569,6 +627,28 @@ mod tests {
         assert_eq!(write_units(1024), 1.0);
         assert_eq!(write_units(1025), 2.0);
         assert_eq!(read_units(4097), 2.0);
+    }
+
+    #[test]
+    fn write_shares_add_up_and_come_off_with_a_runs_fixed_cost() {
+        let share = |own, transaction, index| WriteShare {
+            own,
+            transaction,
+            index,
+        };
+        let mut run = Usage::default();
+        run.writes.insert("followup".into(), share(3.0, 2.0, 1.0));
+        run.writes.insert("stats".into(), share(1.0, 0.0, 0.0));
+        let mut idle = Usage::default();
+        idle.writes.insert("followup".into(), share(1.0, 0.0, 0.0));
+        idle.writes.insert("stats".into(), share(0.5, 0.0, 0.0));
+        let mut two = run.clone();
+        two.add(&run);
+        assert_eq!(two.writes["followup"], share(6.0, 4.0, 2.0));
+        assert_eq!(two.writes["followup"].total(), 12.0);
+        let rest = two.minus(&idle, 2);
+        assert_eq!(rest.writes["followup"], share(4.0, 4.0, 2.0));
+        assert_eq!(rest.writes["stats"], share(1.0, 0.0, 0.0));
     }
 
     #[test]
