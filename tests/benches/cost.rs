@@ -213,10 +213,15 @@ async fn main() {
         let playbook = next.playbook.as_str();
         if n == 0 {
             let off = count("cancelled");
+            // A run that neither sent nor called off (deferred, say) is no row of the life.
+            assert!(
+                off > 0,
+                "{playbook} run sent nothing and called nothing off: {summary}"
+            );
             called_off.push(Row {
                 what: format!("dispatch, per {playbook} called off ({off})"),
                 usage,
-                count: off.max(1),
+                count: off,
             });
         } else {
             // Each run sends or calls off; a run that did both would mix the two here.

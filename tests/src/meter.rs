@@ -127,7 +127,7 @@ impl Usage {
     }
 
     /// These calls without `n` times those of `other` (e.g. a run's fixed cost), by
-    /// operation.
+    /// operation and by kind of item written.
     pub fn minus(&self, other: &Usage, n: u64) -> Usage {
         let mut out = self.clone();
         for (op, u) in &other.by_operation {
